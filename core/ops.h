@@ -1,0 +1,92 @@
+// The differentiable ops. Each is a free function that computes its result with a
+// kernel and records the closure for its input gradients (see core/autograd.h); the
+// forward and backward of an op live together in one file under core/ops/.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "core/tensor.h"
+
+namespace shrink {
+
+class Generator;
+
+// ---- elementwise arithmetic with NumPy broadcasting (core/ops/arithmetic.cpp) ----
+Tensor add(const Tensor& a, const Tensor& b);
+Tensor sub(const Tensor& a, const Tensor& b);
+Tensor mul(const Tensor& a, const Tensor& b);
+Tensor div(const Tensor& a, const Tensor& b);
+Tensor neg(const Tensor& x);
+Tensor add_scalar(const Tensor& x, double s);
+Tensor mul_scalar(const Tensor& x, double s);
+// Sums `grad` over broadcast axes so it has `shape` (the adjoint of broadcasting).
+Tensor sum_to(const Tensor& grad, const Shape& shape);
+
+inline Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }
+inline Tensor operator-(const Tensor& a, const Tensor& b) { return sub(a, b); }
+inline Tensor operator*(const Tensor& a, const Tensor& b) { return mul(a, b); }
+inline Tensor operator/(const Tensor& a, const Tensor& b) { return div(a, b); }
+inline Tensor operator-(const Tensor& x) { return neg(x); }
+inline Tensor operator+(const Tensor& x, double s) { return add_scalar(x, s); }
+inline Tensor operator-(const Tensor& x, double s) { return add_scalar(x, -s); }
+inline Tensor operator*(const Tensor& x, double s) { return mul_scalar(x, s); }
+inline Tensor operator/(const Tensor& x, double s) { return mul_scalar(x, 1.0 / s); }
+inline Tensor operator*(double s, const Tensor& x) { return mul_scalar(x, s); }
+
+// ---- pointwise math and activations (core/ops/pointwise.cpp) ----
+Tensor exp(const Tensor& x);
+Tensor log(const Tensor& x);
+Tensor sqrt(const Tensor& x);
+Tensor pow(const Tensor& x, double exponent);
+Tensor abs(const Tensor& x);
+Tensor square(const Tensor& x);
+Tensor relu(const Tensor& x);
+Tensor relu6(const Tensor& x);
+Tensor gelu(const Tensor& x);  // exact: x * Phi(x), as PyTorch's default
+Tensor tanh(const Tensor& x);
+Tensor sigmoid(const Tensor& x);
+
+// ---- matrix products (core/ops/matmul.cpp) ----
+// (m,k)@(k,n); (b,m,k)@(b,k,n) or (k,n); (m,k)@(b,k,n); leading batch dims are flattened.
+Tensor matmul(const Tensor& a, const Tensor& b);
+// y = x @ w^T + b with w (out, in): the Linear layer's op, without materialising w^T.
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias);
+
+// ---- reductions (core/ops/reduce.cpp) ----
+Tensor sum(const Tensor& x);  // all elements -> scalar tensor of shape ()
+Tensor sum(const Tensor& x, std::vector<std::int64_t> axes, bool keepdim = false);
+Tensor mean(const Tensor& x);
+Tensor mean(const Tensor& x, std::vector<std::int64_t> axes, bool keepdim = false);
+// Max along one axis; the gradient flows to the first maximal element.
+Tensor max(const Tensor& x, std::int64_t axis, bool keepdim = false);
+// Index of the max along `axis` (int64, not differentiable).
+Tensor argmax(const Tensor& x, std::int64_t axis, bool keepdim = false);
+
+// ---- softmax and losses (core/ops/softmax.cpp) ----
+Tensor softmax(const Tensor& x, std::int64_t axis = -1);
+Tensor log_softmax(const Tensor& x, std::int64_t axis = -1);
+// Mean cross-entropy of logits (n, c) against int64 class indices (n), with label smoothing.
+Tensor cross_entropy(const Tensor& logits, const Tensor& labels, double label_smoothing = 0.0);
+
+// ---- dropout (core/ops/dropout.cpp) ----
+// Zeroes each element with probability p and scales the rest by 1/(1-p) when `training`.
+Tensor dropout(const Tensor& x, double p, bool training, Generator& gen);
+
+// ---- layout (core/ops/layout.cpp); reshape is in core/tensor.h ----
+Tensor flatten(const Tensor& x, std::int64_t start_axis = 1);
+// Broadcasts x to `shape` (NumPy rules) as a materialised copy; backward is sum_to.
+Tensor expand(const Tensor& x, const Shape& shape);
+Tensor transpose(const Tensor& x, std::int64_t axis0, std::int64_t axis1);
+Tensor permute(const Tensor& x, const std::vector<std::int64_t>& order);
+Tensor concat(const std::vector<Tensor>& parts, std::int64_t axis);
+// Elements [start, end) with `step` along `axis` (end clamps to the size).
+Tensor slice(const Tensor& x, std::int64_t axis, std::int64_t start, std::int64_t end,
+             std::int64_t step = 1);
+// Rows `indices` (int64, 1-D) along `axis`: the primitive that physical pruning uses.
+Tensor index_select(const Tensor& x, std::int64_t axis, const Tensor& indices);
+
+// ---- comparisons (not differentiable) ----
+// Fraction of rows whose argmax equals the label.
+double accuracy(const Tensor& logits, const Tensor& labels);
+
+}  // namespace shrink

@@ -1,0 +1,40 @@
+// Pointwise math and activations: y = f(x), dx = dy * f'(x) via the backend's derivative
+// kernel, which reads x and/or y (exp, tanh, sigmoid, sqrt reuse y).
+#include "core/ops/common.h"
+
+namespace shrink {
+
+using namespace ops_detail;
+
+namespace {
+
+Tensor pointwise(kernels::UnaryOp op, const char* name, const Tensor& x, double alpha = 0) {
+  check_floating(name, x);
+  Tensor y = empty_like(x);
+  backend_of(x).unary(op, x.dtype(), x.numel(), alpha, x.raw_data(), y.raw_data());
+  if (needs_grad({&x})) {
+    record(y, name, {x}, [op, alpha, x = x.detach(), y = y.detach()](const Tensor& g) {
+      Tensor dx = empty_like(g);
+      backend_of(g).unary_backward(op, g.dtype(), g.numel(), alpha, x.raw_data(), y.raw_data(),
+                                   g.raw_data(), dx.raw_data());
+      return std::vector<Tensor>{dx};
+    });
+  }
+  return y;
+}
+
+}  // namespace
+
+Tensor exp(const Tensor& x) { return pointwise(kernels::UnaryOp::Exp, "exp", x); }
+Tensor log(const Tensor& x) { return pointwise(kernels::UnaryOp::Log, "log", x); }
+Tensor sqrt(const Tensor& x) { return pointwise(kernels::UnaryOp::Sqrt, "sqrt", x); }
+Tensor pow(const Tensor& x, double e) { return pointwise(kernels::UnaryOp::PowScalar, "pow", x, e); }
+Tensor abs(const Tensor& x) { return pointwise(kernels::UnaryOp::Abs, "abs", x); }
+Tensor square(const Tensor& x) { return pointwise(kernels::UnaryOp::Square, "square", x); }
+Tensor relu(const Tensor& x) { return pointwise(kernels::UnaryOp::Relu, "relu", x); }
+Tensor relu6(const Tensor& x) { return pointwise(kernels::UnaryOp::Relu6, "relu6", x); }
+Tensor gelu(const Tensor& x) { return pointwise(kernels::UnaryOp::Gelu, "gelu", x); }
+Tensor tanh(const Tensor& x) { return pointwise(kernels::UnaryOp::Tanh, "tanh", x); }
+Tensor sigmoid(const Tensor& x) { return pointwise(kernels::UnaryOp::Sigmoid, "sigmoid", x); }
+
+}  // namespace shrink

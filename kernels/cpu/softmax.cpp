@@ -1,0 +1,127 @@
+// Softmax, log-softmax and the fused cross-entropy, over the middle axis of (outer, dim, inner).
+// Max-subtraction keeps exp() in range; cross-entropy works from log-probabilities.
+#include <cmath>
+#include <limits>
+
+#include "kernels/cpu/cpu_backend.h"
+
+namespace shrink::kernels::cpu {
+
+namespace {
+
+template <class T>
+void softmax_typed(bool log, std::int64_t outer, std::int64_t dim, std::int64_t inner, const T* x,
+                   T* y) {
+#pragma omp parallel for collapse(2) schedule(static) if (outer * dim * inner > kParallelGrain)
+  for (std::int64_t o = 0; o < outer; ++o)
+    for (std::int64_t i = 0; i < inner; ++i) {
+      const T* src = x + o * dim * inner + i;
+      T* dst = y + o * dim * inner + i;
+      T m = -std::numeric_limits<T>::infinity();
+      for (std::int64_t d = 0; d < dim; ++d) m = src[d * inner] > m ? src[d * inner] : m;
+      T total = T(0);
+      for (std::int64_t d = 0; d < dim; ++d) total += std::exp(src[d * inner] - m);
+      if (log) {
+        const T log_total = std::log(total) + m;
+        for (std::int64_t d = 0; d < dim; ++d) dst[d * inner] = src[d * inner] - log_total;
+      } else {
+        const T inv = T(1) / total;
+        for (std::int64_t d = 0; d < dim; ++d) dst[d * inner] = std::exp(src[d * inner] - m) * inv;
+      }
+    }
+}
+
+// softmax:     dx = y * (dy - sum(dy * y))
+// log_softmax: dx = dy - exp(y) * sum(dy)
+template <class T>
+void softmax_backward_typed(bool log, std::int64_t outer, std::int64_t dim, std::int64_t inner,
+                            const T* y, const T* dy, T* dx) {
+#pragma omp parallel for collapse(2) schedule(static) if (outer * dim * inner > kParallelGrain)
+  for (std::int64_t o = 0; o < outer; ++o)
+    for (std::int64_t i = 0; i < inner; ++i) {
+      const std::int64_t base = o * dim * inner + i;
+      T dot = T(0);
+      for (std::int64_t d = 0; d < dim; ++d)
+        dot += log ? dy[base + d * inner] : dy[base + d * inner] * y[base + d * inner];
+      for (std::int64_t d = 0; d < dim; ++d) {
+        const std::int64_t k = base + d * inner;
+        dx[k] = log ? dy[k] - std::exp(y[k]) * dot : y[k] * (dy[k] - dot);
+      }
+    }
+}
+
+template <class T>
+void cross_entropy_typed(std::int64_t n, std::int64_t c, double smoothing, const T* logits,
+                         const std::int64_t* labels, T* loss, T* probs) {
+  const T on = static_cast<T>(1.0 - smoothing), off = static_cast<T>(smoothing / c);
+#pragma omp parallel for schedule(static) if (n * c > kParallelGrain)
+  for (std::int64_t r = 0; r < n; ++r) {
+    const T* z = logits + r * c;
+    T* p = probs + r * c;
+    T m = -std::numeric_limits<T>::infinity();
+    for (std::int64_t j = 0; j < c; ++j) m = z[j] > m ? z[j] : m;
+    T total = T(0);
+    for (std::int64_t j = 0; j < c; ++j) total += std::exp(z[j] - m);
+    const T log_total = std::log(total) + m;
+    T sum_logp = T(0);
+    for (std::int64_t j = 0; j < c; ++j) {
+      const T logp = z[j] - log_total;
+      sum_logp += logp;
+      p[j] = std::exp(logp);
+    }
+    loss[r] = -on * (z[labels[r]] - log_total) - off * sum_logp;
+  }
+}
+
+template <class T>
+void cross_entropy_backward_typed(std::int64_t n, std::int64_t c, double smoothing, double scale,
+                                  const T* probs, const std::int64_t* labels, T* grad) {
+  const T on = static_cast<T>(1.0 - smoothing), off = static_cast<T>(smoothing / c);
+  const T s = static_cast<T>(scale);
+#pragma omp parallel for schedule(static) if (n * c > kParallelGrain)
+  for (std::int64_t r = 0; r < n; ++r) {
+    for (std::int64_t j = 0; j < c; ++j) grad[r * c + j] = s * (probs[r * c + j] - off);
+    grad[r * c + labels[r]] -= s * on;
+  }
+}
+
+}  // namespace
+
+void CpuBackend::softmax(DType t, bool log, std::int64_t outer, std::int64_t dim,
+                         std::int64_t inner, const void* x, void* y) {
+  dispatch_floating(t, [&](auto zero) {
+    using T = decltype(zero);
+    softmax_typed(log, outer, dim, inner, static_cast<const T*>(x), static_cast<T*>(y));
+  });
+}
+
+void CpuBackend::softmax_backward(DType t, bool log, std::int64_t outer, std::int64_t dim,
+                                  std::int64_t inner, const void* y, const void* dy, void* dx) {
+  dispatch_floating(t, [&](auto zero) {
+    using T = decltype(zero);
+    softmax_backward_typed(log, outer, dim, inner, static_cast<const T*>(y),
+                           static_cast<const T*>(dy), static_cast<T*>(dx));
+  });
+}
+
+void CpuBackend::cross_entropy(DType t, std::int64_t n, std::int64_t c, double smoothing,
+                               const void* logits, const std::int64_t* labels, void* loss,
+                               void* probs) {
+  dispatch_floating(t, [&](auto zero) {
+    using T = decltype(zero);
+    cross_entropy_typed(n, c, smoothing, static_cast<const T*>(logits), labels,
+                        static_cast<T*>(loss), static_cast<T*>(probs));
+  });
+}
+
+void CpuBackend::cross_entropy_backward(DType t, std::int64_t n, std::int64_t c, double smoothing,
+                                        double scale, const void* probs,
+                                        const std::int64_t* labels, void* grad_logits) {
+  dispatch_floating(t, [&](auto zero) {
+    using T = decltype(zero);
+    cross_entropy_backward_typed(n, c, smoothing, scale, static_cast<const T*>(probs), labels,
+                                 static_cast<T*>(grad_logits));
+  });
+}
+
+}  // namespace shrink::kernels::cpu
