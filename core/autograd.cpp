@@ -30,6 +30,26 @@ bool needs_grad(const std::vector<Tensor>& inputs) {
   return false;
 }
 
+Node::~Node() {
+  // Steal the node of every input that only this node keeps alive, then let that input
+  // die with an empty grad_fn; the stolen nodes are emptied the same way, in a loop.
+  std::vector<std::shared_ptr<Node>> pending;
+  auto take_inputs = [&pending](std::vector<Tensor>& inputs) {
+    for (Tensor& t : inputs) {
+      TensorImpl* impl = t.impl();
+      if (impl && t.impl_ptr().use_count() == 1 && impl->grad_fn && impl->grad_fn.use_count() == 1)
+        pending.push_back(std::move(impl->grad_fn));
+    }
+    inputs.clear();
+  };
+  take_inputs(inputs);
+  while (!pending.empty()) {
+    std::shared_ptr<Node> node = std::move(pending.back());
+    pending.pop_back();
+    take_inputs(node->inputs);
+  }  // each popped node dies here with no inputs left, so its destructor does not recurse
+}
+
 void record(Tensor& output, const char* op, std::vector<Tensor> inputs,
             std::function<std::vector<Tensor>(const Tensor&)> backward) {
   auto node = std::make_shared<Node>();
@@ -72,8 +92,12 @@ void run_backward(const Tensor& root, const Tensor& seed) {
       if (impl->grad) {
         Tensor acc = add(Tensor(impl->grad), grad);
         impl->grad = acc.impl_ptr();
+      } else if (grad.impl_ptr().use_count() == 1 && grad.impl()->storage.use_count() == 1) {
+        impl->grad = grad.impl_ptr();  // nobody else sees this buffer: keep it
       } else {
-        impl->grad = grad.impl_ptr();
+        // Shared with the seed, another leaf's gradient or a view: a leaf owns its grad,
+        // so in-place updates of one (optimizers, clipping) cannot change another.
+        impl->grad = grad.clone().impl_ptr();
       }
       continue;
     }

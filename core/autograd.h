@@ -16,6 +16,13 @@ struct Node {
   // Given dL/d(output), returns dL/d(input_i) for every input (undefined where an input
   // does not require grad).
   std::function<std::vector<Tensor>(const Tensor& grad_output)> backward;
+
+  Node() = default;
+  Node(const Node&) = delete;
+  Node& operator=(const Node&) = delete;
+  // Releases the chain of nodes behind this one iteratively: the default, recursive
+  // destruction overflows the stack on deep graphs (a few hundred thousand ops).
+  ~Node();
 };
 
 // True unless a NoGradGuard is alive on this thread.

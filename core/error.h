@@ -5,12 +5,9 @@
 #include <stdexcept>
 #include <string>
 
-namespace shrink {
+#include "kernels/error.h"
 
-class Error : public std::runtime_error {
- public:
-  explicit Error(const std::string& what) : std::runtime_error(what) {}
-};
+namespace shrink {
 
 namespace detail {
 inline void append(std::ostringstream&) {}

@@ -10,13 +10,7 @@ namespace shrink {
 
 namespace {
 
-kernels::Backend& backend_for(Device device) {
-  try {
-    return kernels::backend(device.type);
-  } catch (const kernels::Unsupported& e) {
-    throw Error(e.what());
-  }
-}
+kernels::Backend& backend_for(Device device) { return kernels::backend(device.type); }
 
 std::shared_ptr<TensorImpl> make_impl(const Shape& shape, DType dtype, Device device) {
   for (auto d : shape)
@@ -31,7 +25,11 @@ std::shared_ptr<TensorImpl> make_impl(const Shape& shape, DType dtype, Device de
 }  // namespace
 
 Storage::Storage(std::size_t bytes, Device device) : bytes_(bytes), device_(device) {
-  data_ = backend_for(device).allocate(bytes);
+  try {
+    data_ = backend_for(device).allocate(bytes);
+  } catch (const kernels::Unsupported& e) {  // e.g. a CUDA build on a machine without a GPU
+    fail("Tensor: cannot allocate ", bytes, " bytes on ", device.str(), ": ", e.what());
+  }
 }
 
 Storage::~Storage() {

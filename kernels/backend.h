@@ -8,13 +8,15 @@
 #include <stdexcept>
 #include <string>
 
+#include "kernels/error.h"
 #include "kernels/types.h"
 
 namespace shrink::kernels {
 
-// Thrown by a backend for an operation it does not provide; core/ turns it into shrink::Error.
-struct Unsupported : std::runtime_error {
-  using std::runtime_error::runtime_error;
+// Thrown by a backend for an operation it does not provide (a shrink::Error, so callers
+// see one exception type).
+struct Unsupported : Error {
+  using Error::Error;
 };
 
 constexpr int kMaxDims = 8;

@@ -27,8 +27,8 @@ kernels::BroadcastShape describe(const Shape& out, const Shape& a, const Shape& 
     if (out[i] == 1) continue;  // size-1 axes carry no information
     if (d.ndim > 0) {
       const int j = d.ndim - 1;
-      // Axis j then i merge when, for each operand, stride[j] == stride[i] * out[i].
-      if (sa[j] == sa[i] * out[i] && sb[j] == sb[i] * out[i]) {
+      // Collapsed axis j then axis i merge when, for each operand, stride[j] == stride[i] * out[i].
+      if (d.stride_a[j] == sa[i] * out[i] && d.stride_b[j] == sb[i] * out[i]) {
         d.shape[j] *= out[i];
         d.stride_a[j] = sa[i];
         d.stride_b[j] = sb[i];

@@ -62,73 +62,57 @@ inline void store_row(float* c, __m256 acc, float beta) {
   }
 }
 
-// C[0:6, 0:16] = beta * C + A_panel * B_panel over kc steps. a: kc x 6, b: kc x 16, both packed.
-inline void kernel_6x16(std::int64_t kc, const float* __restrict a, const float* __restrict b,
+// C[0:R, 0:16] = beta * C + A_panel * B_panel over kc steps. a: kc x kMR (rows past R are
+// padding), b: kc x kNR, both packed. R < kMR serves the bottom edge of C without a scratch
+// tile; the fully unrolled loops keep all 2R accumulators in registers.
+template <int R>
+inline void kernel_rx16(std::int64_t kc, const float* __restrict a, const float* __restrict b,
                         float* c, std::int64_t ldc, float beta) {
-  __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps();
-  __m256 c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
-  __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps();
-  __m256 c30 = _mm256_setzero_ps(), c31 = _mm256_setzero_ps();
-  __m256 c40 = _mm256_setzero_ps(), c41 = _mm256_setzero_ps();
-  __m256 c50 = _mm256_setzero_ps(), c51 = _mm256_setzero_ps();
+  __m256 acc[R][2];
+#pragma GCC unroll 6
+  for (int i = 0; i < R; ++i) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
 
   // The C tile is touched only after the k loop; start pulling it in now.
-  for (int i = 0; i < kMR; ++i) {
+#pragma GCC unroll 6
+  for (int i = 0; i < R; ++i) {
     _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc), _MM_HINT_T0);
     _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc + kNR - 1), _MM_HINT_T0);
   }
-
-#define SHRINK_GEMM_STEP(P)                                              \
-  {                                                                      \
-    const __m256 b0 = _mm256_load_ps(b + (P) * kNR);                     \
-    const __m256 b1 = _mm256_load_ps(b + (P) * kNR + 8);                 \
-    __m256 av = _mm256_broadcast_ss(a + (P) * kMR + 0);                  \
-    c00 = _mm256_fmadd_ps(av, b0, c00);                                  \
-    c01 = _mm256_fmadd_ps(av, b1, c01);                                  \
-    av = _mm256_broadcast_ss(a + (P) * kMR + 1);                         \
-    c10 = _mm256_fmadd_ps(av, b0, c10);                                  \
-    c11 = _mm256_fmadd_ps(av, b1, c11);                                  \
-    av = _mm256_broadcast_ss(a + (P) * kMR + 2);                         \
-    c20 = _mm256_fmadd_ps(av, b0, c20);                                  \
-    c21 = _mm256_fmadd_ps(av, b1, c21);                                  \
-    av = _mm256_broadcast_ss(a + (P) * kMR + 3);                         \
-    c30 = _mm256_fmadd_ps(av, b0, c30);                                  \
-    c31 = _mm256_fmadd_ps(av, b1, c31);                                  \
-    av = _mm256_broadcast_ss(a + (P) * kMR + 4);                         \
-    c40 = _mm256_fmadd_ps(av, b0, c40);                                  \
-    c41 = _mm256_fmadd_ps(av, b1, c41);                                  \
-    av = _mm256_broadcast_ss(a + (P) * kMR + 5);                         \
-    c50 = _mm256_fmadd_ps(av, b0, c50);                                  \
-    c51 = _mm256_fmadd_ps(av, b1, c51);                                  \
-  }
-
   for (std::int64_t p = 0; p < kc; ++p) {
-    SHRINK_GEMM_STEP(0)
+    const __m256 b0 = _mm256_load_ps(b);
+    const __m256 b1 = _mm256_load_ps(b + 8);
+#pragma GCC unroll 6
+    for (int i = 0; i < R; ++i) {
+      const __m256 av = _mm256_broadcast_ss(a + i);
+      acc[i][0] = _mm256_fmadd_ps(av, b0, acc[i][0]);
+      acc[i][1] = _mm256_fmadd_ps(av, b1, acc[i][1]);
+    }
     a += kMR;
     b += kNR;
   }
-#undef SHRINK_GEMM_STEP
-
-  store_row(c + 0 * ldc, c00, beta);
-  store_row(c + 0 * ldc + 8, c01, beta);
-  store_row(c + 1 * ldc, c10, beta);
-  store_row(c + 1 * ldc + 8, c11, beta);
-  store_row(c + 2 * ldc, c20, beta);
-  store_row(c + 2 * ldc + 8, c21, beta);
-  store_row(c + 3 * ldc, c30, beta);
-  store_row(c + 3 * ldc + 8, c31, beta);
-  store_row(c + 4 * ldc, c40, beta);
-  store_row(c + 4 * ldc + 8, c41, beta);
-  store_row(c + 5 * ldc, c50, beta);
-  store_row(c + 5 * ldc + 8, c51, beta);
+#pragma GCC unroll 6
+  for (int i = 0; i < R; ++i) {
+    store_row(c + i * ldc, acc[i][0], beta);
+    store_row(c + i * ldc + 8, acc[i][1], beta);
+  }
 }
 
-// Partial tile (rows < 6 or cols < 16): the padded panels are zero, so compute the full tile
-// into a scratch block and merge only the valid part.
+// Partial tile. Full-width tiles with fewer rows go straight to C; narrower ones compute the
+// whole tile (the padded panel columns are zero) into a scratch block and merge the valid part.
 void edge_tile(std::int64_t kc, const float* a, const float* b, float* c, std::int64_t ldc,
                std::int64_t rows, std::int64_t cols, float beta) {
+  if (cols == kNR) {
+    switch (rows) {
+      case 1: return kernel_rx16<1>(kc, a, b, c, ldc, beta);
+      case 2: return kernel_rx16<2>(kc, a, b, c, ldc, beta);
+      case 3: return kernel_rx16<3>(kc, a, b, c, ldc, beta);
+      case 4: return kernel_rx16<4>(kc, a, b, c, ldc, beta);
+      case 5: return kernel_rx16<5>(kc, a, b, c, ldc, beta);
+      default: break;
+    }
+  }
   alignas(64) float tile[kMR * kNR];
-  kernel_6x16(kc, a, b, tile, kNR, 0.0f);
+  kernel_rx16<kMR>(kc, a, b, tile, kNR, 0.0f);
   for (std::int64_t i = 0; i < rows; ++i)
     for (std::int64_t j = 0; j < cols; ++j) {
       float& dst = c[i * ldc + j];
@@ -165,23 +149,21 @@ void pack_a_block(const SgemmArgs& g, std::int64_t i0, std::int64_t mc, std::int
   }
 }
 
-// One thread's share of the C rows [r0, r1) x B-block panels [jp0, jp1) for one (jc, pc) block.
-void compute_block(const SgemmArgs& g, std::int64_t r0, std::int64_t r1, std::int64_t jc,
-                   std::int64_t nc, std::int64_t jp0, std::int64_t jp1, std::int64_t pc,
+// C[:, jc:jc+nc] (+)= op(A)[:, pc:pc+kc] * packed B block, one kMC row block at a time.
+void compute_block(const SgemmArgs& g, std::int64_t jc, std::int64_t nc, std::int64_t pc,
                    std::int64_t kc, float beta, const float* bpack, float* apack) {
-  for (std::int64_t ic = r0; ic < r1; ic += kMC) {
-    const std::int64_t mc = std::min(kMC, r1 - ic);
+  for (std::int64_t ic = 0; ic < g.m; ic += kMC) {
+    const std::int64_t mc = std::min(kMC, g.m - ic);
     pack_a_block(g, ic, mc, pc, kc, apack);
     // jr outer / ir inner: the B micro-panel stays in L1 while A panels stream from L2.
-    for (std::int64_t jp = jp0; jp < jp1; ++jp) {
-      const std::int64_t j = jp * kNR;
+    for (std::int64_t j = 0; j < nc; j += kNR) {
       const std::int64_t cols = std::min(kNR, nc - j);
-      const float* bp = bpack + jp * kc * kNR;
+      const float* bp = bpack + j * kc;
       for (std::int64_t ip = 0; ip < mc; ip += kMR) {
         const std::int64_t rows = std::min(kMR, mc - ip);
         float* cp = g.c + (ic + ip) * g.ldc + jc + j;
         if (rows == kMR && cols == kNR)
-          kernel_6x16(kc, apack + ip * kc, bp, cp, g.ldc, beta);
+          kernel_rx16<kMR>(kc, apack + ip * kc, bp, cp, g.ldc, beta);
         else
           edge_tile(kc, apack + ip * kc, bp, cp, g.ldc, rows, cols, beta);
       }
@@ -189,47 +171,62 @@ void compute_block(const SgemmArgs& g, std::int64_t r0, std::int64_t r1, std::in
   }
 }
 
-void sgemm_packed(const SgemmArgs& g, int nthreads) {
+// Serial blocked GEMM over the whole of g (which may be one thread's slice of the caller's C).
+void sgemm_serial(const SgemmArgs& g) {
   const std::int64_t kc_max = std::min(kKC, g.k);
-  const std::int64_t nc_max = std::min(kNC, ceil_div(g.n, kNR) * kNR);
-  float* const bpack = t_pack_b.get(kc_max * nc_max);  // shared by the team
-  const std::int64_t m_panels = ceil_div(g.m, kMR);
-  // Split the dimension with more micro-panels: rows give each thread its own A blocks and
-  // no redundant packing; columns suit short-and-wide C (e.g. a batch of 128 times a wide layer).
-  const bool split_rows = m_panels >= ceil_div(nc_max, kNR);
+  float* const apack = t_pack_a.get(kMC * kc_max);
+  float* const bpack = t_pack_b.get(kc_max * std::min(kNC, ceil_div(g.n, kNR) * kNR));
+  for (std::int64_t jc = 0; jc < g.n; jc += kNC) {
+    const std::int64_t nc = std::min(kNC, g.n - jc);
+    const std::int64_t n_panels = ceil_div(nc, kNR);
+    for (std::int64_t pc = 0; pc < g.k; pc += kKC) {
+      const std::int64_t kc = std::min(kKC, g.k - pc);
+      for (std::int64_t jp = 0; jp < n_panels; ++jp) {
+        const std::int64_t j = jc + jp * kNR;
+        const float* src = g.trans_b ? g.b + j * g.ldb + pc : g.b + pc * g.ldb + j;
+        pack_panel_b(src, g.ldb, g.trans_b, std::min(kNR, nc - jp * kNR), kc, bpack + jp * kc * kNR);
+      }
+      // Later k blocks accumulate onto what the first one wrote.
+      const float beta = (pc == 0) ? g.beta : 1.0f;
+      compute_block(g, jc, nc, pc, kc, beta, bpack, apack);
+    }
+  }
+}
 
-#pragma omp parallel num_threads(nthreads) if (nthreads > 1)
+// Slice `part` of `parts` of C, cut along its longer side in whole micro-panels. Each slice is
+// an independent GEMM: a thread that the OS preempts (two vCPUs are easily oversubscribed)
+// delays only its own slice, never the other thread through barriers. The price is packing
+// the operand along the shorter side once per slice, about 1/max(m, n) of the work.
+SgemmArgs slice(const SgemmArgs& g, std::int64_t part, std::int64_t parts) {
+  SgemmArgs s = g;
+  if (ceil_div(g.m, kMR) >= ceil_div(g.n, kNR)) {
+    const std::int64_t panels = ceil_div(g.m, kMR);
+    const std::int64_t r0 = std::min(g.m, panels * part / parts * kMR);
+    const std::int64_t r1 = std::min(g.m, panels * (part + 1) / parts * kMR);
+    s.m = r1 - r0;
+    s.a = g.trans_a ? g.a + r0 : g.a + r0 * g.lda;
+    s.c = g.c + r0 * g.ldc;
+  } else {
+    const std::int64_t panels = ceil_div(g.n, kNR);
+    const std::int64_t c0 = std::min(g.n, panels * part / parts * kNR);
+    const std::int64_t c1 = std::min(g.n, panels * (part + 1) / parts * kNR);
+    s.n = c1 - c0;
+    s.b = g.trans_b ? g.b + c0 * g.ldb : g.b + c0;
+    s.c = g.c + c0;
+  }
+  return s;
+}
+
+void sgemm_parallel(const SgemmArgs& g, int nthreads) {
+  if (nthreads <= 1) {
+    sgemm_serial(g);
+    return;
+  }
+#pragma omp parallel num_threads(nthreads)
   {
-    const std::int64_t tid = omp_get_thread_num();
-    const std::int64_t nt = omp_get_num_threads();
-    float* const apack = t_pack_a.get(kMC * kc_max);
-    std::int64_t r0 = 0, r1 = g.m;
-    if (split_rows) {
-      r0 = std::min(g.m, m_panels * tid / nt * kMR);
-      r1 = std::min(g.m, m_panels * (tid + 1) / nt * kMR);
-    }
-    for (std::int64_t jc = 0; jc < g.n; jc += kNC) {
-      const std::int64_t nc = std::min(kNC, g.n - jc);
-      const std::int64_t n_panels = ceil_div(nc, kNR);
-      std::int64_t jp0 = 0, jp1 = n_panels;
-      if (!split_rows) {
-        jp0 = n_panels * tid / nt;
-        jp1 = n_panels * (tid + 1) / nt;
-      }
-      for (std::int64_t pc = 0; pc < g.k; pc += kKC) {
-        const std::int64_t kc = std::min(kKC, g.k - pc);
-#pragma omp for schedule(static)
-        for (std::int64_t jp = 0; jp < n_panels; ++jp) {
-          const std::int64_t j = jc + jp * kNR;
-          const float* src = g.trans_b ? g.b + j * g.ldb + pc : g.b + pc * g.ldb + j;
-          pack_panel_b(src, g.ldb, g.trans_b, std::min(kNR, nc - jp * kNR), kc, bpack + jp * kc * kNR);
-        }  // implicit barrier: the whole B block is packed before anyone uses it
-        // Later k blocks accumulate onto what the first one wrote, in a fixed order per element.
-        const float beta = (pc == 0) ? g.beta : 1.0f;
-        compute_block(g, r0, r1, jc, nc, jp0, jp1, pc, kc, beta, bpack, apack);
-#pragma omp barrier  // nobody repacks B while another thread still reads it
-      }
-    }
+    // Fixed slice per thread number: every element of C has one owner and a fixed k order.
+    const SgemmArgs s = slice(g, omp_get_thread_num(), omp_get_num_threads());
+    if (s.m > 0 && s.n > 0) sgemm_serial(s);
   }
 }
 
@@ -249,7 +246,7 @@ void sgemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int6
   int nthreads = 1;
   if (m * n * k >= 64 * 64 * 64 && !omp_in_parallel())
     nthreads = std::max(1, omp_get_max_threads());
-  sgemm_packed(g, nthreads);
+  sgemm_parallel(g, nthreads);
 }
 
 void dgemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k,

@@ -13,9 +13,13 @@ void CpuBackend::random_uniform(DType t, std::int64_t n, double lo, double hi, s
     using T = decltype(zero);
     T* o = static_cast<T*>(out);
     const double span = hi - lo;
+    // Rounding to T can land on hi (a draw just below 1 becomes 1.0f): keep [lo, hi).
+    const T below_hi = hi > lo ? std::nextafter(static_cast<T>(hi), static_cast<T>(lo)) : static_cast<T>(lo);
 #pragma omp parallel for schedule(static) if (n > kParallelGrain)
-    for (std::int64_t i = 0; i < n; ++i)
-      o[i] = static_cast<T>(lo + span * u32_to_unit_double(philox_u32(seed, offset, i)));
+    for (std::int64_t i = 0; i < n; ++i) {
+      const T v = static_cast<T>(lo + span * u32_to_unit_double(philox_u32(seed, offset, i)));
+      o[i] = v < static_cast<T>(hi) ? v : below_hi;
+    }
   });
 }
 

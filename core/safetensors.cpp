@@ -1,0 +1,266 @@
+#include "core/safetensors.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <bit>
+#include <cerrno>
+#include <cstdint>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <set>
+
+#include <nlohmann/json.hpp>
+
+#include "core/autograd.h"
+
+namespace shrink {
+
+static_assert(std::endian::native == std::endian::little,
+              "safetensors stores little-endian data; a big-endian host would need byte swaps");
+
+namespace {
+
+// HuggingFace's reader refuses headers above 100 MB; so do we, before allocating.
+constexpr std::uint64_t kMaxHeaderBytes = 100'000'000;
+
+const char* dtype_code(DType t) {
+  switch (t) {
+    case DType::Float32: return "F32";
+    case DType::Float64: return "F64";
+    case DType::Int64: return "I64";
+  }
+  return "?";
+}
+
+bool parse_dtype(const std::string& code, DType& out) {
+  if (code == "F32") out = DType::Float32;
+  else if (code == "F64") out = DType::Float64;
+  else if (code == "I64") out = DType::Int64;
+  else return false;
+  return true;
+}
+
+// ---- writing ----
+
+// Owns the temporary file until commit(); the destructor removes it on any failure path.
+class AtomicFile {
+ public:
+  explicit AtomicFile(const std::string& path)
+      : path_(path), tmp_(path + ".tmp." + std::to_string(::getpid())) {
+    fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd_ < 0) fail_errno("cannot create temporary file " + tmp_);
+  }
+  ~AtomicFile() {
+    if (fd_ >= 0) ::close(fd_);
+    if (!committed_) ::unlink(tmp_.c_str());
+  }
+  AtomicFile(const AtomicFile&) = delete;
+  AtomicFile& operator=(const AtomicFile&) = delete;
+
+  void write(const void* data, std::size_t bytes) {
+    const char* p = static_cast<const char*>(data);
+    while (bytes > 0) {
+      const ssize_t n = ::write(fd_, p, bytes);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) fail_errno("write failed");
+      p += n;
+      bytes -= static_cast<std::size_t>(n);
+    }
+  }
+
+  // fsync makes the bytes durable before rename makes them visible: a crash leaves either
+  // the old file or the complete new one, never a torn checkpoint.
+  void commit() {
+    if (::fsync(fd_) != 0) fail_errno("fsync failed");
+    const int fd = fd_;
+    fd_ = -1;
+    if (::close(fd) != 0) fail_errno("close failed");
+    if (::rename(tmp_.c_str(), path_.c_str()) != 0) fail_errno("rename from " + tmp_ + " failed");
+    committed_ = true;
+    // Persist the directory entry too (best effort: some filesystems refuse directory fsync).
+    std::string dir = std::filesystem::path(path_).parent_path().string();
+    const int dfd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+      ::fsync(dfd);
+      ::close(dfd);
+    }
+  }
+
+ private:
+  [[noreturn]] void fail_errno(const std::string& what) {
+    fail("save_safetensors: ", path_, ": ", what, " (", std::strerror(errno), ")");
+  }
+  std::string path_, tmp_;
+  int fd_ = -1;
+  bool committed_ = false;
+};
+
+// ---- reading ----
+
+struct Entry {
+  std::string name;
+  DType dtype;
+  Shape shape;
+  std::uint64_t begin, end;
+};
+
+Entry parse_entry(const std::string& file, const std::string& name, const nlohmann::json& j,
+                  std::uint64_t data_bytes) {
+  auto bad = [&](const auto&... why) { fail("load_safetensors: ", file, ": tensor '", name, "': ", why...); };
+  if (!j.is_object()) bad("entry is not an object");
+  if (!j.contains("dtype") || !j["dtype"].is_string()) bad("missing or non-string 'dtype'");
+  if (!j.contains("shape") || !j["shape"].is_array()) bad("missing or non-array 'shape'");
+  if (!j.contains("data_offsets") || !j["data_offsets"].is_array() || j["data_offsets"].size() != 2)
+    bad("'data_offsets' must be an array [begin, end]");
+  if (j.size() != 3) bad("unexpected fields besides dtype, shape, data_offsets");
+
+  Entry e{name, DType::Float32, {}, 0, 0};
+  const std::string code = j["dtype"].get<std::string>();
+  if (!parse_dtype(code, e.dtype)) bad("unknown dtype '", code, "' (supported: F32, F64, I64)");
+
+  // numel * element size, refusing anything that would overflow 64 bits.
+  std::uint64_t bytes = dtype_size(e.dtype);
+  for (const auto& d : j["shape"]) {
+    if (!d.is_number_unsigned()) bad("shape entries must be non-negative integers, got ", j["shape"].dump());
+    const auto dim = d.get<std::uint64_t>();
+    if (dim > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()))
+      bad("dimension ", dim, " is too large");
+    if (dim != 0 && bytes > std::numeric_limits<std::uint64_t>::max() / dim)
+      bad("shape ", j["shape"].dump(), " is too large");
+    bytes *= dim;
+    e.shape.push_back(static_cast<std::int64_t>(dim));
+  }
+  const auto& offsets = j["data_offsets"];
+  if (!offsets[0].is_number_unsigned() || !offsets[1].is_number_unsigned())
+    bad("data_offsets must be non-negative integers, got ", offsets.dump());
+  e.begin = offsets[0].get<std::uint64_t>();
+  e.end = offsets[1].get<std::uint64_t>();
+  if (e.begin > e.end || e.end > data_bytes)
+    bad("data_offsets ", offsets.dump(), " out of range of the ", data_bytes,
+        "-byte data section (is the file truncated?)");
+  if (e.end - e.begin != bytes)
+    bad("data_offsets ", offsets.dump(), " span ", e.end - e.begin, " bytes but ", code, " ",
+        shape_str(e.shape), " needs ", bytes);
+  return e;
+}
+
+}  // namespace
+
+void save_safetensors(const std::string& path,
+                      const std::vector<std::pair<std::string, Tensor>>& tensors,
+                      const std::map<std::string, std::string>& metadata) {
+  NoGradGuard no_grad;
+  nlohmann::ordered_json header = nlohmann::ordered_json::object();
+  if (!metadata.empty()) header["__metadata__"] = metadata;
+  std::vector<Tensor> host;
+  std::set<std::string> names;
+  std::uint64_t offset = 0;
+  for (const auto& [name, t] : tensors) {
+    SHRINK_CHECK(!name.empty() && name != "__metadata__", "save_safetensors: ", path,
+                 ": invalid tensor name '", name, "'");
+    SHRINK_CHECK(names.insert(name).second, "save_safetensors: ", path, ": tensor '", name,
+                 "' given twice");
+    SHRINK_CHECK(t.defined(), "save_safetensors: ", path, ": tensor '", name, "' is undefined");
+    host.push_back(t.detach().to(Device::cpu()));
+    const std::uint64_t end = offset + host.back().nbytes();
+    header[name] = {{"dtype", dtype_code(t.dtype())},
+                    {"shape", t.shape()},
+                    {"data_offsets", {offset, end}}};
+    offset = end;
+  }
+  std::string text;
+  try {
+    text = header.dump();
+  } catch (const nlohmann::json::exception& e) {
+    fail("save_safetensors: ", path, ": cannot encode the header (", e.what(), ")");
+  }
+  text.append((8 - text.size() % 8) % 8, ' ');  // the data section starts 8-byte aligned
+
+  AtomicFile file(path);
+  const std::uint64_t n = text.size();
+  file.write(&n, sizeof n);  // little-endian host (static_assert above)
+  file.write(text.data(), text.size());
+  for (const Tensor& t : host) file.write(t.raw_data(), t.nbytes());
+  file.commit();
+}
+
+SafetensorsContents load_safetensors(const std::string& path) {
+  std::error_code ec;
+  SHRINK_CHECK(std::filesystem::is_regular_file(path, ec), "load_safetensors: ", path,
+               " is not a readable file");
+  std::ifstream in(path, std::ios::binary);
+  SHRINK_CHECK(in.good(), "load_safetensors: cannot open ", path);
+  in.seekg(0, std::ios::end);
+  const auto file_size = static_cast<std::uint64_t>(in.tellg());
+  in.seekg(0);
+  SHRINK_CHECK(file_size >= 8, "load_safetensors: ", path, ": truncated header (the file has ",
+               file_size, " bytes, the header length alone takes 8)");
+  std::uint64_t n = 0;
+  in.read(reinterpret_cast<char*>(&n), sizeof n);
+  SHRINK_CHECK(n <= file_size - 8, "load_safetensors: ", path, ": header length ", n,
+               " exceeds the file size (", file_size, " bytes)");
+  SHRINK_CHECK(n <= kMaxHeaderBytes, "load_safetensors: ", path, ": header length ", n,
+               " exceeds the ", kMaxHeaderBytes, "-byte limit");
+  std::string text(n, '\0');
+  in.read(text.data(), static_cast<std::streamsize>(n));
+  SHRINK_CHECK(in.good(), "load_safetensors: ", path, ": read error in the header");
+
+  nlohmann::json header;
+  try {
+    header = nlohmann::json::parse(text);
+  } catch (const nlohmann::json::exception& e) {
+    fail("load_safetensors: ", path, ": bad JSON header (", e.what(), ")");
+  }
+  SHRINK_CHECK(header.is_object(), "load_safetensors: ", path, ": the header is not a JSON object");
+
+  const std::uint64_t data_bytes = file_size - 8 - n;
+  SafetensorsContents out;
+  std::vector<Entry> entries;
+  for (const auto& [name, value] : header.items()) {
+    if (name == "__metadata__") {
+      SHRINK_CHECK(value.is_object(), "load_safetensors: ", path, ": __metadata__ is not an object");
+      for (const auto& [key, v] : value.items()) {
+        SHRINK_CHECK(v.is_string(), "load_safetensors: ", path, ": metadata '", key,
+                     "' is not a string");
+        out.metadata[key] = v.get<std::string>();
+      }
+      continue;
+    }
+    entries.push_back(parse_entry(path, name, value, data_bytes));
+  }
+
+  // The tensors must tile the data section exactly: sorted by offset, each starts where
+  // the previous ended, and the last ends at the end of the file.
+  std::vector<const Entry*> sorted;
+  for (const auto& e : entries) sorted.push_back(&e);
+  std::sort(sorted.begin(), sorted.end(), [](const Entry* a, const Entry* b) {
+    return a->begin != b->begin ? a->begin < b->begin : a->end < b->end;
+  });
+  std::uint64_t at = 0;
+  std::string previous = "the start of the data section";
+  for (const Entry* e : sorted) {
+    SHRINK_CHECK(e->begin >= at, "load_safetensors: ", path, ": tensor '", e->name,
+                 "' overlaps ", previous, " (starts at ", e->begin, ", before ", at, ")");
+    SHRINK_CHECK(e->begin == at, "load_safetensors: ", path, ": gap of ", e->begin - at,
+                 " bytes before tensor '", e->name, "'");
+    at = e->end;
+    previous = "tensor '" + e->name + "'";
+  }
+  SHRINK_CHECK(at == data_bytes, "load_safetensors: ", path, ": ", data_bytes - at,
+               " bytes after the last tensor are not described by the header");
+
+  for (const Entry& e : entries) {
+    Tensor t = Tensor::empty(e.shape, e.dtype);
+    in.seekg(static_cast<std::streamoff>(8 + n + e.begin));
+    in.read(static_cast<char*>(t.raw_data()), static_cast<std::streamsize>(e.end - e.begin));
+    SHRINK_CHECK(in.good(), "load_safetensors: ", path, ": read error in tensor '", e.name, "'");
+    out.tensors.emplace(e.name, std::move(t));
+  }
+  return out;
+}
+
+}  // namespace shrink

@@ -1,0 +1,74 @@
+// shrink-eval: loads a checkpoint and reports test accuracy, loss, parameters, FLOPs per
+// sample and the measured latency of one batch.
+#include <cstdio>
+#include <iostream>
+
+#include <nlohmann/json.hpp>
+
+#include "core/ops.h"
+#include "core/random.h"
+#include "datasets/registry.h"
+#include "nn/checkpoint.h"
+#include "nn/flops.h"
+#include "nn/models.h"
+#include "tools/common/cli.h"
+
+int main(int argc, char** argv) {
+  using namespace shrink;
+  std::string checkpoint, data_spec = "fashion-mnist";
+  std::int64_t batch_size = 128;
+  bool json = false;
+  tools::CommonOptions common;
+  CLI::App app{"Evaluate a checkpoint on a data set's test split.", "shrink-eval"};
+  app.add_option("checkpoint", checkpoint, "Model checkpoint (.safetensors)")->required();
+  app.add_option("--data", data_spec, "fashion-mnist, mnist, or idx:DIR")->capture_default_str();
+  app.add_option("--batch-size", batch_size, "Batch size for evaluation and the latency probe")
+      ->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_flag("--json", json, "Print exactly one JSON object on stdout");
+  tools::add_common_options(app, common);
+
+  return tools::guarded_main(app, argc, argv, [&] {
+    const Device device = tools::apply_common_options(common);
+    Generator gen(common.seed);
+    nn::Checkpoint ckpt = nn::load_checkpoint(checkpoint, gen);
+    const datasets::Dataset data = datasets::load_dataset(data_spec);
+    nn::Module& model = *ckpt.model;
+    model.to(device);
+
+    datasets::DataLoader loader(data.test, batch_size, false, common.seed);
+    loader.start_epoch(0);
+    const nn::EpochResult result = nn::evaluate(model, tools::batches_of(loader), device);
+    const std::int64_t probe = std::min<std::int64_t>(batch_size, data.test.size());
+    const Tensor batch = slice(data.test.images, 0, 0, probe).to(device);
+    const double latency = nn::measure_latency_ms(model, batch);
+    const std::int64_t params = model.num_parameters();
+    const std::int64_t flops = nn::flops_per_sample(model, nn::input_shape(ckpt.architecture));
+
+    if (json) {
+      std::cout << nlohmann::json{{"checkpoint", checkpoint},
+                                  {"data", data.name},
+                                  {"accuracy", result.accuracy},
+                                  {"loss", result.loss},
+                                  {"params", params},
+                                  {"flops", flops},
+                                  {"latency_ms", latency},
+                                  {"latency_batch_size", probe},
+                                  {"device", device.str()},
+                                  {"architecture", ckpt.architecture}}
+                       .dump()
+                << std::endl;
+    } else {
+      std::printf("checkpoint    %s\n", checkpoint.c_str());
+      std::printf("architecture  %s\n", ckpt.architecture.dump().c_str());
+      std::printf("data          %s test split (%lld samples)\n", data.name.c_str(),
+                  static_cast<long long>(result.samples));
+      std::printf("accuracy      %.2f%%\n", result.accuracy * 100);
+      std::printf("loss          %.4f\n", result.loss);
+      std::printf("parameters    %lld\n", static_cast<long long>(params));
+      std::printf("FLOPs/sample  %lld\n", static_cast<long long>(flops));
+      std::printf("latency       %.3f ms per batch of %lld on %s (median of 25)\n", latency,
+                  static_cast<long long>(probe), device.str().c_str());
+    }
+    return 0;
+  });
+}
