@@ -76,7 +76,7 @@ class Backend {
                       const void* b, void* out) = 0;
   virtual void unary(UnaryOp op, DType t, std::int64_t n, double alpha, const void* x,
                      void* y) = 0;
-  // dx = dy * f'(x) (using y = f(x) where that is cheaper).
+  // dx = dy * f'(x); both x and y = f(x) are given (each op reads what is cheaper).
   virtual void unary_backward(UnaryOp op, DType t, std::int64_t n, double alpha, const void* x,
                               const void* y, const void* dy, void* dx) = 0;
   // y = x * mask / (1 - p) with mask ~ Bernoulli(1 - p) drawn from Philox(seed, offset); the

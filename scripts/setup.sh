@@ -9,7 +9,7 @@ packages=(build-essential cmake ninja-build pkg-config libgtest-dev libbenchmark
           libcli11-dev nlohmann-json3-dev zlib1g-dev libomp-dev dataset-fashion-mnist
           nodejs npm)
 # The PyTorch / numpy peers for benchmarks are optional: SHRINK_SETUP_PEERS=1 installs them.
-if [[ "${SHRINK_SETUP_PEERS:-0}" == 1 ]]; then packages+=(python3-numpy python3-torch); fi
+if [[ "${SHRINK_SETUP_PEERS:-0}" == 1 ]]; then packages+=(python3-numpy python3-torch libopenblas0-pthread); fi
 
 missing=()
 for p in "${packages[@]}"; do

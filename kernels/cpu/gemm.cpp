@@ -1,6 +1,7 @@
 // CPU GEMM. sgemm follows the BLIS/GotoBLAS structure: B is packed per (kKC x kNC) block into
-// kNR-wide panels shared by all threads, each thread packs its own (kMC x kKC) blocks of alpha*A
-// into kMR-tall panels, and a 6x16 AVX2/FMA micro-kernel accumulates one C tile per call.
+// kNR-wide panels, alpha*A per (kMC x kKC) block into kMR-tall panels, and a 6x16 AVX2/FMA
+// micro-kernel accumulates one C tile per call. With two threads, C is cut into two independent
+// slices (see slice()), each thread packing into its own buffers.
 // dgemm is a plain blocked loop nest: it serves gradient checks, where clarity matters more.
 #include "kernels/cpu/gemm.h"
 

