@@ -9,12 +9,14 @@ class ReLU : public Module {
  public:
   std::string type_name() const override { return "ReLU"; }
   Tensor forward(const Tensor& x) override;
+  ChannelSpec channels() const override { return {ChannelSpec::Kind::Elementwise, {}, {}}; }
 };
 
 class ReLU6 : public Module {
  public:
   std::string type_name() const override { return "ReLU6"; }
   Tensor forward(const Tensor& x) override;
+  ChannelSpec channels() const override { return {ChannelSpec::Kind::Elementwise, {}, {}}; }
 };
 
 // Exact GELU, x * Phi(x) (PyTorch's default approximate='none').
@@ -22,18 +24,21 @@ class GELU : public Module {
  public:
   std::string type_name() const override { return "GELU"; }
   Tensor forward(const Tensor& x) override;
+  ChannelSpec channels() const override { return {ChannelSpec::Kind::Elementwise, {}, {}}; }
 };
 
 class Tanh : public Module {
  public:
   std::string type_name() const override { return "Tanh"; }
   Tensor forward(const Tensor& x) override;
+  ChannelSpec channels() const override { return {ChannelSpec::Kind::Elementwise, {}, {}}; }
 };
 
 class Sigmoid : public Module {
  public:
   std::string type_name() const override { return "Sigmoid"; }
   Tensor forward(const Tensor& x) override;
+  ChannelSpec channels() const override { return {ChannelSpec::Kind::Elementwise, {}, {}}; }
 };
 
 // Builds an activation from its lower-case name: relu, relu6, gelu, tanh, sigmoid.

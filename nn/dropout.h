@@ -16,6 +16,7 @@ class Dropout : public Module {
   std::string type_name() const override { return "Dropout"; }
   std::string extra_repr() const override;
   Tensor forward(const Tensor& x) override;
+  ChannelSpec channels() const override { return {ChannelSpec::Kind::Elementwise, {}, {}}; }
   double p() const { return p_; }
 
  private:

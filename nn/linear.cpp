@@ -66,4 +66,13 @@ std::int64_t Linear::flops(const Shape& input_shape) const {
   return rows * (2 * in_features() * out_features() + (has_bias() ? out_features() : 0));
 }
 
+Module::ChannelSpec Linear::channels() const {
+  ChannelSpec spec;
+  spec.kind = ChannelSpec::Kind::Transform;
+  spec.input_axes = {{"weight", 1}};
+  spec.output_axes = {{"weight", 0}};
+  if (has_bias()) spec.output_axes.push_back({"bias", 0});
+  return spec;
+}
+
 }  // namespace shrink::nn

@@ -28,6 +28,7 @@ class Linear : public Module {
   Shape output_shape(const Shape& input_shape) const override;
   // 2*in*out per row (one multiply-add = 2 FLOPs) plus out for the bias add.
   std::int64_t flops(const Shape& input_shape) const override;
+  ChannelSpec channels() const override;
 
   std::int64_t in_features() const { return weight().size(1); }
   std::int64_t out_features() const { return weight().size(0); }

@@ -37,6 +37,22 @@ class Module {
   virtual Tensor forward(const Tensor& x);
   Tensor operator()(const Tensor& x) { return forward(x); }
 
+  // ---- channel declarations (prune/ builds coupled groups from these) ----
+  // How a module relates to the channels (the last axis of an MLP activation, axis 1 of
+  // a conv activation) flowing through it. Pruning never guesses: a module that does not
+  // declare itself is opaque, and group building stops with an error naming it.
+  struct ChannelSpec {
+    enum class Kind {
+      Opaque,       // unknown: channels cannot be traced through it
+      Elementwise,  // output channel c depends on input channel c only (activations, BN)
+      Transform,    // consumes input channels and produces new ones (Linear, Conv2d)
+    } kind = Kind::Opaque;
+    // (parameter or buffer name, axis) sliced when the channels they index shrink.
+    std::vector<std::pair<std::string, int>> input_axes;   // Transform: indexed by input channels
+    std::vector<std::pair<std::string, int>> output_axes;  // Transform and Elementwise: by output channels
+  };
+  virtual ChannelSpec channels() const { return {}; }
+
   // ---- cost model (nn/flops.h) ----
   // Per-sample shapes, without the batch axis. The defaults describe a shape-preserving
   // module that costs nothing (activations, dropout); a module with children must override.
