@@ -52,6 +52,13 @@ Tensor matmul(const Tensor& a, const Tensor& b);
 // y = x @ w^T + b with w (out, in): the Linear layer's op, without materialising w^T.
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias);
 
+// ---- sparse products (core/ops/sparse.cpp) ----
+// y = x W^T + b with W (out, in_features) in CSR form: row_ptr (out + 1) and col_idx (nnz)
+// int64, values (nnz) floating, the layer of nn::SparseLinear. Differentiable in x, values
+// and bias (dx = dy W, dvalues[e] = sum_n dy[n, row(e)] x[n, col(e)]); CPU only.
+Tensor csr_linear(const Tensor& x, const Tensor& values, const Tensor& row_ptr,
+                  const Tensor& col_idx, std::int64_t in_features, const Tensor& bias);
+
 // ---- reductions (core/ops/reduce.cpp) ----
 Tensor sum(const Tensor& x);  // all elements -> scalar tensor of shape ()
 Tensor sum(const Tensor& x, std::vector<std::int64_t> axes, bool keepdim = false);

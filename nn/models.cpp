@@ -6,6 +6,7 @@
 #include "nn/activation.h"
 #include "nn/flatten.h"
 #include "nn/linear.h"
+#include "nn/sparse_linear.h"
 
 namespace shrink::nn {
 
@@ -87,6 +88,8 @@ nlohmann::json describe_architecture(const Module& model) {
   std::vector<std::int64_t> widths;
   std::string activation = "relu";
   bool bias = true;
+  nlohmann::json nnz = nlohmann::json::array();
+  bool any_sparse = false;
   for (std::size_t i = 1; i < layers.size(); ++i) {
     const Module& layer = *layers[i].second;
     if (i % 2 == 0) {  // activation between Linears: all the same kind
@@ -96,29 +99,51 @@ nlohmann::json describe_architecture(const Module& model) {
       activation = name;
       continue;
     }
+    // A layer is a Linear or, after unstructured pruning, a SparseLinear (its nnz recorded).
     const auto* linear = dynamic_cast<const Linear*>(&layer);
-    SHRINK_CHECK(linear != nullptr, expected, model.to_string());
+    const auto* sparse = dynamic_cast<const SparseLinear*>(&layer);
+    SHRINK_CHECK(linear != nullptr || sparse != nullptr, expected, model.to_string());
+    const std::int64_t in = linear ? linear->in_features() : sparse->in_features();
+    const bool has_bias = linear ? linear->has_bias() : sparse->has_bias();
     if (widths.empty()) {
-      widths.push_back(linear->in_features());
-      bias = linear->has_bias();
+      widths.push_back(in);
+      bias = has_bias;
     }
-    SHRINK_CHECK(linear->in_features() == widths.back(), "describe_architecture: layer ",
-                 layers[i].first, " takes ", linear->in_features(), " features but receives ",
-                 widths.back());
-    SHRINK_CHECK(linear->has_bias() == bias,
+    SHRINK_CHECK(in == widths.back(), "describe_architecture: layer ", layers[i].first, " takes ",
+                 in, " features but receives ", widths.back());
+    SHRINK_CHECK(has_bias == bias,
                  "describe_architecture: the mlp family needs all Linears with or without bias");
-    widths.push_back(linear->out_features());
+    widths.push_back(linear ? linear->out_features() : sparse->out_features());
+    nnz.push_back(sparse ? nlohmann::json(sparse->nnz()) : nlohmann::json(nullptr));
+    any_sparse = any_sparse || sparse != nullptr;
   }
-  return {{"family", "mlp"}, {"widths", widths}, {"activation", activation}, {"bias", bias}};
+  nlohmann::json out = {
+      {"family", "mlp"}, {"widths", widths}, {"activation", activation}, {"bias", bias}};
+  if (any_sparse) out["nnz"] = nnz;  // per layer: stored weights of a SparseLinear, null if dense
+  return out;
 }
 
 std::shared_ptr<Module> build_from_architecture(const nlohmann::json& architecture,
                                                 Generator& gen) {
   const auto family = field<std::string>(architecture, "family");
-  if (family == "mlp")
-    return build_mlp(field<std::vector<std::int64_t>>(architecture, "widths"),
-                     field<std::string>(architecture, "activation"),
-                     field<bool>(architecture, "bias"), gen);
+  if (family == "mlp") {
+    const auto widths = field<std::vector<std::int64_t>>(architecture, "widths");
+    const bool bias = field<bool>(architecture, "bias");
+    auto model = build_mlp(widths, field<std::string>(architecture, "activation"), bias, gen);
+    if (architecture.contains("nnz")) {  // unstructured-pruned layers: CSR placeholders
+      const nlohmann::json& nnz = architecture.at("nnz");
+      SHRINK_CHECK(nnz.is_array() && nnz.size() + 1 == widths.size(), "architecture: 'nnz' must "
+                   "list one entry per layer (a count or null), got ", nnz.dump());
+      for (std::size_t l = 0; l < nnz.size(); ++l) {
+        if (nnz[l].is_null()) continue;
+        SHRINK_CHECK(nnz[l].is_number_integer(), "architecture: nnz[", l, "] is ", nnz[l].dump());
+        model->set_child(std::to_string(1 + 2 * l),
+                         SparseLinear::with_capacity(widths[l], widths[l + 1],
+                                                     nnz[l].get<std::int64_t>(), bias));
+      }
+    }
+    return model;
+  }
   fail("build_from_architecture: unknown family '", family, "'; valid: ", kFamilies);
 }
 

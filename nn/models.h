@@ -12,6 +12,8 @@
 // from the current weight shapes, so a pruned model describes its pruned widths, e.g.
 //   {"family": "mlp", "widths": [784, 217, 64, 10], "activation": "relu", "bias": true}
 // and build_from_architecture rebuilds the same structure (same keys and shapes).
+// After unstructured pruning a layer may be a SparseLinear (CSR); then "nnz" lists each
+// layer's stored weights, null for a dense Linear, e.g. "nnz": [10035, 3277, null].
 #pragma once
 #include <cstdint>
 #include <memory>

@@ -32,7 +32,7 @@ void slice(nn::Module& model, const std::string& tensor, int axis,
     model.set_buffer(tensor, cut(b, axis, kept));
     return;
   }
-  const Tensor& old = model.parameter(tensor);
+  const Tensor old = model.parameter(tensor);  // a handle: set_parameter below replaces the slot
   check_kept(tensor, kept, old.size(axis));
   Tensor fresh = cut(old, axis, kept);
   if (old.grad().defined()) fresh.set_grad(cut(old.grad(), axis, kept));

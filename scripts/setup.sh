@@ -8,8 +8,9 @@ cd "$(dirname "$0")/.."
 packages=(build-essential cmake ninja-build pkg-config libgtest-dev libbenchmark-dev
           libcli11-dev nlohmann-json3-dev zlib1g-dev libomp-dev dataset-fashion-mnist
           nodejs npm)
-# The PyTorch / numpy peers for benchmarks are optional: SHRINK_SETUP_PEERS=1 installs them.
-if [[ "${SHRINK_SETUP_PEERS:-0}" == 1 ]]; then packages+=(python3-numpy python3-torch libopenblas0-pthread); fi
+# Benchmark peers (PyTorch, numpy on OpenBLAS) and plotting for docs/ are optional:
+# SHRINK_SETUP_PEERS=1 installs them.
+if [[ "${SHRINK_SETUP_PEERS:-0}" == 1 ]]; then packages+=(python3-numpy python3-torch libopenblas0-pthread python3-matplotlib); fi
 
 missing=()
 for p in "${packages[@]}"; do

@@ -5,13 +5,12 @@
 
 #include <nlohmann/json.hpp>
 
-#include "core/ops.h"
 #include "core/random.h"
 #include "datasets/registry.h"
 #include "nn/checkpoint.h"
-#include "nn/flops.h"
 #include "nn/models.h"
 #include "tools/common/cli.h"
+#include "tools/common/summary.h"
 
 int main(int argc, char** argv) {
   using namespace shrink;
@@ -35,24 +34,16 @@ int main(int argc, char** argv) {
     nn::Module& model = *ckpt.model;
     model.to(device);
 
-    datasets::DataLoader loader(data.test, batch_size, false, common.seed);
-    loader.start_epoch(0);
-    const nn::EpochResult result = nn::evaluate(model, tools::batches_of(loader), device);
-    const std::int64_t probe = std::min<std::int64_t>(batch_size, data.test.size());
-    const Tensor batch = slice(data.test.images, 0, 0, probe).to(device);
-    const double latency = nn::measure_latency_ms(model, batch);
-    const std::int64_t params = model.num_parameters();
-    const std::int64_t flops = nn::flops_per_sample(model, nn::input_shape(ckpt.architecture));
-
+    const tools::ModelSummary m = tools::summarize(model, ckpt.architecture, data, device, batch_size);
     if (json) {
       std::cout << nlohmann::json{{"checkpoint", checkpoint},
                                   {"data", data.name},
-                                  {"accuracy", result.accuracy},
-                                  {"loss", result.loss},
-                                  {"params", params},
-                                  {"flops", flops},
-                                  {"latency_ms", latency},
-                                  {"latency_batch_size", probe},
+                                  {"accuracy", m.accuracy},
+                                  {"loss", m.loss},
+                                  {"params", m.params},
+                                  {"flops", m.flops},
+                                  {"latency_ms", m.latency_ms},
+                                  {"latency_batch_size", m.latency_batch},
                                   {"device", device.str()},
                                   {"architecture", ckpt.architecture}}
                        .dump()
@@ -61,13 +52,13 @@ int main(int argc, char** argv) {
       std::printf("checkpoint    %s\n", checkpoint.c_str());
       std::printf("architecture  %s\n", ckpt.architecture.dump().c_str());
       std::printf("data          %s test split (%lld samples)\n", data.name.c_str(),
-                  static_cast<long long>(result.samples));
-      std::printf("accuracy      %.2f%%\n", result.accuracy * 100);
-      std::printf("loss          %.4f\n", result.loss);
-      std::printf("parameters    %lld\n", static_cast<long long>(params));
-      std::printf("FLOPs/sample  %lld\n", static_cast<long long>(flops));
-      std::printf("latency       %.3f ms per batch of %lld on %s (median of 25)\n", latency,
-                  static_cast<long long>(probe), device.str().c_str());
+                  static_cast<long long>(data.test.size()));
+      std::printf("accuracy      %.2f%%\n", m.accuracy * 100);
+      std::printf("loss          %.4f\n", m.loss);
+      std::printf("parameters    %lld\n", static_cast<long long>(m.params));
+      std::printf("FLOPs/sample  %lld\n", static_cast<long long>(m.flops));
+      std::printf("latency       %.3f ms per batch of %lld on %s (median of 25)\n", m.latency_ms,
+                  static_cast<long long>(m.latency_batch), device.str().c_str());
     }
     return 0;
   });

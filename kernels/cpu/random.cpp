@@ -17,7 +17,7 @@ void CpuBackend::random_uniform(DType t, std::int64_t n, double lo, double hi, s
     const T below_hi = hi > lo ? std::nextafter(static_cast<T>(hi), static_cast<T>(lo)) : static_cast<T>(lo);
 #pragma omp parallel for schedule(static) if (n > kParallelGrain)
     for (std::int64_t i = 0; i < n; ++i) {
-      const T v = static_cast<T>(lo + span * u32_to_unit_double(philox_u32(seed, offset, i)));
+      const T v = static_cast<T>(std::fma(span, u32_to_unit_double(philox_u32(seed, offset, i)), lo));
       o[i] = v < static_cast<T>(hi) ? v : below_hi;
     }
   });
@@ -34,7 +34,7 @@ void CpuBackend::random_normal(DType t, std::int64_t n, double mean, double stdd
       const double u1 = 1.0 - u32_to_unit_double(philox_u32(seed, offset, 2 * i));  // (0, 1]
       const double u2 = u32_to_unit_double(philox_u32(seed, offset, 2 * i + 1));
       const double z = std::sqrt(-2.0 * std::log(u1)) * std::cos(6.283185307179586 * u2);
-      o[i] = static_cast<T>(mean + stddev * z);
+      o[i] = static_cast<T>(std::fma(stddev, z, mean));  // fma: bitwise equal to the CUDA twin
     }
   });
 }

@@ -1,0 +1,62 @@
+// Pruning throughput: time to score and shrink ffn-10000 (784-10000-10) to 500 hidden
+// units with each method (calibration: 1024 samples), and the shrink step alone. GFS needs
+// O(width x 10000) block passes, so it is timed at 50 units.
+#include <benchmark/benchmark.h>
+
+#include "core/random.h"
+#include "nn/models.h"
+#include "prune/pruner.h"
+#include "prune/slice.h"
+
+namespace {
+
+using namespace shrink;
+
+prune::Calibration calibration(Generator& gen) {
+  std::vector<std::int64_t> labels(1024);
+  for (std::int64_t i = 0; i < 1024; ++i) labels[i] = static_cast<std::int64_t>(gen.next_below(10));
+  return {Tensor::randn({1024, 784}, gen), Tensor::from_vector(labels, {1024})};
+}
+
+void prune_to(benchmark::State& state, const char* method, std::int64_t width) {
+  Generator gen(0);
+  const prune::Calibration calib = calibration(gen);
+  prune::PruneOptions options;
+  options.method = method;
+  options.target = static_cast<double>(width) / 10000.0;
+  for (auto _ : state) {
+    state.PauseTiming();
+    Generator init(1);
+    auto model = nn::build_model("ffn-10000", init);
+    state.ResumeTiming();
+    const prune::PruneReport report = prune::prune_model(*model, calib, options, {784});
+    benchmark::DoNotOptimize(report.groups.data());
+  }
+}
+
+void shrink_only(benchmark::State& state) {
+  std::vector<std::int64_t> kept;
+  for (std::int64_t i = 0; i < 10000; i += 20) kept.push_back(i);  // 500 units
+  for (auto _ : state) {
+    state.PauseTiming();
+    Generator init(1);
+    auto model = nn::build_model("ffn-10000", init);
+    auto groups = prune::build_groups(*model);
+    state.ResumeTiming();
+    prune::shrink_group(*model, groups[0], kept);
+  }
+}
+
+}  // namespace
+
+BENCHMARK_CAPTURE(prune_to, ispasp/500, "ispasp", 500)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_CAPTURE(prune_to, pfp/500, "pfp", 500)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_CAPTURE(prune_to, magnitude/500, "magnitude", 500)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_CAPTURE(prune_to, taylor/500, "taylor", 500)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_CAPTURE(prune_to, random/500, "random", 500)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_CAPTURE(prune_to, sap/auto, "sap", 500)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_CAPTURE(prune_to, ispasp/50, "ispasp", 50)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_CAPTURE(prune_to, gfs/50, "gfs", 50)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1);
+BENCHMARK(shrink_only)->Name("shrink_only/500")->Unit(benchmark::kMillisecond)->UseRealTime();
+
+BENCHMARK_MAIN();

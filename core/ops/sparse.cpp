@@ -1,0 +1,109 @@
+// csr_linear: y = x W^T + b with W (out, in) stored as CSR (row_ptr, col_idx, values).
+// Backward, for L with dL/dy = dy (rows, out):
+//   dx = dy W                                (transposed SpMM over the stored entries)
+//   dvalues[e] = sum_n dy[n, r(e)] x[n, c(e)] (the dense dW = dy^T x sampled at the entries)
+//   dbias = sum_n dy[n, :]
+// The kernels are CPU-only (kernels/cpu/sparse.h); a CUDA tensor is rejected at the door.
+#include <vector>
+
+#include "core/ops/common.h"
+#include "kernels/cpu/sparse.h"
+
+namespace shrink {
+
+using namespace ops_detail;
+
+namespace {
+
+// Monotone row_ptr from 0 to nnz and every column in [0, in): O(out + nnz), cheap next to
+// the O(batch * nnz) product, and it keeps a corrupt checkpoint from reading out of bounds.
+void check_csr(const Tensor& values, const Tensor& row_ptr, const Tensor& col_idx,
+               std::int64_t in_features) {
+  SHRINK_CHECK(row_ptr.defined() && row_ptr.dtype() == DType::Int64 && row_ptr.dim() == 1 &&
+                   row_ptr.size(0) >= 1,
+               "csr_linear: row_ptr must be a 1-D int64 tensor (out_features + 1)");
+  SHRINK_CHECK(col_idx.defined() && col_idx.dtype() == DType::Int64 && col_idx.dim() == 1,
+               "csr_linear: col_idx must be a 1-D int64 tensor (nnz)");
+  SHRINK_CHECK(values.dim() == 1 && values.size(0) == col_idx.size(0), "csr_linear: values ",
+               shape_str(values.shape()), " and col_idx ", shape_str(col_idx.shape()),
+               " must both be (nnz)");
+  SHRINK_CHECK(row_ptr.device().is_cpu() && col_idx.device().is_cpu() && values.device().is_cpu(),
+               "csr_linear: the CSR kernels run on the CPU only, got values on ",
+               values.device().str());
+  const std::int64_t* rp = row_ptr.data<std::int64_t>();
+  const std::int64_t out = row_ptr.size(0) - 1, nnz = col_idx.size(0);
+  SHRINK_CHECK(rp[0] == 0 && rp[out] == nnz, "csr_linear: row_ptr must run from 0 to nnz = ", nnz,
+               ", got ", rp[0], " .. ", rp[out]);
+  for (std::int64_t r = 0; r < out; ++r)
+    SHRINK_CHECK(rp[r] <= rp[r + 1], "csr_linear: row_ptr decreases at row ", r);
+  const std::int64_t* ci = col_idx.data<std::int64_t>();
+  for (std::int64_t e = 0; e < nnz; ++e)
+    SHRINK_CHECK(ci[e] >= 0 && ci[e] < in_features, "csr_linear: col_idx[", e, "] = ", ci[e],
+                 " is outside [0, in_features = ", in_features, ")");
+}
+
+template <class F>
+void with_type(DType t, F&& f) {
+  if (t == DType::Float32) f(float{});
+  else f(double{});
+}
+
+}  // namespace
+
+Tensor csr_linear(const Tensor& x, const Tensor& values, const Tensor& row_ptr,
+                  const Tensor& col_idx, std::int64_t in_features, const Tensor& bias) {
+  check_compatible("csr_linear", x, values);
+  check_csr(values, row_ptr, col_idx, in_features);
+  const std::int64_t out_features = row_ptr.size(0) - 1, in = in_features;
+  SHRINK_CHECK(x.dim() >= 1 && x.size(-1) == in, "csr_linear: input ", shape_str(x.shape()),
+               " does not end in in_features = ", in);
+  if (bias.defined()) {
+    check_compatible("csr_linear", x, bias);
+    SHRINK_CHECK(bias.dim() == 1 && bias.size(0) == out_features, "csr_linear: bias ",
+                 shape_str(bias.shape()), " does not match out_features = ", out_features);
+  }
+  Shape out_shape = x.shape();
+  out_shape.back() = out_features;
+  const std::int64_t rows = in == 0 ? 0 : x.numel() / in;
+  Tensor x2 = reshape(x.detach(), {rows, in});                       // (rows, in)
+  Tensor y = empty_like(x, {rows, out_features});                    // (rows, out)
+  with_type(x.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    kernels::cpu::csr_linear_forward(rows, out_features, in, row_ptr.data<std::int64_t>(),
+                                     col_idx.data<std::int64_t>(), values.data<T>(),
+                                     x2.data<T>(), bias.defined() ? bias.data<T>() : nullptr,
+                                     y.data<T>());
+  });
+  y = reshape(y, out_shape);
+  if (needs_grad({&x, &values, &bias})) {
+    const bool gx = x.requires_grad(), gv = values.requires_grad();
+    const bool gb = bias.defined() && bias.requires_grad();
+    record(y, "csr_linear", {x, values, bias},
+           [x2, v = values.detach(), row_ptr, col_idx, gx, gv, gb, x_shape = x.shape()](
+               const Tensor& g) {
+             const std::int64_t n = x2.size(0), in_f = x2.size(1), out_f = row_ptr.size(0) - 1;
+             Tensor g2 = reshape(g, {n, out_f});  // (rows, out), contiguous
+             Tensor dx, dv;
+             with_type(g2.dtype(), [&](auto zero) {
+               using T = decltype(zero);
+               const std::int64_t* rp = row_ptr.data<std::int64_t>();
+               const std::int64_t* ci = col_idx.data<std::int64_t>();
+               if (gx) {
+                 dx = empty_like(x2, {n, in_f});
+                 kernels::cpu::csr_linear_backward_input(n, out_f, in_f, rp, ci, v.data<T>(),
+                                                         g2.data<T>(), dx.data<T>());
+                 dx = reshape(dx, x_shape);
+               }
+               if (gv) {
+                 dv = empty_like(v);
+                 kernels::cpu::csr_sampled_gradient(n, out_f, in_f, rp, ci, g2.data<T>(),
+                                                    x2.data<T>(), dv.data<T>());
+               }
+             });
+             return std::vector<Tensor>{dx, dv, gb ? sum(g2, {0}) : Tensor()};
+           });
+  }
+  return y;
+}
+
+}  // namespace shrink

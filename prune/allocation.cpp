@@ -1,0 +1,114 @@
+#include "prune/allocation.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+#include "core/error.h"
+#include "core/random.h"
+#include "nn/flops.h"
+#include "nn/models.h"
+
+namespace shrink::prune {
+
+std::int64_t apply_rails(std::int64_t wished, std::int64_t size, const GuardRails& rails) {
+  const auto floor_by_ratio =
+      static_cast<std::int64_t>(std::ceil(static_cast<double>(size) * (1.0 - rails.max_layer_ratio)));
+  std::int64_t keep = std::max<std::int64_t>({wished, floor_by_ratio, 1});
+  if (rails.multiple > 1) keep = (keep + rails.multiple - 1) / rails.multiple * rails.multiple;
+  return std::min(keep, size);
+}
+
+KeepCounts allocate_uniform(const std::vector<Group>& groups, double keep_fraction, const GuardRails& rails) {
+  SHRINK_CHECK(keep_fraction > 0 && keep_fraction <= 1, "allocate_uniform: keep fraction must be in "
+               "(0, 1], got ", keep_fraction);
+  KeepCounts keep;
+  for (const Group& g : groups)
+    keep[g.name] = apply_rails(std::llround(keep_fraction * static_cast<double>(g.size)), g.size, rails);
+  return keep;
+}
+
+KeepCounts allocate_global(const std::vector<Group>& groups, const std::map<std::string, Scores>& scores,
+                           double keep_fraction, const GuardRails& rails) {
+  SHRINK_CHECK(keep_fraction > 0 && keep_fraction <= 1, "allocate_global: keep fraction must be in "
+               "(0, 1], got ", keep_fraction);
+  struct Unit {
+    double score;
+    const Group* group;
+  };
+  std::vector<Unit> units;
+  for (const Group& g : groups) {
+    const Scores& s = scores.at(g.name);
+    SHRINK_CHECK(static_cast<std::int64_t>(s.size()) == g.size, "allocate_global: group '", g.name,
+                 "' has ", g.size, " units but ", s.size(), " scores");
+    const double mean = std::accumulate(s.begin(), s.end(), 0.0) / std::max<size_t>(s.size(), 1);
+    for (double v : s) units.push_back({mean > 0 ? v / mean : v, &g});
+  }
+  const auto total_keep = static_cast<size_t>(std::llround(keep_fraction * static_cast<double>(units.size())));
+  std::stable_sort(units.begin(), units.end(), [](const Unit& a, const Unit& b) { return a.score > b.score; });
+  KeepCounts keep;
+  for (const Group& g : groups) keep[g.name] = 0;
+  for (size_t i = 0; i < total_keep && i < units.size(); ++i) ++keep[units[i].group->name];
+  for (const Group& g : groups) keep[g.name] = apply_rails(keep[g.name], g.size, rails);
+  return keep;
+}
+
+namespace {
+
+// A copy of the model's structure whose tensors can be resized without touching values:
+// counting parameters and FLOPs only reads shapes.
+struct ShapeModel {
+  std::shared_ptr<nn::Module> module;
+  explicit ShapeModel(const nn::Module& model) {
+    Generator gen(0);
+    module = nn::build_from_architecture(nn::describe_architecture(model), gen);
+  }
+  Size measure(const std::vector<Group>& groups, const KeepCounts& keep, const Shape& sample) {
+    std::map<std::string, Shape> shapes;
+    for (const auto& [name, t] : module->named_parameters()) shapes[name] = t.shape();
+    for (const auto& [name, t] : module->named_buffers()) shapes[name] = t.shape();
+    for (const Group& g : groups) {
+      auto k = keep.find(g.name);
+      if (k == keep.end()) continue;
+      for (const Member& m : g.members) shapes.at(m.tensor)[m.axis] = k->second;
+    }
+    for (const auto& [name, shape] : shapes) {
+      Tensor t = Tensor::empty(shape);
+      if (module->has_parameter(name)) module->set_parameter(name, t);
+      else module->set_buffer(name, t);
+    }
+    return {module->num_parameters(), nn::flops_per_sample(*module, sample)};
+  }
+};
+
+}  // namespace
+
+Size size_after(const nn::Module& model, const std::vector<Group>& groups, const KeepCounts& keep,
+                const Shape& sample_shape) {
+  ShapeModel shape_model(model);
+  return shape_model.measure(groups, keep, sample_shape);
+}
+
+double keep_fraction_for_target(const nn::Module& model, const std::vector<Group>& groups,
+                                double fraction, bool flops, const Shape& sample_shape,
+                                const GuardRails& rails) {
+  SHRINK_CHECK(fraction > 0 && fraction <= 1, "target fraction must be in (0, 1], got ", fraction);
+  ShapeModel shape_model(model);
+  const Size dense = shape_model.measure(groups, {}, sample_shape);
+  const double target = fraction * static_cast<double>(flops ? dense.flops : dense.params);
+  auto size_at = [&](double f) {
+    const Size s = shape_model.measure(groups, allocate_uniform(groups, f, rails), sample_shape);
+    return static_cast<double>(flops ? s.flops : s.params);
+  };
+  // Non-prunable parts (the input layer's fan-in, the classifier) may make small targets
+  // unreachable: the smallest fraction is then the answer.
+  double lo = 1e-6, hi = 1.0;
+  if (size_at(lo) > target) return lo;
+  for (int i = 0; i < 50 && hi - lo > 1e-7; ++i) {
+    const double mid = 0.5 * (lo + hi);
+    (size_at(mid) <= target ? lo : hi) = mid;
+  }
+  return lo;
+}
+
+}  // namespace shrink::prune

@@ -1,0 +1,48 @@
+// Allocation: how many units each group keeps. Criteria decide which; this file decides
+// how many, under the guard rails every method shares.
+#pragma once
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "nn/module.h"
+#include "prune/criteria.h"
+#include "prune/group.h"
+
+namespace shrink::prune {
+
+using KeepCounts = std::map<std::string, std::int64_t>;  // group name -> units kept
+
+struct GuardRails {
+  double max_layer_ratio = 0.99;  // at most this fraction of a group's units removed
+  std::int64_t multiple = 1;      // round kept widths up to a multiple (8, 16: odd widths run slow)
+};
+
+// Applies the rails to a wished-for count: at least one unit, at most max_layer_ratio
+// removed, rounded up to `multiple` (never above the current size).
+std::int64_t apply_rails(std::int64_t wished, std::int64_t size, const GuardRails& rails);
+
+// The same keep fraction in every group.
+KeepCounts allocate_uniform(const std::vector<Group>& groups, double keep_fraction, const GuardRails& rails);
+
+// One ranking across groups: each group's scores are divided by their mean (so layers of
+// different scale compete fairly) and the top keep_fraction of all units survive.
+KeepCounts allocate_global(const std::vector<Group>& groups, const std::map<std::string, Scores>& scores,
+                           double keep_fraction, const GuardRails& rails);
+
+// Parameters and FLOPs per sample the model would have with `keep` applied, measured on a
+// shrunk copy (so the count always agrees with what shrinking really produces).
+struct Size {
+  std::int64_t params = 0, flops = 0;
+};
+Size size_after(const nn::Module& model, const std::vector<Group>& groups, const KeepCounts& keep,
+                const Shape& sample_shape);
+
+// The uniform keep fraction whose shrunk model has the largest parameter (or FLOP) count
+// not above `fraction` of the current model's, found by bisection on the fraction.
+double keep_fraction_for_target(const nn::Module& model, const std::vector<Group>& groups,
+                                double fraction, bool flops, const Shape& sample_shape,
+                                const GuardRails& rails);
+
+}  // namespace shrink::prune

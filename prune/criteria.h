@@ -1,0 +1,108 @@
+// Pruning criteria: each decides WHICH units of a group to keep; allocation (prune/
+// allocation.h) decides HOW MANY; prune/slice.h rewrites. They compose.
+//
+// Score-based criteria return one score per unit (higher = more important) and the
+// top-k by score is kept. Selection-based criteria (i-SpaSP, GFS, PFP's sampling variant)
+// return the kept set directly, because their choice is not a ranking.
+//
+// Every criterion reads the model as it is now (already-pruned upstream layers included),
+// runs it in eval mode, restores the train/eval mode it found, and leaves the parameters'
+// gradients untouched.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/random.h"
+#include "core/tensor.h"
+#include "nn/module.h"
+#include "prune/group.h"
+
+namespace shrink::prune {
+
+// Calibration data: a batch of real samples (inputs as the model takes them, int64 labels).
+struct Calibration {
+  Tensor inputs;
+  Tensor labels;
+};
+
+using Scores = std::vector<double>;
+
+// Indices of the k largest scores, sorted ascending (ties broken by lower index; NaN
+// counts as the smallest score). Throws unless 0 <= k <= scores.size().
+std::vector<std::int64_t> top_k(const Scores& scores, std::int64_t k);
+
+// ---- score-based (prune/criteria_basic.cpp) ----
+// L1 (p = 1, FT / Li et al. 2017) or L2 (p = 2, SoftNet / He et al. 2018) norm of each
+// unit's incoming weights: the producer's "weight" slice along the group's axis (a Linear's
+// row, a conv's filter). The bias is left out, as in both papers' filter norms.
+Scores score_magnitude(const nn::Module& model, const Group& group, int p);
+// Uniform random scores in [0, 1) from `gen` (the random baseline).
+Scores score_random(const Group& group, Generator& gen);
+// First-order Taylor (Molchanov et al. 2017): |sum over samples and positions of
+// activation x dLoss/dactivation| at the group's activation, Loss = mean cross-entropy of
+// the model's logits on the calibration batch.
+Scores score_taylor(nn::Module& model, const Group& group, const Calibration& calib);
+
+// ---- selection-based ----
+// i-SpaSP (Wolfe & Kyrillidis 2022, ALGORITHMS.md §1.2): CoSaMP-style support recovery for
+// the block A = input..group.activation, B = group.consumer, keeping `keep` units. H = A(X)
+// is computed from calib.inputs through the model as it is now (the caller prunes upstream
+// blocks first). `batch_size` bounds the samples held in one forward/backward of B.
+// Returns `keep` sorted indices. (prune/ispasp.cpp)
+std::vector<std::int64_t> select_ispasp(nn::Module& model, const Group& group, std::int64_t keep,
+                                        const Calibration& calib, int iterations = 20,
+                                        std::int64_t batch_size = 256);
+// Greedy forward selection (Ye et al. 2020, ALGORITHMS.md §1.6): from S = {}, add, one at
+// a time, the unit j not in S whose subnetwork (consumer restricted to S+{j}, then the rest
+// of the model) has the lowest cross-entropy on the calibration batch, until `keep` are
+// chosen. O(keep x units) forward evaluations; see prune/gfs.cpp for one evaluation's cost.
+// Returns `keep` sorted indices.
+std::vector<std::int64_t> select_gfs(nn::Module& model, const Group& group, std::int64_t keep,
+                                     const Calibration& calib);
+
+// ---- helpers shared by the criteria (prune/criteria_basic.cpp) ----
+// The channel axis of an activation that carries `units` channels: axis 1 of a 4-D
+// (N, C, H, W) map, the last axis otherwise ((N, m) or (N, T, m)). Throws if its size is
+// not `units`.
+std::int64_t channel_axis(const Tensor& activation, std::int64_t units);
+// Sum over every axis but `axis` (samples and positions), as doubles.
+Scores sum_per_channel(const Tensor& t, std::int64_t axis);
+// Top-level child names of a Sequential model, in order (throws for other models).
+std::vector<std::string> chain_names(const nn::Module& model);
+// The name of the child after `name` in the chain, or "" when `name` is the last.
+std::string next_in_chain(const nn::Module& model, const std::string& name);
+// The group's activation H (output of group.activation) for `inputs`, in eval mode without
+// gradients, computed `batch_size` samples at a time and returned as those batches.
+std::vector<Tensor> group_activation(nn::Module& model, const Group& group, const Tensor& inputs,
+                                     std::int64_t batch_size);
+
+// Sets every parameter of a model to requires_grad = false for its lifetime (so a criterion's
+// backward pass neither computes nor accumulates weight gradients), then restores them.
+class FrozenParameters {
+ public:
+  explicit FrozenParameters(const nn::Module& model);
+  ~FrozenParameters();
+  FrozenParameters(const FrozenParameters&) = delete;
+  FrozenParameters& operator=(const FrozenParameters&) = delete;
+
+ private:
+  std::vector<Tensor> frozen_;
+};
+
+// Puts a model in eval mode for its lifetime, then restores the mode it found.
+class EvalMode {
+ public:
+  explicit EvalMode(nn::Module& model) : model_(model), was_training_(model.is_training()) {
+    model.eval();
+  }
+  ~EvalMode() { model_.train(was_training_); }
+  EvalMode(const EvalMode&) = delete;
+  EvalMode& operator=(const EvalMode&) = delete;
+
+ private:
+  nn::Module& model_;
+  bool was_training_;
+};
+
+}  // namespace shrink::prune

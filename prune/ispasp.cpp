@@ -1,0 +1,99 @@
+// i-SpaSP (Wolfe & Kyrillidis, arXiv 2112.04905): CoSaMP-style recovery of the support S
+// of a two-layer block's hidden units, ALGORITHMS.md §1.1-1.2.
+//   A = model input .. group.activation, H = A(X)        (N, m[, positions])
+//   B = group.consumer (Linear or conv, its input channels are the group's units)
+//   U = B(H), U_S = B_S(H[:, S]), V = U - U_S, J = ½‖V‖_F²
+//   phi_j = sum_{n,pos} dJ/dH[n, j, pos]   (signed; U_S held constant)
+//   a_j   = sum_{n,pos} H[n, j, pos]
+// Each iteration: Omega = 2s largest phi, T = Omega ∪ S, S = the s members of T with the
+// largest a. A fixed number of iterations, no early stop, as in the official code.
+//
+// For a Linear B with weight W (k x m), dJ/dH = V W, so phi = (sum_n V[n, :]) W: one
+// forward and one backward of B over the calibration set per iteration, which is what this
+// file runs (minibatched, through autograd, so a conv consumer works unchanged).
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "core/autograd.h"
+#include "core/error.h"
+#include "core/ops.h"
+#include "nn/linear.h"
+#include "prune/criteria.h"
+
+namespace shrink::prune {
+
+namespace {
+
+// U_S = B_S(H[:, S]) for one minibatch, without gradients. A Linear is restricted
+// physically (its kept columns times the kept channels); another consumer gets H with the
+// channels outside S zeroed, which equals B_S(H[:, S]) for any consumer linear in its input
+// channels (conv, linear), since a zero channel contributes nothing.
+Tensor restricted_output(nn::Module& consumer, const Tensor& h, std::int64_t axis,
+                         const std::vector<std::int64_t>& support, std::int64_t units) {
+  NoGradGuard no_grad;
+  const auto s = static_cast<std::int64_t>(support.size());
+  if (auto* linear = dynamic_cast<nn::Linear*>(&consumer); linear && axis == h.dim() - 1) {
+    const Tensor idx = Tensor::from_vector(support, {s}, h.device());
+    return shrink::linear(index_select(h, axis, idx), index_select(linear->weight(), 1, idx),
+                          linear->bias());
+  }
+  std::vector<float> keep(static_cast<std::size_t>(units), 0.0f);
+  for (std::int64_t j : support) keep[static_cast<std::size_t>(j)] = 1.0f;
+  Shape mask_shape(static_cast<std::size_t>(h.dim()), 1);
+  mask_shape[static_cast<std::size_t>(axis)] = units;
+  const Tensor mask = Tensor::from_vector(keep, mask_shape, h.device()).to(h.dtype());
+  return consumer.forward(h * mask);
+}
+
+}  // namespace
+
+std::vector<std::int64_t> select_ispasp(nn::Module& model, const Group& group, std::int64_t keep,
+                                        const Calibration& calib, int iterations,
+                                        std::int64_t batch_size) {
+  const std::int64_t m = group_size(model, group);
+  SHRINK_CHECK(keep >= 1 && keep <= m, "select_ispasp: group '", group.name, "' has ", m,
+               " units; keep must be in [1, ", m, "], got ", keep);
+  SHRINK_CHECK(iterations >= 1, "select_ispasp: iterations must be >= 1, got ", iterations);
+  SHRINK_CHECK(!group.consumer.empty(), "select_ispasp: group '", group.name, "' has no consumer");
+  SHRINK_CHECK(grad_enabled(), "select_ispasp: needs gradients, but a NoGradGuard is alive");
+  std::vector<std::int64_t> support;
+  if (keep == m) {
+    for (std::int64_t j = 0; j < m; ++j) support.push_back(j);
+    return support;
+  }
+  EvalMode eval(model);
+  FrozenParameters frozen(model);  // dJ/dH only; the weights' gradients stay untouched
+  nn::Module& consumer = *model.child(group.consumer);
+
+  // H, stored once (minibatched), and a_j.
+  const std::vector<Tensor> hidden = group_activation(model, group, calib.inputs, batch_size);
+  const std::int64_t axis = channel_axis(hidden.front(), m);
+  Scores magnitude(static_cast<std::size_t>(m), 0.0);
+  for (const Tensor& hb : hidden) {
+    const Scores part = sum_per_channel(hb, axis);
+    for (std::int64_t j = 0; j < m; ++j) magnitude[static_cast<std::size_t>(j)] += part[static_cast<std::size_t>(j)];
+  }
+
+  const std::int64_t candidates = std::min<std::int64_t>(2 * keep, m);
+  for (int it = 0; it < iterations; ++it) {
+    Scores phi(static_cast<std::size_t>(m), 0.0);
+    for (const Tensor& hb : hidden) {
+      Tensor leaf = hb.detach();
+      leaf.requires_grad_();
+      const Tensor u = consumer.forward(leaf);
+      const Tensor v = support.empty() ? u : u - restricted_output(consumer, hb, axis, support, m);
+      (0.5 * sum(v * v)).backward();
+      const Scores part = sum_per_channel(leaf.grad(), axis);
+      for (std::int64_t j = 0; j < m; ++j) phi[static_cast<std::size_t>(j)] += part[static_cast<std::size_t>(j)];
+    }
+    // Identify (2s largest signed phi), merge, prune back to s by activation mass.
+    Scores merged(static_cast<std::size_t>(m), -std::numeric_limits<double>::infinity());
+    for (std::int64_t j : top_k(phi, candidates)) merged[static_cast<std::size_t>(j)] = magnitude[static_cast<std::size_t>(j)];
+    for (std::int64_t j : support) merged[static_cast<std::size_t>(j)] = magnitude[static_cast<std::size_t>(j)];
+    support = top_k(merged, keep);  // |T| >= 2s >= s; ties (e.g. dead units) by lower index
+  }
+  return support;
+}
+
+}  // namespace shrink::prune

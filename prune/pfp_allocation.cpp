@@ -1,0 +1,263 @@
+// PFP allocation (ALGORITHMS.md §2.2, torchprune's PFPRandAllocator): one global ε gives
+// every layer a sample complexity m_l(ε) and a width n_l(ε); ε is searched so that the
+// shrunk network's cost (parameters or FLOPs, in closed form from the widths) meets the
+// budget, inside the code's outer loop on the nominal keep ratio.
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "core/error.h"
+#include "core/ops.h"
+#include "nn/sequential.h"
+#include "prune/pfp.h"
+
+namespace shrink::prune {
+
+namespace {
+
+constexpr double kC = 3.0;              // the constant c of alpha_l (torchprune c_constant)
+constexpr double kLogEpsLo = -690.0;    // ε in [1e-300, 1e150], the code's Brent bracket
+constexpr double kLogEpsHi = 345.0;
+constexpr int kOuterIterations = 20;    // the code's outer Brent runs up to 20 iterations
+
+const nn::Sequential& chain_of(const nn::Module& model) {
+  const auto* chain = dynamic_cast<const nn::Sequential*>(&model);
+  SHRINK_CHECK(chain != nullptr, "PFP: the model is a ", model.type_name(),
+               "; PFP supports feed-forward chains (Sequential)");
+  return *chain;
+}
+
+// cost = constant + Σ_terms coef · Π fixed dims · Π widths of the groups indexing the others.
+struct CostModel {
+  struct Term {
+    double coef;
+    double fixed = 1;
+    std::vector<std::size_t> groups;
+  };
+  std::vector<Term> terms;
+  double constant = 0;
+
+  void add_tensor(const std::string& name, const Tensor& t, double coef, const std::vector<Group>& groups) {
+    Term term{coef, 1.0, {}};
+    for (int axis = 0; axis < static_cast<int>(t.dim()); ++axis) {
+      std::size_t found = groups.size();
+      for (std::size_t g = 0; g < groups.size() && found == groups.size(); ++g)
+        for (const Member& m : groups[g].members)
+          if (m.tensor == name && m.axis == axis) found = g;
+      if (found < groups.size()) term.groups.push_back(found);
+      else term.fixed *= static_cast<double>(t.size(axis));
+    }
+    terms.push_back(term);
+  }
+  double operator()(const std::vector<std::int64_t>& widths) const {
+    double total = constant;
+    for (const Term& t : terms) {
+      double v = t.coef * t.fixed;
+      for (std::size_t g : t.groups) v *= static_cast<double>(widths[g]);
+      total += v;
+    }
+    return total;
+  }
+};
+
+CostModel cost_model(const nn::Module& model, const std::vector<Group>& groups, const Shape& sample_shape,
+                     PfpBudget budget) {
+  CostModel cm;
+  if (budget == PfpBudget::Parameters) {  // every parameter tensor, biases included
+    for (const auto& [name, t] : model.named_parameters()) cm.add_tensor(name, t, 1.0, groups);
+    return cm;
+  }
+  // FLOPs (nn/flops.h): a weighted layer costs P·(2·numel(W) + numel(b)) per sample, P its
+  // output positions (1 for Linear, H·W for a conv), read off its own dense count.
+  Shape shape = sample_shape;
+  for (const auto& [name, layer] : chain_of(model).named_children()) {
+    const double flops = static_cast<double>(layer->flops(shape));
+    shape = layer->output_shape(shape);
+    if (!layer->has_parameter("weight")) {
+      cm.constant += flops;
+      continue;
+    }
+    const Tensor& w = layer->parameter("weight");
+    const Tensor b = layer->has_parameter("bias") ? layer->parameter("bias") : Tensor();
+    const double base = 2.0 * static_cast<double>(w.numel()) + (b.defined() ? static_cast<double>(b.numel()) : 0.0);
+    const double positions = flops / base;
+    cm.add_tensor(name + ".weight", w, 2.0 * positions, groups);
+    if (b.defined()) cm.add_tensor(name + ".bias", b, positions, groups);
+  }
+  return cm;
+}
+
+// One group's inputs to the allocation: p, S_l = Σ s_j, alpha_l and in_l.
+struct Layer {
+  Scores log1m_p;       // log(1 - p_j), for 1 - (1-p_j)^m = -expm1(m log(1-p_j))
+  std::int64_t positive = 0;
+  double total = 0;     // S_l
+  double alpha = 0;
+  std::int64_t in = 0;
+};
+
+double expected_unique(const Layer& l, double m) {
+  if (m <= 0) return 0;
+  if (!std::isfinite(m) || m > 1e300) return static_cast<double>(l.positive);
+  double e = 0;
+  for (double lp : l.log1m_p) e -= std::expm1(m * lp);
+  return e;
+}
+
+// n_l(ε) = clamp(ceil(Σ_j 1 - (1-p_j)^{m_l}), 1, in_l), m_l = ceil(3(6+2ε) alpha_l S_l / ε²).
+std::int64_t width_at(const Layer& l, double eps) {
+  const double m = l.total > 0 ? std::ceil(3.0 * (6.0 + 2.0 * eps) * l.alpha * l.total / (eps * eps)) : 0.0;
+  const double n = std::ceil(expected_unique(l, m) - 1e-9);
+  return std::clamp(static_cast<std::int64_t>(std::min(n, 9e18)), std::int64_t{1}, l.in);
+}
+
+std::vector<std::int64_t> widths_at(const std::vector<Layer>& layers, double log_eps) {
+  std::vector<std::int64_t> w;
+  for (const Layer& l : layers) w.push_back(width_at(l, std::exp(log_eps)));
+  return w;
+}
+
+struct Allocation {
+  std::vector<std::int64_t> widths;
+  double epsilon = 0;
+  double cost = 0;
+};
+
+// The largest log ε at which layer l is wider than w (-inf if no ε makes it so): where the
+// ε search would add the layer's next channel.
+double next_channel_log_eps(const Layer& l, std::int64_t w) {
+  double lo = kLogEpsLo, hi = kLogEpsHi;
+  if (w >= l.in || width_at(l, std::exp(lo)) <= w) return -std::numeric_limits<double>::infinity();
+  if (width_at(l, std::exp(hi)) > w) return hi;
+  while (hi - lo > 1e-12 * std::max(1.0, std::fabs(hi))) {
+    const double mid = 0.5 * (lo + hi);
+    (width_at(l, std::exp(mid)) > w ? lo : hi) = mid;
+  }
+  return lo;
+}
+
+// Bisection on log ε for the largest widths(ε) whose cost fits the budget (cost falls as ε
+// grows). The widths step, and one step of one layer can cost more than the budget has
+// left, so the search ends with a fill: the channels a smaller ε would add next, in that
+// order, each as long as it still fits (a layer whose next channel does not fit is skipped).
+Allocation search(const std::vector<Layer>& layers, const CostModel& cost, double budget) {
+  double lo = kLogEpsLo, hi = kLogEpsHi;  // cost(lo) > budget >= cost(hi) once bracketed
+  if (cost(widths_at(layers, lo)) <= budget) hi = lo;
+  else if (cost(widths_at(layers, hi)) > budget) lo = hi;
+  else
+    while (hi - lo > 1e-12 * std::max(1.0, std::fabs(hi))) {
+      const double mid = 0.5 * (lo + hi);
+      (cost(widths_at(layers, mid)) > budget ? lo : hi) = mid;
+    }
+  Allocation a{widths_at(layers, hi), std::exp(hi), 0};
+  a.cost = cost(a.widths);
+  std::vector<double> next(layers.size());
+  for (std::size_t g = 0; g < layers.size(); ++g) next[g] = next_channel_log_eps(layers[g], a.widths[g]);
+  for (;;) {
+    std::size_t pick = layers.size();
+    double pick_cost = 0;
+    for (std::size_t g = 0; g < layers.size(); ++g) {
+      if (a.widths[g] >= layers[g].in) continue;
+      ++a.widths[g];
+      const double c = cost(a.widths);
+      --a.widths[g];
+      if (c > budget || (pick < layers.size() && next[g] <= next[pick])) continue;
+      pick = g, pick_cost = c;
+    }
+    if (pick == layers.size()) break;
+    a.cost = pick_cost;
+    next[pick] = next_channel_log_eps(layers[pick], ++a.widths[pick]);
+  }
+  return a;
+}
+
+}  // namespace
+
+double pfp_expected_unique(const Scores& probabilities, double draws) {
+  Layer l;
+  for (double p : probabilities) {
+    l.log1m_p.push_back(std::log1p(-p));
+    if (p > 0) ++l.positive;
+  }
+  return expected_unique(l, draws);
+}
+
+double pfp_cost(const nn::Module& model, const std::vector<Group>& groups, const Shape& sample_shape,
+                const std::map<std::string, std::int64_t>& widths, PfpBudget budget) {
+  std::vector<std::int64_t> w;
+  for (const Group& g : groups) {
+    auto it = widths.find(g.name);
+    w.push_back(it == widths.end() ? group_size(model, g) : it->second);
+  }
+  return cost_model(model, groups, sample_shape, budget)(w);
+}
+
+PfpResult pfp_allocate(nn::Module& model, const std::vector<Group>& groups, const Calibration& calib,
+                       double target_ratio, const PfpOptions& options) {
+  SHRINK_CHECK(!groups.empty(), "pfp_allocate: no groups to prune");
+  SHRINK_CHECK(target_ratio > 0 && target_ratio <= 1, "pfp_allocate: target ratio must be in (0, 1], got ",
+               target_ratio);
+  SHRINK_CHECK(options.delta > 0 && options.delta < 1, "pfp_allocate: delta must be in (0, 1), got ",
+               options.delta);
+  SHRINK_CHECK(calib.inputs.defined() && calib.inputs.dim() >= 2 && calib.inputs.size(0) > 0,
+               "pfp_allocate: calibration inputs must be a non-empty batch (N, ...)");
+  const Shape sample_shape(calib.inputs.shape().begin() + 1, calib.inputs.shape().end());
+  const std::int64_t available = calib.inputs.size(0);
+  const std::int64_t wanted =
+      options.num_samples < 0 ? pfp_sample_size(model, sample_shape, options.delta) : options.num_samples;
+  PfpResult result;
+  result.samples = std::clamp(wanted, std::int64_t{1}, available);
+  result.sensitivities = pfp_sensitivities(model, groups, slice(calib.inputs, 0, 0, result.samples));
+
+  // Consumer output positions P_l and kernel size κ_l for alpha_l.
+  std::map<std::string, double> positions;
+  Shape shape = sample_shape;
+  for (const auto& [name, layer] : chain_of(model).named_children()) {
+    shape = layer->output_shape(shape);
+    if (layer->has_parameter("weight"))
+      positions[name] = static_cast<double>(numel(shape)) / static_cast<double>(layer->parameter("weight").size(0));
+  }
+  std::vector<Layer> layers;
+  for (const Group& g : groups) {
+    const Scores& s = result.sensitivities.at(g.name);
+    const Scores p = pfp_probabilities(s);
+    result.probabilities[g.name] = p;
+    Layer l;
+    for (double pj : p) {
+      l.log1m_p.push_back(std::log1p(-pj));
+      if (pj > 0) ++l.positive;
+    }
+    for (double sj : s) l.total += sj;
+    const Tensor& w = model.parameter(g.consumer + ".weight");
+    const double kappa = static_cast<double>(w.numel()) / static_cast<double>(w.size(0) * w.size(1));
+    // alpha_l = 2c log(8 (P_l + 1) κ_l / δ)
+    l.alpha = 2.0 * kC * (std::log(8.0 * (positions.at(g.consumer) + 1.0) * kappa) - std::log(options.delta));
+    l.in = group_size(model, g);
+    layers.push_back(std::move(l));
+  }
+
+  const CostModel cost = cost_model(model, groups, sample_shape, options.budget);
+  std::vector<std::int64_t> current;
+  for (const Group& g : groups) current.push_back(group_size(model, g));
+  const double reference = options.reference > 0 ? options.reference : cost(current);
+  // Outer loop on the nominal keep ratio (torchprune): re-aim until the achieved ratio is
+  // within tolerance·target. With an exact cost model one pass usually suffices.
+  double nominal = target_ratio;
+  Allocation best;
+  double best_error = std::numeric_limits<double>::infinity();
+  for (int it = 0; it < kOuterIterations; ++it) {
+    const Allocation a = search(layers, cost, nominal * reference);
+    const double error = std::fabs(a.cost / reference - target_ratio);
+    if (error < best_error) best = a, best_error = error;
+    if (error <= options.tolerance * target_ratio) break;
+    const double next = nominal * target_ratio / (a.cost / reference);
+    if (std::fabs(next - nominal) <= 1e-12 * nominal) break;
+    nominal = next;
+  }
+  for (std::size_t g = 0; g < groups.size(); ++g) result.keep[groups[g].name] = best.widths[g];
+  result.epsilon = best.epsilon;
+  result.achieved_ratio = best.cost / reference;
+  return result;
+}
+
+}  // namespace shrink::prune

@@ -1,0 +1,141 @@
+// PFP empirical sensitivities (ALGORITHMS.md §2.1) and the size of S (§2.2).
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <set>
+
+#include "core/autograd.h"
+#include "core/error.h"
+#include "core/ops.h"
+#include "nn/sequential.h"
+#include "prune/pfp.h"
+#include "prune/tap.h"
+
+namespace shrink::prune {
+
+namespace {
+
+constexpr std::int64_t kColumnBlock = 16;  // input channels per task: reuses each row of U 16×
+
+bool any_negative(const Tensor& a) {
+  const float* p = a.data<float>();
+  for (std::int64_t k = 0; k < a.numel(); ++k)
+    if (p[k] < 0) return true;
+  return false;
+}
+
+// 1/z where |z| > float eps, else 0: the code's rule that a vanishing z⁺ or z⁻ contributes
+// no edge score (§2.1).
+Tensor safe_reciprocal(const Tensor& z) {
+  Tensor u = z.clone();
+  float* p = u.data<float>();
+  const float eps = std::numeric_limits<float>::epsilon();
+  for (std::int64_t k = 0; k < u.numel(); ++k) p[k] = std::fabs(p[k]) > eps ? 1.0f / p[k] : 0.0f;
+  return u;
+}
+
+}  // namespace
+
+Scores pfp_sensitivity(const Tensor& weight, const Tensor& activations) {
+  SHRINK_CHECK(weight.dim() == 2, "pfp_sensitivity: weight must be (out, in), got ",
+               shape_str(weight.shape()));
+  const std::int64_t out = weight.size(0), in = weight.size(1);
+  SHRINK_CHECK(activations.dim() == 2 && activations.size(1) == in, "pfp_sensitivity: activations ",
+               shape_str(activations.shape()), " must be (rows, ", in, ") for weight ",
+               shape_str(weight.shape()));
+  NoGradGuard no_grad;
+  const Tensor w = weight.detach().to(Device::cpu()).to(DType::Float32);  // (out, in)
+  Tensor a = activations.detach().to(Device::cpu()).to(DType::Float32);   // (rows, in)
+  // Negative inputs: relu(a) and relu(-a) are separate samples, so every a_k >= 0 below.
+  if (any_negative(a)) a = concat({relu(a), relu(neg(a))}, 0);
+  const std::int64_t rows = a.size(0);
+  const Tensor w_pos = relu(w), w_neg = neg(relu(neg(w)));
+  // z⁺ = a W⁺ᵀ and z⁻ = a W⁻ᵀ as two GEMMs, (rows, in) x (in, out) -> (rows, out).
+  const Tensor u_pos = safe_reciprocal(linear(a, w_pos, Tensor()));
+  const Tensor u_neg = safe_reciprocal(linear(a, w_neg, Tensor()));
+  const Tensor w_t = transpose(w, 0, 1);  // (in, out): channel j's weights are contiguous
+  const float* A = a.data<float>();
+  const float* UP = u_pos.data<float>();
+  const float* UN = u_neg.data<float>();
+  const float* WT = w_t.data<float>();
+  Scores s(static_cast<std::size_t>(in), 0.0);
+  // s_j = max_x a_j(x) · max_i [W_ij · (W_ij > 0 ? 1/z⁺_i : 1/z⁻_i)]: exactly one of W⁺_ij and
+  // W⁻_ij is non-zero, and both ratios are >= 0, so this is max(W⁺a/z⁺, W⁻a/z⁻) of §2.1.
+#pragma omp parallel for schedule(dynamic)
+  for (std::int64_t jb = 0; jb < in; jb += kColumnBlock) {
+    const std::int64_t je = std::min(in, jb + kColumnBlock);
+    float best[kColumnBlock] = {};
+    for (std::int64_t r = 0; r < rows; ++r) {
+      const float* up = UP + r * out;
+      const float* un = UN + r * out;
+      for (std::int64_t j = jb; j < je; ++j) {
+        const float aj = A[r * in + j];
+        if (aj <= 0) continue;  // g_ij = 0
+        const float* wj = WT + j * out;
+        float h = 0;
+        for (std::int64_t i = 0; i < out; ++i) h = std::max(h, wj[i] * (wj[i] > 0 ? up[i] : un[i]));
+        best[j - jb] = std::max(best[j - jb], aj * h);
+      }
+    }
+    for (std::int64_t j = jb; j < je; ++j) s[static_cast<std::size_t>(j)] = best[j - jb];
+  }
+  return s;
+}
+
+std::map<std::string, Scores> pfp_sensitivities(nn::Module& model, const std::vector<Group>& groups,
+                                                const Tensor& inputs) {
+  std::set<std::string> unique;
+  for (const Group& g : groups) unique.insert(g.consumer);
+  const std::vector<std::string> consumers(unique.begin(), unique.end());
+  // One pass of the current network: every group sees unpruned upstream activations (§2.1).
+  const auto taps = capture(model, inputs, consumers);
+  std::map<std::string, Scores> out;
+  for (const Group& g : groups) {
+    SHRINK_CHECK(!g.consumer.empty(), "PFP: group '", g.name, "' has no consumer layer to score it");
+    const std::string weight_name = g.consumer + ".weight";
+    SHRINK_CHECK(model.has_parameter(weight_name), "PFP: consumer '", g.consumer,
+                 "' of group '", g.name, "' has no weight");
+    const Tensor& w = model.parameter(weight_name);
+    SHRINK_CHECK(w.dim() == 2, "PFP: consumer '", g.consumer, "' has weight ", shape_str(w.shape()),
+                 "; only Linear consumers are supported so far");
+    SHRINK_CHECK(w.size(1) == group_size(model, g), "PFP: consumer '", g.consumer, "' reads ", w.size(1),
+                 " input channels but group '", g.name, "' has ", group_size(model, g), " units");
+    const Tensor& a = taps.at(g.consumer).input;
+    out[g.name] = pfp_sensitivity(w, reshape(a, {-1, w.size(1)}));
+  }
+  return out;
+}
+
+Scores pfp_probabilities(const Scores& sensitivities) {
+  SHRINK_CHECK(!sensitivities.empty(), "pfp_probabilities: no sensitivities");
+  double total = 0;
+  for (double s : sensitivities) {
+    SHRINK_CHECK(s >= 0 && std::isfinite(s), "pfp_probabilities: sensitivity ", s, " is not >= 0");
+    total += s;
+  }
+  Scores p(sensitivities.size(), 1.0 / static_cast<double>(sensitivities.size()));
+  if (total > 0)
+    for (std::size_t j = 0; j < p.size(); ++j) p[j] = sensitivities[j] / total;  // p_j = s_j / S_l
+  return p;
+}
+
+std::int64_t pfp_sample_size(const nn::Module& model, const Shape& sample_shape, double delta) {
+  SHRINK_CHECK(delta > 0 && delta < 1, "pfp_sample_size: delta must be in (0, 1), got ", delta);
+  const auto* chain = dynamic_cast<const nn::Sequential*>(&model);
+  SHRINK_CHECK(chain != nullptr, "pfp_sample_size: the model is a ", model.type_name(),
+               "; PFP supports feed-forward chains (Sequential)");
+  double eta_max = 0, eta_sum = 0;
+  Shape shape = sample_shape;
+  for (const auto& [name, layer] : chain->named_children()) {
+    shape = layer->output_shape(shape);
+    if (!layer->has_parameter("weight")) continue;  // only compressible (weighted) layers count
+    const double eta = static_cast<double>(numel(shape));
+    eta_max = std::max(eta_max, eta);
+    eta_sum += eta;
+  }
+  SHRINK_CHECK(eta_sum > 0, "pfp_sample_size: the model has no weighted layer");
+  // |S| = ceil(3 log(8 η* Ση / δ_S)) (torchprune, §2.2)
+  return static_cast<std::int64_t>(std::ceil(3.0 * (std::log(8.0 * eta_max * eta_sum) - std::log(delta))));
+}
+
+}  // namespace shrink::prune

@@ -1,0 +1,28 @@
+#include "tools/common/summary.h"
+
+#include <algorithm>
+
+#include "core/ops.h"
+#include "nn/flops.h"
+#include "nn/models.h"
+#include "nn/training.h"
+#include "tools/common/cli.h"
+
+namespace shrink::tools {
+
+ModelSummary summarize(nn::Module& model, const nlohmann::json& architecture,
+                       const datasets::Dataset& data, Device device, std::int64_t batch_size) {
+  ModelSummary s;
+  datasets::DataLoader loader(data.test, batch_size, false, 0);
+  loader.start_epoch(0);
+  const nn::EpochResult result = nn::evaluate(model, batches_of(loader), device);
+  s.accuracy = result.accuracy;
+  s.loss = result.loss;
+  s.latency_batch = std::min<std::int64_t>(batch_size, data.test.size());
+  s.latency_ms = nn::measure_latency_ms(model, slice(data.test.images, 0, 0, s.latency_batch).to(device));
+  s.params = model.num_parameters();
+  s.flops = nn::flops_per_sample(model, nn::input_shape(architecture));
+  return s;
+}
+
+}  // namespace shrink::tools

@@ -1,0 +1,24 @@
+// The numbers every report shows for a model on a data set: test accuracy and loss,
+// parameters, FLOPs per sample and the measured latency of one batch.
+#pragma once
+#include <cstdint>
+
+#include <nlohmann/json.hpp>
+
+#include "datasets/dataset.h"
+#include "nn/module.h"
+
+namespace shrink::tools {
+
+struct ModelSummary {
+  double accuracy = 0, loss = 0;
+  std::int64_t params = 0, flops = 0;
+  double latency_ms = 0;
+  std::int64_t latency_batch = 0;
+};
+
+// Evaluates on the test split in batches of `batch_size` and times one batch of that size.
+ModelSummary summarize(nn::Module& model, const nlohmann::json& architecture,
+                       const datasets::Dataset& data, Device device, std::int64_t batch_size);
+
+}  // namespace shrink::tools
