@@ -27,6 +27,8 @@ struct OpCase {
   std::vector<InputSpec> inputs;
   TensorFn fn;
 };
+// GoogleTest prints a parameter with this instead of its raw bytes.
+void PrintTo(const OpCase& c, std::ostream* os) { *os << c.name; }
 
 Tensor int64s(const std::vector<std::int64_t>& v) {
   return Tensor::from_vector(v, {static_cast<std::int64_t>(v.size())});
