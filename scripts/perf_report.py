@@ -40,7 +40,7 @@ def run_google_benchmark(binary, threads, repetitions):
     scale = {"ns": 1e-6, "us": 1e-3, "ms": 1.0, "s": 1e3}
     result = {}
     for b in json.loads(out)["benchmarks"]:
-        if b.get("aggregate_name") == "median":
+        if b.get("aggregate_name") == "median" or (repetitions == 1 and "aggregate_name" not in b):
             name = b["run_name"].replace("/real_time", "")
             result[name] = b["real_time"] * scale[b["time_unit"]]
     return result
@@ -70,6 +70,7 @@ def main():
     ap.add_argument("--build", default=os.path.join(ROOT, "build"))
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--repetitions", type=int, default=5)
+    ap.add_argument("--skip-prune", action="store_true", help="leave out bench_prune")
     args = ap.parse_args()
     date = datetime.date.today().isoformat()
     device = f"{cpu_name()} ({os.cpu_count()} vCPU)"
@@ -97,6 +98,13 @@ def main():
                 rows.append((name.replace("train_step/", "train step ") + " (fwd+loss+bwd+SGD)",
                              ms, label, p["median_ms"], t))
 
+    # Pruning throughput has no peer in the same framework: absolute medians (threads = all).
+    prune_rows = []
+    if not args.skip_prune:
+        threads = max(int(x) for x in args.threads.split(","))
+        for name, ms in run_google_benchmark(os.path.join(args.build, "bench_prune"), threads, 1).items():
+            prune_rows.append((name, ms, threads))
+
     os.makedirs(os.path.join(ROOT, "docs", "perf"), exist_ok=True)
     with open(os.path.join(ROOT, "docs", "perf", "cpu.json"), "w") as f:
         json.dump({"date": date, "device": device, "rows": [
@@ -114,6 +122,14 @@ def main():
         lines.append(f"| {w} | {s:.3f} | {p} | {pm:.3f} | {pm / s:.2f}× | {t} | {device} | {date} |")
     lines += ["", "GEMM shapes are m/n/k (row-major, `C = A·B`); ffn shapes are the forward and "
               "weight-gradient GEMMs of ffn-10000 at batch 128.", ""]
+    if prune_rows:
+        lines += ["## Pruning throughput (CPU)", "",
+                  "`bench/bench_prune.cpp`: score and shrink a randomly initialised ffn-10000 "
+                  "(784-10000-10) with 1024 calibration samples; `shrink_only` is the rewrite alone.", "",
+                  "| benchmark | median (ms) | threads | device | date |", "|---|---:|---:|---|---|"]
+        for name, ms, t in prune_rows:
+            lines.append(f"| {name} | {ms:.1f} | {t} | {device} | {date} |")
+        lines.append("")
     gpu = os.path.join(ROOT, "docs", "perf", "gpu.md")
     if os.path.exists(gpu):
         lines += [open(gpu).read()]
