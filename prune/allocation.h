@@ -15,7 +15,7 @@ namespace shrink::prune {
 using KeepCounts = std::map<std::string, std::int64_t>;  // group name -> units kept
 
 struct GuardRails {
-  double max_layer_ratio = 0.99;  // at most this fraction of a group's units removed
+  double max_layer_ratio = 1.0;  // at most this fraction of a group's units removed (1: only the one-unit floor)
   std::int64_t multiple = 1;      // round kept widths up to a multiple (8, 16: odd widths run slow)
 };
 

@@ -31,7 +31,10 @@ def main():
     ap.add_argument("--gfs-widths", default="50")
     ap.add_argument("--calib-samples", type=int, default=512)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--widths", default=",".join(map(str, WIDTHS)),
+                    help="rerun only these widths, keeping the other rows of an earlier run")
     args = ap.parse_args()
+    widths = [int(w) for w in args.widths.split(",")]
     os.makedirs(args.runs, exist_ok=True)
     out_dir = os.path.join(ROOT, "docs", "results")
     os.makedirs(out_dir, exist_ok=True)
@@ -42,8 +45,11 @@ def main():
             subprocess.run([os.path.join(args.build, "shrink-train"), "--model", "ffn-10000", "--data", data,
                             "--seed", str(args.seed), "--out", dense], check=True)
         base = run_json([os.path.join(args.build, "shrink-eval"), dense, "--data", data, "--json"])
+        previous = os.path.join(out_dir, f"ffn10000_{data}.json")
         rows = []
-        for width in WIDTHS:
+        if os.path.exists(previous):
+            rows = [r for r in json.load(open(previous))["rows"] if r["width"] not in widths]
+        for width in widths:
             for method in METHODS + (["gfs"] if width in gfs_widths else []):
                 for ft in ((0,) if method == "gfs" else (0, 1)):  # GFS: timing and accuracy only
                     pruned = os.path.join(args.runs, f"ffn-{data}-{method}-{width}-ft{ft}.safetensors")

@@ -1,0 +1,103 @@
+// Allocation (how many units each group keeps), its guard rails, the target search, and
+// prune_model end to end for every structured method.
+#include <gtest/gtest.h>
+
+#include "core/ops.h"
+#include "core/random.h"
+#include "nn/flops.h"
+#include "nn/models.h"
+#include "prune/pruner.h"
+
+namespace {
+
+using namespace shrink;
+using namespace shrink::prune;
+
+TEST(GuardRails, FloorRatioAndRounding) {
+  GuardRails rails;
+  EXPECT_EQ(apply_rails(0, 300, rails), 1) << "a group never reaches zero units";
+  EXPECT_EQ(apply_rails(37, 300, rails), 37);
+  rails.max_layer_ratio = 0.9;  // at most 90% removed: at least 30 of 300 kept
+  EXPECT_EQ(apply_rails(5, 300, rails), 30);
+  rails.multiple = 16;
+  EXPECT_EQ(apply_rails(37, 300, rails), 48);
+  EXPECT_EQ(apply_rails(299, 300, rails), 300) << "rounding never exceeds the current size";
+}
+
+TEST(Allocation, UniformKeepsTheSameFractionEverywhere) {
+  Generator gen(0);
+  auto model = nn::build_model("lenet-300-100", gen);
+  const auto groups = build_groups(*model);
+  const KeepCounts keep = allocate_uniform(groups, 0.25, {});
+  EXPECT_EQ(keep.at("1"), 75);
+  EXPECT_EQ(keep.at("3"), 25);
+  EXPECT_THROW(allocate_uniform(groups, 0.0, {}), Error);
+}
+
+TEST(Allocation, GlobalRankingFollowsNormalisedScores) {
+  Generator gen(0);
+  auto model = nn::build_model("mlp:8-4-4-2", gen);
+  const auto groups = build_groups(*model);
+  // Group "1": one unit far above its mean; group "3": flat scores.
+  std::map<std::string, Scores> scores{{"1", {10, 0.1, 0.1, 0.1}}, {"3", {1, 1, 1, 1}}};
+  const KeepCounts keep = allocate_global(groups, scores, 0.5, {});
+  EXPECT_EQ(keep.at("1") + keep.at("3"), 4);
+  EXPECT_EQ(keep.at("1"), 1) << "only the outstanding unit of group 1 outranks the flat group";
+}
+
+TEST(Allocation, TargetSearchLandsAtOrBelowTheParameterBudget) {
+  Generator gen(0);
+  auto model = nn::build_model("lenet-300-100", gen);
+  const auto groups = build_groups(*model);
+  const Size dense = size_after(*model, groups, {}, {784});
+  EXPECT_EQ(dense.params, model->num_parameters());
+  for (double target : {0.5, 0.2, 0.05}) {
+    const double f = keep_fraction_for_target(*model, groups, target, false, {784}, {});
+    const Size s = size_after(*model, groups, allocate_uniform(groups, f, {}), {784});
+    EXPECT_LE(s.params, target * dense.params);
+    // Uniform steps move both layers together: one more unit in each costs 785 + 301 + 11
+    // parameters, so the search must land within that of the budget.
+    EXPECT_GT(s.params, target * dense.params - (785 + 301 + 11)) << "target " << target;
+  }
+}
+
+class PruneModel : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(PruneModel, ShrinksToTheRequestedWidthsAndStillRuns) {
+  Generator gen(3);
+  auto model = nn::build_model("mlp:20-40-30-5", gen);
+  std::vector<std::int64_t> labels(64);
+  for (auto& l : labels) l = static_cast<std::int64_t>(gen.next_below(5));
+  const Calibration calib{Tensor::randn({64, 20}, gen), Tensor::from_vector(labels, {64})};
+  PruneOptions options;
+  options.method = GetParam();
+  options.target = 0.5;
+  const PruneReport report = prune_model(*model, calib, options, {20});
+  ASSERT_EQ(report.groups.size(), 2u);
+  if (GetParam() != "sap" && GetParam() != "pfp" && GetParam() != "pfp-sampling") {
+    EXPECT_EQ(report.groups[0].after, 20);
+    EXPECT_EQ(report.groups[1].after, 15);
+  }
+  EXPECT_LT(model->num_parameters(), 20 * 40 + 40 + 40 * 30 + 30 + 30 * 5 + 5 + (GetParam() == "sap" ? 1 : 0));
+  const Tensor y = model->forward(Tensor::randn({3, 20}, gen));
+  EXPECT_EQ(y.shape(), (Shape{3, 5}));
+}
+
+INSTANTIATE_TEST_SUITE_P(Methods, PruneModel,
+                         ::testing::Values("ispasp", "pfp", "pfp-sampling", "sap", "magnitude",
+                                           "magnitude-l2", "taylor", "random", "gfs"));
+
+TEST(PruneModelErrors, UnknownMethodListsTheValidOnes) {
+  Generator gen(0);
+  auto model = nn::build_model("mlp:4-3-2", gen);
+  PruneOptions options;
+  options.method = "obd";
+  try {
+    prune_model(*model, {}, options, {4});
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("ispasp"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
