@@ -106,6 +106,33 @@ TEST_F(ToolsTest, SameSeedSameResult) {
   EXPECT_EQ(accuracy("a.safetensors"), accuracy("b.safetensors"));
 }
 
+TEST_F(ToolsTest, PruneShrinksAndSparsifyStoresFewerWeights) {
+  const std::string dense = (dir_ / "d.safetensors").string();
+  ASSERT_EQ(run("shrink-train --model mlp:784-40-20-2 --data " + data() + " --epochs 1 --out " + dense)
+                .exit_code, 0);
+  const std::string pruned = (dir_ / "p.safetensors").string();
+  Result prune = run("shrink-prune " + dense + " --method ispasp --keep 0.5 --calib-samples 128 --data " +
+                     data() + " --out " + pruned + " --json");
+  ASSERT_EQ(prune.exit_code, 0) << prune.output;
+  auto p = nlohmann::json::parse(prune.output);
+  EXPECT_EQ(p["widths_after"], nlohmann::json({784, 20, 10, 2}));
+  EXPECT_EQ(p["params_after"].get<std::int64_t>(), 784 * 20 + 20 + 20 * 10 + 10 + 10 * 2 + 2);
+  EXPECT_LT(fs::file_size(pruned), fs::file_size(dense)) << "the checkpoint is physically smaller";
+
+  const std::string init = (dir_ / "i.safetensors").string();
+  ASSERT_EQ(run("shrink-train --model mlp:784-40-20-2 --epochs 0 --data " + data() + " --out " + init).exit_code, 0);
+  const std::string sparse = (dir_ / "s.safetensors").string();
+  Result sparsify = run("shrink-sparsify " + dense + " --method lottery --init " + init + " --out " + sparse + " --json");
+  ASSERT_EQ(sparsify.exit_code, 0) << sparsify.output;
+  auto r = nlohmann::json::parse(sparsify.output);
+  EXPECT_LT(r["remaining"].get<std::int64_t>(), r["remaining_before"].get<std::int64_t>());
+  Result retrain = run("shrink-train --model " + sparse + " --data " + data() + " --epochs 1 --out " + sparse);
+  EXPECT_EQ(retrain.exit_code, 0) << retrain.output;
+  Result eval = run("shrink-eval " + sparse + " --data " + data() + " --json");
+  ASSERT_EQ(eval.exit_code, 0) << eval.output;
+  EXPECT_EQ(nlohmann::json::parse(eval.output)["params"].get<std::int64_t>(), r["params"].get<std::int64_t>());
+}
+
 TEST_F(ToolsTest, BadInputExitsNonZeroWithAClearMessage) {
   Result unknown_model = run("shrink-train --model resnet-9000 --data " + data());
   EXPECT_NE(unknown_model.exit_code, 0);
