@@ -1,3 +1,4 @@
+#include "core/strings.h"
 #include "nn/models.h"
 
 #include <charconv>
@@ -16,15 +17,6 @@ constexpr const char* kSpecForms =
     "mlp:W0-W1-...-Wk[:relu|relu6|gelu|tanh|sigmoid] (e.g. mlp:784-300-100-10), "
     "lenet-300-100, ffn-10000";
 constexpr const char* kFamilies = "mlp";
-
-std::vector<std::string> split(const std::string& text, char sep) {
-  std::vector<std::string> parts;
-  std::size_t start = 0;
-  for (std::size_t at; (at = text.find(sep, start)) != std::string::npos; start = at + 1)
-    parts.push_back(text.substr(start, at - start));
-  parts.push_back(text.substr(start));
-  return parts;
-}
 
 std::shared_ptr<Module> parse_mlp(const std::string& spec, Generator& gen) {
   const auto fields = split(spec.substr(4), ':');

@@ -1,3 +1,4 @@
+#include "core/strings.h"
 #include "nn/schedule.h"
 
 #include <algorithm>
@@ -15,15 +16,6 @@ namespace {
 constexpr const char* kForms =
     "constant | step:S[:G] | multistep:M1,M2,...[:G] | cosine[:T[:MIN]] | "
     "warmup:W[+SCHEDULE] (e.g. cosine, step:30:0.1, multistep:30,60:0.1, warmup:5+cosine)";
-
-std::vector<std::string> split(const std::string& text, char sep) {
-  std::vector<std::string> parts;
-  std::size_t start = 0;
-  for (std::size_t at; (at = text.find(sep, start)) != std::string::npos; start = at + 1)
-    parts.push_back(text.substr(start, at - start));
-  parts.push_back(text.substr(start));
-  return parts;
-}
 
 template <class T>
 T number(const std::string& text, const std::string& whole) {

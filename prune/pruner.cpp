@@ -82,23 +82,21 @@ PruneReport prune_model(nn::Module& model, const Calibration& calib, const Prune
     PfpOptions pfp;
     pfp.sampling = o.method == "pfp-sampling";
     pfp_prune(model, groups, calib, param_fraction(model, groups, o, sample_shape), pfp, gen, optimizer);
+  } else if (o.method == "sap") {  // SAP decides its own counts from the PQ Index
+    sap_structured_prune(model, groups, SapOptions{}, optimizer);
   } else {
     KeepCounts keep;
-    if (o.method == "sap") {
-      keep = sap_structured_keep(model, groups, SapOptions{});
+    const double fraction = o.target_kind == TargetKind::Keep
+                                ? o.target
+                                : keep_fraction_for_target(model, groups, o.target,
+                                                           o.target_kind == TargetKind::Flops,
+                                                           sample_shape, o.rails);
+    if (o.allocation == "global") {
+      std::map<std::string, Scores> all;
+      for (const Group& g : groups) all[g.name] = score(model, g, o.method, calib, gen);
+      keep = allocate_global(groups, all, fraction, o.rails);
     } else {
-      const double fraction = o.target_kind == TargetKind::Keep
-                                  ? o.target
-                                  : keep_fraction_for_target(model, groups, o.target,
-                                                             o.target_kind == TargetKind::Flops,
-                                                             sample_shape, o.rails);
-      if (o.allocation == "global") {
-        std::map<std::string, Scores> all;
-        for (const Group& g : groups) all[g.name] = score(model, g, o.method, calib, gen);
-        keep = allocate_global(groups, all, fraction, o.rails);
-      } else {
-        keep = allocate_uniform(groups, fraction, o.rails);
-      }
+      keep = allocate_uniform(groups, fraction, o.rails);
     }
     for (Group& g : groups) {
       const std::int64_t k = apply_rails(keep.at(g.name), g.size, o.rails);
@@ -106,7 +104,6 @@ PruneReport prune_model(nn::Module& model, const Calibration& calib, const Prune
       std::vector<std::int64_t> kept;
       if (o.method == "ispasp") kept = select_ispasp(model, g, k, calib, o.ispasp_iterations);
       else if (o.method == "gfs") kept = select_gfs(model, g, k, calib);
-      else if (o.method == "sap") kept = top_k(score_magnitude(model, g, 2), k);
       else kept = top_k(score(model, g, o.method, calib, gen), k);
       shrink_group(model, g, kept, optimizer);
     }

@@ -129,6 +129,10 @@ int main(int argc, char** argv) {
         metrics.flush();
       }
     }
+    if (o.epochs == 0) {  // the initial weights (e.g. for lottery-ticket rewinding): still report them
+      test_loader.start_epoch(0);
+      test = nn::evaluate(*model, tools::batches_of(test_loader), device);
+    }
     model->to(Device::cpu());
     nn::save_checkpoint(o.out, *model, nn::describe_architecture(*model),
                         {{"data", data.name},
