@@ -52,7 +52,7 @@ void train_step_cuda(benchmark::State& state, const char* model_name) {
   const Tensor y = Tensor::from_vector(labels, {batch}).to(gpu);
   auto step = [&] {
     optimizer.zero_grad();
-    Tensor loss = cross_entropy(model->forward(x), y);
+    Tensor loss = cross_entropy((*model)(x), y);
     loss.backward();
     optimizer.step();
     kernels::backend(DeviceType::CUDA).synchronize();

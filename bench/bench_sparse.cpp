@@ -27,7 +27,7 @@ void BM_csr_forward(benchmark::State& state) {
   auto layer = make_sparse(static_cast<double>(state.range(0)) / 100.0, gen);
   Tensor x = Tensor::uniform({kBatch, kIn}, -1, 1, gen);
   NoGradGuard no_grad;
-  for (auto _ : state) benchmark::DoNotOptimize(layer->forward(x).raw_data());
+  for (auto _ : state) benchmark::DoNotOptimize((*layer)(x).raw_data());
   state.counters["nnz"] = static_cast<double>(layer->nnz());
 }
 
@@ -36,7 +36,7 @@ void BM_dense_forward(benchmark::State& state) {
   nn::Linear layer(kIn, kOut, gen);
   Tensor x = Tensor::uniform({kBatch, kIn}, -1, 1, gen);
   NoGradGuard no_grad;
-  for (auto _ : state) benchmark::DoNotOptimize(layer.forward(x).raw_data());
+  for (auto _ : state) benchmark::DoNotOptimize(layer(x).raw_data());
 }
 
 void BM_csr_train_step(benchmark::State& state) {
@@ -44,7 +44,7 @@ void BM_csr_train_step(benchmark::State& state) {
   auto layer = make_sparse(static_cast<double>(state.range(0)) / 100.0, gen);
   Tensor x = Tensor::uniform({kBatch, kIn}, -1, 1, gen).requires_grad_();
   for (auto _ : state) {
-    sum(layer->forward(x)).backward();
+    sum((*layer)(x)).backward();
     layer->zero_grad();
     x.zero_grad();
   }
@@ -55,7 +55,7 @@ void BM_dense_train_step(benchmark::State& state) {
   nn::Linear layer(kIn, kOut, gen);
   Tensor x = Tensor::uniform({kBatch, kIn}, -1, 1, gen).requires_grad_();
   for (auto _ : state) {
-    sum(layer.forward(x)).backward();
+    sum(layer(x)).backward();
     layer.zero_grad();
     x.zero_grad();
   }

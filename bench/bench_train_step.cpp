@@ -21,7 +21,7 @@ void train_step(benchmark::State& state, const char* model_name) {
   const Tensor y = Tensor::from_vector(labels, {batch});
   for (auto _ : state) {
     optimizer.zero_grad();
-    Tensor loss = cross_entropy(model->forward(x), y);
+    Tensor loss = cross_entropy((*model)(x), y);
     loss.backward();
     optimizer.step();
     benchmark::DoNotOptimize(loss.raw_data());

@@ -12,6 +12,7 @@
 #include <fstream>
 #include <limits>
 #include <set>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -36,12 +37,81 @@ const char* dtype_code(DType t) {
   return "?";
 }
 
-bool parse_dtype(const std::string& code, DType& out) {
-  if (code == "F32") out = DType::Float32;
-  else if (code == "F64") out = DType::Float64;
-  else if (code == "I64") out = DType::Int64;
-  else return false;
-  return true;
+// How a file's dtype is stored and what it loads as. F32, F64 and I64 are read as they
+// are; the others, common in PyTorch exports, are converted on load: F16 and BF16 to
+// float32 (exactly: every half and bfloat16 value is a float32 value), I32, U8 and BOOL to
+// int64.
+enum class Stored { Native, F16, BF16, I32, U8, Bool };
+
+struct FileType {
+  const char* code;
+  Stored stored;
+  std::uint64_t bytes;  // per element in the file
+  DType loads_as;
+};
+
+constexpr FileType kFileTypes[] = {
+    {"F32", Stored::Native, 4, DType::Float32}, {"F64", Stored::Native, 8, DType::Float64},
+    {"I64", Stored::Native, 8, DType::Int64},   {"F16", Stored::F16, 2, DType::Float32},
+    {"BF16", Stored::BF16, 2, DType::Float32},  {"I32", Stored::I32, 4, DType::Int64},
+    {"U8", Stored::U8, 1, DType::Int64},        {"BOOL", Stored::Bool, 1, DType::Int64},
+};
+constexpr const char* kSupported = "F32, F64, I64, F16, BF16, I32, U8, BOOL";
+
+const FileType* parse_dtype(const std::string& code) {
+  for (const auto& t : kFileTypes)
+    if (code == t.code) return &t;
+  return nullptr;
+}
+
+// IEEE 754 binary16 -> binary32: sign, 5-bit exponent (bias 15), 10-bit fraction.
+float half_to_float(std::uint16_t h) {
+  const std::uint32_t sign = static_cast<std::uint32_t>(h & 0x8000u) << 16;
+  std::uint32_t exponent = (h >> 10) & 0x1fu, fraction = h & 0x3ffu, bits;
+  if (exponent == 0x1f) {
+    bits = sign | 0x7f800000u | (fraction << 13);  // inf or nan (payload kept)
+  } else if (exponent != 0) {
+    bits = sign | ((exponent + 127 - 15) << 23) | (fraction << 13);
+  } else if (fraction == 0) {
+    bits = sign;  // signed zero
+  } else {        // subnormal: fraction * 2^-24, normalised for binary32
+    int shift = 0;
+    while ((fraction & 0x400u) == 0) {
+      fraction <<= 1;
+      ++shift;
+    }
+    bits = sign | (static_cast<std::uint32_t>(127 - 15 + 1 - shift) << 23) | ((fraction & 0x3ffu) << 13);
+  }
+  return std::bit_cast<float>(bits);
+}
+
+// `count` elements stored as `type` in `raw` -> the tensor they load as.
+void convert(const std::string& file, const std::string& name, const FileType& type,
+             const std::vector<unsigned char>& raw, Tensor& out) {
+  const std::size_t n = static_cast<std::size_t>(out.numel());
+  if (type.loads_as == DType::Float32) {
+    float* dst = out.data<float>();
+    for (std::size_t i = 0; i < n; ++i) {
+      std::uint16_t v;
+      std::memcpy(&v, raw.data() + 2 * i, 2);
+      dst[i] = type.stored == Stored::F16 ? half_to_float(v)
+                                          : std::bit_cast<float>(static_cast<std::uint32_t>(v) << 16);
+    }
+    return;
+  }
+  std::int64_t* dst = out.data<std::int64_t>();
+  for (std::size_t i = 0; i < n; ++i) {
+    if (type.stored == Stored::I32) {
+      std::int32_t v;
+      std::memcpy(&v, raw.data() + 4 * i, 4);
+      dst[i] = v;
+    } else {
+      dst[i] = raw[i];
+      SHRINK_CHECK(type.stored != Stored::Bool || raw[i] <= 1, "load_safetensors: ", file,
+                   ": tensor '", name, "': BOOL element ", i, " is ", int{raw[i]},
+                   ", not 0 or 1");
+    }
+  }
 }
 
 // ---- writing ----
@@ -103,7 +173,7 @@ class AtomicFile {
 
 struct Entry {
   std::string name;
-  DType dtype;
+  const FileType* type;
   Shape shape;
   std::uint64_t begin, end;
 };
@@ -118,12 +188,13 @@ Entry parse_entry(const std::string& file, const std::string& name, const nlohma
     bad("'data_offsets' must be an array [begin, end]");
   if (j.size() != 3) bad("unexpected fields besides dtype, shape, data_offsets");
 
-  Entry e{name, DType::Float32, {}, 0, 0};
+  Entry e{name, nullptr, {}, 0, 0};
   const std::string code = j["dtype"].get<std::string>();
-  if (!parse_dtype(code, e.dtype)) bad("unknown dtype '", code, "' (supported: F32, F64, I64)");
+  e.type = parse_dtype(code);
+  if (!e.type) bad("unknown dtype '", code, "' (supported: ", kSupported, ")");
 
   // numel * element size, refusing anything that would overflow 64 bits.
-  std::uint64_t bytes = dtype_size(e.dtype);
+  std::uint64_t bytes = e.type->bytes;
   for (const auto& d : j["shape"]) {
     if (!d.is_number_unsigned()) bad("shape entries must be non-negative integers, got ", j["shape"].dump());
     const auto dim = d.get<std::uint64_t>();
@@ -254,9 +325,15 @@ SafetensorsContents load_safetensors(const std::string& path) {
                " bytes after the last tensor are not described by the header");
 
   for (const Entry& e : entries) {
-    Tensor t = Tensor::empty(e.shape, e.dtype);
+    Tensor t = Tensor::empty(e.shape, e.type->loads_as);
     in.seekg(static_cast<std::streamoff>(8 + n + e.begin));
-    in.read(static_cast<char*>(t.raw_data()), static_cast<std::streamsize>(e.end - e.begin));
+    if (e.type->stored == Stored::Native) {
+      in.read(static_cast<char*>(t.raw_data()), static_cast<std::streamsize>(e.end - e.begin));
+    } else {
+      std::vector<unsigned char> raw(static_cast<std::size_t>(e.end - e.begin));
+      in.read(reinterpret_cast<char*>(raw.data()), static_cast<std::streamsize>(raw.size()));
+      if (in.good()) convert(path, e.name, *e.type, raw, t);
+    }
     SHRINK_CHECK(in.good(), "load_safetensors: ", path, ": read error in tensor '", e.name, "'");
     out.tensors.emplace(e.name, std::move(t));
   }

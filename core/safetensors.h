@@ -27,7 +27,10 @@ void save_safetensors(const std::string& path,
                       const std::vector<std::pair<std::string, Tensor>>& tensors,
                       const std::map<std::string, std::string>& metadata = {});
 
-// Reads and validates a file; anything malformed (truncated header, header length beyond
+// Reads and validates a file. Besides F32, F64 and I64 (what save_safetensors writes) it
+// reads F16 and BF16 (converted to float32) and I32, U8 and BOOL (converted to int64, a
+// BOOL byte other than 0 or 1 refused), as files exported from PyTorch often hold them.
+// Anything malformed (truncated header, header length beyond
 // the file, bad JSON, unknown dtype, offsets out of range, overlapping, leaving gaps or
 // inconsistent with the shape) throws shrink::Error naming the file and the problem.
 SafetensorsContents load_safetensors(const std::string& path);

@@ -3,6 +3,7 @@
 #include "core/autograd.h"
 #include "core/device.h"
 #include "core/error.h"
+#include "core/flop_counter.h"
 #include "core/ops.h"
 #include "core/random.h"
 #include "core/shape.h"

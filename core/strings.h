@@ -15,4 +15,14 @@ inline std::vector<std::string> split(const std::string& text, char sep) {
   return parts;
 }
 
+// {"a", "b"} joined by ", " -> "a, b".
+inline std::string join(const std::vector<std::string>& parts, const std::string& sep) {
+  std::string out;
+  for (std::size_t i = 0; i < parts.size(); ++i) {
+    if (i > 0) out += sep;
+    out += parts[i];
+  }
+  return out;
+}
+
 }  // namespace shrink

@@ -1,36 +1,38 @@
 #include "nn/activation.h"
 
 #include "core/ops.h"
+#include "core/strings.h"
 
 namespace shrink::nn {
 
-Tensor ReLU::forward(const Tensor& x) { return relu(x); }
-Tensor ReLU6::forward(const Tensor& x) { return relu6(x); }
-Tensor GELU::forward(const Tensor& x) { return gelu(x); }
-Tensor Tanh::forward(const Tensor& x) { return tanh(x); }
-Tensor Sigmoid::forward(const Tensor& x) { return sigmoid(x); }
-
-namespace {
-constexpr const char* kValid = "relu, relu6, gelu, tanh, sigmoid";
+const std::vector<ActivationKind>& activation_kinds() {
+  static const std::vector<ActivationKind> kinds = {
+      {"relu", "ReLU", &shrink::relu},    {"relu6", "ReLU6", &shrink::relu6},
+      {"gelu", "GELU", &shrink::gelu},    {"tanh", "Tanh", &shrink::tanh},
+      {"sigmoid", "Sigmoid", &shrink::sigmoid},
+  };
+  return kinds;
 }
 
+namespace {
+std::string valid_names() {
+  std::vector<std::string> names;
+  for (const auto& k : activation_kinds()) names.push_back(k.name);
+  return join(names, ", ");
+}
+}  // namespace
+
 std::shared_ptr<Module> make_activation(const std::string& name) {
-  if (name == "relu") return std::make_shared<ReLU>();
-  if (name == "relu6") return std::make_shared<ReLU6>();
-  if (name == "gelu") return std::make_shared<GELU>();
-  if (name == "tanh") return std::make_shared<Tanh>();
-  if (name == "sigmoid") return std::make_shared<Sigmoid>();
-  fail("unknown activation '", name, "'; valid: ", kValid);
+  for (const auto& k : activation_kinds())
+    if (name == k.name) return std::make_shared<Activation>(k);
+  fail("unknown activation '", name, "'; valid: ", valid_names());
 }
 
 std::string activation_name(const Module& module) {
-  const std::string type = module.type_name();
-  if (type == "ReLU") return "relu";
-  if (type == "ReLU6") return "relu6";
-  if (type == "GELU") return "gelu";
-  if (type == "Tanh") return "tanh";
-  if (type == "Sigmoid") return "sigmoid";
-  fail("activation_name: ", type, " is not an activation (", kValid, ")");
+  const auto* act = dynamic_cast<const Activation*>(&module);
+  SHRINK_CHECK(act != nullptr, "activation_name: ", module.type_name(),
+               " is not an activation (", valid_names(), ")");
+  return act->kind().name;
 }
 
 }  // namespace shrink::nn

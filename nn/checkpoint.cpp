@@ -1,19 +1,68 @@
 #include "nn/checkpoint.h"
 
 #include "core/safetensors.h"
+#include "core/strings.h"
 #include "nn/models.h"
 
 namespace shrink::nn {
 
+namespace {
+
+constexpr const char* kFormatV1 = "shrink/1";
+
+template <class T>
+T field(const nlohmann::json& j, const char* key) {
+  SHRINK_CHECK(j.is_object() && j.contains(key), "architecture: missing field '", key, "' in ",
+               j.dump());
+  try {
+    return j.at(key).get<T>();
+  } catch (const nlohmann::json::exception& e) {
+    fail("architecture: field '", key, "' has the wrong type in ", j.dump(), " (", e.what(), ")");
+  }
+}
+
+}  // namespace
+
+nlohmann::json spec_from_v1_architecture(const nlohmann::json& architecture) {
+  const auto family = field<std::string>(architecture, "family");
+  SHRINK_CHECK(family == "mlp", "architecture: unknown family '", family, "'; valid: mlp");
+  const auto widths = field<std::vector<std::int64_t>>(architecture, "widths");
+  SHRINK_CHECK(widths.size() >= 2, "architecture: 'widths' needs at least two entries, got ",
+               architecture.dump());
+  std::vector<std::string> parts;
+  for (auto w : widths) parts.push_back(std::to_string(w));
+  const std::string text = join(parts, "-");
+  const auto activation = field<std::string>(architecture, "activation");
+  const bool bias = field<bool>(architecture, "bias");
+  nlohmann::json spec = {{"model", "mlp"}, {"spec", text + ":" + activation}};
+  if (!bias) spec["bias"] = false;
+  if (architecture.contains("nnz")) {  // per layer: a SparseLinear's stored weights, or null
+    const nlohmann::json& nnz = architecture.at("nnz");
+    SHRINK_CHECK(nnz.is_array() && nnz.size() + 1 == widths.size(), "architecture: 'nnz' must "
+                 "list one entry per layer (a count or null), got ", nnz.dump());
+    nlohmann::json sparse = nlohmann::json::object();
+    for (std::size_t l = 0; l < nnz.size(); ++l) {
+      if (nnz[l].is_null()) continue;
+      SHRINK_CHECK(nnz[l].is_number_integer(), "architecture: nnz[", l, "] is ", nnz[l].dump());
+      // v1 mlps are Flatten, Linear, ACT, Linear, ...: layer l sits at child 1 + 2l.
+      sparse[std::to_string(1 + 2 * l)] = {{"in_features", widths[l]},
+                                           {"out_features", widths[l + 1]},
+                                           {"nnz", nnz[l]},
+                                           {"bias", bias}};
+    }
+    spec["sparse"] = sparse;
+  }
+  return spec;
+}
+
 void save_checkpoint(const std::string& path, const Module& model,
-                     const nlohmann::json& architecture,
                      const std::map<std::string, std::string>& extra) {
   std::map<std::string, std::string> metadata = extra;
-  for (const char* reserved : {"format", "architecture"})
+  for (const char* reserved : {"format", "model"})
     SHRINK_CHECK(!extra.count(reserved), "save_checkpoint: ", path, ": metadata key '", reserved,
                  "' is reserved");
   metadata["format"] = kCheckpointFormat;
-  metadata["architecture"] = architecture.dump();
+  metadata["model"] = model_spec(model).dump();
   NamedTensors tensors = model.named_parameters();
   for (auto& entry : model.named_buffers()) tensors.push_back(entry);
   save_safetensors(path, tensors, metadata);
@@ -22,20 +71,25 @@ void save_checkpoint(const std::string& path, const Module& model,
 Checkpoint load_checkpoint(const std::string& path, Generator& gen) {
   SafetensorsContents contents = load_safetensors(path);
   auto format = contents.metadata.find("format");
-  SHRINK_CHECK(format != contents.metadata.end() && format->second == kCheckpointFormat,
+  const bool v1 = format != contents.metadata.end() && format->second == kFormatV1;
+  SHRINK_CHECK(v1 || (format != contents.metadata.end() && format->second == kCheckpointFormat),
                "load_checkpoint: ", path, ": not a shrink checkpoint (metadata 'format' is ",
                format == contents.metadata.end() ? "missing" : "'" + format->second + "'",
-               ", expected '", kCheckpointFormat, "')");
-  auto arch = contents.metadata.find("architecture");
-  SHRINK_CHECK(arch != contents.metadata.end(), "load_checkpoint: ", path,
-               ": metadata has no 'architecture'");
+               ", expected '", kCheckpointFormat, "' or '", kFormatV1, "')");
+  const char* key = v1 ? "architecture" : "model";
+  auto described = contents.metadata.find(key);
+  SHRINK_CHECK(described != contents.metadata.end(), "load_checkpoint: ", path,
+               ": metadata has no '", key, "'");
   Checkpoint out;
   try {
-    out.architecture = nlohmann::json::parse(arch->second);
-    out.model = build_from_architecture(out.architecture, gen);
-    out.model->load_state_dict(contents.tensors, /*strict=*/true);
+    const nlohmann::json saved = nlohmann::json::parse(described->second);
+    out.spec = v1 ? spec_from_v1_architecture(saved) : saved;
+    out.model = build_from_spec(out.spec, gen);
+    out.model->load_state_dict(contents.tensors, /*strict=*/true, Module::ShapeMismatch::Adopt);
+    // The adopted shapes must fit together: one sample through the model checks every op.
+    flops_per_sample(*out.model, input_shape(out.spec));
   } catch (const nlohmann::json::exception& e) {
-    fail("load_checkpoint: ", path, ": bad architecture JSON (", e.what(), ")");
+    fail("load_checkpoint: ", path, ": bad '", key, "' JSON (", e.what(), ")");
   } catch (const Error& e) {
     fail("load_checkpoint: ", path, ": ", e.what());
   }

@@ -1,12 +1,10 @@
 // Dropout: inverted dropout while training, identity in eval mode (torch.nn.Dropout).
-// The mask is drawn from the Generator given at construction, which must outlive the
-// module, so a seeded run is reproducible.
+// The layer owns its mask stream: a Generator seeded from one draw of the generator given
+// at construction, so a seeded run is reproducible and the layer outlives that generator
+// (a checkpoint loader's or a shape-only copy's throwaway one).
 #pragma once
+#include "core/random.h"
 #include "nn/module.h"
-
-namespace shrink {
-class Generator;
-}
 
 namespace shrink::nn {
 
@@ -15,13 +13,15 @@ class Dropout : public Module {
   Dropout(double p, Generator& gen);
   std::string type_name() const override { return "Dropout"; }
   std::string extra_repr() const override;
-  Tensor forward(const Tensor& x) override;
   ChannelSpec channels() const override { return {ChannelSpec::Kind::Elementwise, {}, {}}; }
   double p() const { return p_; }
 
+ protected:
+  Tensor forward(const Tensor& x) override;
+
  private:
   double p_;
-  Generator* gen_;
+  Generator gen_;
 };
 
 }  // namespace shrink::nn

@@ -9,6 +9,4 @@ Tensor Flatten::forward(const Tensor& x) {
   return x.dim() == 2 ? x : flatten(x, 1);
 }
 
-Shape Flatten::output_shape(const Shape& input_shape) const { return {numel(input_shape)}; }
-
 }  // namespace shrink::nn

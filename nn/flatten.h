@@ -7,8 +7,9 @@ namespace shrink::nn {
 class Flatten : public Module {
  public:
   std::string type_name() const override { return "Flatten"; }
+
+ protected:
   Tensor forward(const Tensor& x) override;
-  Shape output_shape(const Shape& input_shape) const override;  // per sample: {numel}
 };
 
 }  // namespace shrink::nn

@@ -53,19 +53,6 @@ std::string Linear::extra_repr() const {
 
 Tensor Linear::forward(const Tensor& x) { return linear(x, weight(), bias()); }
 
-Shape Linear::output_shape(const Shape& input_shape) const {
-  SHRINK_CHECK(!input_shape.empty() && input_shape.back() == in_features(), "Linear: input ",
-               shape_str(input_shape), " does not end in in_features = ", in_features());
-  Shape out = input_shape;
-  out.back() = out_features();
-  return out;
-}
-
-std::int64_t Linear::flops(const Shape& input_shape) const {
-  const std::int64_t rows = numel(output_shape(input_shape)) / out_features();
-  return rows * (2 * in_features() * out_features() + (has_bias() ? out_features() : 0));
-}
-
 Module::ChannelSpec Linear::channels() const {
   ChannelSpec spec;
   spec.kind = ChannelSpec::Kind::Transform;

@@ -24,10 +24,6 @@ class Linear : public Module {
 
   std::string type_name() const override { return "Linear"; }
   std::string extra_repr() const override;
-  Tensor forward(const Tensor& x) override;
-  Shape output_shape(const Shape& input_shape) const override;
-  // 2*in*out per row (one multiply-add = 2 FLOPs) plus out for the bias add.
-  std::int64_t flops(const Shape& input_shape) const override;
   ChannelSpec channels() const override;
 
   std::int64_t in_features() const { return weight().size(1); }
@@ -35,6 +31,9 @@ class Linear : public Module {
   bool has_bias() const { return has_parameter("bias"); }
   const Tensor& weight() const { return parameter("weight"); }
   Tensor bias() const { return has_bias() ? parameter("bias") : Tensor(); }
+
+ protected:
+  Tensor forward(const Tensor& x) override;  // the linear op counts its FLOPs (nn/flops.h)
 };
 
 }  // namespace shrink::nn

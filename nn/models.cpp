@@ -1,10 +1,12 @@
-#include "core/strings.h"
 #include "nn/models.h"
 
+#include <algorithm>
 #include <charconv>
 
 #include "core/random.h"
+#include "core/strings.h"
 #include "nn/activation.h"
+#include "nn/dropout.h"
 #include "nn/flatten.h"
 #include "nn/linear.h"
 #include "nn/sparse_linear.h"
@@ -13,140 +15,182 @@ namespace shrink::nn {
 
 namespace {
 
-constexpr const char* kSpecForms =
-    "mlp:W0-W1-...-Wk[:relu|relu6|gelu|tanh|sigmoid] (e.g. mlp:784-300-100-10), "
-    "lenet-300-100, ffn-10000";
-constexpr const char* kFamilies = "mlp";
+constexpr const char* kTextForms =
+    "lenet-300-100, ffn-10000, mlp:W0-W1-...-Wk[:relu|relu6|gelu|tanh|sigmoid] "
+    "(e.g. mlp:784-300-100-10)";
 
-std::shared_ptr<Module> parse_mlp(const std::string& spec, Generator& gen) {
-  const auto fields = split(spec.substr(4), ':');
-  SHRINK_CHECK(fields.size() <= 2, "build_model: malformed spec '", spec, "'; valid: ", kSpecForms);
-  std::vector<std::int64_t> widths;
-  for (const auto& text : split(fields[0], '-')) {
-    std::int64_t w = 0;
-    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), w);
-    SHRINK_CHECK(ec == std::errc() && end == text.data() + text.size() && w > 0,
-                 "build_model: width '", text, "' in '", spec,
-                 "' is not a positive integer; valid: ", kSpecForms);
-    widths.push_back(w);
-  }
-  return build_mlp(widths, fields.size() == 2 ? fields[1] : "relu", true, gen);
+// ---- typed access to a spec's arguments ----
+
+bool bool_argument(const nlohmann::json& spec, const char* key, bool fallback) {
+  if (!spec.contains(key)) return fallback;
+  SHRINK_CHECK(spec.at(key).is_boolean(), "model spec: '", key, "' must be true or false in ",
+               spec.dump());
+  return spec.at(key).get<bool>();
 }
 
-template <class T>
-T field(const nlohmann::json& j, const char* key) {
-  SHRINK_CHECK(j.is_object() && j.contains(key), "architecture: missing field '", key, "' in ",
-               j.dump());
-  try {
-    return j.at(key).get<T>();
-  } catch (const nlohmann::json::exception& e) {
-    fail("architecture: field '", key, "' has the wrong type in ", j.dump(), " (", e.what(), ")");
+double dropout_argument(const nlohmann::json& spec) {
+  if (!spec.contains("dropout")) return 0.0;
+  SHRINK_CHECK(spec.at("dropout").is_number(), "model spec: 'dropout' must be a number in ",
+               spec.dump());
+  const double p = spec.at("dropout").get<double>();
+  SHRINK_CHECK(p >= 0 && p < 1, "model spec: 'dropout' must be in [0, 1), got ", p);
+  return p;
+}
+
+// "784-300-100-10[:gelu]" -> widths and activation.
+std::pair<std::vector<std::int64_t>, std::string> parse_mlp_text(const std::string& text) {
+  const auto fields = split(text, ':');
+  SHRINK_CHECK(fields.size() <= 2, "model spec: malformed mlp '", text,
+               "'; expected W0-W1-...-Wk[:ACTIVATION]");
+  std::vector<std::int64_t> widths;
+  for (const auto& w_text : split(fields[0], '-')) {
+    std::int64_t w = 0;
+    auto [end, ec] = std::from_chars(w_text.data(), w_text.data() + w_text.size(), w);
+    SHRINK_CHECK(ec == std::errc() && end == w_text.data() + w_text.size() && w > 0,
+                 "model spec: width '", w_text, "' in mlp '", text,
+                 "' is not a positive integer; valid: ", kTextForms);
+    widths.push_back(w);
   }
+  return {widths, fields.size() == 2 ? fields[1] : "relu"};
+}
+
+std::string mlp_text(const std::vector<std::int64_t>& widths, const std::string& activation) {
+  std::vector<std::string> parts;
+  for (auto w : widths) parts.push_back(std::to_string(w));
+  const std::string text = join(parts, "-");
+  return activation == "relu" ? text : text + ":" + activation;
+}
+
+std::string mlp_spec_argument(const nlohmann::json& spec) {
+  SHRINK_CHECK(spec.contains("spec") && spec.at("spec").is_string(),
+               "model spec: mlp needs \"spec\": \"W0-W1-...-Wk[:ACTIVATION]\", got ", spec.dump());
+  return spec.at("spec").get<std::string>();
+}
+
+// A named mlp: fixed widths, relu, the family's bias and dropout arguments.
+ModelBuilder named_mlp(const char* name, const char* description,
+                       std::vector<std::int64_t> widths) {
+  return {name, description, {"bias", "dropout"},
+          [widths](const nlohmann::json& spec, Generator& gen) -> std::shared_ptr<Module> {
+            return build_mlp(widths, "relu", bool_argument(spec, "bias", true), gen,
+                             dropout_argument(spec));
+          },
+          [widths](const nlohmann::json&) { return Shape{widths.front()}; }};
+}
+
+const ModelBuilder& find_builder(const std::string& name) {
+  for (const auto& b : model_builders())
+    if (b.name == name) return b;
+  fail("model spec: unknown model '", name, "'; registered: ", join(model_names(), ", "));
+}
+
+const ModelBuilder& builder_of(const nlohmann::json& spec) {
+  SHRINK_CHECK(spec.is_object() && spec.contains("model") && spec.at("model").is_string(),
+               "model spec: needs {\"model\": NAME, ...}, got ", spec.dump());
+  return find_builder(spec.at("model").get<std::string>());
 }
 
 }  // namespace
 
-std::vector<std::string> model_names() { return {"lenet-300-100", "ffn-10000"}; }
+const std::vector<ModelBuilder>& model_builders() {
+  static const std::vector<ModelBuilder> builders = {
+      named_mlp("lenet-300-100", "mlp 784-300-100-10 with relu (LeCun et al. 1998)",
+                {784, 300, 100, 10}),
+      named_mlp("ffn-10000", "mlp 784-10000-10 with relu (the i-SpaSP MNIST network)",
+                {784, 10000, 10}),
+      {"mlp", "Flatten, then Linear layers W0-W1-...-Wk with an activation between them",
+       {"spec", "bias", "dropout"},
+       [](const nlohmann::json& spec, Generator& gen) -> std::shared_ptr<Module> {
+         const auto [widths, activation] = parse_mlp_text(mlp_spec_argument(spec));
+         return build_mlp(widths, activation, bool_argument(spec, "bias", true), gen,
+                          dropout_argument(spec));
+       },
+       [](const nlohmann::json& spec) {
+         return Shape{parse_mlp_text(mlp_spec_argument(spec)).first.front()};
+       }},
+  };
+  return builders;
+}
+
+std::vector<std::string> model_names() {
+  std::vector<std::string> out;
+  for (const auto& b : model_builders()) out.push_back(b.name);
+  return out;
+}
+
+std::shared_ptr<Module> build_from_spec(const nlohmann::json& spec, Generator& gen) {
+  const ModelBuilder& builder = builder_of(spec);
+  nlohmann::json arguments = spec;  // what the builder sees: no "model", no "sparse"
+  arguments.erase("model");
+  arguments.erase("sparse");
+  for (const auto& [key, value] : arguments.items()) {
+    const bool known =
+        std::find(builder.arguments.begin(), builder.arguments.end(), key) != builder.arguments.end();
+    SHRINK_CHECK(known, "model spec: '", builder.name, "' takes no argument '", key,
+                 "' (it takes: ", join(builder.arguments, ", "), ")");
+  }
+  std::shared_ptr<Module> model = builder.build(spec, gen);
+  if (spec.contains("sparse")) {  // layers unstructured pruning replaced: CSR placeholders
+    const nlohmann::json& sparse = spec.at("sparse");
+    SHRINK_CHECK(sparse.is_object(), "model spec: 'sparse' must map paths to layers, got ",
+                 sparse.dump());
+    for (const auto& [path, layer] : sparse.items()) {
+      auto size = [&](const char* key) {
+        SHRINK_CHECK(layer.is_object() && layer.contains(key) &&
+                         layer.at(key).is_number_integer(),
+                     "model spec: sparse layer '", path, "' needs an integer '", key, "', got ",
+                     layer.dump());
+        return layer.at(key).get<std::int64_t>();
+      };
+      model->set_child(path, SparseLinear::with_capacity(size("in_features"),
+                                                         size("out_features"), size("nnz"),
+                                                         bool_argument(layer, "bias", true)));
+    }
+  }
+  nlohmann::json remembered = spec;
+  remembered.erase("sparse");  // model_spec() derives it from the live layers
+  model->set_builder_spec(remembered.dump());
+  return model;
+}
+
+nlohmann::json parse_model_text(const std::string& text) {
+  if (text.rfind("mlp:", 0) == 0) {
+    parse_mlp_text(text.substr(4));  // validates now, so the error names the text
+    return {{"model", "mlp"}, {"spec", text.substr(4)}};
+  }
+  for (const auto& b : model_builders())
+    if (b.name == text && b.name != "mlp") return {{"model", text}};
+  fail("build_model: unknown model '", text, "'; valid: ", kTextForms);
+}
+
+std::shared_ptr<Module> build_model(const std::string& text, Generator& gen) {
+  return build_from_spec(parse_model_text(text), gen);
+}
+
+Shape input_shape(const nlohmann::json& spec) { return builder_of(spec).input_shape(spec); }
 
 std::shared_ptr<Sequential> build_mlp(const std::vector<std::int64_t>& widths,
-                                      const std::string& activation, bool bias, Generator& gen) {
+                                      const std::string& activation, bool bias, Generator& gen,
+                                      double dropout) {
   SHRINK_CHECK(widths.size() >= 2, "build_mlp: needs at least two widths (in and out), got ",
                widths.size());
   for (auto w : widths) SHRINK_CHECK(w > 0, "build_mlp: widths must be > 0, got ", w);
+  SHRINK_CHECK(dropout >= 0 && dropout < 1, "build_mlp: dropout must be in [0, 1), got ", dropout);
   make_activation(activation);  // validates the name even for a single-layer model
   auto model = std::make_shared<Sequential>();
   model->push_back(std::make_shared<Flatten>());
   for (std::size_t i = 0; i + 1 < widths.size(); ++i) {
-    if (i > 0) model->push_back(make_activation(activation));
+    if (i > 0) {
+      model->push_back(make_activation(activation));
+      if (dropout > 0) model->push_back(std::make_shared<Dropout>(dropout, gen));
+    }
     model->push_back(std::make_shared<Linear>(widths[i], widths[i + 1], bias, gen));
   }
+  nlohmann::json spec = {{"model", "mlp"}, {"spec", mlp_text(widths, activation)}};
+  if (!bias) spec["bias"] = false;
+  if (dropout > 0) spec["dropout"] = dropout;
+  model->set_builder_spec(spec.dump());
   return model;
-}
-
-std::shared_ptr<Module> build_model(const std::string& spec, Generator& gen) {
-  if (spec.rfind("mlp:", 0) == 0) return parse_mlp(spec, gen);
-  if (spec == "lenet-300-100") return build_mlp({784, 300, 100, 10}, "relu", true, gen);
-  if (spec == "ffn-10000") return build_mlp({784, 10000, 10}, "relu", true, gen);
-  fail("build_model: unknown model '", spec, "'; valid: ", kSpecForms);
-}
-
-nlohmann::json describe_architecture(const Module& model) {
-  const auto& layers = model.named_children();
-  const char* expected = "describe_architecture: expected an mlp (Sequential of Flatten, "
-                         "Linear, [activation, Linear]...), got ";
-  SHRINK_CHECK(model.type_name() == "Sequential" && layers.size() >= 2 &&
-                   layers.size() % 2 == 0 && layers[0].second->type_name() == "Flatten",
-               expected, model.to_string());
-  std::vector<std::int64_t> widths;
-  std::string activation = "relu";
-  bool bias = true;
-  nlohmann::json nnz = nlohmann::json::array();
-  bool any_sparse = false;
-  for (std::size_t i = 1; i < layers.size(); ++i) {
-    const Module& layer = *layers[i].second;
-    if (i % 2 == 0) {  // activation between Linears: all the same kind
-      const std::string name = activation_name(layer);
-      SHRINK_CHECK(i == 2 || name == activation, "describe_architecture: mixed activations (",
-                   activation, ", ", name, ")");
-      activation = name;
-      continue;
-    }
-    // A layer is a Linear or, after unstructured pruning, a SparseLinear (its nnz recorded).
-    const auto* linear = dynamic_cast<const Linear*>(&layer);
-    const auto* sparse = dynamic_cast<const SparseLinear*>(&layer);
-    SHRINK_CHECK(linear != nullptr || sparse != nullptr, expected, model.to_string());
-    const std::int64_t in = linear ? linear->in_features() : sparse->in_features();
-    const bool has_bias = linear ? linear->has_bias() : sparse->has_bias();
-    if (widths.empty()) {
-      widths.push_back(in);
-      bias = has_bias;
-    }
-    SHRINK_CHECK(in == widths.back(), "describe_architecture: layer ", layers[i].first, " takes ",
-                 in, " features but receives ", widths.back());
-    SHRINK_CHECK(has_bias == bias,
-                 "describe_architecture: the mlp family needs all Linears with or without bias");
-    widths.push_back(linear ? linear->out_features() : sparse->out_features());
-    nnz.push_back(sparse ? nlohmann::json(sparse->nnz()) : nlohmann::json(nullptr));
-    any_sparse = any_sparse || sparse != nullptr;
-  }
-  nlohmann::json out = {
-      {"family", "mlp"}, {"widths", widths}, {"activation", activation}, {"bias", bias}};
-  if (any_sparse) out["nnz"] = nnz;  // per layer: stored weights of a SparseLinear, null if dense
-  return out;
-}
-
-std::shared_ptr<Module> build_from_architecture(const nlohmann::json& architecture,
-                                                Generator& gen) {
-  const auto family = field<std::string>(architecture, "family");
-  if (family == "mlp") {
-    const auto widths = field<std::vector<std::int64_t>>(architecture, "widths");
-    const bool bias = field<bool>(architecture, "bias");
-    auto model = build_mlp(widths, field<std::string>(architecture, "activation"), bias, gen);
-    if (architecture.contains("nnz")) {  // unstructured-pruned layers: CSR placeholders
-      const nlohmann::json& nnz = architecture.at("nnz");
-      SHRINK_CHECK(nnz.is_array() && nnz.size() + 1 == widths.size(), "architecture: 'nnz' must "
-                   "list one entry per layer (a count or null), got ", nnz.dump());
-      for (std::size_t l = 0; l < nnz.size(); ++l) {
-        if (nnz[l].is_null()) continue;
-        SHRINK_CHECK(nnz[l].is_number_integer(), "architecture: nnz[", l, "] is ", nnz[l].dump());
-        model->set_child(std::to_string(1 + 2 * l),
-                         SparseLinear::with_capacity(widths[l], widths[l + 1],
-                                                     nnz[l].get<std::int64_t>(), bias));
-      }
-    }
-    return model;
-  }
-  fail("build_from_architecture: unknown family '", family, "'; valid: ", kFamilies);
-}
-
-Shape input_shape(const nlohmann::json& architecture) {
-  const auto family = field<std::string>(architecture, "family");
-  if (family == "mlp") {
-    const auto widths = field<std::vector<std::int64_t>>(architecture, "widths");
-    SHRINK_CHECK(!widths.empty(), "input_shape: mlp architecture has no widths");
-    return {widths.front()};
-  }
-  fail("input_shape: unknown family '", family, "'; valid: ", kFamilies);
 }
 
 }  // namespace shrink::nn

@@ -1,21 +1,28 @@
-// Model builders. A model is named by a spec string:
-//   mlp:W0-W1-...-Wk[:ACT]  Flatten, then Linear(W0,W1), ACT, ..., Linear(Wk-1,Wk); ACT
-//                           (relu by default; relu6, gelu, tanh, sigmoid) sits between
-//                           Linears, none after the last. Inputs of any (N, ...) shape
-//                           are flattened to (N, W0).
-//   lenet-300-100           = mlp:784-300-100-10 (LeCun et al. 1998).
-//   ffn-10000               = mlp:784-10000-10, the two-layer network of the i-SpaSP
-//                             MNIST experiments (Wolfe & Kyrillidis 2022).
-// The model is a Sequential, so state_dict keys read "1.weight", "1.bias", "3.weight", ...
+// Model builders and model specs. A model is described by a spec, a JSON object naming a
+// registered builder and its arguments:
+//   {"model": "lenet-300-100"}                    mlp 784-300-100-10 (LeCun et al. 1998)
+//   {"model": "ffn-10000"}                        mlp 784-10000-10, the two-layer network
+//                                                 of the i-SpaSP experiments (Wolfe &
+//                                                 Kyrillidis 2022)
+//   {"model": "mlp", "spec": "784-300-100-10:gelu", "dropout": 0.1}
+// An mlp is Flatten, then Linear(W0,W1), ACT, [Dropout,] ..., Linear(Wk-1,Wk): ACT (relu
+// by default; relu6, gelu, tanh, sigmoid) and a Dropout when "dropout" > 0 follow every
+// hidden Linear, none follow the last. Every mlp-family builder takes "bias" (default
+// true) and "dropout" (default 0). The model is a Sequential, so state_dict keys read
+// "1.weight", "1.bias", "3.weight", ...
 //
-// Checkpoints describe a model by its architecture JSON (describe_architecture), built
-// from the current weight shapes, so a pruned model describes its pruned widths, e.g.
-//   {"family": "mlp", "widths": [784, 217, 64, 10], "activation": "relu", "bias": true}
-// and build_from_architecture rebuilds the same structure (same keys and shapes).
-// After unstructured pruning a layer may be a SparseLinear (CSR); then "nnz" lists each
-// layer's stored weights, null for a dense Linear, e.g. "nnz": [10035, 3277, null].
+// The command line names a model by text: "lenet-300-100", "ffn-10000" or
+// "mlp:784-300-100-10[:gelu]" (parse_model_text).
+//
+// A model built from a spec remembers it (Module::builder_spec), so it can be saved and
+// copied. model_spec() adds what pruning changed that no tensor shape says: the layers
+// unstructured pruning replaced by a SparseLinear, by path,
+//   "sparse": {"1": {"in_features": 784, "out_features": 300, "nnz": 10035, "bias": true}}
+// Pruned widths need no entry: a rebuilt model adopts the saved tensors' shapes
+// (load_state_dict with ShapeMismatch::Adopt).
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -32,20 +39,48 @@ class Generator;
 
 namespace shrink::nn {
 
-// Builds a model from a spec (above); unknown or malformed specs throw shrink::Error
-// listing the valid forms.
-std::shared_ptr<Module> build_model(const std::string& spec, Generator& gen);
-// The named models build_model knows, besides the mlp:... family.
+struct ModelBuilder {
+  std::string name;                    // the spec's "model"
+  std::string description;             // one line, for --help
+  std::vector<std::string> arguments;  // the other keys the spec may hold
+  // Builds at the default sizes from a spec whose arguments were checked against `arguments`.
+  std::function<std::shared_ptr<Module>(const nlohmann::json& spec, Generator& gen)> build;
+  // Per-sample input shape, e.g. {784} (FLOP counts feed one such sample).
+  std::function<Shape(const nlohmann::json& spec)> input_shape;
+};
+
+// Every registered builder, in a fixed order.
+const std::vector<ModelBuilder>& model_builders();
+// The registered builder names ("lenet-300-100", "ffn-10000", "mlp").
 std::vector<std::string> model_names();
 
-std::shared_ptr<Sequential> build_mlp(const std::vector<std::int64_t>& widths,
-                                      const std::string& activation, bool bias, Generator& gen);
+// Builds a model from a spec (with "sparse" entries: SparseLinear placeholders at those
+// paths). The root remembers the spec. Unknown builders, unknown or ill-typed arguments
+// throw shrink::Error naming them and listing the valid ones.
+std::shared_ptr<Module> build_from_spec(const nlohmann::json& spec, Generator& gen);
+// "lenet-300-100", "ffn-10000", "mlp:784-300-100-10[:gelu]" -> spec.
+nlohmann::json parse_model_text(const std::string& text);
+// build_from_spec(parse_model_text(text), gen).
+std::shared_ptr<Module> build_model(const std::string& text, Generator& gen);
 
-// Architecture of a model built by this file (throws for a structure it does not know).
-nlohmann::json describe_architecture(const Module& model);
-std::shared_ptr<Module> build_from_architecture(const nlohmann::json& architecture,
-                                                Generator& gen);
-// Per-sample input shape the architecture expects, e.g. {784} for an mlp (for FLOP counts).
-Shape input_shape(const nlohmann::json& architecture);
+// The spec of a live model: its builder spec plus "sparse" for every SparseLinear in it.
+// Throws for a model no registered builder made.
+nlohmann::json model_spec(const Module& model);
+// Per-sample input shape of a spec's model.
+Shape input_shape(const nlohmann::json& spec);
+
+// A structural copy for cost counting: rebuilt from model_spec(model), every floating
+// tensor replaced by an uninitialised one of the live model's shape (no values copied;
+// index buffers, which a forward reads, keep the rebuilt valid structure). On the CPU.
+std::shared_ptr<Module> shape_copy(const Module& model);
+
+// An mlp with `dropout` (0: none) after each hidden activation; remembers its spec.
+std::shared_ptr<Sequential> build_mlp(const std::vector<std::int64_t>& widths,
+                                      const std::string& activation, bool bias, Generator& gen,
+                                      double dropout = 0.0);
+
+// The input width of the first Linear (or SparseLinear), then each one's output width, in
+// order: [784, 300, 100, 10] for lenet-300-100. What reports print as "widths".
+std::vector<std::int64_t> layer_widths(const Module& model);
 
 }  // namespace shrink::nn

@@ -40,18 +40,76 @@ Tensor as_leaf(Tensor value) {
 
 }  // namespace
 
+// ---- the call path ----
+
+namespace detail {
+// Hooks keyed by a registration counter: std::map keeps registration order, and a handle
+// finds its hook by id after others were removed.
+struct HookLists {
+  std::uint64_t next_id = 1;
+  std::map<std::uint64_t, Module::ForwardPreHook> pre;
+  std::map<std::uint64_t, Module::ForwardHook> post;
+};
+}  // namespace detail
+
+HookHandle::HookHandle(HookHandle&& other) noexcept
+    : lists_(std::move(other.lists_)), id_(std::exchange(other.id_, 0)) {}
+
+HookHandle& HookHandle::operator=(HookHandle&& other) noexcept {
+  if (this != &other) {
+    remove();
+    lists_ = std::move(other.lists_);
+    id_ = std::exchange(other.id_, 0);
+  }
+  return *this;
+}
+
+void HookHandle::remove() {
+  if (auto lists = lists_.lock()) {
+    lists->pre.erase(id_);
+    lists->post.erase(id_);
+  }
+  lists_.reset();
+  id_ = 0;
+}
+
+HookHandle Module::register_forward_pre_hook(ForwardPreHook hook) {
+  SHRINK_CHECK(hook != nullptr, type_name(), ": register_forward_pre_hook: the hook is empty");
+  if (!hooks_) hooks_ = std::make_shared<detail::HookLists>();
+  const std::uint64_t id = hooks_->next_id++;
+  hooks_->pre.emplace(id, std::move(hook));
+  return HookHandle(hooks_, id);
+}
+
+HookHandle Module::register_forward_hook(ForwardHook hook) {
+  SHRINK_CHECK(hook != nullptr, type_name(), ": register_forward_hook: the hook is empty");
+  if (!hooks_) hooks_ = std::make_shared<detail::HookLists>();
+  const std::uint64_t id = hooks_->next_id++;
+  hooks_->post.emplace(id, std::move(hook));
+  return HookHandle(hooks_, id);
+}
+
+Tensor Module::call(const Tensor& x, const std::vector<Tensor>* extra) {
+  // The common case (no hooks, no extra inputs) is one branch on top of forward.
+  if (!hooks_ || (hooks_->pre.empty() && hooks_->post.empty()))
+    return extra ? forward_with(x, *extra) : forward(x);
+  // Copies, so that a hook may remove itself (or another) while they run.
+  const auto pre = hooks_->pre;
+  for (const auto& [id, hook] : pre) hook(*this, x);
+  Tensor y = extra ? forward_with(x, *extra) : forward(x);
+  const auto post = hooks_->post;
+  for (const auto& [id, hook] : post) hook(*this, x, y);
+  return y;
+}
+
 Tensor Module::forward(const Tensor&) {
   fail(type_name(), ": forward is not defined for this module");
 }
 
-Shape Module::output_shape(const Shape& input_shape) const {
-  SHRINK_CHECK(children_.empty(), type_name(), ": output_shape is not defined for this container");
-  return input_shape;
-}
-
-std::int64_t Module::flops(const Shape&) const {
-  SHRINK_CHECK(children_.empty(), type_name(), ": flops is not defined for this container");
-  return 0;
+Tensor Module::forward_with(const Tensor& x, const std::vector<Tensor>& extra) {
+  SHRINK_CHECK(extra.empty(), type_name(), ": takes one input, got ", extra.size(),
+               " extra input(s)");
+  return forward(x);
 }
 
 // ---- registration ----
@@ -238,7 +296,7 @@ StateDict Module::state_dict() const {
   return out;
 }
 
-void Module::load_state_dict(const StateDict& state, bool strict) {
+void Module::load_state_dict(const StateDict& state, bool strict, ShapeMismatch on_mismatch) {
   NamedTensors own = named_parameters();
   for (auto& entry : named_buffers()) own.push_back(entry);
 
@@ -250,9 +308,9 @@ void Module::load_state_dict(const StateDict& state, bool strict) {
       continue;
     }
     SHRINK_CHECK(it->second.defined(), "load_state_dict: '", name, "' is undefined");
-    SHRINK_CHECK(it->second.shape() == dst.shape(), "load_state_dict: size mismatch for '", name,
-                 "': the model has shape ", shape_str(dst.shape()), ", the state dict has ",
-                 shape_str(it->second.shape()));
+    SHRINK_CHECK(on_mismatch == ShapeMismatch::Adopt || it->second.shape() == dst.shape(),
+                 "load_state_dict: size mismatch for '", name, "': the model has shape ",
+                 shape_str(dst.shape()), ", the state dict has ", shape_str(it->second.shape()));
   }
   for (const auto& [name, t] : state)
     if (std::none_of(own.begin(), own.end(), [&](const auto& e) { return e.first == name; }))
@@ -270,6 +328,13 @@ void Module::load_state_dict(const StateDict& state, bool strict) {
     if (it == state.end()) continue;
     Tensor src = it->second.detach();
     if (src.dtype() != dst.dtype()) src = src.to(dst.dtype());
+    if (src.shape() != dst.shape()) {  // Adopt (checked above): the slot takes the saved shape
+      Tensor resized = Tensor::empty(src.shape(), dst.dtype(), dst.device());
+      resized.copy_(src);
+      if (has_parameter(name)) set_parameter(name, resized);
+      else set_buffer(name, resized);
+      continue;
+    }
     Tensor target = dst;  // handle sharing the slot's storage
     target.copy_(src);
   }

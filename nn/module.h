@@ -3,11 +3,16 @@
 // trained, e.g. BatchNorm running statistics) and named children. Names are recursive
 // and dotted ("0.weight", "layers.1.bias"), in registration order.
 //
+// Modules are called through operator(), which runs forward hooks around the protected
+// forward (as PyTorch's __call__): pruning criteria capture activations by module path
+// with hooks, and nn/flops.h counts FLOPs by running a forward.
+//
 // Pruning rewrites modules in place: a parameter slot can be replaced by a smaller
 // tensor (set_parameter) and a child by a rebuilt layer (set_child). Layers therefore
 // derive their sizes from their tensors' shapes and never store a width twice.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -23,6 +28,29 @@ namespace shrink::nn {
 using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
 using StateDict = std::map<std::string, Tensor>;
 
+namespace detail {
+struct HookLists;
+}
+
+// Owns one registered hook: remove() or the destructor unregisters it. Outliving the
+// module is safe (the hook is then already gone).
+class [[nodiscard]] HookHandle {
+ public:
+  HookHandle() = default;
+  HookHandle(std::weak_ptr<detail::HookLists> lists, std::uint64_t id)
+      : lists_(std::move(lists)), id_(id) {}
+  ~HookHandle() { remove(); }
+  HookHandle(HookHandle&& other) noexcept;
+  HookHandle& operator=(HookHandle&& other) noexcept;
+  HookHandle(const HookHandle&) = delete;
+  HookHandle& operator=(const HookHandle&) = delete;
+  void remove();
+
+ private:
+  std::weak_ptr<detail::HookLists> lists_;
+  std::uint64_t id_ = 0;
+};
+
 class Module {
  public:
   Module() = default;
@@ -34,8 +62,19 @@ class Module {
   virtual std::string type_name() const = 0;
   // Constructor arguments worth printing, e.g. "in_features=784, out_features=300".
   virtual std::string extra_repr() const { return ""; }
-  virtual Tensor forward(const Tensor& x);
-  Tensor operator()(const Tensor& x) { return forward(x); }
+
+  // ---- the call path (PyTorch's __call__) ----
+  // The one entry point: runs the forward pre-hooks, then forward, then the forward
+  // hooks (each may replace the output), in registration order. `extra` carries further
+  // inputs (an attention mask); a module that takes none rejects them.
+  Tensor operator()(const Tensor& x) { return call(x, nullptr); }
+  Tensor operator()(const Tensor& x, const std::vector<Tensor>& extra) { return call(x, &extra); }
+
+  using ForwardPreHook = std::function<void(Module& module, const Tensor& input)>;
+  using ForwardHook = std::function<void(Module& module, const Tensor& input, Tensor& output)>;
+  // Registered hooks stay until their handle is removed or destroyed: keep the handle.
+  [[nodiscard]] HookHandle register_forward_pre_hook(ForwardPreHook hook);
+  [[nodiscard]] HookHandle register_forward_hook(ForwardHook hook);
 
   // ---- channel declarations (prune/ builds coupled groups from these) ----
   // How a module relates to the channels (the last axis of an MLP activation, axis 1 of
@@ -52,12 +91,6 @@ class Module {
     std::vector<std::pair<std::string, int>> output_axes;  // Transform and Elementwise: by output channels
   };
   virtual ChannelSpec channels() const { return {}; }
-
-  // ---- cost model (nn/flops.h) ----
-  // Per-sample shapes, without the batch axis. The defaults describe a shape-preserving
-  // module that costs nothing (activations, dropout); a module with children must override.
-  virtual Shape output_shape(const Shape& input_shape) const;
-  virtual std::int64_t flops(const Shape& input_shape) const;
 
   // ---- registration (constructors only: it may invalidate references to slots) ----
   // Registers a trainable leaf: the tensor is detached from any history and marked
@@ -100,7 +133,12 @@ class Module {
   // Copies every entry into the matching slot (casting dtype, moving device). A shape
   // mismatch always throws, naming the tensor and both shapes; with `strict`, missing
   // and unexpected keys throw too, listing them.
-  void load_state_dict(const StateDict& state, bool strict = true);
+  // With ShapeMismatch::Adopt, a slot whose shape differs is replaced by (a copy of) the
+  // saved tensor instead: layers read their sizes from their tensors, so a model built at
+  // its default sizes becomes the saved (e.g. pruned) one.
+  enum class ShapeMismatch { Throw, Adopt };
+  void load_state_dict(const StateDict& state, bool strict = true,
+                       ShapeMismatch on_mismatch = ShapeMismatch::Throw);
 
   void train(bool mode = true);
   void eval() { train(false); }
@@ -110,7 +148,19 @@ class Module {
   std::int64_t num_parameters() const;
   std::string to_string() const;  // multi-line tree, PyTorch style
 
+  // The model builder's spec (nn/models.h) on the root of a model a registered builder
+  // made, as JSON text; empty for a hand-assembled module.
+  const std::string& builder_spec() const { return builder_spec_; }
+  void set_builder_spec(std::string spec_json) { builder_spec_ = std::move(spec_json); }
+
+ protected:
+  // The computation, called only through operator() (which runs the hooks).
+  virtual Tensor forward(const Tensor& x);
+  // A module that takes extra inputs overrides this; the default accepts none.
+  virtual Tensor forward_with(const Tensor& x, const std::vector<Tensor>& extra);
+
  private:
+  Tensor call(const Tensor& x, const std::vector<Tensor>* extra);
   void add_child(const std::string& name, std::shared_ptr<Module> child);
   // Resolves "a.b.leaf" to the module owning "leaf"; throws naming `what` if a step is missing.
   Module& owner_of(const std::string& dotted, std::string& leaf, const char* what);
@@ -122,6 +172,8 @@ class Module {
   NamedTensors buffers_;
   std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
   bool training_ = true;
+  std::shared_ptr<detail::HookLists> hooks_;  // null until the first hook is registered
+  std::string builder_spec_;
 };
 
 }  // namespace shrink::nn

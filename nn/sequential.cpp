@@ -17,24 +17,8 @@ std::shared_ptr<Module> Sequential::operator[](std::size_t i) const {
 
 Tensor Sequential::forward(const Tensor& x) {
   Tensor y = x;
-  for (auto& [name, layer] : named_children()) y = layer->forward(y);
+  for (auto& [name, layer] : named_children()) y = (*layer)(y);
   return y;
-}
-
-Shape Sequential::output_shape(const Shape& input_shape) const {
-  Shape shape = input_shape;
-  for (auto& [name, layer] : named_children()) shape = layer->output_shape(shape);
-  return shape;
-}
-
-std::int64_t Sequential::flops(const Shape& input_shape) const {
-  Shape shape = input_shape;
-  std::int64_t total = 0;
-  for (auto& [name, layer] : named_children()) {
-    total += layer->flops(shape);
-    shape = layer->output_shape(shape);
-  }
-  return total;
 }
 
 }  // namespace shrink::nn

@@ -141,19 +141,6 @@ Tensor SparseLinear::forward(const Tensor& x) {
   return csr_linear(x, values(), row_ptr(), col_idx(), in_features_, bias());
 }
 
-Shape SparseLinear::output_shape(const Shape& input_shape) const {
-  SHRINK_CHECK(!input_shape.empty() && input_shape.back() == in_features(), "SparseLinear: input ",
-               shape_str(input_shape), " does not end in in_features = ", in_features());
-  Shape out = input_shape;
-  out.back() = out_features();
-  return out;
-}
-
-std::int64_t SparseLinear::flops(const Shape& input_shape) const {
-  const std::int64_t rows = numel(output_shape(input_shape)) / out_features();
-  return rows * (2 * nnz() + (has_bias() ? out_features() : 0));
-}
-
 double SparseLinear::density() const {
   return static_cast<double>(nnz()) / static_cast<double>(in_features() * out_features());
 }

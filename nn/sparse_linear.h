@@ -42,10 +42,6 @@ class SparseLinear : public Module {
 
   std::string type_name() const override { return "SparseLinear"; }
   std::string extra_repr() const override;
-  Tensor forward(const Tensor& x) override;
-  Shape output_shape(const Shape& input_shape) const override;
-  // 2*nnz per row (one multiply-add per stored weight) plus out for the bias add.
-  std::int64_t flops(const Shape& input_shape) const override;
   // Opaque: an unstructured layer is not channel-pruned again.
   ChannelSpec channels() const override { return {}; }
 
@@ -62,6 +58,11 @@ class SparseLinear : public Module {
   Tensor to_dense() const;
   // Row of each stored entry (nnz), expanded from row_ptr.
   std::vector<std::int64_t> entry_rows() const;
+
+ protected:
+  // csr_linear counts 2*nnz per row (one multiply-add per stored weight) plus out for the
+  // bias add (nn/flops.h).
+  Tensor forward(const Tensor& x) override;
 
  private:
   std::int64_t in_features_;

@@ -50,7 +50,7 @@ EpochResult train_epoch(Module& model, Optimizer& optimizer, const BatchSource& 
   while (auto batch = source()) {
     Tensor x = batch->inputs.to(device), y = batch->labels.to(device);
     optimizer.zero_grad();
-    Tensor logits = model.forward(x);
+    Tensor logits = model(x);
     Tensor loss = cross_entropy(logits, y, label_smoothing);
     loss.backward();
     optimizer.step();
@@ -68,7 +68,7 @@ EpochResult evaluate(Module& model, const BatchSource& source, Device device) {
   const auto start = Clock::now();
   while (auto batch = source()) {
     Tensor x = batch->inputs.to(device), y = batch->labels.to(device);
-    Tensor logits = model.forward(x);
+    Tensor logits = model(x);
     tally.add(cross_entropy(logits, y).item(), accuracy(logits, y), y.size(0));
   }
   model.train(was_training);
@@ -81,12 +81,12 @@ double measure_latency_ms(Module& model, const Tensor& batch, int warmup, int re
   model.eval();
   NoGradGuard no_grad;
   auto& backend = kernels::backend(batch.device().type);
-  for (int i = 0; i < warmup; ++i) model.forward(batch);
+  for (int i = 0; i < warmup; ++i) model(batch);
   backend.synchronize();
   std::vector<double> times;
   for (int i = 0; i < repetitions; ++i) {
     const auto start = Clock::now();
-    model.forward(batch);
+    model(batch);
     backend.synchronize();
     times.push_back(seconds_since(start) * 1e3);
   }

@@ -59,10 +59,7 @@ namespace {
 // counting parameters and FLOPs only reads shapes.
 struct ShapeModel {
   std::shared_ptr<nn::Module> module;
-  explicit ShapeModel(const nn::Module& model) {
-    Generator gen(0);
-    module = nn::build_from_architecture(nn::describe_architecture(model), gen);
-  }
+  explicit ShapeModel(const nn::Module& model) : module(nn::shape_copy(model)) {}
   Size measure(const std::vector<Group>& groups, const KeepCounts& keep, const Shape& sample) {
     std::map<std::string, Shape> shapes;
     for (const auto& [name, t] : module->named_parameters()) shapes[name] = t.shape();
@@ -73,6 +70,7 @@ struct ShapeModel {
       for (const Member& m : g.members) shapes.at(m.tensor)[m.axis] = k->second;
     }
     for (const auto& [name, shape] : shapes) {
+      if (module->state_dict().at(name).shape() == shape) continue;  // keeps index buffers' dtype
       Tensor t = Tensor::empty(shape);
       if (module->has_parameter(name)) module->set_parameter(name, t);
       else module->set_buffer(name, t);

@@ -130,7 +130,7 @@ std::vector<std::int64_t> select_gfs(nn::Module& model, const Group& group, std:
         const Tensor mask = Tensor::from_vector(masks, mask_shape, h.device()).to(h.dtype());
         Shape batch_shape = h.shape();
         batch_shape[0] = c * n;
-        logits = to_logits(consumer.forward(reshape(reshape(h, h_shape) * mask, batch_shape)));
+        logits = to_logits(consumer(reshape(reshape(h, h_shape) * mask, batch_shape)));
       }
       const std::vector<double> part = per_candidate_loss(logits, labels, c);
       std::copy(part.begin(), part.end(), loss.begin() + start);

@@ -43,7 +43,7 @@ Tensor restricted_output(nn::Module& consumer, const Tensor& h, std::int64_t axi
   Shape mask_shape(static_cast<std::size_t>(h.dim()), 1);
   mask_shape[static_cast<std::size_t>(axis)] = units;
   const Tensor mask = Tensor::from_vector(keep, mask_shape, h.device()).to(h.dtype());
-  return consumer.forward(h * mask);
+  return consumer(h * mask);
 }
 
 }  // namespace
@@ -81,7 +81,7 @@ std::vector<std::int64_t> select_ispasp(nn::Module& model, const Group& group, s
     for (const Tensor& hb : hidden) {
       Tensor leaf = hb.detach();
       leaf.requires_grad_();
-      const Tensor u = consumer.forward(leaf);
+      const Tensor u = consumer(leaf);
       const Tensor v = support.empty() ? u : u - restricted_output(consumer, hb, axis, support, m);
       (0.5 * sum(v * v)).backward();
       const Scores part = sum_per_channel(leaf.grad(), axis);

@@ -8,6 +8,7 @@
 
 #include "core/error.h"
 #include "core/ops.h"
+#include "nn/flops.h"
 #include "nn/sequential.h"
 #include "prune/pfp.h"
 
@@ -69,10 +70,9 @@ CostModel cost_model(const nn::Module& model, const std::vector<Group>& groups, 
   }
   // FLOPs (nn/flops.h): a weighted layer costs P·(2·numel(W) + numel(b)) per sample, P its
   // output positions (1 for Linear, H·W for a conv), read off its own dense count.
-  Shape shape = sample_shape;
+  const auto trace = nn::trace_forward(model, sample_shape);
   for (const auto& [name, layer] : chain_of(model).named_children()) {
-    const double flops = static_cast<double>(layer->flops(shape));
-    shape = layer->output_shape(shape);
+    const double flops = static_cast<double>(trace.at(name).flops);
     if (!layer->has_parameter("weight")) {
       cm.constant += flops;
       continue;
@@ -211,9 +211,9 @@ PfpResult pfp_allocate(nn::Module& model, const std::vector<Group>& groups, cons
 
   // Consumer output positions P_l and kernel size κ_l for alpha_l.
   std::map<std::string, double> positions;
-  Shape shape = sample_shape;
+  const auto trace = nn::trace_forward(model, sample_shape);
   for (const auto& [name, layer] : chain_of(model).named_children()) {
-    shape = layer->output_shape(shape);
+    const Shape& shape = trace.at(name).output_shape;
     if (layer->has_parameter("weight"))
       positions[name] = static_cast<double>(numel(shape)) / static_cast<double>(layer->parameter("weight").size(0));
   }

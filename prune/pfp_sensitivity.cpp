@@ -7,6 +7,7 @@
 #include "core/autograd.h"
 #include "core/error.h"
 #include "core/ops.h"
+#include "nn/flops.h"
 #include "nn/sequential.h"
 #include "prune/pfp.h"
 #include "prune/tap.h"
@@ -125,9 +126,9 @@ std::int64_t pfp_sample_size(const nn::Module& model, const Shape& sample_shape,
   SHRINK_CHECK(chain != nullptr, "pfp_sample_size: the model is a ", model.type_name(),
                "; PFP supports feed-forward chains (Sequential)");
   double eta_max = 0, eta_sum = 0;
-  Shape shape = sample_shape;
+  const auto trace = nn::trace_forward(model, sample_shape);
   for (const auto& [name, layer] : chain->named_children()) {
-    shape = layer->output_shape(shape);
+    const Shape& shape = trace.at(name).output_shape;
     if (!layer->has_parameter("weight")) continue;  // only compressible (weighted) layers count
     const double eta = static_cast<double>(numel(shape));
     eta_max = std::max(eta_max, eta);

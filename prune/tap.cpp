@@ -28,7 +28,7 @@ std::map<std::string, Tap> capture(nn::Module& model, const Tensor& inputs,
   std::map<std::string, Tap> taps;
   Tensor x = inputs;
   for (const auto& [name, layer] : chain.named_children()) {
-    Tensor y = layer->forward(x);
+    Tensor y = (*layer)(x);
     if (std::find(paths.begin(), paths.end(), name) != paths.end()) taps[name] = {x, y};
     x = y;
   }
@@ -44,7 +44,7 @@ Tensor run_range(nn::Module& model, const Tensor& x, const std::string& first, c
   bool running = false, done = false;
   for (const auto& [name, layer] : chain.named_children()) {
     if (name == first) running = true;
-    if (running) y = layer->forward(y);
+    if (running) y = (*layer)(y);
     if (running && name == last) {
       done = true;
       break;

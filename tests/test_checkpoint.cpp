@@ -163,7 +163,7 @@ TEST(Safetensors, CorruptFilesThrowNamingTheFile) {
       {"header length beyond file", too_long + "{}"},
       {"bad json", assemble("{\"t\": [1, 2", "")},
       {"not an object", assemble("[1, 2]", "")},
-      {"unknown dtype", assemble(entry("BF16", "[2]", "[0,4]"), std::string(4, '\0'))},
+      {"unknown dtype", assemble(entry("C64", "[2]", "[0,16]"), std::string(16, '\0'))},
       {"offsets past end", assemble(entry("F32", "[2]", "[0,16]"), f32x2)},
       {"offsets reversed", assemble(entry("F32", "[2]", "[8,0]"), f32x2)},
       {"offsets vs shape", assemble(entry("F32", "[3]", "[0,8]"), f32x2)},
@@ -255,7 +255,7 @@ void expect_same_function(nn::Module& a, nn::Module& b, const Shape& input, Gene
   a.eval();
   b.eval();
   const Tensor x = Tensor::randn(input, gen);
-  EXPECT_EQ(raw(a.forward(x)), raw(b.forward(x)));
+  EXPECT_EQ(raw(a(x)), raw(b(x)));
 }
 
 }  // namespace
@@ -267,15 +267,17 @@ TEST(Checkpoint, SaveLoadForwardIsIdentical) {
     Generator gen(42);
     auto model = nn::build_model(spec, gen);
     const std::string path = dir.file("model.safetensors");
-    nn::save_checkpoint(path, *model, nn::describe_architecture(*model), {{"epoch", "12"}});
+    nn::save_checkpoint(path, *model, {{"epoch", "12"}});
     Generator other(7);
     nn::Checkpoint ckpt = nn::load_checkpoint(path, other);
     EXPECT_EQ(ckpt.metadata.at("epoch"), "12");
-    EXPECT_EQ(ckpt.metadata.at("format"), "shrink/1");
-    EXPECT_EQ(ckpt.architecture, nn::describe_architecture(*model));
+    EXPECT_EQ(ckpt.metadata.at("format"), "shrink/2");
+    EXPECT_EQ(nlohmann::json::parse(ckpt.metadata.at("model")), nn::model_spec(*model));
+    EXPECT_EQ(ckpt.spec, nn::model_spec(*model));
+    EXPECT_EQ(nn::model_spec(*ckpt.model), ckpt.spec);
     for (auto& [name, t] : model->state_dict())
       EXPECT_EQ(raw(ckpt.model->state_dict().at(name)), raw(t)) << name;
-    const Shape input = nn::input_shape(ckpt.architecture);
+    const Shape input = nn::input_shape(ckpt.spec);
     Shape batch{4};
     batch.insert(batch.end(), input.begin(), input.end());
     expect_same_function(*model, *ckpt.model, batch, gen);
@@ -293,9 +295,10 @@ TEST(Checkpoint, PrunedModelReloadsAtItsPrunedWidths) {
   model->set_parameter("1.bias", index_select(model->parameter("1.bias"), 0, kept));
   model->set_parameter("3.weight", index_select(model->parameter("3.weight"), 1, kept));
   const std::string path = dir.file("pruned.safetensors");
-  nn::save_checkpoint(path, *model, nn::describe_architecture(*model));
+  nn::save_checkpoint(path, *model);
   nn::Checkpoint ckpt = nn::load_checkpoint(path, gen);
-  EXPECT_EQ(ckpt.architecture["widths"], (nlohmann::json{784, 100, 100, 10}));
+  EXPECT_EQ(ckpt.spec, (nlohmann::json{{"model", "lenet-300-100"}}));
+  EXPECT_EQ(nn::layer_widths(*ckpt.model), (std::vector<std::int64_t>{784, 100, 100, 10}));
   EXPECT_EQ(ckpt.model->num_parameters(), model->num_parameters());
   expect_same_function(*model, *ckpt.model, {3, 1, 28, 28}, gen);
 }
@@ -311,18 +314,36 @@ TEST(Checkpoint, RejectsFilesThatAreNotCheckpoints) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find(path), std::string::npos) << e.what();
   }
-  // Architecture and weights that disagree: the strict load names the tensor and the file.
+  // A spec and weights that disagree: the strict load names the missing tensor and the file.
   auto model = nn::build_model("mlp:4-3-2", gen);
-  nlohmann::json arch = nn::describe_architecture(*model);
-  arch["widths"] = {4, 5, 2};
-  nn::save_checkpoint(path, *model, arch);
+  nn::NamedTensors tensors = model->named_parameters();
+  save_safetensors(path, tensors, {{"format", "shrink/2"}, {"model", R"({"model":"mlp","spec":"4-3-3-2"})"}});
   try {
     nn::load_checkpoint(path, gen);
-    ADD_FAILURE() << "loaded weights that do not fit the architecture";
+    ADD_FAILURE() << "loaded weights that do not fit the spec";
   } catch (const Error& e) {
     const std::string msg = e.what();
     EXPECT_NE(msg.find(path), std::string::npos) << msg;
-    EXPECT_NE(msg.find("1.weight"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("missing keys: [5.weight, 5.bias]"), std::string::npos) << msg;
   }
-  EXPECT_THROW(nn::save_checkpoint(path, *model, arch, {{"format", "x"}}), Error);
+  // Adopted shapes that do not chain (a pruned layer whose consumer was not) fail at the
+  // load's one-sample forward, naming the file and the op.
+  tensors[0].second = Tensor::zeros({2, 4});
+  tensors[1].second = Tensor::zeros({2});
+  save_safetensors(path, tensors, {{"format", "shrink/2"}, {"model", R"({"model":"mlp","spec":"4-3-2"})"}});
+  try {
+    nn::load_checkpoint(path, gen);
+    ADD_FAILURE() << "loaded layers whose shapes do not chain";
+  } catch (const Error& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find(path), std::string::npos) << msg;
+    EXPECT_NE(msg.find("linear"), std::string::npos) << msg;
+  }
+  // A spec that is not JSON, or names no builder.
+  save_safetensors(path, tensors, {{"format", "shrink/2"}, {"model", "{oops"}});
+  EXPECT_THROW(nn::load_checkpoint(path, gen), Error);
+  save_safetensors(path, tensors, {{"format", "shrink/2"}, {"model", R"({"model":"vgg"})"}});
+  EXPECT_THROW(nn::load_checkpoint(path, gen), Error);
+  EXPECT_THROW(nn::save_checkpoint(path, *model, {{"format", "x"}}), Error);
+  EXPECT_THROW(nn::save_checkpoint(path, *model, {{"model", "x"}}), Error);
 }

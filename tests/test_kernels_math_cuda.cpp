@@ -370,7 +370,7 @@ TEST(CudaEndToEnd, MlpTrainsToTheSameLossesOnCpuAndCuda) {
     std::vector<double> losses;
     for (int step = 0; step < 20; ++step) {
       optimizer.zero_grad();
-      Tensor loss = cross_entropy(model->forward(xd), yd);
+      Tensor loss = cross_entropy((*model)(xd), yd);
       loss.backward();
       optimizer.step();
       losses.push_back(loss.item());

@@ -1,5 +1,6 @@
-// nn/: Module registration and state, Linear, activations, model builders, FLOP counts,
-// and an end-to-end training sanity check (autograd + SGD on a separable problem).
+// nn/: Module registration, state and the hooked call path, Linear, activations, and an
+// end-to-end training sanity check (autograd + SGD on a separable problem). Model
+// builders, specs and FLOP counts are in test_models.cpp.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -33,9 +34,11 @@ class Block : public Module {
     inner = register_module("inner", std::make_shared<Linear>(3, 2, gen));
   }
   std::string type_name() const override { return "Block"; }
-  Tensor forward(const Tensor& x) override { return inner->forward(x * parameter("scale")); }
+  Tensor forward(const Tensor& x) override { return (*inner)(x * parameter("scale")); }
   std::shared_ptr<Linear> inner;
 };
+
+std::vector<float> raw_floats(const Tensor& t) { return t.detach().to_vector<float>(); }
 
 std::string error_of(const std::function<void()>& f) {
   try {
@@ -54,7 +57,7 @@ TEST(Module, NamedParametersAreDottedAndInRegistrationOrder) {
   Generator gen(1);
   Sequential model;
   model.push_back(std::make_shared<Linear>(4, 3, gen));
-  model.push_back(std::make_shared<ReLU>());
+  model.push_back(make_activation("relu"));
   model.push_back(std::make_shared<Block>(gen));
   const std::vector<std::string> expected{"0.weight", "0.bias", "2.scale", "2.inner.weight",
                                           "2.inner.bias"};
@@ -106,6 +109,12 @@ TEST(Module, LoadStateDictShapeMismatchNamesTensorAndBothShapes) {
   EXPECT_NE(msg.find("(6, 5)"), std::string::npos) << msg;
   // Non-strict loading still refuses a wrong shape.
   EXPECT_THROW(model->load_state_dict(other->state_dict(), false), Error);
+  // Adopting shapes replaces the slots; the layers read their sizes from them.
+  model->load_state_dict(other->state_dict(), true, Module::ShapeMismatch::Adopt);
+  EXPECT_EQ(dynamic_cast<const Linear&>(*model->child("1")).out_features(), 6);
+  EXPECT_EQ(raw_floats(model->parameter("1.weight")), raw_floats(other->parameter("1.weight")));
+  EXPECT_NE(model->parameter("1.weight").raw_data(), other->parameter("1.weight").raw_data());  // a copy
+  EXPECT_TRUE(model->parameter("1.weight").requires_grad());
 }
 
 TEST(Module, LoadStateDictNamesMissingAndUnexpectedKeys) {
@@ -149,7 +158,7 @@ TEST(Module, SetParameterReplacesSlotAndLayerSizesFollow) {
 TEST(Module, ZeroGradDropsGradients) {
   Generator gen(1);
   auto model = build_model("mlp:3-2", gen);
-  sum(model->forward(Tensor::ones({2, 3}))).backward();
+  sum((*model)(Tensor::ones({2, 3}))).backward();
   for (auto& p : model->parameters()) EXPECT_TRUE(p.grad().defined());
   model->zero_grad();
   for (auto& p : model->parameters()) EXPECT_FALSE(p.grad().defined());
@@ -163,13 +172,71 @@ TEST(Module, ToStringShowsTree) {
   EXPECT_NE(s.find("(2): ReLU()"), std::string::npos) << s;
 }
 
+// ---- the call path: operator() runs hooks around forward ----
+
+TEST(ModuleHooks, HooksOnASequentialChildSeeItsInputAndOutput) {
+  Generator gen(1);
+  auto model = build_model("mlp:4-3-2", gen);  // 0 Flatten, 1 Linear, 2 ReLU, 3 Linear
+  Module& relu = *model->child("2");
+  const Tensor x = Tensor::randn({5, 4}, gen);
+  // The ReLU's input is the first Linear's output; its output is relu of that.
+  const Tensor pre_relu = linear(x, model->parameter("1.weight"), model->parameter("1.bias"));
+  std::vector<std::string> calls;
+  Tensor seen_in, seen_out;
+  HookHandle pre = relu.register_forward_pre_hook([&](Module& m, const Tensor& in) {
+    calls.push_back("pre:" + m.type_name());
+    seen_in = in;
+  });
+  HookHandle post = relu.register_forward_hook([&](Module& m, const Tensor& in, Tensor& out) {
+    calls.push_back("post:" + m.type_name());
+    EXPECT_EQ(raw_floats(in), raw_floats(seen_in));  // the input the pre-hook saw
+    seen_out = out;
+  });
+  const Tensor y = (*model)(x);
+  EXPECT_EQ(calls, (std::vector<std::string>{"pre:ReLU", "post:ReLU"}));
+  EXPECT_EQ(raw_floats(seen_in), raw_floats(pre_relu));
+  EXPECT_EQ(raw_floats(seen_out), raw_floats(shrink::relu(pre_relu)));
+  EXPECT_EQ(raw_floats(y), raw_floats(linear(seen_out, model->parameter("3.weight"),
+                                             model->parameter("3.bias"))));
+
+  pre.remove();  // removing one leaves the other
+  (*model)(x);
+  EXPECT_EQ(calls.size(), 3u);
+  EXPECT_EQ(calls.back(), "post:ReLU");
+  { HookHandle moved = std::move(post); }  // destroying the handle removes the hook
+  (*model)(x);
+  EXPECT_EQ(calls.size(), 3u);
+}
+
+TEST(ModuleHooks, PostHookMayReplaceTheOutputAndHandlesOutliveModules) {
+  Generator gen(1);
+  auto model = build_model("mlp:4-3-2", gen);
+  const Tensor x = Tensor::randn({2, 4}, gen);
+  HookHandle zero = model->child("3")->register_forward_hook(
+      [](Module&, const Tensor&, Tensor& out) { out = out * 0.0; });
+  EXPECT_EQ(raw_floats((*model)(x)), std::vector<float>(4, 0.0f));
+  HookHandle dangling = model->child("1")->register_forward_pre_hook([](Module&, const Tensor&) {});
+  model.reset();        // the module goes first ...
+  dangling.remove();    // ... and removing its hook afterwards is safe
+  EXPECT_NO_THROW(dangling.remove());
+}
+
+TEST(ModuleHooks, ExtraInputsAreRejectedByModulesThatTakeNone) {
+  Generator gen(1);
+  Linear layer(3, 2, gen);
+  const Tensor x = Tensor::ones({1, 3});
+  EXPECT_EQ(raw_floats(layer(x, {})), raw_floats(layer(x)));
+  const std::string msg = error_of([&] { layer(x, {Tensor::ones({1, 1})}); });
+  EXPECT_NE(msg.find("Linear: takes one input, got 1 extra"), std::string::npos) << msg;
+}
+
 // ---- Linear ----
 
 TEST(Linear, ForwardMatchesReferenceLoop) {
   Generator gen(7);
   Linear layer(5, 3, gen);
   const Tensor x = Tensor::randn({4, 5}, gen);
-  const auto y = layer.forward(x).to_vector<float>();
+  const auto y = layer(x).to_vector<float>();
   const auto w = layer.weight().to_vector<float>(), b = layer.bias().to_vector<float>();
   const auto xv = x.to_vector<float>();
   for (int n = 0; n < 4; ++n)
@@ -206,7 +273,7 @@ TEST(Linear, FromTensorsAndWithoutBias) {
   EXPECT_FALSE(layer.has_bias());
   EXPECT_EQ(layer.in_features(), 3);
   EXPECT_EQ(layer.out_features(), 2);
-  const auto y = layer.forward(Tensor::from_vector<float>({1, 0, -1}, {1, 3})).to_vector<float>();
+  const auto y = layer(Tensor::from_vector<float>({1, 0, -1}, {1, 3})).to_vector<float>();
   EXPECT_EQ(y, (std::vector<float>{-2, -2}));
   EXPECT_THROW(Linear(w, Tensor::zeros({3})), Error);
   EXPECT_THROW(Linear(Tensor::zeros({3})), Error);
@@ -220,7 +287,7 @@ TEST(Layers, ActivationsMatchCoreOps) {
   for (const char* name : {"relu", "relu6", "gelu", "tanh", "sigmoid"}) {
     auto act = make_activation(name);
     EXPECT_EQ(activation_name(*act), name);
-    const auto y = act->forward(x).to_vector<float>();
+    const auto y = (*act)(x).to_vector<float>();
     const auto xv = x.to_vector<float>();
     for (std::size_t i = 0; i < xv.size(); ++i) {
       const double v = xv[i];
@@ -241,10 +308,10 @@ TEST(Layers, DropoutIsIdentityInEvalAndScalesInTraining) {
   Dropout drop(0.5, gen);
   const Tensor x = Tensor::ones({1000});
   drop.eval();
-  EXPECT_EQ(drop.forward(x).to_vector<float>(), x.to_vector<float>());
+  EXPECT_EQ(drop(x).to_vector<float>(), x.to_vector<float>());
   drop.train();
   int zeros = 0;
-  for (float v : drop.forward(x).to_vector<float>()) {
+  for (float v : drop(x).to_vector<float>()) {
     EXPECT_TRUE(v == 0.0f || v == 2.0f);
     zeros += v == 0.0f;
   }
@@ -255,89 +322,7 @@ TEST(Layers, DropoutIsIdentityInEvalAndScalesInTraining) {
 
 TEST(Layers, FlattenKeepsBatchAxis) {
   Flatten flat;
-  EXPECT_EQ(flat.forward(Tensor::zeros({2, 1, 4, 3})).shape(), (Shape{2, 12}));
-  EXPECT_EQ(flat.output_shape({1, 4, 3}), (Shape{12}));
-}
-
-// ---- model builders ----
-
-TEST(Models, BuildersGiveExpectedShapes) {
-  Generator gen(1);
-  auto lenet = build_model("lenet-300-100", gen);
-  EXPECT_EQ(lenet->forward(Tensor::zeros({2, 1, 28, 28})).shape(), (Shape{2, 10}));
-  EXPECT_EQ(lenet->parameter("1.weight").shape(), (Shape{300, 784}));
-  EXPECT_EQ(lenet->parameter("5.weight").shape(), (Shape{10, 100}));
-  EXPECT_EQ(lenet->num_parameters(), 784 * 300 + 300 + 300 * 100 + 100 + 100 * 10 + 10);
-
-  auto ffn = build_model("ffn-10000", gen);
-  EXPECT_EQ(names_of(ffn->named_parameters()),
-            (std::vector<std::string>{"1.weight", "1.bias", "3.weight", "3.bias"}));
-  EXPECT_EQ(ffn->parameter("1.weight").shape(), (Shape{10000, 784}));
-  EXPECT_EQ(ffn->parameter("3.weight").shape(), (Shape{10, 10000}));
-
-  auto mlp = build_model("mlp:7-13-5:tanh", gen);
-  EXPECT_EQ(mlp->forward(Tensor::zeros({3, 7})).shape(), (Shape{3, 5}));
-  EXPECT_EQ(mlp->child("2")->type_name(), "Tanh");
-}
-
-TEST(Models, UnknownOrMalformedSpecsListValidOnes) {
-  Generator gen(1);
-  for (const char* spec : {"resnet-1000", "mlp:", "mlp:784", "mlp:784-0-10", "mlp:784-x-10",
-                           "mlp:784-10:swish", "mlp:784-10:relu:extra"}) {
-    const std::string msg = error_of([&] { build_model(spec, gen); });
-    EXPECT_FALSE(msg.empty()) << spec;
-    if (std::string(spec) == "resnet-1000") {
-      EXPECT_NE(msg.find("lenet-300-100"), std::string::npos) << msg;
-      EXPECT_NE(msg.find("ffn-10000"), std::string::npos) << msg;
-    }
-  }
-}
-
-TEST(Models, ArchitectureDescribesCurrentWidthsAndRebuilds) {
-  Generator gen(1);
-  auto model = build_model("mlp:9-7-5-3", gen);
-  EXPECT_EQ(describe_architecture(*model),
-            (nlohmann::json{{"family", "mlp"}, {"widths", {9, 7, 5, 3}}, {"activation", "relu"},
-                            {"bias", true}}));
-  // Prune hidden layer 1 from 7 to 4 units: its rows and the next layer's columns.
-  const Tensor kept = Tensor::from_vector<std::int64_t>({0, 1, 3, 6}, {4});
-  model->set_parameter("1.weight", index_select(model->parameter("1.weight"), 0, kept));
-  model->set_parameter("1.bias", index_select(model->parameter("1.bias"), 0, kept));
-  model->set_parameter("3.weight", index_select(model->parameter("3.weight"), 1, kept));
-  const auto arch = describe_architecture(*model);
-  EXPECT_EQ(arch["widths"], (nlohmann::json{9, 4, 5, 3}));
-  auto rebuilt = build_from_architecture(arch, gen);
-  const auto a = model->state_dict(), b = rebuilt->state_dict();
-  ASSERT_EQ(a.size(), b.size());
-  for (auto& [name, t] : a) EXPECT_EQ(b.at(name).shape(), t.shape()) << name;
-  EXPECT_EQ(input_shape(arch), (Shape{9}));
-  EXPECT_THROW(build_from_architecture({{"family", "vgg"}}, gen), Error);
-  EXPECT_THROW(build_from_architecture({{"family", "mlp"}, {"widths", "x"}}, gen), Error);
-}
-
-TEST(Models, InconsistentWidthsAreNotDescribed) {
-  Generator gen(1);
-  auto model = build_model("mlp:4-3-2", gen);
-  model->set_parameter("1.weight", Tensor::zeros({2, 4}));  // pruned rows, forgot the next layer
-  model->set_parameter("1.bias", Tensor::zeros({2}));
-  EXPECT_THROW(describe_architecture(*model), Error);
-}
-
-// ---- FLOPs ----
-
-TEST(Flops, ClosedFormForMlps) {
-  Generator gen(1);
-  auto lenet = build_model("lenet-300-100", gen);
-  const std::int64_t lenet_flops = 2 * (784 * 300 + 300 * 100 + 100 * 10) + (300 + 100 + 10);
-  EXPECT_EQ(lenet_flops, 532810);
-  EXPECT_EQ(flops_per_sample(*lenet, {1, 28, 28}), lenet_flops);
-  EXPECT_EQ(flops_per_sample(*lenet, {784}), lenet_flops);
-  auto ffn = build_model("ffn-10000", gen);
-  EXPECT_EQ(flops_per_sample(*ffn, {784}), 2 * (784 * 10000 + 10000 * 10) + 10010);
-  Linear no_bias(Tensor::zeros({6, 5}));
-  EXPECT_EQ(no_bias.flops({5}), 2 * 5 * 6);
-  EXPECT_EQ(no_bias.flops({3, 5}), 3 * 2 * 5 * 6);  // a sequence of 3 rows
-  EXPECT_THROW(flops_per_sample(*lenet, {100}), Error);
+  EXPECT_EQ(flat(Tensor::zeros({2, 1, 4, 3})).shape(), (Shape{2, 12}));
 }
 
 // ---- end to end ----
@@ -363,7 +348,7 @@ TEST(Training, SmallMlpLearnsSeparableProblem) {
   double first_loss = 0, last_loss = 0;
   for (int step = 0; step < 300; ++step) {
     opt.zero_grad();
-    Tensor loss = cross_entropy(model->forward(x), y);
+    Tensor loss = cross_entropy((*model)(x), y);
     loss.backward();
     opt.step();
     if (step == 0) first_loss = loss.item();
@@ -371,7 +356,7 @@ TEST(Training, SmallMlpLearnsSeparableProblem) {
   }
   NoGradGuard no_grad;
   EXPECT_LT(last_loss, 0.1 * first_loss);
-  EXPECT_GE(accuracy(model->forward(x), y), 0.98);
+  EXPECT_GE(accuracy((*model)(x), y), 0.98);
 }
 
 TEST(ModuleCuda, ToMovesParametersAndGradients) {
@@ -379,16 +364,16 @@ TEST(ModuleCuda, ToMovesParametersAndGradients) {
   Generator gen(2);
   auto model = build_model("mlp:20-9-4", gen);
   const Tensor x = Tensor::randn({3, 20}, gen);
-  const auto cpu_out = model->forward(x).to_vector<float>();
+  const auto cpu_out = (*model)(x).to_vector<float>();
   const auto weight = model->parameter("1.weight").to_vector<float>();
-  sum(model->forward(x)).backward();
+  sum((*model)(x)).backward();
   model->to(Device::cuda());
   for (auto& [name, p] : model->named_parameters()) {
     EXPECT_TRUE(p.device().is_cuda()) << name;
     EXPECT_TRUE(p.requires_grad()) << name;
     EXPECT_TRUE(p.grad().defined() && p.grad().device().is_cuda()) << name;
   }
-  const auto gpu_out = model->forward(x.to(Device::cuda())).to_vector<float>();
+  const auto gpu_out = (*model)(x.to(Device::cuda())).to_vector<float>();
   for (std::size_t i = 0; i < cpu_out.size(); ++i) EXPECT_NEAR(gpu_out[i], cpu_out[i], 1e-5);
   model->to(Device::cpu());
   EXPECT_EQ(model->parameter("1.weight").to_vector<float>(), weight);

@@ -79,7 +79,7 @@ TEST_P(PruneModel, ShrinksToTheRequestedWidthsAndStillRuns) {
     EXPECT_EQ(report.groups[1].after, 15);
   }
   EXPECT_LT(model->num_parameters(), 20 * 40 + 40 + 40 * 30 + 30 + 30 * 5 + 5 + (GetParam() == "sap" ? 1 : 0));
-  const Tensor y = model->forward(Tensor::randn({3, 20}, gen));
+  const Tensor y = (*model)(Tensor::randn({3, 20}, gen));
   EXPECT_EQ(y.shape(), (Shape{3, 5}));
 }
 

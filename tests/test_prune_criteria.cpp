@@ -30,7 +30,7 @@ std::shared_ptr<nn::Sequential> two_layer(std::vector<float> w1, std::vector<flo
                                           std::int64_t d, std::int64_t m, std::int64_t k) {
   auto model = std::make_shared<nn::Sequential>();  // "0" Linear, "1" ReLU, "2" Linear
   model->push_back(std::make_shared<nn::Linear>(Tensor::from_vector(w1, {m, d}), Tensor::from_vector(b1, {m})));
-  model->push_back(std::make_shared<nn::ReLU>());
+  model->push_back(nn::make_activation("relu"));
   model->push_back(std::make_shared<nn::Linear>(Tensor::from_vector(w2, {k, m}), Tensor::from_vector(b2, {k})));
   return model;
 }
@@ -66,7 +66,7 @@ Planted make_planted(std::int64_t d, std::int64_t m, std::int64_t k, std::int64_
   p.model = two_layer(w1, b1, w2, gaussian(k, 0.1, gen), d, m, k);
   p.calib.inputs = Tensor::randn({n, d}, gen);
   NoGradGuard no_grad;  // labels: the dense network's own predictions
-  p.calib.labels = argmax(p.model->forward(p.calib.inputs), 1);
+  p.calib.labels = argmax((*p.model)(p.calib.inputs), 1);
   return p;
 }
 
@@ -163,7 +163,7 @@ TEST(Criteria, TaylorMatchesTheFiniteDifferenceOfScalingEachUnit) {
       b[static_cast<std::size_t>(j)] *= static_cast<float>(1 + e);
       auto scaled = two_layer(w, b, w2, b2, d, m, k);
       NoGradGuard no_grad;
-      return cross_entropy(scaled->forward(calib.inputs), calib.labels).item();
+      return cross_entropy((*scaled)(calib.inputs), calib.labels).item();
     };
     const double fd = std::abs((loss_at(eps) - loss_at(-eps)) / (2 * eps));
     EXPECT_NEAR(taylor[static_cast<std::size_t>(j)], fd, 1e-3 * std::max(1.0, fd)) << "unit " << j;

@@ -37,7 +37,7 @@ void expect_close(const Tensor& a, const Tensor& b, double tol) {
 Tensor forward(nn::Module& model, const Tensor& x) {
   NoGradGuard no_grad;
   model.eval();
-  return model.forward(x);
+  return model(x);
 }
 
 // Sets entries of `tensor` (axis 0 or 1 of a matrix, axis 0 of a vector) outside `kept` to 0.
@@ -133,7 +133,7 @@ TEST(PruneEngine, ParameterAndFlopCountsMatchTheClosedForm) {
   EXPECT_EQ(model->num_parameters(), 784 * w1 + w1 + w1 * w2 + w2 + w2 * 10 + 10);
   EXPECT_EQ(nn::flops_per_sample(*model, {1, 28, 28}),
             2 * (784 * w1 + w1 * w2 + w2 * 10) + (w1 + w2 + 10));
-  EXPECT_EQ(nn::describe_architecture(*model)["widths"], (nlohmann::json{784, w1, w2, 10}));
+  EXPECT_EQ(nn::layer_widths(*model), (std::vector<std::int64_t>{784, w1, w2, 10}));
 }
 
 TEST(PruneEngine, PrunedCheckpointReloadsWithTheSameOutputs) {
@@ -145,12 +145,12 @@ TEST(PruneEngine, PrunedCheckpointReloadsWithTheSameOutputs) {
   shrink_group(*model, groups[0], every(4, 300, 1));
   shrink_group(*model, groups[1], every(5, 100, 2));
   const std::string path = (dir / "pruned.safetensors").string();
-  nn::save_checkpoint(path, *model, nn::describe_architecture(*model));
+  nn::save_checkpoint(path, *model);
   Generator other(99);
   nn::Checkpoint ckpt = nn::load_checkpoint(path, other);
   fs::remove_all(dir);
-  EXPECT_EQ(ckpt.architecture["widths"], (nlohmann::json{784, 75, 20, 10}));
-  EXPECT_EQ(nn::describe_architecture(*ckpt.model), ckpt.architecture);
+  EXPECT_EQ(nn::layer_widths(*ckpt.model), (std::vector<std::int64_t>{784, 75, 20, 10}));
+  EXPECT_EQ(nn::model_spec(*ckpt.model), ckpt.spec);
   const Tensor x = Tensor::randn({8, 1, 28, 28}, gen);
   EXPECT_EQ(values(forward(*ckpt.model, x)), values(forward(*model, x)));
   // The reloaded model prunes again.
@@ -166,7 +166,7 @@ void train_step(nn::Module& model, nn::Optimizer& opt, Generator& gen) {
   opt.zero_grad();
   const Tensor x = Tensor::randn({4, 784}, gen);
   const Tensor y = Tensor::from_vector(std::vector<std::int64_t>{1, 2, 3, 4}, {4});
-  cross_entropy(model.forward(x), y).backward();
+  cross_entropy(model(x), y).backward();
   opt.step();
 }
 

@@ -71,7 +71,7 @@ TEST(StructuredSap, KeepsAtLeastOneUnitAndShrinksPhysically) {
   EXPECT_EQ(l3.in_features(), keep.at("1"));
   EXPECT_EQ(l3.out_features(), keep.at("3"));
   EXPECT_LT(model->num_parameters(), params_before);
-  EXPECT_EQ(model->forward(Tensor::ones({2, 20})).shape(), (Shape{2, 5}));
+  EXPECT_EQ((*model)(Tensor::ones({2, 20})).shape(), (Shape{2, 5}));
 
   // An extreme rule (beta near 1, large gamma) still leaves one unit per group.
   SapOptions harsh;
@@ -79,7 +79,7 @@ TEST(StructuredSap, KeepsAtLeastOneUnitAndShrinksPhysically) {
   harsh.beta = 0.999;
   for (int round = 0; round < 4; ++round) sap_structured_prune(*model, groups, harsh);
   for (const Group& g : groups) EXPECT_GE(g.size, 1);
-  EXPECT_EQ(model->forward(Tensor::ones({2, 20})).shape(), (Shape{2, 5}));
+  EXPECT_EQ((*model)(Tensor::ones({2, 20})).shape(), (Shape{2, 5}));
 }
 
 TEST(StructuredSap, FlatNormsKeepEveryUnit) {
@@ -160,7 +160,7 @@ TEST(UnstructuredSap, PrunedModelEqualsTheMaskedDenseModel) {
   }
   Generator gen(8);
   Tensor x = Tensor::uniform({7, 20}, -1, 1, gen);
-  const auto a = model->forward(x).to_vector<float>(), b = masked->forward(x).to_vector<float>();
+  const auto a = (*model)(x).to_vector<float>(), b = (*masked)(x).to_vector<float>();
   for (std::size_t i = 0; i < a.size(); ++i) EXPECT_NEAR(a[i], b[i], 1e-5);
 }
 

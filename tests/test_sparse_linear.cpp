@@ -139,15 +139,15 @@ TEST(SparseLinear, EqualsTheDenseLayerItCameFrom) {
     EXPECT_GT(sparse->nnz(), 0);
     EXPECT_LT(sparse->nnz(), 11 * 23);
     EXPECT_EQ(sparse->num_parameters(), sparse->nnz() + 11);
-    EXPECT_EQ(sparse->flops({23}), 2 * sparse->nnz() + 11);
-    EXPECT_EQ(sparse->flops({4, 23}), 4 * (2 * sparse->nnz() + 11));
-    EXPECT_EQ(sparse->output_shape({5, 23}), (Shape{5, 11}));
+    EXPECT_EQ(nn::flops_per_sample(*sparse, {23}), 2 * sparse->nnz() + 11);
+    EXPECT_EQ(nn::flops_per_sample(*sparse, {4, 23}), 4 * (2 * sparse->nnz() + 11));
+    EXPECT_EQ((*sparse)(Tensor::zeros({5, 23}, dtype)).shape(), (Shape{5, 11}));
 
     const double tol = dtype == DType::Float32 ? 1e-5 : 1e-12;
     Tensor x1 = Tensor::uniform({19, 23}, -1, 1, gen, dtype).requires_grad_();
     Tensor x2 = x1.detach().clone().requires_grad_();
     Tensor seed = Tensor::uniform({19, 11}, -1, 1, gen, dtype);
-    Tensor y1 = sparse->forward(x1), y2 = masked.forward(x2);
+    Tensor y1 = (*sparse)(x1), y2 = masked(x2);
     const auto a = y1.to(DType::Float64).to_vector<double>(), b = y2.to(DType::Float64).to_vector<double>();
     for (std::size_t i = 0; i < a.size(); ++i) ASSERT_NEAR(a[i], b[i], tol);
     y1.backward(seed);
@@ -178,8 +178,8 @@ TEST(SparseLinear, PrunedDropsEntriesAndKeepsTheRest) {
   const auto full = dense.weight().to_vector<float>(), kept = half->to_dense().to_vector<float>();
   for (std::size_t i = 0; i < full.size(); ++i) EXPECT_EQ(kept[i], i % 2 == 0 ? full[i] : 0.0f);
   Tensor x = Tensor::uniform({3, 9}, -1, 1, gen);
-  const auto y = half->forward(x).to_vector<float>();
-  const auto ref = nn::Linear(half->to_dense(), dense.bias().detach()).forward(x).to_vector<float>();
+  const auto y = (*half)(x).to_vector<float>();
+  const auto ref = nn::Linear(half->to_dense(), dense.bias().detach())(x).to_vector<float>();
   for (std::size_t i = 0; i < y.size(); ++i) EXPECT_NEAR(y[i], ref[i], 1e-5);
 }
 
@@ -190,25 +190,26 @@ TEST(SparseLinear, CheckpointRoundTrip) {
     const auto& dense = dynamic_cast<const nn::Linear&>(*model->child(name));
     model->set_child(name, nn::SparseLinear::from_dense(dense, 0.15));
   }
-  const nlohmann::json arch = nn::describe_architecture(*model);
-  ASSERT_TRUE(arch.contains("nnz"));
-  EXPECT_TRUE(arch["nnz"][1].is_null());
-  EXPECT_EQ(arch["nnz"][0].get<std::int64_t>(),
+  const nlohmann::json spec = nn::model_spec(*model);
+  ASSERT_TRUE(spec.contains("sparse"));
+  EXPECT_EQ(spec["sparse"].size(), 2u);  // "1" and "5"; "3" stays a dense Linear
+  EXPECT_EQ(spec["sparse"]["1"]["nnz"].get<std::int64_t>(),
             dynamic_cast<const nn::SparseLinear&>(*model->child("1")).nnz());
+  EXPECT_EQ(spec["sparse"]["5"]["in_features"].get<std::int64_t>(), 7);
   const auto path = std::filesystem::temp_directory_path() /
                     ("shrink_sparse_ckpt_" + std::to_string(::getpid()) + ".safetensors");
-  nn::save_checkpoint(path.string(), *model, arch);
+  nn::save_checkpoint(path.string(), *model);
   Generator other(123);
   nn::Checkpoint loaded = nn::load_checkpoint(path.string(), other);
   std::filesystem::remove(path);
-  EXPECT_EQ(loaded.architecture, arch);
-  EXPECT_EQ(nn::describe_architecture(*loaded.model), arch);
+  EXPECT_EQ(loaded.spec, spec);
+  EXPECT_EQ(nn::model_spec(*loaded.model), spec);
   EXPECT_EQ(loaded.model->child("1")->type_name(), "SparseLinear");
   EXPECT_EQ(loaded.model->child("3")->type_name(), "Linear");
   EXPECT_EQ(loaded.model->num_parameters(), model->num_parameters());
-  EXPECT_EQ(loaded.model->flops({13}), model->flops({13}));
+  EXPECT_EQ(nn::flops_per_sample(*loaded.model, {13}), nn::flops_per_sample(*model, {13}));
   Tensor x = Tensor::uniform({4, 13}, -1, 1, gen);
-  const auto a = model->forward(x).to_vector<float>(), b = loaded.model->forward(x).to_vector<float>();
+  const auto a = (*model)(x).to_vector<float>(), b = (*loaded.model)(x).to_vector<float>();
   ASSERT_EQ(a.size(), b.size());
   for (std::size_t i = 0; i < a.size(); ++i) EXPECT_EQ(a[i], b[i]);
 }

@@ -34,7 +34,7 @@ int main(int argc, char** argv) {
     nn::Module& model = *ckpt.model;
     model.to(device);
 
-    const tools::ModelSummary m = tools::summarize(model, ckpt.architecture, data, device, batch_size);
+    const tools::ModelSummary m = tools::summarize(model, ckpt.spec, data, device, batch_size);
     if (json) {
       std::cout << nlohmann::json{{"checkpoint", checkpoint},
                                   {"data", data.name},
@@ -45,12 +45,13 @@ int main(int argc, char** argv) {
                                   {"latency_ms", m.latency_ms},
                                   {"latency_batch_size", m.latency_batch},
                                   {"device", device.str()},
-                                  {"architecture", ckpt.architecture}}
+                                  {"model", ckpt.spec},
+                                  {"widths", nn::layer_widths(model)}}
                        .dump()
                 << std::endl;
     } else {
       std::printf("checkpoint    %s\n", checkpoint.c_str());
-      std::printf("architecture  %s\n", ckpt.architecture.dump().c_str());
+      std::printf("model         %s\n", ckpt.spec.dump().c_str());
       std::printf("data          %s test split (%lld samples)\n", data.name.c_str(),
                   static_cast<long long>(data.test.size()));
       std::printf("accuracy      %.2f%%\n", m.accuracy * 100);

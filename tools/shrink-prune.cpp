@@ -68,10 +68,6 @@ void fine_tune(shrink::nn::Module& model, const shrink::datasets::Dataset& data,
   }
 }
 
-std::string widths_of(const nlohmann::json& architecture) {
-  return architecture.contains("widths") ? architecture["widths"].dump() : architecture.dump();
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -125,8 +121,9 @@ int main(int argc, char** argv) {
     const datasets::Dataset data = datasets::load_dataset(o.data);
     nn::Module& model = *ckpt.model;
     model.to(device);
-    const Shape sample = nn::input_shape(ckpt.architecture);
-    const tools::ModelSummary before = tools::summarize(model, ckpt.architecture, data, device, o.batch_size);
+    const Shape sample = nn::input_shape(ckpt.spec);
+    const std::vector<std::int64_t> widths_before = nn::layer_widths(model);
+    const tools::ModelSummary before = tools::summarize(model, ckpt.spec, data, device, o.batch_size);
 
     double prune_seconds = 0;
     const std::int64_t params_dense = before.params, flops_dense = before.flops;
@@ -154,11 +151,11 @@ int main(int argc, char** argv) {
       if (o.finetune_epochs > 0) fine_tune(model, data, o, device, round);
     }
     model.to(Device::cpu());
-    const nlohmann::json arch_after = nn::describe_architecture(model);
-    nn::save_checkpoint(o.out, model, arch_after,
+    const std::vector<std::int64_t> widths_after = nn::layer_widths(model);
+    nn::save_checkpoint(o.out, model,
                         {{"data", data.name}, {"pruned_from", o.checkpoint}, {"method", o.prune.method}});
     model.to(device);
-    const tools::ModelSummary after = tools::summarize(model, arch_after, data, device, o.batch_size);
+    const tools::ModelSummary after = tools::summarize(model, ckpt.spec, data, device, o.batch_size);
 
     if (o.json) {
       std::cout << nlohmann::json{{"method", o.prune.method},
@@ -168,8 +165,8 @@ int main(int argc, char** argv) {
                                   {"flops_before", before.flops}, {"flops_after", after.flops},
                                   {"latency_ms_before", before.latency_ms}, {"latency_ms_after", after.latency_ms},
                                   {"latency_batch_size", before.latency_batch},
-                                  {"widths_before", ckpt.architecture.value("widths", nlohmann::json())},
-                                  {"widths_after", arch_after.value("widths", nlohmann::json())},
+                                  {"widths_before", widths_before},
+                                  {"widths_after", widths_after},
                                   {"prune_seconds", prune_seconds}, {"iterations", o.iterations},
                                   {"finetune_epochs", o.finetune_epochs}, {"out", o.out}}
                        .dump()
@@ -191,7 +188,7 @@ int main(int argc, char** argv) {
         num(static_cast<double>(after.flops) / before.flops, "x%.3f"));
     row("latency (ms)", num(before.latency_ms, "%.3f"), num(after.latency_ms, "%.3f"),
         num(before.latency_ms / after.latency_ms, "%.2fx faster"));
-    row("widths", widths_of(ckpt.architecture), widths_of(arch_after), "");
+    row("widths", nlohmann::json(widths_before).dump(), nlohmann::json(widths_after).dump(), "");
     std::printf("pruning wall time %.3fs (without fine-tuning); latency: batch of %lld on %s\nsaved %s\n",
                 prune_seconds, static_cast<long long>(before.latency_batch), device.str().c_str(), o.out.c_str());
     return 0;

@@ -54,7 +54,7 @@ int main(int argc, char** argv) {
     if (method == "sap") r = prune::sap_unstructured_round(model, init_state, scope, sap);
     else if (method == "lottery") r = prune::lottery_round(model, init_state, scope, fraction);
     else r = prune::one_shot_mask_round(model, init_state, load_safetensors(reference).tensors, scope, fraction);
-    nn::save_checkpoint(out, model, nn::describe_architecture(model),
+    nn::save_checkpoint(out, model,
                         {{"sparsified_from", checkpoint}, {"method", method}, {"scope", scope_name}});
     nlohmann::json scopes = nlohmann::json::array();
     for (const auto& s : r.scopes)

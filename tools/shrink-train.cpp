@@ -19,6 +19,7 @@ namespace {
 
 struct Options {
   std::string model = "lenet-300-100";
+  double dropout = 0;  // after each hidden activation of an mlp-family model; 0: none
   std::string data = "fashion-mnist";
   int epochs = 10;
   // Defaults reach >= 89% on Fashion-MNIST (lenet-300-100, ffn-10000) and >= 95% on the
@@ -53,6 +54,8 @@ int main(int argc, char** argv) {
   app.add_option("--model", o.model,
                  "lenet-300-100, ffn-10000, mlp:784-300-100-10, or a .safetensors checkpoint "
                  "to continue training (e.g. a pruned model)")->capture_default_str();
+  auto* dropout = app.add_option("--dropout", o.dropout, "Dropout probability after each hidden "
+                                 "activation of an mlp-family model (a new model, not a checkpoint)");
   app.add_option("--data", o.data, "fashion-mnist, mnist, or idx:DIR")->capture_default_str();
   app.add_option("--epochs", o.epochs)->check(CLI::NonNegativeNumber)->capture_default_str();
   app.add_option("--batch-size", o.batch_size)->check(CLI::PositiveNumber)->capture_default_str();
@@ -75,11 +78,16 @@ int main(int argc, char** argv) {
     const auto schedule = nn::parse_schedule(o.schedule, std::max(o.epochs, 1));  // --epochs 0 saves the init
     const datasets::Dataset data = datasets::load_dataset(o.data);
 
+    SHRINK_CHECK(o.dropout >= 0 && o.dropout < 1, "--dropout: P must be in [0, 1), got ", o.dropout);
     std::shared_ptr<nn::Module> model;
     if (std::filesystem::is_regular_file(o.model)) {
+      SHRINK_CHECK(!dropout->count(), "--dropout applies to a model built from its name, not to the "
+                   "checkpoint ", o.model, " (which keeps the layers it was saved with)");
       model = nn::load_checkpoint(o.model, gen).model;
     } else {
-      model = nn::build_model(o.model, gen);
+      nlohmann::json spec = nn::parse_model_text(o.model);
+      if (dropout->count()) spec["dropout"] = o.dropout;
+      model = nn::build_from_spec(spec, gen);
     }
     model->to(device);
     auto optimizer = make_optimizer(o, *model);
@@ -134,7 +142,7 @@ int main(int argc, char** argv) {
       test = nn::evaluate(*model, tools::batches_of(test_loader), device);
     }
     model->to(Device::cpu());
-    nn::save_checkpoint(o.out, *model, nn::describe_architecture(*model),
+    nn::save_checkpoint(o.out, *model,
                         {{"data", data.name},
                          {"epochs", std::to_string(o.epochs)},
                          {"seed", std::to_string(o.common.seed)},

@@ -1,5 +1,6 @@
 // matmul (2-D and batched) and linear, with backward through the same GEMM kernel:
 // for C = A B:  dA = dC B^T,  dB = A^T dC  (transposes are GEMM flags, never copies).
+#include "core/flop_counter.h"
 #include "core/ops/common.h"
 
 namespace shrink {
@@ -54,6 +55,7 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
     // (..., m, k) @ (k, n): one GEMM over all leading rows.
     const std::int64_t rows = a.numel() / std::max<std::int64_t>(k, 1);
     Tensor a2 = reshape(a.detach(), {rows, k});
+    count_flops(2 * rows * k * n);
     Tensor out = reshape(gemm2d(a2, false, b, false), with_last_two(lead_a, m, n));
     if (needs_grad({&a, &b})) {
       const bool ga = a.requires_grad(), gb = b.requires_grad();
@@ -70,6 +72,7 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
                shape_str(a.shape()), " @ ", shape_str(b.shape()));
   const std::int64_t batch = numel(lead_b);
   const std::int64_t stride_a = lead_a.empty() ? 0 : m * k;
+  count_flops(2 * batch * m * k * n);
   Tensor out = reshape(batched_gemm(a, false, m, k, stride_a, b, false, k, n, k * n, batch),
                        with_last_two(lead_b, m, n));
   if (needs_grad({&a, &b})) {
@@ -107,6 +110,7 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   const std::int64_t rows = in == 0 ? 0 : x.numel() / in;
   Tensor x2 = reshape(x.detach(), {rows, in});
   Tensor y = gemm2d(x2, false, weight, true);  // (rows, out) = x W^T
+  count_flops(rows * (2 * in * out_features + (bias.defined() ? out_features : 0)));
   if (bias.defined()) y = add(y, bias.detach());
   y = reshape(y, out_shape);
   if (needs_grad({&x, &weight, &bias})) {

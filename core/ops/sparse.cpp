@@ -6,6 +6,7 @@
 // The kernels are CPU-only (kernels/cpu/sparse.h); a CUDA tensor is rejected at the door.
 #include <vector>
 
+#include "core/flop_counter.h"
 #include "core/ops/common.h"
 #include "kernels/cpu/sparse.h"
 
@@ -75,6 +76,7 @@ Tensor csr_linear(const Tensor& x, const Tensor& values, const Tensor& row_ptr,
                                      y.data<T>());
   });
   y = reshape(y, out_shape);
+  count_flops(rows * (2 * col_idx.size(0) + (bias.defined() ? out_features : 0)));
   if (needs_grad({&x, &values, &bias})) {
     const bool gx = x.requires_grad(), gv = values.requires_grad();
     const bool gb = bias.defined() && bias.requires_grad();

@@ -10,7 +10,7 @@
 
 namespace shrink::tools {
 
-ModelSummary summarize(nn::Module& model, const nlohmann::json& architecture,
+ModelSummary summarize(nn::Module& model, const nlohmann::json& spec,
                        const datasets::Dataset& data, Device device, std::int64_t batch_size) {
   ModelSummary s;
   datasets::DataLoader loader(data.test, batch_size, false, 0);
@@ -21,7 +21,7 @@ ModelSummary summarize(nn::Module& model, const nlohmann::json& architecture,
   s.latency_batch = std::min<std::int64_t>(batch_size, data.test.size());
   s.latency_ms = nn::measure_latency_ms(model, slice(data.test.images, 0, 0, s.latency_batch).to(device));
   s.params = model.num_parameters();
-  s.flops = nn::flops_per_sample(model, nn::input_shape(architecture));
+  s.flops = nn::flops_per_sample(model, nn::input_shape(spec));
   return s;
 }
 
