@@ -16,7 +16,9 @@
 #include "core/safetensors.h"
 #include "core/shrink.h"
 #include "nn/checkpoint.h"
+#include "nn/linear.h"
 #include "nn/models.h"
+#include "nn/sparse_linear.h"
 
 using namespace shrink;
 namespace fs = std::filesystem;
@@ -301,6 +303,51 @@ TEST(Checkpoint, PrunedModelReloadsAtItsPrunedWidths) {
   EXPECT_EQ(nn::layer_widths(*ckpt.model), (std::vector<std::int64_t>{784, 100, 100, 10}));
   EXPECT_EQ(ckpt.model->num_parameters(), model->num_parameters());
   expect_same_function(*model, *ckpt.model, {3, 1, 28, 28}, gen);
+}
+
+// Files written before specs ("shrink/1": an mlp architecture under "architecture") load,
+// pruned widths and CSR layers included.
+TEST(Checkpoint, Version1FilesStillLoad) {
+  TempDir dir;
+  Generator gen(4);
+  auto model = nn::build_model("mlp:12-9-7-3:tanh", gen);
+  const Tensor kept = Tensor::from_vector<std::int64_t>({0, 2, 4, 6, 8}, {5});
+  model->set_parameter("1.weight", index_select(model->parameter("1.weight"), 0, kept));
+  model->set_parameter("1.bias", index_select(model->parameter("1.bias"), 0, kept));
+  model->set_parameter("3.weight", index_select(model->parameter("3.weight"), 1, kept));
+  model->set_child("5", nn::SparseLinear::from_dense(dynamic_cast<const nn::Linear&>(*model->child("5")), 0.2));
+  const std::int64_t nnz = dynamic_cast<const nn::SparseLinear&>(*model->child("5")).nnz();
+  const nlohmann::json v1 = {{"family", "mlp"}, {"widths", {12, 5, 7, 3}}, {"activation", "tanh"},
+                             {"bias", true}, {"nnz", {nullptr, nullptr, nnz}}};
+  nn::NamedTensors tensors = model->named_parameters();
+  for (auto& entry : model->named_buffers()) tensors.push_back(entry);
+  const std::string path = dir.file("v1.safetensors");
+  save_safetensors(path, tensors, {{"format", "shrink/1"}, {"architecture", v1.dump()}});
+  nn::Checkpoint ckpt = nn::load_checkpoint(path, gen);
+  EXPECT_EQ(ckpt.spec["model"], "mlp");
+  EXPECT_EQ(ckpt.spec["spec"], "12-5-7-3:tanh");
+  EXPECT_EQ(ckpt.spec["sparse"]["5"]["nnz"], nnz);
+  EXPECT_EQ(ckpt.model->child("5")->type_name(), "SparseLinear");
+  EXPECT_EQ(nn::layer_widths(*ckpt.model), (std::vector<std::int64_t>{12, 5, 7, 3}));
+  expect_same_function(*model, *ckpt.model, {4, 12}, gen);
+  // Re-saved, it is a shrink/2 file with the same spec.
+  nn::save_checkpoint(path, *ckpt.model);
+  EXPECT_EQ(nn::load_checkpoint(path, gen).metadata.at("format"), "shrink/2");
+  EXPECT_THROW(nn::spec_from_v1_architecture({{"family", "vgg"}}), Error);
+  EXPECT_THROW(nn::spec_from_v1_architecture({{"family", "mlp"}, {"widths", "x"}}), Error);
+}
+
+TEST(Checkpoint, DropoutModelRoundTrips) {
+  TempDir dir;
+  Generator gen(2);
+  const nlohmann::json spec = {{"model", "lenet-300-100"}, {"dropout", 0.3}};
+  auto model = nn::build_from_spec(spec, gen);
+  const std::string path = dir.file("dropout.safetensors");
+  nn::save_checkpoint(path, *model);
+  nn::Checkpoint ckpt = nn::load_checkpoint(path, gen);
+  EXPECT_EQ(ckpt.spec, spec);
+  EXPECT_EQ(ckpt.model->child("3")->type_name(), "Dropout");
+  expect_same_function(*model, *ckpt.model, {2, 784}, gen);
 }
 
 TEST(Checkpoint, RejectsFilesThatAreNotCheckpoints) {

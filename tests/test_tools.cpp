@@ -133,6 +133,44 @@ TEST_F(ToolsTest, PruneShrinksAndSparsifyStoresFewerWeights) {
   EXPECT_EQ(nlohmann::json::parse(eval.output)["params"].get<std::int64_t>(), r["params"].get<std::int64_t>());
 }
 
+// A model with Dropout (shrink-train --dropout) prunes to a parameter and a FLOP target,
+// saves, reloads and evaluates; the checkpoint keeps the dropout in its spec.
+TEST_F(ToolsTest, DropoutModelPrunesToTargetsSavesAndEvaluates) {
+  const std::string init = (dir_ / "dropout.safetensors").string();
+  Result train = run("shrink-train --model mlp:784-40-20-2 --dropout 0.2 --epochs 0 --data " + data() +
+                     " --out " + init);
+  ASSERT_EQ(train.exit_code, 0) << train.output;
+  const std::int64_t dense_params = 784 * 40 + 40 + 40 * 20 + 20 + 20 * 2 + 2;
+  const std::int64_t dense_flops = 2 * (784 * 40 + 40 * 20 + 20 * 2) + 40 + 20 + 2;
+  for (const char* target : {"--target-params", "--target-flops"}) {
+    SCOPED_TRACE(target);
+    const std::string pruned = (dir_ / "dropout-pruned.safetensors").string();
+    Result prune = run("shrink-prune " + init + " " + target + " 0.5 --calib-samples 64 --data " +
+                       data() + " --out " + pruned + " --json");
+    ASSERT_EQ(prune.exit_code, 0) << prune.output;
+    const auto p = nlohmann::json::parse(prune.output);
+    EXPECT_EQ(p["params_before"].get<std::int64_t>(), dense_params);
+    EXPECT_EQ(p["flops_before"].get<std::int64_t>(), dense_flops);
+    const bool params = std::string(target) == "--target-params";
+    const double kept = params ? static_cast<double>(p["params_after"].get<std::int64_t>()) / dense_params
+                               : static_cast<double>(p["flops_after"].get<std::int64_t>()) / dense_flops;
+    EXPECT_NEAR(kept, 0.5, 0.05) << prune.output;
+    Result eval = run("shrink-eval " + pruned + " --data " + data() + " --json");
+    ASSERT_EQ(eval.exit_code, 0) << eval.output;
+    const auto e = nlohmann::json::parse(eval.output);
+    EXPECT_EQ(e["params"], p["params_after"]);
+    EXPECT_EQ(e["flops"], p["flops_after"]);
+    EXPECT_EQ(e["widths"], p["widths_after"]);
+    EXPECT_EQ(e["model"], (nlohmann::json{{"model", "mlp"}, {"spec", "784-40-20-2"}, {"dropout", 0.2}}));
+  }
+  Result bad_p = run("shrink-train --model mlp:784-8-2 --dropout 1 --epochs 0 --data " + data());
+  EXPECT_NE(bad_p.exit_code, 0);
+  EXPECT_NE(bad_p.output.find("--dropout"), std::string::npos) << bad_p.output;
+  Result on_checkpoint = run("shrink-train --model " + init + " --dropout 0.1 --epochs 0 --data " + data());
+  EXPECT_NE(on_checkpoint.exit_code, 0);
+  EXPECT_NE(on_checkpoint.output.find("--dropout"), std::string::npos) << on_checkpoint.output;
+}
+
 TEST_F(ToolsTest, BadInputExitsNonZeroWithAClearMessage) {
   Result unknown_model = run("shrink-train --model resnet-9000 --data " + data());
   EXPECT_NE(unknown_model.exit_code, 0);
