@@ -58,7 +58,7 @@ class Module {
   Module(const Module&) = delete;
   Module& operator=(const Module&) = delete;
 
-  // The layer's class name ("Linear", "ReLU"), for printing and architecture metadata.
+  // The layer's class name ("Linear", "ReLU"), for printing.
   virtual std::string type_name() const = 0;
   // Constructor arguments worth printing, e.g. "in_features=784, out_features=300".
   virtual std::string extra_repr() const { return ""; }
