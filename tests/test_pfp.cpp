@@ -7,6 +7,7 @@
 #include <numeric>
 
 #include "core/shrink.h"
+#include "nn/flops.h"
 #include "nn/models.h"
 #include "prune/group.h"
 #include "prune/pfp.h"
@@ -95,7 +96,7 @@ TEST(Pfp, FlopBudget) {
   const Calibration calib = random_calibration(128, 784, 4);
   auto model = model_of("lenet-300-100");
   auto groups = build_groups(*model);
-  const double dense = static_cast<double>(model->flops({784}));
+  const double dense = static_cast<double>(nn::flops_per_sample(*model, {784}));
   EXPECT_EQ(pfp_cost(*model, groups, {784}, {}, PfpBudget::Flops), dense);
   EXPECT_EQ(pfp_cost(*model, groups, {784}, {{"1", 7}, {"3", 5}}, PfpBudget::Parameters),
             static_cast<double>(lenet_params(7, 5)));
@@ -103,7 +104,7 @@ TEST(Pfp, FlopBudget) {
   options.budget = PfpBudget::Flops;
   Generator gen(0);
   pfp_prune(*model, groups, calib, 0.15, options, gen);
-  const double achieved = static_cast<double>(model->flops({784})) / dense;
+  const double achieved = static_cast<double>(nn::flops_per_sample(*model, {784})) / dense;
   EXPECT_LE(std::fabs(achieved - 0.15), 0.005 * 0.15) << achieved;
 }
 
