@@ -9,6 +9,7 @@
 #include "core/autograd.h"
 #include "core/error.h"
 #include "core/ops.h"
+#include "nn/flops.h"
 #include "nn/sequential.h"
 #include "prune/allocation.h"
 #include "prune/pfp.h"
@@ -49,36 +50,51 @@ struct CostModel {
   }
 };
 
-double measured_cost(const nn::Module& model, const std::vector<Group>& groups, const Shape& sample_shape,
-                     const std::vector<std::int64_t>& widths, PfpBudget budget) {
+KeepCounts keep_counts(const std::vector<Group>& groups, const std::vector<std::int64_t>& widths) {
   KeepCounts keep;
   for (std::size_t g = 0; g < groups.size(); ++g) keep[groups[g].name] = widths[g];
-  const Size s = size_after(model, groups, keep, sample_shape);
-  return static_cast<double>(budget == PfpBudget::Parameters ? s.params : s.flops);
+  return keep;
+}
+
+// The model's own cost as it is now: no copy needed.
+double current_cost(const nn::Module& model, const Shape& sample_shape, PfpBudget budget) {
+  return static_cast<double>(budget == PfpBudget::Parameters ? model.num_parameters()
+                                                             : nn::flops_per_sample(model, sample_shape));
 }
 
 CostModel cost_model(const nn::Module& model, const std::vector<Group>& groups, const Shape& sample_shape,
                      PfpBudget budget) {
   const std::size_t n = groups.size();
+  // Probes: all widths 1, then each group at 2, then each pair at 2.
+  std::vector<KeepCounts> probes;
   std::vector<std::int64_t> w(n, 1);
-  const auto at = [&] { return measured_cost(model, groups, sample_shape, w, budget); };
-  CostModel cm;
-  cm.constant = at();
+  probes.push_back(keep_counts(groups, w));
   for (std::size_t g = 0; g < n; ++g) {
     w[g] = 2;
-    cm.linear.push_back(at() - cm.constant);
+    probes.push_back(keep_counts(groups, w));
     w[g] = 1;
   }
   for (std::size_t g = 0; g < n; ++g)
     for (std::size_t h = g + 1; h < n; ++h) {
       w[g] = w[h] = 2;
-      const double coef = at() - cm.constant - cm.linear[g] - cm.linear[h];
+      probes.push_back(keep_counts(groups, w));
       w[g] = w[h] = 1;
+    }
+  std::vector<double> cost;
+  for (const Size& s : sizes_after(model, groups, probes, sample_shape))
+    cost.push_back(static_cast<double>(budget == PfpBudget::Parameters ? s.params : s.flops));
+  CostModel cm;
+  cm.constant = cost[0];
+  for (std::size_t g = 0; g < n; ++g) cm.linear.push_back(cost[1 + g] - cm.constant);
+  std::size_t next = 1 + n;
+  for (std::size_t g = 0; g < n; ++g)
+    for (std::size_t h = g + 1; h < n; ++h) {
+      const double coef = cost[next++] - cm.constant - cm.linear[g] - cm.linear[h];
       if (coef != 0) cm.pairs.push_back({g, h, coef});
     }
   std::vector<std::int64_t> current;
   for (const Group& g : groups) current.push_back(group_size(model, g));
-  const double fitted = cm(current), measured = measured_cost(model, groups, sample_shape, current, budget);
+  const double fitted = cm(current), measured = current_cost(model, sample_shape, budget);
   SHRINK_CHECK(fitted == measured, "PFP: the model's ", budget == PfpBudget::Parameters ? "parameter" : "FLOP",
                " count is not a sum of terms in at most two group widths (fitted ", fitted, ", measured ",
                measured, "); PFP's budget search does not support this model");
@@ -203,6 +219,7 @@ double pfp_expected_unique(const Scores& probabilities, double draws) {
 
 double pfp_cost(const nn::Module& model, const std::vector<Group>& groups, const Shape& sample_shape,
                 const std::map<std::string, std::int64_t>& widths, PfpBudget budget) {
+  if (widths.empty()) return current_cost(model, sample_shape, budget);
   const Size s = size_after(model, groups, widths, sample_shape);
   return static_cast<double>(budget == PfpBudget::Parameters ? s.params : s.flops);
 }
