@@ -5,6 +5,7 @@
 
 #include "core/random.h"
 #include "nn/models.h"
+#include "prune/methods.h"
 #include "prune/pruner.h"
 #include "prune/slice.h"
 
@@ -23,6 +24,8 @@ void prune_to(benchmark::State& state, const char* method, std::int64_t width) {
   const prune::Calibration calib = calibration(gen);
   prune::PruneOptions options;
   options.method = method;
+  options.target_kind = prune::find_method(method).accepts(prune::TargetKind::Keep) ? prune::TargetKind::Keep
+                                                                                   : prune::TargetKind::None;
   options.target = static_cast<double>(width) / 10000.0;
   for (auto _ : state) {
     state.PauseTiming();

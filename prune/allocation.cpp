@@ -87,6 +87,14 @@ Size size_after(const nn::Module& model, const std::vector<Group>& groups, const
   return shape_model.measure(groups, keep, sample_shape);
 }
 
+std::vector<Size> sizes_after(const nn::Module& model, const std::vector<Group>& groups,
+                              const std::vector<KeepCounts>& candidates, const Shape& sample_shape) {
+  ShapeModel shape_model(model);
+  std::vector<Size> sizes;
+  for (const KeepCounts& keep : candidates) sizes.push_back(shape_model.measure(groups, keep, sample_shape));
+  return sizes;
+}
+
 double keep_fraction_for_target(const nn::Module& model, const std::vector<Group>& groups,
                                 double fraction, bool flops, const Shape& sample_shape,
                                 const GuardRails& rails) {

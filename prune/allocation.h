@@ -38,6 +38,9 @@ struct Size {
 };
 Size size_after(const nn::Module& model, const std::vector<Group>& groups, const KeepCounts& keep,
                 const Shape& sample_shape);
+// size_after for several candidate allocations, on one shape-only copy.
+std::vector<Size> sizes_after(const nn::Module& model, const std::vector<Group>& groups,
+                              const std::vector<KeepCounts>& candidates, const Shape& sample_shape);
 
 // The uniform keep fraction whose shrunk model has the largest parameter (or FLOP) count
 // not above `fraction` of the current model's, found by bisection on the fraction.

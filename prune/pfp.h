@@ -6,7 +6,7 @@
 // or sampled with importance reweighting (PFPNetRand, Alg. 1). Layers are rebuilt smaller
 // through shrink_group; nothing is masked.
 //
-// Files: pfp_sensitivity.cpp (§2.1, |S|), pfp_allocation.cpp (§2.2: cost model, ε search,
+// Files: pfp_sensitivity.cpp (§2.1, |S|), pfp_allocation.cpp (§2.2: cost fit, ε search,
 // outer loop), pfp.cpp (keep / sample / reweight, schedule).
 #pragma once
 #include <cstdint>
@@ -63,7 +63,8 @@ std::int64_t pfp_sample_size(const nn::Module& model, const Shape& sample_shape,
 // Σ_j 1 - (1 - p_j)^m: expected number of distinct channels in m draws from p.
 double pfp_expected_unique(const Scores& probabilities, double draws);
 // Cost (parameters, or FLOPs per sample of shape `sample_shape`) of the network after each
-// group g is shrunk to widths[g.name] units (groups absent keep their size), in closed form.
+// group g is shrunk to widths[g.name] units (groups absent keep their size): size_after
+// (prune/allocation.h), the one cost model; with no widths, the model's own count.
 double pfp_cost(const nn::Module& model, const std::vector<Group>& groups, const Shape& sample_shape,
                 const std::map<std::string, std::int64_t>& widths, PfpBudget budget);
 // Sensitivities, then the global-ε search for widths meeting target_ratio of the reference

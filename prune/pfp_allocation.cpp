@@ -1,15 +1,17 @@
 // PFP allocation (ALGORITHMS.md §2.2, torchprune's PFPRandAllocator): one global ε gives
 // every layer a sample complexity m_l(ε) and a width n_l(ε); ε is searched so that the
-// shrunk network's cost (parameters or FLOPs, in closed form from the widths) meets the
-// budget, inside the code's outer loop on the nominal keep ratio.
+// shrunk network's cost (parameters or FLOPs, a closed form fitted to prune/allocation.h's
+// size_after) meets the budget, inside the code's outer loop on the nominal keep ratio.
 #include <algorithm>
 #include <cmath>
 #include <limits>
 
+#include "core/autograd.h"
 #include "core/error.h"
 #include "core/ops.h"
 #include "nn/flops.h"
 #include "nn/sequential.h"
+#include "prune/allocation.h"
 #include "prune/pfp.h"
 
 namespace shrink::prune {
@@ -21,70 +23,103 @@ constexpr double kLogEpsLo = -690.0;    // ε in [1e-300, 1e150], the code's Bre
 constexpr double kLogEpsHi = 345.0;
 constexpr int kOuterIterations = 20;    // the code's outer Brent runs up to 20 iterations
 
-const nn::Sequential& chain_of(const nn::Module& model) {
-  const auto* chain = dynamic_cast<const nn::Sequential*>(&model);
-  SHRINK_CHECK(chain != nullptr, "PFP: the model is a ", model.type_name(),
-               "; PFP supports feed-forward chains (Sequential)");
-  return *chain;
-}
-
-// cost = constant + Σ_terms coef · Π fixed dims · Π widths of the groups indexing the others.
+// PFP's ε search prices thousands of candidate widths, too many to shrink a shape-only copy
+// for each (size_after). So the search uses a closed form, fitted to size_after, the one
+// cost model (prune/allocation.h). A chain's parameters and FLOPs are a polynomial in the
+// group widths whose every term holds at most two groups, each to the first power (a
+// weight (out, in) indexed by two groups, a bias by one, a per-unit op by one):
+//   cost(w) = C + Σ_g A_g u_g + Σ_{g<h} B_gh u_g u_h,   u_g = w_g - 1,
+// which 1 + G + G(G-1)/2 evaluations of size_after at widths in {1, 2} determine exactly.
+// The fit is checked against size_after at the current widths; a model whose cost has
+// another form (a group indexing both axes of one weight) is refused, not mispriced.
 struct CostModel {
-  struct Term {
+  struct Pair {
+    std::size_t g, h;
     double coef;
-    double fixed = 1;
-    std::vector<std::size_t> groups;
   };
-  std::vector<Term> terms;
   double constant = 0;
+  std::vector<double> linear;
+  std::vector<Pair> pairs;  // nonzero B_gh only
 
-  void add_tensor(const std::string& name, const Tensor& t, double coef, const std::vector<Group>& groups) {
-    Term term{coef, 1.0, {}};
-    for (int axis = 0; axis < static_cast<int>(t.dim()); ++axis) {
-      std::size_t found = groups.size();
-      for (std::size_t g = 0; g < groups.size() && found == groups.size(); ++g)
-        for (const Member& m : groups[g].members)
-          if (m.tensor == name && m.axis == axis) found = g;
-      if (found < groups.size()) term.groups.push_back(found);
-      else term.fixed *= static_cast<double>(t.size(axis));
-    }
-    terms.push_back(term);
-  }
   double operator()(const std::vector<std::int64_t>& widths) const {
     double total = constant;
-    for (const Term& t : terms) {
-      double v = t.coef * t.fixed;
-      for (std::size_t g : t.groups) v *= static_cast<double>(widths[g]);
-      total += v;
-    }
+    for (std::size_t g = 0; g < linear.size(); ++g) total += linear[g] * static_cast<double>(widths[g] - 1);
+    for (const Pair& p : pairs)
+      total += p.coef * static_cast<double>(widths[p.g] - 1) * static_cast<double>(widths[p.h] - 1);
     return total;
   }
 };
 
+KeepCounts keep_counts(const std::vector<Group>& groups, const std::vector<std::int64_t>& widths) {
+  KeepCounts keep;
+  for (std::size_t g = 0; g < groups.size(); ++g) keep[groups[g].name] = widths[g];
+  return keep;
+}
+
+// The model's own cost as it is now: no copy needed.
+double current_cost(const nn::Module& model, const Shape& sample_shape, PfpBudget budget) {
+  return static_cast<double>(budget == PfpBudget::Parameters ? model.num_parameters()
+                                                             : nn::flops_per_sample(model, sample_shape));
+}
+
 CostModel cost_model(const nn::Module& model, const std::vector<Group>& groups, const Shape& sample_shape,
                      PfpBudget budget) {
-  CostModel cm;
-  if (budget == PfpBudget::Parameters) {  // every parameter tensor, biases included
-    for (const auto& [name, t] : model.named_parameters()) cm.add_tensor(name, t, 1.0, groups);
-    return cm;
+  const std::size_t n = groups.size();
+  // Probes: all widths 1, then each group at 2, then each pair at 2.
+  std::vector<KeepCounts> probes;
+  std::vector<std::int64_t> w(n, 1);
+  probes.push_back(keep_counts(groups, w));
+  for (std::size_t g = 0; g < n; ++g) {
+    w[g] = 2;
+    probes.push_back(keep_counts(groups, w));
+    w[g] = 1;
   }
-  // FLOPs (nn/flops.h): a weighted layer costs P·(2·numel(W) + numel(b)) per sample, P its
-  // output positions (1 for Linear, H·W for a conv), read off its own dense count.
-  const auto trace = nn::trace_forward(model, sample_shape);
-  for (const auto& [name, layer] : chain_of(model).named_children()) {
-    const double flops = static_cast<double>(trace.at(name).flops);
-    if (!layer->has_parameter("weight")) {
-      cm.constant += flops;
-      continue;
+  for (std::size_t g = 0; g < n; ++g)
+    for (std::size_t h = g + 1; h < n; ++h) {
+      w[g] = w[h] = 2;
+      probes.push_back(keep_counts(groups, w));
+      w[g] = w[h] = 1;
     }
-    const Tensor& w = layer->parameter("weight");
-    const Tensor b = layer->has_parameter("bias") ? layer->parameter("bias") : Tensor();
-    const double base = 2.0 * static_cast<double>(w.numel()) + (b.defined() ? static_cast<double>(b.numel()) : 0.0);
-    const double positions = flops / base;
-    cm.add_tensor(name + ".weight", w, 2.0 * positions, groups);
-    if (b.defined()) cm.add_tensor(name + ".bias", b, positions, groups);
-  }
+  std::vector<double> cost;
+  for (const Size& s : sizes_after(model, groups, probes, sample_shape))
+    cost.push_back(static_cast<double>(budget == PfpBudget::Parameters ? s.params : s.flops));
+  CostModel cm;
+  cm.constant = cost[0];
+  for (std::size_t g = 0; g < n; ++g) cm.linear.push_back(cost[1 + g] - cm.constant);
+  std::size_t next = 1 + n;
+  for (std::size_t g = 0; g < n; ++g)
+    for (std::size_t h = g + 1; h < n; ++h) {
+      const double coef = cost[next++] - cm.constant - cm.linear[g] - cm.linear[h];
+      if (coef != 0) cm.pairs.push_back({g, h, coef});
+    }
+  std::vector<std::int64_t> current;
+  for (const Group& g : groups) current.push_back(group_size(model, g));
+  const double fitted = cm(current), measured = current_cost(model, sample_shape, budget);
+  SHRINK_CHECK(fitted == measured, "PFP: the model's ", budget == PfpBudget::Parameters ? "parameter" : "FLOP",
+               " count is not a sum of terms in at most two group widths (fitted ", fitted, ", measured ",
+               measured, "); PFP's budget search does not support this model");
   return cm;
+}
+
+// Output shape (per sample) of every top-level child of a Sequential, by one forward of a
+// zero sample in eval mode.
+std::map<std::string, Shape> chain_output_shapes(nn::Module& model, const Shape& sample_shape) {
+  const auto* chain = dynamic_cast<const nn::Sequential*>(&model);
+  SHRINK_CHECK(chain != nullptr, "PFP: the model is a ", model.type_name(),
+               "; PFP supports feed-forward chains (Sequential)");
+  NoGradGuard no_grad;
+  EvalMode eval(model);
+  const std::vector<Tensor> params = model.parameters();
+  const Device device = params.empty() ? Device::cpu() : params.front().device();
+  Shape batch_shape{1};
+  batch_shape.insert(batch_shape.end(), sample_shape.begin(), sample_shape.end());
+  Tensor x = Tensor::zeros(batch_shape, DType::Float32, device);
+  std::map<std::string, Shape> shapes;
+  for (const auto& [name, layer] : chain->named_children()) {
+    x = (*layer)(x);
+    shapes[name] = Shape(x.shape().begin() + 1, x.shape().end());
+  }
+  return shapes;
 }
 
 // One group's inputs to the allocation: p, S_l = Σ s_j, alpha_l and in_l.
@@ -184,12 +219,9 @@ double pfp_expected_unique(const Scores& probabilities, double draws) {
 
 double pfp_cost(const nn::Module& model, const std::vector<Group>& groups, const Shape& sample_shape,
                 const std::map<std::string, std::int64_t>& widths, PfpBudget budget) {
-  std::vector<std::int64_t> w;
-  for (const Group& g : groups) {
-    auto it = widths.find(g.name);
-    w.push_back(it == widths.end() ? group_size(model, g) : it->second);
-  }
-  return cost_model(model, groups, sample_shape, budget)(w);
+  if (widths.empty()) return current_cost(model, sample_shape, budget);
+  const Size s = size_after(model, groups, widths, sample_shape);
+  return static_cast<double>(budget == PfpBudget::Parameters ? s.params : s.flops);
 }
 
 PfpResult pfp_allocate(nn::Module& model, const std::vector<Group>& groups, const Calibration& calib,
@@ -210,12 +242,12 @@ PfpResult pfp_allocate(nn::Module& model, const std::vector<Group>& groups, cons
   result.sensitivities = pfp_sensitivities(model, groups, slice(calib.inputs, 0, 0, result.samples));
 
   // Consumer output positions P_l and kernel size κ_l for alpha_l.
+  const std::map<std::string, Shape> output_shapes = chain_output_shapes(model, sample_shape);
   std::map<std::string, double> positions;
-  const auto trace = nn::trace_forward(model, sample_shape);
-  for (const auto& [name, layer] : chain_of(model).named_children()) {
-    const Shape& shape = trace.at(name).output_shape;
-    if (layer->has_parameter("weight"))
-      positions[name] = static_cast<double>(numel(shape)) / static_cast<double>(layer->parameter("weight").size(0));
+  for (const auto& [name, shape] : output_shapes) {
+    const std::string weight = name + ".weight";
+    if (model.has_parameter(weight))
+      positions[name] = static_cast<double>(numel(shape)) / static_cast<double>(model.parameter(weight).size(0));
   }
   std::vector<Layer> layers;
   for (const Group& g : groups) {

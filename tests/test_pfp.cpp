@@ -7,6 +7,7 @@
 #include <numeric>
 
 #include "core/shrink.h"
+#include "nn/flops.h"
 #include "nn/models.h"
 #include "prune/group.h"
 #include "prune/pfp.h"

@@ -50,13 +50,16 @@ TEST(Pqi, KeepBoundMatchesClosedFormOneTwo) {
     const double r = pqi_keep_bound(static_cast<std::int64_t>(d), pq_index(w, 1, 2), o);
     EXPECT_NEAR(r, s1 * s1 / s2, 1e-9 * static_cast<double>(d)) << "d = " << d;
   }
-  // For Gaussian weights r/d -> 2/pi (≈ 0.64), and (0.5, 1) gives ≈ 0.85 (ALGORITHMS.md §3.1).
+  // For Gaussian weights r/d -> (E|w|^p)^(q/(q-p)) / (E|w|^q)^(p/(q-p)) with
+  // E|w|^a = 2^(a/2) Γ((a+1)/2) / √π: (1, 2) gives (E|w|)² / E w² = 2/π (≈ 0.64), and
+  // (0.5, 1) gives (E|w|^½)² / E|w| = Γ(3/4)² / √π (≈ 0.847) (ALGORITHMS.md §3.1).
   const auto w = gaussian(200000, 3);
   SapOptions o12;
   o12.p = 1;
   o12.q = 2;
-  EXPECT_NEAR(pqi_keep_bound(200000, pq_index(w, 1, 2), o12) / 200000, 2 / std::numbers::pi, 0.01);
-  EXPECT_NEAR(pqi_keep_bound(200000, pq_index(w), SapOptions{}) / 200000, 0.85, 0.02);
+  EXPECT_NEAR(pqi_keep_bound(200000, pq_index(w, 1, 2), o12) / 200000, 2 / std::numbers::pi, 0.005);
+  const double half_one = std::tgamma(0.75) * std::tgamma(0.75) / std::sqrt(std::numbers::pi);
+  EXPECT_NEAR(pqi_keep_bound(200000, pq_index(w), SapOptions{}) / 200000, half_one, 0.005);
 }
 
 TEST(Pqi, ZeroForConstantMagnitudes) {

@@ -11,6 +11,7 @@
 #include "nn/models.h"
 #include "nn/sparse_linear.h"
 #include "prune/group.h"
+#include "prune/pruner.h"
 #include "prune/sap.h"
 
 using namespace shrink;
@@ -90,6 +91,39 @@ TEST(StructuredSap, FlatNormsKeepEveryUnit) {
   }
   auto groups = build_groups(*model);
   EXPECT_EQ(sap_structured_keep(*model, groups).at("1"), 16);
+}
+
+// prune_model's "sap" decides its own counts: with no target it equals
+// sap_structured_keep; a keep, parameter or FLOP target is refused (not ignored).
+TEST(StructuredSap, PruneModelDecidesItsOwnCountsAndRefusesATarget) {
+  auto model = small_mlp(1);
+  {
+    NoGradGuard ng;
+    float* d = model->parameter("1.weight").data<float>();
+    for (std::int64_t u = 4; u < 16; ++u)
+      for (std::int64_t i = 0; i < 20; ++i) d[u * 20 + i] *= 0.01f;
+  }
+  const auto expected = sap_structured_keep(*model, build_groups(*model));
+  PruneOptions options;
+  options.method = "sap";
+  for (TargetKind target : {TargetKind::Keep, TargetKind::Params, TargetKind::Flops}) {
+    options.target_kind = target;
+    options.target = 0.1;
+    try {
+      prune_model(*model, {}, options, {20});
+      FAIL() << "sap took a " << target_name(target) << " target";
+    } catch (const Error& e) {
+      const std::string m = e.what();
+      EXPECT_NE(m.find("'sap' does not accept a " + std::string(target_name(target)) + " target"),
+                std::string::npos) << m;
+      EXPECT_NE(m.find("decides its own counts"), std::string::npos) << m;
+    }
+  }
+  options.target_kind = TargetKind::None;
+  const PruneReport report = prune_model(*model, {}, options, {20});
+  ASSERT_EQ(report.groups.size(), 2u);
+  for (const GroupChange& g : report.groups) EXPECT_EQ(g.after, expected.at(g.name)) << g.name;
+  EXPECT_LT(report.groups[0].after, 16);
 }
 
 TEST(UnstructuredSap, RoundRemovesTheComputedCountPerScope) {

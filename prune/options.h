@@ -1,0 +1,38 @@
+// What a caller asks prune_model for: the method (a registry name, prune/methods.h), the
+// target, how counts are allocated across groups, and the guard rails.
+#pragma once
+#include <cstdint>
+#include <string>
+
+#include "prune/allocation.h"
+
+namespace shrink::prune {
+
+enum class TargetKind {
+  Keep,    // fraction of each group's units kept
+  Params,  // fraction of the current model's parameters kept
+  Flops,   // fraction of the current model's FLOPs per sample kept
+  None,    // no target: the method decides its own counts (SAP); `target` is not read
+};
+// "keep", "params", "flops", "none".
+const char* target_name(TargetKind kind);
+
+// How a score-based method's counts are spread over the groups.
+enum class Allocation {
+  Uniform,  // the same keep fraction in every group (allocate_uniform)
+  Global,   // one ranking of normalised scores across groups (allocate_global)
+};
+const char* allocation_name(Allocation allocation);  // "uniform", "global"
+Allocation parse_allocation(const std::string& name);  // throws naming the valid ones
+
+struct PruneOptions {
+  std::string method = "ispasp";  // a name in methods() (prune/methods.h)
+  TargetKind target_kind = TargetKind::Keep;
+  double target = 0.5;            // a fraction in (0, 1] unless target_kind is None
+  Allocation allocation = Allocation::Uniform;
+  GuardRails rails;
+  int ispasp_iterations = 20;
+  std::uint64_t seed = 0;
+};
+
+}  // namespace shrink::prune

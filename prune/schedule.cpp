@@ -1,0 +1,76 @@
+#include "prune/schedule.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/error.h"
+#include "nn/flops.h"
+#include "nn/optim.h"
+#include "nn/schedule.h"
+#include "prune/calibration.h"
+
+namespace shrink::prune {
+
+namespace {
+
+void fine_tune(nn::Module& model, const FineTuneRecipe& recipe, const FineTuneData& data, int round,
+               Device device, const ScheduleProgress& progress, ScheduleRound& out) {
+  nn::SGD optimizer(model.named_parameters(), recipe.lr, recipe.momentum, 0.0, recipe.weight_decay);
+  const auto lr = nn::parse_schedule(recipe.lr_schedule, recipe.epochs);
+  for (int epoch = 0; epoch < recipe.epochs; ++epoch) {
+    optimizer.set_lr(lr->lr_at(recipe.lr, epoch));
+    const EpochBatches batches = data(round, epoch);
+    if (progress.epoch_started) progress.epoch_started(round, epoch + 1, batches.steps);
+    const nn::EpochResult r =
+        nn::train_epoch(model, optimizer, batches.source, device, recipe.label_smoothing, progress.step);
+    if (progress.epoch_finished) progress.epoch_finished(round, epoch + 1, r);
+    out.fine_tune.push_back(r);
+  }
+}
+
+}  // namespace
+
+double round_target(TargetKind kind, double total, int round, int rounds, double now) {
+  SHRINK_CHECK(rounds >= 1 && round >= 1 && round <= rounds, "prune schedule: round ", round, " of ", rounds,
+               " is out of range");
+  if (kind == TargetKind::None) return 0;
+  if (kind == TargetKind::Keep) return std::pow(total, 1.0 / rounds);
+  SHRINK_CHECK(now > 0, "prune schedule: the model's current size fraction must be positive, got ", now);
+  const double goal = std::pow(total, static_cast<double>(round) / rounds);
+  return std::min(1.0, goal / now);
+}
+
+ScheduleReport prune_schedule(nn::Module& model, const Tensor& train_inputs, const Tensor& train_labels,
+                              const Shape& sample_shape, const ScheduleOptions& options, Generator& gen,
+                              Device device, const FineTuneData& data, const ScheduleProgress& progress) {
+  SHRINK_CHECK(options.rounds >= 1, "prune schedule: rounds must be >= 1, got ", options.rounds);
+  SHRINK_CHECK(options.fine_tune.epochs >= 0, "prune schedule: fine-tune epochs must be >= 0, got ",
+               options.fine_tune.epochs);
+  SHRINK_CHECK(options.fine_tune.epochs == 0 || static_cast<bool>(data),
+               "prune schedule: fine-tuning needs training batches (FineTuneData)");
+  PruneOptions round_options = options.prune;
+  const TargetKind kind = round_options.target_kind;
+  const double total = round_options.target;
+  const double params_start = static_cast<double>(model.num_parameters());
+  const double flops_start = static_cast<double>(nn::flops_per_sample(model, sample_shape));
+  ScheduleReport report;
+  for (int round = 1; round <= options.rounds; ++round) {
+    const double now = kind == TargetKind::Params ? static_cast<double>(model.num_parameters()) / params_start
+                       : kind == TargetKind::Flops
+                           ? static_cast<double>(nn::flops_per_sample(model, sample_shape)) / flops_start
+                           : 1.0;
+    ScheduleRound r;
+    r.target = round_target(kind, total, round, options.rounds, now);
+    if (kind != TargetKind::None) round_options.target = r.target;
+    round_options.seed = options.seed + static_cast<std::uint64_t>(round);
+    const Calibration calib = sample_calibration(train_inputs, train_labels, options.calib_samples, gen, device);
+    r.prune = prune_model(model, calib, round_options, sample_shape);
+    report.prune_seconds += r.prune.seconds;
+    if (progress.pruned) progress.pruned(round, r.prune);
+    if (options.fine_tune.epochs > 0) fine_tune(model, options.fine_tune, data, round, device, progress, r);
+    report.rounds.push_back(std::move(r));
+  }
+  return report;
+}
+
+}  // namespace shrink::prune

@@ -1,0 +1,80 @@
+// The prune -> fine-tune schedule shrink-prune runs, for a C++ user to call: `rounds`
+// rounds, each sampling a calibration batch, pruning with prune_model to this round's
+// share of the overall target, and optionally fine-tuning with a fixed recipe.
+//
+// Per-round targets compound to the overall one: a keep fraction k is kept as k^(1/R) per
+// round; a parameter or FLOP fraction f of the model as it was when the schedule started
+// is reached as f^(r/R) after round r (each round asks for min(1, f^(r/R) / now)).
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "core/random.h"
+#include "core/tensor.h"
+#include "nn/module.h"
+#include "nn/training.h"
+#include "prune/options.h"
+#include "prune/pruner.h"
+
+namespace shrink::prune {
+
+// Fine-tuning after each round: SGD with momentum and weight decay, the learning rate
+// following `lr_schedule` (nn/schedule.h) over `epochs`, cross-entropy with label smoothing.
+struct FineTuneRecipe {
+  int epochs = 0;  // 0: no fine-tuning
+  double lr = 0.01;
+  double momentum = 0.9;
+  double weight_decay = 5e-4;
+  double label_smoothing = 0.1;
+  std::string lr_schedule = "cosine";
+};
+
+// One epoch's training batches and their count. prune/ does not read data sets itself:
+// the caller supplies them (shrink-prune: a shuffled DataLoader seeded per round).
+struct EpochBatches {
+  nn::BatchSource source;
+  std::int64_t steps = 0;
+};
+using FineTuneData = std::function<EpochBatches(int round, int epoch)>;
+
+struct ScheduleOptions {
+  PruneOptions prune;  // target_kind and target are the overall target; seed is unused
+  int rounds = 1;
+  std::int64_t calib_samples = 1024;
+  std::uint64_t seed = 0;  // round r prunes with seed + r
+  FineTuneRecipe fine_tune;
+};
+
+// Hooks for progress output; any may be empty. Rounds and epochs count from 1.
+struct ScheduleProgress {
+  std::function<void(int round, const PruneReport& report)> pruned;
+  std::function<void(int round, int epoch, std::int64_t steps)> epoch_started;
+  std::function<void(std::int64_t step, const nn::EpochResult& running)> step;
+  std::function<void(int round, int epoch, const nn::EpochResult& result)> epoch_finished;
+};
+
+struct ScheduleRound {
+  double target = 0;  // the fraction this round asked prune_model for (unused for None)
+  PruneReport prune;
+  std::vector<nn::EpochResult> fine_tune;  // one per epoch
+};
+struct ScheduleReport {
+  std::vector<ScheduleRound> rounds;
+  double prune_seconds = 0;  // sum of the rounds' pruning wall time, fine-tuning excluded
+};
+
+// This round's fraction for prune_model (the rule in the file comment). `now` is the
+// model's current parameters or FLOPs as a fraction of the schedule's start (unused for Keep).
+double round_target(TargetKind kind, double total, int round, int rounds, double now);
+
+// Runs the schedule on `model` (already on `device`). The calibration batch of each round
+// is sampled from (train_inputs, train_labels) with `gen`. `data` is required when
+// fine_tune.epochs > 0.
+ScheduleReport prune_schedule(nn::Module& model, const Tensor& train_inputs, const Tensor& train_labels,
+                              const Shape& sample_shape, const ScheduleOptions& options, Generator& gen,
+                              Device device, const FineTuneData& data = {},
+                              const ScheduleProgress& progress = {});
+
+}  // namespace shrink::prune

@@ -1,0 +1,207 @@
+// prune/schedule and prune/calibration: the prune -> fine-tune rounds shrink-prune runs,
+// callable from C++: per-round targets compound to the overall one, calibration batches
+// are seeded random subsets, fine-tuning runs the recipe on the caller's batches.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <set>
+
+#include "core/ops.h"
+#include "core/random.h"
+#include "nn/flops.h"
+#include "nn/models.h"
+#include "prune/calibration.h"
+#include "prune/schedule.h"
+
+namespace {
+
+using namespace shrink;
+using namespace shrink::prune;
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+// Row i of the inputs is all i, label i % 4: a sample's row and label can be matched.
+struct Data {
+  Tensor inputs, labels;
+};
+Data numbered(std::int64_t n, std::int64_t features) {
+  std::vector<float> x(static_cast<std::size_t>(n * features));
+  std::vector<std::int64_t> y(static_cast<std::size_t>(n));
+  for (std::int64_t i = 0; i < n; ++i) {
+    for (std::int64_t j = 0; j < features; ++j) x[static_cast<std::size_t>(i * features + j)] = static_cast<float>(i);
+    y[static_cast<std::size_t>(i)] = i % 4;
+  }
+  return {Tensor::from_vector(x, {n, features}), Tensor::from_vector(y, {n})};
+}
+
+TEST(Calibration, SeededSubsetOfDistinctSamplesWithTheirLabels) {
+  const Data d = numbered(50, 3);
+  Generator a(7), b(7);
+  const Calibration ca = sample_calibration(d.inputs, d.labels, 20, a, Device::cpu());
+  const Calibration cb = sample_calibration(d.inputs, d.labels, 20, b, Device::cpu());
+  ASSERT_EQ(ca.inputs.shape(), (Shape{20, 3}));
+  EXPECT_EQ(ca.inputs.to_vector<float>(), cb.inputs.to_vector<float>());
+  const auto x = ca.inputs.to_vector<float>();
+  const auto y = ca.labels.to_vector<std::int64_t>();
+  std::set<std::int64_t> rows;
+  for (std::int64_t i = 0; i < 20; ++i) {
+    const auto row = static_cast<std::int64_t>(x[static_cast<std::size_t>(3 * i)]);
+    EXPECT_EQ(y[static_cast<std::size_t>(i)], row % 4);
+    rows.insert(row);
+  }
+  EXPECT_EQ(rows.size(), 20u);
+  EXPECT_NE(*rows.rbegin(), 19);  // not simply the first 20
+  // Asking for more than the data holds gives all of it, in some order.
+  Generator c(1);
+  EXPECT_EQ(sample_calibration(d.inputs, d.labels, 1000, c, Device::cpu()).inputs.size(0), 50);
+}
+
+TEST(Calibration, BadArgumentsAreRefused) {
+  const Data d = numbered(10, 2);
+  Generator gen(0);
+  EXPECT_NE(error_of([&] { sample_calibration(d.inputs, d.labels, 0, gen, Device::cpu()); }).find("positive"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] { sample_calibration(d.inputs, slice(d.labels, 0, 0, 5), 3, gen, Device::cpu()); })
+                .find("same N"),
+            std::string::npos);
+}
+
+TEST(Schedule, RoundTargetsCompoundToTheOverallTarget) {
+  // keep: k^(1/R) every round.
+  EXPECT_DOUBLE_EQ(round_target(TargetKind::Keep, 0.25, 1, 2, 1.0), 0.5);
+  EXPECT_DOUBLE_EQ(round_target(TargetKind::Keep, 0.25, 2, 2, 0.3), 0.5);
+  // params / FLOPs: f^(r/R) of the start, relative to where the model is now.
+  EXPECT_DOUBLE_EQ(round_target(TargetKind::Params, 0.25, 1, 2, 1.0), 0.5);
+  EXPECT_DOUBLE_EQ(round_target(TargetKind::Flops, 0.25, 2, 2, 0.52), 0.25 / 0.52);
+  EXPECT_DOUBLE_EQ(round_target(TargetKind::Params, 0.25, 2, 2, 0.2), 1.0);  // already below: keep all
+  EXPECT_NE(error_of([] { round_target(TargetKind::Keep, 0.5, 3, 2, 1.0); }).find("out of range"),
+            std::string::npos);
+}
+
+struct Pipeline {
+  std::shared_ptr<nn::Module> model;
+  Data train;
+};
+Pipeline make_pipeline() {
+  Generator gen(4);
+  Pipeline s{nn::build_model("mlp:12-24-16-4", gen), {}};
+  std::vector<std::int64_t> labels(96);
+  for (auto& l : labels) l = static_cast<std::int64_t>(gen.next_below(4));
+  s.train = {Tensor::randn({96, 12}, gen), Tensor::from_vector(labels, {96})};
+  return s;
+}
+
+TEST(Schedule, RoundsReachTheParameterTargetOfTheStartingModel) {
+  Pipeline s = make_pipeline();
+  const double dense = static_cast<double>(s.model->num_parameters());
+  ScheduleOptions o;
+  o.prune.method = "magnitude";
+  o.prune.target_kind = TargetKind::Params;
+  o.prune.target = 0.3;
+  o.rounds = 3;
+  o.calib_samples = 32;
+  Generator gen(9);
+  const ScheduleReport r = prune_schedule(*s.model, s.train.inputs, s.train.labels, {12}, o, gen, Device::cpu());
+  ASSERT_EQ(r.rounds.size(), 3u);
+  EXPECT_DOUBLE_EQ(r.rounds[0].target, std::pow(0.3, 1.0 / 3));
+  EXPECT_LE(static_cast<double>(s.model->num_parameters()), 0.3 * dense);
+  EXPECT_GT(static_cast<double>(s.model->num_parameters()), 0.2 * dense);
+  double seconds = 0;
+  for (const ScheduleRound& round : r.rounds) {
+    seconds += round.prune.seconds;
+    EXPECT_TRUE(round.fine_tune.empty());
+    EXPECT_LE(round.prune.groups[0].after, round.prune.groups[0].before);
+  }
+  EXPECT_DOUBLE_EQ(r.prune_seconds, seconds);
+  EXPECT_LT(r.rounds[2].prune.groups[0].after, r.rounds[0].prune.groups[0].after);
+}
+
+TEST(Schedule, SameSeedSameResult) {
+  std::vector<std::int64_t> widths[2];
+  for (auto& w : widths) {
+    Pipeline s = make_pipeline();
+    ScheduleOptions o;
+    o.prune.method = "random";
+    o.prune.target = 0.25;
+    o.rounds = 2;
+    o.calib_samples = 16;
+    o.seed = 3;
+    Generator gen(5);
+    const ScheduleReport r = prune_schedule(*s.model, s.train.inputs, s.train.labels, {12}, o, gen, Device::cpu());
+    for (const GroupChange& g : r.rounds.back().prune.groups) w.push_back(g.after);
+    EXPECT_EQ(w, (std::vector<std::int64_t>{6, 4}));  // 0.25 of 24 and 16, in two rounds of 0.5
+  }
+}
+
+TEST(Schedule, FineTunesEachRoundOnTheCallersBatchesWithProgress) {
+  Pipeline s = make_pipeline();
+  ScheduleOptions o;
+  o.prune.method = "magnitude";
+  o.prune.target = 0.5;
+  o.rounds = 2;
+  o.calib_samples = 32;
+  o.fine_tune.epochs = 2;
+  std::vector<std::pair<int, int>> requested;
+  const FineTuneData data = [&](int round, int epoch) {
+    requested.emplace_back(round, epoch);
+    auto served = std::make_shared<std::int64_t>(0);
+    nn::BatchSource source = [&s, served]() -> std::optional<nn::LabeledBatch> {
+      if (*served >= 96) return std::nullopt;
+      const std::int64_t start = *served;
+      *served += 32;
+      return nn::LabeledBatch{slice(s.train.inputs, 0, start, start + 32), slice(s.train.labels, 0, start, start + 32)};
+    };
+    return EpochBatches{source, 3};
+  };
+  int pruned = 0, started = 0, steps = 0, finished = 0;
+  ScheduleProgress progress;
+  progress.pruned = [&](int, const PruneReport&) { ++pruned; };
+  progress.epoch_started = [&](int, int epoch, std::int64_t n) {
+    ++started;
+    EXPECT_GE(epoch, 1);
+    EXPECT_EQ(n, 3);
+  };
+  progress.step = [&](std::int64_t, const nn::EpochResult&) { ++steps; };
+  progress.epoch_finished = [&](int, int, const nn::EpochResult& r) {
+    ++finished;
+    EXPECT_EQ(r.samples, 96);
+  };
+  Generator gen(2);
+  const ScheduleReport r =
+      prune_schedule(*s.model, s.train.inputs, s.train.labels, {12}, o, gen, Device::cpu(), data, progress);
+  ASSERT_EQ(r.rounds.size(), 2u);
+  for (const ScheduleRound& round : r.rounds) {
+    ASSERT_EQ(round.fine_tune.size(), 2u);
+    for (const nn::EpochResult& e : round.fine_tune) EXPECT_TRUE(std::isfinite(e.loss));
+  }
+  EXPECT_EQ(requested, (std::vector<std::pair<int, int>>{{1, 0}, {1, 1}, {2, 0}, {2, 1}}));
+  EXPECT_EQ(pruned, 2);
+  EXPECT_EQ(started, 4);
+  EXPECT_EQ(finished, 4);
+  EXPECT_EQ(steps, 12);
+}
+
+TEST(Schedule, FineTuningWithoutBatchesAndBadRoundsAreRefused) {
+  Pipeline s = make_pipeline();
+  ScheduleOptions o;
+  o.prune.method = "magnitude";
+  o.fine_tune.epochs = 1;
+  Generator gen(0);
+  EXPECT_NE(error_of([&] { prune_schedule(*s.model, s.train.inputs, s.train.labels, {12}, o, gen, Device::cpu()); })
+                .find("FineTuneData"),
+            std::string::npos);
+  o.fine_tune.epochs = 0;
+  o.rounds = 0;
+  EXPECT_NE(error_of([&] { prune_schedule(*s.model, s.train.inputs, s.train.labels, {12}, o, gen, Device::cpu()); })
+                .find("rounds"),
+            std::string::npos);
+}
+
+}  // namespace
