@@ -55,7 +55,7 @@ __global__ void dropout_kernel(std::int64_t n, float keep_below, T scale, std::u
 void CudaBackend::random_uniform(DType t, std::int64_t n, double lo, double hi,
                                  std::uint64_t seed, std::uint64_t offset, void* out) {
   if (n <= 0) return;
-  visit_floating(t, [&](auto zero) {
+  dispatch_floating(t, [&](auto zero) {
     using T = decltype(zero);
     // Rounding to T can land on hi (a draw just below 1 becomes 1.0f): keep [lo, hi). The
     // bound is computed on the host exactly as the CPU backend computes it.
@@ -70,7 +70,7 @@ void CudaBackend::random_uniform(DType t, std::int64_t n, double lo, double hi,
 void CudaBackend::random_normal(DType t, std::int64_t n, double mean, double stddev,
                                 std::uint64_t seed, std::uint64_t offset, void* out) {
   if (n <= 0) return;
-  visit_floating(t, [&](auto zero) {
+  dispatch_floating(t, [&](auto zero) {
     using T = decltype(zero);
     normal_kernel<T><<<blocks_for(n), kThreadsPerBlock, 0, stream()>>>(n, mean, stddev, seed,
                                                                         offset, static_cast<T*>(out));
@@ -81,7 +81,7 @@ void CudaBackend::random_normal(DType t, std::int64_t n, double mean, double std
 void CudaBackend::dropout(DType t, std::int64_t n, double p, std::uint64_t seed,
                           std::uint64_t offset, const void* x, void* y, void* mask) {
   if (n <= 0) return;
-  visit_floating(t, [&](auto zero) {
+  dispatch_floating(t, [&](auto zero) {
     using T = decltype(zero);
     const T scale = static_cast<T>(1.0 / (1.0 - p));
     const float keep_below = static_cast<float>(1.0 - p);

@@ -135,7 +135,7 @@ __global__ void cross_entropy_backward_kernel(std::int64_t n, std::int64_t c, T 
 void CudaBackend::softmax(DType t, bool log, std::int64_t outer, std::int64_t dim,
                           std::int64_t inner, const void* x, void* y) {
   if (outer <= 0 || dim <= 0 || inner <= 0) return;
-  visit_floating(t, [&](auto zero) {
+  dispatch_floating(t, [&](auto zero) {
     using T = decltype(zero);
     const T* src = static_cast<const T*>(x);
     T* dst = static_cast<T*>(y);
@@ -155,7 +155,7 @@ void CudaBackend::softmax(DType t, bool log, std::int64_t outer, std::int64_t di
 void CudaBackend::softmax_backward(DType t, bool log, std::int64_t outer, std::int64_t dim,
                                    std::int64_t inner, const void* y, const void* dy, void* dx) {
   if (outer <= 0 || dim <= 0 || inner <= 0) return;
-  visit_floating(t, [&](auto zero) {
+  dispatch_floating(t, [&](auto zero) {
     using T = decltype(zero);
     const T* yt = static_cast<const T*>(y);
     const T* dyt = static_cast<const T*>(dy);
@@ -177,7 +177,7 @@ void CudaBackend::cross_entropy(DType t, std::int64_t n, std::int64_t c, double 
                                 const void* logits, const std::int64_t* labels, void* loss,
                                 void* probs) {
   if (n <= 0 || c <= 0) return;
-  visit_floating(t, [&](auto zero) {
+  dispatch_floating(t, [&](auto zero) {
     using T = decltype(zero);
     const T on = static_cast<T>(1.0 - smoothing), off = static_cast<T>(smoothing / c);
     rows::launch_rows(n, c, [&](auto tpr, unsigned grid, unsigned block) {
@@ -193,7 +193,7 @@ void CudaBackend::cross_entropy_backward(DType t, std::int64_t n, std::int64_t c
                                          double smoothing, double scale, const void* probs,
                                          const std::int64_t* labels, void* grad_logits) {
   if (n <= 0 || c <= 0) return;
-  visit_floating(t, [&](auto zero) {
+  dispatch_floating(t, [&](auto zero) {
     using T = decltype(zero);
     const T on = static_cast<T>(1.0 - smoothing), off = static_cast<T>(smoothing / c);
     cross_entropy_backward_kernel<<<blocks_for(n * c), kThreadsPerBlock, 0, stream()>>>(
