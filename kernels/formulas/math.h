@@ -31,7 +31,18 @@ SHRINK_MATH_1(m_sqrt, sqrtf, sqrt)
 SHRINK_MATH_1(m_erf, erff, erf)
 SHRINK_MATH_1(m_tanh, tanhf, tanh)
 SHRINK_MATH_1(m_abs, fabsf, fabs)
+SHRINK_MATH_1(m_cos, cosf, cos)
 SHRINK_MATH_2(m_pow, powf, pow)
+
+// Fused multiply-add a * b + c with one rounding (GCC under -mfma contracts the plain form
+// anyway; spelling it out makes both backends round the same way).
+#if defined(__CUDA_ARCH__)
+SHRINK_HD float m_fma(float a, float b, float c) { return ::fmaf(a, b, c); }
+SHRINK_HD double m_fma(double a, double b, double c) { return ::fma(a, b, c); }
+#else
+SHRINK_HD float m_fma(float a, float b, float c) { return std::fma(a, b, c); }
+SHRINK_HD double m_fma(double a, double b, double c) { return std::fma(a, b, c); }
+#endif
 
 #undef SHRINK_MATH_1
 #undef SHRINK_MATH_2
