@@ -13,8 +13,13 @@ void CpuBackend::sgd_step(DType t, std::int64_t n, const SgdParams& p, void* par
     const T* g = static_cast<const T*>(grad);
     T* buf = static_cast<T*>(momentum_buffer);
     const auto s = formulas::SgdScalars<T>::from(p, buf != nullptr);
-#pragma omp parallel for simd schedule(static) if (n > kParallelGrain)
-    for (std::int64_t i = 0; i < n; ++i) formulas::sgd_update(s, i, w, g, buf);
+    if (s.use_buf) {
+#pragma omp parallel for simd schedule(static) firstprivate(s) if (n > kParallelGrain)
+      for (std::int64_t i = 0; i < n; ++i) formulas::sgd_update<true>(s, i, w, g, buf);
+    } else {
+#pragma omp parallel for simd schedule(static) firstprivate(s) if (n > kParallelGrain)
+      for (std::int64_t i = 0; i < n; ++i) formulas::sgd_update<false>(s, i, w, g, buf);
+    }
   });
 }
 
@@ -27,7 +32,7 @@ void CpuBackend::adamw_step(DType t, std::int64_t n, const AdamWParams& p, void*
     T* m = static_cast<T*>(exp_avg);
     T* v = static_cast<T*>(exp_avg_sq);
     const auto s = formulas::AdamWScalars<T>::from(p);
-#pragma omp parallel for simd schedule(static) if (n > kParallelGrain)
+#pragma omp parallel for simd schedule(static) firstprivate(s) if (n > kParallelGrain)
     for (std::int64_t i = 0; i < n; ++i) formulas::adamw_update(s, i, w, g, m, v);
   });
 }

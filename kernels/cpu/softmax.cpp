@@ -80,9 +80,11 @@ void cross_entropy_backward_typed(std::int64_t n, std::int64_t c, double smoothi
   const T s = static_cast<T>(scale);
 #pragma omp parallel for schedule(static) if (n * c > kParallelGrain)
   for (std::int64_t r = 0; r < n; ++r) {
-    const std::int64_t label = labels[r];
-    for (std::int64_t j = 0; j < c; ++j)
-      grad[r * c + j] = formulas::cross_entropy_grad(target, s, probs[r * c + j], j == label);
+    // All entries as off-label, then the label's entry again (a vectorisable row loop).
+    const T* p = probs + r * c;
+    T* gr = grad + r * c;
+    for (std::int64_t j = 0; j < c; ++j) gr[j] = formulas::cross_entropy_grad(target, s, p[j], false);
+    gr[labels[r]] = formulas::cross_entropy_grad(target, s, p[labels[r]], true);
   }
 }
 

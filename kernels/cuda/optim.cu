@@ -11,9 +11,10 @@ namespace shrink::kernels::cuda {
 
 namespace {
 
-template <class T>
+template <bool kUseBuf, class T>
 __global__ void sgd_kernel(std::int64_t n, formulas::SgdScalars<T> p, T* w, const T* g, T* buf) {
-  for (std::int64_t i = grid_start(); i < n; i += grid_step()) formulas::sgd_update(p, i, w, g, buf);
+  for (std::int64_t i = grid_start(); i < n; i += grid_step())
+    formulas::sgd_update<kUseBuf>(p, i, w, g, buf);
 }
 
 template <class T>
@@ -31,9 +32,13 @@ void CudaBackend::sgd_step(DType t, std::int64_t n, const SgdParams& p, void* pa
   dispatch_floating(t, [&](auto zero) {
     using T = decltype(zero);
     const auto s = formulas::SgdScalars<T>::from(p, momentum_buffer != nullptr);
-    sgd_kernel<<<blocks_for(n), kThreadsPerBlock, 0, stream()>>>(
-        n, s, static_cast<T*>(param), static_cast<const T*>(grad),
-        static_cast<T*>(momentum_buffer));
+    T* w = static_cast<T*>(param);
+    const T* g = static_cast<const T*>(grad);
+    T* buf = static_cast<T*>(momentum_buffer);
+    if (s.use_buf)
+      sgd_kernel<true><<<blocks_for(n), kThreadsPerBlock, 0, stream()>>>(n, s, w, g, buf);
+    else
+      sgd_kernel<false><<<blocks_for(n), kThreadsPerBlock, 0, stream()>>>(n, s, w, g, buf);
     check_launch("sgd_step");
   });
 }

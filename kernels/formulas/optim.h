@@ -24,12 +24,13 @@ struct SgdScalars {
 
 // PyTorch's SGD: g += wd * w; buf = momentum * buf + (1 - dampening) * g (buf = g on the
 // first step); step = nesterov ? g + momentum * buf : buf; w -= lr * step.
-// `buf` is read and written only when p.use_buf.
-template <class T>
-SHRINK_HD void sgd_update(const SgdScalars<T>& p, std::int64_t i, T* w, const T* g, T* buf) {
+// kUseBuf (= p.use_buf) is a template parameter so that the CPU loop has no branch on it and
+// vectorises; `buf` is touched only when it is true.
+template <bool kUseBuf, class T>
+SHRINK_HD void sgd_update(SgdScalars<T> p, std::int64_t i, T* w, const T* g, T* buf) {
   const T wi = w[i];
   T gi = g[i] + p.wd * wi;
-  if (p.use_buf) {
+  if constexpr (kUseBuf) {
     const T b = p.first_step ? gi : p.mom * buf[i] + p.damp * gi;
     buf[i] = b;
     gi = p.nesterov ? gi + p.mom * b : b;
@@ -52,7 +53,7 @@ struct AdamWScalars {
 // AdamW (Loshchilov & Hutter 2019): decoupled decay w *= 1 - lr*wd, then the Adam step with
 // bias-corrected moments: w -= lr/bc1 * m / (sqrt(v)/sqrt(bc2) + eps).
 template <class T>
-SHRINK_HD void adamw_update(const AdamWScalars<T>& p, std::int64_t i, T* w, const T* g, T* m,
+SHRINK_HD void adamw_update(AdamWScalars<T> p, std::int64_t i, T* w, const T* g, T* m,
                             T* v) {
   const T gi = g[i];
   const T mi = p.b1 * m[i] + (T(1) - p.b1) * gi;
