@@ -91,6 +91,9 @@ Tensor slice(const Tensor& x, std::int64_t axis, std::int64_t start, std::int64_
              std::int64_t step = 1);
 // Rows `indices` (int64, 1-D) along `axis`: the primitive that physical pruning uses.
 Tensor index_select(const Tensor& x, std::int64_t axis, const Tensor& indices);
+// out[..., j, ...] = x[..., indices[..., j, ...], ...] along `axis` (torch.gather); indices
+// (int64) have x's sizes on every other axis. Backward scatter-adds (core/ops/gather.cpp).
+Tensor gather(const Tensor& x, std::int64_t axis, const Tensor& indices);
 
 // ---- comparisons (not differentiable) ----
 // Fraction of rows whose argmax equals the label.

@@ -4,11 +4,7 @@
 #pragma once
 #include <cstdint>
 
-#if defined(__CUDACC__)
-#define SHRINK_HD __host__ __device__ __forceinline__
-#else
-#define SHRINK_HD inline
-#endif
+#include "kernels/formulas/hd.h"
 
 namespace shrink::kernels {
 

@@ -29,3 +29,24 @@ AxisView axis_view(const Shape& shape, int axis) {
 }
 
 }  // namespace shrink::ops_detail
+
+namespace shrink::ops_detail {
+
+void check_index_range(const char* op, const Tensor& indices, std::int64_t bound,
+                       const std::string& what) {
+  const std::int64_t n = indices.numel();
+  if (n == 0) return;
+  kernels::Backend& be = backend_of(indices);
+  const auto* idx = static_cast<const std::int64_t*>(indices.raw_data());
+  Tensor first_bad = Tensor::empty({1}, DType::Int64, indices.device());
+  be.find_out_of_range(n, idx, bound, static_cast<std::int64_t*>(first_bad.raw_data()));
+  std::int64_t at = n;
+  be.copy_to_host(&at, first_bad.raw_data(), sizeof at);
+  if (at == n) return;
+  std::int64_t value = 0;
+  be.copy_to_host(&value, idx + at, sizeof value);
+  fail(op, ": index ", value, " (at position ", at, " of the indices) is out of range [0, ",
+       bound, ") for ", what);
+}
+
+}  // namespace shrink::ops_detail

@@ -1,5 +1,7 @@
 // Helpers shared by the op implementations (private to core/ops).
 #pragma once
+#include <string>
+
 #include "core/autograd.h"
 #include "core/ops.h"
 #include "kernels/backend.h"
@@ -13,6 +15,18 @@ void check_defined(const char* op, const Tensor& t);
 void check_floating(const char* op, const Tensor& t);
 // Same device and dtype for both operands.
 void check_compatible(const char* op, const Tensor& a, const Tensor& b);
+
+// Throws a shrink::Error naming `op`, the first out-of-range index and the bound unless every
+// entry of the int64 tensor `indices` is in [0, bound). Runs on the indices' device through
+// the backend's find_out_of_range kernel and reads back one scalar (two when an index is
+// bad), so CUDA indices are never copied to the host whole. Indices produced by our own
+// kernels (argmax) are in range by construction and skip this check.
+void check_index_range(const char* op, const Tensor& indices, std::int64_t bound,
+                       const std::string& what);
+
+// Adjoint of a gather along `axis`: zeros of x_shape, plus src scattered and added at idx.
+// src and idx (int64, already validated) have x_shape except along `axis`.
+Tensor scatter_add_along(const Tensor& src, const Shape& x_shape, int axis, const Tensor& idx);
 
 // (outer, axis size, inner) view of `shape` around `axis`.
 struct AxisView {

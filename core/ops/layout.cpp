@@ -104,10 +104,8 @@ Tensor index_select(const Tensor& x, std::int64_t axis_in, const Tensor& indices
   SHRINK_CHECK(indices.device() == x.device(), "index_select: tensor on ", x.device().str(),
                " but indices on ", indices.device().str());
   const int axis = normalize_axis("index_select", axis_in, x.dim());
-  for (std::int64_t i : indices.to_vector<std::int64_t>())
-    SHRINK_CHECK(i >= 0 && i < x.size(axis), "index_select: index ", i,
-                 " is out of range for axis ", axis, " of size ", x.size(axis), " in ",
-                 shape_str(x.shape()));
+  check_index_range("index_select", indices, x.size(axis),
+                    "axis " + std::to_string(axis) + " of " + shape_str(x.shape()));
   Shape out_shape = x.shape();
   out_shape[axis] = indices.numel();
   Tensor out = empty_like(x, out_shape);

@@ -90,22 +90,13 @@ Tensor max(const Tensor& x, std::int64_t axis_in, bool keepdim) {
   SHRINK_CHECK(x.size(axis) > 0, "max: axis ", axis_in, " of ", shape_str(x.shape()), " is empty");
   Tensor idx;
   Tensor out = reduce_axis_keepdim(kernels::ReduceOp::Max, x.detach(), axis, &idx);
-  Shape kept = out.shape();
   if (!keepdim) out = reshape(out, drop_axes(x.shape(), {axis}));
   if (needs_grad({&x})) {
-    record(out, "max", {x}, [idx, kept, axis, x_shape = x.shape()](const Tensor& g) {
-      // Scatter the gradient to the argmax position of each reduced slice.
-      Tensor gcpu = reshape(g, kept).to(Device::cpu());
-      Tensor dx = Tensor::zeros(x_shape, g.dtype(), Device::cpu());
-      const AxisView v = axis_view(x_shape, axis);
-      const auto at = idx.to_vector<std::int64_t>();
-      for (std::int64_t o = 0; o < v.outer; ++o)
-        for (std::int64_t i = 0; i < v.inner; ++i) {
-          const std::int64_t src = o * v.inner + i, dst = (o * v.dim + at[src]) * v.inner + i;
-          if (g.dtype() == DType::Float32) dx.data<float>()[dst] = gcpu.data<float>()[src];
-          else dx.data<double>()[dst] = gcpu.data<double>()[src];
-        }
-      return std::vector<Tensor>{dx.to(g.device())};
+    record(out, "max", {x}, [idx, axis, x_shape = x.shape()](const Tensor& g) {
+      // Scatter the gradient to the argmax position of each reduced slice, on g's device.
+      // idx comes from our own reduce kernel, so it is in range by construction and is not
+      // validated here (see check_index_range for user-given indices).
+      return std::vector<Tensor>{scatter_add_along(g, x_shape, axis, idx)};
     });
   }
   return out;

@@ -3,12 +3,12 @@
 //   dx = dy W                                (transposed SpMM over the stored entries)
 //   dvalues[e] = sum_n dy[n, r(e)] x[n, c(e)] (the dense dW = dy^T x sampled at the entries)
 //   dbias = sum_n dy[n, :]
-// The kernels are CPU-only (kernels/cpu/sparse.h); a CUDA tensor is rejected at the door.
+// The kernels are the backend's csr_* entries (kernels/kernel_list.h); the CUDA backend does
+// not provide them yet, so CUDA tensors get its Unsupported error naming the kernel.
 #include <vector>
 
 #include "core/flop_counter.h"
 #include "core/ops/common.h"
-#include "kernels/cpu/sparse.h"
 
 namespace shrink {
 
@@ -28,25 +28,27 @@ void check_csr(const Tensor& values, const Tensor& row_ptr, const Tensor& col_id
   SHRINK_CHECK(values.dim() == 1 && values.size(0) == col_idx.size(0), "csr_linear: values ",
                shape_str(values.shape()), " and col_idx ", shape_str(col_idx.shape()),
                " must both be (nnz)");
-  SHRINK_CHECK(row_ptr.device().is_cpu() && col_idx.device().is_cpu() && values.device().is_cpu(),
-               "csr_linear: the CSR kernels run on the CPU only, got values on ",
-               values.device().str());
-  const std::int64_t* rp = row_ptr.data<std::int64_t>();
+  SHRINK_CHECK(row_ptr.device() == values.device() && col_idx.device() == values.device(),
+               "csr_linear: values on ", values.device().str(), ", row_ptr on ",
+               row_ptr.device().str(), " and col_idx on ", col_idx.device().str(),
+               " must share one device");
+  // The structure is read on the host: in place on the CPU, through a copy for a device.
+  const bool on_cpu = values.device().is_cpu();
+  std::vector<std::int64_t> row_ptr_copy, col_idx_copy;
+  if (!on_cpu) {
+    row_ptr_copy = row_ptr.to_vector<std::int64_t>();
+    col_idx_copy = col_idx.to_vector<std::int64_t>();
+  }
+  const std::int64_t* rp = on_cpu ? row_ptr.data<std::int64_t>() : row_ptr_copy.data();
   const std::int64_t out = row_ptr.size(0) - 1, nnz = col_idx.size(0);
   SHRINK_CHECK(rp[0] == 0 && rp[out] == nnz, "csr_linear: row_ptr must run from 0 to nnz = ", nnz,
                ", got ", rp[0], " .. ", rp[out]);
   for (std::int64_t r = 0; r < out; ++r)
     SHRINK_CHECK(rp[r] <= rp[r + 1], "csr_linear: row_ptr decreases at row ", r);
-  const std::int64_t* ci = col_idx.data<std::int64_t>();
+  const std::int64_t* ci = on_cpu ? col_idx.data<std::int64_t>() : col_idx_copy.data();
   for (std::int64_t e = 0; e < nnz; ++e)
     SHRINK_CHECK(ci[e] >= 0 && ci[e] < in_features, "csr_linear: col_idx[", e, "] = ", ci[e],
                  " is outside [0, in_features = ", in_features, ")");
-}
-
-template <class F>
-void with_type(DType t, F&& f) {
-  if (t == DType::Float32) f(float{});
-  else f(double{});
 }
 
 }  // namespace
@@ -68,13 +70,11 @@ Tensor csr_linear(const Tensor& x, const Tensor& values, const Tensor& row_ptr,
   const std::int64_t rows = in == 0 ? 0 : x.numel() / in;
   Tensor x2 = reshape(x.detach(), {rows, in});                       // (rows, in)
   Tensor y = empty_like(x, {rows, out_features});                    // (rows, out)
-  with_type(x.dtype(), [&](auto zero) {
-    using T = decltype(zero);
-    kernels::cpu::csr_linear_forward(rows, out_features, in, row_ptr.data<std::int64_t>(),
-                                     col_idx.data<std::int64_t>(), values.data<T>(),
-                                     x2.data<T>(), bias.defined() ? bias.data<T>() : nullptr,
-                                     y.data<T>());
-  });
+  const auto* rp = static_cast<const std::int64_t*>(row_ptr.raw_data());
+  const auto* ci = static_cast<const std::int64_t*>(col_idx.raw_data());
+  backend_of(x).csr_linear(x.dtype(), rows, out_features, in, rp, ci, values.raw_data(),
+                           x2.raw_data(), bias.defined() ? bias.raw_data() : nullptr,
+                           y.raw_data());
   y = reshape(y, out_shape);
   count_flops(rows * (2 * col_idx.size(0) + (bias.defined() ? out_features : 0)));
   if (needs_grad({&x, &values, &bias})) {
@@ -86,22 +86,20 @@ Tensor csr_linear(const Tensor& x, const Tensor& values, const Tensor& row_ptr,
              const std::int64_t n = x2.size(0), in_f = x2.size(1), out_f = row_ptr.size(0) - 1;
              Tensor g2 = reshape(g, {n, out_f});  // (rows, out), contiguous
              Tensor dx, dv;
-             with_type(g2.dtype(), [&](auto zero) {
-               using T = decltype(zero);
-               const std::int64_t* rp = row_ptr.data<std::int64_t>();
-               const std::int64_t* ci = col_idx.data<std::int64_t>();
-               if (gx) {
-                 dx = empty_like(x2, {n, in_f});
-                 kernels::cpu::csr_linear_backward_input(n, out_f, in_f, rp, ci, v.data<T>(),
-                                                         g2.data<T>(), dx.data<T>());
-                 dx = reshape(dx, x_shape);
-               }
-               if (gv) {
-                 dv = empty_like(v);
-                 kernels::cpu::csr_sampled_gradient(n, out_f, in_f, rp, ci, g2.data<T>(),
-                                                    x2.data<T>(), dv.data<T>());
-               }
-             });
+             kernels::Backend& be = backend_of(g2);
+             const auto* rp = static_cast<const std::int64_t*>(row_ptr.raw_data());
+             const auto* ci = static_cast<const std::int64_t*>(col_idx.raw_data());
+             if (gx) {
+               dx = empty_like(x2, {n, in_f});
+               be.csr_linear_backward_input(g2.dtype(), n, out_f, in_f, rp, ci, v.raw_data(),
+                                            g2.raw_data(), dx.raw_data());
+               dx = reshape(dx, x_shape);
+             }
+             if (gv) {
+               dv = empty_like(v);
+               be.csr_sampled_gradient(g2.dtype(), n, out_f, in_f, rp, ci, g2.raw_data(),
+                                       x2.raw_data(), dv.raw_data());
+             }
              return std::vector<Tensor>{dx, dv, gb ? sum(g2, {0}) : Tensor()};
            });
   }

@@ -1,8 +1,10 @@
 // The CPU backend: the project's own AVX2/FMA + OpenMP kernels. Each family lives in its
-// own file in kernels/cpu/ (memory, elementwise, random, layout, reduce, softmax, optim,
-// gemm); this class only routes the interface to them.
+// own file in kernels/cpu/ (memory, elementwise, random, layout, gather, reduce, softmax,
+// optim, gemm, sparse); this class only routes the interface to them. Its kernel
+// declarations are generated from kernels/kernel_list.h.
 #pragma once
 #include "kernels/backend.h"
+#include "kernels/dtype_dispatch.h"
 
 namespace shrink::kernels::cpu {
 
@@ -18,68 +20,13 @@ class CpuBackend final : public Backend {
   void copy_to_host(void* dst, const void* src, std::size_t bytes) override;
   void copy(void* dst, const void* src, std::size_t bytes) override;
 
-  void fill(DType t, std::int64_t n, double value, void* out) override;
-  void arange(DType t, std::int64_t n, void* out) override;
-  void cast(DType from, DType to, std::int64_t n, const void* in, void* out) override;
-  void binary(BinaryOp op, DType t, const BroadcastShape& s, const void* a, const void* b,
-              void* out) override;
-  void unary(UnaryOp op, DType t, std::int64_t n, double alpha, const void* x, void* y) override;
-  void unary_backward(UnaryOp op, DType t, std::int64_t n, double alpha, const void* x,
-                      const void* y, const void* dy, void* dx) override;
-  void dropout(DType t, std::int64_t n, double p, std::uint64_t seed, std::uint64_t offset,
-               const void* x, void* y, void* mask) override;
-  void random_uniform(DType t, std::int64_t n, double lo, double hi, std::uint64_t seed,
-                      std::uint64_t offset, void* out) override;
-  void random_normal(DType t, std::int64_t n, double mean, double stddev, std::uint64_t seed,
-                     std::uint64_t offset, void* out) override;
-
-  void strided_copy(DType t, int ndim, const std::int64_t* shape, const std::int64_t* in_strides,
-                    const void* in, void* out) override;
-  void index_select(DType t, std::int64_t outer, std::int64_t in_dim, std::int64_t inner,
-                    const void* in, std::int64_t n_idx, const std::int64_t* idx,
-                    void* out) override;
-  void index_add(DType t, std::int64_t outer, std::int64_t in_dim, std::int64_t inner,
-                 std::int64_t n_idx, const std::int64_t* idx, const void* grad_out,
-                 void* grad_in) override;
-
-  void reduce(ReduceOp op, DType t, std::int64_t outer, std::int64_t reduce, std::int64_t inner,
-              const void* in, void* out, std::int64_t* argmax) override;
-
-  void gemm(DType t, bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k,
-            double alpha, const void* a, std::int64_t lda, std::int64_t stride_a, const void* b,
-            std::int64_t ldb, std::int64_t stride_b, double beta, void* c, std::int64_t ldc,
-            std::int64_t stride_c, std::int64_t batch) override;
-
-  void softmax(DType t, bool log, std::int64_t outer, std::int64_t dim, std::int64_t inner,
-               const void* x, void* y) override;
-  void softmax_backward(DType t, bool log, std::int64_t outer, std::int64_t dim,
-                        std::int64_t inner, const void* y, const void* dy, void* dx) override;
-  void cross_entropy(DType t, std::int64_t n, std::int64_t c, double smoothing,
-                     const void* logits, const std::int64_t* labels, void* loss,
-                     void* probs) override;
-  void cross_entropy_backward(DType t, std::int64_t n, std::int64_t c, double smoothing,
-                              double scale, const void* probs, const std::int64_t* labels,
-                              void* grad_logits) override;
-
-  void sgd_step(DType t, std::int64_t n, const SgdParams& p, void* param, const void* grad,
-                void* momentum_buffer) override;
-  void adamw_step(DType t, std::int64_t n, const AdamWParams& p, void* param, const void* grad,
-                  void* exp_avg, void* exp_avg_sq) override;
+#define SHRINK_KERNEL(kernel, params, args) void kernel params override;
+#include "kernels/kernel_list.h"
 };
 
-// Calls f(T{}) with T the C++ type of a floating dtype; Int64 is rejected by the caller.
-template <class F>
-void dispatch_floating(DType t, F&& f) {
-  if (t == DType::Float64) f(double{});
-  else if (t == DType::Float32) f(float{});
-  else throw Unsupported("floating-point kernel called with int64 data");
-}
-
-// Same, including int64 (for data movement kernels).
-template <class F>
-void dispatch_all(DType t, F&& f) {
-  if (t == DType::Int64) f(std::int64_t{});
-  else dispatch_floating(t, f);
-}
+// The dtype dispatch lives in kernels/dtype_dispatch.h (shared with CUDA and core/); these
+// names keep kernels::cpu::dispatch_* spelled as before.
+using kernels::dispatch_all;
+using kernels::dispatch_floating;
 
 }  // namespace shrink::kernels::cpu

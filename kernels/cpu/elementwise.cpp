@@ -1,24 +1,18 @@
 // Elementwise kernels: broadcasting binary ops and the pointwise unary family with their
-// derivatives. Loops are written so GCC vectorises them (-O3 -mavx2 -mfma); large ones
-// are split across threads with OpenMP.
-#include <cmath>
-
+// derivatives. The per-element formulas are kernels/formulas/ (shared with CUDA); the loops
+// here are instantiated per op so GCC vectorises them (-O3 -mavx2 -mfma); large ones are
+// split across threads with OpenMP.
 #include "kernels/cpu/cpu_backend.h"
+#include "kernels/formulas/binary.h"
+#include "kernels/formulas/unary.h"
 
 namespace shrink::kernels::cpu {
 
 namespace {
 
-template <class T>
-inline T apply(BinaryOp op, T a, T b) {
-  switch (op) {
-    case BinaryOp::Add: return a + b;
-    case BinaryOp::Sub: return a - b;
-    case BinaryOp::Mul: return a * b;
-    case BinaryOp::Div: return a / b;
-  }
-  return T(0);
-}
+using formulas::binary_value;
+using formulas::unary_grad;
+using formulas::unary_value;
 
 // One contiguous output row of length n; operands step by sa, sb (0 = broadcast, 1 = dense).
 template <class T, BinaryOp Op>
@@ -26,17 +20,17 @@ inline void binary_row(std::int64_t n, const T* a, std::int64_t sa, const T* b, 
                        T* out) {
   if (sa == 1 && sb == 1) {
 #pragma omp simd
-    for (std::int64_t i = 0; i < n; ++i) out[i] = apply(Op, a[i], b[i]);
+    for (std::int64_t i = 0; i < n; ++i) out[i] = binary_value<Op>(a[i], b[i]);
   } else if (sa == 1 && sb == 0) {
     const T bv = *b;
 #pragma omp simd
-    for (std::int64_t i = 0; i < n; ++i) out[i] = apply(Op, a[i], bv);
+    for (std::int64_t i = 0; i < n; ++i) out[i] = binary_value<Op>(a[i], bv);
   } else if (sa == 0 && sb == 1) {
     const T av = *a;
 #pragma omp simd
-    for (std::int64_t i = 0; i < n; ++i) out[i] = apply(Op, av, b[i]);
+    for (std::int64_t i = 0; i < n; ++i) out[i] = binary_value<Op>(av, b[i]);
   } else {
-    for (std::int64_t i = 0; i < n; ++i) out[i] = apply(Op, a[i * sa], b[i * sb]);
+    for (std::int64_t i = 0; i < n; ++i) out[i] = binary_value<Op>(a[i * sa], b[i * sb]);
   }
 }
 
@@ -61,82 +55,19 @@ void binary_typed(const BroadcastShape& s, const T* a, const T* b, T* out) {
   }
 }
 
-template <class T>
-inline T gelu_cdf(T x) { return T(0.5) * (T(1) + std::erf(x * T(0.70710678118654752440))); }
-
-template <class T>
-inline T unary_value(UnaryOp op, T x, T alpha) {
-  switch (op) {
-    case UnaryOp::Neg: return -x;
-    case UnaryOp::Exp: return std::exp(x);
-    case UnaryOp::Log: return std::log(x);
-    case UnaryOp::Sqrt: return std::sqrt(x);
-    case UnaryOp::Relu: return x > T(0) ? x : T(0);
-    case UnaryOp::Relu6: return x < T(0) ? T(0) : (x > T(6) ? T(6) : x);
-    case UnaryOp::Gelu: return x * gelu_cdf(x);
-    case UnaryOp::Tanh: return std::tanh(x);
-    case UnaryOp::Sigmoid: return T(1) / (T(1) + std::exp(-x));
-    case UnaryOp::PowScalar: return std::pow(x, alpha);
-    case UnaryOp::AddScalar: return x + alpha;
-    case UnaryOp::MulScalar: return x * alpha;
-    case UnaryOp::Abs: return std::abs(x);
-    case UnaryOp::Sign: return T((x > T(0)) - (x < T(0)));
-    case UnaryOp::Square: return x * x;
-  }
-  return T(0);
-}
-
-// d f(x) / dx, given x and y = f(x).
-template <class T>
-inline T unary_derivative(UnaryOp op, T x, T y, T alpha) {
-  switch (op) {
-    case UnaryOp::Neg: return T(-1);
-    case UnaryOp::Exp: return y;
-    case UnaryOp::Log: return T(1) / x;
-    case UnaryOp::Sqrt: return T(0.5) / y;
-    case UnaryOp::Relu: return x > T(0) ? T(1) : T(0);
-    case UnaryOp::Relu6: return (x > T(0) && x < T(6)) ? T(1) : T(0);
-    case UnaryOp::Gelu:  // Phi(x) + x * phi(x)
-      return gelu_cdf(x) + x * T(0.39894228040143267794) * std::exp(T(-0.5) * x * x);
-    case UnaryOp::Tanh: return T(1) - y * y;
-    case UnaryOp::Sigmoid: return y * (T(1) - y);
-    case UnaryOp::PowScalar: return alpha * std::pow(x, alpha - T(1));
-    case UnaryOp::AddScalar: return T(1);
-    case UnaryOp::MulScalar: return alpha;
-    case UnaryOp::Abs: return T((x > T(0)) - (x < T(0)));
-    case UnaryOp::Sign: return T(0);
-    case UnaryOp::Square: return T(2) * x;
-  }
-  return T(0);
-}
-
 // Instantiates the loop per op so the switch is resolved outside it and the loop vectorises.
 template <class T, UnaryOp Op>
 void unary_loop(std::int64_t n, T alpha, const T* x, T* y) {
 #pragma omp parallel for simd schedule(static) if (n > kParallelGrain)
-  for (std::int64_t i = 0; i < n; ++i) y[i] = unary_value(Op, x[i], alpha);
+  for (std::int64_t i = 0; i < n; ++i) y[i] = unary_value<Op>(x[i], alpha);
 }
 
+// ReLU/ReLU6 go through a select inside unary_grad (see kernels/formulas/unary.h).
 template <class T, UnaryOp Op>
 void unary_backward_loop(std::int64_t n, T alpha, const T* x, const T* y, const T* dy, T* dx) {
-  if constexpr (Op == UnaryOp::Relu || Op == UnaryOp::Relu6) {
-    // A select, not dy * f'(x): GCC compiles the product form to a branch per element,
-    // which mispredicts on ReLU's random sign pattern (10% of an ffn-10000 step).
 #pragma omp parallel for simd schedule(static) if (n > kParallelGrain)
-    for (std::int64_t i = 0; i < n; ++i) {
-      const bool pass = Op == UnaryOp::Relu ? x[i] > T(0) : (x[i] > T(0)) & (x[i] < T(6));
-      dx[i] = pass ? dy[i] : T(0);
-    }
-  } else {
-#pragma omp parallel for simd schedule(static) if (n > kParallelGrain)
-    for (std::int64_t i = 0; i < n; ++i)
-      dx[i] = dy[i] * unary_derivative(Op, x[i], y[i], alpha);
-  }
+  for (std::int64_t i = 0; i < n; ++i) dx[i] = unary_grad<Op>(x[i], y[i], dy[i], alpha);
 }
-
-#define SHRINK_UNARY_CASES(F)                                                            \
-  F(Neg) F(Exp) F(Log) F(Sqrt) F(Relu) F(Relu6) F(Gelu) F(Tanh) F(Sigmoid) F(PowScalar) \
-  F(AddScalar) F(MulScalar) F(Abs) F(Sign) F(Square)
 
 }  // namespace
 
@@ -148,10 +79,10 @@ void CpuBackend::binary(BinaryOp op, DType t, const BroadcastShape& s, const voi
     const T* pb = static_cast<const T*>(b);
     T* po = static_cast<T*>(out);
     switch (op) {
-      case BinaryOp::Add: binary_typed<T, BinaryOp::Add>(s, pa, pb, po); break;
-      case BinaryOp::Sub: binary_typed<T, BinaryOp::Sub>(s, pa, pb, po); break;
-      case BinaryOp::Mul: binary_typed<T, BinaryOp::Mul>(s, pa, pb, po); break;
-      case BinaryOp::Div: binary_typed<T, BinaryOp::Div>(s, pa, pb, po); break;
+#define SHRINK_CASE(name) \
+  case BinaryOp::name: binary_typed<T, BinaryOp::name>(s, pa, pb, po); break;
+      SHRINK_BINARY_OPS(SHRINK_CASE)
+#undef SHRINK_CASE
     }
   });
 }
@@ -165,7 +96,7 @@ void CpuBackend::unary(UnaryOp op, DType t, std::int64_t n, double alpha, const 
     switch (op) {
 #define SHRINK_CASE(name) \
   case UnaryOp::name: unary_loop<T, UnaryOp::name>(n, T(alpha), px, py); break;
-      SHRINK_UNARY_CASES(SHRINK_CASE)
+      SHRINK_UNARY_OPS(SHRINK_CASE)
 #undef SHRINK_CASE
     }
   });
@@ -184,7 +115,7 @@ void CpuBackend::unary_backward(UnaryOp op, DType t, std::int64_t n, double alph
   case UnaryOp::name:                                                                \
     unary_backward_loop<T, UnaryOp::name>(n, T(alpha), px, py, pdy, pdx);            \
     break;
-      SHRINK_UNARY_CASES(SHRINK_CASE)
+      SHRINK_UNARY_OPS(SHRINK_CASE)
 #undef SHRINK_CASE
     }
   });

@@ -4,6 +4,7 @@
 #include <limits>
 
 #include "kernels/cpu/cpu_backend.h"
+#include "kernels/formulas/softmax.h"
 
 namespace shrink::kernels::cpu {
 
@@ -31,8 +32,7 @@ void softmax_typed(bool log, std::int64_t outer, std::int64_t dim, std::int64_t 
     }
 }
 
-// softmax:     dx = y * (dy - sum(dy * y))
-// log_softmax: dx = dy - exp(y) * sum(dy)
+// The formulas (softmax and log_softmax) are kernels/formulas/softmax.h.
 template <class T>
 void softmax_backward_typed(bool log, std::int64_t outer, std::int64_t dim, std::int64_t inner,
                             const T* y, const T* dy, T* dx) {
@@ -42,10 +42,10 @@ void softmax_backward_typed(bool log, std::int64_t outer, std::int64_t dim, std:
       const std::int64_t base = o * dim * inner + i;
       T dot = T(0);
       for (std::int64_t d = 0; d < dim; ++d)
-        dot += log ? dy[base + d * inner] : dy[base + d * inner] * y[base + d * inner];
+        dot += formulas::softmax_dot_term(log, y[base + d * inner], dy[base + d * inner]);
       for (std::int64_t d = 0; d < dim; ++d) {
         const std::int64_t k = base + d * inner;
-        dx[k] = log ? dy[k] - std::exp(y[k]) * dot : y[k] * (dy[k] - dot);
+        dx[k] = formulas::softmax_grad(log, y[k], dy[k], dot);
       }
     }
 }
@@ -53,7 +53,7 @@ void softmax_backward_typed(bool log, std::int64_t outer, std::int64_t dim, std:
 template <class T>
 void cross_entropy_typed(std::int64_t n, std::int64_t c, double smoothing, const T* logits,
                          const std::int64_t* labels, T* loss, T* probs) {
-  const T on = static_cast<T>(1.0 - smoothing), off = static_cast<T>(smoothing / c);
+  const auto target = formulas::SmoothedTarget<T>::from(smoothing, c);
 #pragma omp parallel for schedule(static) if (n * c > kParallelGrain)
   for (std::int64_t r = 0; r < n; ++r) {
     const T* z = logits + r * c;
@@ -69,19 +69,22 @@ void cross_entropy_typed(std::int64_t n, std::int64_t c, double smoothing, const
       sum_logp += logp;
       p[j] = std::exp(logp);
     }
-    loss[r] = -on * (z[labels[r]] - log_total) - off * sum_logp;
+    loss[r] = formulas::cross_entropy_loss(target, z[labels[r]], log_total, sum_logp);
   }
 }
 
 template <class T>
 void cross_entropy_backward_typed(std::int64_t n, std::int64_t c, double smoothing, double scale,
                                   const T* probs, const std::int64_t* labels, T* grad) {
-  const T on = static_cast<T>(1.0 - smoothing), off = static_cast<T>(smoothing / c);
+  const auto target = formulas::SmoothedTarget<T>::from(smoothing, c);
   const T s = static_cast<T>(scale);
 #pragma omp parallel for schedule(static) if (n * c > kParallelGrain)
   for (std::int64_t r = 0; r < n; ++r) {
-    for (std::int64_t j = 0; j < c; ++j) grad[r * c + j] = s * (probs[r * c + j] - off);
-    grad[r * c + labels[r]] -= s * on;
+    // All entries as off-label, then the label's entry again (a vectorisable row loop).
+    const T* p = probs + r * c;
+    T* gr = grad + r * c;
+    for (std::int64_t j = 0; j < c; ++j) gr[j] = formulas::cross_entropy_grad(target, s, p[j], false);
+    gr[labels[r]] = formulas::cross_entropy_grad(target, s, p[labels[r]], true);
   }
 }
 

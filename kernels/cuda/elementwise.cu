@@ -1,9 +1,12 @@
 // Elementwise kernels: fill, arange, cast, broadcasting binary ops and the pointwise unary
-// family with its derivatives. Formulas are those of kernels/cpu/elementwise.cpp, term for
-// term, so results differ from the CPU only by the math library (erf, exp, tanh, pow).
+// family with its derivatives. The per-element formulas are kernels/formulas/, the same
+// code the CPU loops run, so results differ from the CPU only by the math library (erf,
+// exp, tanh, pow).
 #include <cstdint>
 
 #include "kernels/cuda/launch.cuh"
+#include "kernels/formulas/binary.h"
+#include "kernels/formulas/unary.h"
 
 namespace shrink::kernels::cuda {
 
@@ -30,10 +33,7 @@ __global__ void cast_kernel(std::int64_t n, const S* in, D* out) {
 
 template <BinaryOp Op, class T>
 __device__ __forceinline__ T apply(T a, T b) {
-  if constexpr (Op == BinaryOp::Add) return a + b;
-  else if constexpr (Op == BinaryOp::Sub) return a - b;
-  else if constexpr (Op == BinaryOp::Mul) return a * b;
-  else return a / b;
+  return formulas::binary_value<Op>(a, b);
 }
 
 // 16-byte vectors: one load instruction moves four floats or two doubles.
@@ -118,102 +118,24 @@ void binary_typed(const BroadcastShape& s, const T* a, const T* b, T* out) {
 
 // ---- unary ----
 
-// Overloads pick the float or double routine of the CUDA math library.
-__device__ __forceinline__ float m_exp(float x) { return expf(x); }
-__device__ __forceinline__ double m_exp(double x) { return exp(x); }
-__device__ __forceinline__ float m_log(float x) { return logf(x); }
-__device__ __forceinline__ double m_log(double x) { return log(x); }
-__device__ __forceinline__ float m_sqrt(float x) { return sqrtf(x); }
-__device__ __forceinline__ double m_sqrt(double x) { return sqrt(x); }
-__device__ __forceinline__ float m_erf(float x) { return erff(x); }
-__device__ __forceinline__ double m_erf(double x) { return erf(x); }
-__device__ __forceinline__ float m_tanh(float x) { return tanhf(x); }
-__device__ __forceinline__ double m_tanh(double x) { return tanh(x); }
-__device__ __forceinline__ float m_pow(float x, float y) { return powf(x, y); }
-__device__ __forceinline__ double m_pow(double x, double y) { return pow(x, y); }
-__device__ __forceinline__ float m_abs(float x) { return fabsf(x); }
-__device__ __forceinline__ double m_abs(double x) { return fabs(x); }
-
-template <class T>
-__device__ __forceinline__ T gelu_cdf(T x) {
-  return T(0.5) * (T(1) + m_erf(x * T(0.70710678118654752440)));
-}
-
-template <UnaryOp Op, class T>
-__device__ __forceinline__ T unary_value(T x, T alpha) {
-  switch (Op) {
-    case UnaryOp::Neg: return -x;
-    case UnaryOp::Exp: return m_exp(x);
-    case UnaryOp::Log: return m_log(x);
-    case UnaryOp::Sqrt: return m_sqrt(x);
-    case UnaryOp::Relu: return x > T(0) ? x : T(0);
-    case UnaryOp::Relu6: return x < T(0) ? T(0) : (x > T(6) ? T(6) : x);
-    case UnaryOp::Gelu: return x * gelu_cdf(x);
-    case UnaryOp::Tanh: return m_tanh(x);
-    case UnaryOp::Sigmoid: return T(1) / (T(1) + m_exp(-x));
-    case UnaryOp::PowScalar: return m_pow(x, alpha);
-    case UnaryOp::AddScalar: return x + alpha;
-    case UnaryOp::MulScalar: return x * alpha;
-    case UnaryOp::Abs: return m_abs(x);
-    case UnaryOp::Sign: return T((x > T(0)) - (x < T(0)));
-    case UnaryOp::Square: return x * x;
-  }
-  return T(0);
-}
-
-// d f(x) / dx, given x and y = f(x).
-template <UnaryOp Op, class T>
-__device__ __forceinline__ T unary_derivative(T x, T y, T alpha) {
-  switch (Op) {
-    case UnaryOp::Neg: return T(-1);
-    case UnaryOp::Exp: return y;
-    case UnaryOp::Log: return T(1) / x;
-    case UnaryOp::Sqrt: return T(0.5) / y;
-    case UnaryOp::Relu: return x > T(0) ? T(1) : T(0);
-    case UnaryOp::Relu6: return (x > T(0) && x < T(6)) ? T(1) : T(0);
-    case UnaryOp::Gelu:  // Phi(x) + x * phi(x)
-      return gelu_cdf(x) + x * T(0.39894228040143267794) * m_exp(T(-0.5) * x * x);
-    case UnaryOp::Tanh: return T(1) - y * y;
-    case UnaryOp::Sigmoid: return y * (T(1) - y);
-    case UnaryOp::PowScalar: return alpha * m_pow(x, alpha - T(1));
-    case UnaryOp::AddScalar: return T(1);
-    case UnaryOp::MulScalar: return alpha;
-    case UnaryOp::Abs: return T((x > T(0)) - (x < T(0)));
-    case UnaryOp::Sign: return T(0);
-    case UnaryOp::Square: return T(2) * x;
-  }
-  return T(0);
-}
-
 template <UnaryOp Op, class T>
 __global__ void unary_kernel(std::int64_t n, T alpha, const T* x, T* y) {
-  for (std::int64_t i = grid_start(); i < n; i += grid_step()) y[i] = unary_value<Op>(x[i], alpha);
+  for (std::int64_t i = grid_start(); i < n; i += grid_step())
+    y[i] = formulas::unary_value<Op>(x[i], alpha);
 }
 
 template <UnaryOp Op, class T>
 __global__ void unary_backward_kernel(std::int64_t n, T alpha, const T* x, const T* y,
                                       const T* dy, T* dx) {
-  for (std::int64_t i = grid_start(); i < n; i += grid_step()) {
-    if constexpr (Op == UnaryOp::Relu || Op == UnaryOp::Relu6) {
-      // A select, as on the CPU, so both agree bit for bit even where dy holds inf or NaN
-      // (dy * 0 would give NaN where the unit is off).
-      const bool pass = Op == UnaryOp::Relu ? x[i] > T(0) : (x[i] > T(0)) & (x[i] < T(6));
-      dx[i] = pass ? dy[i] : T(0);
-    } else {
-      dx[i] = dy[i] * unary_derivative<Op>(x[i], y[i], alpha);
-    }
-  }
+  for (std::int64_t i = grid_start(); i < n; i += grid_step())
+    dx[i] = formulas::unary_grad<Op>(x[i], y[i], dy[i], alpha);
 }
-
-#define SHRINK_UNARY_CASES(F)                                                            \
-  F(Neg) F(Exp) F(Log) F(Sqrt) F(Relu) F(Relu6) F(Gelu) F(Tanh) F(Sigmoid) F(PowScalar) \
-  F(AddScalar) F(MulScalar) F(Abs) F(Sign) F(Square)
 
 }  // namespace
 
 void CudaBackend::fill(DType t, std::int64_t n, double value, void* out) {
   if (n <= 0) return;
-  visit_all(t, [&](auto zero) {
+  dispatch_all(t, [&](auto zero) {
     using T = decltype(zero);
     fill_kernel<T><<<blocks_for(n), kThreadsPerBlock, 0, stream()>>>(n, static_cast<T>(value),
                                                                       static_cast<T*>(out));
@@ -223,7 +145,7 @@ void CudaBackend::fill(DType t, std::int64_t n, double value, void* out) {
 
 void CudaBackend::arange(DType t, std::int64_t n, void* out) {
   if (n <= 0) return;
-  visit_all(t, [&](auto zero) {
+  dispatch_all(t, [&](auto zero) {
     using T = decltype(zero);
     arange_kernel<T><<<blocks_for(n), kThreadsPerBlock, 0, stream()>>>(n, static_cast<T*>(out));
   });
@@ -232,9 +154,9 @@ void CudaBackend::arange(DType t, std::int64_t n, void* out) {
 
 void CudaBackend::cast(DType from, DType to, std::int64_t n, const void* in, void* out) {
   if (n <= 0) return;
-  visit_all(from, [&](auto src_zero) {
+  dispatch_all(from, [&](auto src_zero) {
     using S = decltype(src_zero);
-    visit_all(to, [&](auto dst_zero) {
+    dispatch_all(to, [&](auto dst_zero) {
       using D = decltype(dst_zero);
       cast_kernel<S, D><<<blocks_for(n), kThreadsPerBlock, 0, stream()>>>(
           n, static_cast<const S*>(in), static_cast<D*>(out));
@@ -245,16 +167,16 @@ void CudaBackend::cast(DType from, DType to, std::int64_t n, const void* in, voi
 
 void CudaBackend::binary(BinaryOp op, DType t, const BroadcastShape& s, const void* a,
                          const void* b, void* out) {
-  visit_floating(t, [&](auto zero) {
+  dispatch_floating(t, [&](auto zero) {
     using T = decltype(zero);
     const T* pa = static_cast<const T*>(a);
     const T* pb = static_cast<const T*>(b);
     T* po = static_cast<T*>(out);
     switch (op) {
-      case BinaryOp::Add: binary_typed<BinaryOp::Add>(s, pa, pb, po); break;
-      case BinaryOp::Sub: binary_typed<BinaryOp::Sub>(s, pa, pb, po); break;
-      case BinaryOp::Mul: binary_typed<BinaryOp::Mul>(s, pa, pb, po); break;
-      case BinaryOp::Div: binary_typed<BinaryOp::Div>(s, pa, pb, po); break;
+#define SHRINK_CASE(name) \
+  case BinaryOp::name: binary_typed<BinaryOp::name>(s, pa, pb, po); break;
+      SHRINK_BINARY_OPS(SHRINK_CASE)
+#undef SHRINK_CASE
     }
   });
 }
@@ -262,7 +184,7 @@ void CudaBackend::binary(BinaryOp op, DType t, const BroadcastShape& s, const vo
 void CudaBackend::unary(UnaryOp op, DType t, std::int64_t n, double alpha, const void* x,
                         void* y) {
   if (n <= 0) return;
-  visit_floating(t, [&](auto zero) {
+  dispatch_floating(t, [&](auto zero) {
     using T = decltype(zero);
     const T* px = static_cast<const T*>(x);
     T* py = static_cast<T*>(y);
@@ -272,7 +194,7 @@ void CudaBackend::unary(UnaryOp op, DType t, std::int64_t n, double alpha, const
   case UnaryOp::name:                                                                        \
     unary_kernel<UnaryOp::name, T><<<blocks, kThreadsPerBlock, 0, stream()>>>(n, T(alpha), px, py); \
     break;
-      SHRINK_UNARY_CASES(SHRINK_CASE)
+      SHRINK_UNARY_OPS(SHRINK_CASE)
 #undef SHRINK_CASE
     }
   });
@@ -282,7 +204,7 @@ void CudaBackend::unary(UnaryOp op, DType t, std::int64_t n, double alpha, const
 void CudaBackend::unary_backward(UnaryOp op, DType t, std::int64_t n, double alpha, const void* x,
                                  const void* y, const void* dy, void* dx) {
   if (n <= 0) return;
-  visit_floating(t, [&](auto zero) {
+  dispatch_floating(t, [&](auto zero) {
     using T = decltype(zero);
     const T* px = static_cast<const T*>(x);
     const T* py = static_cast<const T*>(y);
@@ -295,7 +217,7 @@ void CudaBackend::unary_backward(UnaryOp op, DType t, std::int64_t n, double alp
     unary_backward_kernel<UnaryOp::name, T><<<blocks, kThreadsPerBlock, 0, stream()>>>( \
         n, T(alpha), px, py, pdy, pdx);                                         \
     break;
-      SHRINK_UNARY_CASES(SHRINK_CASE)
+      SHRINK_UNARY_OPS(SHRINK_CASE)
 #undef SHRINK_CASE
     }
   });

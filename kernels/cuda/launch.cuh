@@ -1,6 +1,5 @@
-// Private to kernels/cuda (parts A: memory/elementwise/random/layout): dtype dispatch and the
-// grid-stride loop every elementwise kernel uses. Names differ from kernels/cpu's
-// dispatch_* so a .cu file may define its own helpers without ambiguity.
+// Private to kernels/cuda (memory/elementwise/random/layout/gather/optim): dtype dispatch and the
+// grid-stride loop every elementwise kernel uses.
 #pragma once
 #include <cstdint>
 
@@ -8,20 +7,9 @@
 
 namespace shrink::kernels::cuda {
 
-// Calls f(T{}) with T the C++ type of a floating dtype; int64 is rejected like on the CPU.
-template <class F>
-void visit_floating(DType t, F&& f) {
-  if (t == DType::Float64) f(double{});
-  else if (t == DType::Float32) f(float{});
-  else throw Unsupported("floating-point kernel called with int64 data");
-}
-
-// Same, including int64 (for data movement kernels).
-template <class F>
-void visit_all(DType t, F&& f) {
-  if (t == DType::Int64) f(std::int64_t{});
-  else visit_floating(t, f);
-}
+// The dtype dispatch is kernels/dtype_dispatch.h's (shared with the CPU and core/).
+using kernels::dispatch_all;
+using kernels::dispatch_floating;
 
 // First index and step of a grid-stride loop: blocks_for caps the grid, so one thread may
 // own several elements; 64-bit so tensors above 2^31 elements stay correct.

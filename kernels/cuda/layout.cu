@@ -79,7 +79,7 @@ void CudaBackend::strided_copy(DType t, int ndim, const std::int64_t* shape,
     n *= shape[k];
   }
   if (n == 0) return;
-  visit_all(t, [&](auto zero) {
+  dispatch_all(t, [&](auto zero) {
     using T = decltype(zero);
     strided_copy_kernel<T><<<blocks_for(n), kThreadsPerBlock, 0, stream()>>>(
         d, n, static_cast<const T*>(in), static_cast<T*>(out));
@@ -92,7 +92,7 @@ void CudaBackend::index_select(DType t, std::int64_t outer, std::int64_t in_dim,
                                const std::int64_t* idx, void* out) {
   const std::int64_t n = outer * n_idx * inner;
   if (n <= 0) return;
-  visit_all(t, [&](auto zero) {
+  dispatch_all(t, [&](auto zero) {
     using T = decltype(zero);
     index_select_kernel<T><<<blocks_for(n), kThreadsPerBlock, 0, stream()>>>(
         outer, in_dim, inner, static_cast<const T*>(in), n_idx, idx, static_cast<T*>(out));
@@ -105,7 +105,7 @@ void CudaBackend::index_add(DType t, std::int64_t outer, std::int64_t in_dim, st
                             void* grad_in) {
   const std::int64_t n = outer * inner;
   if (n <= 0 || n_idx <= 0) return;
-  visit_floating(t, [&](auto zero) {
+  dispatch_floating(t, [&](auto zero) {
     using T = decltype(zero);
     index_add_kernel<T><<<blocks_for(n), kThreadsPerBlock, 0, stream()>>>(
         outer, in_dim, inner, n_idx, idx, static_cast<const T*>(grad_out), static_cast<T*>(grad_in));

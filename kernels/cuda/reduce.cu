@@ -178,7 +178,7 @@ void reduce_rows(std::int64_t outer, std::int64_t reduce, const T* in, T* out,
 void CudaBackend::reduce(ReduceOp op, DType t, std::int64_t outer, std::int64_t reduce,
                          std::int64_t inner, const void* in, void* out, std::int64_t* argmax) {
   if (outer <= 0 || inner <= 0) return;
-  visit_floating(t, [&](auto zero) {
+  dispatch_floating(t, [&](auto zero) {
     using T = decltype(zero);
     const T* src = static_cast<const T*>(in);
     T* dst = static_cast<T*>(out);

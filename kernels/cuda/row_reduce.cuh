@@ -15,16 +15,13 @@
 
 #include "kernels/cuda/cuda_backend_impl.h"
 #include "kernels/cuda/launch.cuh"
+#include "kernels/formulas/math.h"
 
 namespace shrink::kernels::cuda::rows {
 
 constexpr int kWarp = 32;
 constexpr unsigned kFullMask = 0xffffffffu;
 
-__device__ __forceinline__ float math_exp(float x) { return expf(x); }
-__device__ __forceinline__ double math_exp(double x) { return exp(x); }
-__device__ __forceinline__ float math_log(float x) { return logf(x); }
-__device__ __forceinline__ double math_log(double x) { return log(x); }
 template <class T> __device__ __forceinline__ T neg_inf();
 template <> __device__ __forceinline__ float neg_inf<float>() { return -INFINITY; }
 template <> __device__ __forceinline__ double neg_inf<double>() {
@@ -50,8 +47,8 @@ struct MaxExpSumAcc {
   static __device__ MaxExpSumAcc identity() { return {neg_inf<T>(), T(0)}; }
   static __device__ MaxExpSumAcc combine(MaxExpSumAcc a, MaxExpSumAcc b) {
     const T m = a.m > b.m ? a.m : b.m;
-    const T sa = a.m == m ? a.s : a.s * math_exp(a.m - m);
-    const T sb = b.m == m ? b.s : b.s * math_exp(b.m - m);
+    const T sa = a.m == m ? a.s : a.s * formulas::m_exp(a.m - m);
+    const T sb = b.m == m ? b.s : b.s * formulas::m_exp(b.m - m);
     return {m, sa + sb};
   }
   static __device__ MaxExpSumAcc shfl_xor(MaxExpSumAcc a, int lane_mask) {
@@ -59,10 +56,10 @@ struct MaxExpSumAcc {
   }
   __device__ void push(T x) {
     if (x > m) {
-      s = (m == neg_inf<T>() ? T(0) : s * math_exp(m - x)) + T(1);
+      s = (m == neg_inf<T>() ? T(0) : s * formulas::m_exp(m - x)) + T(1);
       m = x;
     } else {
-      s += x == m ? T(1) : math_exp(x - m);
+      s += x == m ? T(1) : formulas::m_exp(x - m);
     }
   }
 };

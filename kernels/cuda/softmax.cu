@@ -6,13 +6,14 @@
 
 #include "kernels/cuda/cuda_backend_impl.h"
 #include "kernels/cuda/row_reduce.cuh"
+#include "kernels/formulas/softmax.h"
 
 namespace shrink::kernels::cuda {
 
 namespace {
 
-using rows::math_exp;
-using rows::math_log;
+using formulas::m_exp;
+using formulas::m_log;
 
 // log(sum_j exp(x_j)) of one row, returned to every thread of the row's group.
 template <class T, int kTpr>
@@ -20,7 +21,7 @@ __device__ T row_log_sum_exp(const T* x, std::int64_t dim, rows::MaxExpSumAcc<T>
   auto a = rows::MaxExpSumAcc<T>::identity();
   for (std::int64_t d = rows::RowLoop<kTpr>::lane(); d < dim; d += kTpr) a.push(x[d]);
   a = rows::group_reduce<kTpr>(a, scratch);
-  return math_log(a.s) + a.m;
+  return m_log(a.s) + a.m;
 }
 
 template <class T, int kTpr>
@@ -33,7 +34,7 @@ __global__ void softmax_rows_kernel(bool log, std::int64_t outer, std::int64_t d
     T* dst = y + row * dim;
     const T log_total = row_log_sum_exp<T, kTpr>(src, dim, scratch);
     for (std::int64_t d = Loop::lane(); d < dim; d += kTpr)
-      dst[d] = log ? src[d] - log_total : math_exp(src[d] - log_total);
+      dst[d] = log ? src[d] - log_total : m_exp(src[d] - log_total);
   }
 }
 
@@ -49,10 +50,10 @@ __global__ void softmax_columns_kernel(bool log, std::int64_t outer, std::int64_
     T m = rows::neg_inf<T>();
     for (std::int64_t d = 0; d < dim; ++d) m = src[d * inner] > m ? src[d * inner] : m;
     T total = T(0);
-    for (std::int64_t d = 0; d < dim; ++d) total += math_exp(src[d * inner] - m);
-    const T log_total = math_log(total) + m;
+    for (std::int64_t d = 0; d < dim; ++d) total += m_exp(src[d * inner] - m);
+    const T log_total = m_log(total) + m;
     for (std::int64_t d = 0; d < dim; ++d)
-      dst[d * inner] = log ? src[d * inner] - log_total : math_exp(src[d * inner] - log_total);
+      dst[d * inner] = log ? src[d * inner] - log_total : m_exp(src[d * inner] - log_total);
   }
 }
 
@@ -67,11 +68,11 @@ __global__ void softmax_backward_rows_kernel(bool log, std::int64_t outer, std::
     const std::int64_t base = row * dim;
     rows::SumAcc<T> dot{T(0)};
     for (std::int64_t d = Loop::lane(); d < dim; d += kTpr)
-      dot.v += log ? dy[base + d] : dy[base + d] * y[base + d];
+      dot.v += formulas::softmax_dot_term(log, y[base + d], dy[base + d]);
     const T total = rows::group_reduce<kTpr>(dot, scratch).v;
     for (std::int64_t d = Loop::lane(); d < dim; d += kTpr) {
       const std::int64_t k = base + d;
-      dx[k] = log ? dy[k] - math_exp(y[k]) * total : y[k] * (dy[k] - total);
+      dx[k] = formulas::softmax_grad(log, y[k], dy[k], total);
     }
   }
 }
@@ -85,18 +86,19 @@ __global__ void softmax_backward_columns_kernel(bool log, std::int64_t outer, st
     const std::int64_t base = (k / inner) * dim * inner + k % inner;
     T dot = T(0);
     for (std::int64_t d = 0; d < dim; ++d)
-      dot += log ? dy[base + d * inner] : dy[base + d * inner] * y[base + d * inner];
+      dot += formulas::softmax_dot_term(log, y[base + d * inner], dy[base + d * inner]);
     for (std::int64_t d = 0; d < dim; ++d) {
       const std::int64_t j = base + d * inner;
-      dx[j] = log ? dy[j] - math_exp(y[j]) * dot : y[j] * (dy[j] - dot);
+      dx[j] = formulas::softmax_grad(log, y[j], dy[j], dot);
     }
   }
 }
 
-// loss_r = -on * log p[r, label] - off * sum_j log p[r, j], with on = 1 - eps, off = eps / c;
+// loss_r = -on * log p[r, label] - off * sum_j log p[r, j] (formulas::cross_entropy_loss);
 // probs = exp(log p) is kept for the backward pass.
 template <class T, int kTpr>
-__global__ void cross_entropy_kernel(std::int64_t n, std::int64_t c, T on, T off, const T* logits,
+__global__ void cross_entropy_kernel(std::int64_t n, std::int64_t c,
+                                     formulas::SmoothedTarget<T> target, const T* logits,
                                      const std::int64_t* labels, T* loss, T* probs) {
   using Loop = rows::RowLoop<kTpr>;
   __shared__ rows::MaxExpSumAcc<T> stats_scratch[32];
@@ -109,24 +111,24 @@ __global__ void cross_entropy_kernel(std::int64_t n, std::int64_t c, T on, T off
     for (std::int64_t j = Loop::lane(); j < c; j += kTpr) {
       const T logp = z[j] - log_total;
       sum_logp.v += logp;
-      p[j] = math_exp(logp);
+      p[j] = m_exp(logp);
     }
     sum_logp = rows::group_reduce<kTpr>(sum_logp, sum_scratch);
-    if (Loop::lane() == 0) loss[row] = -on * (z[labels[row]] - log_total) - off * sum_logp.v;
+    if (Loop::lane() == 0)
+      loss[row] = formulas::cross_entropy_loss(target, z[labels[row]], log_total, sum_logp.v);
   }
 }
 
 // grad = scale * (probs - target), target = off everywhere plus on at the label; the label
 // entry is rounded in the CPU's two steps.
 template <class T>
-__global__ void cross_entropy_backward_kernel(std::int64_t n, std::int64_t c, T on, T off, T scale,
+__global__ void cross_entropy_backward_kernel(std::int64_t n, std::int64_t c,
+                                              formulas::SmoothedTarget<T> target, T scale,
                                               const T* probs, const std::int64_t* labels,
                                               T* grad) {
   const std::int64_t total = n * c;
   for (std::int64_t k = grid_start(); k < total; k += grid_step()) {
-    T g = scale * (probs[k] - off);
-    if (k % c == labels[k / c]) g -= scale * on;
-    grad[k] = g;
+    grad[k] = formulas::cross_entropy_grad(target, scale, probs[k], k % c == labels[k / c]);
   }
 }
 
@@ -135,7 +137,7 @@ __global__ void cross_entropy_backward_kernel(std::int64_t n, std::int64_t c, T 
 void CudaBackend::softmax(DType t, bool log, std::int64_t outer, std::int64_t dim,
                           std::int64_t inner, const void* x, void* y) {
   if (outer <= 0 || dim <= 0 || inner <= 0) return;
-  visit_floating(t, [&](auto zero) {
+  dispatch_floating(t, [&](auto zero) {
     using T = decltype(zero);
     const T* src = static_cast<const T*>(x);
     T* dst = static_cast<T*>(y);
@@ -155,7 +157,7 @@ void CudaBackend::softmax(DType t, bool log, std::int64_t outer, std::int64_t di
 void CudaBackend::softmax_backward(DType t, bool log, std::int64_t outer, std::int64_t dim,
                                    std::int64_t inner, const void* y, const void* dy, void* dx) {
   if (outer <= 0 || dim <= 0 || inner <= 0) return;
-  visit_floating(t, [&](auto zero) {
+  dispatch_floating(t, [&](auto zero) {
     using T = decltype(zero);
     const T* yt = static_cast<const T*>(y);
     const T* dyt = static_cast<const T*>(dy);
@@ -177,12 +179,12 @@ void CudaBackend::cross_entropy(DType t, std::int64_t n, std::int64_t c, double 
                                 const void* logits, const std::int64_t* labels, void* loss,
                                 void* probs) {
   if (n <= 0 || c <= 0) return;
-  visit_floating(t, [&](auto zero) {
+  dispatch_floating(t, [&](auto zero) {
     using T = decltype(zero);
-    const T on = static_cast<T>(1.0 - smoothing), off = static_cast<T>(smoothing / c);
+    const auto target = formulas::SmoothedTarget<T>::from(smoothing, c);
     rows::launch_rows(n, c, [&](auto tpr, unsigned grid, unsigned block) {
       cross_entropy_kernel<T, decltype(tpr)::value><<<grid, block, 0, stream()>>>(
-          n, c, on, off, static_cast<const T*>(logits), labels, static_cast<T*>(loss),
+          n, c, target, static_cast<const T*>(logits), labels, static_cast<T*>(loss),
           static_cast<T*>(probs));
     });
     check_launch("cross_entropy");
@@ -193,11 +195,11 @@ void CudaBackend::cross_entropy_backward(DType t, std::int64_t n, std::int64_t c
                                          double smoothing, double scale, const void* probs,
                                          const std::int64_t* labels, void* grad_logits) {
   if (n <= 0 || c <= 0) return;
-  visit_floating(t, [&](auto zero) {
+  dispatch_floating(t, [&](auto zero) {
     using T = decltype(zero);
-    const T on = static_cast<T>(1.0 - smoothing), off = static_cast<T>(smoothing / c);
+    const auto target = formulas::SmoothedTarget<T>::from(smoothing, c);
     cross_entropy_backward_kernel<<<blocks_for(n * c), kThreadsPerBlock, 0, stream()>>>(
-        n, c, on, off, static_cast<T>(scale), static_cast<const T*>(probs), labels,
+        n, c, target, static_cast<T>(scale), static_cast<const T*>(probs), labels,
         static_cast<T*>(grad_logits));
     check_launch("cross_entropy_backward");
   });

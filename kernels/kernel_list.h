@@ -1,0 +1,154 @@
+// The one list of compute kernels. Every entry is
+//   SHRINK_KERNEL(name, (parameters), (argument names))
+// and this file is included (without an include guard) wherever the list must be expanded:
+// kernels/backend.h makes each entry a virtual method of `Backend` whose default throws
+// kernels::Unsupported naming the kernel and the device; kernels/cpu/cpu_backend.h and
+// kernels/cuda/cuda_backend_impl.h make each entry an override declaration. A kernel added
+// here is therefore declared in all three places at once.
+//
+// SHRINK_CPU_ONLY_KERNEL marks entries the CUDA backend does not provide yet (it expands to
+// SHRINK_KERNEL unless the includer defines it, as CudaBackend does to skip them); on CUDA
+// they throw Unsupported, and their cross-device tests say so.
+//
+// All pointers are device pointers of the backend's device; buffers are contiguous unless
+// strides are passed explicitly. Kernels are pure: nothing but their outputs is written.
+#ifndef SHRINK_KERNEL
+#error "define SHRINK_KERNEL(name, params, args) before including kernels/kernel_list.h"
+#endif
+#ifndef SHRINK_CPU_ONLY_KERNEL
+#define SHRINK_CPU_ONLY_KERNEL SHRINK_KERNEL
+#endif
+
+// ---- elementwise ----
+SHRINK_KERNEL(fill, (DType t, std::int64_t n, double value, void* out), (t, n, value, out))
+// 0, 1, ..., n-1
+SHRINK_KERNEL(arange, (DType t, std::int64_t n, void* out), (t, n, out))
+SHRINK_KERNEL(cast, (DType from, DType to, std::int64_t n, const void* in, void* out),
+              (from, to, n, in, out))
+// out[i] = a[...] op b[...] with broadcasting described by `s`.
+SHRINK_KERNEL(binary, (BinaryOp op, DType t, const BroadcastShape& s, const void* a,
+                       const void* b, void* out),
+              (op, t, s, a, b, out))
+SHRINK_KERNEL(unary, (UnaryOp op, DType t, std::int64_t n, double alpha, const void* x, void* y),
+              (op, t, n, alpha, x, y))
+// dx = dy * f'(x); both x and y = f(x) are given (each op reads what is cheaper).
+SHRINK_KERNEL(unary_backward, (UnaryOp op, DType t, std::int64_t n, double alpha, const void* x,
+                               const void* y, const void* dy, void* dx),
+              (op, t, n, alpha, x, y, dy, dx))
+// y = x * mask / (1 - p) with mask ~ Bernoulli(1 - p) drawn from Philox(seed, offset); the
+// mask (0 or 1/(1-p)) is written too so that backward is dy * mask.
+SHRINK_KERNEL(dropout, (DType t, std::int64_t n, double p, std::uint64_t seed,
+                        std::uint64_t offset, const void* x, void* y, void* mask),
+              (t, n, p, seed, offset, x, y, mask))
+// Philox-driven fills: uniform in [lo, hi) or normal(mean, std).
+SHRINK_KERNEL(random_uniform, (DType t, std::int64_t n, double lo, double hi, std::uint64_t seed,
+                               std::uint64_t offset, void* out),
+              (t, n, lo, hi, seed, offset, out))
+SHRINK_KERNEL(random_normal, (DType t, std::int64_t n, double mean, double stddev,
+                              std::uint64_t seed, std::uint64_t offset, void* out),
+              (t, n, mean, stddev, seed, offset, out))
+
+// ---- data movement ----
+// out (contiguous, `shape`) = in read through `in_strides` (elements).
+SHRINK_KERNEL(strided_copy, (DType t, int ndim, const std::int64_t* shape,
+                             const std::int64_t* in_strides, const void* in, void* out),
+              (t, ndim, shape, in_strides, in, out))
+// in: (outer, in_dim, inner), idx: (n_idx) int64 -> out: (outer, n_idx, inner)
+SHRINK_KERNEL(index_select, (DType t, std::int64_t outer, std::int64_t in_dim,
+                             std::int64_t inner, const void* in, std::int64_t n_idx,
+                             const std::int64_t* idx, void* out),
+              (t, outer, in_dim, inner, in, n_idx, idx, out))
+// Adjoint of index_select: grad_in (outer, in_dim, inner) += scatter of grad_out.
+SHRINK_KERNEL(index_add, (DType t, std::int64_t outer, std::int64_t in_dim, std::int64_t inner,
+                          std::int64_t n_idx, const std::int64_t* idx, const void* grad_out,
+                          void* grad_in),
+              (t, outer, in_dim, inner, n_idx, idx, grad_out, grad_in))
+// Gather along an axis with one index per output element:
+//   out[o, j, i] = in[o, idx[o, j, i], i]
+// in: (outer, in_dim, inner), idx: (outer, n_idx, inner) int64 -> out: (outer, n_idx, inner).
+SHRINK_KERNEL(gather, (DType t, std::int64_t outer, std::int64_t in_dim, std::int64_t inner,
+                       const void* in, std::int64_t n_idx, const std::int64_t* idx, void* out),
+              (t, outer, in_dim, inner, in, n_idx, idx, out))
+// Adjoint of gather: out[o, idx[o, j, i], i] += src[o, j, i] for out (outer, in_dim, inner)
+// and src, idx (outer, n_idx, inner). Repeated indices add up in j order (deterministic).
+SHRINK_KERNEL(scatter_add, (DType t, std::int64_t outer, std::int64_t in_dim, std::int64_t inner,
+                            std::int64_t n_idx, const std::int64_t* idx, const void* src,
+                            void* out),
+              (t, outer, in_dim, inner, n_idx, idx, src, out))
+// Index validation without copying indices to the host: writes to *first_bad (one int64 in
+// device memory) the smallest position i with idx[i] outside [0, bound), or n when all are
+// in range.
+SHRINK_KERNEL(find_out_of_range, (std::int64_t n, const std::int64_t* idx, std::int64_t bound,
+                                  std::int64_t* first_bad),
+              (n, idx, bound, first_bad))
+
+// ---- reductions over the middle axis of (outer, reduce, inner) ----
+// Sum writes out (outer, inner). Max also writes argmax (int64) when `argmax` is non-null.
+SHRINK_KERNEL(reduce, (ReduceOp op, DType t, std::int64_t outer, std::int64_t reduce,
+                       std::int64_t inner, const void* in, void* out, std::int64_t* argmax),
+              (op, t, outer, reduce, inner, in, out, argmax))
+
+// ---- linear algebra ----
+// Row-major C(m,n) = alpha * op(A) op(B) + beta * C, batched with element strides
+// (stride 0 broadcasts an operand across the batch).
+SHRINK_KERNEL(gemm, (DType t, bool trans_a, bool trans_b, std::int64_t m, std::int64_t n,
+                     std::int64_t k, double alpha, const void* a, std::int64_t lda,
+                     std::int64_t stride_a, const void* b, std::int64_t ldb,
+                     std::int64_t stride_b, double beta, void* c, std::int64_t ldc,
+                     std::int64_t stride_c, std::int64_t batch),
+              (t, trans_a, trans_b, m, n, k, alpha, a, lda, stride_a, b, ldb, stride_b, beta, c,
+               ldc, stride_c, batch))
+
+// ---- sparse (CSR) linear layer y = x W^T + b, W (rows, cols) as row_ptr (rows + 1),
+// col_idx (nnz), values (nnz); the caller has validated the structure ----
+// y (batch, rows) = x (batch, cols) W^T (+ bias (rows) when non-null).
+SHRINK_CPU_ONLY_KERNEL(csr_linear, (DType t, std::int64_t batch, std::int64_t rows,
+                                    std::int64_t cols, const std::int64_t* row_ptr,
+                                    const std::int64_t* col_idx, const void* values,
+                                    const void* x, const void* bias, void* y),
+                       (t, batch, rows, cols, row_ptr, col_idx, values, x, bias, y))
+// dx (batch, cols) = dy (batch, rows) W (overwrites dx).
+SHRINK_CPU_ONLY_KERNEL(csr_linear_backward_input,
+                       (DType t, std::int64_t batch, std::int64_t rows, std::int64_t cols,
+                        const std::int64_t* row_ptr, const std::int64_t* col_idx,
+                        const void* values, const void* dy, void* dx),
+                       (t, batch, rows, cols, row_ptr, col_idx, values, dy, dx))
+// dvalues[e] = sum_n dy[n, row(e)] x[n, col(e)] (overwrites dvalues).
+SHRINK_CPU_ONLY_KERNEL(csr_sampled_gradient,
+                       (DType t, std::int64_t batch, std::int64_t rows, std::int64_t cols,
+                        const std::int64_t* row_ptr, const std::int64_t* col_idx,
+                        const void* dy, const void* x, void* dvalues),
+                       (t, batch, rows, cols, row_ptr, col_idx, dy, x, dvalues))
+
+// ---- softmax family over the middle axis of (outer, dim, inner) ----
+SHRINK_KERNEL(softmax, (DType t, bool log, std::int64_t outer, std::int64_t dim,
+                        std::int64_t inner, const void* x, void* y),
+              (t, log, outer, dim, inner, x, y))
+// dx from y = softmax (or log_softmax) output and dy.
+SHRINK_KERNEL(softmax_backward, (DType t, bool log, std::int64_t outer, std::int64_t dim,
+                                 std::int64_t inner, const void* y, const void* dy, void* dx),
+              (t, log, outer, dim, inner, y, dy, dx))
+// Fused cross-entropy over logits (n, c) and int64 labels with label smoothing eps:
+// loss_i = -(1-eps) log p[i, y_i] - eps/c * sum_j log p[i, j]. Writes per-sample loss (n)
+// and the probabilities (n, c) that backward needs. Labels outside [0, c) are the
+// caller's responsibility (core/ checks them before calling).
+SHRINK_KERNEL(cross_entropy, (DType t, std::int64_t n, std::int64_t c, double smoothing,
+                              const void* logits, const std::int64_t* labels, void* loss,
+                              void* probs),
+              (t, n, c, smoothing, logits, labels, loss, probs))
+// grad_logits = scale * (probs - target_distribution)
+SHRINK_KERNEL(cross_entropy_backward, (DType t, std::int64_t n, std::int64_t c, double smoothing,
+                                       double scale, const void* probs,
+                                       const std::int64_t* labels, void* grad_logits),
+              (t, n, c, smoothing, scale, probs, labels, grad_logits))
+
+// ---- optimizer updates (in place over one parameter of n elements) ----
+SHRINK_KERNEL(sgd_step, (DType t, std::int64_t n, const SgdParams& p, void* param,
+                         const void* grad, void* momentum_buffer),
+              (t, n, p, param, grad, momentum_buffer))
+SHRINK_KERNEL(adamw_step, (DType t, std::int64_t n, const AdamWParams& p, void* param,
+                           const void* grad, void* exp_avg, void* exp_avg_sq),
+              (t, n, p, param, grad, exp_avg, exp_avg_sq))
+
+#undef SHRINK_KERNEL
+#undef SHRINK_CPU_ONLY_KERNEL

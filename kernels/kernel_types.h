@@ -1,0 +1,49 @@
+// The vocabulary of kernel parameters: op enums, the broadcast description and the optimizer
+// hyper-parameters. Plain data, usable from host and device code (kernels/formulas/ reads it).
+#pragma once
+#include <cstdint>
+
+#include "kernels/types.h"
+
+namespace shrink::kernels {
+
+constexpr int kMaxDims = 8;
+
+// A broadcast elementwise problem after dimension collapsing: the output is contiguous with
+// `shape`; operand strides are in elements and are 0 along broadcast axes.
+struct BroadcastShape {
+  int ndim = 0;
+  std::int64_t shape[kMaxDims] = {};
+  std::int64_t stride_a[kMaxDims] = {};
+  std::int64_t stride_b[kMaxDims] = {};
+};
+
+// The one list of binary and unary ops: the enums and every per-op switch (CPU loops, CUDA
+// launches) expand from these, so an op added here cannot be missing from a case list.
+#define SHRINK_BINARY_OPS(X) X(Add) X(Sub) X(Mul) X(Div)
+
+// y = f(x, alpha). The backward kind takes (x, y, dy) and writes dx. PowScalar is x^alpha,
+// AddScalar x + alpha, MulScalar x * alpha; the formulas are in kernels/formulas/unary.h.
+#define SHRINK_UNARY_OPS(X)                                                                   \
+  X(Neg) X(Exp) X(Log) X(Sqrt) X(Relu) X(Relu6) X(Gelu) X(Tanh) X(Sigmoid) X(PowScalar)       \
+  X(AddScalar) X(MulScalar) X(Abs) X(Sign) X(Square)
+
+#define SHRINK_ENUM_ENTRY(name) name,
+enum class BinaryOp : std::uint8_t { SHRINK_BINARY_OPS(SHRINK_ENUM_ENTRY) };
+enum class UnaryOp : std::uint8_t { SHRINK_UNARY_OPS(SHRINK_ENUM_ENTRY) };
+#undef SHRINK_ENUM_ENTRY
+
+enum class ReduceOp : std::uint8_t { Sum, Max };
+
+// One optimizer update over one parameter tensor, fused into a single pass.
+struct SgdParams {
+  double lr = 0, momentum = 0, dampening = 0, weight_decay = 0;
+  bool nesterov = false;
+  bool first_step = false;  // PyTorch initialises the buffer to the first gradient
+};
+struct AdamWParams {
+  double lr = 0, beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weight_decay = 0;
+  std::int64_t step = 1;  // 1-based, for bias correction
+};
+
+}  // namespace shrink::kernels
