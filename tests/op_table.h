@@ -79,7 +79,7 @@ inline std::pair<double, double> value_range(Init init) {
   }
 }
 
-namespace op_table_detail {
+namespace op_reference {
 
 namespace ref = kernels::reference;
 using V = const std::vector<Tensor>&;
@@ -497,11 +497,11 @@ inline std::vector<OpCase> build_op_cases() {
   return t;
 }
 
-}  // namespace op_table_detail
+}  // namespace op_reference
 
 // The table, built once.
 inline const std::vector<OpCase>& op_cases() {
-  static const std::vector<OpCase> table = op_table_detail::build_op_cases();
+  static const std::vector<OpCase> table = op_reference::build_op_cases();
   return table;
 }
 

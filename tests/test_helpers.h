@@ -40,6 +40,11 @@ std::vector<T> random_vec(std::int64_t n, double lo, double hi, std::uint64_t se
   return v;
 }
 
+// A float32 tensor of shape `s`, values uniform in [lo, hi).
+inline Tensor random_tensor(const Shape& s, std::uint64_t seed, double lo = -2, double hi = 2) {
+  return Tensor::from_vector(random_vec<float>(numel(s), lo, hi, seed), s);
+}
+
 template <class T>
 std::vector<double> to_doubles(const std::vector<T>& v) {
   return std::vector<double>(v.begin(), v.end());

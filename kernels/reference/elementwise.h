@@ -38,8 +38,8 @@ inline void binary(BinaryOp op, const BroadcastShape& s, const double* a, const 
   }
 }
 
-// NumPy broadcasting over plain shapes: out (out_shape) = a (a_shape) op b (b_shape), shapes
-// right-aligned, size-1 axes repeated. Ranks up to kMaxDims.
+// NumPy broadcasting over plain shapes, any rank: out (out_shape) = a (a_shape) op b (b_shape),
+// shapes right-aligned, size-1 axes repeated.
 inline void binary_broadcast(BinaryOp op, int out_ndim, const std::int64_t* out_shape,
                              int a_ndim, const std::int64_t* a_shape, const double* a,
                              int b_ndim, const std::int64_t* b_shape, const double* b,
@@ -47,20 +47,19 @@ inline void binary_broadcast(BinaryOp op, int out_ndim, const std::int64_t* out_
   std::int64_t n = 1;
   for (int d = 0; d < out_ndim; ++d) n *= out_shape[d];
   for (std::int64_t i = 0; i < n; ++i) {
-    std::int64_t coord[kMaxDims] = {};
-    std::int64_t rem = i;
-    for (int d = out_ndim - 1; d >= 0; --d) {
-      coord[d] = rem % out_shape[d];
+    std::int64_t rem = i, offset_a = 0, offset_b = 0, stride_a = 1, stride_b = 1;
+    for (int d = out_ndim - 1; d >= 0; --d) {  // unravel i, last axis fastest
+      const std::int64_t coord = rem % out_shape[d];
       rem /= out_shape[d];
-    }
-    std::int64_t offset_a = 0, offset_b = 0;
-    for (int d = 0; d < a_ndim; ++d) {
-      const std::int64_t c = a_shape[d] == 1 ? 0 : coord[out_ndim - a_ndim + d];
-      offset_a = offset_a * a_shape[d] + c;
-    }
-    for (int d = 0; d < b_ndim; ++d) {
-      const std::int64_t c = b_shape[d] == 1 ? 0 : coord[out_ndim - b_ndim + d];
-      offset_b = offset_b * b_shape[d] + c;
+      const int da = d - (out_ndim - a_ndim), db = d - (out_ndim - b_ndim);
+      if (da >= 0) {
+        if (a_shape[da] != 1) offset_a += coord * stride_a;
+        stride_a *= a_shape[da];
+      }
+      if (db >= 0) {
+        if (b_shape[db] != 1) offset_b += coord * stride_b;
+        stride_b *= b_shape[db];
+      }
     }
     out[i] = binary_value(op, a[offset_a], b[offset_b]);
   }
