@@ -27,7 +27,8 @@ struct Run {
 Run run_on(const OpCase& c, const std::vector<Tensor>& drawn, DType dtype, Device device,
            const std::vector<double>& seed) {
   std::vector<Tensor> inputs;
-  for (const Tensor& x : drawn) inputs.push_back(x.to(dtype).to(device).requires_grad_());
+  // detach(): a fresh leaf even where to() returned `x` itself (same dtype and device).
+  for (const Tensor& x : drawn) inputs.push_back(x.to(dtype).to(device).detach().requires_grad_());
   Run r;
   r.out = c.fn(inputs);
   const Tensor g = Tensor::from_vector(seed, r.out.shape()).to(dtype).to(r.out.device());
@@ -57,8 +58,9 @@ void compare_devices(const OpCase& c) {
     const Run gpu = run_on(c, drawn, dtype, Device::cuda(), seed);
     EXPECT_TRUE(all_close(what + " forward", gpu.out, cpu.out, tol, tol));
     for (std::size_t i = 0; i < cpu.grads.size(); ++i) {
-      if (gpu.grads[i].defined())
+      if (gpu.grads[i].defined()) {
         EXPECT_TRUE(gpu.grads[i].device().is_cuda()) << what << " gradient of input " << i;
+      }
       EXPECT_TRUE(all_close(what + " gradient of input " + std::to_string(i), gpu.grads[i],
                             cpu.grads[i], tol, tol));
     }
