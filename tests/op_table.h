@@ -320,7 +320,7 @@ inline bool register_op_tests(const char* suite, OpCaseTest::Body body, const ch
   for (const OpCase& c : op_cases()) {
     if (keep && !keep(c)) continue;
     const OpCase* row = &c;
-    ::testing::RegisterTest(suite, test_name(c.name).c_str(), nullptr, c.name.c_str(), file, line,
+    ::testing::RegisterTest(suite, test_name(c.name).c_str(), nullptr, nullptr, file, line,
                             [row, body]() -> OpCaseTest* { return new OpCaseTest(row, body); });
   }
   return true;
