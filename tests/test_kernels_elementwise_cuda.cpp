@@ -27,15 +27,12 @@
 
 #include "core/shrink.h"
 #include "kernels/backend.h"
+#include "tests/op_table.h"
+#include "tests/test_helpers.h"
 #include "kernels/cuda/cuda_backend.h"
 
 namespace shrink::kernels {
 namespace {
-
-#define SKIP_WITHOUT_GPU()                                                              \
-  if (!shrink::cuda_available())                                                        \
-  GTEST_SKIP() << "no CUDA GPU present: the CUDA kernels are compared with the CPU only " \
-                  "on a machine with a GPU"
 
 Backend& cpu() { return backend(DeviceType::CPU); }
 Backend& gpu() { return backend(DeviceType::CUDA); }
@@ -104,7 +101,7 @@ using FloatTypes = ::testing::Types<float, double>;
 TYPED_TEST_SUITE(CudaElementwise, FloatTypes);
 
 TEST(CudaMemory, SteadyStateAllocatesNothingNew) {
-  SKIP_WITHOUT_GPU();
+  SHRINK_SKIP_WITHOUT_GPU();
   EXPECT_EQ(gpu().allocate(0), nullptr);
 #ifdef SHRINK_WITH_CUDA  // the allocator's counters exist only in CUDA builds
   const std::size_t sizes[] = {4, 100, 1000, 513, 3 << 20, (7 << 20) + 5, 64 << 10};
@@ -122,7 +119,7 @@ TEST(CudaMemory, SteadyStateAllocatesNothingNew) {
 }
 
 TEST(CudaMemory, CopiesRoundTrip) {
-  SKIP_WITHOUT_GPU();
+  SHRINK_SKIP_WITHOUT_GPU();
   // Staged (small) and direct (> 8 MiB) uploads; device-to-device copy.
   for (std::int64_t n : {std::int64_t{1}, std::int64_t{1023}, std::int64_t{3} << 20}) {
     const auto host = random_vec<float>(n, -1, 1, 5);
@@ -133,7 +130,7 @@ TEST(CudaMemory, CopiesRoundTrip) {
 }
 
 TEST(CudaElementwiseAllTypes, FillArangeCast) {
-  SKIP_WITHOUT_GPU();
+  SHRINK_SKIP_WITHOUT_GPU();
   for (std::int64_t n : kSizes) {
     auto each = [&](auto zero) {
       using T = decltype(zero);
@@ -167,7 +164,7 @@ TEST(CudaElementwiseAllTypes, FillArangeCast) {
 }
 
 TYPED_TEST(CudaElementwise, BinaryMatchesCpuBitwise) {
-  SKIP_WITHOUT_GPU();
+  SHRINK_SKIP_WITHOUT_GPU();
   using T = TypeParam;
   struct Desc {
     std::vector<std::int64_t> shape, sa, sb;
@@ -212,48 +209,48 @@ TYPED_TEST(CudaElementwise, BinaryMatchesCpuBitwise) {
 }
 
 TYPED_TEST(CudaElementwise, UnaryAndBackwardMatchCpu) {
-  SKIP_WITHOUT_GPU();
+  SHRINK_SKIP_WITHOUT_GPU();
   using T = TypeParam;
   const double tol = std::is_same_v<T, float> ? 2e-6 : 1e-14;
+  // Every pointwise kernel of the op table (rows with `unary`), plus Sign (abs's derivative).
   struct Case {
-    UnaryOp op;
-    double lo, hi, alpha;
-    bool exact;  // no transcendental function: bitwise equal
+    std::string name;
+    testing::UnaryKernel kernel;
+    double lo, hi;
   };
-  const Case cases[] = {
-      {UnaryOp::Neg, -4, 4, 0, true},        {UnaryOp::Exp, -4, 4, 0, false},
-      {UnaryOp::Log, 0.1, 4, 0, false},      {UnaryOp::Sqrt, 0.1, 4, 0, true},
-      {UnaryOp::Relu, -4, 4, 0, true},       {UnaryOp::Relu6, -2, 8, 0, true},
-      {UnaryOp::Gelu, -4, 4, 0, false},      {UnaryOp::Tanh, -4, 4, 0, false},
-      {UnaryOp::Sigmoid, -4, 4, 0, false},   {UnaryOp::PowScalar, 0.1, 4, 1.7, false},
-      {UnaryOp::AddScalar, -4, 4, 0.3, true}, {UnaryOp::MulScalar, -4, 4, -1.5, true},
-      {UnaryOp::Abs, -4, 4, 0, true},        {UnaryOp::Sign, -4, 4, 0, true},
-      {UnaryOp::Square, -4, 4, 0, true},
-  };
+  std::vector<Case> cases = {{"sign", {UnaryOp::Sign, 0, true}, -4, 4}};
+  for (const auto& row : testing::op_cases())
+    if (row.unary) {
+      const auto [lo, hi] = testing::value_range(row.inputs[0].init);
+      cases.push_back({row.name, *row.unary, lo, hi});
+    }
   for (const auto& c : cases) {
+    const UnaryOp op = c.kernel.op;
+    const double alpha = c.kernel.alpha;
+    const bool exact = c.kernel.correctly_rounded;
     for (std::int64_t n : kSizes) {
-      const std::string what = "unary op " + std::to_string(int(c.op)) + " n=" + std::to_string(n);
+      const std::string what = c.name + " n=" + std::to_string(n);
       const auto x = random_vec<T>(n, c.lo, c.hi, 3);
       const auto dy = random_vec<T>(n, -1, 1, 4);
       std::vector<T> y(n), dx(n);
-      cpu().unary(c.op, dt<T>(), n, c.alpha, x.data(), y.data());
+      cpu().unary(op, dt<T>(), n, alpha, x.data(), y.data());
       DeviceBuffer dx_in = upload(x), dy_in = upload(dy), out(n * sizeof(T));
-      gpu().unary(c.op, dt<T>(), n, c.alpha, dx_in.ptr, out.ptr);
+      gpu().unary(op, dt<T>(), n, alpha, dx_in.ptr, out.ptr);
       const auto gy = download<T>(out, n);
-      c.exact ? expect_same(gy, y, what) : expect_close(gy, y, tol, what);
+      exact ? expect_same(gy, y, what) : expect_close(gy, y, tol, what);
       // Backward reads the CPU's y on both devices, so only the derivative is compared.
       DeviceBuffer y_in = upload(y);
-      cpu().unary_backward(c.op, dt<T>(), n, c.alpha, x.data(), y.data(), dy.data(), dx.data());
-      gpu().unary_backward(c.op, dt<T>(), n, c.alpha, dx_in.ptr, y_in.ptr, dy_in.ptr, out.ptr);
+      cpu().unary_backward(op, dt<T>(), n, alpha, x.data(), y.data(), dy.data(), dx.data());
+      gpu().unary_backward(op, dt<T>(), n, alpha, dx_in.ptr, y_in.ptr, dy_in.ptr, out.ptr);
       const auto gdx = download<T>(out, n);
-      c.exact ? expect_same(gdx, dx, what + " backward")
+      exact ? expect_same(gdx, dx, what + " backward")
               : expect_close(gdx, dx, tol, what + " backward");
     }
   }
 }
 
 TYPED_TEST(CudaElementwise, RandomMatchesCpu) {
-  SKIP_WITHOUT_GPU();
+  SHRINK_SKIP_WITHOUT_GPU();
   using T = TypeParam;
   for (std::int64_t n : kSizes) {
     for (std::uint64_t offset : {std::uint64_t{0}, std::uint64_t{4 * 37}}) {
@@ -296,7 +293,7 @@ TYPED_TEST(CudaElementwise, RandomMatchesCpu) {
 }
 
 TEST(CudaLayout, StridedCopyIndexSelectIndexAddMatchCpu) {
-  SKIP_WITHOUT_GPU();
+  SHRINK_SKIP_WITHOUT_GPU();
   struct Copy {
     std::vector<std::int64_t> shape, strides;
     std::int64_t in_size;
@@ -359,7 +356,7 @@ TEST(CudaLayout, StridedCopyIndexSelectIndexAddMatchCpu) {
 // (add, mul, relu and index_select are exact on both devices, and core/ runs the same
 // sequence of kernels).
 TEST(CudaTensorOps, AddMulReluIndexSelectForwardBackward) {
-  SKIP_WITHOUT_GPU();
+  SHRINK_SKIP_WITHOUT_GPU();
   const Shape shape = {33, 17};
   const auto xv = random_vec<float>(33 * 17, -1, 1, 41), wv = random_vec<float>(33 * 17, -1, 1, 42);
   const std::vector<std::int64_t> idx = {3, 0, 32, 3, 3, 17};

@@ -19,6 +19,7 @@
 #include "core/random.h"
 #include "core/tensor.h"
 #include "kernels/backend.h"
+#include "tests/test_helpers.h"
 #include "nn/models.h"
 #include "nn/optim.h"
 #ifdef SHRINK_WITH_CUDA
@@ -27,11 +28,6 @@
 
 namespace shrink::kernels {
 namespace {
-
-#define SKIP_WITHOUT_GPU()                                                                    \
-  if (!shrink::cuda_available())                                                             \
-  GTEST_SKIP() << "no CUDA GPU present: the CUDA kernels are compared with the CPU only on " \
-                  "a machine with a GPU (ctest -L cuda there)"
 
 Backend& cpu() { return backend(DeviceType::CPU); }
 Backend& gpu() { return backend(DeviceType::CUDA); }
@@ -109,7 +105,7 @@ const std::vector<Shape3> kReduceShapes = {{1, 1, 1},    {7, 13, 1},     {13, 7,
                                            {2, 1, 5},    {4, 0, 1},      {4, 0, 3}};
 
 TYPED_TEST(CudaMath, ReduceSumAndMaxMatchCpu) {
-  SKIP_WITHOUT_GPU();
+  SHRINK_SKIP_WITHOUT_GPU();
   using T = TypeParam;
   for (const auto& s : kReduceShapes) {
     // Quarter steps make ties common, so the first-index rule is exercised.
@@ -140,7 +136,7 @@ TYPED_TEST(CudaMath, ReduceSumAndMaxMatchCpu) {
 }
 
 TYPED_TEST(CudaMath, ReduceMaxFollowsCpuNanRuleAndIsDeterministic) {
-  SKIP_WITHOUT_GPU();
+  SHRINK_SKIP_WITHOUT_GPU();
   using T = TypeParam;
   const T nan = std::numeric_limits<T>::quiet_NaN();
   // Rows of 5: NaN first (wins), NaN inside (skipped), all equal (index 0), -inf only.
@@ -171,7 +167,7 @@ const std::vector<Shape3> kSoftmaxShapes = {{1, 1, 1}, {7, 13, 1}, {4, 3001, 1},
                                             {33, 1000, 3}, {3, 5, 7}, {1, 1, 9}};
 
 TYPED_TEST(CudaMath, SoftmaxForwardAndBackwardMatchCpu) {
-  SKIP_WITHOUT_GPU();
+  SHRINK_SKIP_WITHOUT_GPU();
   using T = TypeParam;
   for (const auto& s : kSoftmaxShapes)
     for (bool log : {false, true}) {
@@ -193,7 +189,7 @@ TYPED_TEST(CudaMath, SoftmaxForwardAndBackwardMatchCpu) {
 }
 
 TYPED_TEST(CudaMath, CrossEntropyMatchesCpu) {
-  SKIP_WITHOUT_GPU();
+  SHRINK_SKIP_WITHOUT_GPU();
   using T = TypeParam;
   const std::vector<std::pair<std::int64_t, std::int64_t>> shapes = {
       {1, 1}, {7, 13}, {129, 1000}, {5, 3001}};
@@ -223,7 +219,7 @@ TYPED_TEST(CudaMath, CrossEntropyMatchesCpu) {
 }
 
 TYPED_TEST(CudaMath, OptimizerStepsMatchCpu) {
-  SKIP_WITHOUT_GPU();
+  SHRINK_SKIP_WITHOUT_GPU();
   using T = TypeParam;
   for (std::int64_t n : {1, 257, 100003}) {
     const auto w0 = random_vec<T>(n, 41), b0 = random_vec<T>(n, 43);
@@ -309,7 +305,7 @@ void check_gemm(const GemmCase& g, bool ta, bool tb, double alpha, double beta, 
 }
 
 TYPED_TEST(CudaMath, GemmMatchesCpuForAllTransposesAndBatchStrides) {
-  SKIP_WITHOUT_GPU();
+  SHRINK_SKIP_WITHOUT_GPU();
   using T = TypeParam;
 #ifdef SHRINK_WITH_CUDA
   const bool was = cuda::allow_tf32();  // SHRINK_ALLOW_TF32=1 may have turned it on
@@ -332,7 +328,7 @@ TYPED_TEST(CudaMath, GemmMatchesCpuForAllTransposesAndBatchStrides) {
 
 #ifdef SHRINK_WITH_CUDA
 TEST(CudaGemm, Tf32IsOptInAndStaysWithinItsPrecision) {
-  SKIP_WITHOUT_GPU();
+  SHRINK_SKIP_WITHOUT_GPU();
   const bool was = cuda::allow_tf32();
   cuda::set_allow_tf32(true);
   EXPECT_TRUE(cuda::allow_tf32());
@@ -343,7 +339,7 @@ TEST(CudaGemm, Tf32IsOptInAndStaysWithinItsPrecision) {
 #endif
 
 TEST(CudaGemm, RejectsWhatCublasCannotDo) {
-  SKIP_WITHOUT_GPU();
+  SHRINK_SKIP_WITHOUT_GPU();
   EXPECT_THROW(gpu().gemm(DType::Int64, false, false, 2, 2, 2, 1, nullptr, 2, 0, nullptr, 2, 0, 0,
                           nullptr, 2, 0, 1),
                Unsupported);
@@ -356,7 +352,7 @@ TEST(CudaGemm, RejectsWhatCublasCannotDo) {
 // ---- end to end ----
 
 TEST(CudaEndToEnd, MlpTrainsToTheSameLossesOnCpuAndCuda) {
-  SKIP_WITHOUT_GPU();
+  SHRINK_SKIP_WITHOUT_GPU();
   constexpr std::int64_t kBatch = 64;
   Generator data_gen(7);
   const Tensor x = Tensor::randn({kBatch, 784}, data_gen);

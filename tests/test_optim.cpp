@@ -1,5 +1,5 @@
 // nn/optim and nn/schedule: every optimizer update against PyTorch's algorithm written
-// out in double in the test, and every schedule at known epochs.
+// out in double (kernels/reference/optim.h), and every schedule at known epochs.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -7,8 +7,10 @@
 #include <memory>
 
 #include "core/shrink.h"
+#include "kernels/reference/optim.h"
 #include "nn/optim.h"
 #include "nn/schedule.h"
+#include "tests/test_helpers.h"
 
 using namespace shrink;
 using namespace shrink::nn;
@@ -39,37 +41,32 @@ std::vector<double> run(MakeOpt make_opt, DType dtype = DType::Float64) {
   return w.to(DType::Float64).template to_vector<double>();
 }
 
-// torch.optim.SGD, step by step.
+// torch.optim.SGD, step by step (kernels/reference/optim.h).
 std::vector<double> sgd_reference(double lr, double momentum, double dampening, double wd,
                                   bool nesterov) {
   std::vector<double> w = kInit, buf(w.size());
+  kernels::SgdParams p;
+  p.lr = lr, p.momentum = momentum, p.dampening = dampening, p.weight_decay = wd;
+  p.nesterov = nesterov;
   for (int s = 0; s < kSteps; ++s) {
-    const auto g0 = grad_at(s);
-    for (std::size_t i = 0; i < w.size(); ++i) {
-      double g = g0[i] + wd * w[i];
-      if (momentum != 0) {
-        buf[i] = s == 0 ? g : momentum * buf[i] + (1 - dampening) * g;
-        g = nesterov ? g + momentum * buf[i] : buf[i];
-      }
-      w[i] -= lr * g;
-    }
+    p.first_step = s == 0;  // the buffer starts as the first gradient
+    const auto g = grad_at(s);
+    kernels::reference::sgd_step(static_cast<std::int64_t>(w.size()), p, w.data(), g.data(),
+                                 buf.data());
   }
   return w;
 }
 
-// torch.optim.AdamW, step by step (bias-corrected moments, decoupled weight decay).
+// torch.optim.AdamW, step by step (kernels/reference/optim.h).
 std::vector<double> adamw_reference(double lr, double b1, double b2, double eps, double wd) {
   std::vector<double> w = kInit, m(w.size()), v(w.size());
+  kernels::AdamWParams p;
+  p.lr = lr, p.beta1 = b1, p.beta2 = b2, p.eps = eps, p.weight_decay = wd;
   for (int s = 0; s < kSteps; ++s) {
+    p.step = s + 1;
     const auto g = grad_at(s);
-    const int t = s + 1;
-    for (std::size_t i = 0; i < w.size(); ++i) {
-      w[i] *= 1 - lr * wd;
-      m[i] = b1 * m[i] + (1 - b1) * g[i];
-      v[i] = b2 * v[i] + (1 - b2) * g[i] * g[i];
-      const double m_hat = m[i] / (1 - std::pow(b1, t)), v_hat = v[i] / (1 - std::pow(b2, t));
-      w[i] -= lr * m_hat / (std::sqrt(v_hat) + eps);
-    }
+    kernels::reference::adamw_step(static_cast<std::int64_t>(w.size()), p, w.data(), g.data(),
+                                   m.data(), v.data());
   }
   return w;
 }
@@ -272,7 +269,7 @@ TEST(Schedule, BadStringsListValidForms) {
 // ---- CUDA: the fused kernels and Module::to on the GPU agree with the CPU ----
 
 TEST(OptimizerCuda, UpdatesMatchCpu) {
-  if (!cuda_available()) GTEST_SKIP() << "no CUDA device in this build or machine";
+  SHRINK_SKIP_WITHOUT_GPU();
   for (int which = 0; which < 2; ++which) {
     SCOPED_TRACE(which == 0 ? "SGD" : "AdamW");
     auto make = [which](NamedTensors p) -> std::unique_ptr<Optimizer> {

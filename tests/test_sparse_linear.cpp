@@ -1,6 +1,7 @@
-// kernels/cpu/sparse, core csr_linear and nn::SparseLinear: the CSR kernels against plain
-// loops on odd shapes, the op's gradients against finite differences (float64), the layer
-// against the dense Linear it came from, and the checkpoint round trip.
+// kernels/cpu/sparse, core csr_linear and nn::SparseLinear: the CSR kernels against
+// kernels/reference/sparse.h on odd shapes, the layer against the dense Linear it came from,
+// and the checkpoint round trip. The op's float64 gradients are checked from its rows in
+// tests/op_table.h (test_op_table.cpp).
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -9,15 +10,14 @@
 #include <vector>
 
 #include "core/shrink.h"
-#include "gradcheck.h"
 #include "kernels/cpu/sparse.h"
+#include "kernels/reference/sparse.h"
 #include "nn/checkpoint.h"
 #include "nn/linear.h"
 #include "nn/models.h"
 #include "nn/sparse_linear.h"
 
 using namespace shrink;
-using shrink::testing::InputSpec;
 
 namespace {
 
@@ -61,18 +61,15 @@ void check_kernels(double tol) {
       const Csr m = random_csr(rows, cols, density, rng);
       const auto x = random_vec(batch * cols, rng), dy = random_vec(batch * rows, rng);
       const auto bias = random_vec(rows, rng);
-      // Plain reference loops.
-      std::vector<double> y_ref(batch * rows), dx_ref(batch * cols, 0.0), dv_ref(m.values.size(), 0.0);
-      for (std::int64_t n = 0; n < batch; ++n)
-        for (std::int64_t r = 0; r < rows; ++r) {
-          double acc = bias[r];
-          for (std::int64_t e = m.row_ptr[r]; e < m.row_ptr[r + 1]; ++e) {
-            acc += m.values[e] * x[n * cols + m.col_idx[e]];
-            dx_ref[n * cols + m.col_idx[e]] += m.values[e] * dy[n * rows + r];
-            dv_ref[e] += dy[n * rows + r] * x[n * cols + m.col_idx[e]];
-          }
-          y_ref[n * rows + r] = acc;
-        }
+      // The oracle: kernels/reference/sparse.h.
+      std::vector<double> y_ref(batch * rows), dx_ref(batch * cols), dv_ref(m.values.size());
+      kernels::reference::csr_linear_forward(batch, rows, cols, m.row_ptr.data(), m.col_idx.data(),
+                                             m.values.data(), x.data(), bias.data(), y_ref.data());
+      kernels::reference::csr_linear_backward_input(batch, rows, cols, m.row_ptr.data(),
+                                                    m.col_idx.data(), m.values.data(), dy.data(),
+                                                    dx_ref.data());
+      kernels::reference::csr_sampled_gradient(batch, rows, cols, m.row_ptr.data(), m.col_idx.data(),
+                                               dy.data(), x.data(), dv_ref.data());
       const auto v = cast<T>(m.values), xt = cast<T>(x), dyt = cast<T>(dy), bt = cast<T>(bias);
       std::vector<T> y(batch * rows), y_nobias(batch * rows), dx(batch * cols, T(7)), dv(v.size(), T(7));
       kernels::cpu::csr_linear_forward(batch, rows, cols, m.row_ptr.data(), m.col_idx.data(), v.data(),
@@ -103,18 +100,6 @@ Tensor index_tensor(const std::vector<std::int64_t>& v) {
 
 TEST(SparseKernels, MatchReferenceLoopsFloat) { check_kernels<float>(1e-5); }
 TEST(SparseKernels, MatchReferenceLoopsDouble) { check_kernels<double>(1e-12); }
-
-TEST(CsrLinear, GradientsMatchFiniteDifferences) {
-  std::mt19937_64 rng(7);
-  const Csr m = random_csr(6, 9, 0.4, rng);
-  const Tensor rp = index_tensor(m.row_ptr), ci = index_tensor(m.col_idx);
-  const std::int64_t nnz = static_cast<std::int64_t>(m.values.size());
-  auto f = [&](const std::vector<Tensor>& in) { return csr_linear(in[0], in[1], rp, ci, 9, in[2]); };
-  EXPECT_TRUE(shrink::testing::gradcheck("csr_linear", f, {InputSpec{{4, 9}}, {{nnz}}, {{6}}}));
-  // Leading batch axes are flattened, and no bias.
-  auto g = [&](const std::vector<Tensor>& in) { return csr_linear(in[0], in[1], rp, ci, 9, Tensor()); };
-  EXPECT_TRUE(shrink::testing::gradcheck("csr_linear_3d", g, {InputSpec{{2, 3, 9}}, {{nnz}}}));
-}
 
 TEST(CsrLinear, RejectsBadInput) {
   const Tensor v = Tensor::ones({2}), rp = index_tensor({0, 1, 2}), x = Tensor::ones({3, 4});

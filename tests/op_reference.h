@@ -1,0 +1,229 @@
+// Forward references for the op table's rows (tests/op_table.h), in double: each builder
+// returns the function from a row's inputs (shape and values) to its expected output values,
+// composed from the plain loops of kernels/reference/ with the op's semantics (broadcast
+// shapes, axes, batching). Test files use them directly too (test_ops_*.cpp).
+#pragma once
+#include <algorithm>
+#include <cstdint>
+#include <functional>
+#include <utility>
+#include <vector>
+
+#include "core/shrink.h"
+#include "kernels/backend.h"
+#include "kernels/reference/elementwise.h"
+#include "kernels/reference/gemm.h"
+#include "kernels/reference/layout.h"
+#include "kernels/reference/reduce.h"
+#include "kernels/reference/softmax.h"
+#include "kernels/reference/sparse.h"
+
+namespace shrink::testing {
+
+// One input of a reference computation: shape and values in double.
+struct RefInput {
+  Shape shape;
+  std::vector<double> values;
+};
+// The expected forward output, flat, in double.
+using ReferenceFn = std::function<std::vector<double>(const std::vector<RefInput>&)>;
+
+namespace op_reference {
+
+
+namespace ref = kernels::reference;
+using R = const std::vector<RefInput>&;
+
+inline Tensor int64s(const std::vector<std::int64_t>& v, Device device) {
+  return Tensor::from_vector(v, {static_cast<std::int64_t>(v.size())}).to(device);
+}
+
+inline std::int64_t axis_of(std::int64_t axis, std::size_t ndim) {
+  return axis < 0 ? axis + static_cast<std::int64_t>(ndim) : axis;
+}
+
+// (outer, size, inner) around `axis` of `s`.
+struct Split {
+  std::int64_t outer = 1, size = 1, inner = 1;
+};
+inline Split split(const Shape& s, std::int64_t axis) {
+  Split p;
+  for (std::int64_t d = 0; d < static_cast<std::int64_t>(s.size()); ++d)
+    (d < axis ? p.outer : d == axis ? p.size : p.inner) *= s[d];
+  return p;
+}
+
+inline ReferenceFn binary(kernels::BinaryOp op) {
+  return [op](R in) {
+    const Shape out = broadcast_shapes("reference", in[0].shape, in[1].shape);
+    std::vector<double> y(static_cast<std::size_t>(numel(out)));
+    ref::binary_broadcast(op, static_cast<int>(out.size()), out.data(),
+                          static_cast<int>(in[0].shape.size()), in[0].shape.data(),
+                          in[0].values.data(), static_cast<int>(in[1].shape.size()),
+                          in[1].shape.data(), in[1].values.data(), y.data());
+    return y;
+  };
+}
+
+inline ReferenceFn unary(kernels::UnaryOp op, double alpha) {
+  return [op, alpha](R in) {
+    std::vector<double> y(in[0].values.size());
+    ref::unary(op, static_cast<std::int64_t>(y.size()), alpha, in[0].values.data(), y.data());
+    return y;
+  };
+}
+
+inline ReferenceFn identity() {
+  return [](R in) { return in[0].values; };
+}
+
+// (..., m, k) @ (..., k, n); an operand with one matrix is shared by every batch.
+inline std::vector<double> matmul(R in) {
+  const Shape &a = in[0].shape, &b = in[1].shape;
+  const std::int64_t m = a[a.size() - 2], k = a.back(), n = b.back();
+  const std::int64_t batch_a = numel(a) / (m * k), batch_b = numel(b) / (k * n);
+  const std::int64_t batch = std::max(batch_a, batch_b);
+  std::vector<double> c(static_cast<std::size_t>(batch * m * n));
+  ref::gemm(false, false, m, n, k, 1.0, in[0].values.data(), k, batch_a == 1 ? 0 : m * k,
+            in[1].values.data(), n, batch_b == 1 ? 0 : k * n, 0.0, c.data(), n, m * n, batch);
+  return c;
+}
+
+// x (..., in) W^T with W (out, in), plus bias (out) when given.
+inline std::vector<double> linear(R in) {
+  const std::int64_t out = in[1].shape[0], k = in[1].shape[1];
+  const std::int64_t rows = numel(in[0].shape) / k;
+  std::vector<double> y(static_cast<std::size_t>(rows * out));
+  ref::gemm(false, true, rows, out, k, 1.0, in[0].values.data(), k, 0, in[1].values.data(), k,
+            0, 0.0, y.data(), out, 0, 1);
+  if (in.size() > 2)
+    for (std::int64_t r = 0; r < rows; ++r)
+      for (std::int64_t o = 0; o < out; ++o) y[r * out + o] += in[2].values[o];
+  return y;
+}
+
+// Sum (or mean) over `axes` (all when empty), one axis at a time, highest first.
+inline ReferenceFn sum(std::vector<std::int64_t> axes, bool mean) {
+  return [axes, mean](R in) {
+    Shape s = in[0].shape;
+    std::vector<std::int64_t> ax = axes;
+    if (ax.empty())
+      for (std::size_t d = 0; d < s.size(); ++d) ax.push_back(static_cast<std::int64_t>(d));
+    for (auto& a : ax) a = axis_of(a, s.size());
+    std::sort(ax.rbegin(), ax.rend());
+    std::vector<double> v = in[0].values;
+    double count = 1;
+    for (std::int64_t a : ax) {
+      const Split p = split(s, a);
+      std::vector<double> out(static_cast<std::size_t>(p.outer * p.inner));
+      ref::reduce_sum(p.outer, p.size, p.inner, v.data(), out.data());
+      v = std::move(out);
+      count *= static_cast<double>(s[a]);
+      s[a] = 1;
+    }
+    if (mean)
+      for (auto& x : v) x /= count;
+    return v;
+  };
+}
+
+inline ReferenceFn max(std::int64_t axis) {
+  return [axis](R in) {
+    const Split p = split(in[0].shape, axis_of(axis, in[0].shape.size()));
+    std::vector<double> out(static_cast<std::size_t>(p.outer * p.inner));
+    ref::reduce_max(p.outer, p.size, p.inner, in[0].values.data(), out.data(), nullptr);
+    return out;
+  };
+}
+
+inline ReferenceFn softmax(std::int64_t axis, bool log) {
+  return [axis, log](R in) {
+    const Split p = split(in[0].shape, axis_of(axis, in[0].shape.size()));
+    std::vector<double> y(in[0].values.size());
+    ref::softmax(log, p.outer, p.size, p.inner, in[0].values.data(), y.data());
+    return y;
+  };
+}
+
+// The mean over rows of the per-sample loss.
+inline ReferenceFn cross_entropy(std::vector<std::int64_t> labels, double eps) {
+  return [labels, eps](R in) {
+    const std::int64_t n = in[0].shape[0], c = in[0].shape[1];
+    std::vector<double> loss(static_cast<std::size_t>(n)), probs(static_cast<std::size_t>(n * c));
+    ref::cross_entropy(n, c, eps, in[0].values.data(), labels.data(), loss.data(), probs.data());
+    double total = 0;
+    for (double l : loss) total += l;
+    return std::vector<double>{total / static_cast<double>(n)};
+  };
+}
+
+// Reads input 0 through strides (elements) from an offset: expand, transpose, slice.
+inline std::vector<double> strided(const RefInput& x, const Shape& out_shape,
+                                   const std::vector<std::int64_t>& strides, std::int64_t offset) {
+  std::vector<double> y(static_cast<std::size_t>(numel(out_shape)));
+  ref::strided_copy(static_cast<int>(out_shape.size()), out_shape.data(), strides.data(),
+                    x.values.data() + offset, y.data());
+  return y;
+}
+
+inline ReferenceFn permute(std::vector<std::int64_t> order) {
+  return [order](R in) {
+    const std::vector<std::int64_t> in_strides = contiguous_strides(in[0].shape);
+    Shape out;
+    std::vector<std::int64_t> strides;
+    for (std::int64_t o : order) {
+      out.push_back(in[0].shape[o]);
+      strides.push_back(in_strides[o]);
+    }
+    return strided(in[0], out, strides, 0);
+  };
+}
+
+inline ReferenceFn expand(Shape to) {
+  return [to](R in) {
+    const Shape& s = in[0].shape;
+    const std::vector<std::int64_t> in_strides = contiguous_strides(s);
+    std::vector<std::int64_t> strides(to.size(), 0);  // 0 along new and size-1 axes
+    const std::size_t lead = to.size() - s.size();
+    for (std::size_t d = 0; d < s.size(); ++d) strides[lead + d] = s[d] == 1 ? 0 : in_strides[d];
+    return strided(in[0], to, strides, 0);
+  };
+}
+
+// start already normalised and end already clamped by the row.
+inline ReferenceFn slice(std::int64_t axis, std::int64_t start, std::int64_t end,
+                         std::int64_t step) {
+  return [=](R in) {
+    Shape out = in[0].shape;
+    std::vector<std::int64_t> strides = contiguous_strides(out);
+    out[axis] = (end - start + step - 1) / step;
+    const std::int64_t offset = start * strides[axis];
+    strides[axis] *= step;
+    return strided(in[0], out, strides, offset);
+  };
+}
+
+inline std::vector<double> concat(R in, std::int64_t axis) {
+  std::vector<double> y;
+  const Split first = split(in[0].shape, axis);
+  for (std::int64_t o = 0; o < first.outer; ++o)
+    for (const RefInput& part : in) {
+      const Split p = split(part.shape, axis);
+      const auto* begin = part.values.data() + o * p.size * p.inner;
+      y.insert(y.end(), begin, begin + p.size * p.inner);
+    }
+  return y;
+}
+
+inline ReferenceFn index_select(std::int64_t axis, std::vector<std::int64_t> idx) {
+  return [axis, idx](R in) {
+    const Split p = split(in[0].shape, axis);
+    const auto k = static_cast<std::int64_t>(idx.size());
+    std::vector<double> y(static_cast<std::size_t>(p.outer * k * p.inner));
+    ref::index_select(p.outer, p.size, p.inner, in[0].values.data(), k, idx.data(), y.data());
+    return y;
+  };
+}
+
+}  // namespace op_reference
+}  // namespace shrink::testing

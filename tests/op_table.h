@@ -1,0 +1,338 @@
+// The one table of differentiable ops for the tests. Each row: a name, its inputs (shape and
+// value domain), the function under test (core ops only), a forward reference built from
+// kernels/reference/ where one exists, the pointwise kernel it runs, and tolerances. The
+// table drives:
+//   test_op_table.cpp       float64 gradient check against central differences, and the
+//                           forward check against the reference (float64 and float32)
+//   test_op_table_cuda.cpp  CUDA against CPU, forward and every input gradient
+//   test_kernels_*.cpp      the unary kernel list (rows with `unary` set)
+//
+// Adding an op touches: its kernel declaration (kernels/backend.h), the CPU kernel, the CUDA
+// kernel, the core op (core/ops/), and one row here (plus, if it has a new formula, the
+// plain loop in kernels/reference/). Nothing else lists ops.
+#pragma once
+#include <algorithm>
+#include <cctype>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/shrink.h"
+#include "kernels/backend.h"
+#include "tests/gradcheck.h"
+#include "tests/op_reference.h"
+
+namespace shrink::testing {
+
+// The pointwise kernel a row runs, so the kernel-level tests share this list.
+struct UnaryKernel {
+  kernels::UnaryOp op;
+  double alpha = 0;
+  // No transcendental function: IEEE-exact, so bitwise equal on CPU and GPU.
+  bool correctly_rounded = false;
+};
+
+struct OpCase {
+  std::string name;
+  std::vector<InputSpec> inputs;
+  TensorFn fn;
+  ReferenceFn reference;             // empty: no forward reference (composites, dropout)
+  std::optional<UnaryKernel> unary;  // set for rows that are one pointwise kernel
+  GradCheckOptions grad{};           // float64 central differences
+  bool gradcheck = true;
+  bool any_shape = false;  // pointwise: the forward check also runs on a large shape
+  double tol32 = 1e-5;     // forward vs reference and CUDA vs CPU, float32 (atol and rtol)
+  double tol64 = 1e-12;    // the same in float64
+  std::string no_cuda;     // non-empty: why the CUDA comparison does not apply
+};
+
+// Test names: letters, digits and '_' only ("pow_2.5" -> "pow_2_5").
+inline std::string test_name(const std::string& s) {
+  std::string out = s;
+  for (char& ch : out)
+    if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
+  return out;
+}
+
+// The value range [lo, hi] an input domain draws from (kernel tests draw their own sizes).
+inline std::pair<double, double> value_range(Init init) {
+  switch (init) {
+    case Init::Positive: return {0.5, 2.0};
+    case Init::Relu6Range: return {-2.0, 8.0};
+    default: return {-2.0, 2.0};
+  }
+}
+
+namespace op_table_rows {
+
+using namespace op_reference;
+using V = const std::vector<Tensor>&;
+
+// A fixed CSR pattern (rows, cols) with an empty row 3: entry (r, c) where (7r + 3c) % 5 < 2.
+struct CsrPattern {
+  std::int64_t rows = 6, cols = 9;
+  std::vector<std::int64_t> row_ptr{0}, col_idx;
+  CsrPattern() {
+    for (std::int64_t r = 0; r < rows; ++r) {
+      for (std::int64_t c = 0; c < cols; ++c)
+        if (r != 3 && (7 * r + 3 * c) % 5 < 2) col_idx.push_back(c);
+      row_ptr.push_back(static_cast<std::int64_t>(col_idx.size()));
+    }
+  }
+  std::int64_t nnz() const { return static_cast<std::int64_t>(col_idx.size()); }
+};
+
+inline ReferenceFn csr_linear(const CsrPattern& m) {
+  return [m](R in) {
+    const std::int64_t batch = numel(in[0].shape) / m.cols;
+    std::vector<double> y(static_cast<std::size_t>(batch * m.rows));
+    ref::csr_linear_forward(batch, m.rows, m.cols, m.row_ptr.data(), m.col_idx.data(),
+                            in[1].values.data(), in[0].values.data(),
+                            in.size() > 2 ? in[2].values.data() : nullptr, y.data());
+    return y;
+  };
+}
+
+inline void add_binary_rows(std::vector<OpCase>& t) {
+  struct Pattern {
+    const char* name;
+    Shape a, b;
+  };
+  const std::vector<Pattern> patterns = {
+      {"same", {3, 5}, {3, 5}},          {"row", {3, 5}, {5}},
+      {"column", {3, 5}, {3, 1}},        {"scalar_shaped", {3, 5}, {}},
+      {"scalar_shaped_left", {}, {2, 3}}, {"leading_dim", {2, 3, 5}, {3, 5}},
+      {"leading_dim_left", {3, 5}, {2, 3, 5}}, {"both_broadcast", {3, 1, 5}, {1, 4, 1}},
+      {"middle", {2, 3, 4}, {2, 1, 4}},  {"ones_vs_full", {1, 1}, {3, 4}},
+  };
+  struct Op {
+    const char* name;
+    Tensor (*fn)(const Tensor&, const Tensor&);
+    kernels::BinaryOp kernel;
+  };
+  const Op ops[] = {{"add", shrink::add, kernels::BinaryOp::Add},
+                    {"sub", shrink::sub, kernels::BinaryOp::Sub},
+                    {"mul", shrink::mul, kernels::BinaryOp::Mul},
+                    {"div", shrink::div, kernels::BinaryOp::Div}};
+  for (const Op& op : ops)
+    for (const Pattern& p : patterns) {
+      const Init b_init = op.kernel == kernels::BinaryOp::Div ? Init::Positive : Init::Normal;
+      auto fn = op.fn;
+      OpCase c;
+      c.name = std::string(op.name) + "_" + p.name;
+      c.inputs = {{p.a}, {p.b, b_init}};
+      c.fn = [fn](V x) { return fn(x[0], x[1]); };
+      c.reference = binary(op.kernel);
+      t.push_back(std::move(c));
+    }
+}
+
+// A pointwise row: one input of `shape` in `init`, one unary kernel.
+inline OpCase pointwise(std::string name, Init init, TensorFn fn, kernels::UnaryOp op,
+                        double alpha, bool correctly_rounded, Shape shape = {3, 5}) {
+  OpCase c;
+  c.name = std::move(name);
+  c.inputs = {{std::move(shape), init}};
+  c.fn = std::move(fn);
+  c.reference = unary(op, alpha);
+  c.unary = UnaryKernel{op, alpha, correctly_rounded};
+  c.any_shape = true;
+  return c;
+}
+
+inline std::vector<OpCase> build_op_cases() {
+  using kernels::UnaryOp;
+  std::vector<OpCase> t;
+  auto row = [&t](std::string name, std::vector<InputSpec> inputs, TensorFn fn,
+                  ReferenceFn reference = {}) -> OpCase& {
+    OpCase c;
+    c.name = std::move(name);
+    c.inputs = std::move(inputs);
+    c.fn = std::move(fn);
+    c.reference = std::move(reference);
+    t.push_back(std::move(c));
+    return t.back();
+  };
+  add_binary_rows(t);
+  const Shape s = {3, 5};
+  // ---- scalar forms and pointwise ----
+  t.push_back(pointwise("neg", Init::Normal, [](V x) { return neg(x[0]); }, UnaryOp::Neg, 0, true));
+  t.push_back(pointwise("add_scalar", Init::Normal, [](V x) { return add_scalar(x[0], 0.7); },
+                        UnaryOp::AddScalar, 0.7, true));
+  t.push_back(pointwise("mul_scalar", Init::Normal, [](V x) { return mul_scalar(x[0], -1.3); },
+                        UnaryOp::MulScalar, -1.3, true));
+  row("operators", {{s}, {s, Init::Positive}},
+      [](V x) { return (2.0 * x[0] - 1.5) / 3.0 + x[0] * x[1] - x[0] / x[1] + (-x[1]); });
+  t.push_back(pointwise("exp", Init::Normal, [](V x) { return exp(x[0]); }, UnaryOp::Exp, 0, false));
+  t.push_back(pointwise("log", Init::Positive, [](V x) { return log(x[0]); }, UnaryOp::Log, 0, false));
+  t.push_back(pointwise("sqrt", Init::Positive, [](V x) { return sqrt(x[0]); }, UnaryOp::Sqrt, 0, true));
+  t.push_back(pointwise("pow_2.5", Init::Positive, [](V x) { return pow(x[0], 2.5); },
+                        UnaryOp::PowScalar, 2.5, false));
+  t.push_back(pointwise("pow_-1.5", Init::Positive, [](V x) { return pow(x[0], -1.5); },
+                        UnaryOp::PowScalar, -1.5, false));
+  t.push_back(pointwise("pow_3_negative_base", Init::Normal, [](V x) { return pow(x[0], 3.0); },
+                        UnaryOp::PowScalar, 3.0, false));
+  t.push_back(pointwise("abs", Init::AwayFromZero, [](V x) { return abs(x[0]); }, UnaryOp::Abs, 0, true));
+  t.push_back(pointwise("square", Init::Normal, [](V x) { return square(x[0]); }, UnaryOp::Square, 0, true));
+  t.push_back(pointwise("relu", Init::AwayFromZero, [](V x) { return relu(x[0]); }, UnaryOp::Relu, 0, true));
+  t.push_back(pointwise("relu6", Init::Relu6Range, [](V x) { return relu6(x[0]); }, UnaryOp::Relu6, 0,
+                        true, {4, 5}));
+  t.push_back(pointwise("gelu", Init::Normal, [](V x) { return gelu(x[0]); }, UnaryOp::Gelu, 0, false));
+  t.push_back(pointwise("tanh", Init::Normal, [](V x) { return tanh(x[0]); }, UnaryOp::Tanh, 0, false));
+  t.push_back(pointwise("sigmoid", Init::Normal, [](V x) { return sigmoid(x[0]); }, UnaryOp::Sigmoid, 0,
+                        false));
+  // ---- matrix products ----
+  auto mm = [](V x) { return shrink::matmul(x[0], x[1]); };
+  row("matmul_2d", {{{3, 4}}, {{4, 5}}}, mm, matmul);
+  row("matmul_bmk_kn", {{{2, 3, 4}}, {{4, 5}}}, mm, matmul);
+  row("matmul_bmk_bkn", {{{2, 3, 4}}, {{2, 4, 5}}}, mm, matmul);
+  row("matmul_mk_bkn", {{{3, 4}}, {{2, 4, 5}}}, mm, matmul);
+  row("matmul_4d", {{{2, 2, 3, 4}}, {{2, 2, 4, 3}}}, mm, matmul);
+  row("matmul_4d_by_2d", {{{2, 2, 3, 4}}, {{4, 3}}}, mm, matmul);
+  row("linear_bias", {{{3, 4}}, {{5, 4}}, {{5}}}, [](V x) { return shrink::linear(x[0], x[1], x[2]); },
+      linear);
+  row("linear_no_bias", {{{3, 4}}, {{5, 4}}}, [](V x) { return shrink::linear(x[0], x[1], Tensor()); },
+      linear);
+  row("linear_3d_input", {{{2, 3, 4}}, {{5, 4}}, {{5}}},
+      [](V x) { return shrink::linear(x[0], x[1], x[2]); }, linear);
+  // ---- sparse products (CPU only) ----
+  {
+    const CsrPattern m;
+    auto csr = [m](V x) {
+      const Device d = x[0].device();
+      return shrink::csr_linear(x[0], x[1], int64s(m.row_ptr, d), int64s(m.col_idx, d), m.cols,
+                                x.size() > 2 ? x[2] : Tensor());
+    };
+    const char* cpu_only = "csr_linear has CPU kernels only (kernels/cpu/sparse.h)";
+    row("csr_linear", {{{4, 9}}, {{m.nnz()}}, {{6}}}, csr, csr_linear(m)).no_cuda = cpu_only;
+    row("csr_linear_3d", {{{2, 3, 9}}, {{m.nnz()}}}, csr, csr_linear(m)).no_cuda = cpu_only;
+  }
+  // ---- reductions ----
+  const Shape r = {3, 4, 5};
+  row("sum_all", {{r}}, [](V x) { return shrink::sum(x[0]); }, sum({}, false));
+  row("sum_axis1", {{r}}, [](V x) { return shrink::sum(x[0], {1}); }, sum({1}, false));
+  row("sum_axes_0_2", {{r}}, [](V x) { return shrink::sum(x[0], {0, 2}); }, sum({0, 2}, false));
+  row("sum_axes_neg_keepdim", {{r}}, [](V x) { return shrink::sum(x[0], {-1, 0}, true); },
+      sum({-1, 0}, false));
+  row("sum_keepdim", {{r}}, [](V x) { return shrink::sum(x[0], {1}, true); }, sum({1}, false));
+  row("sum_scalar_shaped", {{{}}}, [](V x) { return shrink::sum(x[0]); }, identity());
+  row("sum_to", {{{2, 3, 4}}}, [](V x) { return sum_to(x[0], {3, 1}); }, sum({0, 2}, false));
+  row("mean_all", {{r}}, [](V x) { return mean(x[0]); }, sum({}, true));
+  row("mean_axis", {{r}}, [](V x) { return mean(x[0], {2}); }, sum({2}, true));
+  row("mean_axes_keepdim", {{r}}, [](V x) { return mean(x[0], {0, 1}, true); }, sum({0, 1}, true));
+  row("max_axis0", {{r, Init::Distinct}}, [](V x) { return shrink::max(x[0], 0); }, max(0));
+  row("max_axis1_keepdim", {{r, Init::Distinct}}, [](V x) { return shrink::max(x[0], 1, true); },
+      max(1));
+  row("max_last", {{r, Init::Distinct}}, [](V x) { return shrink::max(x[0], -1); }, max(-1));
+  // ---- softmax family and losses ----
+  for (std::int64_t axis : {-1, 0, 1}) {
+    row("softmax_axis" + std::to_string(axis), {{r}},
+        [axis](V x) { return shrink::softmax(x[0], axis); }, softmax(axis, false));
+    row("log_softmax_axis" + std::to_string(axis), {{r}},
+        [axis](V x) { return log_softmax(x[0], axis); }, softmax(axis, true));
+  }
+  row("cross_entropy", {{{4, 5}}},
+      [](V x) { return shrink::cross_entropy(x[0], int64s({0, 4, 2, 4}, x[0].device())); },
+      cross_entropy({0, 4, 2, 4}, 0.0));
+  row("cross_entropy_smoothing", {{{4, 5}}},
+      [](V x) { return shrink::cross_entropy(x[0], int64s({1, 3, 0, 1}, x[0].device()), 0.1); },
+      cross_entropy({1, 3, 0, 1}, 0.1));
+  row("cross_entropy_full_smoothing", {{{3, 7}}},
+      [](V x) { return shrink::cross_entropy(x[0], int64s({6, 0, 2}, x[0].device()), 1.0); },
+      cross_entropy({6, 0, 2}, 1.0));
+  // ---- dropout: a fixed generator gives the same mask every call, on either device ----
+  row("dropout", {{{4, 7}}}, [](V x) {
+    Generator gen(7);
+    return dropout(x[0], 0.3, true, gen);
+  });
+  row("dropout_eval", {{{4, 7}}}, [](V x) {
+    Generator gen(7);
+    return dropout(x[0], 0.3, false, gen);
+  }, identity());
+  // ---- layout ----
+  row("reshape", {{{3, 4}}}, [](V x) { return reshape(x[0], {2, 6}); }, identity());
+  row("reshape_infer", {{{3, 4}}}, [](V x) { return reshape(x[0], {-1, 2, 3}); }, identity());
+  row("flatten", {{{2, 3, 4}}}, [](V x) { return flatten(x[0]); }, identity());
+  row("flatten_0", {{{2, 3, 4}}}, [](V x) { return flatten(x[0], 0); }, identity());
+  row("expand", {{{3, 1}}}, [](V x) { return shrink::expand(x[0], {2, 3, 4}); }, expand({2, 3, 4}));
+  row("expand_vector", {{{4}}}, [](V x) { return shrink::expand(x[0], {3, 4}); }, expand({3, 4}));
+  row("expand_scalar_shaped", {{{}}}, [](V x) { return shrink::expand(x[0], {2, 3}); },
+      expand({2, 3}));
+  row("transpose", {{{2, 3, 4}}}, [](V x) { return transpose(x[0], 0, 2); }, permute({2, 1, 0}));
+  row("transpose_neg", {{{3, 4}}}, [](V x) { return transpose(x[0], -1, -2); }, permute({1, 0}));
+  row("permute", {{{2, 3, 4}}}, [](V x) { return shrink::permute(x[0], {2, 0, 1}); },
+      permute({2, 0, 1}));
+  row("concat_axis1", {{{2, 1, 3}}, {{2, 4, 3}}, {{2, 2, 3}}},
+      [](V x) { return shrink::concat({x[0], x[1], x[2]}, 1); }, [](R in) { return concat(in, 1); });
+  row("concat_axis0", {{{1, 4}}, {{3, 4}}}, [](V x) { return shrink::concat({x[0], x[1]}, 0); },
+      [](R in) { return concat(in, 0); });
+  row("concat_same_input_twice", {{{2, 3}}}, [](V x) { return shrink::concat({x[0], x[0]}, -1); },
+      [](R in) { return concat({in[0], in[0]}, 1); });
+  row("slice_step", {{{3, 8}}}, [](V x) { return shrink::slice(x[0], 1, 1, 7, 2); },
+      slice(1, 1, 7, 2));
+  row("slice_negative_start", {{{5, 3}}}, [](V x) { return shrink::slice(x[0], 0, -3, 100); },
+      slice(0, 2, 5, 1));
+  row("index_select_repeated", {{{3, 4}}},
+      [](V x) { return shrink::index_select(x[0], 0, int64s({2, 0, 2, 1, 2}, x[0].device())); },
+      index_select(0, {2, 0, 2, 1, 2}));
+  row("index_select_middle", {{{2, 5, 3}}},
+      [](V x) { return shrink::index_select(x[0], 1, int64s({4, 4, 0, 3}, x[0].device())); },
+      index_select(1, {4, 4, 0, 3}));
+  // On CUDA inputs this crosses devices both ways (forward to the CPU, gradient back).
+  row("to_cpu", {{s}}, [](V x) { return x[0].to(Device::cpu()); }, identity());
+  // ---- a small network: every op's backward composed ----
+  row("mlp", {{{4, 3}}, {{5, 3}}, {{5}}, {{3, 5}}}, [](V x) {
+    Tensor h = gelu(shrink::linear(x[0], x[1], x[2]));
+    return shrink::cross_entropy(shrink::linear(h, x[3], Tensor()),
+                                 int64s({0, 2, 1, 2}, x[0].device()), 0.05);
+  });
+  return t;
+}
+
+}  // namespace op_table_rows
+
+// The table, built once.
+inline const std::vector<OpCase>& op_cases() {
+  static const std::vector<OpCase> table = op_table_rows::build_op_cases();
+  return table;
+}
+
+// ---- one GoogleTest test per row: "<suite>.<row name>" ----
+
+class OpCaseTest : public ::testing::Test {
+ public:
+  using Body = void (*)(const OpCase&);
+  OpCaseTest(const OpCase* c, Body body) : case_(c), body_(body) {}
+  void TestBody() override { body_(*case_); }
+
+ private:
+  const OpCase* case_;
+  Body body_;
+};
+
+// Registers body(row) as test `suite`.`row name` for every row that `keep` accepts. Call at
+// namespace scope: `const bool kRegistered = register_op_tests(...);`.
+inline bool register_op_tests(const char* suite, OpCaseTest::Body body, const char* file,
+                              int line, bool (*keep)(const OpCase&) = nullptr) {
+  for (const OpCase& c : op_cases()) {
+    if (keep && !keep(c)) continue;
+    const OpCase* row = &c;
+    ::testing::RegisterTest(suite, test_name(c.name).c_str(), nullptr, nullptr, file, line,
+                            [row, body]() -> OpCaseTest* { return new OpCaseTest(row, body); });
+  }
+  return true;
+}
+
+// Inputs drawn for a row, float64 CPU leaves without requires_grad (same seed scheme as
+// gradcheck, so the same values).
+inline std::vector<Tensor> draw_inputs(const OpCase& c, std::uint64_t seed = GradCheckOptions{}.seed) {
+  std::mt19937_64 rng(seed ^ std::hash<std::string>{}(c.name));
+  std::vector<Tensor> inputs;
+  for (const auto& s : c.inputs) inputs.push_back(make_input(s, rng));
+  return inputs;
+}
+
+}  // namespace shrink::testing

@@ -1,0 +1,108 @@
+// Ops' errors: every message names the op and the offending shapes, axes, indices or dtypes,
+// and is a shrink::Error (never a crash or another exception type).
+#include <gtest/gtest.h>
+
+#include <functional>
+#include <initializer_list>
+#include <string>
+#include <vector>
+
+#include "core/shrink.h"
+
+namespace shrink {
+namespace {
+
+void expect_error(const std::function<void()>& f, std::initializer_list<const char*> parts) {
+  try {
+    f();
+    ADD_FAILURE() << "no shrink::Error thrown; expected one mentioning " << *parts.begin();
+  } catch (const Error& e) {
+    const std::string msg = e.what();
+    for (const char* p : parts) EXPECT_NE(msg.find(p), std::string::npos) << "'" << p << "' not in: " << msg;
+  } catch (const std::exception& e) {
+    ADD_FAILURE() << "threw a non-shrink::Error: " << e.what();
+  }
+}
+
+TEST(OpsErrors, ShapeMismatchesNameOpAndShapes) {
+  Tensor a23 = Tensor::zeros({2, 3}), a45 = Tensor::zeros({4, 5});
+  expect_error([&] { matmul(a23, a45); }, {"matmul", "(2, 3)", "(4, 5)"});
+  expect_error([&] { matmul(Tensor::zeros({2, 2, 3}), Tensor::zeros({3, 3, 4})); },
+               {"matmul", "(2, 2, 3)", "(3, 3, 4)"});
+  expect_error([&] { matmul(Tensor::zeros({3}), a23); }, {"matmul", "(3,)"});
+  expect_error([&] { add(a23, a45); }, {"add", "(2, 3)", "(4, 5)"});
+  expect_error([&] { sub(a23, Tensor::zeros({4})); }, {"sub", "(2, 3)", "(4,)"});
+  expect_error([&] { mul(a23, Tensor::zeros({3, 3})); }, {"mul", "(2, 3)", "(3, 3)"});
+  expect_error([&] { div(a23, Tensor::zeros({2})); }, {"div", "(2, 3)", "(2,)"});
+  expect_error([&] { linear(a23, a45, Tensor()); }, {"linear", "(2, 3)", "(4, 5)"});
+  expect_error([&] { linear(a23, Tensor::zeros({4, 3}), Tensor::zeros({5})); }, {"linear", "(5,)"});
+  expect_error([&] { expand(a23, {4, 3}); }, {"expand", "(2, 3)", "(4, 3)"});
+  expect_error([&] { concat({a23, a45}, 0); }, {"concat", "(4, 5)", "(2, 3)"});
+  expect_error([&] { concat({a23, Tensor::zeros({2, 3, 1})}, 0); }, {"concat", "rank"});
+  expect_error([&] { concat({}, 0); }, {"concat"});
+  expect_error([&] { reshape(a23, {4, 2}); }, {"reshape", "(2, 3)", "(4, 2)"});
+  expect_error([&] { permute(a23, {0}); }, {"permute", "(2, 3)"});
+  expect_error([&] { cross_entropy(Tensor::zeros({3, 4}), Tensor::zeros({2}, DType::Int64)); },
+               {"cross_entropy", "(2,)", "(3, 4)"});
+  expect_error([&] { cross_entropy(Tensor::zeros({3}), Tensor::zeros({3}, DType::Int64)); },
+               {"cross_entropy", "(3,)"});
+}
+
+TEST(OpsErrors, BadAxes) {
+  Tensor x = Tensor::zeros({3, 5, 7});
+  expect_error([&] { sum(x, {3}); }, {"sum", "axis 3"});
+  expect_error([&] { sum(x, {-4}); }, {"sum", "axis -4"});
+  expect_error([&] { sum(x, {1, -2}); }, {"sum", "repeated"});
+  expect_error([&] { mean(x, {5}); }, {"mean", "axis 5"});
+  expect_error([&] { max(x, 3); }, {"max", "axis 3"});
+  expect_error([&] { argmax(x, -5); }, {"argmax", "axis -5"});
+  expect_error([&] { softmax(x, 3); }, {"softmax", "axis 3"});
+  expect_error([&] { log_softmax(x, -4); }, {"log_softmax", "axis -4"});
+  expect_error([&] { transpose(x, 0, 3); }, {"transpose", "axis 3"});
+  expect_error([&] { permute(x, {0, 1, 1}); }, {"permute", "repeated"});
+  expect_error([&] { permute(x, {0, 1, 3}); }, {"permute", "axis 3"});
+  expect_error([&] { concat({x, x}, 3); }, {"concat", "axis 3"});
+  expect_error([&] { slice(x, 3, 0, 1); }, {"slice", "axis 3"});
+  expect_error([&] { slice(x, 0, 0, 1, 0); }, {"slice", "step"});
+  expect_error([&] { slice(x, 0, 4, 5); }, {"slice", "start 4"});
+  expect_error([&] { flatten(x, 3); }, {"flatten", "axis 3"});
+  expect_error([&] { x.size(3); }, {"axis 3"});
+  expect_error([&] { max(Tensor::zeros({3, 0}), 1); }, {"max", "empty"});
+}
+
+TEST(OpsErrors, IndexAndLabelRanges) {
+  Tensor x = Tensor::zeros({3, 5});
+  auto idx = [](std::vector<std::int64_t> v) {
+    return Tensor::from_vector(v, {static_cast<std::int64_t>(v.size())});
+  };
+  expect_error([&] { index_select(x, 1, idx({0, 5})); }, {"index_select", "index 5", "(3, 5)"});
+  expect_error([&] { index_select(x, 0, idx({-1})); }, {"index_select", "index -1"});
+  expect_error([&] { index_select(x, 0, Tensor::zeros({2})); }, {"index_select", "int64"});
+  expect_error([&] { index_select(x, 0, Tensor::zeros({1, 1}, DType::Int64)); }, {"index_select", "(1, 1)"});
+  expect_error([&] { cross_entropy(x, idx({0, 5, 1})); }, {"cross_entropy", "label 5", "5 classes"});
+  expect_error([&] { cross_entropy(x, idx({0, -1, 1})); }, {"cross_entropy", "label -1"});
+  expect_error([&] { cross_entropy(x, Tensor::zeros({3})); }, {"cross_entropy", "int64", "float32"});
+  expect_error([&] { cross_entropy(x, idx({0, 1, 2}), 1.5); }, {"cross_entropy", "label_smoothing"});
+  Generator gen(0);
+  expect_error([&] { dropout(x, 1.0, true, gen); }, {"dropout", "p"});
+  expect_error([&] { dropout(x, -0.1, true, gen); }, {"dropout", "p"});
+  expect_error([&] { accuracy(x, idx({0})); }, {"accuracy", "(3, 5)", "(1,)"});
+}
+
+TEST(OpsErrors, MismatchedDtypes) {
+  Tensor f = Tensor::zeros({2, 3}), d = Tensor::zeros({2, 3}, DType::Float64);
+  Tensor i = Tensor::zeros({2, 3}, DType::Int64);
+  expect_error([&] { add(f, d); }, {"add", "float32", "float64"});
+  expect_error([&] { mul(d, f); }, {"mul", "float64", "float32"});
+  expect_error([&] { matmul(f, Tensor::zeros({3, 2}, DType::Float64)); }, {"matmul", "float32", "float64"});
+  expect_error([&] { linear(f, Tensor::zeros({4, 3}, DType::Float64), Tensor()); }, {"linear", "float64"});
+  expect_error([&] { concat({f, d}, 0); }, {"concat", "float32", "float64"});
+  expect_error([&] { add(i, i); }, {"add", "int64"});
+  expect_error([&] { exp(i); }, {"exp", "int64"});
+  expect_error([&] { sum(i); }, {"sum", "int64"});
+  expect_error([&] { softmax(i); }, {"softmax", "int64"});
+  expect_error([&] { add(Tensor(), f); }, {"add", "undefined"});
+}
+
+}  // namespace
+}  // namespace shrink
