@@ -24,6 +24,17 @@
 
 namespace shrink::testing {
 
+// The message of the shrink::Error that f throws, or "" when it throws none.
+template <class F>
+std::string error_of(F&& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
 template <class T> constexpr DType dtype_of() {
   if constexpr (std::is_same_v<T, float>) return DType::Float32;
   else if constexpr (std::is_same_v<T, double>) return DType::Float64;

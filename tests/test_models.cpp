@@ -12,20 +12,14 @@
 #include "nn/linear.h"
 #include "nn/models.h"
 #include "nn/sparse_linear.h"
+#include "tests/test_helpers.h"
 
 using namespace shrink;
 using namespace shrink::nn;
 
 namespace {
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using shrink::testing::error_of;
 
 std::vector<std::string> names_of(const NamedTensors& named) {
   std::vector<std::string> out;

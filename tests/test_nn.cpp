@@ -13,6 +13,7 @@
 #include "nn/models.h"
 #include "nn/optim.h"
 #include "nn/sequential.h"
+#include "tests/test_helpers.h"
 
 using namespace shrink;
 using namespace shrink::nn;
@@ -40,14 +41,7 @@ class Block : public Module {
 
 std::vector<float> raw_floats(const Tensor& t) { return t.detach().to_vector<float>(); }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using shrink::testing::error_of;
 
 }  // namespace
 

@@ -13,6 +13,7 @@
 #include "nn/optim.h"
 #include "prune/group.h"
 #include "prune/slice.h"
+#include "tests/test_helpers.h"
 
 using namespace shrink;
 using namespace shrink::prune;
@@ -53,14 +54,7 @@ void zero_outside(nn::Module& model, const std::string& tensor, int axis,
   model.set_parameter(tensor, Tensor::from_vector(v, t.shape()));
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using shrink::testing::error_of;
 
 }  // namespace
 

@@ -12,6 +12,7 @@
 #include "nn/models.h"
 #include "prune/methods.h"
 #include "prune/pruner.h"
+#include "tests/test_helpers.h"
 
 namespace {
 
@@ -46,14 +47,7 @@ Fixture make_fixture() {
   return f;
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using shrink::testing::error_of;
 
 std::vector<std::string> registered_names() {
   std::vector<std::string> names;

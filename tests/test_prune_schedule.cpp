@@ -12,20 +12,14 @@
 #include "nn/models.h"
 #include "prune/calibration.h"
 #include "prune/schedule.h"
+#include "tests/test_helpers.h"
 
 namespace {
 
 using namespace shrink;
 using namespace shrink::prune;
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using shrink::testing::error_of;
 
 // Row i of the inputs is all i, label i % 4: a sample's row and label can be matched.
 struct Data {
