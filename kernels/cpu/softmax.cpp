@@ -76,15 +76,12 @@ void cross_entropy_typed(std::int64_t n, std::int64_t c, double smoothing, const
 template <class T>
 void cross_entropy_backward_typed(std::int64_t n, std::int64_t c, double smoothing, double scale,
                                   const T* probs, const std::int64_t* labels, T* grad) {
-  const auto target = formulas::SmoothedTarget<T>::from(smoothing, c);
-  const T s = static_cast<T>(scale);
-#pragma omp parallel for schedule(static) if (n * c > kParallelGrain)
+  const auto g = formulas::CrossEntropyGradScalars<T>::from(smoothing, c, scale);
+#pragma omp parallel for schedule(static) firstprivate(g) if (n * c > kParallelGrain)
   for (std::int64_t r = 0; r < n; ++r) {
-    // All entries as off-label, then the label's entry again (a vectorisable row loop).
-    const T* p = probs + r * c;
-    T* gr = grad + r * c;
-    for (std::int64_t j = 0; j < c; ++j) gr[j] = formulas::cross_entropy_grad(target, s, p[j], false);
-    gr[labels[r]] = formulas::cross_entropy_grad(target, s, p[labels[r]], true);
+    for (std::int64_t j = 0; j < c; ++j)
+      grad[r * c + j] = formulas::cross_entropy_grad(g, probs[r * c + j]);
+    grad[r * c + labels[r]] -= g.label_shift;
   }
 }
 

@@ -123,12 +123,14 @@ __global__ void cross_entropy_kernel(std::int64_t n, std::int64_t c,
 // entry is rounded in the CPU's two steps.
 template <class T>
 __global__ void cross_entropy_backward_kernel(std::int64_t n, std::int64_t c,
-                                              formulas::SmoothedTarget<T> target, T scale,
+                                              formulas::CrossEntropyGradScalars<T> scalars,
                                               const T* probs, const std::int64_t* labels,
                                               T* grad) {
   const std::int64_t total = n * c;
   for (std::int64_t k = grid_start(); k < total; k += grid_step()) {
-    grad[k] = formulas::cross_entropy_grad(target, scale, probs[k], k % c == labels[k / c]);
+    T g = formulas::cross_entropy_grad(scalars, probs[k]);
+    if (k % c == labels[k / c]) g -= scalars.label_shift;
+    grad[k] = g;
   }
 }
 
@@ -197,10 +199,9 @@ void CudaBackend::cross_entropy_backward(DType t, std::int64_t n, std::int64_t c
   if (n <= 0 || c <= 0) return;
   dispatch_floating(t, [&](auto zero) {
     using T = decltype(zero);
-    const auto target = formulas::SmoothedTarget<T>::from(smoothing, c);
+    const auto scalars = formulas::CrossEntropyGradScalars<T>::from(smoothing, c, scale);
     cross_entropy_backward_kernel<<<blocks_for(n * c), kThreadsPerBlock, 0, stream()>>>(
-        n, c, target, static_cast<T>(scale), static_cast<const T*>(probs), labels,
-        static_cast<T*>(grad_logits));
+        n, c, scalars, static_cast<const T*>(probs), labels, static_cast<T*>(grad_logits));
     check_launch("cross_entropy_backward");
   });
 }

@@ -37,12 +37,23 @@ SHRINK_HD T cross_entropy_loss(SmoothedTarget<T> t, T z_label, T log_total, T su
   return -t.on * (z_label - log_total) - t.off * sum_logp;
 }
 
-// d loss / d z[j] * scale = scale * (p[j] - target[j]), the label entry rounded in two steps
-// (scale * (p - off), then minus scale * on) on both backends.
+// d loss / d z[j] * scale = scale * (p[j] - target[j]), in two steps on both backends:
+// every entry gets scale * (p - off), then the label's entry loses label_shift = scale * on,
+// a product rounded once on the host. (Left to the compiler, that product is fused into the
+// subtraction or not depending on the loop's shape, which changes trained weights in the
+// last bits; a precomputed scalar leaves a plain subtraction.)
 template <class T>
-SHRINK_HD T cross_entropy_grad(SmoothedTarget<T> t, T scale, T p, bool is_label) {
-  const T g = scale * (p - t.off);
-  return is_label ? g - scale * t.on : g;
+struct CrossEntropyGradScalars {
+  T scale, off, label_shift;
+  static CrossEntropyGradScalars from(double smoothing, std::int64_t c, double scale) {
+    const auto t = SmoothedTarget<T>::from(smoothing, c);
+    const T s = static_cast<T>(scale);
+    return {s, t.off, s * t.on};
+  }
+};
+template <class T>
+SHRINK_HD T cross_entropy_grad(const CrossEntropyGradScalars<T>& g, T p) {
+  return g.scale * (p - g.off);
 }
 
 }  // namespace shrink::kernels::formulas
