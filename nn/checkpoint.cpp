@@ -1,5 +1,6 @@
 #include "nn/checkpoint.h"
 
+#include "core/random.h"
 #include "core/safetensors.h"
 #include "core/strings.h"
 #include "nn/models.h"
@@ -84,8 +85,21 @@ Checkpoint load_checkpoint(const std::string& path, Generator& gen) {
   try {
     const nlohmann::json saved = nlohmann::json::parse(described->second);
     out.spec = v1 ? spec_from_v1_architecture(saved) : saved;
-    out.model = build_from_spec(out.spec, gen);
+    // Built at the builder's default sizes with a copy of `gen`, the model adopts the saved
+    // shapes; where the builder can say the spec of those sizes, the model is built again
+    // from it with `gen` itself, so `gen` advances as the saved model's initialisation does.
+    Generator throwaway = gen;
+    out.model = build_from_spec(out.spec, throwaway);
     out.model->load_state_dict(contents.tensors, /*strict=*/true, Module::ShapeMismatch::Adopt);
+    const nlohmann::json sized = spec_at_sizes(out.spec, *out.model);
+    if (sized.is_null()) {
+      gen = throwaway;
+    } else {
+      const std::string remembered = out.model->builder_spec();
+      out.model = build_from_spec(sized, gen);
+      out.model->load_state_dict(contents.tensors, /*strict=*/true, Module::ShapeMismatch::Adopt);
+      out.model->set_builder_spec(remembered);
+    }
     // The adopted shapes must fit together: one sample through the model checks every op.
     flops_per_sample(*out.model, input_shape(out.spec));
   } catch (const nlohmann::json::exception& e) {

@@ -67,6 +67,16 @@ std::string mlp_spec_argument(const nlohmann::json& spec) {
   return spec.at("spec").get<std::string>();
 }
 
+// Any mlp-family spec at the widths a model has taken on: an "mlp" spec with the same
+// activation, bias and dropout.
+nlohmann::json mlp_at_widths(const nlohmann::json& spec, const std::string& activation,
+                             const Module& adopted) {
+  nlohmann::json sized = spec;
+  sized["model"] = "mlp";
+  sized["spec"] = mlp_text(layer_widths(adopted), activation);
+  return sized;
+}
+
 // A named mlp: fixed widths, relu, the family's bias and dropout arguments.
 ModelBuilder named_mlp(const char* name, const char* description,
                        std::vector<std::int64_t> widths) {
@@ -75,7 +85,10 @@ ModelBuilder named_mlp(const char* name, const char* description,
             return build_mlp(widths, "relu", bool_argument(spec, "bias", true), gen,
                              dropout_argument(spec));
           },
-          [widths](const nlohmann::json&) { return Shape{widths.front()}; }};
+          [widths](const nlohmann::json&) { return Shape{widths.front()}; },
+          [](const nlohmann::json& spec, const Module& adopted) {
+            return mlp_at_widths(spec, "relu", adopted);
+          }};
 }
 
 const ModelBuilder& find_builder(const std::string& name) {
@@ -107,6 +120,9 @@ const std::vector<ModelBuilder>& model_builders() {
        },
        [](const nlohmann::json& spec) {
          return Shape{parse_mlp_text(mlp_spec_argument(spec)).first.front()};
+       },
+       [](const nlohmann::json& spec, const Module& adopted) {
+         return mlp_at_widths(spec, parse_mlp_text(mlp_spec_argument(spec)).second, adopted);
        }},
   };
   return builders;
@@ -168,6 +184,11 @@ std::shared_ptr<Module> build_model(const std::string& text, Generator& gen) {
 }
 
 Shape input_shape(const nlohmann::json& spec) { return builder_of(spec).input_shape(spec); }
+
+nlohmann::json spec_at_sizes(const nlohmann::json& spec, const Module& adopted) {
+  const ModelBuilder& builder = builder_of(spec);
+  return builder.at_sizes ? builder.at_sizes(spec, adopted) : nlohmann::json();
+}
 
 std::shared_ptr<Sequential> build_mlp(const std::vector<std::int64_t>& widths,
                                       const std::string& activation, bool bias, Generator& gen,

@@ -47,6 +47,9 @@ struct ModelBuilder {
   std::function<std::shared_ptr<Module>(const nlohmann::json& spec, Generator& gen)> build;
   // Per-sample input shape, e.g. {784} (FLOP counts feed one such sample).
   std::function<Shape(const nlohmann::json& spec)> input_shape;
+  // Optional: the spec that builds this model directly at the sizes `adopted` took on from
+  // a checkpoint (see spec_at_sizes). The mlp family has it; others adopt shapes only.
+  std::function<nlohmann::json(const nlohmann::json& spec, const Module& adopted)> at_sizes;
 };
 
 // Every registered builder, in a fixed order.
@@ -66,6 +69,12 @@ std::shared_ptr<Module> build_model(const std::string& text, Generator& gen);
 // The spec of a live model: its builder spec plus "sparse" for every SparseLinear in it.
 // Throws for a model no registered builder made.
 nlohmann::json model_spec(const Module& model);
+// The spec that builds `adopted` (a model that adopted a checkpoint's shapes) directly at
+// its sizes, or null when its builder has no such form. load_checkpoint builds from it so
+// that initialisation draws from the caller's generator what the saved model needs, no
+// more: a seeded run on a pruned checkpoint then samples (calibration, shuffling) exactly
+// as it did with shrink/1 checkpoints, which were built at their saved widths.
+nlohmann::json spec_at_sizes(const nlohmann::json& spec, const Module& adopted);
 // Per-sample input shape of a spec's model.
 Shape input_shape(const nlohmann::json& spec);
 

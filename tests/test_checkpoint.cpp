@@ -303,6 +303,14 @@ TEST(Checkpoint, PrunedModelReloadsAtItsPrunedWidths) {
   EXPECT_EQ(nn::layer_widths(*ckpt.model), (std::vector<std::int64_t>{784, 100, 100, 10}));
   EXPECT_EQ(ckpt.model->num_parameters(), model->num_parameters());
   expect_same_function(*model, *ckpt.model, {3, 1, 28, 28}, gen);
+
+  // Loading draws from the caller's generator what initialising the saved widths draws, as
+  // shrink/1 did, so seeded sampling after a load does not depend on the unpruned widths.
+  Generator loading(5), building(5);
+  nn::load_checkpoint(path, loading);
+  nn::build_mlp({784, 100, 100, 10}, "relu", true, building);
+  EXPECT_EQ(loading.offset(), building.offset());
+  EXPECT_GT(loading.offset(), 0u);
 }
 
 // Files written before specs ("shrink/1": an mlp architecture under "architecture") load,
