@@ -17,6 +17,12 @@ class Generator {
     offset_ += (n + 3) / 4 * 4;  // Philox yields 4 values per counter
     return at;
   }
+  // While fills are off, Tensor::uniform / Tensor::randn from this generator reserve their
+  // values (the stream advances exactly as usual) but leave the tensor uninitialised: for
+  // building a model whose values are about to be replaced by a checkpoint's, or never read
+  // (a shape-only copy for cost counting). See FillsOff.
+  bool fills() const { return fills_; }
+  void set_fills(bool on) { fills_ = on; }
   // Host-side helpers for shuffling and sampling (same Philox stream).
   std::uint64_t next_u64();
   double next_double();                           // uniform in [0, 1)
@@ -25,6 +31,20 @@ class Generator {
  private:
   std::uint64_t seed_;
   std::uint64_t offset_ = 0;
+  bool fills_ = true;
+};
+
+// Turns a generator's fills off for a scope (Generator::set_fills), restoring them after.
+class FillsOff {
+ public:
+  explicit FillsOff(Generator& gen) : gen_(gen), was_(gen.fills()) { gen.set_fills(false); }
+  ~FillsOff() { gen_.set_fills(was_); }
+  FillsOff(const FillsOff&) = delete;
+  FillsOff& operator=(const FillsOff&) = delete;
+
+ private:
+  Generator& gen_;
+  bool was_;
 };
 
 }  // namespace shrink

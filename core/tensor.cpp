@@ -70,7 +70,7 @@ Tensor Tensor::randn(const Shape& shape, Generator& gen, DType dtype, Device dev
   Tensor t = empty(shape, dtype, device);
   const auto n = t.numel();
   const auto offset = gen.reserve(2 * static_cast<std::uint64_t>(n));  // Box-Muller uses 2 per value
-  backend_for(device).random_normal(dtype, n, 0.0, 1.0, gen.seed(), offset, t.raw_data());
+  if (gen.fills()) backend_for(device).random_normal(dtype, n, 0.0, 1.0, gen.seed(), offset, t.raw_data());
   return t;
 }
 
@@ -81,7 +81,7 @@ Tensor Tensor::uniform(const Shape& shape, double lo, double hi, Generator& gen,
   Tensor t = empty(shape, dtype, device);
   const auto n = t.numel();
   const auto offset = gen.reserve(static_cast<std::uint64_t>(n));
-  backend_for(device).random_uniform(dtype, n, lo, hi, gen.seed(), offset, t.raw_data());
+  if (gen.fills()) backend_for(device).random_uniform(dtype, n, lo, hi, gen.seed(), offset, t.raw_data());
   return t;
 }
 

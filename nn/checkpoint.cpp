@@ -88,7 +88,9 @@ Checkpoint load_checkpoint(const std::string& path, Generator& gen) {
     // Built at the builder's default sizes with a copy of `gen`, the model adopts the saved
     // shapes; where the builder can say the spec of those sizes, the model is built again
     // from it with `gen` itself, so `gen` advances as the saved model's initialisation does.
+    // Every value is overwritten by the file's: no fills, only the stream advances.
     Generator throwaway = gen;
+    FillsOff no_fills(throwaway), no_caller_fills(gen);
     out.model = build_from_spec(out.spec, throwaway);
     out.model->load_state_dict(contents.tensors, /*strict=*/true, Module::ShapeMismatch::Adopt);
     const nlohmann::json sized = spec_at_sizes(out.spec, *out.model);

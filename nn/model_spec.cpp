@@ -26,7 +26,8 @@ nlohmann::json model_spec(const Module& model) {
 }
 
 std::shared_ptr<Module> shape_copy(const Module& model) {
-  Generator gen(0);  // feeds the rebuilt model's throwaway initialisation only
+  Generator gen(0);  // the rebuilt model's values are never read: no fills
+  FillsOff no_fills(gen);
   std::shared_ptr<Module> copy = build_from_spec(model_spec(model), gen);
   for (const auto& [name, t] : model.state_dict()) {
     const bool parameter = copy->has_parameter(name);
