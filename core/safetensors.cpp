@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/autograd.h"
+#include "core/outside_json.h"
 
 namespace shrink {
 
@@ -196,25 +197,25 @@ Entry parse_entry(const std::string& file, const std::string& name, const nlohma
   // numel * element size, refusing anything that would overflow 64 bits.
   std::uint64_t bytes = e.type->bytes;
   for (const auto& d : j["shape"]) {
-    if (!d.is_number_unsigned()) bad("shape entries must be non-negative integers, got ", j["shape"].dump());
+    if (!d.is_number_unsigned()) bad("shape entries must be non-negative integers, got ", quote_json(j["shape"]));
     const auto dim = d.get<std::uint64_t>();
     if (dim > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()))
       bad("dimension ", dim, " is too large");
     if (dim != 0 && bytes > std::numeric_limits<std::uint64_t>::max() / dim)
-      bad("shape ", j["shape"].dump(), " is too large");
+      bad("shape ", quote_json(j["shape"]), " is too large");
     bytes *= dim;
     e.shape.push_back(static_cast<std::int64_t>(dim));
   }
   const auto& offsets = j["data_offsets"];
   if (!offsets[0].is_number_unsigned() || !offsets[1].is_number_unsigned())
-    bad("data_offsets must be non-negative integers, got ", offsets.dump());
+    bad("data_offsets must be non-negative integers, got ", quote_json(offsets));
   e.begin = offsets[0].get<std::uint64_t>();
   e.end = offsets[1].get<std::uint64_t>();
   if (e.begin > e.end || e.end > data_bytes)
-    bad("data_offsets ", offsets.dump(), " out of range of the ", data_bytes,
+    bad("data_offsets ", quote_json(offsets), " out of range of the ", data_bytes,
         "-byte data section (is the file truncated?)");
   if (e.end - e.begin != bytes)
-    bad("data_offsets ", offsets.dump(), " span ", e.end - e.begin, " bytes but ", code, " ",
+    bad("data_offsets ", quote_json(offsets), " span ", e.end - e.begin, " bytes but ", code, " ",
         shape_str(e.shape), " needs ", bytes);
   return e;
 }
@@ -280,12 +281,7 @@ SafetensorsContents load_safetensors(const std::string& path) {
   in.read(text.data(), static_cast<std::streamsize>(n));
   SHRINK_CHECK(in.good(), "load_safetensors: ", path, ": read error in the header");
 
-  nlohmann::json header;
-  try {
-    header = nlohmann::json::parse(text);
-  } catch (const nlohmann::json::exception& e) {
-    fail("load_safetensors: ", path, ": bad JSON header (", e.what(), ")");
-  }
+  const nlohmann::json header = parse_outside_json(text, "load_safetensors: " + path + ": header");
   SHRINK_CHECK(header.is_object(), "load_safetensors: ", path, ": the header is not a JSON object");
 
   const std::uint64_t data_bytes = file_size - 8 - n;

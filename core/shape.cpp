@@ -1,15 +1,34 @@
 #include "core/shape.h"
 
 #include <algorithm>
+#include <limits>
 
 #include "core/error.h"
 
 namespace shrink {
 
 std::int64_t numel(const Shape& shape) {
+  // The product of the non-zero dims must fit: a zero dim makes the tensor empty, but
+  // strides (the partial products) are still formed from the others.
   std::int64_t n = 1;
-  for (auto d : shape) n *= d;
-  return n;
+  bool empty = false;
+  for (auto d : shape) {
+    SHRINK_CHECK(d >= 0, "numel: negative dimension in shape ", shape_str(shape));
+    if (d == 0) empty = true;
+    else SHRINK_CHECK(!__builtin_mul_overflow(n, d, &n), "numel: shape ", shape_str(shape),
+                      " has more elements than a 64-bit count holds");
+  }
+  return empty ? 0 : n;
+}
+
+std::size_t byte_size(const Shape& shape, std::size_t element_bytes) {
+  const auto n = static_cast<std::uint64_t>(numel(shape));
+  std::uint64_t bytes = 0;
+  SHRINK_CHECK(!__builtin_mul_overflow(n, element_bytes, &bytes) &&
+                   bytes <= static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()),
+               "byte_size: shape ", shape_str(shape), " of ", element_bytes,
+               "-byte elements needs more bytes than a 64-bit size holds");
+  return static_cast<std::size_t>(bytes);
 }
 
 std::string shape_str(const Shape& shape) {
@@ -54,7 +73,9 @@ std::vector<std::int64_t> contiguous_strides(const Shape& shape) {
 
 std::int64_t prod(const Shape& shape, int begin, int end) {
   std::int64_t p = 1;
-  for (int i = begin; i < end; ++i) p *= shape[i];
+  for (int i = begin; i < end; ++i)
+    SHRINK_CHECK(!__builtin_mul_overflow(p, shape[i], &p), "prod: dims [", begin, ", ", end,
+                 ") of shape ", shape_str(shape), " overflow a 64-bit count");
   return p;
 }
 

@@ -18,7 +18,7 @@ std::shared_ptr<TensorImpl> make_impl(const Shape& shape, DType dtype, Device de
   auto impl = std::make_shared<TensorImpl>();
   impl->shape = shape;
   impl->dtype = dtype;
-  impl->storage = std::make_shared<Storage>(numel(shape) * dtype_size(dtype), device);
+  impl->storage = std::make_shared<Storage>(byte_size(shape, dtype_size(dtype)), device);
   return impl;
 }
 

@@ -1,5 +1,6 @@
 #include "nn/checkpoint.h"
 
+#include "core/outside_json.h"
 #include "core/random.h"
 #include "core/safetensors.h"
 #include "core/strings.h"
@@ -14,11 +15,11 @@ constexpr const char* kFormatV1 = "shrink/1";
 template <class T>
 T field(const nlohmann::json& j, const char* key) {
   SHRINK_CHECK(j.is_object() && j.contains(key), "architecture: missing field '", key, "' in ",
-               j.dump());
+               quote_json(j));
   try {
     return j.at(key).get<T>();
   } catch (const nlohmann::json::exception& e) {
-    fail("architecture: field '", key, "' has the wrong type in ", j.dump(), " (", e.what(), ")");
+    fail("architecture: field '", key, "' has the wrong type in ", quote_json(j), " (", e.what(), ")");
   }
 }
 
@@ -29,7 +30,7 @@ nlohmann::json spec_from_v1_architecture(const nlohmann::json& architecture) {
   SHRINK_CHECK(family == "mlp", "architecture: unknown family '", family, "'; valid: mlp");
   const auto widths = field<std::vector<std::int64_t>>(architecture, "widths");
   SHRINK_CHECK(widths.size() >= 2, "architecture: 'widths' needs at least two entries, got ",
-               architecture.dump());
+               quote_json(architecture));
   std::vector<std::string> parts;
   for (auto w : widths) parts.push_back(std::to_string(w));
   const std::string text = join(parts, "-");
@@ -40,11 +41,11 @@ nlohmann::json spec_from_v1_architecture(const nlohmann::json& architecture) {
   if (architecture.contains("nnz")) {  // per layer: a SparseLinear's stored weights, or null
     const nlohmann::json& nnz = architecture.at("nnz");
     SHRINK_CHECK(nnz.is_array() && nnz.size() + 1 == widths.size(), "architecture: 'nnz' must "
-                 "list one entry per layer (a count or null), got ", nnz.dump());
+                 "list one entry per layer (a count or null), got ", quote_json(nnz));
     nlohmann::json sparse = nlohmann::json::object();
     for (std::size_t l = 0; l < nnz.size(); ++l) {
       if (nnz[l].is_null()) continue;
-      SHRINK_CHECK(nnz[l].is_number_integer(), "architecture: nnz[", l, "] is ", nnz[l].dump());
+      SHRINK_CHECK(nnz[l].is_number_integer(), "architecture: nnz[", l, "] is ", quote_json(nnz[l]));
       // v1 mlps are Flatten, Linear, ACT, Linear, ...: layer l sits at child 1 + 2l.
       sparse[std::to_string(1 + 2 * l)] = {{"in_features", widths[l]},
                                            {"out_features", widths[l + 1]},
@@ -83,7 +84,8 @@ Checkpoint load_checkpoint(const std::string& path, Generator& gen) {
                ": metadata has no '", key, "'");
   Checkpoint out;
   try {
-    const nlohmann::json saved = nlohmann::json::parse(described->second);
+    const nlohmann::json saved =
+        parse_outside_json(described->second, std::string("metadata '") + key + "'");
     out.spec = v1 ? spec_from_v1_architecture(saved) : saved;
     // Built at the builder's default sizes with a copy of `gen`, the model adopts the saved
     // shapes; where the builder can say the spec of those sizes, the model is built again

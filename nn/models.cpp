@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 
+#include "core/outside_json.h"
 #include "core/random.h"
 #include "core/strings.h"
 #include "nn/activation.h"
@@ -19,19 +20,43 @@ constexpr const char* kTextForms =
     "lenet-300-100, ffn-10000, mlp:W0-W1-...-Wk[:relu|relu6|gelu|tanh|sigmoid] "
     "(e.g. mlp:784-300-100-10)";
 
+// Width bounds: far above any model this project trains (ffn-10000 has 7.9e6 parameters)
+// and far below what would overflow an element or byte count, so a spec claiming a
+// 2^62-unit layer is refused by name before any tensor is shaped from it.
+constexpr std::int64_t kMaxWidth = std::int64_t{1} << 24;       // units per layer
+constexpr std::int64_t kMaxParameters = std::int64_t{1} << 32;  // weights and biases in all
+
+void check_width(const char* where, std::int64_t width, const std::string& spec) {
+  SHRINK_CHECK(width > 0 && width <= kMaxWidth, where, ": width ", width, " in ", spec,
+               " is out of range (1 to ", kMaxWidth, ")");
+}
+
+// Each width checked, then the parameter count summed without overflow (both factors are
+// at most 2^24, and the sum stops at the first layer past the limit).
+void check_widths(const char* where, const std::vector<std::int64_t>& widths,
+                  const std::string& spec) {
+  for (auto w : widths) check_width(where, w, spec);
+  std::int64_t parameters = 0;
+  for (std::size_t i = 0; i + 1 < widths.size(); ++i) {
+    parameters += widths[i] * widths[i + 1] + widths[i + 1];
+    SHRINK_CHECK(parameters <= kMaxParameters, where, ": ", spec, " has more than ",
+                 kMaxParameters, " parameters (the limit)");
+  }
+}
+
 // ---- typed access to a spec's arguments ----
 
 bool bool_argument(const nlohmann::json& spec, const char* key, bool fallback) {
   if (!spec.contains(key)) return fallback;
   SHRINK_CHECK(spec.at(key).is_boolean(), "model spec: '", key, "' must be true or false in ",
-               spec.dump());
+               quote_json(spec));
   return spec.at(key).get<bool>();
 }
 
 double dropout_argument(const nlohmann::json& spec) {
   if (!spec.contains("dropout")) return 0.0;
   SHRINK_CHECK(spec.at("dropout").is_number(), "model spec: 'dropout' must be a number in ",
-               spec.dump());
+               quote_json(spec));
   const double p = spec.at("dropout").get<double>();
   SHRINK_CHECK(p >= 0 && p < 1, "model spec: 'dropout' must be in [0, 1), got ", p);
   return p;
@@ -51,6 +76,7 @@ std::pair<std::vector<std::int64_t>, std::string> parse_mlp_text(const std::stri
                  "' is not a positive integer; valid: ", kTextForms);
     widths.push_back(w);
   }
+  check_widths("model spec", widths, "mlp '" + text + "'");
   return {widths, fields.size() == 2 ? fields[1] : "relu"};
 }
 
@@ -63,7 +89,7 @@ std::string mlp_text(const std::vector<std::int64_t>& widths, const std::string&
 
 std::string mlp_spec_argument(const nlohmann::json& spec) {
   SHRINK_CHECK(spec.contains("spec") && spec.at("spec").is_string(),
-               "model spec: mlp needs \"spec\": \"W0-W1-...-Wk[:ACTIVATION]\", got ", spec.dump());
+               "model spec: mlp needs \"spec\": \"W0-W1-...-Wk[:ACTIVATION]\", got ", quote_json(spec));
   return spec.at("spec").get<std::string>();
 }
 
@@ -99,7 +125,7 @@ const ModelBuilder& find_builder(const std::string& name) {
 
 const ModelBuilder& builder_of(const nlohmann::json& spec) {
   SHRINK_CHECK(spec.is_object() && spec.contains("model") && spec.at("model").is_string(),
-               "model spec: needs {\"model\": NAME, ...}, got ", spec.dump());
+               "model spec: needs {\"model\": NAME, ...}, got ", quote_json(spec));
   return find_builder(spec.at("model").get<std::string>());
 }
 
@@ -149,17 +175,23 @@ std::shared_ptr<Module> build_from_spec(const nlohmann::json& spec, Generator& g
   if (spec.contains("sparse")) {  // layers unstructured pruning replaced: CSR placeholders
     const nlohmann::json& sparse = spec.at("sparse");
     SHRINK_CHECK(sparse.is_object(), "model spec: 'sparse' must map paths to layers, got ",
-                 sparse.dump());
+                 quote_json(sparse));
     for (const auto& [path, layer] : sparse.items()) {
       auto size = [&](const char* key) {
         SHRINK_CHECK(layer.is_object() && layer.contains(key) &&
                          layer.at(key).is_number_integer(),
                      "model spec: sparse layer '", path, "' needs an integer '", key, "', got ",
-                     layer.dump());
+                     quote_json(layer));
         return layer.at(key).get<std::int64_t>();
       };
-      model->set_child(path, SparseLinear::with_capacity(size("in_features"),
-                                                         size("out_features"), size("nnz"),
+      const std::string where = "sparse layer '" + path + "'";
+      const std::int64_t in = size("in_features"), out = size("out_features"), nnz = size("nnz");
+      check_width("model spec", in, where);
+      check_width("model spec", out, where);
+      SHRINK_CHECK(nnz >= 0 && nnz <= in * out && nnz <= kMaxParameters, "model spec: ", where,
+                   " claims nnz ", nnz, " of a ", out, "x", in, " weight (at most ",
+                   kMaxParameters, ")");
+      model->set_child(path, SparseLinear::with_capacity(in, out, nnz,
                                                          bool_argument(layer, "bias", true)));
     }
   }
@@ -195,7 +227,7 @@ std::shared_ptr<Sequential> build_mlp(const std::vector<std::int64_t>& widths,
                                       double dropout) {
   SHRINK_CHECK(widths.size() >= 2, "build_mlp: needs at least two widths (in and out), got ",
                widths.size());
-  for (auto w : widths) SHRINK_CHECK(w > 0, "build_mlp: widths must be > 0, got ", w);
+  check_widths("build_mlp", widths, "mlp '" + mlp_text(widths, activation) + "'");
   SHRINK_CHECK(dropout >= 0 && dropout < 1, "build_mlp: dropout must be in [0, 1), got ", dropout);
   make_activation(activation);  // validates the name even for a single-layer model
   auto model = std::make_shared<Sequential>();

@@ -203,3 +203,16 @@ TEST_F(ToolsTest, BadInputExitsNonZeroWithAClearMessage) {
 }
 
 }  // namespace
+
+// A width whose weight size overflows 64 bits used to allocate a tiny buffer and write past
+// it (signal 11); now an error naming the width, with an ordinary exit status.
+TEST_F(ToolsTest, HugeModelWidthIsAnErrorNotACrash) {
+  const std::string out = (dir_ / "huge.safetensors").string();
+  Result train = run("shrink-train --epochs 0 --model mlp:1-9223372036854775807-10 --data " +
+                     data() + " --out " + out);
+  EXPECT_GE(train.exit_code, 1) << train.output;
+  EXPECT_LE(train.exit_code, 127) << train.output;
+  EXPECT_NE(train.output.find("9223372036854775807"), std::string::npos) << train.output;
+  EXPECT_NE(train.output.find("width"), std::string::npos) << train.output;
+  EXPECT_FALSE(fs::exists(out));
+}

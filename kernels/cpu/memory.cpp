@@ -5,11 +5,13 @@
 // step before this cache).
 #include <cstdlib>
 #include <cstring>
+#include <limits>
+#include <string>
 #include <map>
 #include <mutex>
-#include <new>
 
 #include "kernels/cpu/cpu_backend.h"
+#include "kernels/error.h"
 
 namespace shrink::kernels::cpu {
 
@@ -17,6 +19,10 @@ namespace {
 
 constexpr std::size_t kCacheMinBytes = 64 * 1024;         // smaller blocks: malloc is fast
 constexpr std::size_t kCacheMaxBytes = std::size_t{2} << 30;  // keep at most 2 GiB idle
+
+// Above this no block is ever handed out: the rounding below cannot wrap, and a size this
+// large (from an overflowed or hostile shape) is refused by name instead of by malloc.
+constexpr std::size_t kMaxBlockBytes = std::numeric_limits<std::size_t>::max() / 2;
 
 std::size_t rounded_size(std::size_t bytes) {
   // Page-round large blocks so near-equal sizes share cache entries.
@@ -42,6 +48,10 @@ class BlockCache {
     cached_bytes_ += size;
     return true;
   }
+  std::size_t cached_bytes() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return cached_bytes_;
+  }
   ~BlockCache() {
     for (auto& [size, p] : free_) std::free(p);
   }
@@ -61,11 +71,16 @@ BlockCache& cache() {
 
 void* CpuBackend::allocate(std::size_t bytes) {
   if (bytes == 0) return nullptr;
+  if (bytes > kMaxBlockBytes)
+    throw Error("cpu: cannot allocate " + std::to_string(bytes) + " bytes (more than any "
+                "host memory holds; the limit is " + std::to_string(kMaxBlockBytes) + ")");
   const std::size_t size = rounded_size(bytes);
   if (size >= kCacheMinBytes)
     if (void* p = cache().take(size)) return p;
   void* p = std::aligned_alloc(64, size);
-  if (!p) throw std::bad_alloc();
+  if (!p)
+    throw Error("cpu: out of memory allocating " + std::to_string(size) + " bytes (" +
+                std::to_string(cache().cached_bytes()) + " bytes idle in the block cache)");
   return p;
 }
 

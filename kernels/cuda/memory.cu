@@ -7,6 +7,7 @@
 // freed on the host side may be reused at once: work that reads it is queued before any
 // work that writes it again ("stream-ordered" frees).
 #include <cstring>
+#include <limits>
 #include <mutex>
 #include <string>
 #include <unordered_map>
@@ -26,6 +27,9 @@ constexpr std::size_t kSmallLimit = std::size_t{1} << 20;
 constexpr std::size_t kSmallRound = 512;
 constexpr std::size_t kSlabBytes = std::size_t{2} << 20;
 constexpr std::size_t kLargeRound = std::size_t{2} << 20;
+
+// No device holds more; refusing above it keeps the rounding below from wrapping.
+constexpr std::size_t kMaxBlockBytes = std::numeric_limits<std::size_t>::max() / 2;
 
 std::size_t rounded_size(std::size_t bytes) {
   const std::size_t unit = bytes <= kSmallLimit ? kSmallRound : kLargeRound;
@@ -182,6 +186,9 @@ void* CudaBackend::allocate(std::size_t bytes) {
   // Unsupported (not a CUDA error) so Tensor reports "no GPU" rather than a driver code.
   static const bool present = device_count() > 0;
   if (!present) throw Unsupported("cuda: no CUDA GPU is present on this machine");
+  if (bytes > kMaxBlockBytes)
+    throw Error("cuda: cannot allocate " + std::to_string(bytes) + " bytes (more than any "
+                "device holds; the limit is " + std::to_string(kMaxBlockBytes) + ")");
   return cache().allocate(rounded_size(bytes));
 }
 
