@@ -338,6 +338,13 @@ void Module::load_state_dict(const StateDict& state, bool strict, ShapeMismatch 
     Tensor target = dst;  // handle sharing the slot's storage
     target.copy_(src);
   }
+  for (const auto& [path, m] : std::as_const(*this).named_modules()) {
+    try {
+      m->check_invariants();
+    } catch (const Error& e) {
+      fail("load_state_dict: layer '", path.empty() ? "<root>" : path, "' (", m->type_name(), "): ", e.what());
+    }
+  }
 }
 
 void Module::train(bool mode) {

@@ -136,9 +136,17 @@ class Module {
   // With ShapeMismatch::Adopt, a slot whose shape differs is replaced by (a copy of) the
   // saved tensor instead: layers read their sizes from their tensors, so a model built at
   // its default sizes becomes the saved (e.g. pruned) one.
+  // The copy writes the slots directly, bypassing the layers' constructors, so afterwards
+  // every module's check_invariants() runs: a loaded state that breaks one (an edited CSR
+  // row_ptr) throws, naming the layer's path and type and what is wrong. The module is
+  // then left holding that state and must not be used.
   enum class ShapeMismatch { Throw, Adopt };
   void load_state_dict(const StateDict& state, bool strict = true,
                        ShapeMismatch on_mismatch = ShapeMismatch::Throw);
+  // Throws a shrink::Error saying what is wrong when this module's own tensors break an
+  // invariant its forward or pruning relies on beyond their shapes (e.g. a SparseLinear's
+  // CSR structure). The default has none to check.
+  virtual void check_invariants() const {}
 
   void train(bool mode = true);
   void eval() { train(false); }

@@ -41,6 +41,10 @@ class SparseLinear : public Module {
   std::shared_ptr<SparseLinear> pruned(const std::function<bool(std::int64_t entry)>& keep) const;
 
   std::string type_name() const override { return "SparseLinear"; }
+  // The constructor's checks, on the tensors now in the slots (load_state_dict fills them
+  // directly): row_ptr runs from 0 to nnz without decreasing, columns lie in
+  // [0, in_features) and increase within each row, values and bias fit.
+  void check_invariants() const override;
   std::string extra_repr() const override;
   // Opaque: an unstructured layer is not channel-pruned again.
   ChannelSpec channels() const override { return {}; }

@@ -78,9 +78,13 @@ RoundReport lottery_round(nn::Module& model, const nn::StateDict& init_state, Sc
                           double fraction = 0.2);
 // OS: c = floor(fraction * d) per scope unit, ranked by |W| of `reference_state`, the first
 // dense trained model (dense "weight" keys); after t rounds, one-shot pruning to 0.8^t.
+// The reference must hold exactly the model's tensors at the model's shapes, with the
+// dense (out, in) "<layer>.weight" where the model has a SparseLinear; otherwise an Error
+// names `reference_name` (e.g. its file), the tensor and both shapes, and nothing is pruned.
 RoundReport one_shot_mask_round(nn::Module& model, const nn::StateDict& init_state,
                                 const nn::StateDict& reference_state, Scope scope,
-                                double fraction = 0.2);
+                                double fraction = 0.2,
+                                const std::string& reference_name = "reference state");
 
 // Rewind to initialization: a SparseLinear gets values[e] = W_init[row(e), col(e)] from the
 // dense "<layer>.weight" of `init_state` (or its "<layer>.values" when the structure is

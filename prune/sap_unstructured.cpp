@@ -4,6 +4,8 @@
 #include <cmath>
 #include <functional>
 #include <limits>
+#include <map>
+#include <string>
 
 #include "core/autograd.h"
 #include "core/error.h"
@@ -43,6 +45,11 @@ std::vector<Layer> gather(const nn::Module& model) {
       for (std::int64_t r = 0; r < out; ++r)
         for (std::int64_t c = 0; c < in; ++c) l.col_idx.push_back(c);
     } else if (const auto* sparse = dynamic_cast<const nn::SparseLinear*>(m)) {
+      try {  // set_buffer / set_parameter could have replaced a CSR tensor unchecked
+        sparse->check_invariants();
+      } catch (const Error& e) {
+        fail("unstructured pruning: layer '", name, "' (SparseLinear): ", e.what());
+      }
       l.weight = host(sparse->values());
       l.row_ptr = sparse->row_ptr().to(Device::cpu()).to_vector<std::int64_t>();
       l.col_idx = sparse->col_idx().to(Device::cpu()).to_vector<std::int64_t>();
@@ -150,6 +157,56 @@ RoundReport run_round(nn::Module& model, std::vector<Layer>& layers, const nn::S
   return report;
 }
 
+// The tensors a dense ancestor of `model` holds, in the model's order: its own, except
+// that a SparseLinear's values/row_ptr/col_idx stand for its dense (out, in) "weight".
+std::vector<std::pair<std::string, Shape>> dense_ancestor_shapes(const nn::Module& model) {
+  std::map<std::string, const nn::SparseLinear*> sparse_by_tensor;  // "<layer>.values" etc.
+  for (const auto& [name, m] : model.named_modules())
+    if (const auto* sparse = dynamic_cast<const nn::SparseLinear*>(m))
+      for (const char* csr : {"values", "row_ptr", "col_idx"})
+        sparse_by_tensor[(name.empty() ? "" : name + ".") + csr] = sparse;
+  nn::NamedTensors own = model.named_parameters();
+  for (auto& entry : model.named_buffers()) own.push_back(entry);
+  std::vector<std::pair<std::string, Shape>> shapes;
+  for (const auto& [name, t] : own) {
+    auto sparse = sparse_by_tensor.find(name);
+    if (sparse == sparse_by_tensor.end()) {
+      shapes.emplace_back(name, t.shape());
+    } else if (name.ends_with("values")) {  // the layer's one dense counterpart
+      const std::string prefix = name.substr(0, name.size() - std::string("values").size());
+      shapes.emplace_back(prefix + "weight",
+                          Shape{sparse->second->out_features(), sparse->second->in_features()});
+    }
+  }
+  return shapes;
+}
+
+// One-shot ranks entry (r, c) of each layer by |reference weight[r, c]|: the reference must
+// be the model's dense ancestor, tensor for tensor and shape for shape, or the ranking
+// would read outside its tensors (or rank by another network's weights).
+void check_reference(const nn::Module& model, const nn::StateDict& reference,
+                     const std::string& reference_name) {
+  const auto expected = dense_ancestor_shapes(model);
+  for (const auto& [name, shape] : expected) {
+    auto it = reference.find(name);
+    SHRINK_CHECK(it != reference.end(), "one-shot pruning: reference ", reference_name,
+                 " has no tensor '", name, "' (the model's is ", shape_str(shape),
+                 "); the reference must be the first dense trained model of the same architecture");
+    SHRINK_CHECK(it->second.defined() && it->second.shape() == shape, "one-shot pruning: reference ",
+                 reference_name, ": tensor '", name, "' has shape ",
+                 it->second.defined() ? shape_str(it->second.shape()) : std::string("(undefined)"),
+                 " but the model's is ", shape_str(shape),
+                 "; the reference must be the first dense trained model of the same architecture");
+  }
+  for (const auto& [name, t] : reference)
+    SHRINK_CHECK(std::any_of(expected.begin(), expected.end(),
+                             [&](const auto& e) { return e.first == name; }),
+                 "one-shot pruning: reference ", reference_name,
+                 ": tensor '", name, "' ", t.defined() ? shape_str(t.shape()) : std::string(""),
+                 " has no counterpart in the model (its layers differ in kind; a layer the model "
+                 "stores sparse must be a dense Linear in the reference)");
+}
+
 CountRule fraction_rule(double fraction) {
   SHRINK_CHECK(fraction >= 0 && fraction < 1, "pruning fraction must be in [0, 1), got ", fraction);
   return [fraction](const std::vector<double>& w, ScopeReport& rep) {
@@ -208,14 +265,13 @@ RoundReport lottery_round(nn::Module& model, const nn::StateDict& init_state, Sc
 
 RoundReport one_shot_mask_round(nn::Module& model, const nn::StateDict& init_state,
                                 const nn::StateDict& reference_state, Scope scope,
-                                double fraction) {
+                                double fraction, const std::string& reference_name) {
   std::vector<Layer> layers = gather(model);
+  check_reference(model, reference_state, reference_name);
   for (Layer& l : layers) {  // rank by the first dense trained model's magnitudes
-    auto it = reference_state.find(l.name + ".weight");
-    SHRINK_CHECK(it != reference_state.end() && it->second.dim() == 2,
-                 "one_shot_mask_round: reference state has no dense '", l.name, ".weight'");
-    const std::vector<double> ref = host(it->second);
-    const std::int64_t in = it->second.size(1);
+    const Tensor& weight = reference_state.at(l.name + ".weight");  // (out, in): checked
+    const std::vector<double> ref = host(weight);
+    const std::int64_t in = weight.size(1);
     for (std::size_t r = 0; r + 1 < l.row_ptr.size(); ++r)
       for (std::int64_t e = l.row_ptr[r]; e < l.row_ptr[r + 1]; ++e)
         l.score[e] = std::abs(ref[static_cast<std::int64_t>(r) * in + l.col_idx[e]]);

@@ -53,7 +53,7 @@ int main(int argc, char** argv) {
     prune::RoundReport r;
     if (method == "sap") r = prune::sap_unstructured_round(model, init_state, scope, sap);
     else if (method == "lottery") r = prune::lottery_round(model, init_state, scope, fraction);
-    else r = prune::one_shot_mask_round(model, init_state, load_safetensors(reference).tensors, scope, fraction);
+    else r = prune::one_shot_mask_round(model, init_state, load_safetensors(reference).tensors, scope, fraction, reference);
     nn::save_checkpoint(out, model,
                         {{"sparsified_from", checkpoint}, {"method", method}, {"scope", scope_name}});
     nlohmann::json scopes = nlohmann::json::array();
