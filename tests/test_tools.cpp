@@ -216,3 +216,32 @@ TEST_F(ToolsTest, HugeModelWidthIsAnErrorNotACrash) {
   EXPECT_NE(train.output.find("width"), std::string::npos) << train.output;
   EXPECT_FALSE(fs::exists(out));
 }
+
+// Output problems are found before any work, and a tool never writes over its input.
+TEST_F(ToolsTest, OutputPathIsCheckedBeforeTheRun) {
+  const std::string ckpt = (dir_ / "in.safetensors").string();
+  ASSERT_EQ(run("shrink-train --model mlp:784-8-2 --data " + data() + " --epochs 0 --out " + ckpt)
+                .exit_code, 0);
+  const auto size = fs::file_size(ckpt);
+
+  Result same = run("shrink-prune " + ckpt + " --method magnitude --keep 0.5 --data " + data() +
+                    " --out " + ckpt);
+  EXPECT_GE(same.exit_code, 1);
+  EXPECT_LE(same.exit_code, 127);
+  EXPECT_NE(same.output.find("--out"), std::string::npos) << same.output;
+  EXPECT_EQ(fs::file_size(ckpt), size) << "the input was rewritten";
+
+  const std::string missing = (dir_ / "no-such-folder" / "x.safetensors").string();
+  Result no_folder = run("shrink-train --model mlp:784-8-2 --data " + data() + " --epochs 1 --out " + missing);
+  EXPECT_NE(no_folder.exit_code, 0);
+  EXPECT_NE(no_folder.output.find("no-such-folder"), std::string::npos) << no_folder.output;
+  EXPECT_EQ(no_folder.output.find("epoch 1/1"), std::string::npos) << "trained before failing";
+
+  Result sparsify_same = run("shrink-sparsify " + ckpt + " --method lottery --out " + ckpt);
+  EXPECT_NE(sparsify_same.exit_code, 0);
+  EXPECT_NE(sparsify_same.output.find("--out"), std::string::npos) << sparsify_same.output;
+
+  Result threads = run("shrink-train --threads 100000 --epochs 0 --out " + (dir_ / "t.safetensors").string());
+  EXPECT_NE(threads.exit_code, 0);
+  EXPECT_NE(threads.output.find("--threads"), std::string::npos) << threads.output;
+}

@@ -74,6 +74,7 @@ int main(int argc, char** argv) {
 
   return tools::guarded_main(app, argc, argv, [&] {
     const Device device = tools::apply_common_options(o.common);
+    tools::check_output_path(o.out, {o.checkpoint});
     const int targets = static_cast<int>(keep->count() + params->count() + flops->count());
     SHRINK_CHECK(targets <= 1, "shrink-prune: give one target: --keep, --target-params or --target-flops");
     po.target_kind = prune::TargetKind::None;

@@ -44,6 +44,7 @@ int main(int argc, char** argv) {
 
   return tools::guarded_main(app, argc, argv, [&] {
     tools::apply_common_options(common);
+    tools::check_output_path(out, {checkpoint, init, reference});
     SHRINK_CHECK(method != "one-shot" || !reference.empty(), "--method one-shot needs --reference");
     Generator gen(common.seed);
     nn::Checkpoint ckpt = nn::load_checkpoint(checkpoint, gen);

@@ -74,6 +74,7 @@ int main(int argc, char** argv) {
 
   return tools::guarded_main(app, argc, argv, [&] {
     const Device device = tools::apply_common_options(o.common);
+    tools::check_output_path(o.out, {});  // continuing a checkpoint in place is allowed (atomic write)
     Generator gen(o.common.seed);
     const auto schedule = nn::parse_schedule(o.schedule, std::max(o.epochs, 1));  // --epochs 0 saves the init
     const datasets::Dataset data = datasets::load_dataset(o.data);

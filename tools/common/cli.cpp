@@ -1,9 +1,12 @@
 #include "tools/common/cli.h"
 
 #include <omp.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <exception>
+#include <filesystem>
+#include <system_error>
 
 #include "core/error.h"
 
@@ -12,8 +15,9 @@ namespace shrink::tools {
 void add_common_options(CLI::App& app, CommonOptions& options) {
   app.add_option("--seed", options.seed,
                  "Seed for initialisation, shuffling, dropout and sampling")->capture_default_str();
+  // Bounded: OpenMP's runtime crashes on absurd team sizes.
   app.add_option("--threads", options.threads, "CPU threads (0 = all cores)")
-      ->check(CLI::NonNegativeNumber)->capture_default_str();
+      ->check(CLI::Range(0, 1024))->capture_default_str();
   app.add_option("--device", options.device, "cpu, cuda or cuda:N")->capture_default_str();
 }
 
@@ -30,6 +34,24 @@ Device apply_common_options(const CommonOptions& options) {
 #endif
     );
   return device;
+}
+
+void check_output_path(const std::string& out, const std::vector<std::string>& inputs) {
+  namespace fs = std::filesystem;
+  SHRINK_CHECK(!out.empty(), "--out: the output path is empty");
+  const fs::path target(out);
+  std::error_code ec;
+  SHRINK_CHECK(!fs::is_directory(target, ec), "--out ", out, ": is a directory, not a file");
+  const fs::path folder = target.has_parent_path() ? target.parent_path() : fs::path(".");
+  SHRINK_CHECK(fs::is_directory(folder, ec), "--out ", out, ": the folder ", folder.string(),
+               " does not exist");
+  SHRINK_CHECK(::access(folder.c_str(), W_OK) == 0, "--out ", out, ": the folder ",
+               folder.string(), " is not writable");
+  for (const std::string& input : inputs) {
+    if (input.empty() || !fs::exists(input, ec)) continue;
+    SHRINK_CHECK(!fs::exists(target, ec) || !fs::equivalent(target, input, ec), "--out ", out,
+                 ": is the input ", input, "; write the result to another file");
+  }
 }
 
 int guarded_main(CLI::App& app, int argc, char** argv, const std::function<int()>& body) {

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "core/device.h"
 #include "datasets/loader.h"
@@ -23,6 +24,11 @@ struct CommonOptions {
 void add_common_options(CLI::App& app, CommonOptions& options);
 // Applies --threads and resolves --device (failing clearly when CUDA is not available).
 Device apply_common_options(const CommonOptions& options);
+
+// Fails before any work when `--out` cannot be written: its folder must exist and be a
+// writable directory, and it must not name one of the run's input files (a tool never
+// writes over what it reads). `inputs` may hold names that are not files (model specs).
+void check_output_path(const std::string& out, const std::vector<std::string>& inputs);
 
 // Parses argv and runs `body`, printing "<tool>: error: ..." and returning 1 on any error;
 // a bad or unknown flag prints the error and the list of valid flags (the help text).
