@@ -31,12 +31,9 @@ nlohmann::json spec_from_v1_architecture(const nlohmann::json& architecture) {
   const auto widths = field<std::vector<std::int64_t>>(architecture, "widths");
   SHRINK_CHECK(widths.size() >= 2, "architecture: 'widths' needs at least two entries, got ",
                quote_json(architecture));
-  std::vector<std::string> parts;
-  for (auto w : widths) parts.push_back(std::to_string(w));
-  const std::string text = join(parts, "-");
   const auto activation = field<std::string>(architecture, "activation");
   const bool bias = field<bool>(architecture, "bias");
-  nlohmann::json spec = {{"model", "mlp"}, {"spec", text + ":" + activation}};
+  nlohmann::json spec = {{"model", "mlp"}, {"spec", mlp_text(widths, activation)}};
   if (!bias) spec["bias"] = false;
   if (architecture.contains("nnz")) {  // per layer: a SparseLinear's stored weights, or null
     const nlohmann::json& nnz = architecture.at("nnz");

@@ -80,12 +80,6 @@ std::pair<std::vector<std::int64_t>, std::string> parse_mlp_text(const std::stri
   return {widths, fields.size() == 2 ? fields[1] : "relu"};
 }
 
-std::string mlp_text(const std::vector<std::int64_t>& widths, const std::string& activation) {
-  std::vector<std::string> parts;
-  for (auto w : widths) parts.push_back(std::to_string(w));
-  const std::string text = join(parts, "-");
-  return activation == "relu" ? text : text + ":" + activation;
-}
 
 std::string mlp_spec_argument(const nlohmann::json& spec) {
   SHRINK_CHECK(spec.contains("spec") && spec.at("spec").is_string(),
@@ -213,6 +207,13 @@ nlohmann::json parse_model_text(const std::string& text) {
 
 std::shared_ptr<Module> build_model(const std::string& text, Generator& gen) {
   return build_from_spec(parse_model_text(text), gen);
+}
+
+std::string mlp_text(const std::vector<std::int64_t>& widths, const std::string& activation) {
+  std::vector<std::string> parts;
+  for (auto w : widths) parts.push_back(std::to_string(w));
+  const std::string text = join(parts, "-");
+  return activation == "relu" ? text : text + ":" + activation;
 }
 
 Shape input_shape(const nlohmann::json& spec) { return builder_of(spec).input_shape(spec); }

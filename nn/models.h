@@ -75,6 +75,9 @@ nlohmann::json model_spec(const Module& model);
 // more: a seeded run on a pruned checkpoint then samples (calibration, shuffling) exactly
 // as it did with shrink/1 checkpoints, which were built at their saved widths.
 nlohmann::json spec_at_sizes(const nlohmann::json& spec, const Module& adopted);
+// The mlp spec text of widths and an activation: {784, 300, 10}, "gelu" -> "784-300-10:gelu"
+// (relu, the default, is left out).
+std::string mlp_text(const std::vector<std::int64_t>& widths, const std::string& activation);
 // Per-sample input shape of a spec's model.
 Shape input_shape(const nlohmann::json& spec);
 

@@ -61,16 +61,16 @@ struct ShapeModel {
   std::shared_ptr<nn::Module> module;
   explicit ShapeModel(const nn::Module& model) : module(nn::shape_copy(model)) {}
   Size measure(const std::vector<Group>& groups, const KeepCounts& keep, const Shape& sample) {
+    const nn::StateDict current = module->state_dict();
     std::map<std::string, Shape> shapes;
-    for (const auto& [name, t] : module->named_parameters()) shapes[name] = t.shape();
-    for (const auto& [name, t] : module->named_buffers()) shapes[name] = t.shape();
+    for (const auto& [name, t] : current) shapes[name] = t.shape();
     for (const Group& g : groups) {
       auto k = keep.find(g.name);
       if (k == keep.end()) continue;
       for (const Member& m : g.members) shapes.at(m.tensor)[m.axis] = k->second;
     }
     for (const auto& [name, shape] : shapes) {
-      if (module->state_dict().at(name).shape() == shape) continue;  // keeps index buffers' dtype
+      if (current.at(name).shape() == shape) continue;  // keeps index buffers' dtype
       Tensor t = Tensor::empty(shape);
       if (module->has_parameter(name)) module->set_parameter(name, t);
       else module->set_buffer(name, t);

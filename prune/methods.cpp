@@ -4,6 +4,7 @@
 #include <set>
 
 #include "core/error.h"
+#include "core/strings.h"
 #include "prune/allocation.h"
 #include "prune/pfp.h"
 #include "prune/sap.h"
@@ -22,9 +23,9 @@ double pfp_param_fraction(const WholeModelInput& in) {
   const double keep = o.target_kind == TargetKind::Keep
                           ? o.target
                           : keep_fraction_for_target(in.model, in.groups, o.target, true, in.sample_shape, o.rails);
-  const Size dense = size_after(in.model, in.groups, {}, in.sample_shape);
-  const Size pruned = size_after(in.model, in.groups, allocate_uniform(in.groups, keep, o.rails), in.sample_shape);
-  return static_cast<double>(pruned.params) / static_cast<double>(dense.params);
+  const std::vector<Size> sizes =
+      sizes_after(in.model, in.groups, {{}, allocate_uniform(in.groups, keep, o.rails)}, in.sample_shape);
+  return static_cast<double>(sizes[1].params) / static_cast<double>(sizes[0].params);
 }
 
 WholeModelFn pfp(bool sampling) {
@@ -40,7 +41,7 @@ ScoreFn magnitude(int p) {
 }
 
 Method score_method(std::string name, std::string description, ScoreFn fn) {
-  Method m{std::move(name), std::move(description), MethodKind::Score, true, kAnyTarget, {}, {}, {}};
+  Method m{std::move(name), std::move(description), MethodKind::Score, kAnyTarget, {}, {}, {}};
   m.score = std::move(fn);
   return m;
 }
@@ -48,20 +49,20 @@ Method score_method(std::string name, std::string description, ScoreFn fn) {
 std::vector<Method> registry() {
   std::vector<Method> r;
   Method ispasp{"ispasp", "i-SpaSP: sparse signal recovery of each block's hidden units (Wolfe & Kyrillidis 2022)",
-                MethodKind::Select, false, kAnyTarget, {}, {}, {}};
+                MethodKind::Select, kAnyTarget, {}, {}, {}};
   ispasp.select = [](nn::Module& model, const Group& g, std::int64_t keep, const Calibration& calib,
                      const PruneOptions& o) { return select_ispasp(model, g, keep, calib, o.ispasp_iterations); };
   r.push_back(ispasp);
   Method pfp_top{"pfp", "PFP: sensitivity-based, deterministic top-k with the global budget search (Liebenwein et al. "
                  "2020); a keep or FLOPs target becomes the parameter budget of the uniform allocation meeting it",
-                 MethodKind::WholeModel, false, kAnyTarget, {}, {}, pfp(false)};
+                 MethodKind::WholeModel, kAnyTarget, {}, {}, pfp(false)};
   r.push_back(pfp_top);
   Method pfp_rand{"pfp-sampling", "PFP with sensitivity sampling and reweighting (the paper's Alg. 1)",
-                  MethodKind::WholeModel, false, kAnyTarget, {}, {}, pfp(true)};
+                  MethodKind::WholeModel, kAnyTarget, {}, {}, pfp(true)};
   r.push_back(pfp_rand);
   Method sap{"sap", "SAP: the PQ Index of each layer's unit norms decides its count, magnitude ranks (ours, after "
              "Diao et al. 2023); decides its own counts, so it takes no --keep/--target-* (target none)",
-             MethodKind::WholeModel, false, {TargetKind::None}, {}, {}, {}};
+             MethodKind::WholeModel, {TargetKind::None}, {}, {}, {}};
   sap.prune = [](const WholeModelInput& in) { sap_structured_prune(in.model, in.groups, SapOptions{}, in.optimizer); };
   r.push_back(sap);
   r.push_back(score_method("magnitude", "L1 norm of a unit's weights (FT, Li et al. 2017); same as magnitude-l1",
@@ -77,7 +78,7 @@ std::vector<Method> registry() {
                              return score_random(g, gen);
                            }));
   Method gfs{"gfs", "greedy forward selection (Ye et al. 2020): slow, provable baseline", MethodKind::Select,
-             false, kAnyTarget, {}, {}, {}};
+             kAnyTarget, {}, {}, {}};
   gfs.select = [](nn::Module& model, const Group& g, std::int64_t keep, const Calibration& calib,
                   const PruneOptions&) { return select_gfs(model, g, keep, calib); };
   r.push_back(gfs);
@@ -95,8 +96,6 @@ void validate(const std::vector<Method>& all) {
                      static_cast<bool>(m.prune) == (m.kind == MethodKind::WholeModel),
                  "prune methods: '", m.name, "' is a ", method_kind_name(m.kind),
                  " method but does not set exactly the function of that kind");
-    SHRINK_CHECK(!m.global_allocation || m.kind == MethodKind::Score, "prune methods: '", m.name,
-                 "' allows global allocation, which needs per-unit scores");
   }
 }
 
@@ -140,9 +139,9 @@ bool Method::accepts(TargetKind target) const {
 }
 
 std::string Method::targets_text() const {
-  std::string s;
-  for (TargetKind t : targets) s += (s.empty() ? "" : ", ") + std::string(target_name(t));
-  return s;
+  std::vector<std::string> names;
+  for (TargetKind t : targets) names.push_back(target_name(t));
+  return join(names, ", ");
 }
 
 const std::vector<Method>& methods() {
@@ -161,9 +160,9 @@ const Method& find_method(const std::string& name) {
 }
 
 std::string method_list() {
-  std::string s;
-  for (const Method& m : methods()) s += (s.empty() ? "" : ", ") + m.name;
-  return s;
+  std::vector<std::string> names;
+  for (const Method& m : methods()) names.push_back(m.name);
+  return join(names, ", ");
 }
 
 void check_applicable(const Method& m, const PruneOptions& o) {
@@ -177,8 +176,13 @@ void check_applicable(const Method& m, const PruneOptions& o) {
                  m.targets_text());
   if (o.target_kind != TargetKind::None)
     SHRINK_CHECK(o.target > 0 && o.target <= 1, "prune: the target must be a fraction in (0, 1], got ", o.target);
-  SHRINK_CHECK(o.allocation == Allocation::Uniform || m.global_allocation, "prune: method '", m.name,
-               "' does not take global allocation (it needs a score-based method: magnitude, taylor, random)");
+  if (o.allocation == Allocation::Global && !m.global_allocation()) {
+    std::vector<std::string> scored;
+    for (const Method& other : methods())
+      if (other.global_allocation()) scored.push_back(other.name);
+    fail("prune: method '", m.name, "' does not take global allocation (it needs per-unit scores: ",
+         join(scored, ", "), ")");
+  }
 }
 
 }  // namespace shrink::prune

@@ -45,12 +45,13 @@ struct Method {
   std::string name;
   std::string description;
   MethodKind kind = MethodKind::Score;
-  bool global_allocation = false;   // Allocation::Global applies (score methods only)
   std::vector<TargetKind> targets;  // the targets it accepts; None: it decides its own counts
   ScoreFn score;                    // set exactly when kind == Score
   SelectFn select;                  // set exactly when kind == Select
   WholeModelFn prune;               // set exactly when kind == WholeModel
 
+  // Allocation::Global ranks units across groups, so it needs per-unit scores.
+  bool global_allocation() const { return kind == MethodKind::Score; }
   bool accepts(TargetKind target) const;
   std::string targets_text() const;  // e.g. "keep, params, flops"
 };

@@ -101,26 +101,6 @@ CostModel cost_model(const nn::Module& model, const std::vector<Group>& groups, 
   return cm;
 }
 
-// Output shape (per sample) of every top-level child of a Sequential, by one forward of a
-// zero sample in eval mode.
-std::map<std::string, Shape> chain_output_shapes(nn::Module& model, const Shape& sample_shape) {
-  const auto* chain = dynamic_cast<const nn::Sequential*>(&model);
-  SHRINK_CHECK(chain != nullptr, "PFP: the model is a ", model.type_name(),
-               "; PFP supports feed-forward chains (Sequential)");
-  NoGradGuard no_grad;
-  EvalMode eval(model);
-  const std::vector<Tensor> params = model.parameters();
-  const Device device = params.empty() ? Device::cpu() : params.front().device();
-  Shape batch_shape{1};
-  batch_shape.insert(batch_shape.end(), sample_shape.begin(), sample_shape.end());
-  Tensor x = Tensor::zeros(batch_shape, DType::Float32, device);
-  std::map<std::string, Shape> shapes;
-  for (const auto& [name, layer] : chain->named_children()) {
-    x = (*layer)(x);
-    shapes[name] = Shape(x.shape().begin() + 1, x.shape().end());
-  }
-  return shapes;
-}
 
 // One group's inputs to the allocation: p, S_l = Σ s_j, alpha_l and in_l.
 struct Layer {
@@ -242,12 +222,12 @@ PfpResult pfp_allocate(nn::Module& model, const std::vector<Group>& groups, cons
   result.sensitivities = pfp_sensitivities(model, groups, slice(calib.inputs, 0, 0, result.samples));
 
   // Consumer output positions P_l and kernel size κ_l for alpha_l.
-  const std::map<std::string, Shape> output_shapes = chain_output_shapes(model, sample_shape);
   std::map<std::string, double> positions;
-  for (const auto& [name, shape] : output_shapes) {
+  for (const auto& [name, trace] : nn::trace_forward(model, sample_shape)) {
     const std::string weight = name + ".weight";
-    if (model.has_parameter(weight))
-      positions[name] = static_cast<double>(numel(shape)) / static_cast<double>(model.parameter(weight).size(0));
+    if (!name.empty() && model.has_parameter(weight))
+      positions[name] = static_cast<double>(numel(trace.output_shape)) /
+                        static_cast<double>(model.parameter(weight).size(0));
   }
   std::vector<Layer> layers;
   for (const Group& g : groups) {

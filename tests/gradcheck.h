@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "core/shrink.h"
+#include "tests/test_helpers.h"
 
 namespace shrink::testing {
 
@@ -61,18 +62,6 @@ inline Tensor make_input(const InputSpec& spec, std::mt19937_64& rng) {
   return Tensor::from_vector(v, spec.shape);
 }
 
-inline std::string multi_index(const Shape& shape, std::int64_t flat) {
-  std::vector<std::int64_t> idx(shape.size());
-  for (int d = static_cast<int>(shape.size()) - 1; d >= 0; --d) {
-    idx[d] = shape[d] ? flat % shape[d] : 0;
-    flat = shape[d] ? flat / shape[d] : 0;
-  }
-  std::ostringstream os;
-  os << "[";
-  for (size_t i = 0; i < idx.size(); ++i) os << (i ? ", " : "") << idx[i];
-  os << "]";
-  return os.str();
-}
 
 struct GradCheckOptions {
   double h = 1e-6;
@@ -161,7 +150,7 @@ inline ::testing::AssertionResult gradcheck(const std::string& name, const Tenso
         worst_excess = excess;
         worst.str("");
         worst << name << ": input " << i << " " << shape_str(x.shape()) << " element " << j << " "
-              << multi_index(x.shape(), j) << ": autograd " << a << " vs finite difference "
+              << index_str(x.shape(), j) << ": autograd " << a << " vs finite difference "
               << numeric << " (|diff| " << std::abs(a - numeric) << ", tolerance " << tol << ")";
       }
     }

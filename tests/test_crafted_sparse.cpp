@@ -23,6 +23,7 @@
 #include "nn/sparse_linear.h"
 #include "prune/sap.h"
 #include "test_helpers.h"
+#include "tests/tool_runner.h"
 
 using namespace shrink;
 using shrink::testing::error_of;
@@ -68,20 +69,8 @@ void poke_int64(const fs::path& file, const std::string& name, std::int64_t inde
   ASSERT_TRUE(f.good());
 }
 
-struct Result {
-  int exit_code;  // -1 when killed by a signal
-  std::string output;
-};
-
-Result run(const std::string& args) {
-  const std::string command = std::string(SHRINK_BIN_DIR) + "/" + args + " 2>&1";
-  FILE* pipe = popen(command.c_str(), "r");
-  std::string output;
-  char buffer[4096];
-  while (size_t n = fread(buffer, 1, sizeof buffer, pipe)) output.append(buffer, n);
-  const int status = pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
-}
+using Result = shrink::testing::ToolResult;
+inline Result run(const std::string& args) { return shrink::testing::run_tool(args); }
 
 bool prints_an_address(const std::string& message) {
   return std::regex_search(message, std::regex("0x[0-9a-fA-F]{6,}|[0-9]{12,}"));

@@ -63,14 +63,7 @@ std::vector<T> download(const DeviceBuffer& b, std::size_t n) {
   return v;
 }
 
-template <class T>
-std::vector<T> random_vec(std::int64_t n, double lo, double hi, std::uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::uniform_real_distribution<double> d(lo, hi);
-  std::vector<T> v(static_cast<std::size_t>(n));
-  for (auto& x : v) x = static_cast<T>(d(rng));
-  return v;
-}
+using testing::random_vec;
 
 template <class T> constexpr DType dt() {
   if constexpr (std::is_same_v<T, float>) return DType::Float32;

@@ -64,7 +64,7 @@ TEST(MethodRegistry, EntriesAreCompleteAndUnique) {
     EXPECT_EQ(static_cast<bool>(m.score), m.kind == MethodKind::Score) << m.name;
     EXPECT_EQ(static_cast<bool>(m.select), m.kind == MethodKind::Select) << m.name;
     EXPECT_EQ(static_cast<bool>(m.prune), m.kind == MethodKind::WholeModel) << m.name;
-    if (m.global_allocation) {
+    if (m.global_allocation()) {
       EXPECT_EQ(m.kind, MethodKind::Score) << m.name;
     }
     EXPECT_EQ(&find_method(m.name), &m);
@@ -168,7 +168,7 @@ TEST_P(EveryMethod, GlobalAllocationRunsOrIsRefusedNamingTheMethod) {
   options.method = method.name;
   options.target_kind = method.accepts(TargetKind::Keep) ? TargetKind::Keep : TargetKind::None;
   options.allocation = Allocation::Global;
-  if (!method.global_allocation) {
+  if (!method.global_allocation()) {
     const std::string message = error_of([&] { prune_model(*f.model, f.calib, options, f.sample); });
     EXPECT_NE(message.find("'" + method.name + "'"), std::string::npos) << message;
     EXPECT_NE(message.find("global"), std::string::npos) << message;

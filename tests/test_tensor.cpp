@@ -6,19 +6,12 @@
 #include <vector>
 
 #include "core/shrink.h"
+#include "tests/test_helpers.h"
 
 namespace shrink {
 namespace {
 
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "<no shrink::Error>";
-}
+using testing::error_of;
 
 TEST(Tensor, FactoriesFillShapeDtypeDevice) {
   Tensor z = Tensor::zeros({3, 5, 7});

@@ -12,26 +12,15 @@
 
 #include "core/random.h"
 #include "datasets/idx.h"
+#include "tests/tool_runner.h"
 
 namespace {
 
 namespace fs = std::filesystem;
 using shrink::datasets::IdxArray;
 
-struct Result {
-  int exit_code;
-  std::string output;  // stdout and stderr together
-};
-
-Result run(const std::string& args) {
-  const std::string command = std::string(SHRINK_BIN_DIR) + "/" + args + " 2>&1";
-  FILE* pipe = popen(command.c_str(), "r");
-  std::string output;
-  char buffer[4096];
-  while (size_t n = fread(buffer, 1, sizeof buffer, pipe)) output.append(buffer, n);
-  const int status = pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
-}
+using Result = shrink::testing::ToolResult;
+inline Result run(const std::string& args) { return shrink::testing::run_tool(args); }
 
 // Two classes separable by the mean brightness of the top half of the image.
 void write_split(const fs::path& dir, const std::string& prefix, std::int64_t n,
