@@ -99,4 +99,14 @@ Tensor gather(const Tensor& x, std::int64_t axis, const Tensor& indices);
 // Fraction of rows whose argmax equals the label.
 double accuracy(const Tensor& logits, const Tensor& labels);
 
+// ---- value checks (not differentiable) ----
+// Flat position of the first NaN or +-Inf element, or -1 when every element is finite
+// (int64 tensors always are). Runs on the tensor's device and reads back one scalar.
+std::int64_t first_nonfinite(const Tensor& x);
+// first_nonfinite of each tensor (all on one device; undefined ones give -1), reading the
+// answers back in one copy: one device synchronisation for a whole model's gradients.
+std::vector<std::int64_t> first_nonfinite_each(const std::vector<Tensor>& xs);
+// Describes that element for error messages: "nan at element 17 (index [0, 17])".
+std::string nonfinite_str(const Tensor& x, std::int64_t position);
+
 }  // namespace shrink

@@ -56,6 +56,8 @@ Dataset load_idx_files(const std::string& name, const std::string& source, const
                files.test_images, " are ", shape_str({test.images.dims[1], test.images.dims[2]}));
   SHRINK_CHECK(!train.images.data.empty(), name, ": ", files.train_images,
                " holds no pixels; the normalisation statistics need a non-empty training set");
+  SHRINK_CHECK(!test.images.data.empty(), name, ": ", files.test_images,
+               " holds no samples; accuracy and loss on an empty test split mean nothing");
 
   // Mean and standard deviation over every training pixel, in [0, 1] units, summed in
   // double from a histogram so the result does not depend on summation order.

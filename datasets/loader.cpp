@@ -56,7 +56,9 @@ DataLoader::DataLoader(const Split& split, std::int64_t batch_size, bool shuffle
 DataLoader::~DataLoader() { stop_worker(); }
 
 std::int64_t DataLoader::size() const {
-  return drop_last_ ? num_samples_ / batch_size_ : (num_samples_ + batch_size_ - 1) / batch_size_;
+  // Not (n + b - 1) / b: that overflows for a batch size near the int64 limit.
+  const std::int64_t full = num_samples_ / batch_size_;
+  return drop_last_ || num_samples_ % batch_size_ == 0 ? full : full + 1;
 }
 
 std::vector<std::int64_t> DataLoader::epoch_order(std::int64_t epoch) const {

@@ -1,5 +1,6 @@
 #include "nn/checkpoint.h"
 
+#include "core/ops.h"
 #include "core/outside_json.h"
 #include "core/random.h"
 #include "core/safetensors.h"
@@ -21,6 +22,18 @@ T field(const nlohmann::json& j, const char* key) {
   } catch (const nlohmann::json::exception& e) {
     fail("architecture: field '", key, "' has the wrong type in ", quote_json(j), " (", e.what(), ")");
   }
+}
+
+// Weights with NaN or Inf are a broken checkpoint (a diverged run saved by another tool,
+// a corrupted file): refused on load, so nothing evaluates or prunes them silently.
+void check_finite(const std::string& path, const std::map<std::string, Tensor>& tensors) {
+  std::vector<std::string> names;
+  std::vector<Tensor> values;
+  for (const auto& [name, value] : tensors) names.push_back(name), values.push_back(value);
+  const std::vector<std::int64_t> at = first_nonfinite_each(values);
+  for (std::size_t i = 0; i < at.size(); ++i)
+    SHRINK_CHECK(at[i] < 0, "load_checkpoint: ", path, ": tensor '", names[i], "' holds ",
+                 nonfinite_str(values[i], at[i]), ": the weights are not usable");
 }
 
 }  // namespace
@@ -69,6 +82,7 @@ void save_checkpoint(const std::string& path, const Module& model,
 
 Checkpoint load_checkpoint(const std::string& path, Generator& gen) {
   SafetensorsContents contents = load_safetensors(path);
+  check_finite(path, contents.tensors);
   auto format = contents.metadata.find("format");
   const bool v1 = format != contents.metadata.end() && format->second == kFormatV1;
   SHRINK_CHECK(v1 || (format != contents.metadata.end() && format->second == kCheckpointFormat),

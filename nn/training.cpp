@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
+#include <string>
 #include <vector>
 
 #include "core/autograd.h"
@@ -39,23 +41,77 @@ struct Tally {
   }
 };
 
+// "" when the loss is finite; otherwise what is wrong, with the first non-finite parameter
+// if the weights themselves went bad (which a too-large learning rate does first).
+std::string nonfinite_loss_fault(double loss, const Optimizer& optimizer) {
+  if (std::isfinite(loss)) return "";
+  std::string fault = "the loss is " + std::to_string(loss);
+  for (const auto& [name, param] : optimizer.named_parameters())
+    if (const std::int64_t at = first_nonfinite(param); at >= 0)
+      return fault + "; parameter '" + name + "' holds " + nonfinite_str(param, at);
+  return fault + " (every parameter is finite: the outputs overflowed)";
+}
+
+// "" when every gradient is finite; otherwise the first offending one, in parameter order.
+std::string nonfinite_gradient_fault(const Optimizer& optimizer) {
+  const NamedTensors& params = optimizer.named_parameters();
+  std::vector<Tensor> grads;
+  grads.reserve(params.size());
+  for (const auto& [name, param] : params) grads.push_back(param.grad());
+  const std::vector<std::int64_t> at = first_nonfinite_each(grads);  // one device sync
+  for (std::size_t i = 0; i < at.size(); ++i)
+    if (at[i] >= 0) return "the gradient of '" + params[i].first + "' holds " + nonfinite_str(grads[i], at[i]);
+  return "";
+}
+
+// Skips the step (lowering the learning rate) while the guard has retries, else throws.
+void skip_or_stop(std::int64_t step, const std::string& fault, Optimizer& optimizer,
+                  NonFiniteGuard* guard) {
+  optimizer.zero_grad();
+  std::string message = "step " + std::to_string(step) + ": " + fault;
+  if (guard && guard->skipped < guard->retries) {
+    ++guard->skipped;
+    guard->lr_scale *= guard->lr_factor;
+    optimizer.set_lr(optimizer.lr() * guard->lr_factor);
+    if (guard->on_skip)
+      guard->on_skip(message + "; step skipped, learning rate now " + std::to_string(optimizer.lr()) +
+                     " (retry " + std::to_string(guard->skipped) + " of " +
+                     std::to_string(guard->retries) + ")");
+    return;
+  }
+  if (guard && guard->retries > 0)
+    message += " (all " + std::to_string(guard->retries) + " retries used)";
+  throw NonFiniteError(message + "; training stopped before updating the weights", step);
+}
+
 }  // namespace
 
 EpochResult train_epoch(Module& model, Optimizer& optimizer, const BatchSource& source,
-                        Device device, double label_smoothing, const StepCallback& on_step) {
+                        Device device, double label_smoothing, const StepCallback& on_step,
+                        NonFiniteGuard* guard) {
   model.train();
   Tally tally;
   const auto start = Clock::now();
   std::int64_t step = 0;
   while (auto batch = source()) {
+    ++step;
     Tensor x = batch->inputs.to(device), y = batch->labels.to(device);
     optimizer.zero_grad();
     Tensor logits = model(x);
     Tensor loss = cross_entropy(logits, y, label_smoothing);
-    loss.backward();
+    const double loss_value = loss.item();
+    std::string fault = nonfinite_loss_fault(loss_value, optimizer);
+    if (fault.empty()) {
+      loss.backward();
+      fault = nonfinite_gradient_fault(optimizer);
+    }
+    if (!fault.empty()) {
+      skip_or_stop(step, fault, optimizer, guard);
+      continue;
+    }
     optimizer.step();
-    tally.add(loss.item(), accuracy(logits.detach(), y), y.size(0));
-    if (on_step) on_step(++step, tally.result(seconds_since(start)));
+    tally.add(loss_value, accuracy(logits.detach(), y), y.size(0));
+    if (on_step) on_step(step, tally.result(seconds_since(start)));
   }
   return tally.result(seconds_since(start));
 }
@@ -65,11 +121,18 @@ EpochResult evaluate(Module& model, const BatchSource& source, Device device) {
   model.eval();
   NoGradGuard no_grad;
   Tally tally;
+  std::int64_t batches = 0;
   const auto start = Clock::now();
   while (auto batch = source()) {
     Tensor x = batch->inputs.to(device), y = batch->labels.to(device);
     Tensor logits = model(x);
-    tally.add(cross_entropy(logits, y).item(), accuracy(logits, y), y.size(0));
+    const double loss = cross_entropy(logits, y).item();
+    ++batches;
+    if (!std::isfinite(loss))
+      throw NonFiniteError("evaluate: the loss of batch " + std::to_string(batches) + " is " +
+                               std::to_string(loss) + ": the model's outputs are not finite",
+                           batches);
+    tally.add(loss, accuracy(logits, y), y.size(0));
   }
   model.train(was_training);
   return tally.result(seconds_since(start));

@@ -5,7 +5,9 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <string>
 
+#include "core/error.h"
 #include "core/tensor.h"
 #include "nn/module.h"
 #include "nn/optim.h"
@@ -29,13 +31,36 @@ struct EpochResult {
 // Called after every step with the step count and the running means.
 using StepCallback = std::function<void(std::int64_t step, const EpochResult& running)>;
 
+// A NaN or +-Inf in a step's loss or in a gradient. Thrown before the optimizer touches the
+// weights, so the model holds what the last good step left. The message names the step
+// (counted from 1 within the epoch) and the first offending tensor and element.
+struct NonFiniteError : Error {
+  NonFiniteError(const std::string& message, std::int64_t step) : Error(message), step(step) {}
+  std::int64_t step;
+};
+
+// What train_epoch does about a non-finite step. By default it stops (throws
+// NonFiniteError); with retries it skips the step (no update), multiplies the learning rate
+// by lr_factor and goes on, at most `retries` times over the run, then stops. The counters
+// carry over from epoch to epoch: a caller that sets the learning rate itself each epoch
+// (a schedule) multiplies it by lr_scale.
+struct NonFiniteGuard {
+  int retries = 0;
+  double lr_factor = 0.5;
+  int skipped = 0;        // steps skipped so far
+  double lr_scale = 1.0;  // lr_factor ^ skipped
+  std::function<void(const std::string& message)> on_skip;  // e.g. print a warning
+};
+
 // One pass over `source` in train mode: forward, cross-entropy, backward, optimizer step.
-// Batches are moved to `device` (the model must already be there).
+// Batches are moved to `device` (the model must already be there). Every step's loss and
+// every gradient are checked for NaN/Inf first (see NonFiniteGuard; null: stop at the first).
 EpochResult train_epoch(Module& model, Optimizer& optimizer, const BatchSource& source,
                         Device device, double label_smoothing = 0.0,
-                        const StepCallback& on_step = {});
+                        const StepCallback& on_step = {}, NonFiniteGuard* guard = nullptr);
 
-// Loss and accuracy over `source` in eval mode, without gradients.
+// Loss and accuracy over `source` in eval mode, without gradients. A non-finite loss (the
+// model's outputs overflow) is a NonFiniteError naming the batch, not a figure.
 EpochResult evaluate(Module& model, const BatchSource& source, Device device);
 
 // Median wall time (ms) of one forward pass over `batch` in eval mode without gradients,

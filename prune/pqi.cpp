@@ -15,6 +15,15 @@ void check_pq(double p, double q) {
 
 }  // namespace
 
+void check_sap_options(const SapOptions& o) {
+  SHRINK_CHECK(std::isfinite(o.p) && std::isfinite(o.q) && o.p > 0 && o.q > o.p,
+               "SAP: needs finite 0 < p < q (--p, --q), got p = ", o.p, ", q = ", o.q);
+  SHRINK_CHECK(std::isfinite(o.eta_r) && o.eta_r >= 0, "SAP: eta_r (--eta) must be finite and >= 0, got ", o.eta_r);
+  SHRINK_CHECK(std::isfinite(o.gamma) && o.gamma > 0, "SAP: gamma (--gamma) must be finite and > 0, got ", o.gamma);
+  SHRINK_CHECK(o.beta > 0 && o.beta <= 1, "SAP: beta (--beta, the largest fraction pruned per round) must be "
+               "in (0, 1], got ", o.beta);
+}
+
 double pq_index(std::span<const double> w, double p, double q) {
   check_pq(p, q);
   // Mean form of I_{p,q}; scaling |w| by its maximum first keeps |w|^p and |w|^q in range
@@ -57,6 +66,7 @@ std::int64_t pqi_prune_count(std::int64_t d, std::int64_t r, const SapOptions& o
 }
 
 PqiDecision pqi_decide(std::span<const double> w, const SapOptions& o) {
+  check_sap_options(o);
   PqiDecision out;
   out.d = std::count_if(w.begin(), w.end(), [](double v) { return v != 0; });
   out.index = pq_index(w, o.p, o.q);

@@ -19,6 +19,9 @@ struct SapOptions {
   double beta = 0.9;   // maximum fraction pruned per step
 };
 
+// Throws naming the first out-of-range hyperparameter (NaN and Inf included).
+void check_sap_options(const SapOptions& options);
+
 // I_{p,q}(w) = 1 - d^{1/q - 1/p} ||w||_p / ||w||_q
 //            = 1 - (mean |w|^p)^{1/p} / (mean |w|^q)^{1/q},
 // over the d nonzero entries of w (zeros are masked entries, as in the official code).

@@ -37,6 +37,10 @@ PruneReport prune_model(nn::Module& model, const Calibration& calib, const Prune
   check_applicable(method, o);
   const auto start = std::chrono::steady_clock::now();
   std::vector<Group> groups = build_groups(model);
+  // Success with nothing pruned would hide the problem (a sparse checkpoint, say).
+  SHRINK_CHECK(!groups.empty(), "prune_model: nothing to prune: no group of units lies between two "
+               "layers that declare their channels (sparse CSR layers do not: prune the dense model "
+               "structurally, then sparsify it)");
   PruneReport report;
   for (const Group& g : groups) report.groups.push_back({g.name, g.size, g.size});
   Generator gen(o.seed);

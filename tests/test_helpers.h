@@ -66,19 +66,6 @@ inline std::vector<double> values_of(const Tensor& t) {
   return t.detach().to(Device::cpu()).to(DType::Float64).to_vector<double>();
 }
 
-inline std::string index_str(const Shape& shape, std::int64_t flat) {
-  std::vector<std::int64_t> idx(shape.size());
-  for (int d = static_cast<int>(shape.size()) - 1; d >= 0; --d) {
-    idx[d] = shape[d] ? flat % shape[d] : 0;
-    flat = shape[d] ? flat / shape[d] : 0;
-  }
-  std::ostringstream os;
-  os << "[";
-  for (std::size_t i = 0; i < idx.size(); ++i) os << (i ? ", " : "") << idx[i];
-  os << "]";
-  return os.str();
-}
-
 // |got - want| <= atol + rtol * |want| for every element (NaN fails unless both are NaN).
 // `shape` only shapes the message's multi-index; empty means flat.
 template <class T>

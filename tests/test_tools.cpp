@@ -10,48 +10,14 @@
 
 #include <nlohmann/json.hpp>
 
-#include "core/random.h"
-#include "datasets/idx.h"
-#include "tests/tool_runner.h"
+#include "tests/tool_fixture.h"
 
 namespace {
 
 namespace fs = std::filesystem;
-using shrink::datasets::IdxArray;
-
-using Result = shrink::testing::ToolResult;
-inline Result run(const std::string& args) { return shrink::testing::run_tool(args); }
-
-// Two classes separable by the mean brightness of the top half of the image.
-void write_split(const fs::path& dir, const std::string& prefix, std::int64_t n,
-                 shrink::Generator& gen) {
-  IdxArray images{{n, 28, 28}, std::vector<std::uint8_t>(n * 784)};
-  IdxArray labels{{n}, std::vector<std::uint8_t>(n)};
-  for (std::int64_t i = 0; i < n; ++i) {
-    const int label = static_cast<int>(gen.next_below(2));
-    labels.data[i] = static_cast<std::uint8_t>(label);
-    for (int p = 0; p < 784; ++p) {
-      const bool bright = (p < 392) == (label == 1);
-      images.data[i * 784 + p] = static_cast<std::uint8_t>(gen.next_below(100) + (bright ? 120 : 0));
-    }
-  }
-  shrink::datasets::write_idx((dir / (prefix + "-images-idx3-ubyte")).string(), images);
-  shrink::datasets::write_idx((dir / (prefix + "-labels-idx1-ubyte.gz")).string(), labels);
-}
-
-class ToolsTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("shrink-tools-" + std::to_string(::getpid()));
-    fs::create_directories(dir_);
-    shrink::Generator gen(7);
-    write_split(dir_, "train", 512, gen);
-    write_split(dir_, "t10k", 128, gen);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  std::string data() const { return "idx:" + dir_.string(); }
-  fs::path dir_;
-};
+using shrink::testing::Result;
+using shrink::testing::run;
+using shrink::testing::ToolsTest;
 
 TEST_F(ToolsTest, TrainThenEvalJson) {
   const std::string ckpt = (dir_ / "m.safetensors").string();

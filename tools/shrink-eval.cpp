@@ -10,6 +10,7 @@
 #include "nn/checkpoint.h"
 #include "nn/models.h"
 #include "tools/common/cli.h"
+#include "tools/common/validators.h"
 #include "tools/common/summary.h"
 
 int main(int argc, char** argv) {
@@ -22,7 +23,7 @@ int main(int argc, char** argv) {
   app.add_option("checkpoint", checkpoint, "Model checkpoint (.safetensors)")->required();
   app.add_option("--data", data_spec, "fashion-mnist, mnist, or idx:DIR")->capture_default_str();
   app.add_option("--batch-size", batch_size, "Batch size for evaluation and the latency probe")
-      ->check(CLI::PositiveNumber)->capture_default_str();
+      ->check(tools::positive())->capture_default_str();
   app.add_flag("--json", json, "Print exactly one JSON object on stdout");
   tools::add_common_options(app, common);
 

@@ -13,6 +13,7 @@
 #include "prune/methods.h"
 #include "prune/schedule.h"
 #include "tools/common/cli.h"
+#include "tools/common/validators.h"
 #include "tools/common/progress.h"
 #include "tools/common/summary.h"
 
@@ -43,31 +44,31 @@ int main(int argc, char** argv) {
   auto* keep = app.add_option("--keep", o.keep, "Fraction of each prunable layer's units kept (one target "
                               "is required, except for a method that decides its own counts (sap), which "
                               "rejects all three)")
-                   ->check(CLI::Range(0.0, 1.0));
+                   ->check(tools::in_range(0.0, 1.0));
   auto* params = app.add_option("--target-params", o.target_params,
-                                "Fraction of the dense model's parameters kept")->check(CLI::Range(0.0, 1.0));
+                                "Fraction of the dense model's parameters kept")->check(tools::in_range(0.0, 1.0));
   auto* flops = app.add_option("--target-flops", o.target_flops,
-                               "Fraction of the dense model's FLOPs kept")->check(CLI::Range(0.0, 1.0));
+                               "Fraction of the dense model's FLOPs kept")->check(tools::in_range(0.0, 1.0));
   keep->excludes(params)->excludes(flops);
   params->excludes(flops);
   app.add_option("--data", o.data, "fashion-mnist, mnist, or idx:DIR")->capture_default_str();
   app.add_option("--calib-samples", o.schedule.calib_samples, "Training samples the criteria see")
-      ->check(CLI::PositiveNumber)->capture_default_str();
+      ->check(tools::positive())->capture_default_str();
   app.add_option("--allocation", o.allocation, "uniform, or global (score-based methods)")
       ->check(CLI::IsMember({"uniform", "global"}))->capture_default_str();
   app.add_option("--round-to", po.rails.multiple, "Round kept widths up to a multiple")
-      ->check(CLI::PositiveNumber)->capture_default_str();
+      ->check(tools::positive())->capture_default_str();
   app.add_option("--max-layer-ratio", po.rails.max_layer_ratio,
-                 "At most this fraction of a layer's units removed")->check(CLI::Range(0.0, 1.0))->capture_default_str();
-  app.add_option("--ispasp-iterations", po.ispasp_iterations)->check(CLI::PositiveNumber)->capture_default_str();
+                 "At most this fraction of a layer's units removed")->check(tools::in_range(0.0, 1.0))->capture_default_str();
+  app.add_option("--ispasp-iterations", po.ispasp_iterations)->check(tools::positive())->capture_default_str();
   app.add_option("--iterations", o.schedule.rounds, "Prune -> fine-tune rounds; each round keeps the same "
-                 "fraction of what is left, compounding to the target")->check(CLI::PositiveNumber)->capture_default_str();
+                 "fraction of what is left, compounding to the target")->check(tools::positive())->capture_default_str();
   app.add_option("--finetune-epochs", recipe.epochs, "Fine-tuning epochs after each round")
-      ->check(CLI::NonNegativeNumber)->capture_default_str();
+      ->check(tools::non_negative())->capture_default_str();
   app.add_option("--lr", recipe.lr, "Fine-tuning learning rate (SGD momentum 0.9, weight decay 5e-4, cosine, "
-                 "label smoothing 0.1)")->check(CLI::PositiveNumber)->capture_default_str();
+                 "label smoothing 0.1)")->check(tools::positive())->capture_default_str();
   app.add_option("--batch-size", o.batch_size, "Fine-tuning and evaluation batch size")
-      ->check(CLI::PositiveNumber)->capture_default_str();
+      ->check(tools::positive())->capture_default_str();
   app.add_option("--out", o.out, "Output checkpoint")->capture_default_str();
   app.add_flag("--json", o.json, "Print exactly one JSON object on stdout");
   tools::add_common_options(app, o.common);

@@ -13,6 +13,7 @@
 #include "nn/models.h"
 #include "prune/sap.h"
 #include "tools/common/cli.h"
+#include "tools/common/validators.h"
 
 int main(int argc, char** argv) {
   using namespace shrink;
@@ -37,7 +38,7 @@ int main(int argc, char** argv) {
   app.add_option("--gamma", sap.gamma, "SAP gamma")->capture_default_str();
   app.add_option("--beta", sap.beta, "SAP beta (largest fraction pruned per round)")->capture_default_str();
   app.add_option("--fraction", fraction, "lottery / one-shot: fraction removed per round")
-      ->check(CLI::Range(0.0, 1.0))->capture_default_str();
+      ->check(tools::in_range(0.0, 1.0))->capture_default_str();
   app.add_option("--out", out, "Output checkpoint")->capture_default_str();
   app.add_flag("--json", json, "Print exactly one JSON object on stdout");
   tools::add_common_options(app, common);
@@ -46,6 +47,7 @@ int main(int argc, char** argv) {
     tools::apply_common_options(common);
     tools::check_output_path(out, {checkpoint, init, reference});
     SHRINK_CHECK(method != "one-shot" || !reference.empty(), "--method one-shot needs --reference");
+    if (method == "sap") prune::check_sap_options(sap);  // --p/--q/--eta/--gamma/--beta, before any work
     Generator gen(common.seed);
     nn::Checkpoint ckpt = nn::load_checkpoint(checkpoint, gen);
     nn::Module& model = *ckpt.model;

@@ -13,6 +13,7 @@
 #include "nn/optim.h"
 #include "nn/schedule.h"
 #include "tools/common/cli.h"
+#include "tools/common/validators.h"
 #include "tools/common/progress.h"
 
 namespace {
@@ -34,6 +35,8 @@ struct Options {
   std::string schedule = "cosine";
   std::string out = "model.safetensors";
   std::string metrics;
+  int nonfinite_retries = 0;
+  double nonfinite_lr_factor = 0.5;
   shrink::tools::CommonOptions common;
 };
 
@@ -57,19 +60,26 @@ int main(int argc, char** argv) {
   auto* dropout = app.add_option("--dropout", o.dropout, "Dropout probability after each hidden "
                                  "activation of an mlp-family model (a new model, not a checkpoint)");
   app.add_option("--data", o.data, "fashion-mnist, mnist, or idx:DIR")->capture_default_str();
-  app.add_option("--epochs", o.epochs)->check(CLI::NonNegativeNumber)->capture_default_str();
-  app.add_option("--batch-size", o.batch_size)->check(CLI::PositiveNumber)->capture_default_str();
-  app.add_option("--lr", o.lr, "Base learning rate")->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_option("--epochs", o.epochs)->check(tools::non_negative())->capture_default_str();
+  app.add_option("--batch-size", o.batch_size)->check(tools::positive())->capture_default_str();
+  app.add_option("--lr", o.lr, "Base learning rate")->check(tools::positive())->capture_default_str();
   app.add_option("--optimizer", o.optimizer)->check(CLI::IsMember({"sgd", "adamw"}))->capture_default_str();
-  app.add_option("--momentum", o.momentum, "SGD momentum")->check(CLI::Range(0.0, 1.0))->capture_default_str();
+  app.add_option("--momentum", o.momentum, "SGD momentum")->check(tools::in_range(0.0, 1.0))->capture_default_str();
   app.add_flag("--nesterov", o.nesterov, "Nesterov momentum (SGD)");
-  app.add_option("--weight-decay", o.weight_decay)->check(CLI::NonNegativeNumber)->capture_default_str();
-  app.add_option("--label-smoothing", o.label_smoothing)->check(CLI::Range(0.0, 1.0))->capture_default_str();
+  app.add_option("--weight-decay", o.weight_decay)->check(tools::non_negative())->capture_default_str();
+  app.add_option("--label-smoothing", o.label_smoothing)->check(tools::in_range(0.0, 1.0))->capture_default_str();
   app.add_option("--schedule", o.schedule,
                  "Per-epoch LR schedule: constant | step:S[:G] | multistep:M1,M2[:G] | "
                  "cosine[:T[:MIN]] | warmup:W[+SCHEDULE]")->capture_default_str();
   app.add_option("--out", o.out, "Output checkpoint (.safetensors)")->capture_default_str();
   app.add_option("--metrics", o.metrics, "Append one JSON line per epoch to this file");
+  app.add_option("--nonfinite-retries", o.nonfinite_retries,
+                 "A NaN/Inf loss or gradient stops training, naming the step and tensor; with N > 0 "
+                 "such a step is skipped and the learning rate lowered instead, at most N times")
+      ->check(tools::in_range(0, 1000000))->capture_default_str();
+  app.add_option("--nonfinite-lr-factor", o.nonfinite_lr_factor,
+                 "Learning-rate multiplier applied at each skipped step")
+      ->check(tools::in_range(1e-6, 0.999999))->capture_default_str();
   tools::add_common_options(app, o.common);
 
   return tools::guarded_main(app, argc, argv, [&] {
@@ -104,17 +114,28 @@ int main(int argc, char** argv) {
               << " params) on " << data.name << " (" << data.train.size() << " train / "
               << data.test.size() << " test), " << device.str() << "\n";
     const bool live = tools::stderr_is_terminal();
+    nn::NonFiniteGuard guard;
+    guard.retries = o.nonfinite_retries;
+    guard.lr_factor = o.nonfinite_lr_factor;
+    guard.on_skip = [&](const std::string& message) {
+      std::cerr << "\nshrink-train: warning: " << message << "\n";
+    };
     nn::EpochResult train, test;
     for (int epoch = 0; epoch < o.epochs; ++epoch) {
-      const double lr = schedule->lr_at(o.lr, epoch);
+      const double lr = schedule->lr_at(o.lr, epoch) * guard.lr_scale;
       optimizer->set_lr(lr);
       train_loader.start_epoch(epoch);
       tools::ProgressBar bar("epoch " + std::to_string(epoch + 1) + "/" + std::to_string(o.epochs),
                              train_loader.size(), live);
-      train = nn::train_epoch(*model, *optimizer, tools::batches_of(train_loader), device,
-                              o.label_smoothing, [&](std::int64_t step, const nn::EpochResult& r) {
-                                bar.update(step, r.loss, r.accuracy, r.samples);
-                              });
+      try {
+        train = nn::train_epoch(*model, *optimizer, tools::batches_of(train_loader), device,
+                                o.label_smoothing, [&](std::int64_t step, const nn::EpochResult& r) {
+                                  bar.update(step, r.loss, r.accuracy, r.samples);
+                                }, &guard);
+      } catch (const nn::NonFiniteError& e) {
+        bar.finish();
+        fail("epoch ", epoch + 1, ", ", e.what(), "; ", o.out, " was not written");
+      }
       bar.finish();
       test_loader.start_epoch(0);
       test = nn::evaluate(*model, tools::batches_of(test_loader), device);
@@ -136,6 +157,7 @@ int main(int argc, char** argv) {
                        .dump()
                 << "\n";
         metrics.flush();
+        SHRINK_CHECK(metrics.good(), "--metrics: writing ", o.metrics, " failed (disk full?)");
       }
     }
     if (o.epochs == 0) {  // the initial weights (e.g. for lottery-ticket rewinding): still report them

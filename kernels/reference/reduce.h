@@ -2,6 +2,7 @@
 // Plain loops; the tests' oracle for kernels/cpu/reduce.cpp and kernels/cuda/reduce.cu.
 #pragma once
 #include <cstdint>
+#include <cmath>
 #include <limits>
 
 namespace shrink::kernels::reference {
@@ -35,6 +36,14 @@ inline void reduce_max(std::int64_t outer, std::int64_t reduce, std::int64_t inn
       out[o * inner + i] = best;
       if (argmax) argmax[o * inner + i] = best_r;
     }
+}
+
+// Smallest i with x[i] NaN or +-Inf, or n (the oracle of find_nonfinite).
+template <class T>
+std::int64_t first_nonfinite(std::int64_t n, const T* x) {
+  for (std::int64_t i = 0; i < n; ++i)
+    if (!std::isfinite(x[i])) return i;
+  return n;
 }
 
 }  // namespace shrink::kernels::reference

@@ -1,4 +1,5 @@
 #include "tools/common/cli.h"
+#include "tools/common/validators.h"
 
 #include <omp.h>
 #include <unistd.h>
@@ -17,7 +18,7 @@ void add_common_options(CLI::App& app, CommonOptions& options) {
                  "Seed for initialisation, shuffling, dropout and sampling")->capture_default_str();
   // Bounded: OpenMP's runtime crashes on absurd team sizes.
   app.add_option("--threads", options.threads, "CPU threads (0 = all cores)")
-      ->check(CLI::Range(0, 1024))->capture_default_str();
+      ->check(tools::in_range(0, 1024))->capture_default_str();
   app.add_option("--device", options.device, "cpu, cuda or cuda:N")->capture_default_str();
 }
 

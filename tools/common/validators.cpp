@@ -1,0 +1,49 @@
+#include "tools/common/validators.h"
+
+#include <cmath>
+#include <cstdlib>
+#include <functional>
+#include <sstream>
+#include <string>
+
+namespace shrink::tools {
+
+namespace {
+
+std::string number_str(double v) {
+  std::ostringstream os;
+  os << v;
+  return os.str();
+}
+
+// A validator that parses the flag's text as a number and asks `ok`; `need` completes
+// "needs a finite number ...". Text that is not a number is left to the option's own
+// conversion, which reports it.
+CLI::Validator number_validator(const std::string& need, std::function<bool(double)> ok) {
+  return CLI::Validator(
+      [need, ok](std::string& text) -> std::string {
+        char* end = nullptr;
+        const double v = std::strtod(text.c_str(), &end);
+        if (end == text.c_str()) return "";
+        if (std::isfinite(v) && ok(v)) return "";
+        return "needs a finite number " + need + ", got " + text;
+      },
+      "NUMBER " + need);
+}
+
+}  // namespace
+
+CLI::Validator positive() {
+  return number_validator("> 0", [](double v) { return v > 0; });
+}
+
+CLI::Validator non_negative() {
+  return number_validator(">= 0", [](double v) { return v >= 0; });
+}
+
+CLI::Validator in_range(double lo, double hi) {
+  return number_validator("in [" + number_str(lo) + ", " + number_str(hi) + "]",
+                          [lo, hi](double v) { return v >= lo && v <= hi; });
+}
+
+}  // namespace shrink::tools

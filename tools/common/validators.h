@@ -1,0 +1,14 @@
+// Number validators for the binaries' flags. CLI11's Range/PositiveNumber let NaN through
+// (every comparison with NaN is false) and print the whole double range in their message;
+// these refuse NaN and Inf and say plainly what the flag needs:
+//   "--lr: needs a finite number > 0, got nan".
+#pragma once
+#include <CLI/CLI.hpp>
+
+namespace shrink::tools {
+
+CLI::Validator positive();                        // finite, > 0
+CLI::Validator non_negative();                    // finite, >= 0
+CLI::Validator in_range(double lo, double hi);    // finite, in [lo, hi]
+
+}  // namespace shrink::tools
