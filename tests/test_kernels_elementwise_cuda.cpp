@@ -111,6 +111,24 @@ TEST(CudaMemory, SteadyStateAllocatesNothingNew) {
 #endif
 }
 
+// More than the device holds (but under the overflow guard): a clear error naming the
+// request and what is in use, and the backend still works afterwards.
+TEST(CudaMemory, OutOfMemoryNamesTheRequestAndWhatIsInUse) {
+  SHRINK_SKIP_WITHOUT_GPU();
+  const std::size_t ten_tib = std::size_t{10} << 40;
+  try {
+    gpu().allocate(ten_tib);
+    FAIL() << "allocating 10 TiB on the GPU did not throw";
+  } catch (const Error& e) {
+    const std::string m = e.what();
+    EXPECT_NE(m.find("out of memory allocating 10485760 MiB"), std::string::npos) << m;
+    EXPECT_NE(m.find("shrink's tensors hold"), std::string::npos) << m;
+    EXPECT_NE(m.find("free of"), std::string::npos) << m;
+  }
+  DeviceBuffer after(4096);  // the allocator recovered
+  EXPECT_NE(after.ptr, nullptr);
+}
+
 TEST(CudaMemory, CopiesRoundTrip) {
   SHRINK_SKIP_WITHOUT_GPU();
   // Staged (small) and direct (> 8 MiB) uploads; device-to-device copy.

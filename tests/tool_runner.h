@@ -14,8 +14,11 @@ struct ToolResult {
 };
 
 // `args` starts with the binary's name, e.g. "shrink-train --epochs 0 --out m.safetensors".
-inline ToolResult run_tool(const std::string& args) {
-  const std::string command = std::string(SHRINK_BIN_DIR) + "/" + args + " 2>&1";
+// A positive `kill_after_s` guards against hangs (coreutils timeout sends SIGKILL, which
+// reads as a signal: exit_code -1); it is a safety net for fault tests, not a speed check.
+inline ToolResult run_tool(const std::string& args, int kill_after_s = 0) {
+  const std::string guard = kill_after_s > 0 ? "timeout -s KILL " + std::to_string(kill_after_s) + " " : "";
+  const std::string command = guard + std::string(SHRINK_BIN_DIR) + "/" + args + " 2>&1";
   FILE* pipe = popen(command.c_str(), "r");
   std::string output;
   char buffer[4096];

@@ -24,9 +24,30 @@ constexpr std::size_t kCacheMaxBytes = std::size_t{2} << 30;  // keep at most 2 
 // large (from an overflowed or hostile shape) is refused by name instead of by malloc.
 constexpr std::size_t kMaxBlockBytes = std::numeric_limits<std::size_t>::max() / 2;
 
+// Under AddressSanitizer every block is exactly the size asked for and freed at once: the
+// cache and the rounding would hide reads past a tensor's end and uses after free.
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool kExactBlocks = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+constexpr bool kExactBlocks = true;
+#else
+constexpr bool kExactBlocks = false;
+#endif
+#else
+constexpr bool kExactBlocks = false;
+#endif
+
 std::size_t rounded_size(std::size_t bytes) {
+  if (kExactBlocks) return bytes;
   // Page-round large blocks so near-equal sizes share cache entries.
   return bytes >= kCacheMinBytes ? (bytes + 4095) / 4096 * 4096 : (bytes + 63) / 64 * 64;
+}
+
+// 64-byte aligned; posix_memalign (unlike aligned_alloc) takes any size, as exact blocks need.
+void* aligned_block(std::size_t size) {
+  void* p = nullptr;
+  return posix_memalign(&p, 64, size) == 0 ? p : nullptr;
 }
 
 class BlockCache {
@@ -75,9 +96,9 @@ void* CpuBackend::allocate(std::size_t bytes) {
     throw Error("cpu: cannot allocate " + std::to_string(bytes) + " bytes (more than any "
                 "host memory holds; the limit is " + std::to_string(kMaxBlockBytes) + ")");
   const std::size_t size = rounded_size(bytes);
-  if (size >= kCacheMinBytes)
+  if (!kExactBlocks && size >= kCacheMinBytes)
     if (void* p = cache().take(size)) return p;
-  void* p = std::aligned_alloc(64, size);
+  void* p = aligned_block(size);
   if (!p)
     throw Error("cpu: out of memory allocating " + std::to_string(size) + " bytes (" +
                 std::to_string(cache().cached_bytes()) + " bytes idle in the block cache)");
@@ -87,7 +108,7 @@ void* CpuBackend::allocate(std::size_t bytes) {
 void CpuBackend::deallocate(void* ptr, std::size_t bytes) {
   if (!ptr) return;
   const std::size_t size = rounded_size(bytes);
-  if (size >= kCacheMinBytes && cache().give(ptr, size)) return;
+  if (!kExactBlocks && size >= kCacheMinBytes && cache().give(ptr, size)) return;
   std::free(ptr);
 }
 void CpuBackend::copy_from_host(void* dst, const void* src, std::size_t bytes) {

@@ -36,6 +36,10 @@ std::size_t rounded_size(std::size_t bytes) {
   return (bytes + unit - 1) / unit * unit;
 }
 
+std::string mib(std::size_t bytes) {
+  return std::to_string(bytes >> 20) + " MiB";
+}
+
 class DeviceCache {
  public:
   void* allocate(std::size_t size) {
@@ -45,9 +49,12 @@ class DeviceCache {
       void* p = list.back();
       list.pop_back();
       cached_ -= size;
+      in_use_ += size;
       return p;
     }
-    return size <= kSmallLimit ? carve(size) : device_malloc(size);
+    void* p = size <= kSmallLimit ? carve(size) : device_malloc(size);
+    in_use_ += size;
+    return p;
   }
 
   // Never throws and makes no CUDA call: it runs from destructors, possibly at exit.
@@ -56,6 +63,7 @@ class DeviceCache {
     try {
       free_[size].push_back(p);
       cached_ += size;
+      in_use_ -= size;
     } catch (...) {  // out of host memory for the list: leak the block rather than abort
     }
   }
@@ -81,9 +89,14 @@ class DeviceCache {
       status = cudaMalloc(&p, size);
       if (status == cudaErrorMemoryAllocation) {
         cudaGetLastError();
-        throw Error("cuda: out of memory allocating " + std::to_string(size) + " bytes (" +
-                    std::to_string(released) + " cached bytes were released first; " +
-                    std::to_string(cached_) + " remain cached in small-block slabs)");
+        std::size_t device_free = 0, device_total = 0;
+        cudaMemGetInfo(&device_free, &device_total);
+        cudaGetLastError();
+        throw Error("cuda: out of memory allocating " + mib(size) + " (" + std::to_string(size) +
+                    " bytes): shrink's tensors hold " + mib(in_use_) + ", " + mib(cached_) +
+                    " more sit idle in small-block slabs after " + mib(released) +
+                    " of cached blocks were released; the device has " + mib(device_free) +
+                    " free of " + mib(device_total));
       }
     }
     check(status, "cudaMalloc");
@@ -128,6 +141,7 @@ class DeviceCache {
   char* slab_next_ = nullptr;
   std::size_t slab_left_ = 0;
   std::size_t cached_ = 0;
+  std::size_t in_use_ = 0;  // bytes handed out and not yet released
   std::size_t malloc_calls_ = 0;
 };
 
