@@ -18,35 +18,37 @@ double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
-// Running sums -> means.
-struct Tally {
-  double loss_sum = 0, correct = 0;
-  std::int64_t samples = 0;
-  void add(double batch_loss, double batch_accuracy, std::int64_t n) {
-    loss_sum += batch_loss * n;
-    correct += batch_accuracy * n;
-    samples += n;
-  }
-  EpochResult result(double seconds) const {
-    EpochResult r;
-    r.samples = samples;
-    r.seconds = seconds;
-    if (samples > 0) {
-      r.loss = loss_sum / samples;
-      r.accuracy = correct / samples;
-    }
-    return r;
-  }
-};
+using Tally = EpochTally;
 
 }  // namespace
 
+void EpochTally::add(double batch_loss, double batch_accuracy, std::int64_t n) {
+  loss_sum += batch_loss * n;
+  correct += batch_accuracy * n;
+  samples += n;
+  ++steps;
+}
+
+// Running sums -> means.
+EpochResult EpochTally::result(double seconds) const {
+  EpochResult r;
+  r.samples = samples;
+  r.seconds = seconds;
+  if (samples > 0) {
+    r.loss = loss_sum / samples;
+    r.accuracy = correct / samples;
+  }
+  return r;
+}
+
 EpochResult train_epoch(Module& model, Optimizer& optimizer, const BatchSource& source,
-                        Device device, double label_smoothing, const StepCallback& on_step) {
+                        Device device, double label_smoothing, const StepCallback& on_step,
+                        EpochTally* running) {
   model.train();
-  Tally tally;
+  Tally own;
+  Tally& tally = running ? *running : own;
   const auto start = Clock::now();
-  std::int64_t step = 0;
+  std::int64_t step = tally.steps;
   while (auto batch = source()) {
     Tensor x = batch->inputs.to(device), y = batch->labels.to(device);
     optimizer.zero_grad();
