@@ -56,10 +56,10 @@ std::string temp_suffix() { return ".tmp." + std::to_string(::getpid()); }
 // through the removal leaves a stale temporary, never a half-deleted state.
 void remove_state_folder(const fs::path& folder) {
   std::error_code ec;
-  const fs::path doomed = folder.string() + temp_suffix();
-  fs::rename(folder, doomed, ec);
-  if (ec) return;
+  const fs::path doomed = folder.string() + ".old" + temp_suffix();  // not the name a new state is written under
   fs::remove_all(doomed, ec);
+  fs::rename(folder, doomed, ec);
+  fs::remove_all(ec ? folder : doomed, ec);
 }
 
 }  // namespace

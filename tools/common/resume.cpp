@@ -4,10 +4,14 @@
 
 #include "core/error.h"
 #include "core/outside_json.h"
+#include "core/stale_temp.h"
 
 namespace shrink::tools {
 
 nn::LoadedRunState load_resume_state(const std::string& tool, const std::string& dir, Generator& gen) {
+  for (const std::string& removed : remove_stale_temps_in(dir))  // what the killed run was writing
+    std::fprintf(stderr, "%s: removed %s (left by a process that no longer runs)\n", tool.c_str(),
+                 removed.c_str());
   nn::LoadedRunState state = nn::load_latest_run_state(dir, gen);
   for (const std::string& why : state.skipped)
     std::fprintf(stderr, "%s: warning: skipping %s\n", tool.c_str(), why.c_str());

@@ -19,6 +19,7 @@
 
 namespace shrink::tools {
 
+// Removes the temporary files and folders dead processes left in DIR, then
 // nn::load_latest_run_state, printing "<tool>: warning: skipping <folder>: <why>" for
 // each newer state that did not load, and "<tool>: resuming from <folder>" once loaded.
 nn::LoadedRunState load_resume_state(const std::string& tool, const std::string& dir, Generator& gen);
