@@ -84,9 +84,11 @@ bool wait_until_training(pid_t pid, const std::string& log, int* status) {
 
 // The run step a resumed process said it starts from, or -1 (killed before saying it).
 std::int64_t resumed_step(const std::string& log) {
-  static const std::regex line(R"(resuming at epoch \d+, step \d+ of the epoch \(step (\d+) of the run\))");
+  static const std::regex line(
+      R"((?:resuming at epoch \d+, step \d+ of the epoch \(step (\d+) of the run\))|(?:finished its \d+ epochs \(step (\d+)\)))");
   std::smatch m;
-  return std::regex_search(log, m, line) ? std::stoll(m[1].str()) : -1;
+  if (!std::regex_search(log, m, line)) return -1;
+  return std::stoll(m[1].matched ? m[1].str() : m[2].str());
 }
 
 // Waits until a state is being written (a temporary folder exists in `states`) or the process

@@ -197,8 +197,12 @@ int main(int argc, char** argv) {
       SHRINK_CHECK(first_epoch >= 0 && first_epoch <= o.epochs && global_step >= tally.steps, "--resume ",
                    o.resume, ": ", file, ": epoch ", first_epoch, " / global step ", global_step,
                    " do not fit a run of ", o.epochs, " epochs");
-      std::fprintf(stderr, "shrink-train: resuming at epoch %d, step %lld of the epoch (step %lld of the run)\n",
-                   first_epoch + 1, static_cast<long long>(tally.steps), static_cast<long long>(global_step));
+      if (first_epoch == o.epochs)
+        std::fprintf(stderr, "shrink-train: the saved run finished its %d epochs (step %lld); writing %s\n",
+                     o.epochs, static_cast<long long>(global_step), o.out.c_str());
+      else
+        std::fprintf(stderr, "shrink-train: resuming at epoch %d, step %lld of the epoch (step %lld of the run)\n",
+                     first_epoch + 1, static_cast<long long>(tally.steps), static_cast<long long>(global_step));
     }
     auto save_state = [&](int epoch) {
       // The model stays where it is (the optimizer holds its tensors): the writer copies to the host.
