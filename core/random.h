@@ -9,6 +9,8 @@ namespace shrink {
 class Generator {
  public:
   explicit Generator(std::uint64_t seed = 0) : seed_(seed) {}
+  // A stream resumed where a saved run left it (seed() and offset() as recorded).
+  Generator(std::uint64_t seed, std::uint64_t offset) : seed_(seed), offset_(offset) {}
   std::uint64_t seed() const { return seed_; }
   std::uint64_t offset() const { return offset_; }
   // Reserves `n` values: returns the offset to pass to a kernel, then advances.

@@ -18,6 +18,7 @@
 
 #include "core/autograd.h"
 #include "core/outside_json.h"
+#include "core/stale_temp.h"
 
 namespace shrink {
 
@@ -122,6 +123,7 @@ class AtomicFile {
  public:
   explicit AtomicFile(const std::string& path)
       : path_(path), tmp_(path + ".tmp." + std::to_string(::getpid())) {
+    remove_stale_temps(path_);  // what killed writers of this path left behind
     fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd_ < 0) fail_errno("cannot create temporary file " + tmp_);
   }

@@ -95,10 +95,10 @@ Batch DataLoader::gather(const std::vector<std::int64_t>& order, std::int64_t ba
 }
 
 void DataLoader::produce(std::vector<std::int64_t> order, std::int64_t epoch,
-                         Transform transform) {
+                         std::int64_t first_batch, Transform transform) {
   try {
     const std::int64_t batches = size();
-    for (std::int64_t b = 0; b < batches; ++b) {
+    for (std::int64_t b = first_batch; b < batches; ++b) {
       {
         std::unique_lock lock(channel_.mutex);
         channel_.changed.wait(lock,
@@ -139,11 +139,14 @@ void DataLoader::stop_worker() {
   channel_.error = nullptr;
 }
 
-void DataLoader::start_epoch(std::int64_t epoch) {
+void DataLoader::start_epoch(std::int64_t epoch, std::int64_t first_batch) {
   SHRINK_CHECK(epoch >= 0, "DataLoader::start_epoch: epoch must be >= 0, got ", epoch);
+  SHRINK_CHECK(first_batch >= 0 && first_batch <= size(), "DataLoader::start_epoch: first_batch ",
+               first_batch, " is outside the epoch's ", size(), " batches");
   stop_worker();
   started_ = true;
-  worker_ = std::thread(&DataLoader::produce, this, epoch_order(epoch), epoch, transform_);
+  worker_ = std::thread(&DataLoader::produce, this, epoch_order(epoch), epoch, first_batch,
+                        transform_);
 }
 
 std::optional<Batch> DataLoader::next() {

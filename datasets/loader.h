@@ -47,8 +47,10 @@ class DataLoader {
   std::int64_t batch_size() const { return batch_size_; }
 
   // Abandons any epoch in progress and begins `epoch`: its order is a pure function of
-  // (seed, epoch), so a resumed run sees the same batches.
-  void start_epoch(std::int64_t epoch);
+  // (seed, epoch), so a resumed run sees the same batches. `first_batch` > 0 resumes the
+  // epoch there: the batches before it are skipped without being gathered, and the rest
+  // (and their transforms) are exactly those of an epoch started at 0.
+  void start_epoch(std::int64_t epoch, std::int64_t first_batch = 0);
   // The next batch of the current epoch, or nullopt when the epoch is over. Starts epoch 0
   // if no epoch was started. Rethrows an exception the worker hit gathering a batch.
   std::optional<Batch> next();
@@ -68,7 +70,8 @@ class DataLoader {
 
   std::vector<std::int64_t> epoch_order(std::int64_t epoch) const;
   Batch gather(const std::vector<std::int64_t>& order, std::int64_t batch_index) const;
-  void produce(std::vector<std::int64_t> order, std::int64_t epoch, Transform transform);
+  void produce(std::vector<std::int64_t> order, std::int64_t epoch, std::int64_t first_batch,
+               Transform transform);
   void stop_worker();
 
   Split split_;

@@ -15,6 +15,9 @@ class Dropout : public Module {
   std::string extra_repr() const override;
   ChannelSpec channels() const override { return {ChannelSpec::Kind::Elementwise, {}, {}}; }
   double p() const { return p_; }
+  // The mask stream, for saving and restoring a run's state (nn/train_state.h).
+  const Generator& generator() const { return gen_; }
+  void set_generator(const Generator& gen) { gen_ = gen; }
 
  protected:
   Tensor forward(const Tensor& x) override;

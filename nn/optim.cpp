@@ -132,6 +132,14 @@ std::int64_t AdamW::step_count(const std::string& name) const {
   return it == steps_.end() ? 0 : it->second;
 }
 
+void AdamW::set_step_count(const std::string& name, std::int64_t steps) {
+  SHRINK_CHECK(std::any_of(params_.begin(), params_.end(), [&](const auto& e) { return e.first == name; }),
+               "AdamW::set_step_count: no parameter '", name, "'");
+  SHRINK_CHECK(steps >= 0, "AdamW::set_step_count: '", name, "': step count must be >= 0, got ", steps);
+  if (steps == 0) steps_.erase(name);
+  else steps_[name] = steps;
+}
+
 void AdamW::step() {
   for (auto& [name, p] : params_) {
     const Tensor g = checked_grad(name, p);

@@ -76,6 +76,8 @@ class AdamW : public Optimizer {
   std::string type_name() const override { return "AdamW"; }
   void step() override;
   std::int64_t step_count(const std::string& name) const;
+  // Restores a saved run's per-parameter step count t (nn/train_state.h).
+  void set_step_count(const std::string& name, std::int64_t steps);
 
  private:
   double beta1_, beta2_, eps_, weight_decay_;

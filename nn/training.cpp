@@ -20,26 +20,7 @@ double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
-// Running sums -> means.
-struct Tally {
-  double loss_sum = 0, correct = 0;
-  std::int64_t samples = 0;
-  void add(double batch_loss, double batch_accuracy, std::int64_t n) {
-    loss_sum += batch_loss * n;
-    correct += batch_accuracy * n;
-    samples += n;
-  }
-  EpochResult result(double seconds) const {
-    EpochResult r;
-    r.samples = samples;
-    r.seconds = seconds;
-    if (samples > 0) {
-      r.loss = loss_sum / samples;
-      r.accuracy = correct / samples;
-    }
-    return r;
-  }
-};
+using Tally = EpochTally;
 
 // "" when the loss is finite; otherwise what is wrong, with the first non-finite parameter
 // if the weights themselves went bad (which a too-large learning rate does first).
@@ -86,15 +67,34 @@ void skip_or_stop(std::int64_t step, const std::string& fault, Optimizer& optimi
 
 }  // namespace
 
+void EpochTally::add(double batch_loss, double batch_accuracy, std::int64_t n) {
+  loss_sum += batch_loss * n;
+  correct += batch_accuracy * n;
+  samples += n;
+  ++steps;
+}
+
+// Running sums -> means.
+EpochResult EpochTally::result(double seconds) const {
+  EpochResult r;
+  r.samples = samples;
+  r.seconds = seconds;
+  if (samples > 0) {
+    r.loss = loss_sum / samples;
+    r.accuracy = correct / samples;
+  }
+  return r;
+}
+
 EpochResult train_epoch(Module& model, Optimizer& optimizer, const BatchSource& source,
                         Device device, double label_smoothing, const StepCallback& on_step,
-                        NonFiniteGuard* guard) {
+                        EpochTally* running, NonFiniteGuard* guard) {
   model.train();
-  Tally tally;
+  Tally own;
+  Tally& tally = running ? *running : own;
   const auto start = Clock::now();
-  std::int64_t step = 0;
   while (auto batch = source()) {
-    ++step;
+    const std::int64_t step = tally.steps + 1;  // this batch's place in the epoch, from 1
     Tensor x = batch->inputs.to(device), y = batch->labels.to(device);
     optimizer.zero_grad();
     Tensor logits = model(x);
@@ -107,11 +107,12 @@ EpochResult train_epoch(Module& model, Optimizer& optimizer, const BatchSource& 
     }
     if (!fault.empty()) {
       skip_or_stop(step, fault, optimizer, guard);
+      ++tally.steps;  // the batch is used up: a resumed epoch starts after it
       continue;
     }
     optimizer.step();
     tally.add(loss_value, accuracy(logits.detach(), y), y.size(0));
-    if (on_step) on_step(step, tally.result(seconds_since(start)));
+    if (on_step) on_step(tally.steps, tally.result(seconds_since(start)));
   }
   return tally.result(seconds_since(start));
 }

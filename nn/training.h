@@ -28,6 +28,16 @@ struct EpochResult {
   double samples_per_second() const { return seconds > 0 ? samples / seconds : 0; }
 };
 
+// An epoch's running sums: the exact state a resumed epoch continues from, so that its
+// figures equal those of an uninterrupted one (means alone would round differently).
+struct EpochTally {
+  std::int64_t steps = 0;  // batches used up so far, skipped non-finite steps included
+  double loss_sum = 0, correct = 0;  // sums of per-sample loss and of correct predictions
+  std::int64_t samples = 0;
+  void add(double batch_loss, double batch_accuracy, std::int64_t n);
+  EpochResult result(double seconds) const;
+};
+
 // Called after every step with the step count and the running means.
 using StepCallback = std::function<void(std::int64_t step, const EpochResult& running)>;
 
@@ -53,11 +63,15 @@ struct NonFiniteGuard {
 };
 
 // One pass over `source` in train mode: forward, cross-entropy, backward, optimizer step.
-// Batches are moved to `device` (the model must already be there). Every step's loss and
-// every gradient are checked for NaN/Inf first (see NonFiniteGuard; null: stop at the first).
+// Batches are moved to `device` (the model must already be there). With `running`, the
+// epoch continues from that tally (a resumed epoch; its steps count on from running->steps)
+// and the tally is kept current after every step, before on_step is called. Every step's
+// loss and every gradient are checked for NaN/Inf first (see NonFiniteGuard; null: stop at
+// the first).
 EpochResult train_epoch(Module& model, Optimizer& optimizer, const BatchSource& source,
                         Device device, double label_smoothing = 0.0,
-                        const StepCallback& on_step = {}, NonFiniteGuard* guard = nullptr);
+                        const StepCallback& on_step = {}, EpochTally* running = nullptr,
+                        NonFiniteGuard* guard = nullptr);
 
 // Loss and accuracy over `source` in eval mode, without gradients. A non-finite loss (the
 // model's outputs overflow) is a NonFiniteError naming the batch, not a figure.

@@ -44,6 +44,11 @@ ScheduleReport prune_schedule(nn::Module& model, const Tensor& train_inputs, con
                               const Shape& sample_shape, const ScheduleOptions& options, Generator& gen,
                               Device device, const FineTuneData& data, const ScheduleProgress& progress) {
   SHRINK_CHECK(options.rounds >= 1, "prune schedule: rounds must be >= 1, got ", options.rounds);
+  SHRINK_CHECK(options.first_round >= 1 && options.first_round <= options.rounds + 1, "prune schedule: first_round ",
+               options.first_round, " is outside 1..", options.rounds + 1);
+  SHRINK_CHECK(options.first_round == 1 || (options.params_start > 0 && options.flops_start > 0),
+               "prune schedule: resuming at round ", options.first_round,
+               " needs the model's parameters and FLOPs at the schedule's start");
   SHRINK_CHECK(options.fine_tune.epochs >= 0, "prune schedule: fine-tune epochs must be >= 0, got ",
                options.fine_tune.epochs);
   SHRINK_CHECK(options.fine_tune.epochs == 0 || static_cast<bool>(data),
@@ -51,10 +56,13 @@ ScheduleReport prune_schedule(nn::Module& model, const Tensor& train_inputs, con
   PruneOptions round_options = options.prune;
   const TargetKind kind = round_options.target_kind;
   const double total = round_options.target;
-  const double params_start = static_cast<double>(model.num_parameters());
-  const double flops_start = static_cast<double>(nn::flops_per_sample(model, sample_shape));
+  const double params_start =
+      options.params_start > 0 ? options.params_start : static_cast<double>(model.num_parameters());
+  const double flops_start = options.flops_start > 0
+                                 ? options.flops_start
+                                 : static_cast<double>(nn::flops_per_sample(model, sample_shape));
   ScheduleReport report;
-  for (int round = 1; round <= options.rounds; ++round) {
+  for (int round = options.first_round; round <= options.rounds; ++round) {
     const double now = kind == TargetKind::Params ? static_cast<double>(model.num_parameters()) / params_start
                        : kind == TargetKind::Flops
                            ? static_cast<double>(nn::flops_per_sample(model, sample_shape)) / flops_start
@@ -68,6 +76,7 @@ ScheduleReport prune_schedule(nn::Module& model, const Tensor& train_inputs, con
     report.prune_seconds += r.prune.seconds;
     if (progress.pruned) progress.pruned(round, r.prune);
     if (options.fine_tune.epochs > 0) fine_tune(model, options.fine_tune, data, round, device, progress, r);
+    if (progress.round_finished) progress.round_finished(round, r);
     report.rounds.push_back(std::move(r));
   }
   return report;

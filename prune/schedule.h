@@ -45,14 +45,12 @@ struct ScheduleOptions {
   std::int64_t calib_samples = 1024;
   std::uint64_t seed = 0;  // round r prunes with seed + r
   FineTuneRecipe fine_tune;
-};
-
-// Hooks for progress output; any may be empty. Rounds and epochs count from 1.
-struct ScheduleProgress {
-  std::function<void(int round, const PruneReport& report)> pruned;
-  std::function<void(int round, int epoch, std::int64_t steps)> epoch_started;
-  std::function<void(std::int64_t step, const nn::EpochResult& running)> step;
-  std::function<void(int round, int epoch, const nn::EpochResult& result)> epoch_finished;
+  // Resuming a schedule after round first_round - 1 (the model and `gen` as they were then):
+  // the rounds before it are skipped, and per-round targets compound from the size the
+  // model had when the schedule first started (params_start, flops_start; 0: measured now,
+  // which is right only when first_round is 1). first_round = rounds + 1 runs no round.
+  int first_round = 1;
+  double params_start = 0, flops_start = 0;
 };
 
 struct ScheduleRound {
@@ -60,6 +58,16 @@ struct ScheduleRound {
   PruneReport prune;
   std::vector<nn::EpochResult> fine_tune;  // one per epoch
 };
+// Hooks for progress output; any may be empty. Rounds and epochs count from 1.
+struct ScheduleProgress {
+  std::function<void(int round, const PruneReport& report)> pruned;
+  std::function<void(int round, int epoch, std::int64_t steps)> epoch_started;
+  std::function<void(std::int64_t step, const nn::EpochResult& running)> step;
+  std::function<void(int round, int epoch, const nn::EpochResult& result)> epoch_finished;
+  // After a round's pruning and fine-tuning: the point a resumed schedule continues from.
+  std::function<void(int round, const ScheduleRound& result)> round_finished;
+};
+
 struct ScheduleReport {
   std::vector<ScheduleRound> rounds;
   double prune_seconds = 0;  // sum of the rounds' pruning wall time, fine-tuning excluded

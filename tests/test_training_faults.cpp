@@ -91,7 +91,7 @@ TEST(TrainingFaults, GuardSkipsStepsAndLowersTheLearningRateThenStops) {
   guard.lr_factor = 0.25;
   std::vector<std::string> warnings;
   guard.on_skip = [&](const std::string& w) { warnings.push_back(w); };
-  const EpochResult r = train_epoch(*model, opt, batches(4, 2, {kHuge, -kHuge}), Device::cpu(), 0.0, {}, &guard);
+  const EpochResult r = train_epoch(*model, opt, batches(4, 2, {kHuge, -kHuge}), Device::cpu(), 0.0, {}, nullptr, &guard);
   EXPECT_EQ(r.samples, 3);  // the skipped step counts no samples
   EXPECT_EQ(guard.skipped, 1);
   EXPECT_DOUBLE_EQ(guard.lr_scale, 0.25);
@@ -101,7 +101,7 @@ TEST(TrainingFaults, GuardSkipsStepsAndLowersTheLearningRateThenStops) {
   EXPECT_NE(warnings[0].find("retry 1 of 1"), std::string::npos) << warnings[0];
   // The retry is spent: the next fault stops, saying so.
   const std::string m = error_of([&] {
-    train_epoch(*model, opt, batches(2, 1, {kHuge, -kHuge}), Device::cpu(), 0.0, {}, &guard);
+    train_epoch(*model, opt, batches(2, 1, {kHuge, -kHuge}), Device::cpu(), 0.0, {}, nullptr, &guard);
   });
   EXPECT_NE(m.find("all 1 retries used"), std::string::npos) << m;
 }

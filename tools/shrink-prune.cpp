@@ -1,20 +1,29 @@
 // shrink-prune: prunes a checkpoint to a target with one of the structured methods,
 // optionally fine-tunes, and writes a smaller checkpoint; prints the before/after report.
+// With --checkpoint-dir a multi-round schedule saves its state after every round, and
+// --resume DIR continues from the next round to the result an uninterrupted run reaches.
+#include <array>
 #include <cstdio>
 #include <iostream>
 #include <memory>
+#include <optional>
+#include <set>
 
 #include <nlohmann/json.hpp>
 
+#include "core/outside_json.h"
 #include "core/random.h"
 #include "datasets/registry.h"
 #include "nn/checkpoint.h"
+#include "nn/flops.h"
 #include "nn/models.h"
+#include "nn/train_state.h"
 #include "prune/methods.h"
 #include "prune/schedule.h"
 #include "tools/common/cli.h"
 #include "tools/common/validators.h"
 #include "tools/common/progress.h"
+#include "tools/common/resume.h"
 #include "tools/common/summary.h"
 
 namespace {
@@ -25,8 +34,79 @@ struct Options {
   double keep = 0, target_params = 0, target_flops = 0;
   std::int64_t batch_size = 64;
   bool json = false;
+  std::string checkpoint_dir, resume;
+  int keep_checkpoints = 2;
   shrink::tools::CommonOptions common;
 };
+
+// The run's settings, keyed by flag (tools/common/resume.h); a target not given is null.
+nlohmann::json settings_json(const Options& o, bool keep, bool params, bool flops) {
+  const auto& po = o.schedule.prune;
+  auto given = [](bool is, double v) { return is ? nlohmann::json(v) : nlohmann::json(); };
+  return {{"checkpoint", o.checkpoint}, {"method", po.method}, {"keep", given(keep, o.keep)},
+          {"target-params", given(params, o.target_params)}, {"target-flops", given(flops, o.target_flops)},
+          {"data", o.data}, {"calib-samples", o.schedule.calib_samples}, {"allocation", o.allocation},
+          {"round-to", po.rails.multiple}, {"max-layer-ratio", po.rails.max_layer_ratio},
+          {"ispasp-iterations", po.ispasp_iterations}, {"iterations", o.schedule.rounds},
+          {"finetune-epochs", o.schedule.fine_tune.epochs}, {"lr", o.schedule.fine_tune.lr},
+          {"batch-size", o.batch_size}, {"out", o.out}, {"json", o.json},
+          {"keep-checkpoints", o.keep_checkpoints}, {"seed", o.common.seed},
+          {"threads", o.common.threads}, {"device", o.common.device}};
+}
+
+const std::set<std::string> kOverridable = {"threads", "out", "json", "keep-checkpoints"};
+
+// Applies saved settings; returns which target was given (keep, params, flops).
+std::array<bool, 3> apply_settings(Options& o, const nlohmann::json& s, const std::string& dir) {
+  using shrink::tools::saved_setting;
+  auto& po = o.schedule.prune;
+  o.checkpoint = saved_setting<std::string>(s, "checkpoint", dir);
+  po.method = saved_setting<std::string>(s, "method", dir);
+  std::array<bool, 3> given{};
+  const char* targets[] = {"keep", "target-params", "target-flops"};
+  double* values[] = {&o.keep, &o.target_params, &o.target_flops};
+  for (int i = 0; i < 3; ++i) {
+    given[i] = s.contains(targets[i]) && !s.at(targets[i]).is_null();
+    if (given[i]) *values[i] = saved_setting<double>(s, targets[i], dir);
+  }
+  o.data = saved_setting<std::string>(s, "data", dir);
+  o.schedule.calib_samples = saved_setting<std::int64_t>(s, "calib-samples", dir);
+  o.allocation = saved_setting<std::string>(s, "allocation", dir);
+  po.rails.multiple = saved_setting<decltype(po.rails.multiple)>(s, "round-to", dir);
+  po.rails.max_layer_ratio = saved_setting<double>(s, "max-layer-ratio", dir);
+  po.ispasp_iterations = saved_setting<decltype(po.ispasp_iterations)>(s, "ispasp-iterations", dir);
+  o.schedule.rounds = saved_setting<int>(s, "iterations", dir);
+  o.schedule.fine_tune.epochs = saved_setting<int>(s, "finetune-epochs", dir);
+  o.schedule.fine_tune.lr = saved_setting<double>(s, "lr", dir);
+  o.batch_size = saved_setting<std::int64_t>(s, "batch-size", dir);
+  o.out = saved_setting<std::string>(s, "out", dir);
+  o.json = saved_setting<bool>(s, "json", dir);
+  o.keep_checkpoints = saved_setting<int>(s, "keep-checkpoints", dir);
+  o.common.seed = saved_setting<std::uint64_t>(s, "seed", dir);
+  o.common.threads = saved_setting<int>(s, "threads", dir);
+  o.common.device = saved_setting<std::string>(s, "device", dir);
+  SHRINK_CHECK(o.schedule.rounds >= 1 && o.schedule.fine_tune.epochs >= 0 && o.batch_size > 0 &&
+                   o.schedule.calib_samples > 0 && o.keep_checkpoints >= 1 && o.common.threads >= 0 &&
+                   o.common.threads <= 1024,
+               "--resume ", dir, ": saved settings out of range: ", shrink::quote_json(s));
+  return given;
+}
+
+nlohmann::json summary_json(const shrink::tools::ModelSummary& m) {
+  return {{"accuracy", m.accuracy}, {"loss", m.loss}, {"params", m.params}, {"flops", m.flops},
+          {"latency_ms", m.latency_ms}, {"latency_batch", m.latency_batch}};
+}
+
+shrink::tools::ModelSummary summary_from_json(const nlohmann::json& j) {
+  shrink::tools::ModelSummary m;
+  m.accuracy = j.at("accuracy").get<double>();
+  m.loss = j.at("loss").get<double>();
+  m.params = j.at("params").get<std::int64_t>();
+  m.flops = j.at("flops").get<std::int64_t>();
+  m.latency_ms = j.at("latency_ms").get<double>();
+  m.latency_batch = j.at("latency_batch").get<std::int64_t>();
+  return m;
+}
 
 }  // namespace
 
@@ -39,7 +119,7 @@ int main(int argc, char** argv) {
   for (const prune::Method& m : prune::methods())
     methods_help += "\n  " + m.name + " (" + m.targets_text() + "): " + m.description;
   CLI::App app{"Prune a checkpoint to a target and write the smaller model.", "shrink-prune"};
-  app.add_option("checkpoint", o.checkpoint, "Trained model (.safetensors)")->required();
+  app.add_option("checkpoint", o.checkpoint, "Trained model (.safetensors); not with --resume");
   app.add_option("--method", po.method, methods_help)->capture_default_str();
   auto* keep = app.add_option("--keep", o.keep, "Fraction of each prunable layer's units kept (one target "
                               "is required, except for a method that decides its own counts (sap), which "
@@ -71,17 +151,35 @@ int main(int argc, char** argv) {
       ->check(tools::positive())->capture_default_str();
   app.add_option("--out", o.out, "Output checkpoint")->capture_default_str();
   app.add_flag("--json", o.json, "Print exactly one JSON object on stdout");
+  auto* checkpoint_dir = app.add_option("--checkpoint-dir", o.checkpoint_dir,
+                                        "Save the schedule's state here after every round, for --resume");
+  app.add_option("--keep-checkpoints", o.keep_checkpoints, "Saved states kept (the newest)")
+      ->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_option("--resume", o.resume, "Continue the schedule saved in this folder from its next round, "
+                 "with its settings (--threads, --out, --json, --keep-checkpoints may be changed)")
+      ->excludes(checkpoint_dir);
   tools::add_common_options(app, o.common);
 
   return tools::guarded_main(app, argc, argv, [&] {
+    std::array<bool, 3> given{keep->count() > 0, params->count() > 0, flops->count() > 0};
+    nlohmann::json settings = settings_json(o, given[0], given[1], given[2]);
+    std::optional<nn::LoadedRunState> resumed;
+    if (!o.resume.empty()) {
+      Generator loader_gen(0);  // the model's values come from the file; the stream is restored below
+      resumed = tools::load_resume_state("shrink-prune", o.resume, loader_gen);
+      settings = tools::resume_settings(app, settings, resumed->state.at("settings"), kOverridable, o.resume);
+      given = apply_settings(o, settings, o.resume);
+      o.checkpoint_dir = o.resume;
+    }
+    SHRINK_CHECK(!o.checkpoint.empty(), "shrink-prune: give the checkpoint to prune (or --resume DIR)");
     const Device device = tools::apply_common_options(o.common);
     tools::check_output_path(o.out, {o.checkpoint});
-    const int targets = static_cast<int>(keep->count() + params->count() + flops->count());
+    const int targets = static_cast<int>(given[0] + given[1] + given[2]);
     SHRINK_CHECK(targets <= 1, "shrink-prune: give one target: --keep, --target-params or --target-flops");
     po.target_kind = prune::TargetKind::None;
-    if (keep->count()) po.target_kind = prune::TargetKind::Keep, po.target = o.keep;
-    if (params->count()) po.target_kind = prune::TargetKind::Params, po.target = o.target_params;
-    if (flops->count()) po.target_kind = prune::TargetKind::Flops, po.target = o.target_flops;
+    if (given[0]) po.target_kind = prune::TargetKind::Keep, po.target = o.keep;
+    if (given[1]) po.target_kind = prune::TargetKind::Params, po.target = o.target_params;
+    if (given[2]) po.target_kind = prune::TargetKind::Flops, po.target = o.target_flops;
     if (po.target_kind != prune::TargetKind::None)
       SHRINK_CHECK(po.target > 0, "shrink-prune: the target must be above 0");
     po.allocation = prune::parse_allocation(o.allocation);
@@ -89,13 +187,40 @@ int main(int argc, char** argv) {
     prune::check_applicable(prune::find_method(po.method), po);
     o.schedule.seed = o.common.seed;
     Generator gen(o.common.seed);
-    nn::Checkpoint ckpt = nn::load_checkpoint(o.checkpoint, gen);
+    nn::Checkpoint ckpt = resumed ? resumed->checkpoint : nn::load_checkpoint(o.checkpoint, gen);
     const datasets::Dataset data = datasets::load_dataset(o.data);
     nn::Module& model = *ckpt.model;
     model.to(device);
     const Shape sample = nn::input_shape(ckpt.spec);
-    const std::vector<std::int64_t> widths_before = nn::layer_widths(model);
-    const tools::ModelSummary before = tools::summarize(model, ckpt.spec, data, device, o.batch_size);
+    // The original model's figures: measured now, or (resumed) as the first run measured them.
+    std::vector<std::int64_t> widths_before;
+    tools::ModelSummary before;
+    double prune_seconds_before = 0;
+    if (resumed) {
+      try {
+        const nlohmann::json& st = resumed->state;
+        gen = nn::generator_from_json(st.at("generator"), resumed->path + ": generator");
+        o.schedule.first_round = st.at("round").get<int>() + 1;
+        o.schedule.params_start = st.at("params_start").get<double>();
+        o.schedule.flops_start = st.at("flops_start").get<double>();
+        widths_before = st.at("widths_before").get<std::vector<std::int64_t>>();
+        before = summary_from_json(st.at("before"));
+        prune_seconds_before = st.at("prune_seconds").get<double>();
+      } catch (const nlohmann::json::exception& e) {
+        fail("--resume ", o.resume, ": ", resumed->path, ": bad state (", e.what(), ")");
+      }
+      SHRINK_CHECK(o.schedule.first_round >= 2 && o.schedule.first_round <= o.schedule.rounds + 1, "--resume ",
+                   o.resume, ": ", resumed->path, ": round ", o.schedule.first_round - 1, " does not fit a schedule of ",
+                   o.schedule.rounds, " rounds");
+      if (!o.json)
+        std::fprintf(stderr, "shrink-prune: resuming after round %d of %d\n", o.schedule.first_round - 1,
+                     o.schedule.rounds);
+    } else {
+      widths_before = nn::layer_widths(model);
+      before = tools::summarize(model, ckpt.spec, data, device, o.batch_size);
+      o.schedule.params_start = static_cast<double>(model.num_parameters());
+      o.schedule.flops_start = static_cast<double>(nn::flops_per_sample(model, sample));
+    }
 
     // Fine-tuning batches: one shuffled loader per round, seeded by round.
     std::unique_ptr<datasets::DataLoader> loader;
@@ -132,9 +257,20 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "round %d fine-tune epoch %d/%d: loss %.4f, train accuracy %.2f%%\n", round, epoch,
                      recipe.epochs, r.loss, r.accuracy * 100);
     };
+    double prune_seconds_so_far = prune_seconds_before;
+    progress.round_finished = [&](int round, const prune::ScheduleRound& r) {
+      prune_seconds_so_far += r.prune.seconds;
+      if (o.checkpoint_dir.empty()) return;
+      const nlohmann::json state{{"settings", settings}, {"round", round}, {"generator", nn::generator_json(gen)},
+                                 {"params_start", o.schedule.params_start}, {"flops_start", o.schedule.flops_start},
+                                 {"widths_before", widths_before}, {"before", summary_json(before)},
+                                 {"prune_seconds", prune_seconds_so_far}};
+      const std::string path = nn::save_run_state(o.checkpoint_dir, round, model, {}, state, o.keep_checkpoints);
+      if (!o.json) std::fprintf(stderr, "shrink-prune: saved %s (after round %d)\n", path.c_str(), round);
+    };
     const prune::ScheduleReport report = prune::prune_schedule(model, data.train.images, data.train.labels, sample,
                                                                o.schedule, gen, device, batches, progress);
-    const double prune_seconds = report.prune_seconds;
+    const double prune_seconds = prune_seconds_before + report.prune_seconds;
     model.to(Device::cpu());
     const std::vector<std::int64_t> widths_after = nn::layer_widths(model);
     nn::save_checkpoint(o.out, model,
