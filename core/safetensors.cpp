@@ -1,6 +1,7 @@
 #include "core/safetensors.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -164,8 +165,13 @@ class AtomicFile {
   }
 
  private:
+  // The temporary file is removed on the way out (destructor); the target was never touched.
   [[noreturn]] void fail_errno(const std::string& what) {
-    fail("save_safetensors: ", path_, ": ", what, " (", std::strerror(errno), ")");
+    const int err = errno;
+    struct stat st;
+    const bool previous = ::stat(path_.c_str(), &st) == 0;
+    fail("save_safetensors: ", path_, ": ", what, " (", std::strerror(err), "); ",
+         previous ? "the previous file is unchanged" : "nothing was written");
   }
   std::string path_, tmp_;
   int fd_ = -1;

@@ -2,8 +2,10 @@
 // HuggingFace spec requires, corrupt files rejected with the file's name, atomic writes,
 // and checkpoints that alone rebuild a model computing the same outputs.
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -246,6 +248,33 @@ TEST(Safetensors, WriteIsAtomicAndLeavesNoTemporaryFile) {
   EXPECT_THROW(save_safetensors(path, {{"a", Tensor::ones({1})}, {"a", Tensor::ones({1})}}), Error);
   EXPECT_EQ(dir.listing(), std::vector<std::string>{"model.safetensors"});
   EXPECT_EQ(load_safetensors(path).tensors.at("a").shape(), (Shape{2}));  // untouched
+}
+
+// A write that fails part-way (the file size limit stands in for a full disk: write()
+// returns EFBIG as it would ENOSPC) leaves the previous file intact, says so, and leaves no
+// temporary file.
+TEST(Safetensors, FailedWriteKeepsThePreviousFileAndSaysSo) {
+  TempDir dir;
+  const std::string path = dir.file("model.safetensors");
+  save_safetensors(path, {{"a", Tensor::ones({4})}});
+  struct rlimit old_limit;
+  ASSERT_EQ(::getrlimit(RLIMIT_FSIZE, &old_limit), 0);
+  auto* old_handler = std::signal(SIGXFSZ, SIG_IGN);
+  struct rlimit small = old_limit;
+  small.rlim_cur = 64 * 1024;
+  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &small), 0);
+  std::string message;
+  try {
+    save_safetensors(path, {{"a", Tensor::zeros({1 << 20})}});  // 4 MiB: past the limit
+  } catch (const Error& e) {
+    message = e.what();
+  }
+  ::setrlimit(RLIMIT_FSIZE, &old_limit);
+  std::signal(SIGXFSZ, old_handler);
+  EXPECT_NE(message.find("write failed"), std::string::npos) << message;
+  EXPECT_NE(message.find("the previous file is unchanged"), std::string::npos) << message;
+  EXPECT_EQ(dir.listing(), std::vector<std::string>{"model.safetensors"});
+  EXPECT_EQ(load_safetensors(path).tensors.at("a").shape(), (Shape{4}));
 }
 
 // ---- checkpoints ----
