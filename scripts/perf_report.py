@@ -12,9 +12,10 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import subprocess
 import sys
+
+from machine import cpu_name
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PEER_PYTHON = "/usr/bin/python3"  # Debian's torch/numpy are visible to this interpreter only
@@ -52,17 +53,6 @@ def run_peer(script, threads, extra_env=None, args=()):
                          env=env_with(threads, extra_env), check=True, capture_output=True,
                          text=True).stdout
     return [json.loads(line) for line in out.splitlines() if line.startswith("{")]
-
-
-def cpu_name():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "cpu"
 
 
 def main():
