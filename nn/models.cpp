@@ -100,7 +100,10 @@ std::vector<SparseLayer> sparse_layers(const nlohmann::json& spec) {
   const nlohmann::json& sparse = spec.at("sparse");
   SHRINK_CHECK(sparse.is_object(), "model spec: 'sparse' must map paths to layers, got ",
                quote_json(sparse));
-  for (const auto& [path, layer] : sparse.items()) {
+  for (auto entry = sparse.begin(); entry != sparse.end(); ++entry) {
+    // Named references, not structured bindings: clang 14 cannot capture those.
+    const std::string& path = entry.key();
+    const nlohmann::json& layer = entry.value();
     auto size = [&](const char* key) {
       SHRINK_CHECK(layer.is_object() && layer.contains(key) && layer.at(key).is_number_integer(),
                    "model spec: sparse layer '", path, "' needs an integer '", key, "', got ",
