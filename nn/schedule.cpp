@@ -101,7 +101,10 @@ CosineSchedule::CosineSchedule(std::int64_t t_max, double eta_min) : t_max_(t_ma
 
 double CosineSchedule::lr_at(double base_lr, std::int64_t t) const {
   const double progress = static_cast<double>(std::clamp<std::int64_t>(t, 0, t_max_)) / t_max_;
-  return eta_min_ + (base_lr - eta_min_) * (1 + std::cos(std::numbers::pi * progress)) / 2;
+  const double lr = eta_min_ + (base_lr - eta_min_) * (1 + std::cos(std::numbers::pi * progress)) / 2;
+  // The closed form lies between base_lr and eta_min; rounding can leave that range when
+  // eta_min dwarfs base_lr (cosine:10:1e308 gave a negative rate), so it is clamped back.
+  return std::clamp(lr, std::min(base_lr, eta_min_), std::max(base_lr, eta_min_));
 }
 
 std::string CosineSchedule::describe() const {

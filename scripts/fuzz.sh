@@ -57,7 +57,7 @@ for src in "$root"/tests/fuzz/fuzz_*.cpp; do
     "$build/$name" "${args[@]}" "$work/corpus" >"$work/log" 2>&1 || rc=$?
   end=$(date +%s.%N)
   echo "$rc $start $end" >"$work/status"
-  grep -E "^#[0-9]+ +DONE|^Done [0-9]+ runs" "$work/log" | tail -2 || true
+  grep -E "^#[0-9]+[[:space:]]+DONE|^Done [0-9]+ runs" "$work/log" | tail -2 || true
   if [[ $rc -ne 0 ]]; then
     failed=1
     echo "!! $name failed (exit $rc); log: $work/log" >&2

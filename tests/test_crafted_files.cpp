@@ -215,12 +215,25 @@ TEST(CraftedFiles, IdxTrailingDataIsCountedUpToABound) {
   fs::remove(path);
 }
 
-// Found by fuzz_schedule: an infinite or NaN factor parsed ("step:3:inf") and gave
-// infinite or NaN learning rates.
+// Written with fuzz_schedule's invariant (a rate is never NaN): an infinite factor parsed
+// ("step:3:inf", "cosine:10:inf") and gave infinite or NaN learning rates.
 TEST(CraftedFiles, ScheduleFactorsMustBeFinite) {
   for (const char* text : {"step:3:inf", "step:3:nan", "multistep:2,4:inf", "cosine:10:inf",
                            "warmup:2+step:3:inf"}) {
     const std::string message = error_of([&] { nn::parse_schedule(text, 10); });
     EXPECT_TRUE(contains(message, "finite")) << text << ": " << message;
   }
+}
+
+// Found by fuzz_schedule (tests/fuzz/corpus/schedule/regression-cosine-eta-min-above-base):
+// with eta_min far above the base rate, the cosine closed form rounded to a negative rate.
+TEST(CraftedFiles, CosineRateStaysBetweenBaseAndEtaMin) {
+  const auto schedule = nn::parse_schedule("cosine:10:1e308");
+  for (std::int64_t t = -1; t <= 11; ++t) {
+    const double lr = schedule->lr_at(0.1, t);
+    EXPECT_GE(lr, 0.1) << "t = " << t;
+    EXPECT_LE(lr, 1e308) << "t = " << t;
+  }
+  EXPECT_EQ(schedule->lr_at(0.1, 0), 0.1);
+  EXPECT_EQ(schedule->lr_at(0.1, 10), 1e308);
 }
