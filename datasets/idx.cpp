@@ -62,15 +62,16 @@ std::size_t read_some(gzFile f, std::uint8_t* dst, std::size_t bytes, const std:
   return got;
 }
 
-// Element count the header promises, refusing sizes no data set of ours comes near so a
-// corrupt header cannot make us allocate terabytes before noticing the file is short.
+// Element count the header promises, refused above kMaxIdxBytes: a 2 MB .gz claiming
+// 1x46341x46341 would otherwise decompress 2 GB and then need 8.6 GB for the float copy.
 std::uint64_t checked_count(const Shape& dims, const std::string& path) {
-  constexpr std::uint64_t kLimit = std::uint64_t{1} << 40;
   std::uint64_t count = 1;
   for (auto d : dims) {
-    if (d != 0 && count > kLimit / static_cast<std::uint64_t>(d))
-      fail(path, ": header promises an implausible size, dimensions ", shape_str(dims));
+    // Each factor is below 2^32 and count stays at most 2^28 here: no overflow.
     count *= static_cast<std::uint64_t>(d);
+    if (count > kMaxIdxBytes)
+      fail(path, ": header promises dimensions ", shape_str(dims), ", more than the ",
+           kMaxIdxBytes, " elements (bytes) an IDX file may hold here");
   }
   return count;
 }
@@ -108,8 +109,9 @@ IdxArray read_idx(const std::string& path) {
   for (int i = 0; i < ndims; ++i) array.dims.push_back(big_endian_u32(dim_bytes + 4 * i));
 
   const std::uint64_t promised = checked_count(array.dims, path);
-  // Grow in slices rather than trusting the header with one big allocation up front.
-  constexpr std::uint64_t kSlice = std::uint64_t{64} << 20;
+  // Grow in slices as the data arrives rather than trusting the header with one big
+  // allocation up front (the vector's own doubling keeps the copies few).
+  constexpr std::uint64_t kSlice = std::uint64_t{1} << 20;
   std::uint64_t got = 0;
   while (got < promised) {
     const std::uint64_t want = std::min(promised - got, kSlice);
@@ -122,16 +124,23 @@ IdxArray read_idx(const std::string& path) {
     fail(path, ": truncated: header promises ", promised, " bytes of data (dimensions ",
          shape_str(array.dims), "), found ", got);
 
+  // Trailing bytes are counted up to a bound: a gzip stream could decompress gigabytes.
+  constexpr std::uint64_t kCountedExtra = 1 << 16;
   std::uint64_t extra = 0;
   std::uint8_t scratch[4096];
-  while (std::size_t n = read_some(in.file, scratch, sizeof scratch, path)) extra += n;
+  while (extra <= kCountedExtra) {
+    const std::size_t n = read_some(in.file, scratch, sizeof scratch, path);
+    if (n == 0) break;
+    extra += n;
+  }
   // A gzip stream that stops after the data but before its checksum trailer is still a
   // cut-off download; zlib reports it only through the error state.
   int code = Z_OK;
   const char* message = gzerror(in.file, &code);
   if (code == Z_BUF_ERROR) fail(path, ": truncated: the gzip stream ends early (", message, ")");
   if (extra > 0)
-    fail(path, ": trailing data: ", extra, " bytes after the ", promised,
+    fail(path, ": trailing data: ", extra > kCountedExtra ? "more than " : "",
+         std::min(extra, kCountedExtra), " bytes after the ", promised,
          " bytes of data the header promises (dimensions ", shape_str(array.dims), ")");
   return array;
 }

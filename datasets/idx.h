@@ -15,6 +15,12 @@ namespace shrink::datasets {
 // the only one we read; other types are rejected by name.
 constexpr std::uint8_t kIdxUnsignedByte = 0x08;
 
+// The most elements (bytes) read_idx accepts: 256 MiB. Data sets become float32 tensors
+// (4 bytes per element) beside their bytes, so this keeps one split's copies near 1.25 GiB;
+// it is over five times the largest file we read (Fashion-MNIST's training images, 47 MB).
+// A header promising more is refused before anything is allocated or decompressed.
+constexpr std::uint64_t kMaxIdxBytes = std::uint64_t{1} << 28;
+
 // An IDX array of unsigned bytes: `dims` (1 to 4 of them) and the elements, row-major.
 struct IdxArray {
   Shape dims;
@@ -22,7 +28,8 @@ struct IdxArray {
 };
 
 // Reads `path` (raw or .gz). Throws shrink::Error naming the path and the problem:
-// cannot open, not an IDX file, bad magic number, truncated, trailing data.
+// cannot open, not an IDX file, bad magic number, more than kMaxIdxBytes promised,
+// truncated, trailing data.
 IdxArray read_idx(const std::string& path);
 
 // Writes `array` to `path`; gzip-compressed when the path ends in ".gz".

@@ -98,22 +98,25 @@ Checkpoint load_checkpoint(const std::string& path, Generator& gen) {
     const nlohmann::json saved =
         parse_outside_json(described->second, std::string("metadata '") + key + "'");
     out.spec = v1 ? spec_from_v1_architecture(saved) : saved;
-    // Built at the builder's default sizes with a copy of `gen`, the model adopts the saved
-    // shapes; where the builder can say the spec of those sizes, the model is built again
-    // from it with `gen` itself, so `gen` advances as the saved model's initialisation does.
-    // Every value is overwritten by the file's: no fills, only the stream advances.
-    Generator throwaway = gen;
-    FillsOff no_fills(throwaway), no_caller_fills(gen);
-    out.model = build_from_spec(out.spec, throwaway);
-    out.model->load_state_dict(contents.tensors, /*strict=*/true, Module::ShapeMismatch::Adopt);
-    const nlohmann::json sized = spec_at_sizes(out.spec, *out.model);
-    if (sized.is_null()) {
-      gen = throwaway;
-    } else {
-      const std::string remembered = out.model->builder_spec();
+    // The saved shapes are compared with the spec's architecture before anything is built,
+    // and the model is built at the file's sizes: a small file whose spec names a huge model
+    // costs what the file holds, no more. Every value is overwritten by the file's: no
+    // fills, only the stream advances (as the saved model's initialisation did).
+    SavedShapes shapes;
+    for (const auto& [name, t] : contents.tensors) shapes.emplace(name, t.shape());
+    const nlohmann::json sized = spec_at_sizes(out.spec, shapes);
+    FillsOff no_fills(gen);
+    if (!sized.is_null()) {
       out.model = build_from_spec(sized, gen);
       out.model->load_state_dict(contents.tensors, /*strict=*/true, Module::ShapeMismatch::Adopt);
-      out.model->set_builder_spec(remembered);
+      nlohmann::json remembered = out.spec;  // as build_from_spec(out.spec) would remember it
+      remembered.erase("sparse");
+      out.model->set_builder_spec(remembered.dump());
+    } else {
+      // A builder without a sized form: built at its default sizes, the model adopts the
+      // saved shapes.
+      out.model = build_from_spec(out.spec, gen);
+      out.model->load_state_dict(contents.tensors, /*strict=*/true, Module::ShapeMismatch::Adopt);
     }
     // The adopted shapes must fit together: one sample through the model checks every op.
     flops_per_sample(*out.model, input_shape(out.spec));

@@ -87,14 +87,109 @@ std::string mlp_spec_argument(const nlohmann::json& spec) {
   return spec.at("spec").get<std::string>();
 }
 
-// Any mlp-family spec at the widths a model has taken on: an "mlp" spec with the same
-// activation, bias and dropout.
-nlohmann::json mlp_at_widths(const nlohmann::json& spec, const std::string& activation,
-                             const Module& adopted) {
-  nlohmann::json sized = spec;
-  sized["model"] = "mlp";
-  sized["spec"] = mlp_text(layer_widths(adopted), activation);
-  return sized;
+// A spec's "sparse" entry: the SparseLinear placeholder build_from_spec puts at `path`.
+struct SparseLayer {
+  std::string path;
+  std::int64_t in, out, nnz;
+  bool bias;
+};
+
+std::vector<SparseLayer> sparse_layers(const nlohmann::json& spec) {
+  std::vector<SparseLayer> layers;
+  if (!spec.contains("sparse")) return layers;
+  const nlohmann::json& sparse = spec.at("sparse");
+  SHRINK_CHECK(sparse.is_object(), "model spec: 'sparse' must map paths to layers, got ",
+               quote_json(sparse));
+  for (auto entry = sparse.begin(); entry != sparse.end(); ++entry) {
+    // Named references, not structured bindings: clang 14 cannot capture those.
+    const std::string& path = entry.key();
+    const nlohmann::json& layer = entry.value();
+    auto size = [&](const char* key) {
+      SHRINK_CHECK(layer.is_object() && layer.contains(key) && layer.at(key).is_number_integer(),
+                   "model spec: sparse layer '", path, "' needs an integer '", key, "', got ",
+                   quote_json(layer));
+      return layer.at(key).get<std::int64_t>();
+    };
+    const std::string where = "sparse layer '" + path + "'";
+    const std::int64_t in = size("in_features"), out = size("out_features"), nnz = size("nnz");
+    check_width("model spec", in, where);
+    check_width("model spec", out, where);
+    SHRINK_CHECK(nnz >= 0 && nnz <= in * out && nnz <= kMaxParameters, "model spec: ", where,
+                 " claims nnz ", nnz, " of a ", out, "x", in, " weight (at most ",
+                 kMaxParameters, ")");
+    layers.push_back({path, in, out, nnz, bool_argument(layer, "bias", true)});
+  }
+  return layers;
+}
+
+// Weights and biases of an mlp of `widths` (checked by check_widths: no overflow).
+std::int64_t mlp_parameter_count(const std::vector<std::int64_t>& widths, bool bias) {
+  std::int64_t count = 0;
+  for (std::size_t i = 0; i + 1 < widths.size(); ++i)
+    count += widths[i] * widths[i + 1] + (bias ? widths[i + 1] : 0);
+  return count;
+}
+
+const Shape& saved_shape(const SavedShapes& saved, const std::string& name,
+                         const std::string& layer) {
+  auto it = saved.find(name);
+  SHRINK_CHECK(it != saved.end(), "the checkpoint has no tensor '", name, "', which ", layer,
+               " of its model spec needs");
+  return it->second;
+}
+
+// The "mlp" spec (same activation, bias, dropout, sparse layers) that builds an mlp-family
+// model of spec widths `widths` at the sizes of the checkpoint tensors `saved`. Layer l is
+// the Sequential's child 1 + l * stride (Flatten, then Linear, ACT, [Dropout,] Linear, ...):
+// its "weight" (out, in) gives its widths, or, for a sparse layer, its spec entry does and
+// its "values" and "col_idx" must hold the entry's nnz. Pruning only narrows layers, so a
+// saved layer wider than the spec's is refused with both shapes.
+nlohmann::json mlp_at_saved_sizes(const nlohmann::json& spec, const std::vector<std::int64_t>& widths,
+                                  const std::string& activation, const SavedShapes& saved) {
+  const std::size_t stride = dropout_argument(spec) > 0 ? 3 : 2;
+  std::map<std::string, SparseLayer> sparse;
+  for (auto& layer : sparse_layers(spec)) sparse.emplace(layer.path, layer);
+  std::vector<std::int64_t> sized;
+  for (std::size_t l = 0; l + 1 < widths.size(); ++l) {
+    const std::string path = std::to_string(1 + stride * l);
+    const std::string layer = "layer " + std::to_string(l) + " (" + path + ")";
+    const Shape spec_shape{widths[l + 1], widths[l]};
+    std::string name = path + ".weight";
+    Shape shape;
+    if (auto it = sparse.find(path); it != sparse.end()) {
+      const SparseLayer s = it->second;
+      sparse.erase(it);
+      for (const char* entries : {".values", ".col_idx"}) {
+        name = path + entries;
+        const Shape& got = saved_shape(saved, name, layer);
+        SHRINK_CHECK(got == Shape{s.nnz}, "tensor '", name, "' has shape ", shape_str(got),
+                     " but the model spec's sparse layer '", path, "' holds ", s.nnz,
+                     " entries (shape ", shape_str(Shape{s.nnz}), ")");
+      }
+      name = "sparse layer '" + path + "'";
+      shape = {s.out, s.in};
+    } else {
+      shape = saved_shape(saved, name, layer);
+      SHRINK_CHECK(shape.size() == 2, "tensor '", name, "' has shape ", shape_str(shape),
+                   " but the model spec's ", layer, " has a weight of shape ", shape_str(spec_shape));
+    }
+    SHRINK_CHECK(shape[0] <= spec_shape[0] && shape[1] <= spec_shape[1], "tensor '", name,
+                 "' has shape ", shape_str(shape), ", wider than the model spec's ", layer,
+                 " of shape ", shape_str(spec_shape), " (pruning only narrows layers)");
+    if (l == 0) sized.push_back(shape[1]);
+    SHRINK_CHECK(shape[1] == sized.back(), "tensor '", name, "' has shape ", shape_str(shape),
+                 " but the layer before it gives ", sized.back(), " features");
+    sized.push_back(shape[0]);
+  }
+  // A placeholder anywhere else would be built at its claimed size unchecked.
+  SHRINK_CHECK(sparse.empty(), "model spec: sparse layer '",
+               sparse.empty() ? "" : sparse.begin()->first, "' is not one of the mlp's ",
+               widths.size() - 1, " layers (children 1, ", 1 + stride, ", ...)");
+  check_widths("model spec", sized, "the checkpoint's mlp '" + mlp_text(sized, activation) + "'");
+  nlohmann::json out = spec;
+  out["model"] = "mlp";
+  out["spec"] = mlp_text(sized, activation);
+  return out;
 }
 
 // A named mlp: fixed widths, relu, the family's bias and dropout arguments.
@@ -106,8 +201,11 @@ ModelBuilder named_mlp(const char* name, const char* description,
                              dropout_argument(spec));
           },
           [widths](const nlohmann::json&) { return Shape{widths.front()}; },
-          [](const nlohmann::json& spec, const Module& adopted) {
-            return mlp_at_widths(spec, "relu", adopted);
+          [widths](const nlohmann::json& spec, const SavedShapes& saved) {
+            return mlp_at_saved_sizes(spec, widths, "relu", saved);
+          },
+          [widths](const nlohmann::json& spec) {
+            return mlp_parameter_count(widths, bool_argument(spec, "bias", true));
           }};
 }
 
@@ -141,8 +239,13 @@ const std::vector<ModelBuilder>& model_builders() {
        [](const nlohmann::json& spec) {
          return Shape{parse_mlp_text(mlp_spec_argument(spec)).first.front()};
        },
-       [](const nlohmann::json& spec, const Module& adopted) {
-         return mlp_at_widths(spec, parse_mlp_text(mlp_spec_argument(spec)).second, adopted);
+       [](const nlohmann::json& spec, const SavedShapes& saved) {
+         const auto [widths, activation] = parse_mlp_text(mlp_spec_argument(spec));
+         return mlp_at_saved_sizes(spec, widths, activation, saved);
+       },
+       [](const nlohmann::json& spec) {
+         return mlp_parameter_count(parse_mlp_text(mlp_spec_argument(spec)).first,
+                                    bool_argument(spec, "bias", true));
        }},
   };
   return builders;
@@ -154,41 +257,29 @@ std::vector<std::string> model_names() {
   return out;
 }
 
-std::shared_ptr<Module> build_from_spec(const nlohmann::json& spec, Generator& gen) {
+namespace {
+
+// The spec's builder, once every argument is one it takes.
+const ModelBuilder& checked_builder(const nlohmann::json& spec) {
   const ModelBuilder& builder = builder_of(spec);
-  nlohmann::json arguments = spec;  // what the builder sees: no "model", no "sparse"
-  arguments.erase("model");
-  arguments.erase("sparse");
-  for (const auto& [key, value] : arguments.items()) {
-    const bool known =
-        std::find(builder.arguments.begin(), builder.arguments.end(), key) != builder.arguments.end();
+  for (const auto& [key, value] : spec.items()) {  // the builder sees all but "model", "sparse"
+    const bool known = key == "model" || key == "sparse" ||
+                       std::find(builder.arguments.begin(), builder.arguments.end(), key) !=
+                           builder.arguments.end();
     SHRINK_CHECK(known, "model spec: '", builder.name, "' takes no argument '", key,
                  "' (it takes: ", join(builder.arguments, ", "), ")");
   }
+  return builder;
+}
+
+}  // namespace
+
+std::shared_ptr<Module> build_from_spec(const nlohmann::json& spec, Generator& gen) {
+  const ModelBuilder& builder = checked_builder(spec);
   std::shared_ptr<Module> model = builder.build(spec, gen);
-  if (spec.contains("sparse")) {  // layers unstructured pruning replaced: CSR placeholders
-    const nlohmann::json& sparse = spec.at("sparse");
-    SHRINK_CHECK(sparse.is_object(), "model spec: 'sparse' must map paths to layers, got ",
-                 quote_json(sparse));
-    for (const auto& [path, layer] : sparse.items()) {
-      auto size = [&](const char* key) {
-        SHRINK_CHECK(layer.is_object() && layer.contains(key) &&
-                         layer.at(key).is_number_integer(),
-                     "model spec: sparse layer '", path, "' needs an integer '", key, "', got ",
-                     quote_json(layer));
-        return layer.at(key).get<std::int64_t>();
-      };
-      const std::string where = "sparse layer '" + path + "'";
-      const std::int64_t in = size("in_features"), out = size("out_features"), nnz = size("nnz");
-      check_width("model spec", in, where);
-      check_width("model spec", out, where);
-      SHRINK_CHECK(nnz >= 0 && nnz <= in * out && nnz <= kMaxParameters, "model spec: ", where,
-                   " claims nnz ", nnz, " of a ", out, "x", in, " weight (at most ",
-                   kMaxParameters, ")");
-      model->set_child(path, SparseLinear::with_capacity(in, out, nnz,
-                                                         bool_argument(layer, "bias", true)));
-    }
-  }
+  // Layers unstructured pruning replaced: CSR placeholders.
+  for (const SparseLayer& s : sparse_layers(spec))
+    model->set_child(s.path, SparseLinear::with_capacity(s.in, s.out, s.nnz, s.bias));
   nlohmann::json remembered = spec;
   remembered.erase("sparse");  // model_spec() derives it from the live layers
   model->set_builder_spec(remembered.dump());
@@ -218,9 +309,19 @@ std::string mlp_text(const std::vector<std::int64_t>& widths, const std::string&
 
 Shape input_shape(const nlohmann::json& spec) { return builder_of(spec).input_shape(spec); }
 
-nlohmann::json spec_at_sizes(const nlohmann::json& spec, const Module& adopted) {
-  const ModelBuilder& builder = builder_of(spec);
-  return builder.at_sizes ? builder.at_sizes(spec, adopted) : nlohmann::json();
+nlohmann::json spec_at_sizes(const nlohmann::json& spec, const SavedShapes& saved) {
+  const ModelBuilder& builder = checked_builder(spec);
+  return builder.at_sizes ? builder.at_sizes(spec, saved) : nlohmann::json();
+}
+
+std::int64_t spec_parameter_count(const nlohmann::json& spec) {
+  const ModelBuilder& builder = checked_builder(spec);
+  if (!builder.parameter_count) return -1;
+  std::int64_t count = builder.parameter_count(spec);
+  // Each sparse layer adds its entries, their column indices, its row pointers and bias
+  // (every term at most 2^32 + 2^25: no overflow).
+  for (const SparseLayer& s : sparse_layers(spec)) count += 2 * s.nnz + 2 * s.out + 1;
+  return count;
 }
 
 std::shared_ptr<Sequential> build_mlp(const std::vector<std::int64_t>& widths,

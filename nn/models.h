@@ -23,6 +23,7 @@
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -39,6 +40,9 @@ class Generator;
 
 namespace shrink::nn {
 
+// A checkpoint's tensor shapes by state-dict name ("1.weight" -> (300, 784)).
+using SavedShapes = std::map<std::string, Shape>;
+
 struct ModelBuilder {
   std::string name;                    // the spec's "model"
   std::string description;             // one line, for --help
@@ -47,9 +51,12 @@ struct ModelBuilder {
   std::function<std::shared_ptr<Module>(const nlohmann::json& spec, Generator& gen)> build;
   // Per-sample input shape, e.g. {784} (FLOP counts feed one such sample).
   std::function<Shape(const nlohmann::json& spec)> input_shape;
-  // Optional: the spec that builds this model directly at the sizes `adopted` took on from
-  // a checkpoint (see spec_at_sizes). The mlp family has it; others adopt shapes only.
-  std::function<nlohmann::json(const nlohmann::json& spec, const Module& adopted)> at_sizes;
+  // Optional: the spec that builds this model directly at the sizes of a checkpoint's
+  // tensors `saved` (see spec_at_sizes). The mlp family has it; others adopt shapes only.
+  std::function<nlohmann::json(const nlohmann::json& spec, const SavedShapes& saved)> at_sizes;
+  // Optional: how many values (weights, biases) the spec's model holds, computed without
+  // building it. The mlp family has it.
+  std::function<std::int64_t(const nlohmann::json& spec)> parameter_count;
 };
 
 // Every registered builder, in a fixed order.
@@ -69,12 +76,21 @@ std::shared_ptr<Module> build_model(const std::string& text, Generator& gen);
 // The spec of a live model: its builder spec plus "sparse" for every SparseLinear in it.
 // Throws for a model no registered builder made.
 nlohmann::json model_spec(const Module& model);
-// The spec that builds `adopted` (a model that adopted a checkpoint's shapes) directly at
-// its sizes, or null when its builder has no such form. load_checkpoint builds from it so
-// that initialisation draws from the caller's generator what the saved model needs, no
-// more: a seeded run on a pruned checkpoint then samples (calibration, shuffling) exactly
-// as it did with shrink/1 checkpoints, which were built at their saved widths.
-nlohmann::json spec_at_sizes(const nlohmann::json& spec, const Module& adopted);
+// The spec that builds the model of `spec` directly at the sizes of a checkpoint's tensors
+// `saved`, or null when its builder has no such form. Nothing is built: the saved shapes are
+// compared with the architecture the spec describes first (every layer's tensor present, at
+// most as wide as the spec's layer, consecutive layers fitting together; a sparse layer's
+// entries as many as its "nnz"), and a mismatch throws shrink::Error naming the tensor and
+// both shapes. So a small file cannot make the loader build the large model its spec names.
+// load_checkpoint builds from the result, so that initialisation draws from the caller's
+// generator what the saved model needs, no more: a seeded run on a pruned checkpoint then
+// samples (calibration, shuffling) exactly as it did with shrink/1 checkpoints, which were
+// built at their saved widths.
+nlohmann::json spec_at_sizes(const nlohmann::json& spec, const SavedShapes& saved);
+// How many values (weights, biases, sparse entries and their indices) build_from_spec(spec)
+// allocates, computed without building; -1 when the spec's builder cannot say. Throws like
+// build_from_spec on a malformed spec.
+std::int64_t spec_parameter_count(const nlohmann::json& spec);
 // The mlp spec text of widths and an activation: {784, 300, 10}, "gelu" -> "784-300-10:gelu"
 // (relu, the default, is left out).
 std::string mlp_text(const std::vector<std::int64_t>& widths, const std::string& activation);

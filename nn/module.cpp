@@ -312,9 +312,9 @@ void Module::load_state_dict(const StateDict& state, bool strict, ShapeMismatch 
                  "load_state_dict: size mismatch for '", name, "': the model has shape ",
                  shape_str(dst.shape()), ", the state dict has ", shape_str(it->second.shape()));
   }
-  for (const auto& [name, t] : state)
-    if (std::none_of(own.begin(), own.end(), [&](const auto& e) { return e.first == name; }))
-      unexpected.push_back(name);
+  for (const auto& entry : state)  // not a structured binding: clang 14 cannot capture one
+    if (std::none_of(own.begin(), own.end(), [&](const auto& e) { return e.first == entry.first; }))
+      unexpected.push_back(entry.first);
   if (strict) {
     SHRINK_CHECK(missing.empty() && unexpected.empty(), "load_state_dict: ",
                  missing.empty() ? "" : "missing keys: [" + join_names(missing) + "]",

@@ -60,7 +60,7 @@ std::shared_ptr<const Schedule> parse_base(const std::string& text, std::int64_t
 StepSchedule::StepSchedule(std::int64_t step_size, double gamma)
     : step_size_(step_size), gamma_(gamma) {
   SHRINK_CHECK(step_size > 0, "StepSchedule: step_size must be > 0, got ", step_size);
-  SHRINK_CHECK(gamma > 0, "StepSchedule: gamma must be > 0, got ", gamma);
+  SHRINK_CHECK(std::isfinite(gamma) && gamma > 0, "StepSchedule: gamma must be finite and > 0, got ", gamma);
 }
 
 double StepSchedule::lr_at(double base_lr, std::int64_t t) const {
@@ -76,7 +76,7 @@ MultiStepSchedule::MultiStepSchedule(std::vector<std::int64_t> milestones, doubl
   SHRINK_CHECK(!milestones_.empty() && std::is_sorted(milestones_.begin(), milestones_.end()) &&
                    std::adjacent_find(milestones_.begin(), milestones_.end()) == milestones_.end(),
                "MultiStepSchedule: milestones must be non-empty and strictly increasing");
-  SHRINK_CHECK(gamma > 0, "MultiStepSchedule: gamma must be > 0, got ", gamma);
+  SHRINK_CHECK(std::isfinite(gamma) && gamma > 0, "MultiStepSchedule: gamma must be finite and > 0, got ", gamma);
 }
 
 double MultiStepSchedule::lr_at(double base_lr, std::int64_t t) const {
@@ -96,12 +96,15 @@ std::string MultiStepSchedule::describe() const {
 
 CosineSchedule::CosineSchedule(std::int64_t t_max, double eta_min) : t_max_(t_max), eta_min_(eta_min) {
   SHRINK_CHECK(t_max > 0, "CosineSchedule: T_max must be > 0, got ", t_max);
-  SHRINK_CHECK(eta_min >= 0, "CosineSchedule: eta_min must be >= 0, got ", eta_min);
+  SHRINK_CHECK(std::isfinite(eta_min) && eta_min >= 0, "CosineSchedule: eta_min must be finite and >= 0, got ", eta_min);
 }
 
 double CosineSchedule::lr_at(double base_lr, std::int64_t t) const {
   const double progress = static_cast<double>(std::clamp<std::int64_t>(t, 0, t_max_)) / t_max_;
-  return eta_min_ + (base_lr - eta_min_) * (1 + std::cos(std::numbers::pi * progress)) / 2;
+  const double lr = eta_min_ + (base_lr - eta_min_) * (1 + std::cos(std::numbers::pi * progress)) / 2;
+  // The closed form lies between base_lr and eta_min; rounding can leave that range when
+  // eta_min dwarfs base_lr (cosine:10:1e308 gave a negative rate), so it is clamped back.
+  return std::clamp(lr, std::min(base_lr, eta_min_), std::max(base_lr, eta_min_));
 }
 
 std::string CosineSchedule::describe() const {
