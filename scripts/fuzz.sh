@@ -9,7 +9,9 @@
 # into a failure, -rss_limit_mb=2048 any growth past 2 GiB, -timeout=10 any input taking
 # longer than 10 s.
 # Writes build-fuzz/fuzz_results.json (per target: executions, seconds, corpus_seed,
-# corpus_final = distinct inputs kept, crashes, ...) from libFuzzer's final statistics.
+# corpus_final = distinct inputs kept, distinct_malformed / distinct_valid = distinct inputs
+# the parser refused with an error / accepted, crashes, ...) from libFuzzer's final
+# statistics and the targets' own tally line.
 # Exits non-zero, printing the reproducer's path, when any target crashes, leaks, times
 # out or runs out of memory. Longer runs: scripts/fuzz.sh 3600; to reproduce a failure:
 #   build-fuzz/fuzz_<target> <reproducer>
@@ -84,6 +86,7 @@ for work in sorted(p for p in run_root.iterdir() if p.is_dir()):
     stat = dict(re.findall(r"^stat::(\w+):\s+(\d+)", log, re.M))
     done = re.findall(r"^#(\d+)\s+DONE\s+cov: (\d+) ft: (\d+) corp: (\d+)/", log, re.M)
     inited = re.findall(r"^#\d+\s+INITED\s+cov: \d+ ft: \d+ corp: (\d+)/", log, re.M)
+    tally = re.findall(r"^shrink-fuzz: (\d+) distinct inputs refused, (\d+) distinct accepted", log, re.M)
     seeds = seeds_root / work.name
     failure = next((kind for kind, pattern in KINDS if re.search(pattern, log)), "crash" if rc != "0" else None)
     artifacts = sorted(str(a) for a in (work / "artifacts").iterdir()
@@ -96,6 +99,8 @@ for work in sorted(p for p in run_root.iterdir() if p.is_dir()):
         "corpus_after_load": int(inited[-1]) if inited else None,
         "corpus_final": int(done[-1][3]) if done else None,
         "new_units": int(stat.get("new_units_added", 0)),
+        "distinct_malformed": int(tally[-1][0]) if tally else None,
+        "distinct_valid": int(tally[-1][1]) if tally else None,
         "coverage_edges": int(done[-1][1]) if done else None,
         "features": int(done[-1][2]) if done else None,
         "peak_rss_mb": int(stat.get("peak_rss_mb", 0)),
@@ -115,5 +120,8 @@ PY
 if [[ $failed -ne 0 ]]; then
   echo "fuzz: FAILED (see the reproducers above)" >&2
   exit 1
+fi
+if [[ -n "${SHRINK_RELIABILITY_OUT:-}" ]]; then  # for scripts/reliability_report.py
+  mkdir -p "$SHRINK_RELIABILITY_OUT" && cp "$build/fuzz_results.json" "$SHRINK_RELIABILITY_OUT/"
 fi
 echo "fuzz: every target ran ${seconds}s with no crash, leak, timeout or out-of-memory"

@@ -5,9 +5,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# clang and its runtimes (libclang-rt-dev: libFuzzer) build the fuzz targets (scripts/fuzz.sh).
 packages=(build-essential cmake ninja-build pkg-config libgtest-dev libbenchmark-dev
           libcli11-dev nlohmann-json3-dev zlib1g-dev libomp-dev dataset-fashion-mnist
-          nodejs npm)
+          nodejs npm clang libclang-rt-dev)
 # Benchmark peers (PyTorch, numpy on OpenBLAS) and plotting for docs/ are optional:
 # SHRINK_SETUP_PEERS=1 installs them.
 if [[ "${SHRINK_SETUP_PEERS:-0}" == 1 ]]; then packages+=(python3-numpy python3-torch libopenblas0-pthread python3-matplotlib); fi

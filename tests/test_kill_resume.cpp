@@ -4,7 +4,8 @@
 // being written and strikes then. After every kill each saved
 // state still loads and none was lost; every resume starts from the newest saved step (so
 // it loses at most the steps since that checkpoint); no temporary file is left at the end.
-// With SHRINK_RELIABILITY_OUT set, a JSON summary is written there (docs/reliability.md).
+// With SHRINK_RELIABILITY_OUT=DIR set, a JSON summary goes to DIR/kill_resume.json
+// (scripts/reliability_report.py turns it into docs/reliability.md).
 #include <gtest/gtest.h>
 
 #include <fcntl.h>
@@ -188,7 +189,8 @@ TEST(KillAndResume, ResumedRunsEndBitIdenticalAndLoseNoCheckpoint) {
                                  {"checkpoint_every", kCheckpointEvery}, {"resume_details", resumes},
                                  {"checkpoints_verified_intact", verified}, {"checkpoints_lost", lost},
                                  {"temp_files_left", temps.size()}, {"bit_identical", identical}};
-    std::ofstream(out) << summary.dump(2) << "\n";
+    std::filesystem::create_directories(out);
+    std::ofstream(std::filesystem::path(out) / "kill_resume.json") << summary.dump(2) << "\n";
   }
 }
 

@@ -44,7 +44,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     SHRINK_FUZZ_ASSERT(array.dims.size() >= 1 && array.dims.size() <= 4);
     SHRINK_FUZZ_ASSERT(static_cast<std::uint64_t>(shrink::numel(array.dims)) == array.data.size());
     SHRINK_FUZZ_ASSERT(array.data.size() <= shrink::datasets::kMaxIdxBytes);
+    shrink::fuzz::InputTally::record(data, size, /*refused=*/false);
   } catch (const shrink::Error&) {
+    shrink::fuzz::InputTally::record(data, size, /*refused=*/true);
   }
   return 0;
 }

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <unordered_set>
 
 namespace shrink::fuzz {
 
@@ -42,6 +43,29 @@ class InputFile {
   }
   int fd_ = -1;
   std::string path_;
+};
+
+// Counts the distinct inputs (by a 64-bit FNV-1a hash of their bytes) a target refused with a
+// shrink::Error and those it accepted, and prints both when the run ends; scripts/fuzz.sh
+// reads the line ("shrink-fuzz: N distinct inputs refused, M distinct accepted").
+class InputTally {
+ public:
+  static void record(const std::uint8_t* data, std::size_t size, bool refused) {
+    std::uint64_t h = 14695981039346656037ull;
+    for (std::size_t i = 0; i < size; ++i) h = (h ^ data[i]) * 1099511628211ull;
+    (refused ? instance().refused_ : instance().accepted_).insert(h);
+  }
+  ~InputTally() {
+    std::fprintf(stderr, "shrink-fuzz: %zu distinct inputs refused, %zu distinct accepted\n",
+                 refused_.size(), accepted_.size());
+  }
+
+ private:
+  static InputTally& instance() {
+    static InputTally tally;
+    return tally;
+  }
+  std::unordered_set<std::uint64_t> refused_, accepted_;
 };
 
 // A broken invariant on an accepted input: abort, so libFuzzer keeps the reproducer.

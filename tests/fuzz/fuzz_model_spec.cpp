@@ -42,7 +42,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                                     ? shrink::parse_outside_json(text, "model spec")
                                     : shrink::nn::parse_model_text(text);
     build_shape_only(spec);
+    shrink::fuzz::InputTally::record(data, size, /*refused=*/false);
   } catch (const shrink::Error&) {
+    shrink::fuzz::InputTally::record(data, size, /*refused=*/true);
   }
   return 0;
 }

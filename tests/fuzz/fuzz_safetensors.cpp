@@ -19,7 +19,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       elements += static_cast<std::uint64_t>(t.numel());
     }
     SHRINK_FUZZ_ASSERT(elements <= size);
+    shrink::fuzz::InputTally::record(data, size, /*refused=*/false);
   } catch (const shrink::Error&) {
+    shrink::fuzz::InputTally::record(data, size, /*refused=*/true);
   }
   return 0;
 }

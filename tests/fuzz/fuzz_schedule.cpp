@@ -30,11 +30,14 @@ void check(const std::string& text, std::int64_t total) {
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string text(reinterpret_cast<const char*>(data), size);
+  bool refused = false;
   for (std::int64_t total : {std::int64_t{0}, std::int64_t{100}}) {
     try {
       check(text, total);
     } catch (const shrink::Error&) {
+      refused = true;
     }
   }
+  shrink::fuzz::InputTally::record(data, size, refused);
   return 0;
 }
