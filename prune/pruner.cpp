@@ -3,6 +3,7 @@
 #include <chrono>
 
 #include "core/error.h"
+#include "core/ops.h"
 #include "prune/methods.h"
 #include "prune/slice.h"
 
@@ -35,6 +36,10 @@ PruneReport prune_model(nn::Module& model, const Calibration& calib, const Prune
                         const Shape& sample_shape, nn::Optimizer* optimizer) {
   const Method& method = find_method(o.method);
   check_applicable(method, o);
+  // NaN or Inf in the calibration batch would score every unit NaN: a choice by chance.
+  if (calib.inputs.defined() && calib.inputs.dtype() != DType::Int64)
+    if (const std::int64_t at = first_nonfinite(calib.inputs); at >= 0)
+      fail("prune_model: the calibration batch holds ", nonfinite_str(calib.inputs, at));
   const auto start = std::chrono::steady_clock::now();
   std::vector<Group> groups = build_groups(model);
   // Success with nothing pruned would hide the problem (a sparse checkpoint, say).

@@ -4,6 +4,7 @@
 // the method and what it refused.
 #include <gtest/gtest.h>
 
+#include <limits>
 #include <set>
 
 #include "core/ops.h"
@@ -181,8 +182,22 @@ TEST_P(EveryMethod, GlobalAllocationRunsOrIsRefusedNamingTheMethod) {
   EXPECT_LE(kept, 15);
 }
 
+// A NaN in the calibration batch would make every score NaN and the choice one by chance.
+TEST_P(EveryMethod, RefusesACalibrationBatchWithNaN) {
+  Fixture f = make_fixture();
+  static_cast<float*>(f.calib.inputs.raw_data())[45] = std::numeric_limits<float>::quiet_NaN();
+  const Method& method = find_method(GetParam());
+  PruneOptions options;
+  options.method = GetParam();
+  if (!method.accepts(TargetKind::Keep)) options.target_kind = TargetKind::None;
+  const std::vector<std::int64_t> widths = nn::layer_widths(*f.model);
+  const std::string message = error_of([&] { prune_model(*f.model, f.calib, options, f.sample); });
+  EXPECT_NE(message.find("calibration batch holds nan at element 45"), std::string::npos) << message;
+  EXPECT_EQ(nn::layer_widths(*f.model), widths) << "pruned before refusing";
+}
+
 TEST(EveryMethod, TargetOutsideTheUnitIntervalIsRefused) {
-  for (double bad : {0.0, -0.5, 1.5}) {
+  for (double bad : {0.0, -0.5, 1.5, std::numeric_limits<double>::quiet_NaN()}) {
     Fixture f = make_fixture();
     PruneOptions options;
     options.method = "magnitude";
