@@ -9,6 +9,9 @@
 # JSON summaries there (scripts/reliability_report.py --from DIR turns them into a page).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [[ -n "${SHRINK_RELIABILITY_OUT:-}" ]]; then  # which code the summaries describe
+  mkdir -p "$SHRINK_RELIABILITY_OUT" && git rev-parse --short HEAD > "$SHRINK_RELIABILITY_OUT/commit" 2>/dev/null || true
+fi
 bash scripts/setup.sh
 bash scripts/build.sh
 ctest --test-dir build --output-on-failure -j "$(nproc)"
