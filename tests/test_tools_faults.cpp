@@ -106,6 +106,22 @@ TEST_F(ToolFaults, FailingMetricsWriteIsAnError) {
   expect_clean_failure(r, "--metrics");
 }
 
+// A --checkpoint-dir that cannot hold states fails before any training or pruning.
+TEST_F(ToolFaults, UnusableCheckpointDirIsRefusedBeforeAnyWork) {
+  const std::string file = train_small("plain.safetensors");  // a file where a folder should be
+  Result train = run("shrink-train --model mlp:784-16-2 --epochs 1 --data " + data() + " --checkpoint-dir " + file +
+                     " --out " + (dir_ / "t.safetensors").string());
+  expect_clean_failure(train, "--checkpoint-dir " + file);
+  EXPECT_EQ(train.output.find("epoch 1/1"), std::string::npos) << "trained before failing";
+  Result prune = run("shrink-prune " + file + " --keep 0.5 --iterations 2 --data " + data() + " --checkpoint-dir " +
+                     file + " --out " + (dir_ / "p.safetensors").string());
+  expect_clean_failure(prune, "--checkpoint-dir " + file);
+  const std::string fresh = (dir_ / "new" / "states").string();  // created with its parents
+  ASSERT_EQ(run("shrink-train --model mlp:784-16-2 --epochs 1 --data " + data() + " --checkpoint-dir " + fresh +
+                " --out " + (dir_ / "t.safetensors").string()).exit_code, 0);
+  EXPECT_TRUE(fs::is_directory(fresh));
+}
+
 TEST_F(ToolFaults, StructuredPruningOfASparseCheckpointIsAnError) {
   const std::string dense = train_small("dense.safetensors");
   const std::string sparse = (dir_ / "sparse.safetensors").string();

@@ -174,6 +174,7 @@ int main(int argc, char** argv) {
     SHRINK_CHECK(!o.checkpoint.empty(), "shrink-prune: give the checkpoint to prune (or --resume DIR)");
     const Device device = tools::apply_common_options(o.common);
     tools::check_output_path(o.out, {o.checkpoint});
+    if (!o.checkpoint_dir.empty()) tools::check_checkpoint_dir(o.checkpoint_dir);
     const int targets = static_cast<int>(given[0] + given[1] + given[2]);
     SHRINK_CHECK(targets <= 1, "shrink-prune: give one target: --keep, --target-params or --target-flops");
     po.target_kind = prune::TargetKind::None;

@@ -172,6 +172,7 @@ int main(int argc, char** argv) {
     tools::check_output_path(o.out, {});  // continuing a checkpoint in place is allowed (atomic write)
     SHRINK_CHECK(o.checkpoint_every == 0 || !o.checkpoint_dir.empty(),
                  "--checkpoint-every needs --checkpoint-dir");
+    if (!o.checkpoint_dir.empty()) tools::check_checkpoint_dir(o.checkpoint_dir);
     Generator gen(o.common.seed);
     const auto schedule = nn::parse_schedule(o.schedule, std::max(o.epochs, 1));  // --epochs 0 saves the init
     const datasets::Dataset data = datasets::load_dataset(o.data);

@@ -1,12 +1,23 @@
 #include "tools/common/resume.h"
 
+#include <unistd.h>
+
 #include <cstdio>
+#include <filesystem>
 
 #include "core/error.h"
 #include "core/outside_json.h"
 #include "core/stale_temp.h"
 
 namespace shrink::tools {
+
+void check_checkpoint_dir(const std::string& dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  SHRINK_CHECK(std::filesystem::is_directory(dir), "--checkpoint-dir ", dir, ": cannot create the folder (",
+               ec ? ec.message() : "a file of that name exists", ")");
+  SHRINK_CHECK(::access(dir.c_str(), W_OK) == 0, "--checkpoint-dir ", dir, ": the folder is not writable");
+}
 
 nn::LoadedRunState load_resume_state(const std::string& tool, const std::string& dir, Generator& gen) {
   for (const std::string& removed : remove_stale_temps_in(dir))  // what the killed run was writing

@@ -19,6 +19,10 @@
 
 namespace shrink::tools {
 
+// Fails before any work when --checkpoint-dir DIR cannot hold states: DIR is created if
+// missing (with its parents) and must then be a writable folder.
+void check_checkpoint_dir(const std::string& dir);
+
 // Removes the temporary files and folders dead processes left in DIR, then
 // nn::load_latest_run_state, printing "<tool>: warning: skipping <folder>: <why>" for
 // each newer state that did not load, and "<tool>: resuming from <folder>" once loaded.
