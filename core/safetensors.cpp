@@ -305,6 +305,8 @@ SafetensorsContents load_safetensors(const std::string& path) {
       }
       continue;
     }
+    // The writer refuses an empty name (no module path is empty): so does the reader.
+    SHRINK_CHECK(!name.empty(), "load_safetensors: ", path, ": a tensor has an empty name");
     entries.push_back(parse_entry(path, name, value, data_bytes));
   }
 

@@ -12,6 +12,8 @@
 # corpus_final = distinct inputs kept, distinct_malformed / distinct_valid = distinct inputs
 # the parser refused with an error / accepted, crashes, ...) from libFuzzer's final
 # statistics and the targets' own tally line.
+# libFuzzer's seed is SHRINK_FUZZ_SEED (default 1), so a CI run repeats the previous one's
+# path as far as its time allows; exploratory runs should vary it.
 # Exits non-zero, printing the reproducer's path, when any target crashes, leaks, times
 # out or runs out of memory. Longer runs: scripts/fuzz.sh 3600; to reproduce a failure:
 #   build-fuzz/fuzz_<target> <reproducer>
@@ -47,7 +49,7 @@ for src in "$root"/tests/fuzz/fuzz_*.cpp; do
   mkdir -p "$work/corpus" "$work/artifacts"
   seeds="$root/tests/fuzz/corpus/$target"
   [[ -d "$seeds" ]] && cp -R "$seeds/." "$work/corpus/"
-  args=(-max_total_time="$seconds" -rss_limit_mb=2048 -malloc_limit_mb=1024 -timeout=10
+  args=(-seed="${SHRINK_FUZZ_SEED:-1}" -max_total_time="$seconds" -rss_limit_mb=2048 -malloc_limit_mb=1024 -timeout=10
         -print_final_stats=1 -artifact_prefix="$work/artifacts/")
   [[ -f "$root/tests/fuzz/$target.dict" ]] && args+=(-dict="$root/tests/fuzz/$target.dict")
   echo "== $name: ${seconds}s on $(ls "$work/corpus" | wc -l) seeds"

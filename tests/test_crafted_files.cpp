@@ -237,3 +237,17 @@ TEST(CraftedFiles, CosineRateStaysBetweenBaseAndEtaMin) {
   EXPECT_EQ(schedule->lr_at(0.1, 0), 0.1);
   EXPECT_EQ(schedule->lr_at(0.1, 10), 1e308);
 }
+
+// Found by fuzz_safetensors (tests/fuzz/corpus/safetensors/regression-empty-tensor-name): a
+// header naming a tensor "" loaded, though the writer refuses such a name.
+TEST(CraftedFiles, SafetensorsTensorWithAnEmptyNameIsRefused) {
+  const std::string header = R"({"":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})";
+  std::string bytes(8, '\0');
+  for (std::size_t i = 0; i < 8; ++i) bytes[i] = static_cast<char>((header.size() >> (8 * i)) & 0xFF);
+  bytes += header + std::string(4, '\0');
+  const std::string path = temp_file("empty-name.safetensors");
+  std::ofstream(path, std::ios::binary) << bytes;
+  const std::string message = error_of([&] { load_safetensors(path); });
+  EXPECT_TRUE(contains(message, "a tensor has an empty name")) << message;
+  EXPECT_TRUE(contains(message, path)) << message;
+}
