@@ -108,5 +108,8 @@ std::int64_t first_nonfinite(const Tensor& x);
 std::vector<std::int64_t> first_nonfinite_each(const std::vector<Tensor>& xs);
 // Describes that element for error messages: "nan at element 17 (index [0, 17])".
 std::string nonfinite_str(const Tensor& x, std::int64_t position);
+// The first of `named` (in order; undefined tensors skipped) holding NaN or +-Inf, described
+// as "'0.weight' holds inf at element 5 (...)", or "" when all are finite. One device sync.
+std::string first_nonfinite_named(const std::vector<std::pair<std::string, Tensor>>& named);
 
 }  // namespace shrink

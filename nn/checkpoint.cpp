@@ -27,13 +27,8 @@ T field(const nlohmann::json& j, const char* key) {
 // Weights with NaN or Inf are a broken checkpoint (a diverged run saved by another tool,
 // a corrupted file): refused on load, so nothing evaluates or prunes them silently.
 void check_finite(const std::string& path, const std::map<std::string, Tensor>& tensors) {
-  std::vector<std::string> names;
-  std::vector<Tensor> values;
-  for (const auto& [name, value] : tensors) names.push_back(name), values.push_back(value);
-  const std::vector<std::int64_t> at = first_nonfinite_each(values);
-  for (std::size_t i = 0; i < at.size(); ++i)
-    SHRINK_CHECK(at[i] < 0, "load_checkpoint: ", path, ": tensor '", names[i], "' holds ",
-                 nonfinite_str(values[i], at[i]), ": the weights are not usable");
+  const std::string bad = first_nonfinite_named({tensors.begin(), tensors.end()});
+  SHRINK_CHECK(bad.empty(), "load_checkpoint: ", path, ": tensor ", bad, ": the weights are not usable");
 }
 
 }  // namespace

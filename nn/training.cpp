@@ -26,23 +26,17 @@ using Tally = EpochTally;
 // if the weights themselves went bad (which a too-large learning rate does first).
 std::string nonfinite_loss_fault(double loss, const Optimizer& optimizer) {
   if (std::isfinite(loss)) return "";
-  std::string fault = "the loss is " + std::to_string(loss);
-  for (const auto& [name, param] : optimizer.named_parameters())
-    if (const std::int64_t at = first_nonfinite(param); at >= 0)
-      return fault + "; parameter '" + name + "' holds " + nonfinite_str(param, at);
-  return fault + " (every parameter is finite: the outputs overflowed)";
+  const std::string bad = first_nonfinite_named(optimizer.named_parameters());
+  return "the loss is " + std::to_string(loss) +
+         (bad.empty() ? " (every parameter is finite: the outputs overflowed)" : "; parameter " + bad);
 }
 
 // "" when every gradient is finite; otherwise the first offending one, in parameter order.
 std::string nonfinite_gradient_fault(const Optimizer& optimizer) {
-  const NamedTensors& params = optimizer.named_parameters();
-  std::vector<Tensor> grads;
-  grads.reserve(params.size());
-  for (const auto& [name, param] : params) grads.push_back(param.grad());
-  const std::vector<std::int64_t> at = first_nonfinite_each(grads);  // one device sync
-  for (std::size_t i = 0; i < at.size(); ++i)
-    if (at[i] >= 0) return "the gradient of '" + params[i].first + "' holds " + nonfinite_str(grads[i], at[i]);
-  return "";
+  NamedTensors grads;
+  for (const auto& [name, param] : optimizer.named_parameters()) grads.emplace_back(name, param.grad());
+  const std::string bad = first_nonfinite_named(grads);
+  return bad.empty() ? "" : "the gradient of " + bad;
 }
 
 // Skips the step (lowering the learning rate) while the guard has retries, else throws.

@@ -2,7 +2,6 @@
 // fault checks and checkpoint loading call this once per tensor, so it runs on the tensor's
 // device (kernel find_nonfinite) and reads back one scalar, plus the bad value itself.
 #include <cmath>
-#include <cstdio>
 
 #include "core/ops/common.h"
 
@@ -58,6 +57,16 @@ std::string nonfinite_str(const Tensor& x, std::int64_t position) {
   const char* what = std::isnan(value) ? "nan" : value > 0 ? "inf" : "-inf";
   return std::string(what) + " at element " + std::to_string(position) + " (index " +
          index_str(x.shape(), position) + " of " + shape_str(x.shape()) + ")";
+}
+
+std::string first_nonfinite_named(const std::vector<std::pair<std::string, Tensor>>& named) {
+  std::vector<Tensor> values;
+  values.reserve(named.size());
+  for (const auto& entry : named) values.push_back(entry.second);
+  const std::vector<std::int64_t> at = first_nonfinite_each(values);
+  for (std::size_t i = 0; i < at.size(); ++i)
+    if (at[i] >= 0) return "'" + named[i].first + "' holds " + nonfinite_str(values[i], at[i]);
+  return "";
 }
 
 }  // namespace shrink
