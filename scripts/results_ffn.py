@@ -1,26 +1,24 @@
 #!/usr/bin/env python3
-"""Experiment 1 of the pruning-engine issue: ffn-10000 (784-10000-10) pruned to
-5000/2000/1000/500/200/100/50 hidden units by each method, accuracy without and with one
-epoch of fine-tuning, and each method's pruning wall time. Writes
-docs/results/ffn10000_<data>.md, .json and .png. Every figure comes from the binaries.
+"""ffn-10000 (784-10000-10) pruned to 5000 ... 50 hidden units by each method, with and
+without the consumer refit (--refit, beyond the seed papers), test accuracy without and with
+one epoch of fine-tuning, pruning wall time, and GFS against i-SpaSP at three widths. Every
+cell is the median over --seeds (each seed trains its own dense model and seeds its pruning),
+printed with the range over seeds. Writes docs/results/ffn10000_<data>.md, .json and .png;
+every figure comes from the binaries.
 
-Usage: /usr/bin/python3 scripts/results_ffn.py [--data fashion-mnist,mnist] [--build build]
-GFS runs only at the widths listed in --gfs-widths (it needs O(width x 10000) passes) and
-without fine-tuning. All methods see the same --calib-samples training samples."""
+Finished cells are kept in runs/results_ffn/<data>.jsonl: an interrupted run resumes where it
+stopped (--fresh starts over; do that after changing the binaries).
+
+Usage: /usr/bin/python3 scripts/results_ffn.py [--data fashion-mnist,mnist] [--seeds 0,1,2]"""
 import argparse
 import json
 import os
-import subprocess
-import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from results_common import (ROOT, Cells, fmt_num, fmt_pct, matplotlib_pyplot, median_spread, run_json,
+                            seeds_arg, train_once)
+
 WIDTHS = [5000, 2000, 1000, 500, 200, 100, 50]
 METHODS = ["ispasp", "pfp", "magnitude", "taylor", "random"]
-
-
-def run_json(cmd):
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-    return json.loads(out.strip().splitlines()[-1])
 
 
 def main():
@@ -28,98 +26,153 @@ def main():
     ap.add_argument("--build", default=os.path.join(ROOT, "build"))
     ap.add_argument("--data", default="fashion-mnist,mnist")
     ap.add_argument("--runs", default=os.path.join(ROOT, "runs"))
-    ap.add_argument("--gfs-widths", default="50")
+    ap.add_argument("--seeds", default="0,1,2")
+    ap.add_argument("--gfs-widths", default="50,100,200")
     ap.add_argument("--calib-samples", type=int, default=512)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--widths", default=",".join(map(str, WIDTHS)),
-                    help="rerun only these widths, keeping the other rows of an earlier run")
+    ap.add_argument("--train-epochs", type=int, default=10)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--fresh", action="store_true", help="forget the finished cells and start over")
     args = ap.parse_args()
-    widths = [int(w) for w in args.widths.split(",")]
-    os.makedirs(args.runs, exist_ok=True)
-    out_dir = os.path.join(ROOT, "docs", "results")
-    os.makedirs(out_dir, exist_ok=True)
+    seeds = seeds_arg(args.seeds)
     gfs_widths = [int(w) for w in args.gfs_widths.split(",") if w]
+    b = lambda name: os.path.join(args.build, name)
     for data in args.data.split(","):
-        dense = os.path.join(args.runs, f"ffn-10000-{data}.safetensors")
-        if not os.path.exists(dense):
-            subprocess.run([os.path.join(args.build, "shrink-train"), "--model", "ffn-10000", "--data", data,
-                            "--seed", str(args.seed), "--out", dense], check=True)
-        base = run_json([os.path.join(args.build, "shrink-eval"), dense, "--data", data, "--json"])
-        previous = os.path.join(out_dir, f"ffn10000_{data}.json")
+        cells = Cells(os.path.join(args.runs, "results_ffn", f"{data}.jsonl"), args.fresh)
+        scratch = os.path.join(args.runs, "results_ffn", "scratch.safetensors")
+        dense = {}
+        for seed in seeds:
+            path = train_once(args.build, os.path.join(args.runs, f"ffn-10000-{data}-s{seed}.safetensors"),
+                              ["--model", "ffn-10000", "--data", data, "--epochs", args.train_epochs,
+                               "--seed", seed], args.threads)
+            dense[seed] = cells.get({"dense": seed, "epochs": args.train_epochs},
+                                    lambda: run_json([b("shrink-eval"), path, "--data", data, "--json"],
+                                                     args.threads))
+
+        def prune(seed, method, width, refit, ft):
+            key = {"seed": seed, "method": method, "width": width, "refit": refit, "finetune": ft,
+                   "calib": args.calib_samples, "epochs": args.train_epochs}
+
+            def compute():
+                cmd = [b("shrink-prune"), os.path.join(args.runs, f"ffn-10000-{data}-s{seed}.safetensors"),
+                       "--method", method, "--keep", width / 10000, "--data", data, "--finetune-epochs", ft,
+                       "--calib-samples", args.calib_samples, "--seed", seed, "--out", scratch, "--json"]
+                r = run_json(cmd + (["--refit"] if refit else []), args.threads)
+                print(f"{data} seed {seed} {method}{' +refit' if refit else ''} {width} ft{ft}: "
+                      f"{r['accuracy_after'] * 100:.2f}% ({r['prune_seconds']:.3f}s)", flush=True)
+                return {k: r[k] for k in ("accuracy_after", "prune_seconds", "params_after", "flops_after")}
+            return cells.get(key, compute)
+
         rows = []
-        if os.path.exists(previous):
-            rows = [r for r in json.load(open(previous))["rows"] if r["width"] not in widths]
-        for width in widths:
-            for method in METHODS + (["gfs"] if width in gfs_widths else []):
-                for ft in ((0,) if method == "gfs" else (0, 1)):  # GFS: timing and accuracy only
-                    pruned = os.path.join(args.runs, f"ffn-{data}-{method}-{width}-ft{ft}.safetensors")
-                    r = run_json([os.path.join(args.build, "shrink-prune"), dense, "--method", method,
-                                  "--keep", str(width / 10000), "--data", data, "--finetune-epochs", str(ft),
-                                  "--calib-samples", str(args.calib_samples), "--seed", str(args.seed),
-                                  "--out", pruned, "--json"])
-                    r.update({"width": width, "finetune": ft})
-                    rows.append(r)
-                    print(f"{data} {method} {width} ft{ft}: {r['accuracy_after'] * 100:.2f}% "
-                          f"({r['prune_seconds']:.3f}s)", flush=True)
-        write(out_dir, data, base, rows)
+        for seed in seeds:
+            for width in WIDTHS:
+                for method in METHODS:
+                    for refit in (0, 1):
+                        rows.append({"seed": seed, "method": method, "width": width, "refit": refit,
+                                     "finetune": 0, **prune(seed, method, width, refit, 0)})
+                    rows.append({"seed": seed, "method": method, "width": width, "refit": 0, "finetune": 1,
+                                 **prune(seed, method, width, 0, 1)})
+                if width in gfs_widths:  # GFS: accuracy and time, no fine-tuning
+                    rows.append({"seed": seed, "method": "gfs", "width": width, "refit": 0, "finetune": 0,
+                                 **prune(seed, "gfs", width, 0, 0)})
+        write(os.path.join(ROOT, "docs", "results"), data, dense, rows, seeds, args)
 
 
-def write(out_dir, data, base, rows):
+def write(out_dir, data, dense, rows, seeds, args):
+    os.makedirs(out_dir, exist_ok=True)
     stem = os.path.join(out_dir, f"ffn10000_{data}")
     with open(stem + ".json", "w") as f:
-        json.dump({"dense": base, "rows": rows}, f, indent=1)
-    methods = []
-    for r in rows:
-        if r["method"] not in methods:
-            methods.append(r["method"])
-    cell = {(r["method"], r["width"], r["finetune"]): r for r in rows}
+        json.dump({"dense": {str(s): d for s, d in dense.items()}, "rows": rows, "seeds": seeds,
+                   "calib_samples": args.calib_samples, "train_epochs": args.train_epochs}, f, indent=1)
+
+    def values(method, width, refit, ft, field="accuracy_after"):
+        return [r[field] for r in rows if (r["method"], r["width"], r["refit"], r["finetune"]) ==
+                (method, width, refit, ft)]
+
+    def by_seed(method, width, refit, ft=0, field="accuracy_after"):
+        return {r["seed"]: r[field] for r in rows
+                if (r["method"], r["width"], r["refit"], r["finetune"]) == (method, width, refit, ft)}
+
+    def diff(a, b):
+        """Per-seed differences a - b in points, for the seeds both have."""
+        return [(a[s] - b[s]) * 100 for s in seeds if s in a and s in b]
+
+    def refit_gain(method, width):
+        return diff(by_seed(method, width, 1), by_seed(method, width, 0))
+
+    accs = [d["accuracy"] for d in dense.values()]
+    n = len(seeds)
+    header = "| hidden units | " + " | ".join(METHODS) + " |"
+    rule = "|---:|" + "---|" * len(METHODS)
+
+    def table(refit, ft):
+        lines = [header, rule]
+        for w in WIDTHS:
+            lines.append(f"| {w} | " + " | ".join(fmt_pct(values(m, w, refit, ft)) for m in METHODS) + " |")
+        return lines
+
     lines = [f"# ffn-10000 on {data}: accuracy after pruning the hidden layer", "",
-             f"Generated by `scripts/results_ffn.py`. Dense 784-10000-10: test accuracy "
-             f"{base['accuracy'] * 100:.2f}%, {base['params']} parameters. Each cell: test accuracy "
-             "without fine-tuning / after one epoch of fine-tuning; pruning wall time (scoring, "
-             "selection, shrinking; no fine-tuning) in the second table.", "",
-             "| hidden units | " + " | ".join(methods) + " |", "|---:|" + "---|" * len(methods)]
+             f"Generated by `scripts/results_ffn.py` (seeds {', '.join(map(str, seeds))}; each seed trains its own "
+             f"dense 784-10000-10 for {args.train_epochs} epochs and seeds its pruning; every method prunes the "
+             f"same dense models with the same {args.calib_samples} calibration samples). Dense test accuracy "
+             f"{fmt_pct(accs, 2)}, {dense[seeds[0]]['params']} parameters. Each cell: median test accuracy (%) "
+             f"over the {n} seeds, with the range (min–max) in brackets.", "",
+             "## Without fine-tuning", "", *table(0, 0), "",
+             "## Without fine-tuning, with `--refit`", "",
+             "The consumer refit (beyond the seed papers): after a group is cut, the next layer's weights and "
+             "bias are re-solved by ridge-regularised least squares so that its output on the calibration "
+             "samples matches the dense layer's.", "", *table(1, 0), "",
+             "Refit gain (points; median over seeds of the per-seed difference, range in brackets):", "",
+             header, rule]
     for w in WIDTHS:
-        cells = []
-        for m in methods:
-            a, b = cell.get((m, w, 0)), cell.get((m, w, 1))
-            fmt = lambda r: f"{r['accuracy_after'] * 100:.2f}" if r else "—"
-            cells.append(f"{fmt(a)} / {fmt(b)}" if a else "—")
-        lines.append(f"| {w} | " + " | ".join(cells) + " |")
-    lines += ["", "Pruning wall time (seconds, without fine-tuning):", "",
-              "| hidden units | " + " | ".join(methods) + " |", "|---:|" + "---:|" * len(methods)]
+        lines.append(f"| {w} | " + " | ".join(fmt_num(refit_gain(m, w), 1) for m in METHODS) + " |")
+    lines += ["", "## After one epoch of fine-tuning (no refit)", "", *table(0, 1), "",
+              "## i-SpaSP against magnitude without fine-tuning", "",
+              "Points by which i-SpaSP beats magnitude (L1) on the same dense model (median over seeds, range):",
+              "", "| hidden units | no refit | with refit |", "|---:|---:|---:|"]
     for w in WIDTHS:
-        cells = [f"{cell[(m, w, 0)]['prune_seconds']:.3f}" if (m, w, 0) in cell else "—" for m in methods]
-        lines.append(f"| {w} | " + " | ".join(cells) + " |")
+        lines.append(f"| {w} | {fmt_num(diff(by_seed('ispasp', w, 0), by_seed('magnitude', w, 0)), 1)} | "
+                     f"{fmt_num(diff(by_seed('ispasp', w, 1), by_seed('magnitude', w, 1)), 1)} |")
+    lines += ["", "## Pruning wall time", "",
+              "Seconds of scoring, selection and shrinking (no refit, no fine-tuning), median over seeds "
+              f"with the range; {args.threads} threads.", "", header, rule.replace("---|", "---:|")]
+    for w in WIDTHS:
+        lines.append(f"| {w} | " + " | ".join(fmt_num(values(m, w, 0, 0, "prune_seconds")) for m in METHODS) + " |")
+    gfs_widths = sorted({r["width"] for r in rows if r["method"] == "gfs"}, reverse=True)
+    if gfs_widths:
+        lines += ["", "## GFS against i-SpaSP", "",
+                  "Greedy forward selection (Ye et al. 2020) costs about one scoring pass per selected unit. "
+                  "Speedup: GFS seconds / i-SpaSP seconds on the same seed (median, range).", "",
+                  "| hidden units | GFS accuracy | i-SpaSP accuracy | GFS s | i-SpaSP s | i-SpaSP speedup |",
+                  "|---:|---:|---:|---:|---:|---:|"]
+        for w in gfs_widths:
+            g, i = by_seed("gfs", w, 0, 0, "prune_seconds"), by_seed("ispasp", w, 0, 0, "prune_seconds")
+            speed = [g[s] / max(i[s], 1e-9) for s in seeds if s in g and s in i]
+            lines.append(f"| {w} | {fmt_pct(values('gfs', w, 0, 0))} | {fmt_pct(values('ispasp', w, 0, 0))} | "
+                         f"{fmt_num(list(g.values()), 2)} | {fmt_num(list(i.values()), 3)} | {fmt_num(speed, 0)}× |")
     checks = []
-    for w in WIDTHS:
-        isp = cell[("ispasp", w, 0)]["accuracy_after"]
-        for other in ("magnitude", "random"):
-            checks.append(f"{w}: ispasp {'≥' if isp >= cell[(other, w, 0)]['accuracy_after'] else '<'} {other}")
-        if ("gfs", w, 0) in cell:
-            speed = cell[("gfs", w, 0)]["prune_seconds"] / max(cell[("ispasp", w, 0)]["prune_seconds"], 1e-9)
-            checks.append(f"{w}: ispasp is {speed:.0f}x faster than gfs")
-    lines += ["", "Checks (no fine-tuning): " + "; ".join(checks), "", f"![accuracy]({os.path.basename(stem)}.png)", ""]
+    for m in METHODS:
+        worst = min((median_spread(refit_gain(m, w))[0] for w in WIDTHS if refit_gain(m, w)), default=None)
+        if worst is not None:
+            checks.append(f"{m}: refit's worst median change {worst:+.1f} points")
+    lines += ["", "Checks: " + "; ".join(checks), "", f"![accuracy]({os.path.basename(stem)}.png)", ""]
     with open(stem + ".md", "w") as f:
         f.write("\n".join(lines))
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print("matplotlib missing: no plot (SHRINK_SETUP_PEERS=1 bash scripts/setup.sh)", file=sys.stderr)
+    plt = matplotlib_pyplot()
+    if plt is None:
         return
     fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
     for ax, ft in zip(axes, (0, 1)):
-        for m in methods:
-            pts = [(w, cell[(m, w, ft)]["accuracy_after"] * 100) for w in WIDTHS if (m, w, ft) in cell]
-            ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=m)
-        ax.axhline(base["accuracy"] * 100, color="gray", linestyle="--", label="dense")
+        for i, m in enumerate(METHODS):
+            for refit in ((0, 1) if ft == 0 else (0,)):
+                pts = [(w, median_spread(values(m, w, refit, ft))) for w in WIDTHS if values(m, w, refit, ft)]
+                ax.plot([p[0] for p in pts], [p[1][0] * 100 for p in pts], marker="o", color=f"C{i}",
+                        linestyle="--" if refit else "-", label=m + (" +refit" if refit else ""))
+        ax.axhline(median_spread(accs)[0] * 100, color="gray", linestyle=":", label="dense")
         ax.set_xscale("log")
         ax.set_xlabel("hidden units kept")
-        ax.set_title(f"{data}: {'one epoch of fine-tuning' if ft else 'no fine-tuning'}")
+        ax.set_title(f"{data}: {'one epoch of fine-tuning' if ft else 'no fine-tuning'} (median of {n} seeds)")
     axes[0].set_ylabel("test accuracy (%)")
-    axes[1].legend()
+    axes[0].legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(stem + ".png", dpi=110)
 
