@@ -301,7 +301,7 @@ int main(int argc, char** argv) {
                                   {"latency_ms_before", before.latency_ms}, {"latency_ms_after", after.latency_ms},
                                   {"latency_batch_size", before.latency_batch},
                                   {"widths_before", widths_before},
-                                  {"widths_after", widths_after},
+                                  {"widths_after", widths_after}, {"prune_inputs", po.prune_inputs},
                                   {"prune_seconds", prune_seconds}, {"iterations", o.schedule.rounds},
                                   {"finetune_epochs", recipe.epochs}, {"out", o.out}}
                        .dump()
