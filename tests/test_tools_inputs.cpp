@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -52,6 +54,27 @@ TEST_F(ToolsTest, PruneInputsThenEvalAndTrainOnFullImages) {
   const auto q = nlohmann::json::parse(again.output);
   EXPECT_EQ(q["widths_after"][0].get<std::int64_t>(), (widths[0] + 1) / 2);
   EXPECT_EQ(run("shrink-eval " + (dir_ / "q.safetensors").string() + " --data " + data() + " --json").exit_code, 0);
+}
+
+// The schedule's saved state carries the input pruning settings and the input selection: a
+// resumed run ends with the uninterrupted run's checkpoint, byte for byte.
+TEST_F(ToolsTest, PruneInputsResumesToTheSameCheckpoint) {
+  const std::string dense = (dir_ / "d.safetensors").string();
+  ASSERT_EQ(run("shrink-train --model mlp:784-16-2 --data " + data() + " --epochs 1 --out " + dense).exit_code, 0);
+  const std::string states = (dir_ / "states").string();
+  const std::string common = " --method taylor --prune-inputs --keep 0.5 --keep-inputs 0.6 --iterations 2 "
+                             "--finetune-epochs 1 --calib-samples 64 --data " + data();
+  const std::string full = (dir_ / "full.safetensors").string();
+  Result first = run("shrink-prune " + dense + common + " --checkpoint-dir " + states + " --out " + full + " --json");
+  ASSERT_EQ(first.exit_code, 0) << first.output;
+  EXPECT_EQ(nlohmann::json::parse(first.output)["widths_after"][0].get<std::int64_t>(), 470);  // 784 * 0.6
+  fs::remove_all(fs::path(states) / "state-000000000002");
+  const std::string resumed = (dir_ / "resumed.safetensors").string();
+  Result again = run("shrink-prune --resume " + states + " --out " + resumed + " --json");
+  ASSERT_EQ(again.exit_code, 0) << again.output;
+  std::ifstream a(full, std::ios::binary), b(resumed, std::ios::binary);
+  const std::string bytes_a((std::istreambuf_iterator<char>(a)), {}), bytes_b((std::istreambuf_iterator<char>(b)), {});
+  EXPECT_TRUE(bytes_a == bytes_b) << "the resumed run's checkpoint differs";
 }
 
 TEST_F(ToolsTest, KeepInputsNeedsPruneInputs) {
