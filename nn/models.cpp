@@ -331,16 +331,12 @@ std::shared_ptr<Module> build_from_spec(const nlohmann::json& spec, Generator& g
     auto* selecting = dynamic_cast<InputSelection*>(layer.get());
     SHRINK_CHECK(selecting != nullptr, "model spec: input selection '", in.path, "' names a ",
                  layer->type_name(), ", which cannot select input features");
-    const std::vector<std::string> names = [&] {
-      std::vector<std::string> n;
-      for (const auto& [name, child] : model->named_children()) n.push_back(name);
-      return n;
-    }();
-    auto at = std::find(names.begin(), names.end(), in.path);
-    std::int64_t kept = in.features;  // the next layer's inputs, if it says
-    if (at != names.end() && at + 1 != names.end())
-      if (const auto* next = dynamic_cast<const Linear*>(model->child(*(at + 1)).get()))
-        kept = std::min(in.features, next->in_features());
+    std::int64_t kept = in.features;  // as many as the next layer reads, if it is a Linear
+    const auto& children = model->named_children();
+    for (std::size_t i = 0; i + 1 < children.size(); ++i)
+      if (children[i].first == in.path)
+        if (const auto* next = dynamic_cast<const Linear*>(children[i + 1].second.get()))
+          kept = std::min(in.features, next->in_features());
     selecting->select_inputs(Tensor::arange(kept), in.features);
   }
   nlohmann::json remembered = spec;

@@ -9,7 +9,6 @@
 #include "nn/flops.h"
 #include "nn/input_selection.h"
 #include "nn/models.h"
-#include "prune/slice.h"
 
 namespace shrink::prune {
 
