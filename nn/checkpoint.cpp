@@ -31,6 +31,18 @@ void check_finite(const std::string& path, const std::map<std::string, Tensor>& 
   SHRINK_CHECK(bad.empty(), "load_checkpoint: ", path, ": tensor ", bad, ": the weights are not usable");
 }
 
+// load_state_dict casts a saved tensor to its slot's dtype; an index (an int64 slot: an
+// input selection, CSR structure) stored as floats would be truncated silently, so it is
+// refused by name instead.
+void check_index_dtypes(const Module& model, const std::map<std::string, Tensor>& tensors) {
+  for (const auto& [name, slot] : model.named_buffers()) {
+    auto saved = tensors.find(name);
+    if (slot.dtype() == DType::Int64 && saved != tensors.end())
+      SHRINK_CHECK(saved->second.dtype() == DType::Int64, "tensor '", name, "' is ",
+                   dtype_name(saved->second.dtype()), "; it holds indices, which must be int64");
+  }
+}
+
 }  // namespace
 
 nlohmann::json spec_from_v1_architecture(const nlohmann::json& architecture) {
@@ -103,14 +115,17 @@ Checkpoint load_checkpoint(const std::string& path, Generator& gen) {
     FillsOff no_fills(gen);
     if (!sized.is_null()) {
       out.model = build_from_spec(sized, gen);
+      check_index_dtypes(*out.model, contents.tensors);
       out.model->load_state_dict(contents.tensors, /*strict=*/true, Module::ShapeMismatch::Adopt);
       nlohmann::json remembered = out.spec;  // as build_from_spec(out.spec) would remember it
       remembered.erase("sparse");
+      remembered.erase("inputs");
       out.model->set_builder_spec(remembered.dump());
     } else {
       // A builder without a sized form: built at its default sizes, the model adopts the
       // saved shapes.
       out.model = build_from_spec(out.spec, gen);
+      check_index_dtypes(*out.model, contents.tensors);
       out.model->load_state_dict(contents.tensors, /*strict=*/true, Module::ShapeMismatch::Adopt);
     }
     // The adopted shapes must fit together: one sample through the model checks every op.

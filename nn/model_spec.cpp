@@ -2,6 +2,7 @@
 // (declared in nn/models.h).
 #include "core/random.h"
 #include "core/strings.h"
+#include "nn/input_selection.h"
 #include "nn/linear.h"
 #include "nn/models.h"
 #include "nn/sparse_linear.h"
@@ -22,6 +23,11 @@ nlohmann::json model_spec(const Module& model) {
                       {"nnz", s->nnz()},
                       {"bias", s->has_bias()}};
   if (!sparse.empty()) spec["sparse"] = sparse;
+  nlohmann::json inputs = nlohmann::json::object();
+  for (const auto& [path, module] : model.named_modules())
+    if (const auto* s = dynamic_cast<const InputSelection*>(module); s && s->selects_inputs())
+      inputs[path] = {{"features", s->selected_from()}};
+  if (!inputs.empty()) spec["inputs"] = inputs;
   return spec;
 }
 

@@ -9,6 +9,7 @@
 #include "nn/activation.h"
 #include "nn/dropout.h"
 #include "nn/flatten.h"
+#include "nn/input_selection.h"
 #include "nn/linear.h"
 #include "nn/sparse_linear.h"
 
@@ -122,6 +123,32 @@ std::vector<SparseLayer> sparse_layers(const nlohmann::json& spec) {
   return layers;
 }
 
+// A spec's "inputs" entry: the layers that select input features, by path, with the
+// features each reads from (nn/input_selection.h).
+struct InputLayer {
+  std::string path;
+  std::int64_t features;
+};
+
+std::vector<InputLayer> input_layers(const nlohmann::json& spec) {
+  std::vector<InputLayer> layers;
+  if (!spec.contains("inputs")) return layers;
+  const nlohmann::json& inputs = spec.at("inputs");
+  SHRINK_CHECK(inputs.is_object() && !inputs.empty(), "model spec: 'inputs' must map layer paths to "
+               "{\"features\": N}, got ", quote_json(inputs));
+  for (auto entry = inputs.begin(); entry != inputs.end(); ++entry) {
+    const nlohmann::json& layer = entry.value();
+    SHRINK_CHECK(layer.is_object() && layer.size() == 1 && layer.contains("features") &&
+                     layer.at("features").is_number_integer(),
+                 "model spec: input selection '", entry.key(), "' needs exactly an integer 'features', got ",
+                 quote_json(layer));
+    const std::int64_t features = layer.at("features").get<std::int64_t>();
+    check_width("model spec", features, "input selection '" + entry.key() + "'");
+    layers.push_back({entry.key(), features});
+  }
+  return layers;
+}
+
 // Weights and biases of an mlp of `widths` (checked by check_widths: no overflow).
 std::int64_t mlp_parameter_count(const std::vector<std::int64_t>& widths, bool bias) {
   std::int64_t count = 0;
@@ -186,6 +213,18 @@ nlohmann::json mlp_at_saved_sizes(const nlohmann::json& spec, const std::vector<
                sparse.empty() ? "" : sparse.begin()->first, "' is not one of the mlp's ",
                widths.size() - 1, " layers (children 1, ", 1 + stride, ", ...)");
   check_widths("model spec", sized, "the checkpoint's mlp '" + mlp_text(sized, activation) + "'");
+  // An input selection (nn/input_selection.h) is the Flatten's, reads the spec's input
+  // width and keeps as many features as the first layer has columns.
+  for (const InputLayer& in : input_layers(spec)) {
+    SHRINK_CHECK(in.path == "0", "model spec: input selection '", in.path,
+                 "' is not the mlp's Flatten (child 0), the only layer of an mlp that selects input features");
+    SHRINK_CHECK(in.features == widths.front(), "model spec: input selection '0' reads ", in.features,
+                 " features but the mlp's input has ", widths.front());
+    const std::string name = std::string("0.") + kInputIndex;
+    const Shape& got = saved_shape(saved, name, "the input selection");
+    SHRINK_CHECK(got == Shape{sized.front()}, "tensor '", name, "' has shape ", shape_str(got),
+                 " but the first layer reads ", sized.front(), " features (shape ", shape_str(Shape{sized.front()}), ")");
+  }
   nlohmann::json out = spec;
   out["model"] = "mlp";
   out["spec"] = mlp_text(sized, activation);
@@ -262,8 +301,8 @@ namespace {
 // The spec's builder, once every argument is one it takes.
 const ModelBuilder& checked_builder(const nlohmann::json& spec) {
   const ModelBuilder& builder = builder_of(spec);
-  for (const auto& [key, value] : spec.items()) {  // the builder sees all but "model", "sparse"
-    const bool known = key == "model" || key == "sparse" ||
+  for (const auto& [key, value] : spec.items()) {  // the builder sees all but "model", "sparse", "inputs"
+    const bool known = key == "model" || key == "sparse" || key == "inputs" ||
                        std::find(builder.arguments.begin(), builder.arguments.end(), key) !=
                            builder.arguments.end();
     SHRINK_CHECK(known, "model spec: '", builder.name, "' takes no argument '", key,
@@ -280,8 +319,29 @@ std::shared_ptr<Module> build_from_spec(const nlohmann::json& spec, Generator& g
   // Layers unstructured pruning replaced: CSR placeholders.
   for (const SparseLayer& s : sparse_layers(spec))
     model->set_child(s.path, SparseLinear::with_capacity(s.in, s.out, s.nnz, s.bias));
+  // Layers input pruning made select features: a placeholder selection of the layer's
+  // current width (a checkpoint's "input_index" replaces it).
+  for (const InputLayer& in : input_layers(spec)) {
+    std::shared_ptr<Module> layer;
+    try {
+      layer = model->child(in.path);
+    } catch (const Error&) {
+      fail("model spec: input selection '", in.path, "' names no layer of the model");
+    }
+    auto* selecting = dynamic_cast<InputSelection*>(layer.get());
+    SHRINK_CHECK(selecting != nullptr, "model spec: input selection '", in.path, "' names a ",
+                 layer->type_name(), ", which cannot select input features");
+    std::int64_t kept = in.features;  // as many as the next layer reads, if it is a Linear
+    const auto& children = model->named_children();
+    for (std::size_t i = 0; i + 1 < children.size(); ++i)
+      if (children[i].first == in.path)
+        if (const auto* next = dynamic_cast<const Linear*>(children[i + 1].second.get()))
+          kept = std::min(in.features, next->in_features());
+    selecting->select_inputs(Tensor::arange(kept), in.features);
+  }
   nlohmann::json remembered = spec;
-  remembered.erase("sparse");  // model_spec() derives it from the live layers
+  remembered.erase("sparse");  // model_spec() derives these from the live layers
+  remembered.erase("inputs");
   model->set_builder_spec(remembered.dump());
   return model;
 }
@@ -321,6 +381,7 @@ std::int64_t spec_parameter_count(const nlohmann::json& spec) {
   // Each sparse layer adds its entries, their column indices, its row pointers and bias
   // (every term at most 2^32 + 2^25: no overflow).
   for (const SparseLayer& s : sparse_layers(spec)) count += 2 * s.nnz + 2 * s.out + 1;
+  for (const InputLayer& in : input_layers(spec)) count += in.features;  // at most the index
   return count;
 }
 

@@ -7,6 +7,7 @@
 #include "core/error.h"
 #include "core/random.h"
 #include "nn/flops.h"
+#include "nn/input_selection.h"
 #include "nn/models.h"
 
 namespace shrink::prune {
@@ -22,10 +23,18 @@ std::int64_t apply_rails(std::int64_t wished, std::int64_t size, const GuardRail
 KeepCounts allocate_uniform(const std::vector<Group>& groups, double keep_fraction, const GuardRails& rails) {
   SHRINK_CHECK(keep_fraction > 0 && keep_fraction <= 1, "allocate_uniform: keep fraction must be in "
                "(0, 1], got ", keep_fraction);
+  check_input_keep(rails);
   KeepCounts keep;
-  for (const Group& g : groups)
-    keep[g.name] = apply_rails(std::llround(keep_fraction * static_cast<double>(g.size)), g.size, rails);
+  for (const Group& g : groups) {
+    const double f = g.is_input() && rails.input_keep > 0 ? rails.input_keep : keep_fraction;
+    keep[g.name] = apply_rails(std::llround(f * static_cast<double>(g.size)), g.size, rails);
+  }
   return keep;
+}
+
+void check_input_keep(const GuardRails& rails) {
+  SHRINK_CHECK(rails.input_keep == 0 || (rails.input_keep > 0 && rails.input_keep <= 1),
+               "prune: the input features' keep fraction must be in (0, 1], got ", rails.input_keep);
 }
 
 KeepCounts allocate_global(const std::vector<Group>& groups, const std::map<std::string, Scores>& scores,
@@ -49,7 +58,12 @@ KeepCounts allocate_global(const std::vector<Group>& groups, const std::map<std:
   KeepCounts keep;
   for (const Group& g : groups) keep[g.name] = 0;
   for (size_t i = 0; i < total_keep && i < units.size(); ++i) ++keep[units[i].group->name];
-  for (const Group& g : groups) keep[g.name] = apply_rails(keep[g.name], g.size, rails);
+  check_input_keep(rails);
+  for (const Group& g : groups) {
+    if (g.is_input() && rails.input_keep > 0)  // held to its own fraction, outside the ranking
+      keep[g.name] = std::llround(rails.input_keep * static_cast<double>(g.size));
+    keep[g.name] = apply_rails(keep[g.name], g.size, rails);
+  }
   return keep;
 }
 
@@ -68,6 +82,7 @@ struct ShapeModel {
       auto k = keep.find(g.name);
       if (k == keep.end()) continue;
       for (const Member& m : g.members) shapes.at(m.tensor)[m.axis] = k->second;
+      if (g.is_input()) select_first(g, k->second);
     }
     for (const auto& [name, shape] : shapes) {
       if (current.at(name).shape() == shape) continue;  // keeps index buffers' dtype
@@ -76,6 +91,16 @@ struct ShapeModel {
       else module->set_buffer(name, t);
     }
     return {module->num_parameters(), nn::flops_per_sample(*module, sample)};
+  }
+  // The input group at k units: the first k features (only the count matters here), out of
+  // the features the model is fed.
+  void select_first(const Group& g, std::int64_t k) {
+    auto* selecting = dynamic_cast<nn::InputSelection*>(module->child(g.activation).get());
+    SHRINK_CHECK(selecting != nullptr, "size_after: layer '", g.activation, "' cannot select input features");
+    const Member& m = g.members.front();
+    const std::int64_t features =
+        selecting->selects_inputs() ? selecting->selected_from() : module->parameter(m.tensor).size(m.axis);
+    selecting->select_inputs(Tensor::arange(k), features);
   }
 };
 

@@ -17,14 +17,20 @@ using KeepCounts = std::map<std::string, std::int64_t>;  // group name -> units 
 struct GuardRails {
   double max_layer_ratio = 1.0;  // at most this fraction of a group's units removed (1: only the one-unit floor)
   std::int64_t multiple = 1;      // round kept widths up to a multiple (8, 16: odd widths run slow)
+  // The input group's own keep fraction (--keep-inputs; users prune fewer pixels than
+  // neurons): in (0, 1], or 0 for the fraction every other group gets. Uniform and global
+  // allocation, the target searches and PFP's budget search all hold the input group to it.
+  double input_keep = 0;
 };
 
 // Applies the rails to a wished-for count: at least one unit, at most max_layer_ratio
 // removed, rounded up to `multiple` (never above the current size).
 std::int64_t apply_rails(std::int64_t wished, std::int64_t size, const GuardRails& rails);
 
-// The same keep fraction in every group.
+// The same keep fraction in every group (the input group: rails.input_keep when set).
 KeepCounts allocate_uniform(const std::vector<Group>& groups, double keep_fraction, const GuardRails& rails);
+// Throws unless rails.input_keep is 0 or in (0, 1].
+void check_input_keep(const GuardRails& rails);
 
 // One ranking across groups: each group's scores are divided by their mean (so layers of
 // different scale compete fairly) and the top keep_fraction of all units survive.

@@ -35,20 +35,23 @@ std::vector<std::int64_t> top_k(const Scores& scores, std::int64_t k);
 // ---- score-based (prune/criteria_basic.cpp) ----
 // L1 (p = 1, FT / Li et al. 2017) or L2 (p = 2, SoftNet / He et al. 2018) norm of each
 // unit's incoming weights: the producer's "weight" slice along the group's axis (a Linear's
-// row, a conv's filter). The bias is left out, as in both papers' filter norms.
+// row, a conv's filter); for the input group (no producer, prune/group.h) the consumer's
+// column of each input feature. The bias is left out, as in both papers' filter norms.
 Scores score_magnitude(const nn::Module& model, const Group& group, int p);
 // Uniform random scores in [0, 1) from `gen` (the random baseline).
 Scores score_random(const Group& group, Generator& gen);
 // First-order Taylor (Molchanov et al. 2017): |sum over samples and positions of
 // activation x dLoss/dactivation| at the group's activation, Loss = mean cross-entropy of
-// the model's logits on the calibration batch.
+// the model's logits on the calibration batch. For the input group the activation is the
+// model input as the first layer reads it, so the score is |sum input x dLoss/dinput|.
 Scores score_taylor(nn::Module& model, const Group& group, const Calibration& calib);
 
 // ---- selection-based ----
 // i-SpaSP (Wolfe & Kyrillidis 2022, ALGORITHMS.md §1.2): CoSaMP-style support recovery for
 // the block A = input..group.activation, B = group.consumer, keeping `keep` units. H = A(X)
 // is computed from calib.inputs through the model as it is now (the caller prunes upstream
-// blocks first). `batch_size` bounds the samples held in one forward/backward of B.
+// blocks first). `batch_size` bounds the samples held in one forward/backward of B. For the
+// input group H = X (the input as the first layer reads it) and B is the first layer.
 // Returns `keep` sorted indices. (prune/ispasp.cpp)
 std::vector<std::int64_t> select_ispasp(nn::Module& model, const Group& group, std::int64_t keep,
                                         const Calibration& calib, int iterations = 20,

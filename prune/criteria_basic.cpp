@@ -31,7 +31,8 @@ std::vector<std::int64_t> top_k(const Scores& scores, std::int64_t k) {
 
 Scores score_magnitude(const nn::Module& model, const Group& group, int p) {
   SHRINK_CHECK(p == 1 || p == 2, "score_magnitude: p must be 1 (L1) or 2 (L2), got ", p);
-  const std::string weight = group.producer + ".weight";
+  // The input group has no producer: its units' weights are the consumer's columns.
+  const std::string weight = (group.is_input() ? group.consumer : group.producer) + ".weight";
   const auto member = std::find_if(group.members.begin(), group.members.end(),
                                    [&](const Member& m) { return m.tensor == weight; });
   SHRINK_CHECK(member != group.members.end(), "score_magnitude: group '", group.name,

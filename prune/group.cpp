@@ -1,6 +1,7 @@
 #include "prune/group.h"
 
 #include "core/error.h"
+#include "nn/input_selection.h"
 #include "nn/sequential.h"
 
 namespace shrink::prune {
@@ -13,13 +14,40 @@ std::string join(const std::string& path, const std::string& leaf) {
   return path.empty() ? leaf : path + "." + leaf;
 }
 
+// The input group: the first Transform's input axes, fed by the InputSelection module
+// right before it.
+Group input_group(const nn::Sequential& chain) {
+  const nn::Module* previous = nullptr;
+  std::string previous_name;
+  for (const auto& [name, layer] : chain.named_children()) {
+    const nn::Module::ChannelSpec spec = layer->channels();
+    if (spec.kind != Kind::Transform) {
+      previous = layer.get();
+      previous_name = name;
+      continue;
+    }
+    SHRINK_CHECK(previous != nullptr && dynamic_cast<const nn::InputSelection*>(previous) != nullptr,
+                 "build_groups: input pruning needs a layer that can select input features right before "
+                 "the first weighted layer '", name, "' (", layer->type_name(), "); this model has ",
+                 previous ? previous->type_name() + " '" + previous_name + "'" : std::string("none"));
+    Group g;
+    g.name = kInputGroup;
+    g.activation = previous_name;
+    g.consumer = name;
+    for (const auto& [tensor, axis] : spec.input_axes) g.members.push_back({join(name, tensor), axis});
+    return g;
+  }
+  fail("build_groups: input pruning needs a weighted layer, and this ", chain.type_name(), " has none");
+}
+
 }  // namespace
 
-std::vector<Group> build_groups(const nn::Module& model) {
+std::vector<Group> build_groups(const nn::Module& model, bool inputs) {
   const auto* chain = dynamic_cast<const nn::Sequential*>(&model);
   SHRINK_CHECK(chain != nullptr, "build_groups: the model is a ", model.type_name(),
                "; channel tracing supports feed-forward chains (Sequential)");
   std::vector<Group> groups;
+  if (inputs) groups.push_back(input_group(*chain));
   Group open;  // channels produced and not yet consumed
   bool is_open = false;
   for (const auto& [name, layer] : chain->named_children()) {

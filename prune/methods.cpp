@@ -32,6 +32,7 @@ WholeModelFn pfp(bool sampling) {
   return [sampling](const WholeModelInput& in) {
     PfpOptions pfp;
     pfp.sampling = sampling;
+    pfp.input_keep = in.options.rails.input_keep;
     pfp_prune(in.model, in.groups, in.calib, pfp_param_fraction(in), pfp, in.gen, in.optimizer);
   };
 }
@@ -174,6 +175,11 @@ void check_applicable(const Method& m, const PruneOptions& o) {
                  target_name(o.target_kind), " target",
                  m.accepts(TargetKind::None) ? " (it decides its own counts)" : "", "; it accepts: ",
                  m.targets_text());
+  SHRINK_CHECK(o.rails.input_keep == 0 || o.prune_inputs,
+               "prune: a keep fraction for the input features needs input pruning (--prune-inputs)");
+  check_input_keep(o.rails);
+  SHRINK_CHECK(o.rails.input_keep == 0 || !m.accepts(TargetKind::None), "prune: method '", m.name,
+               "' decides its own counts, the input features' too; it takes no keep fraction for them");
   if (o.target_kind != TargetKind::None)
     SHRINK_CHECK(o.target > 0 && o.target <= 1, "prune: the target must be a fraction in (0, 1], got ", o.target);
   if (o.allocation == Allocation::Global && !m.global_allocation()) {

@@ -30,7 +30,9 @@ struct PruneOptions {
   TargetKind target_kind = TargetKind::Keep;
   double target = 0.5;            // a fraction in (0, 1] unless target_kind is None
   Allocation allocation = Allocation::Uniform;
-  GuardRails rails;
+  GuardRails rails;               // rails.input_keep: the input group's own keep fraction
+  // Input-feature pruning (--prune-inputs): adds the input group (prune/group.h) first.
+  bool prune_inputs = false;
   int ispasp_iterations = 20;
   std::uint64_t seed = 0;
 };

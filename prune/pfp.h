@@ -32,6 +32,8 @@ struct PfpOptions {
   std::int64_t num_samples = -1; // |S|: -1 = the §2.2 rule, capped to the data; else min(this, data)
   double tolerance = 0.005;      // outer loop stops when |achieved - target| <= tolerance * target
   double reference = 0;          // cost the ratio is relative to; 0 = the model as passed in
+  double input_keep = 0;         // (0, 1]: the input group's width is held at this fraction, outside
+                                 // the ε search (--keep-inputs); 0: the search sizes it like any layer
 };
 
 struct PfpResult {

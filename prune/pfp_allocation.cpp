@@ -109,6 +109,7 @@ struct Layer {
   double total = 0;     // S_l
   double alpha = 0;
   std::int64_t in = 0;
+  std::int64_t fixed = 0;  // > 0: the width, whatever ε (an input group under --keep-inputs)
 };
 
 double expected_unique(const Layer& l, double m) {
@@ -121,6 +122,7 @@ double expected_unique(const Layer& l, double m) {
 
 // n_l(ε) = clamp(ceil(Σ_j 1 - (1-p_j)^{m_l}), 1, in_l), m_l = ceil(3(6+2ε) alpha_l S_l / ε²).
 std::int64_t width_at(const Layer& l, double eps) {
+  if (l.fixed > 0) return l.fixed;
   const double m = l.total > 0 ? std::ceil(3.0 * (6.0 + 2.0 * eps) * l.alpha * l.total / (eps * eps)) : 0.0;
   const double n = std::ceil(expected_unique(l, m) - 1e-9);
   return std::clamp(static_cast<std::int64_t>(std::min(n, 9e18)), std::int64_t{1}, l.in);
@@ -142,7 +144,7 @@ struct Allocation {
 // ε search would add the layer's next channel.
 double next_channel_log_eps(const Layer& l, std::int64_t w) {
   double lo = kLogEpsLo, hi = kLogEpsHi;
-  if (w >= l.in || width_at(l, std::exp(lo)) <= w) return -std::numeric_limits<double>::infinity();
+  if (w >= l.in || l.fixed > 0 || width_at(l, std::exp(lo)) <= w) return -std::numeric_limits<double>::infinity();
   if (width_at(l, std::exp(hi)) > w) return hi;
   while (hi - lo > 1e-12 * std::max(1.0, std::fabs(hi))) {
     const double mid = 0.5 * (lo + hi);
@@ -172,7 +174,7 @@ Allocation search(const std::vector<Layer>& layers, const CostModel& cost, doubl
     std::size_t pick = layers.size();
     double pick_cost = 0;
     for (std::size_t g = 0; g < layers.size(); ++g) {
-      if (a.widths[g] >= layers[g].in) continue;
+      if (a.widths[g] >= layers[g].in || layers[g].fixed > 0) continue;
       ++a.widths[g];
       const double c = cost(a.widths);
       --a.widths[g];
@@ -245,6 +247,8 @@ PfpResult pfp_allocate(nn::Module& model, const std::vector<Group>& groups, cons
     // alpha_l = 2c log(8 (P_l + 1) κ_l / δ)
     l.alpha = 2.0 * kC * (std::log(8.0 * (positions.at(g.consumer) + 1.0) * kappa) - std::log(options.delta));
     l.in = group_size(model, g);
+    if (g.is_input() && options.input_keep > 0)
+      l.fixed = std::clamp<std::int64_t>(std::llround(options.input_keep * static_cast<double>(l.in)), 1, l.in);
     layers.push_back(std::move(l));
   }
 

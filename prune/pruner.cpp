@@ -41,7 +41,7 @@ PruneReport prune_model(nn::Module& model, const Calibration& calib, const Prune
     if (const std::int64_t at = first_nonfinite(calib.inputs); at >= 0)
       fail("prune_model: the calibration batch holds ", nonfinite_str(calib.inputs, at));
   const auto start = std::chrono::steady_clock::now();
-  std::vector<Group> groups = build_groups(model);
+  std::vector<Group> groups = build_groups(model, o.prune_inputs);
   // Success with nothing pruned would hide the problem (a sparse checkpoint, say).
   SHRINK_CHECK(!groups.empty(), "prune_model: nothing to prune: no group of units lies between two "
                "layers that declare their channels (sparse CSR layers do not: prune the dense model "

@@ -12,7 +12,10 @@ namespace shrink::prune {
 namespace {
 
 // The member that holds the producer's incoming weights (e.g. "1.weight", axis 0).
+// The input group has no producer: its only member, the consumer's columns, holds the
+// weights of each input feature.
 const Member& producer_weight(const nn::Module& model, const Group& group) {
+  if (group.is_input()) return group.members.front();
   for (const Member& m : group.members)
     if (m.tensor == group.producer + ".weight" && model.has_parameter(m.tensor)) return m;
   fail("sap: group '", group.name, "' has no member '", group.producer, ".weight'");

@@ -70,6 +70,9 @@ ScheduleReport prune_schedule(nn::Module& model, const Tensor& train_inputs, con
     ScheduleRound r;
     r.target = round_target(kind, total, round, options.rounds, now);
     if (kind != TargetKind::None) round_options.target = r.target;
+    if (options.prune.rails.input_keep > 0)  // the input features' own fraction compounds the same way
+      round_options.rails.input_keep = round_target(TargetKind::Keep, options.prune.rails.input_keep, round,
+                                                    options.rounds, 1.0);
     round_options.seed = options.seed + static_cast<std::uint64_t>(round);
     const Calibration calib = sample_calibration(train_inputs, train_labels, options.calib_samples, gen, device);
     r.prune = prune_model(model, calib, round_options, sample_shape);

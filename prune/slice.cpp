@@ -2,6 +2,7 @@
 
 #include "core/error.h"
 #include "core/ops.h"
+#include "nn/input_selection.h"
 
 namespace shrink::prune {
 
@@ -23,6 +24,28 @@ void check_kept(const std::string& what, const std::vector<std::int64_t>& kept, 
 }
 
 }  // namespace
+
+void narrow_input_selection(nn::Module& model, const Group& group, const std::vector<std::int64_t>& kept) {
+  SHRINK_CHECK(group.is_input(), "narrow_input_selection: group '", group.name, "' is not the input group");
+  auto* selecting = dynamic_cast<nn::InputSelection*>(model.child(group.activation).get());
+  SHRINK_CHECK(selecting != nullptr, "narrow_input_selection: layer '", group.activation,
+               "' cannot select input features");
+  const std::int64_t units = group_size(model, group);
+  check_kept("group '" + group.name + "'", kept, units);
+  std::vector<std::int64_t> index(kept);  // positions among the features selected so far
+  std::int64_t features = units;
+  if (selecting->selects_inputs()) {
+    const Tensor current = selecting->input_index();
+    SHRINK_CHECK(current.size(0) == units, "narrow_input_selection: layer '", group.activation, "' selects ",
+                 current.size(0), " features but group '", group.name, "' has ", units, " units");
+    const auto old = current.to(Device::cpu()).to_vector<std::int64_t>();
+    for (auto& i : index) i = old[static_cast<std::size_t>(i)];  // compose: kept of the kept
+    features = selecting->selected_from();
+  }
+  const Device device = model.parameter(group.members.front().tensor).device();
+  selecting->select_inputs(Tensor::from_vector(index, {static_cast<std::int64_t>(index.size())}, device),
+                           features);
+}
 
 void slice(nn::Module& model, const std::string& tensor, int axis,
            const std::vector<std::int64_t>& kept, nn::Optimizer* optimizer) {
@@ -48,6 +71,7 @@ void slice(nn::Module& model, const std::string& tensor, int axis,
 void shrink_group(nn::Module& model, Group& group, const std::vector<std::int64_t>& kept,
                   nn::Optimizer* optimizer) {
   check_kept("group '" + group.name + "'", kept, group_size(model, group));
+  if (group.is_input()) narrow_input_selection(model, group, kept);  // before the columns go
   for (const Member& m : group.members) slice(model, m.tensor, m.axis, kept, optimizer);
   group.size = static_cast<std::int64_t>(kept.size());
 }

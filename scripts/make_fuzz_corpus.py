@@ -120,6 +120,11 @@ def checkpoint_corpus():
         ("1.values", "F32", [5], numbers(5)), ("1.bias", "F32", [3], numbers(3)),
         ("1.row_ptr", "I64", [4], [0, 2, 3, 5]), ("1.col_idx", "I64", [5], [0, 1, 2, 0, 3]),
     ] + mlp_tensors([4, 3, 2])[2:])
+    # Input-feature pruning: the Flatten selects features 1 and 3 of 4 (nn/input_selection.h);
+    # near-valid: the same with the index unsorted.
+    inputs = {"model": "mlp", "spec": "4-3-2", "inputs": {"0": {"features": 4}}}
+    out["mlp_inputs"] = checkpoint(inputs, [("0.input_index", "I64", [2], [1, 3])] + mlp_tensors([2, 3, 2]))
+    out["inputs_unsorted"] = checkpoint(inputs, [("0.input_index", "I64", [2], [3, 1])] + mlp_tensors([2, 3, 2]))
     v1 = {"format": "shrink/1",
           "architecture": json.dumps({"family": "mlp", "widths": [4, 3, 2], "activation": "relu", "bias": True})}
     out["v1_mlp"] = safetensors(mlp_tensors([4, 3, 2]), v1)
@@ -178,6 +183,8 @@ MODEL_SPECS = [
     '{"model":"mlp","spec":"4-3-2","sparse":{"1":{"in_features":4,"out_features":3,"nnz":5,"bias":true}}}',
     '{"model":"mlp","spec":"4-3-2","sparse":{"1":{"in_features":16777216,"out_features":256,"nnz":4294967296}}}',
     '{"model":"ffn-10000","dropout":1.5}', '{"model":"mlp"}', '{"model":"nope"}', "[[[[[[]]]]]]",
+    '{"model":"mlp","spec":"4-3-2","inputs":{"0":{"features":4}}}',
+    '{"model":"lenet-300-100","inputs":{"0":{"features":16777216}}}',
 ]
 
 SCHEDULES = [
@@ -197,10 +204,11 @@ DICTS = {
                    '\\"out_features\\":', '\\"bias\\":', '\\"dropout\\":', '\\"family\\":',
                    '\\"widths\\":', '\\"activation\\":', ":gelu", ":tanh", '"dtype"', '"shape"',
                    '"data_offsets"', '"F32"', '"I64"', ".weight", ".bias", ".values", ".row_ptr",
-                   ".col_idx", "1000000"],
+                   ".col_idx", "1000000", '\\"inputs\\":', '\\"features\\":', "0.input_index"],
     "model_spec": ['"model"', '"spec"', '"bias"', '"dropout"', '"sparse"', '"nnz"', '"in_features"',
                    '"out_features"', "mlp:", "lenet-300-100", "ffn-10000", ":relu", ":relu6", ":gelu",
-                   ":tanh", ":sigmoid", "-10", "16777216", "4294967296", "true", "false"],
+                   ":tanh", ":sigmoid", "-10", "16777216", "4294967296", "true", "false", '"inputs"',
+                   '"features"'],
     "schedule": ["constant", "step:", "multistep:", "cosine", "warmup:", "+", ":", ",", "0.1", "nan",
                  "inf", "-1", "1e-320", "9223372036854775807"],
 }

@@ -281,6 +281,10 @@ inline std::vector<OpCase> build_op_cases() {
   row("index_select_middle", {{{2, 5, 3}}},
       [](V x) { return shrink::index_select(x[0], 1, int64s({4, 4, 0, 3}, x[0].device())); },
       index_select(1, {4, 4, 0, 3}));
+  // Input-feature selection (nn/input_selection.h): sorted, unique features of (N, F).
+  row("index_select_features", {{{3, 9}}},
+      [](V x) { return shrink::index_select(x[0], 1, int64s({0, 2, 3, 7, 8}, x[0].device())); },
+      index_select(1, {0, 2, 3, 7, 8}));
   // On CUDA inputs this crosses devices both ways (forward to the CPU, gradient back).
   row("to_cpu", {{s}}, [](V x) { return x[0].to(Device::cpu()); }, identity());
   // ---- a small network: every op's backward composed ----

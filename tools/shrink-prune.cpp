@@ -48,6 +48,7 @@ nlohmann::json settings_json(const Options& o, bool keep, bool params, bool flop
           {"data", o.data}, {"calib-samples", o.schedule.calib_samples}, {"allocation", o.allocation},
           {"round-to", po.rails.multiple}, {"max-layer-ratio", po.rails.max_layer_ratio},
           {"ispasp-iterations", po.ispasp_iterations}, {"iterations", o.schedule.rounds},
+          {"prune-inputs", po.prune_inputs}, {"keep-inputs", po.rails.input_keep},
           {"finetune-epochs", o.schedule.fine_tune.epochs}, {"lr", o.schedule.fine_tune.lr},
           {"batch-size", o.batch_size}, {"out", o.out}, {"json", o.json},
           {"keep-checkpoints", o.keep_checkpoints}, {"seed", o.common.seed},
@@ -76,6 +77,9 @@ std::array<bool, 3> apply_settings(Options& o, const nlohmann::json& s, const st
   po.rails.max_layer_ratio = saved_setting<double>(s, "max-layer-ratio", dir);
   po.ispasp_iterations = saved_setting<decltype(po.ispasp_iterations)>(s, "ispasp-iterations", dir);
   o.schedule.rounds = saved_setting<int>(s, "iterations", dir);
+  // Absent from states saved before input pruning existed: those runs had it off.
+  po.prune_inputs = s.contains("prune-inputs") && saved_setting<bool>(s, "prune-inputs", dir);
+  po.rails.input_keep = s.contains("keep-inputs") ? saved_setting<double>(s, "keep-inputs", dir) : 0.0;
   o.schedule.fine_tune.epochs = saved_setting<int>(s, "finetune-epochs", dir);
   o.schedule.fine_tune.lr = saved_setting<double>(s, "lr", dir);
   o.batch_size = saved_setting<std::int64_t>(s, "batch-size", dir);
@@ -141,6 +145,14 @@ int main(int argc, char** argv) {
   app.add_option("--max-layer-ratio", po.rails.max_layer_ratio,
                  "At most this fraction of a layer's units removed")->check(tools::in_range(0.0, 1.0))->capture_default_str();
   app.add_option("--ispasp-iterations", po.ispasp_iterations)->check(tools::positive())->capture_default_str();
+  auto* prune_inputs = app.add_flag("--prune-inputs", po.prune_inputs,
+                                    "Also prune the model's input features (the first layer's input columns, "
+                                    "PFP-style); the pruned model keeps taking whole samples: it records the "
+                                    "features it kept and selects them itself");
+  auto* keep_inputs = app.add_option("--keep-inputs", po.rails.input_keep,
+                 "Fraction of the input features kept, instead of the target's (needs --prune-inputs; not "
+                 "with sap, which decides its own counts)")
+      ->check(tools::in_range(0.0, 1.0))->needs(prune_inputs);
   app.add_option("--iterations", o.schedule.rounds, "Prune -> fine-tune rounds; each round keeps the same "
                  "fraction of what is left, compounding to the target")->check(tools::positive())->capture_default_str();
   app.add_option("--finetune-epochs", recipe.epochs, "Fine-tuning epochs after each round")
@@ -184,6 +196,7 @@ int main(int argc, char** argv) {
     if (po.target_kind != prune::TargetKind::None)
       SHRINK_CHECK(po.target > 0, "shrink-prune: the target must be above 0");
     po.allocation = prune::parse_allocation(o.allocation);
+    SHRINK_CHECK(keep_inputs->count() == 0 || po.rails.input_keep > 0, "shrink-prune: --keep-inputs must be above 0");
     // The registry decides whether this method takes this target (sap takes none).
     prune::check_applicable(prune::find_method(po.method), po);
     o.schedule.seed = o.common.seed;
@@ -288,7 +301,7 @@ int main(int argc, char** argv) {
                                   {"latency_ms_before", before.latency_ms}, {"latency_ms_after", after.latency_ms},
                                   {"latency_batch_size", before.latency_batch},
                                   {"widths_before", widths_before},
-                                  {"widths_after", widths_after},
+                                  {"widths_after", widths_after}, {"prune_inputs", po.prune_inputs},
                                   {"prune_seconds", prune_seconds}, {"iterations", o.schedule.rounds},
                                   {"finetune_epochs", recipe.epochs}, {"out", o.out}}
                        .dump()
