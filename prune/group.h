@@ -25,6 +25,9 @@ struct Group {
   std::string producer;    // module creating the channels ("1": a Linear)
   std::string activation;  // module whose output holds the channels after elementwise layers ("2": ReLU)
   std::string consumer;    // module reading them ("3": the next Linear)
+  // Each current unit's index when the group was built; empty until shrink_group first cuts
+  // it (identity). The consumer refit (prune/refit.h) reads it to match dense outputs.
+  std::vector<std::int64_t> original;
 };
 
 // Groups of a feed-forward chain (a Sequential of declared modules), input to output. The
