@@ -47,13 +47,13 @@ Calibration random_calib(std::int64_t n, std::int64_t features, std::int64_t cla
 std::shared_ptr<nn::Module> duplicated_units_model() {
   Generator gen(5);
   auto model = nn::build_model("mlp:8-6-3", gen);
-  std::vector<float> w = model->parameter("0.weight").to_vector<float>(), b = model->parameter("0.bias").to_vector<float>();
+  std::vector<float> w = model->parameter("1.weight").to_vector<float>(), b = model->parameter("1.bias").to_vector<float>();
   for (int j = 3; j < 6; ++j) {
     for (int c = 0; c < 8; ++c) w[j * 8 + c] = w[(j - 3) * 8 + c];
     b[j] = b[j - 3];
   }
-  model->set_parameter("0.weight", Tensor::from_vector(w, {6, 8}));
-  model->set_parameter("0.bias", Tensor::from_vector(b, {6}));
+  model->set_parameter("1.weight", Tensor::from_vector(w, {6, 8}));
+  model->set_parameter("1.bias", Tensor::from_vector(b, {6}));
   return model;
 }
 
@@ -84,12 +84,12 @@ TEST(Refit, AHugeRidgeLeavesTheWeightsWhereTheyWere) {
   std::vector<Group> groups = build_groups(*model);
   const DenseTargets targets = capture_dense_targets(*model, groups, calib);
   shrink_group(*model, groups[0], {0, 2, 3, 7, 11});
-  const Tensor w = model->parameter("2.weight").clone(), b = model->parameter("2.bias").clone();
+  const Tensor w = model->parameter("3.weight").clone(), b = model->parameter("3.bias").clone();
   refit_consumer(*model, groups[0], groups, targets, calib, 1e12);
-  EXPECT_LT(max_abs_diff(model->parameter("2.weight"), w), 1e-6);
-  EXPECT_LT(max_abs_diff(model->parameter("2.bias"), b), 1e-6);
+  EXPECT_LT(max_abs_diff(model->parameter("3.weight"), w), 1e-6);
+  EXPECT_LT(max_abs_diff(model->parameter("3.bias"), b), 1e-6);
   refit_consumer(*model, groups[0], groups, targets, calib, 1e-3);
-  EXPECT_GT(max_abs_diff(model->parameter("2.weight"), w), 1e-3) << "a moderate ridge moves the weights";
+  EXPECT_GT(max_abs_diff(model->parameter("3.weight"), w), 1e-3) << "a moderate ridge moves the weights";
 }
 
 TEST(Refit, TooFewSamplesAreRegularisedTowardTheCurrentWeights) {
@@ -103,10 +103,10 @@ TEST(Refit, TooFewSamplesAreRegularisedTowardTheCurrentWeights) {
   std::vector<std::int64_t> kept;
   for (std::int64_t j = 0; j < 80; j += 2) kept.push_back(j);
   shrink_group(*model, groups[0], kept);
-  const Tensor w = model->parameter("2.weight").clone();
+  const Tensor w = model->parameter("3.weight").clone();
   const RefitResult r = refit_consumer(*model, groups[0], groups, targets, calib, PruneOptions{}.refit_ridge);
   EXPECT_LT(r.error_after, r.error_before);
-  EXPECT_LT(max_abs_diff(model->parameter("2.weight"), w), 1.0);
+  EXPECT_LT(max_abs_diff(model->parameter("3.weight"), w), 1.0);
 }
 
 PruneOptions options(const std::string& method, bool refit) {
@@ -172,13 +172,13 @@ TEST(Refit, ResetsTheOptimizerStateOfTheRefitTensors) {
   model->train();
   cross_entropy((*model)(calib.inputs), calib.labels).backward();
   adam.step();
-  ASSERT_EQ(adam.step_count("2.weight"), 1);
+  ASSERT_EQ(adam.step_count("3.weight"), 1);
   PruneOptions o = options("magnitude", true);
   prune_model(*model, calib, o, Shape{10}, &adam);
-  EXPECT_EQ(adam.state().count("2.weight"), 0u);
-  EXPECT_EQ(adam.state().count("2.bias"), 0u);
-  EXPECT_EQ(adam.step_count("2.weight"), 0);
-  EXPECT_EQ(adam.state().at("0.weight").at("exp_avg").size(0), 6) << "the cut producer keeps its sliced state";
+  EXPECT_EQ(adam.state().count("3.weight"), 0u);
+  EXPECT_EQ(adam.state().count("3.bias"), 0u);
+  EXPECT_EQ(adam.step_count("3.weight"), 0);
+  EXPECT_EQ(adam.state().at("1.weight").at("exp_avg").size(0), 6) << "the cut producer keeps its sliced state";
   adam.zero_grad();
   cross_entropy((*model)(calib.inputs), calib.labels).backward();
   EXPECT_NO_THROW(adam.step());
@@ -192,7 +192,7 @@ TEST(Refit, BadRidgeIsRefusedBeforeAnythingIsCut) {
     PruneOptions o = options("magnitude", true);
     o.refit_ridge = ridge;
     EXPECT_THROW(prune_model(*model, calib, o, Shape{10}), Error) << ridge;
-    EXPECT_EQ(model->parameter("0.weight").size(0), 12);
+    EXPECT_EQ(model->parameter("1.weight").size(0), 12);
   }
 }
 
