@@ -6,10 +6,12 @@
 //   2. panel: L21 = A21 L11^-T (forward substitution, one row per task);
 //   3. trailing update: A22 -= L21 L21^T, lower part only, one GEMM per column slab.
 // triangular_solve: by row blocks; each block subtracts the solved rows' contribution with
-// one GEMM and then substitutes within the block.
+// one GEMM and then substitutes within the block (many right-hand sides), or one vector per
+// right-hand side with each row of L read once (few).
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <vector>
 
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/cpu/gemm.h"
@@ -91,6 +93,43 @@ std::int64_t cholesky_impl(std::int64_t n, const T* a, T* l) {
   return n;
 }
 
+// Few right-hand sides (the refit's case: one per consumer output): a GEMM per block would
+// be as thin as r, so solve the transposed system instead, each right-hand side a contiguous
+// vector, and read each row of L once for all of them (L^-1 by dot products, L^-T by axpys).
+template <class T>
+void triangular_solve_few(std::int64_t n, std::int64_t r, const T* l, bool transpose, T* x) {
+  std::vector<T> xt(static_cast<std::size_t>(r * n));
+  for (std::int64_t i = 0; i < n; ++i)
+    for (std::int64_t c = 0; c < r; ++c) xt[c * n + i] = x[i * r + c];
+  if (!transpose) {
+    for (std::int64_t i = 0; i < n; ++i) {
+      const T* li = l + i * n;
+      for (std::int64_t c = 0; c < r; ++c) {
+        T* v = xt.data() + c * n;
+        T dot = 0;
+#pragma omp simd reduction(+ : dot)
+        for (std::int64_t p = 0; p < i; ++p) dot += li[p] * v[p];
+        v[i] = (v[i] - dot) / li[i];
+      }
+    }
+  } else {
+    for (std::int64_t i = n - 1; i >= 0; --i) {
+      const T* li = l + i * n;
+      for (std::int64_t c = 0; c < r; ++c) {
+        T* v = xt.data() + c * n;
+        const T xi = v[i] / li[i];
+        v[i] = xi;
+#pragma omp simd
+        for (std::int64_t p = 0; p < i; ++p) v[p] -= li[p] * xi;
+      }
+    }
+  }
+  for (std::int64_t i = 0; i < n; ++i)
+    for (std::int64_t c = 0; c < r; ++c) x[i * r + c] = xt[c * n + i];
+}
+
+constexpr std::int64_t kFewRightHandSides = 32;
+
 // x (n, r) holds b on entry and L^-1 b (or L^-T b) on return.
 template <class T>
 void triangular_solve_impl(std::int64_t n, std::int64_t r, const T* l, bool transpose, T* x) {
@@ -150,7 +189,10 @@ void CpuBackend::triangular_solve(DType t, std::int64_t n, std::int64_t nrhs, co
   dispatch_floating(t, [&](auto zero) {
     using T = decltype(zero);
     if (x != b) std::memcpy(x, b, static_cast<std::size_t>(n * nrhs) * sizeof(T));
-    triangular_solve_impl(n, nrhs, static_cast<const T*>(l), transpose, static_cast<T*>(x));
+    if (nrhs <= kFewRightHandSides)
+      triangular_solve_few(n, nrhs, static_cast<const T*>(l), transpose, static_cast<T*>(x));
+    else
+      triangular_solve_impl(n, nrhs, static_cast<const T*>(l), transpose, static_cast<T*>(x));
   }, "triangular_solve");
 }
 
