@@ -5,7 +5,8 @@
 // shrinks. With options.refit, each cut group's consumer is refit toward the dense model's
 // output (prune/refit.h): right after its cut for score and select methods (so that later
 // groups are chosen on the refit network), input to output after the method for whole-model
-// ones. Without it, nothing of the refit runs.
+// ones. The dense targets are the model as prune_model receives it (in a multi-round
+// schedule, the model at the start of the round). Without refit, nothing of it runs.
 #pragma once
 #include <cstdint>
 #include <string>

@@ -96,8 +96,12 @@ RefitResult refit_consumer(nn::Module& model, const Group& group, const std::vec
   const double trace = sum(square(a)).item();  // trace(A^T A) = ||A||_F^2
   RefitResult result;
   result.lambda = trace > 0 ? ridge * trace / static_cast<double>(std::min(n, samples)) : ridge;
-  const Tensor gram = add_to_diagonal(matmul(at, a), result.lambda);
-  const Tensor change = cholesky_solve(gram, matmul(at, residual));  // (k+1, out) = (W - W0)^T
+  // (W - W0)^T, (k+1, out), from whichever system is smaller. With fewer samples than
+  // columns, the push-through identity (A^T A + lambda I)^-1 A^T = A^T (A A^T + lambda I)^-1
+  // gives the same change from an (N, N) system: N^2 k work instead of k^2 N + k^3 / 3.
+  const Tensor change =
+      samples < n ? matmul(at, cholesky_solve(add_to_diagonal(matmul(a, at), result.lambda), residual))
+                  : cholesky_solve(add_to_diagonal(matmul(at, a), result.lambda), matmul(at, residual));
   const Tensor w = w0 + transpose(change, 0, 1);
   result.error_before = mean(square(residual)).item();
   result.error_after = mean(square(y - shrink::linear(a, w, Tensor()))).item();

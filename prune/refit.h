@@ -12,6 +12,8 @@
 //      => (A^T A + lambda I) (W - W0)^T = A^T (Y - A W0^T)
 // solved for the change W - W0 (so float32 rounding in the solve perturbs only the change)
 // with the project's GEMM for A^T A and A^T (Y - A W0^T) and cholesky_solve (core/ops.h).
+// With fewer samples than columns (N < k+1) the same change comes from the (N, N) system
+// (A A^T + lambda I) Z = Y - A W0^T, W - W0 = (A^T Z)^T (the push-through identity).
 //
 // lambda = ridge * trace(A^T A) / min(k+1, N): `ridge` times the mean non-zero eigenvalue of
 // the Gram matrix, so that its meaning does not depend on the data's scale, and so that a

@@ -109,6 +109,38 @@ TEST(Refit, TooFewSamplesAreRegularisedTowardTheCurrentWeights) {
   EXPECT_LT(max_abs_diff(model->parameter("3.weight"), w), 1.0);
 }
 
+// The refit's change against the primal normal equations solved here in float64, for a
+// batch smaller than the width (the refit then solves the (N, N) dual system) and a larger one.
+TEST(Refit, MatchesThePrimalNormalEquations) {
+  for (std::int64_t samples : {24, 200}) {
+    Generator gen(14);
+    auto model = nn::build_model("mlp:10-80-4", gen);
+    const Calibration calib = random_calib(samples, 10, 4, gen);
+    std::vector<Group> groups = build_groups(*model);
+    const DenseTargets targets = capture_dense_targets(*model, groups, calib);
+    std::vector<std::int64_t> kept;
+    for (std::int64_t j = 0; j < 80; j += 2) kept.push_back(j);
+    shrink_group(*model, groups[0], kept);
+    const Tensor w0 = concat({model->parameter("3.weight"), reshape(model->parameter("3.bias"), {4, 1})}, 1)
+                          .detach().to(DType::Float64);
+    const double ridge = 0.05;
+    const RefitResult r = refit_consumer(*model, groups[0], groups, targets, calib, ridge);
+    // A = [H, 1] on the cut network, Y the dense output; (A^T A + lambda I) W^T = A^T Y + lambda W0^T.
+    NoGradGuard no_grad;
+    const Tensor h = (*model->child("2"))((*model->child("1"))(calib.inputs));  // ReLU(Linear(x)), cut
+    const Tensor a = concat({h, Tensor::ones({samples, 1})}, 1).to(DType::Float64);
+    const Tensor y = targets.outputs.at(groups[0].name).to(DType::Float64);
+    std::vector<double> eye(41 * 41, 0.0);
+    for (int i = 0; i < 41; ++i) eye[static_cast<std::size_t>(i * 41 + i)] = r.lambda;
+    const Tensor at = transpose(a, 0, 1);
+    const Tensor w = transpose(cholesky_solve(matmul(at, a) + Tensor::from_vector(eye, {41, 41}),
+                                              matmul(at, y) + transpose(w0, 0, 1) * r.lambda), 0, 1);
+    const Tensor got = concat({model->parameter("3.weight"), reshape(model->parameter("3.bias"), {4, 1})}, 1).detach();
+    EXPECT_LT(max_abs_diff(got, w.to(DType::Float32)), 2e-4) << samples << " samples";
+    EXPECT_GT(max_abs_diff(got, w0.to(DType::Float32)), 1e-2) << "the refit moved the weights";
+  }
+}
+
 PruneOptions options(const std::string& method, bool refit) {
   PruneOptions o;
   o.method = method;
