@@ -52,6 +52,13 @@ Tensor matmul(const Tensor& a, const Tensor& b);
 // y = x @ w^T + b with w (out, in): the Linear layer's op, without materialising w^T.
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias);
 
+// ---- dense solves (core/ops/solve.cpp; not differentiable) ----
+// X (n, m) with G X = B, for G (n, n) symmetric positive definite (only its lower triangle is
+// read) and B (n, m): a Cholesky factorisation G = L L^T and two triangular solves (kernels
+// cholesky, triangular_solve). Throws naming the first non-positive pivot when G is not
+// positive definite, and refuses inputs that require gradients (no backward is defined).
+Tensor cholesky_solve(const Tensor& g, const Tensor& b);
+
 // ---- sparse products (core/ops/sparse.cpp) ----
 // y = x W^T + b with W (out, in_features) in CSR form: row_ptr (out + 1) and col_idx (nnz)
 // int64, values (nnz) floating, the layer of nn::SparseLinear. Differentiable in x, values

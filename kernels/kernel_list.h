@@ -105,6 +105,21 @@ SHRINK_KERNEL(gemm, (DType t, bool trans_a, bool trans_b, std::int64_t m, std::i
               (t, trans_a, trans_b, m, n, k, alpha, a, lda, stride_a, b, ldb, stride_b, beta, c,
                ldc, stride_c, batch))
 
+// ---- dense symmetric positive definite solves (kernels/cpu/cholesky.cpp, cuda/cholesky.cu) ----
+// Cholesky factorisation of a row-major symmetric (n, n) matrix `a` (only its lower triangle
+// is read): l (n, n) receives L, lower triangular with a = L L^T, and zeros above the
+// diagonal. *info (one int64 in device memory) receives n on success, or the index j of the
+// first pivot that is not positive (a NaN pivot counts), when the leading (j+1) x (j+1)
+// block is not positive definite; l is then unspecified.
+SHRINK_KERNEL(cholesky, (DType t, std::int64_t n, const void* a, void* l, std::int64_t* info),
+              (t, n, a, l, info))
+// Triangular solve with many right-hand sides: x (n, nrhs) = L^-1 b (transpose false) or
+// L^-T b (transpose true), for L (n, n) lower triangular with a non-zero diagonal (as
+// `cholesky` writes it; the upper triangle is not read), b and x row-major (n, nrhs).
+SHRINK_KERNEL(triangular_solve, (DType t, std::int64_t n, std::int64_t nrhs, const void* l,
+                                 bool transpose, const void* b, void* x),
+              (t, n, nrhs, l, transpose, b, x))
+
 // ---- sparse (CSR) linear layer y = x W^T + b, W (rows, cols) as row_ptr (rows + 1),
 // col_idx (nnz), values (nnz); the caller has validated the structure ----
 // y (batch, rows) = x (batch, cols) W^T (+ bias (rows) when non-null).

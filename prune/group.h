@@ -33,6 +33,9 @@ struct Group {
   std::string activation;  // module whose output holds the channels after elementwise layers ("2": ReLU)
   std::string consumer;    // module reading them ("3": the next Linear)
   bool is_input() const { return producer.empty(); }
+  // Each current unit's index when the group was built; empty until shrink_group first cuts
+  // it (identity). The consumer refit (prune/refit.h) reads it to match dense outputs.
+  std::vector<std::int64_t> original;
 };
 
 inline constexpr const char* kInputGroup = "input";

@@ -35,6 +35,10 @@ struct PruneOptions {
   bool prune_inputs = false;
   int ispasp_iterations = 20;
   std::uint64_t seed = 0;
+  // Consumer refit (prune/refit.h; beyond the seed papers): after each cut, re-solve the
+  // consumer's weights by ridge-regularised least squares toward the dense model's outputs.
+  bool refit = false;
+  double refit_ridge = 1e-2;  // lambda / mean non-zero eigenvalue of the Gram matrix (refit.h)
 };
 
 }  // namespace shrink::prune

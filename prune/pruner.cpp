@@ -1,10 +1,12 @@
 #include "prune/pruner.h"
 
 #include <chrono>
+#include <cmath>
 
 #include "core/error.h"
 #include "core/ops.h"
 #include "prune/methods.h"
+#include "prune/refit.h"
 #include "prune/slice.h"
 
 namespace shrink::prune {
@@ -40,6 +42,8 @@ PruneReport prune_model(nn::Module& model, const Calibration& calib, const Prune
   if (calib.inputs.defined() && calib.inputs.dtype() != DType::Int64)
     if (const std::int64_t at = first_nonfinite(calib.inputs); at >= 0)
       fail("prune_model: the calibration batch holds ", nonfinite_str(calib.inputs, at));
+  SHRINK_CHECK(!o.refit || (std::isfinite(o.refit_ridge) && o.refit_ridge > 0),
+               "prune_model: the refit's ridge must be a positive number, got ", o.refit_ridge);
   const auto start = std::chrono::steady_clock::now();
   std::vector<Group> groups = build_groups(model, o.prune_inputs);
   // Success with nothing pruned would hide the problem (a sparse checkpoint, say).
@@ -49,12 +53,24 @@ PruneReport prune_model(nn::Module& model, const Calibration& calib, const Prune
   PruneReport report;
   for (const Group& g : groups) report.groups.push_back({g.name, g.size, g.size});
   Generator gen(o.seed);
+  // The refit's targets: every consumer's output on the dense network, before any cut.
+  const DenseTargets dense = o.refit ? capture_dense_targets(model, groups, calib) : DenseTargets{};
+  auto refit = [&](const Group& g, std::size_t i) {
+    const RefitResult r = refit_consumer(model, g, groups, dense, calib, o.refit_ridge, optimizer);
+    report.groups[i].refit = true;
+    report.groups[i].refit_error_before = r.error_before;
+    report.groups[i].refit_error_after = r.error_after;
+  };
 
   if (method.kind == MethodKind::WholeModel) {
     method.prune({model, groups, calib, o, sample_shape, gen, optimizer});
+    if (o.refit)
+      for (std::size_t i = 0; i < groups.size(); ++i)
+        if (groups[i].size < dense.units.at(groups[i].name)) refit(groups[i], i);
   } else {
     const KeepCounts keep = allocate(model, groups, method, calib, o, sample_shape, gen);
-    for (Group& g : groups) {
+    for (std::size_t i = 0; i < groups.size(); ++i) {
+      Group& g = groups[i];
       const std::int64_t k = apply_rails(keep.at(g.name), g.size, o.rails);
       if (k == g.size) continue;
       // Scored or selected on the network as pruned upstream so far.
@@ -62,6 +78,7 @@ PruneReport prune_model(nn::Module& model, const Calibration& calib, const Prune
                                                  ? top_k(method.score(model, g, calib, gen), k)
                                                  : method.select(model, g, k, calib, o);
       shrink_group(model, g, kept, optimizer);
+      if (o.refit) refit(g, i);
     }
   }
   for (size_t i = 0; i < groups.size(); ++i) report.groups[i].after = group_size(model, groups[i]);

@@ -2,7 +2,11 @@
 // the method up in the registry (prune/methods.h), and either hands the whole model to it
 // (PFP, SAP) or asks allocation for per-group counts and the method which units to keep
 // (group by group, input to output, each on the network as already pruned upstream), and
-// shrinks.
+// shrinks. With options.refit, each cut group's consumer is refit toward the dense model's
+// output (prune/refit.h): right after its cut for score and select methods (so that later
+// groups are chosen on the refit network), input to output after the method for whole-model
+// ones. The dense targets are the model as prune_model receives it (in a multi-round
+// schedule, the model at the start of the round). Without refit, nothing of it runs.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -19,6 +23,10 @@ namespace shrink::prune {
 struct GroupChange {
   std::string name;
   std::int64_t before = 0, after = 0;
+  // With PruneOptions::refit, for a group that was cut: its consumer's calibration error
+  // against the dense output (mean squared) before and after the refit (prune/refit.h).
+  bool refit = false;
+  double refit_error_before = 0, refit_error_after = 0;
 };
 
 struct PruneReport {

@@ -73,6 +73,10 @@ void shrink_group(nn::Module& model, Group& group, const std::vector<std::int64_
   check_kept("group '" + group.name + "'", kept, group_size(model, group));
   if (group.is_input()) narrow_input_selection(model, group, kept);  // before the columns go
   for (const Member& m : group.members) slice(model, m.tensor, m.axis, kept, optimizer);
+  std::vector<std::int64_t> original;
+  original.reserve(kept.size());
+  for (std::int64_t k : kept) original.push_back(group.original.empty() ? k : group.original[static_cast<std::size_t>(k)]);
+  group.original = std::move(original);
   group.size = static_cast<std::int64_t>(kept.size());
 }
 

@@ -3,6 +3,7 @@
 // With --checkpoint-dir a multi-round schedule saves its state after every round, and
 // --resume DIR continues from the next round to the result an uninterrupted run reaches.
 #include <array>
+#include <cmath>
 #include <cstdio>
 #include <iostream>
 #include <memory>
@@ -49,6 +50,7 @@ nlohmann::json settings_json(const Options& o, bool keep, bool params, bool flop
           {"round-to", po.rails.multiple}, {"max-layer-ratio", po.rails.max_layer_ratio},
           {"ispasp-iterations", po.ispasp_iterations}, {"iterations", o.schedule.rounds},
           {"prune-inputs", po.prune_inputs}, {"keep-inputs", po.rails.input_keep},
+          {"refit", po.refit}, {"refit-ridge", po.refit_ridge},
           {"finetune-epochs", o.schedule.fine_tune.epochs}, {"lr", o.schedule.fine_tune.lr},
           {"batch-size", o.batch_size}, {"out", o.out}, {"json", o.json},
           {"keep-checkpoints", o.keep_checkpoints}, {"seed", o.common.seed},
@@ -76,6 +78,10 @@ std::array<bool, 3> apply_settings(Options& o, const nlohmann::json& s, const st
   po.rails.multiple = saved_setting<decltype(po.rails.multiple)>(s, "round-to", dir);
   po.rails.max_layer_ratio = saved_setting<double>(s, "max-layer-ratio", dir);
   po.ispasp_iterations = saved_setting<decltype(po.ispasp_iterations)>(s, "ispasp-iterations", dir);
+  if (s.contains("refit")) {  // states saved before the refit existed ran without it
+    po.refit = saved_setting<bool>(s, "refit", dir);
+    po.refit_ridge = saved_setting<double>(s, "refit-ridge", dir);
+  }
   o.schedule.rounds = saved_setting<int>(s, "iterations", dir);
   // Absent from states saved before input pruning existed: those runs had it off.
   po.prune_inputs = s.contains("prune-inputs") && saved_setting<bool>(s, "prune-inputs", dir);
@@ -91,6 +97,7 @@ std::array<bool, 3> apply_settings(Options& o, const nlohmann::json& s, const st
   o.common.device = saved_setting<std::string>(s, "device", dir);
   SHRINK_CHECK(o.schedule.rounds >= 1 && o.schedule.fine_tune.epochs >= 0 && o.batch_size > 0 &&
                    o.schedule.calib_samples > 0 && o.keep_checkpoints >= 1 && o.common.threads >= 0 &&
+                   std::isfinite(po.refit_ridge) && po.refit_ridge > 0 &&
                    o.common.threads <= 1024,
                "--resume ", dir, ": saved settings out of range: ", shrink::quote_json(s));
   return given;
@@ -110,6 +117,25 @@ shrink::tools::ModelSummary summary_from_json(const nlohmann::json& j) {
   m.latency_ms = j.at("latency_ms").get<double>();
   m.latency_batch = j.at("latency_batch").get<std::int64_t>();
   return m;
+}
+
+// The last round's refit, per group: the consumer's calibration error against the dense
+// output before and after it (empty without --refit).
+nlohmann::json refit_json(const shrink::prune::ScheduleReport& report) {
+  nlohmann::json groups = nlohmann::json::array();
+  if (report.rounds.empty()) return groups;
+  for (const auto& g : report.rounds.back().prune.groups)
+    if (g.refit)
+      groups.push_back({{"group", g.name}, {"mse_before", g.refit_error_before}, {"mse_after", g.refit_error_after}});
+  return groups;
+}
+
+void print_refit(const shrink::prune::ScheduleReport& report) {
+  if (report.rounds.empty()) return;
+  for (const auto& g : report.rounds.back().prune.groups)
+    if (g.refit)
+      std::printf("refit (beyond the seed papers): group %s's consumer, calibration MSE vs dense %.4g -> %.4g\n",
+                  g.name.c_str(), g.refit_error_before, g.refit_error_after);
 }
 
 }  // namespace
@@ -153,6 +179,14 @@ int main(int argc, char** argv) {
                  "Fraction of the input features kept, instead of the target's (needs --prune-inputs; not "
                  "with sap, which decides its own counts)")
       ->check(tools::in_range(0.0, 1.0))->needs(prune_inputs);
+  app.add_flag("--refit", po.refit,
+               "Beyond the seed papers (this project's own addition, off by default): after each cut, re-solve "
+               "the consumer layer's weights and bias by ridge-regularised least squares on the calibration "
+               "batch so that its output matches the dense model's (any structured method)");
+  app.add_option("--refit-ridge", po.refit_ridge,
+                 "The refit's regularisation toward the current weights, relative to the mean non-zero "
+                 "eigenvalue of the activations' Gram matrix (larger keeps the weights nearer where they were)")
+      ->check(tools::positive())->capture_default_str();
   app.add_option("--iterations", o.schedule.rounds, "Prune -> fine-tune rounds; each round keeps the same "
                  "fraction of what is left, compounding to the target")->check(tools::positive())->capture_default_str();
   app.add_option("--finetune-epochs", recipe.epochs, "Fine-tuning epochs after each round")
@@ -303,6 +337,8 @@ int main(int argc, char** argv) {
                                   {"widths_before", widths_before},
                                   {"widths_after", widths_after}, {"prune_inputs", po.prune_inputs},
                                   {"prune_seconds", prune_seconds}, {"iterations", o.schedule.rounds},
+                                  {"refit", po.refit}, {"refit_ridge", po.refit_ridge},
+                                  {"refit_groups", refit_json(report)},
                                   {"finetune_epochs", recipe.epochs}, {"out", o.out}}
                        .dump()
                 << std::endl;
@@ -324,6 +360,7 @@ int main(int argc, char** argv) {
     row("latency (ms)", num(before.latency_ms, "%.3f"), num(after.latency_ms, "%.3f"),
         num(before.latency_ms / after.latency_ms, "%.2fx faster"));
     row("widths", nlohmann::json(widths_before).dump(), nlohmann::json(widths_after).dump(), "");
+    print_refit(report);
     std::printf("pruning wall time %.3fs (without fine-tuning); latency: batch of %lld on %s\nsaved %s\n",
                 prune_seconds, static_cast<long long>(before.latency_batch), device.str().c_str(), o.out.c_str());
     return 0;

@@ -1,0 +1,123 @@
+#include "prune/refit.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/autograd.h"
+#include "core/error.h"
+#include "core/ops.h"
+#include "nn/linear.h"
+
+namespace shrink::prune {
+
+namespace {
+
+nn::Linear& linear_consumer(nn::Module& model, const Group& group) {
+  SHRINK_CHECK(!group.consumer.empty(), "refit: group '", group.name, "' has no consumer");
+  const std::shared_ptr<nn::Module> layer = model.child(group.consumer);
+  auto* linear = dynamic_cast<nn::Linear*>(layer.get());
+  SHRINK_CHECK(linear != nullptr, "refit: group '", group.name, "': its consumer '", group.consumer, "' is a ",
+               layer->type_name(), "; the refit solves Linear consumers only");
+  return *linear;
+}
+
+// The group's activation on the calibration batch, (N, units), on the network as it is now.
+Tensor activations(nn::Module& model, const Group& group, const Calibration& calib, std::int64_t batch_size) {
+  const std::vector<Tensor> parts = group_activation(model, group, calib.inputs, batch_size);
+  const Tensor h = parts.size() == 1 ? parts.front() : concat(parts, 0);
+  const std::int64_t units = group_size(model, group);
+  SHRINK_CHECK(h.dim() == 2 && h.size(1) == units, "refit: group '", group.name, "': its activation has shape ",
+               shape_str(h.shape()), "; the refit needs (N, ", units, ")");
+  return h;
+}
+
+// g + value * I, in place on the CPU (a (k+1)^2 identity would cost as much as the Gram
+// matrix), through a host-built identity elsewhere.
+Tensor add_to_diagonal(Tensor g, double value) {
+  const std::int64_t n = g.size(0);
+  if (g.device().is_cpu()) {
+    if (g.dtype() == DType::Float32) {
+      float* p = g.data<float>();
+      for (std::int64_t i = 0; i < n; ++i) p[i * n + i] += static_cast<float>(value);
+    } else {
+      double* p = g.data<double>();
+      for (std::int64_t i = 0; i < n; ++i) p[i * n + i] += value;
+    }
+    return g;
+  }
+  std::vector<double> eye(static_cast<std::size_t>(n * n), 0.0);
+  for (std::int64_t i = 0; i < n; ++i) eye[static_cast<std::size_t>(i * n + i)] = value;
+  return g + Tensor::from_vector(eye, {n, n}).to(g.dtype()).to(g.device());
+}
+
+}  // namespace
+
+DenseTargets capture_dense_targets(nn::Module& model, const std::vector<Group>& groups, const Calibration& calib,
+                                   std::int64_t batch_size) {
+  NoGradGuard no_grad;
+  DenseTargets dense;
+  for (const Group& g : groups) {
+    nn::Linear& consumer = linear_consumer(model, g);
+    dense.outputs[g.name] = consumer(activations(model, g, calib, batch_size));
+    dense.units[g.name] = group_size(model, g);
+  }
+  return dense;
+}
+
+RefitResult refit_consumer(nn::Module& model, const Group& group, const std::vector<Group>& groups,
+                           const DenseTargets& dense, const Calibration& calib, double ridge,
+                           nn::Optimizer* optimizer, std::int64_t batch_size) {
+  SHRINK_CHECK(std::isfinite(ridge) && ridge > 0, "refit: the ridge must be a positive number, got ", ridge);
+  const auto found = dense.outputs.find(group.name);
+  SHRINK_CHECK(found != dense.outputs.end(), "refit: no dense output was captured for group '", group.name, "'");
+  NoGradGuard no_grad;
+  nn::Linear& consumer = linear_consumer(model, group);
+  const Tensor h = activations(model, group, calib, batch_size);
+  const std::int64_t samples = h.size(0), units = h.size(1), outputs = consumer.out_features();
+
+  // The dense output's columns for the consumer's remaining outputs (the units of the group
+  // it produces that are still there).
+  Tensor y = found->second;
+  for (const Group& next : groups)
+    if (next.producer == group.consumer && !next.original.empty())
+      y = index_select(y, 1, Tensor::from_vector(next.original, {static_cast<std::int64_t>(next.original.size())},
+                                                 y.device()));
+  SHRINK_CHECK(y.size(0) == samples && y.size(1) == outputs, "refit: group '", group.name, "': the dense output ",
+               shape_str(y.shape()), " does not match ", samples, " samples and the consumer's ", outputs,
+               " outputs (was the calibration batch changed after the capture?)");
+
+  const bool bias = consumer.has_bias();
+  const Tensor a = bias ? concat({h, Tensor::ones({samples, 1}, h.dtype(), h.device())}, 1) : h;
+  const Tensor w0 = bias ? concat({consumer.weight().detach(), reshape(consumer.bias().detach(), {outputs, 1})}, 1)
+                         : consumer.weight().detach();
+  const Tensor residual = y - shrink::linear(a, w0, Tensor());  // (N, out)
+  const Tensor at = transpose(a, 0, 1);                         // (k+1, N)
+  const std::int64_t n = a.size(1);
+  const double trace = sum(square(a)).item();  // trace(A^T A) = ||A||_F^2
+  RefitResult result;
+  result.lambda = trace > 0 ? ridge * trace / static_cast<double>(std::min(n, samples)) : ridge;
+  // (W - W0)^T, (k+1, out), from whichever system is smaller. With fewer samples than
+  // columns, the push-through identity (A^T A + lambda I)^-1 A^T = A^T (A A^T + lambda I)^-1
+  // gives the same change from an (N, N) system: N^2 k work instead of k^2 N + k^3 / 3.
+  const Tensor change =
+      samples < n ? matmul(at, cholesky_solve(add_to_diagonal(matmul(a, at), result.lambda), residual))
+                  : cholesky_solve(add_to_diagonal(matmul(at, a), result.lambda), matmul(at, residual));
+  const Tensor w = w0 + transpose(change, 0, 1);
+  result.error_before = mean(square(residual)).item();
+  result.error_after = mean(square(y - shrink::linear(a, w, Tensor()))).item();
+
+  const std::string weight_name = group.consumer + ".weight", bias_name = group.consumer + ".bias";
+  model.set_parameter(weight_name, shrink::slice(w, 1, 0, units));
+  if (bias) model.set_parameter(bias_name, reshape(shrink::slice(w, 1, units, units + 1), {outputs}));
+  if (optimizer) {
+    for (const std::string& name : {weight_name, bias_name}) {
+      if (!model.has_parameter(name)) continue;
+      optimizer->set_parameter(name, model.parameter(name));
+      optimizer->state().erase(name);
+      if (auto* adam = dynamic_cast<nn::AdamW*>(optimizer)) adam->set_step_count(name, 0);
+    }
+  }
+  return result;
+}
+
+}  // namespace shrink::prune
