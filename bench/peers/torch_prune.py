@@ -5,9 +5,10 @@ hidden width. Timed: scoring, selection and the physical rewrite (new, smaller n
 layers holding the kept rows / columns). Not timed: building the model and the data.
 
 Each job is a page-long port of the method as shrink implements it (prune/*.cpp), written
-from shared ALGORITHMS.md: magnitude (L1 of each unit's incoming weights), random,
+from shared ALGORITHMS.md: magnitude (L1 or L2 of each unit's incoming weights), random,
 first-order Taylor, i-SpaSP (§1.2, 20 iterations, minibatches of 256), PFP deterministic
-(§2.1-2.2: sensitivities on the |S| rule's first samples, the ε search, top-n), SAP
+(§2.1-2.2: sensitivities on the |S| rule's first samples, the ε search, top-n) and PFP
+sampling (Alg. 1: multinomial draws, reweighted consumer columns), SAP
 structured (shrink's own variant: the PQ index of the unit L2 norms decides the count,
 prune/sap.cpp), greedy forward selection (§1.6) and the rewrite alone. Like shrink's
 criteria, they freeze the parameters (no weight gradients) and run in eval mode.
@@ -60,6 +61,11 @@ def magnitude(model, x, y, k):
         return rewrite(model, top(model[1].weight.abs().sum(1), k))
 
 
+def magnitude_l2(model, x, y, k):
+    with torch.no_grad():
+        return rewrite(model, top(model[1].weight.norm(dim=1), k))
+
+
 def random_units(model, x, y, k):
     return rewrite(model, top(torch.rand(HIDDEN, dtype=torch.float64), k))
 
@@ -96,7 +102,7 @@ def ispasp(model, x, y, k, iterations=20, batch=256):
     return rewrite(model, support)
 
 
-def pfp_sensitivity(w, act, chunk=64):
+def pfp_sensitivity(w, act, chunk=16):
     """s_j = max_x max_i max(W+_ij a_j / z+_i, W-_ij a_j / z-_i) (ALGORITHMS.md §2.1)."""
     if (act < 0).any():
         act = torch.cat([act.clamp(min=0), (-act).clamp(min=0)])
@@ -112,7 +118,8 @@ def pfp_sensitivity(w, act, chunk=64):
     return s.double()
 
 
-def pfp(model, x, y, k, delta=1e-12, c=3.0):
+def pfp_allocate(model, x, k, delta=1e-12, c=3.0):
+    """Sensitivities s, probabilities p and the width n of the ε search (ALGORITHMS.md §2.2)."""
     eta = [HIDDEN, OUT]  # outputs of the weighted layers
     samples = min(SAMPLES, math.ceil(3 * (math.log(8 * max(eta) * sum(eta)) - math.log(delta))))
     s = pfp_sensitivity(model[3].weight, hidden(model, x[:samples]))
@@ -135,7 +142,34 @@ def pfp(model, x, y, k, delta=1e-12, c=3.0):
     n = width(hi)
     while n < HIDDEN and cost(n + 1) <= budget:  # the fill: one layer's next channels
         n += 1
+    return s, p, n
+
+
+def pfp(model, x, y, k):
+    """PFPNet: the n channels of largest sensitivity."""
+    s, _, n = pfp_allocate(model, x, k)
     return rewrite(model, top(s, n))
+
+
+def pfp_sampling(model, x, y, k):
+    """PFPNetRand (Alg. 1): M draws from p whose expected distinct count is n; the consumer's
+    column j is scaled by count_j / (M p_j)."""
+    _, p, n = pfp_allocate(model, x, k)
+    log1m_p = torch.log1p(-p)
+    expected = lambda m: float(-torch.expm1(m * log1m_p).sum())  # noqa: E731
+    target = min(n, int((p > 0).sum()) - 0.5)
+    lo, hi = 0, 1
+    while hi < (1 << 26) and expected(hi) < target:
+        lo, hi = hi, hi * 2
+    while hi - lo > 1:
+        mid = lo + (hi - lo) // 2
+        lo, hi = (mid, hi) if expected(mid) < target else (lo, mid)
+    counts = torch.bincount(torch.multinomial(p, hi, replacement=True), minlength=HIDDEN)
+    kept = counts.nonzero().squeeze(1)
+    pruned = rewrite(model, kept)
+    with torch.no_grad():
+        pruned[3].weight.mul_((counts[kept] / (hi * p[kept])).float())
+    return pruned
 
 
 def sap(model, x, y, k, p=0.5, q=1.0, eta_r=0.0, gamma=1.0, beta=0.9):
@@ -180,7 +214,9 @@ def shrink_only(model, x, y, k):
 JOBS = {  # bench_prune's names -> (function, width)
     "prune_to/ispasp/500": (ispasp, 500),
     "prune_to/pfp/500": (pfp, 500),
+    "prune_to/pfp-sampling/500": (pfp_sampling, 500),
     "prune_to/magnitude/500": (magnitude, 500),
+    "prune_to/magnitude-l2/500": (magnitude_l2, 500),
     "prune_to/taylor/500": (taylor, 500),
     "prune_to/random/500": (random_units, 500),
     "prune_to/sap/auto": (sap, None),
