@@ -27,7 +27,6 @@ inline double finish(double total) {
 template <int P, class T>
 double slice_total(const T* src, std::int64_t n) {
   double a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-  std::int64_t i = 0;
 #pragma omp simd reduction(+ : a0, a1, a2, a3)
   for (std::int64_t b = 0; b < n / 4; ++b) {
     a0 += term<P>(src[4 * b]);
@@ -35,7 +34,7 @@ double slice_total(const T* src, std::int64_t n) {
     a2 += term<P>(src[4 * b + 2]);
     a3 += term<P>(src[4 * b + 3]);
   }
-  for (i = n / 4 * 4; i < n; ++i) a0 += term<P>(src[i]);
+  for (std::int64_t i = n / 4 * 4; i < n; ++i) a0 += term<P>(src[i]);
   return (a0 + a1) + (a2 + a3);
 }
 
@@ -80,7 +79,7 @@ void CpuBackend::unit_norm(DType t, int p, std::int64_t outer, std::int64_t unit
     const T* src = static_cast<const T*>(in);
     if (p == 1) unit_norm_typed<1>(outer, units, inner, src, out);
     else unit_norm_typed<2>(outer, units, inner, src, out);
-  });
+  }, "unit_norm");
 }
 
 }  // namespace shrink::kernels::cpu
