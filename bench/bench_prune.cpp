@@ -1,6 +1,7 @@
 // Pruning throughput: time to score and shrink ffn-10000 (784-10000-10) to 500 hidden
 // units with each method (calibration: 1024 samples), and the shrink step alone. GFS needs
-// O(width x 10000) block passes, so it is timed at 50 units.
+// O(width x 10000) block passes, so it is timed at 50 units. bench/peers/torch_prune.py
+// times plain PyTorch on the same jobs under the same names (scripts/perf_report.py pairs them).
 #include <benchmark/benchmark.h>
 
 #include "core/random.h"
@@ -54,7 +55,9 @@ void shrink_only(benchmark::State& state) {
 
 BENCHMARK_CAPTURE(prune_to, ispasp/500, "ispasp", 500)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK_CAPTURE(prune_to, pfp/500, "pfp", 500)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_CAPTURE(prune_to, pfp-sampling/500, "pfp-sampling", 500)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK_CAPTURE(prune_to, magnitude/500, "magnitude", 500)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_CAPTURE(prune_to, magnitude-l2/500, "magnitude-l2", 500)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK_CAPTURE(prune_to, taylor/500, "taylor", 500)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK_CAPTURE(prune_to, random/500, "random", 500)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK_CAPTURE(prune_to, sap/auto, "sap", 500)->Unit(benchmark::kMillisecond)->UseRealTime();

@@ -76,6 +76,11 @@ Tensor max(const Tensor& x, std::int64_t axis, bool keepdim = false);
 // Index of the max along `axis` (int64, not differentiable).
 Tensor argmax(const Tensor& x, std::int64_t axis, bool keepdim = false);
 
+// The L1 (p = 1) or L2 (p = 2) norm of each slice x[..., u, ...] along `axis`, as a float64
+// tensor (x.size(axis)) on x's device, summed in double: pruning's magnitude scores. Not
+// differentiable. (core/ops/norms.cpp)
+Tensor unit_norms(const Tensor& x, std::int64_t axis, int p);
+
 // ---- softmax and losses (core/ops/softmax.cpp) ----
 Tensor softmax(const Tensor& x, std::int64_t axis = -1);
 Tensor log_softmax(const Tensor& x, std::int64_t axis = -1);

@@ -94,6 +94,15 @@ SHRINK_KERNEL(reduce, (ReduceOp op, DType t, std::int64_t outer, std::int64_t re
                        std::int64_t inner, const void* in, void* out, std::int64_t* argmax),
               (op, t, outer, reduce, inner, in, out, argmax))
 
+// ---- per-unit norms (pruning's magnitude scores) ----
+// Lp norm of each unit's slice of a (outer, units, inner) view:
+//   out[u] = (sum over o, i of |in[o, u, i]|^p)^(1/p),  p = 1 or 2,
+// accumulated and written in double whatever t is: pruning ranks units by these, and a
+// float accumulator would round near-equal norms into ties. One unit's sum has a fixed order.
+SHRINK_KERNEL(unit_norm, (DType t, int p, std::int64_t outer, std::int64_t units,
+                          std::int64_t inner, const void* in, double* out),
+              (t, p, outer, units, inner, in, out))
+
 // ---- linear algebra ----
 // Row-major C(m,n) = alpha * op(A) op(B) + beta * C, batched with element strides
 // (stride 0 broadcasts an operand across the batch).

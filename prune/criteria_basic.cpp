@@ -18,43 +18,48 @@ std::vector<std::int64_t> top_k(const Scores& scores, std::int64_t k) {
   SHRINK_CHECK(k >= 0 && k <= n, "top_k: k = ", k, " is outside [0, ", n, "]");
   std::vector<std::int64_t> order(static_cast<std::size_t>(n));
   std::iota(order.begin(), order.end(), 0);
-  // Larger score first, NaN after every number; equal scores keep the lower index first.
-  std::stable_sort(order.begin(), order.end(), [&](std::int64_t a, std::int64_t b) {
+  if (k == 0 || k == n) {
+    order.resize(static_cast<std::size_t>(k));
+    return order;
+  }
+  // A strict total order: larger score first, NaN after every number, equal scores (and NaNs)
+  // lower index first. Being total, the k first of it are one set whichever selection
+  // algorithm finds them: nth_element's O(n) partition instead of sorting all n.
+  const auto before = [&](std::int64_t a, std::int64_t b) {
     const double sa = scores[static_cast<std::size_t>(a)], sb = scores[static_cast<std::size_t>(b)];
-    if (std::isnan(sa) || std::isnan(sb)) return !std::isnan(sa) && std::isnan(sb);
-    return sa > sb;
-  });
+    const bool na = std::isnan(sa), nb = std::isnan(sb);
+    if (na != nb) return nb;
+    if (!na && sa != sb) return sa > sb;
+    return a < b;
+  };
+  std::nth_element(order.begin(), order.begin() + (k - 1), order.end(), before);
   order.resize(static_cast<std::size_t>(k));
   std::sort(order.begin(), order.end());
   return order;
 }
 
-Scores score_magnitude(const nn::Module& model, const Group& group, int p) {
-  SHRINK_CHECK(p == 1 || p == 2, "score_magnitude: p must be 1 (L1) or 2 (L2), got ", p);
-  // The input group has no producer: its units' weights are the consumer's columns.
+namespace {
+
+// The member whose slices magnitude scores: the producer's weight (its incoming weights); the
+// input group has no producer, so its units' weights are the consumer's columns.
+const Member& magnitude_member(const Group& group) {
   const std::string weight = (group.is_input() ? group.consumer : group.producer) + ".weight";
   const auto member = std::find_if(group.members.begin(), group.members.end(),
                                    [&](const Member& m) { return m.tensor == weight; });
   SHRINK_CHECK(member != group.members.end(), "score_magnitude: group '", group.name,
                "' has no member '", weight, "' (the producer's weight)");
-  const Tensor& w = model.parameter(weight);
-  const std::vector<double> v = w.to(Device::cpu()).to(DType::Float64).to_vector<double>();
-  // View w as (outer, units, inner) around the group's axis.
-  const Shape& shape = w.shape();
-  std::int64_t outer = 1, inner = 1;
-  for (int a = 0; a < member->axis; ++a) outer *= shape[static_cast<std::size_t>(a)];
-  for (std::size_t a = static_cast<std::size_t>(member->axis) + 1; a < shape.size(); ++a) inner *= shape[a];
-  const std::int64_t units = shape[static_cast<std::size_t>(member->axis)];
-  Scores norms(static_cast<std::size_t>(units), 0.0);
-  for (std::int64_t o = 0; o < outer; ++o)
-    for (std::int64_t u = 0; u < units; ++u)
-      for (std::int64_t i = 0; i < inner; ++i) {
-        const double x = v[static_cast<std::size_t>((o * units + u) * inner + i)];
-        norms[static_cast<std::size_t>(u)] += p == 1 ? std::abs(x) : x * x;
-      }
-  if (p == 2)
-    for (double& n : norms) n = std::sqrt(n);
-  return norms;
+  return *member;
+}
+
+}  // namespace
+
+Scores score_magnitude(const nn::Module& model, const Group& group, int p) {
+  SHRINK_CHECK(p == 1 || p == 2, "score_magnitude: p must be 1 (L1) or 2 (L2), got ", p);
+  const Member& member = magnitude_member(group);
+  // One pass over the weight on its device (kernel unit_norm, summed in double); only the
+  // per-unit norms come back to the host.
+  const Tensor norms = unit_norms(model.parameter(member.tensor), member.axis, p);
+  return norms.to_vector<double>();
 }
 
 Scores score_random(const Group& group, Generator& gen) {

@@ -4,6 +4,7 @@
 #include <numeric>
 
 #include "core/error.h"
+#include "core/ops.h"
 #include "prune/sap.h"
 #include "prune/slice.h"
 
@@ -36,22 +37,8 @@ std::vector<std::int64_t> largest(const std::vector<double>& norms, std::int64_t
 
 std::vector<double> unit_norms(const nn::Module& model, const Group& group) {
   const Member& m = producer_weight(model, group);
-  const Tensor& w = model.parameter(m.tensor);
-  const std::vector<double> v = w.detach().to(Device::cpu()).to(DType::Float64).to_vector<double>();
-  // (outer, units, inner) view around the group's axis.
-  std::int64_t outer = 1, inner = 1;
-  for (int a = 0; a < m.axis; ++a) outer *= w.size(a);
-  for (std::int64_t a = m.axis + 1; a < w.dim(); ++a) inner *= w.size(a);
-  const std::int64_t units = w.size(m.axis);
-  std::vector<double> sq(static_cast<std::size_t>(units), 0.0);
-  for (std::int64_t o = 0; o < outer; ++o)
-    for (std::int64_t u = 0; u < units; ++u)
-      for (std::int64_t i = 0; i < inner; ++i) {
-        const double x = v[(o * units + u) * inner + i];
-        sq[u] += x * x;
-      }
-  for (double& s : sq) s = std::sqrt(s);
-  return sq;
+  // L2 norm of each slice along the group's axis, on the weight's device (core unit_norms).
+  return shrink::unit_norms(model.parameter(m.tensor), m.axis, 2).to_vector<double>();
 }
 
 std::vector<StructuredSapDecision> sap_structured_decide(const nn::Module& model,

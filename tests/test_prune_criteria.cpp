@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <random>
+#include <string>
 
 #include "core/shrink.h"
 #include "nn/activation.h"
@@ -111,6 +113,66 @@ TEST(TopK, KeepsTheLargestSortedByIndexWithTiesToTheLowerIndex) {
   EXPECT_EQ(top_k({0.0, NAN, -INFINITY, 5.0}, 3), (Indices{0, 2, 3}));  // NaN ranks last
   EXPECT_THROW(top_k(s, 7), Error);
   EXPECT_THROW(top_k(s, -1), Error);
+}
+
+// The reference rule, written the slow way: a stable sort of every index by "larger first,
+// NaN last", the first k, sorted by index.
+Indices top_k_by_full_sort(const Scores& s, std::int64_t k) {
+  Indices order(s.size());
+  for (std::size_t i = 0; i < s.size(); ++i) order[i] = static_cast<std::int64_t>(i);
+  std::stable_sort(order.begin(), order.end(), [&](std::int64_t a, std::int64_t b) {
+    const double sa = s[static_cast<std::size_t>(a)], sb = s[static_cast<std::size_t>(b)];
+    if (std::isnan(sa) || std::isnan(sb)) return !std::isnan(sa) && std::isnan(sb);
+    return sa > sb;
+  });
+  order.resize(static_cast<std::size_t>(k));
+  std::sort(order.begin(), order.end());
+  return order;
+}
+
+TEST(TopK, EqualsTheFullSortOnRandomScoresWithTiesNansAndInfinities) {
+  std::mt19937_64 rng(3);
+  for (std::int64_t n : {1, 2, 3, 7, 31, 100, 257, 1001}) {
+    for (int trial = 0; trial < 4; ++trial) {
+      // Few distinct values, so ties are everywhere; some NaN, +-inf and signed zeros.
+      Scores s(static_cast<std::size_t>(n));
+      for (double& x : s) {
+        const auto r = rng() % 12;
+        x = r == 0 ? NAN : r == 1 ? INFINITY : r == 2 ? -INFINITY : r == 3 ? -0.0 : static_cast<double>(r % 5);
+      }
+      if (trial == 3)
+        for (double& x : s) x = std::ldexp(static_cast<double>(rng() % 1000003), -20);  // distinct-ish
+      for (std::int64_t k = 0; k <= n; k += std::max<std::int64_t>(1, n / 13)) {
+        SCOPED_TRACE("n=" + std::to_string(n) + " trial=" + std::to_string(trial) + " k=" + std::to_string(k));
+        EXPECT_EQ(top_k(s, k), top_k_by_full_sort(s, k));
+      }
+      EXPECT_EQ(top_k(s, n), top_k_by_full_sort(s, n));
+    }
+  }
+  EXPECT_EQ(top_k(Scores(5, NAN), 2), (Indices{0, 1}));  // all NaN: the lowest indices
+}
+
+TEST(Criteria, MagnitudeEqualsTheFloat64LoopOnAWideLayer) {
+  // 37 inputs -> 1001 units -> 3 outputs: above the kernels' parallel grain.
+  Generator gen(5);
+  const std::int64_t d = 37, m = 1001, k = 3;
+  auto model = two_layer(gaussian(m * d, 1.0, gen), gaussian(m, 1.0, gen), gaussian(k * m, 1.0, gen),
+                         gaussian(k, 1.0, gen), d, m, k);
+  const auto groups = build_groups(*model);
+  const auto w = model->parameter(groups[0].producer + ".weight").to_vector<float>();
+  for (int p : {1, 2}) {
+    const Scores got = score_magnitude(*model, groups[0], p);
+    ASSERT_EQ(got.size(), static_cast<std::size_t>(m));
+    for (std::int64_t u = 0; u < m; ++u) {
+      double total = 0;
+      for (std::int64_t i = 0; i < d; ++i) {
+        const double x = w[static_cast<std::size_t>(u * d + i)];
+        total += p == 1 ? std::abs(x) : x * x;
+      }
+      const double want = p == 1 ? total : std::sqrt(total);
+      EXPECT_NEAR(got[static_cast<std::size_t>(u)], want, 1e-13 * want) << "p " << p << " unit " << u;
+    }
+  }
 }
 
 TEST(Criteria, MagnitudeIsTheNormOfTheProducerRowsWithoutTheBias) {
