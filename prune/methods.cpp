@@ -61,10 +61,12 @@ std::vector<Method> registry() {
   Method pfp_rand{"pfp-sampling", "PFP with sensitivity sampling and reweighting (the paper's Alg. 1)",
                   MethodKind::WholeModel, kAnyTarget, {}, {}, pfp(true)};
   r.push_back(pfp_rand);
-  Method sap{"sap", "SAP: the PQ Index of each layer's unit norms decides its count, magnitude ranks (ours, after "
-             "Diao et al. 2023); decides its own counts, so it takes no --keep/--target-* (target none)",
+  Method sap{"sap", "structured SAP, this project's own variant (not the paper's method, which prunes single "
+             "weights: shrink-sparsify): the PQ Index of each layer's unit norms decides its count, the largest "
+             "norms stay (after Diao et al. 2023; --sap-p/-q/-eta/-gamma/-beta); decides its own counts, so it "
+             "takes no --keep/--target-* (target none)",
              MethodKind::WholeModel, {TargetKind::None}, {}, {}, {}};
-  sap.prune = [](const WholeModelInput& in) { sap_structured_prune(in.model, in.groups, SapOptions{}, in.optimizer); };
+  sap.prune = [](const WholeModelInput& in) { sap_structured_prune(in.model, in.groups, in.options.sap, in.optimizer); };
   r.push_back(sap);
   r.push_back(score_method("magnitude", "L1 norm of a unit's weights (FT, Li et al. 2017); same as magnitude-l1",
                            magnitude(1)));

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "prune/allocation.h"
+#include "prune/pqi.h"
 
 namespace shrink::prune {
 
@@ -39,6 +40,8 @@ struct PruneOptions {
   // consumer's weights by ridge-regularised least squares toward the dense model's outputs.
   bool refit = false;
   double refit_ridge = 1e-2;  // lambda / mean non-zero eigenvalue of the Gram matrix (refit.h)
+  // Structured SAP's PQ Index hyperparameters (p, q, eta_r, gamma, beta; prune/pqi.h).
+  SapOptions sap;
 };
 
 }  // namespace shrink::prune

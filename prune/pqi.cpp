@@ -15,12 +15,15 @@ void check_pq(double p, double q) {
 
 }  // namespace
 
-void check_sap_options(const SapOptions& o) {
+void check_sap_options(const SapOptions& o, const std::string& flag_prefix) {
+  const std::string& f = flag_prefix;
   SHRINK_CHECK(std::isfinite(o.p) && std::isfinite(o.q) && o.p > 0 && o.q > o.p,
-               "SAP: needs finite 0 < p < q (--p, --q), got p = ", o.p, ", q = ", o.q);
-  SHRINK_CHECK(std::isfinite(o.eta_r) && o.eta_r >= 0, "SAP: eta_r (--eta) must be finite and >= 0, got ", o.eta_r);
-  SHRINK_CHECK(std::isfinite(o.gamma) && o.gamma > 0, "SAP: gamma (--gamma) must be finite and > 0, got ", o.gamma);
-  SHRINK_CHECK(o.beta > 0 && o.beta <= 1, "SAP: beta (--beta, the largest fraction pruned per round) must be "
+               "SAP: needs finite 0 < p < q (", f, "p, ", f, "q), got p = ", o.p, ", q = ", o.q);
+  SHRINK_CHECK(std::isfinite(o.eta_r) && o.eta_r >= 0, "SAP: eta_r (", f, "eta) must be finite and >= 0, got ",
+               o.eta_r);
+  SHRINK_CHECK(std::isfinite(o.gamma) && o.gamma > 0, "SAP: gamma (", f, "gamma) must be finite and > 0, got ",
+               o.gamma);
+  SHRINK_CHECK(o.beta > 0 && o.beta <= 1, "SAP: beta (", f, "beta, the largest fraction pruned per round) must be "
                "in (0, 1], got ", o.beta);
 }
 

@@ -4,6 +4,7 @@
 #pragma once
 #include <cstdint>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "core/tensor.h"
@@ -19,8 +20,10 @@ struct SapOptions {
   double beta = 0.9;   // maximum fraction pruned per step
 };
 
-// Throws naming the first out-of-range hyperparameter (NaN and Inf included).
-void check_sap_options(const SapOptions& options);
+// Throws naming the first out-of-range hyperparameter (NaN and Inf included) and its flag:
+// flag_prefix + "p", "q", "eta", "gamma", "beta" ("--" for shrink-sparsify, "--sap-" for
+// shrink-prune).
+void check_sap_options(const SapOptions& options, const std::string& flag_prefix = "--");
 
 // I_{p,q}(w) = 1 - d^{1/q - 1/p} ||w||_p / ||w||_q
 //            = 1 - (mean |w|^p)^{1/p} / (mean |w|^q)^{1/q},

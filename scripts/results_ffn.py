@@ -9,7 +9,7 @@ every figure comes from the binaries.
 Finished cells are kept in runs/results_ffn/<data>.jsonl: an interrupted run resumes where it
 stopped (--fresh starts over; do that after changing the binaries).
 
-Usage: /usr/bin/python3 scripts/results_ffn.py [--data fashion-mnist,mnist] [--seeds 0,1,2]"""
+Usage: /usr/bin/python3 scripts/results_ffn.py [--data fashion-mnist[,mnist]] [--seeds 0,1,2]"""
 import argparse
 import json
 import os
@@ -24,10 +24,12 @@ METHODS = ["ispasp", "pfp", "magnitude", "taylor", "random"]
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", default=os.path.join(ROOT, "build"))
-    ap.add_argument("--data", default="fashion-mnist,mnist")
+    ap.add_argument("--data", default="fashion-mnist")
     ap.add_argument("--runs", default=os.path.join(ROOT, "runs"))
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--gfs-widths", default="50,100,200")
+    ap.add_argument("--finetune-widths", default="1000,200,50",
+                    help="widths also measured after one epoch of fine-tuning")
     ap.add_argument("--calib-samples", type=int, default=512)
     ap.add_argument("--train-epochs", type=int, default=10)
     ap.add_argument("--threads", type=int, default=2)
@@ -35,6 +37,7 @@ def main():
     args = ap.parse_args()
     seeds = seeds_arg(args.seeds)
     gfs_widths = [int(w) for w in args.gfs_widths.split(",") if w]
+    ft_widths = [int(w) for w in args.finetune_widths.split(",") if w]
     b = lambda name: os.path.join(args.build, name)
     for data in args.data.split(","):
         cells = Cells(os.path.join(args.runs, "results_ffn", f"{data}.jsonl"), args.fresh)
@@ -69,8 +72,9 @@ def main():
                     for refit in (0, 1):
                         rows.append({"seed": seed, "method": method, "width": width, "refit": refit,
                                      "finetune": 0, **prune(seed, method, width, refit, 0)})
-                    rows.append({"seed": seed, "method": method, "width": width, "refit": 0, "finetune": 1,
-                                 **prune(seed, method, width, 0, 1)})
+                    if width in ft_widths:
+                        rows.append({"seed": seed, "method": method, "width": width, "refit": 0, "finetune": 1,
+                                     **prune(seed, method, width, 0, 1)})
                 if width in gfs_widths:  # GFS: accuracy and time, no fine-tuning
                     rows.append({"seed": seed, "method": "gfs", "width": width, "refit": 0, "finetune": 0,
                                  **prune(seed, "gfs", width, 0, 0)})
@@ -107,7 +111,8 @@ def write(out_dir, data, dense, rows, seeds, args):
     def table(refit, ft):
         lines = [header, rule]
         for w in WIDTHS:
-            lines.append(f"| {w} | " + " | ".join(fmt_pct(values(m, w, refit, ft)) for m in METHODS) + " |")
+            if values(METHODS[0], w, refit, ft):
+                lines.append(f"| {w} | " + " | ".join(fmt_pct(values(m, w, refit, ft)) for m in METHODS) + " |")
         return lines
 
     lines = [f"# ffn-10000 on {data}: accuracy after pruning the hidden layer", "",

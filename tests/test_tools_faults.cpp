@@ -131,4 +131,29 @@ TEST_F(ToolFaults, StructuredPruningOfASparseCheckpointIsAnError) {
                        "nothing to prune");
 }
 
+// Structured SAP's hyperparameters reach the method (a smaller beta caps each layer's cut),
+// are refused out of range naming shrink-prune's own flag, and only go with --method sap.
+TEST_F(ToolFaults, SapOptionsOfShrinkPruneAreValidatedAndUsed) {
+  const std::string ckpt = (dir_ / "m.safetensors").string();
+  ASSERT_EQ(run("shrink-train --model mlp:784-64-32-2 --epochs 1 --data " + data() + " --out " + ckpt).exit_code, 0);
+  const std::string out = (dir_ / "p.safetensors").string();
+  auto widths_after = [&](const std::string& flags) {
+    Result r = run("shrink-prune " + ckpt + " --method sap " + flags + " --json --data " + data() + " --out " + out);
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    return nlohmann::json::parse(r.output.substr(r.output.rfind("{\"accuracy"))).at("widths_after");
+  };
+  // eta_r = 1 scales the keep bound r by (1 + eta)^(-q/(q-p)) = 1/4 at p = 0.5, q = 1, so
+  // about three quarters of each layer go, whatever the weights' PQI; beta caps that cut.
+  const auto deep = widths_after("--sap-eta 1");
+  EXPECT_LE(deep[1].get<int>(), 24) << "eta 1 keeps about a quarter of 64 units";
+  const auto capped = widths_after("--sap-eta 1 --sap-beta 0.05");
+  EXPECT_GE(capped[1].get<int>(), 60) << "beta 0.05 removes at most 5% of 64 units";
+  EXPECT_GE(capped[2].get<int>(), 30) << "beta 0.05 removes at most 5% of 32 units";
+  expect_clean_failure(run("shrink-prune " + ckpt + " --method sap --sap-p 2 --sap-q 1 --data " + data()), "--sap-p");
+  expect_clean_failure(run("shrink-prune " + ckpt + " --method sap --sap-beta 0 --data " + data()), "--sap-beta");
+  expect_clean_failure(run("shrink-prune " + ckpt + " --method sap --sap-eta nan --data " + data()), "--sap-eta");
+  expect_clean_failure(run("shrink-prune " + ckpt + " --method magnitude --keep 0.5 --sap-gamma 2 --data " + data()),
+                       "--sap-gamma applies to --method sap only");
+}
+
 }  // namespace

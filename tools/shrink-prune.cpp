@@ -50,7 +50,8 @@ nlohmann::json settings_json(const Options& o, bool keep, bool params, bool flop
           {"round-to", po.rails.multiple}, {"max-layer-ratio", po.rails.max_layer_ratio},
           {"ispasp-iterations", po.ispasp_iterations}, {"iterations", o.schedule.rounds},
           {"prune-inputs", po.prune_inputs}, {"keep-inputs", po.rails.input_keep},
-          {"refit", po.refit}, {"refit-ridge", po.refit_ridge},
+          {"refit", po.refit}, {"refit-ridge", po.refit_ridge}, {"sap-p", po.sap.p}, {"sap-q", po.sap.q},
+          {"sap-eta", po.sap.eta_r}, {"sap-gamma", po.sap.gamma}, {"sap-beta", po.sap.beta},
           {"finetune-epochs", o.schedule.fine_tune.epochs}, {"lr", o.schedule.fine_tune.lr},
           {"batch-size", o.batch_size}, {"out", o.out}, {"json", o.json},
           {"keep-checkpoints", o.keep_checkpoints}, {"seed", o.common.seed},
@@ -81,6 +82,13 @@ std::array<bool, 3> apply_settings(Options& o, const nlohmann::json& s, const st
   if (s.contains("refit")) {  // states saved before the refit existed ran without it
     po.refit = saved_setting<bool>(s, "refit", dir);
     po.refit_ridge = saved_setting<double>(s, "refit-ridge", dir);
+  }
+  if (s.contains("sap-p")) {  // states saved before these options existed ran with the defaults
+    po.sap.p = saved_setting<double>(s, "sap-p", dir);
+    po.sap.q = saved_setting<double>(s, "sap-q", dir);
+    po.sap.eta_r = saved_setting<double>(s, "sap-eta", dir);
+    po.sap.gamma = saved_setting<double>(s, "sap-gamma", dir);
+    po.sap.beta = saved_setting<double>(s, "sap-beta", dir);
   }
   o.schedule.rounds = saved_setting<int>(s, "iterations", dir);
   // Absent from states saved before input pruning existed: those runs had it off.
@@ -187,6 +195,14 @@ int main(int argc, char** argv) {
                  "The refit's regularisation toward the current weights, relative to the mean non-zero "
                  "eigenvalue of the activations' Gram matrix (larger keeps the weights nearer where they were)")
       ->check(tools::positive())->capture_default_str();
+  // Structured SAP's hyperparameters (the paper's names; checked together by check_sap_options).
+  const std::vector<CLI::Option*> sap_flags = {
+      app.add_option("--sap-p", po.sap.p, "sap: PQ Index p (0 < p < q)")->capture_default_str(),
+      app.add_option("--sap-q", po.sap.q, "sap: PQ Index q")->capture_default_str(),
+      app.add_option("--sap-eta", po.sap.eta_r, "sap: eta_r, tolerance of the keep bound (>= 0)")->capture_default_str(),
+      app.add_option("--sap-gamma", po.sap.gamma, "sap: gamma, scales the prune ratio 1 - r/d (> 0)")->capture_default_str(),
+      app.add_option("--sap-beta", po.sap.beta, "sap: beta, the largest fraction of a layer's units removed "
+                     "in one round, in (0, 1]")->capture_default_str()};
   app.add_option("--iterations", o.schedule.rounds, "Prune -> fine-tune rounds; each round keeps the same "
                  "fraction of what is left, compounding to the target")->check(tools::positive())->capture_default_str();
   app.add_option("--finetune-epochs", recipe.epochs, "Fine-tuning epochs after each round")
@@ -231,6 +247,10 @@ int main(int argc, char** argv) {
       SHRINK_CHECK(po.target > 0, "shrink-prune: the target must be above 0");
     po.allocation = prune::parse_allocation(o.allocation);
     SHRINK_CHECK(keep_inputs->count() == 0 || po.rails.input_keep > 0, "shrink-prune: --keep-inputs must be above 0");
+    for (const CLI::Option* flag : sap_flags)
+      SHRINK_CHECK(flag->count() == 0 || po.method == "sap", "shrink-prune: ", flag->get_name(),
+                   " applies to --method sap only (the method is ", po.method, ")");
+    if (po.method == "sap") prune::check_sap_options(po.sap, "--sap-");
     // The registry decides whether this method takes this target (sap takes none).
     prune::check_applicable(prune::find_method(po.method), po);
     o.schedule.seed = o.common.seed;
