@@ -27,6 +27,7 @@ def main():
     ap.add_argument("--data", default="fashion-mnist")
     ap.add_argument("--runs", default=os.path.join(ROOT, "runs"))
     ap.add_argument("--seeds", default="0,1,2")
+    ap.add_argument("--widths", default=",".join(map(str, WIDTHS)), help="hidden widths pruned to")
     ap.add_argument("--gfs-widths", default="50,100,200")
     ap.add_argument("--finetune-widths", default="1000,200,50",
                     help="widths also measured after one epoch of fine-tuning")
@@ -34,8 +35,11 @@ def main():
     ap.add_argument("--train-epochs", type=int, default=10)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--fresh", action="store_true", help="forget the finished cells and start over")
+    ap.add_argument("--report-only", action="store_true",
+                    help="write the tables from the finished cells without running the missing ones (shown as —)")
     args = ap.parse_args()
     seeds = seeds_arg(args.seeds)
+    WIDTHS[:] = [int(w) for w in args.widths.split(",") if w]  # the tables list these
     gfs_widths = [int(w) for w in args.gfs_widths.split(",") if w]
     ft_widths = [int(w) for w in args.finetune_widths.split(",") if w]
     b = lambda name: os.path.join(args.build, name)
@@ -63,22 +67,31 @@ def main():
                 print(f"{data} seed {seed} {method}{' +refit' if refit else ''} {width} ft{ft}: "
                       f"{r['accuracy_after'] * 100:.2f}% ({r['prune_seconds']:.3f}s)", flush=True)
                 return {k: r[k] for k in ("accuracy_after", "prune_seconds", "params_after", "flops_after")}
+            if args.report_only and not cells.has(key):
+                return None
             return cells.get(key, compute)
+
+        def add(seed, method, width, refit, ft):
+            r = prune(seed, method, width, refit, ft)
+            if r is not None:
+                rows.append({"seed": seed, "method": method, "width": width, "refit": refit, "finetune": ft, **r})
 
         rows = []
         for seed in seeds:
             for width in WIDTHS:
                 for method in METHODS:
                     for refit in (0, 1):
-                        rows.append({"seed": seed, "method": method, "width": width, "refit": refit,
-                                     "finetune": 0, **prune(seed, method, width, refit, 0)})
+                        add(seed, method, width, refit, 0)
                     if width in ft_widths:
-                        rows.append({"seed": seed, "method": method, "width": width, "refit": 0, "finetune": 1,
-                                     **prune(seed, method, width, 0, 1)})
+                        add(seed, method, width, 0, 1)
                 if width in gfs_widths:  # GFS: accuracy and time, no fine-tuning
-                    rows.append({"seed": seed, "method": "gfs", "width": width, "refit": 0, "finetune": 0,
-                                 **prune(seed, "gfs", width, 0, 0)})
-        write(os.path.join(ROOT, "docs", "results"), data, dense, rows, seeds, args)
+                    add(seed, "gfs", width, 0, 0)
+        shown = seeds
+        if args.report_only:  # a partial table: only the seeds whose every cell is finished
+            per_seed = {s: sum(r["seed"] == s for r in rows) for s in seeds}
+            shown = [s for s in seeds if per_seed[s] == max(per_seed.values())]
+            rows = [r for r in rows if r["seed"] in shown]
+        write(os.path.join(ROOT, "docs", "results"), data, {s: dense[s] for s in shown}, rows, shown, args)
 
 
 def write(out_dir, data, dense, rows, seeds, args):
@@ -130,8 +143,9 @@ def write(out_dir, data, dense, rows, seeds, args):
              header, rule]
     for w in WIDTHS:
         lines.append(f"| {w} | " + " | ".join(fmt_num(refit_gain(m, w), 1) for m in METHODS) + " |")
-    lines += ["", "## After one epoch of fine-tuning (no refit)", "", *table(0, 1), "",
-              "## i-SpaSP against magnitude without fine-tuning", "",
+    if any(r["finetune"] for r in rows):
+        lines += ["", "## After one epoch of fine-tuning (no refit)", "", *table(0, 1)]
+    lines += ["", "## i-SpaSP against magnitude without fine-tuning", "",
               "Points by which i-SpaSP beats magnitude (L1) on the same dense model (median over seeds, range):",
               "", "| hidden units | no refit | with refit |", "|---:|---:|---:|"]
     for w in WIDTHS:
@@ -165,8 +179,10 @@ def write(out_dir, data, dense, rows, seeds, args):
     plt = matplotlib_pyplot()
     if plt is None:
         return
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
-    for ax, ft in zip(axes, (0, 1)):
+    panels = [ft for ft in (0, 1) if any(r["finetune"] == ft for r in rows)]
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4), sharey=True, squeeze=False)
+    axes = axes[0]
+    for ax, ft in zip(axes, panels):
         for i, m in enumerate(METHODS):
             for refit in ((0, 1) if ft == 0 else (0,)):
                 pts = [(w, median_spread(values(m, w, refit, ft))) for w in WIDTHS if values(m, w, refit, ft)]

@@ -39,6 +39,8 @@ def main():
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--jobs", type=int, default=2, help="chains run at once, one thread each")
     ap.add_argument("--fresh", action="store_true")
+    ap.add_argument("--report-only", action="store_true",
+                    help="write the tables from the rounds every run has finished, running nothing")
     args = ap.parse_args()
     seeds = seeds_arg(args.seeds)
     scopes = args.scopes.split(",")
@@ -86,8 +88,15 @@ def main():
             reference = reference or f"{stem}-trained0.safetensors"
             current = nxt
 
-    run_parallel(args.jobs, [lambda s=s, sc=sc, m=m: chain(s, sc, m)
-                             for sc in scopes for m, _ in METHODS for s in seeds])
+    if args.report_only:
+        done = lambda t: all(cells.has({"seed": s, "scope": sc, "method": m, "round": t, "epochs": args.epochs})
+                             for sc in scopes for m, _ in METHODS for s in seeds)
+        args.rounds = next((t for t in range(args.rounds) if not done(t)), args.rounds)
+        if args.rounds == 0:
+            raise SystemExit("results_sap: no round is finished by every run yet")
+    else:
+        run_parallel(args.jobs, [lambda s=s, sc=sc, m=m: chain(s, sc, m)
+                                 for sc in scopes for m, _ in METHODS for s in seeds])
     write(args, seeds, scopes, cells)
 
 
