@@ -131,6 +131,20 @@ void triangular_solve_few(std::int64_t n, std::int64_t r, const T* l, bool trans
 constexpr std::int64_t kFewRightHandSides = 32;
 
 // x (n, r) holds b on entry and L^-1 b (or L^-T b) on return.
+// One step of substitution within a diagonal block: row xi -= f * row xp (r right-hand sides).
+template <class T>
+void subtract_row(T* xi, T f, const T* xp, std::int64_t r) {
+#pragma omp simd
+  for (std::int64_t c = 0; c < r; ++c) xi[c] -= f * xp[c];
+}
+
+// Divides a solved row by the diagonal entry of L.
+template <class T>
+void divide_row(T* xi, T diagonal, std::int64_t r) {
+  const T inv = T(1) / diagonal;
+  for (std::int64_t c = 0; c < r; ++c) xi[c] *= inv;
+}
+
 template <class T>
 void triangular_solve_impl(std::int64_t n, std::int64_t r, const T* l, bool transpose, T* x) {
   if (!transpose) {
@@ -138,15 +152,8 @@ void triangular_solve_impl(std::int64_t n, std::int64_t r, const T* l, bool tran
       const std::int64_t j1 = std::min(n, j0 + kBlock);
       if (j0 > 0) gemm_t(false, false, j1 - j0, r, j0, -1.0, l + j0 * n, n, x, r, 1.0, x + j0 * r, r);
       for (std::int64_t i = j0; i < j1; ++i) {
-        T* xi = x + i * r;
-        for (std::int64_t p = j0; p < i; ++p) {
-          const T f = l[i * n + p];
-          const T* xp = x + p * r;
-#pragma omp simd
-          for (std::int64_t c = 0; c < r; ++c) xi[c] -= f * xp[c];
-        }
-        const T inv = T(1) / l[i * n + i];
-        for (std::int64_t c = 0; c < r; ++c) xi[c] *= inv;
+        for (std::int64_t p = j0; p < i; ++p) subtract_row(x + i * r, l[i * n + p], x + p * r, r);
+        divide_row(x + i * r, l[i * n + i], r);
       }
     }
     return;
@@ -157,15 +164,8 @@ void triangular_solve_impl(std::int64_t n, std::int64_t r, const T* l, bool tran
     // X[j0:j1] -= L[j1:n, j0:j1]^T X[j1:n]
     if (j1 < n) gemm_t(true, false, j1 - j0, r, n - j1, -1.0, l + j1 * n + j0, n, x + j1 * r, r, 1.0, x + j0 * r, r);
     for (std::int64_t i = j1 - 1; i >= j0; --i) {
-      T* xi = x + i * r;
-      for (std::int64_t p = i + 1; p < j1; ++p) {
-        const T f = l[p * n + i];
-        const T* xp = x + p * r;
-#pragma omp simd
-        for (std::int64_t c = 0; c < r; ++c) xi[c] -= f * xp[c];
-      }
-      const T inv = T(1) / l[i * n + i];
-      for (std::int64_t c = 0; c < r; ++c) xi[c] *= inv;
+      for (std::int64_t p = i + 1; p < j1; ++p) subtract_row(x + i * r, l[p * n + i], x + p * r, r);
+      divide_row(x + i * r, l[i * n + i], r);
     }
   }
 }
