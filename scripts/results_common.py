@@ -72,6 +72,11 @@ class Cells:
                 os.fsync(f.fileno())
         return value
 
+    def forget(self, key):
+        """Drops a stored cell (its on-disk model is gone), so that get() computes it again."""
+        with self.lock:
+            self.done.pop(self.canon(key), None)
+
     def has(self, key):
         return self.canon(key) in self.done
 

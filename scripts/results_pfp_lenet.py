@@ -100,7 +100,7 @@ def main():
                     if os.path.exists(out):
                         os.remove(out)
                     kept_before = results[-1]["params"] / dense[seed]["params"] if results else 1.0
-                    cells.done.pop(Cells.canon(key), None)
+                    cells.forget(key)
                 r = cells.get(key, lambda: {**prune_and_finetune(seed, current, (1 - pr) / kept_before, inputs, out),
                                             "target_reduction": pr})
                 print(f"{data} seed {seed} iterative inputs={inputs} round {i}: "

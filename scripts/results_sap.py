@@ -60,7 +60,7 @@ def main():
             trained, nxt = f"{stem}-trained{t}.safetensors", f"{stem}-round{t + 1}.safetensors"
             key = {"seed": seed, "scope": scope, "method": method, "round": t, "epochs": args.epochs}
             if not os.path.exists(nxt) or (method == "one-shot" and not os.path.exists(f"{stem}-trained0.safetensors")):
-                cells.done.pop(Cells.canon(key), None)  # its model is gone: run the round again
+                cells.forget(key)  # its model is gone: run the round again
 
             def compute():
                 metrics = trained + ".metrics.jsonl"
