@@ -47,6 +47,12 @@ void Optimizer::set_parameter(const std::string& name, const Tensor& value) {
   it->second = value;
 }
 
+void Optimizer::restart(const std::string& name) {
+  SHRINK_CHECK(std::any_of(params_.begin(), params_.end(), [&](const auto& e) { return e.first == name; }),
+               "Optimizer::restart: no parameter '", name, "'");
+  state_.erase(name);
+}
+
 Tensor& Optimizer::state_tensor(const std::string& name, const Tensor& param,
                                 const std::string& key, bool* created) {
   auto& slot = state_[name][key];
@@ -138,6 +144,11 @@ void AdamW::set_step_count(const std::string& name, std::int64_t steps) {
   SHRINK_CHECK(steps >= 0, "AdamW::set_step_count: '", name, "': step count must be >= 0, got ", steps);
   if (steps == 0) steps_.erase(name);
   else steps_[name] = steps;
+}
+
+void AdamW::restart(const std::string& name) {
+  Optimizer::restart(name);
+  steps_.erase(name);
 }
 
 void AdamW::step() {

@@ -38,6 +38,10 @@ class Optimizer {
   void set_parameter(const std::string& name, const Tensor& value);
   OptimizerState& state() { return state_; }
   const OptimizerState& state() const { return state_; }
+  // Forgets everything the optimizer has learnt about `name` (its state tensors and any
+  // per-parameter counters), as if its next step were its first: used when a parameter's
+  // values are re-solved rather than sliced (prune/refit.h), so old moments no longer apply.
+  virtual void restart(const std::string& name);
 
  protected:
   // The state tensor `key` of parameter `name`, created as zeros like `param` when absent;
@@ -78,6 +82,7 @@ class AdamW : public Optimizer {
   std::int64_t step_count(const std::string& name) const;
   // Restores a saved run's per-parameter step count t (nn/train_state.h).
   void set_step_count(const std::string& name, std::int64_t steps);
+  void restart(const std::string& name) override;  // also resets the step count t
 
  private:
   double beta1_, beta2_, eps_, weight_decay_;

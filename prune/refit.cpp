@@ -113,8 +113,7 @@ RefitResult refit_consumer(nn::Module& model, const Group& group, const std::vec
     for (const std::string& name : {weight_name, bias_name}) {
       if (!model.has_parameter(name)) continue;
       optimizer->set_parameter(name, model.parameter(name));
-      optimizer->state().erase(name);
-      if (auto* adam = dynamic_cast<nn::AdamW*>(optimizer)) adam->set_step_count(name, 0);
+      optimizer->restart(name);
     }
   }
   return result;

@@ -9,7 +9,7 @@ every figure comes from the binaries.
 Finished cells are kept in runs/results_ffn/<data>.jsonl: an interrupted run resumes where it
 stopped (--fresh starts over; do that after changing the binaries).
 
-Usage: /usr/bin/python3 scripts/results_ffn.py [--data fashion-mnist[,mnist]] [--seeds 0,1,2]"""
+Usage: /usr/bin/python3 scripts/results_ffn.py [--data fashion-mnist[,mnist]] [--seeds 0,1,2] [--redo ispasp,gfs]"""
 import argparse
 import json
 import os
@@ -35,6 +35,9 @@ def main():
     ap.add_argument("--train-epochs", type=int, default=10)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--fresh", action="store_true", help="forget the finished cells and start over")
+    ap.add_argument("--redo", default="",
+                    help="methods whose cells are run again (e.g. ispasp,gfs after changing their code or to "
+                         "time them on a quiet machine); the other cells are reused")
     ap.add_argument("--report-only", action="store_true",
                     help="write the tables from the finished cells without running the missing ones (shown as —)")
     args = ap.parse_args()
@@ -42,6 +45,10 @@ def main():
     WIDTHS[:] = [int(w) for w in args.widths.split(",") if w]  # the tables list these
     gfs_widths = [int(w) for w in args.gfs_widths.split(",") if w]
     ft_widths = [int(w) for w in args.finetune_widths.split(",") if w]
+    redo = set(m for m in args.redo.split(",") if m)
+    unknown = redo - set(METHODS) - {"gfs"}
+    if unknown:
+        ap.error(f"--redo: unknown method(s) {sorted(unknown)}; choose from {METHODS + ['gfs']}")
     b = lambda name: os.path.join(args.build, name)
     for data in args.data.split(","):
         cells = Cells(os.path.join(args.runs, "results_ffn", f"{data}.jsonl"), args.fresh)
@@ -69,6 +76,8 @@ def main():
                 return {k: r[k] for k in ("accuracy_after", "prune_seconds", "params_after", "flops_after")}
             if args.report_only and not cells.has(key):
                 return None
+            if method in redo and not args.report_only:
+                cells.forget(key)
             return cells.get(key, compute)
 
         def add(seed, method, width, refit, ft):

@@ -167,6 +167,36 @@ TEST(AdamW, StepCountIsPerParameter) {
 
 // ---- state exposed for pruning ----
 
+TEST(Optimizer, RestartMakesTheNextStepAFirstStep) {
+  Tensor a = Tensor::zeros({2}, DType::Float64).requires_grad_(true);
+  Tensor b = Tensor::zeros({2}, DType::Float64).requires_grad_(true);
+  AdamW adam({{"a", a}, {"b", b}}, 0.1, 0.9, 0.999, 1e-8, /*weight_decay=*/0);
+  for (int i = 0; i < 3; ++i) {
+    a.set_grad(Tensor::from_vector<double>({1, -1}, {2}));
+    b.set_grad(Tensor::from_vector<double>({1, -1}, {2}));
+    adam.step();
+  }
+  adam.restart("a");
+  EXPECT_EQ(adam.step_count("a"), 0);
+  EXPECT_EQ(adam.state().count("a"), 0u);
+  EXPECT_EQ(adam.step_count("b"), 3);  // only the named parameter forgets
+  const double before = a.to_vector<double>()[0];
+  a.set_grad(Tensor::from_vector<double>({-2, 2}, {2}));
+  adam.step();
+  // A first, bias-corrected step moves by lr against the gradient's sign, whatever came before.
+  EXPECT_NEAR(a.to_vector<double>()[0] - before, 0.1, 1e-6);
+  EXPECT_THROW(adam.restart("nope"), Error);
+
+  Tensor w = Tensor::from_vector<double>({1.0}, {1}).requires_grad_(true);
+  SGD sgd({{"w", w}}, 0.1, 0.9);
+  w.set_grad(Tensor::from_vector<double>({1.0}, {1}));
+  sgd.step();
+  sgd.restart("w");
+  w.set_grad(Tensor::from_vector<double>({1.0}, {1}));
+  sgd.step();  // the buffer starts again at the gradient: w = 0.9 - 0.1
+  EXPECT_NEAR(w.item(), 0.8, 1e-12);
+}
+
 TEST(Optimizer, StateCanBeSlicedWithTheParameter) {
   Tensor w = Tensor::from_vector<double>({1, 2, 3, 4}, {4}).requires_grad_(true);
   SGD opt({{"w", w}}, 0.1, 0.9);
