@@ -17,6 +17,11 @@ kernels::Backend& backend_of(const Tensor& t) {
   }
 }
 
+// Whether `params` has a parameter called `name`.
+bool holds(const NamedTensors& params, const std::string& name) {
+  return std::any_of(params.begin(), params.end(), [&](const auto& e) { return e.first == name; });
+}
+
 }  // namespace
 
 Optimizer::Optimizer(NamedTensors params, double lr) : params_(std::move(params)) {
@@ -48,7 +53,7 @@ void Optimizer::set_parameter(const std::string& name, const Tensor& value) {
 }
 
 void Optimizer::restart(const std::string& name) {
-  SHRINK_CHECK(std::any_of(params_.begin(), params_.end(), [&](const auto& e) { return e.first == name; }),
+  SHRINK_CHECK(holds(params_, name),
                "Optimizer::restart: no parameter '", name, "'");
   state_.erase(name);
 }
@@ -139,7 +144,7 @@ std::int64_t AdamW::step_count(const std::string& name) const {
 }
 
 void AdamW::set_step_count(const std::string& name, std::int64_t steps) {
-  SHRINK_CHECK(std::any_of(params_.begin(), params_.end(), [&](const auto& e) { return e.first == name; }),
+  SHRINK_CHECK(holds(params_, name),
                "AdamW::set_step_count: no parameter '", name, "'");
   SHRINK_CHECK(steps >= 0, "AdamW::set_step_count: '", name, "': step count must be >= 0, got ", steps);
   if (steps == 0) steps_.erase(name);

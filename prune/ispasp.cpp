@@ -53,19 +53,18 @@ Tensor restricted_output(nn::Module& consumer, const Tensor& h, std::int64_t axi
 // minibatch. Sums are in float64.
 class LinearPhi {
  public:
-  LinearPhi(nn::Linear& consumer, const std::vector<Tensor>& hidden) : consumer_(consumer) {
+  LinearPhi(nn::Linear& consumer, const std::vector<Tensor>& hidden) : consumer_(consumer), hidden_(hidden) {
     NoGradGuard no_grad;
     weight64_ = consumer.weight().to(DType::Float64);
     for (const Tensor& hb : hidden) full_.push_back(consumer(hb));
   }
 
-  Scores operator()(const std::vector<Tensor>& hidden, const std::vector<std::int64_t>& support,
-                    std::int64_t units) const {
+  Scores operator()(const std::vector<std::int64_t>& support) const {
     NoGradGuard no_grad;
-    const std::int64_t k = weight64_.size(0);
+    const std::int64_t k = weight64_.size(0), units = weight64_.size(1);
     Tensor v_sum = Tensor::zeros({1, k}, DType::Float64, weight64_.device());
-    for (std::size_t b = 0; b < hidden.size(); ++b) {
-      const Tensor& hb = hidden[b];
+    for (std::size_t b = 0; b < hidden_.size(); ++b) {
+      const Tensor& hb = hidden_[b];
       const Tensor v = support.empty() ? full_[b]
                                        : full_[b] - restricted_output(consumer_, hb, hb.dim() - 1, support, units);
       v_sum = v_sum + sum(reshape(v, {-1, k}).to(DType::Float64), {0}, /*keepdim=*/true);
@@ -75,6 +74,7 @@ class LinearPhi {
 
  private:
   nn::Linear& consumer_;
+  const std::vector<Tensor>& hidden_;  // H per minibatch, owned by select_ispasp
   Tensor weight64_;
   std::vector<Tensor> full_;
 };
@@ -132,13 +132,13 @@ std::vector<std::int64_t> select_ispasp(nn::Module& model, const Group& group, s
     for (std::int64_t j = 0; j < m; ++j) magnitude[static_cast<std::size_t>(j)] += part[static_cast<std::size_t>(j)];
   }
 
-  auto* linear = dynamic_cast<nn::Linear*>(&consumer);
   std::optional<LinearPhi> linear_phi;
-  if (linear && axis == hidden.front().dim() - 1) linear_phi.emplace(*linear, hidden);
+  if (auto* linear = dynamic_cast<nn::Linear*>(&consumer); linear && axis == hidden.front().dim() - 1)
+    linear_phi.emplace(*linear, hidden);
 
   const std::int64_t candidates = std::min<std::int64_t>(2 * keep, m);
   for (int it = 0; it < iterations; ++it) {
-    const Scores phi = linear_phi ? (*linear_phi)(hidden, support, m) : autograd_phi(consumer, hidden, axis, support, m, batch_size);
+    const Scores phi = linear_phi ? (*linear_phi)(support) : autograd_phi(consumer, hidden, axis, support, m, batch_size);
     // Identify (2s largest signed phi), merge, prune back to s by activation mass.
     Scores merged(static_cast<std::size_t>(m), -std::numeric_limits<double>::infinity());
     for (std::int64_t j : top_k(phi, candidates)) merged[static_cast<std::size_t>(j)] = magnitude[static_cast<std::size_t>(j)];

@@ -130,7 +130,6 @@ void triangular_solve_few(std::int64_t n, std::int64_t r, const T* l, bool trans
 
 constexpr std::int64_t kFewRightHandSides = 32;
 
-// x (n, r) holds b on entry and L^-1 b (or L^-T b) on return.
 // One step of substitution within a diagonal block: row xi -= f * row xp (r right-hand sides).
 template <class T>
 void subtract_row(T* xi, T f, const T* xp, std::int64_t r) {
@@ -145,6 +144,7 @@ void divide_row(T* xi, T diagonal, std::int64_t r) {
   for (std::int64_t c = 0; c < r; ++c) xi[c] *= inv;
 }
 
+// x (n, r) holds b on entry and L^-1 b (or L^-T b) on return.
 template <class T>
 void triangular_solve_impl(std::int64_t n, std::int64_t r, const T* l, bool transpose, T* x) {
   if (!transpose) {
