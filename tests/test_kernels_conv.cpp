@@ -3,7 +3,8 @@
 // depthwise with and without a channel multiplier, 1x1 (the im2col-free path), a kernel as
 // large as the padded input, and shapes above the OpenMP grain on both threading paths
 // (whole images per thread; one image with a threaded GEMM). Forward (with and without bias),
-// backward-input and backward-weight, in float32 and float64; plus thread-count identity.
+// backward-input and backward-weight, in float32 and float64; plus thread-count identity,
+// and the core op's FLOP count, selective gradients and empty batch.
 #include <gtest/gtest.h>
 #include <omp.h>
 
@@ -13,6 +14,9 @@
 #include <type_traits>
 #include <vector>
 
+#include "core/flop_counter.h"
+#include "core/ops.h"
+#include "core/tensor.h"
 #include "kernels/reference/conv.h"
 #include "tests/cpu_kernel_test.h"
 
@@ -190,3 +194,54 @@ TEST(Conv2dKernel, RejectsInt64ByName) {
 
 }  // namespace
 }  // namespace shrink::kernels
+
+namespace shrink {
+namespace {
+
+// The op counts 2 n c_out out_h out_w (c_in / groups) kh kw FLOPs, plus one per output for
+// the bias (core/ops.h).
+TEST(Conv2dOp, CountsFlopsByTheFormula) {
+  const Tensor x = Tensor::ones({2, 6, 9, 8});
+  Conv2dOptions o;
+  o.stride_h = 2, o.pad_h = 1, o.pad_w = 1, o.groups = 3;
+  FlopCounter with_bias;
+  const Tensor y = conv2d(x, Tensor::ones({9, 2, 3, 3}), Tensor::ones({9}), o);
+  ASSERT_EQ(y.shape(), (Shape{2, 9, 5, 8}));
+  const std::int64_t outputs = 2 * 9 * 5 * 8;  // out_h = (9 + 2 - 3) / 2 + 1
+  EXPECT_EQ(with_bias.count(), 2 * outputs * 2 * 3 * 3 + outputs);
+  FlopCounter without_bias;
+  conv2d(x, Tensor::ones({9, 2, 3, 3}), Tensor(), o);
+  EXPECT_EQ(without_bias.count(), 2 * outputs * 2 * 3 * 3);
+}
+
+// Gradients go only to the inputs that asked for them; an all-ones 3x3 filter with padding 1
+// gives dx = the number of output positions each pixel reaches (9 inside, 4 in a corner).
+TEST(Conv2dOp, GradientsOnlyWhereRequested) {
+  const Tensor x = Tensor::ones({1, 1, 4, 4}).requires_grad_();
+  const Tensor w = Tensor::ones({1, 1, 3, 3});
+  const Tensor b = Tensor::zeros({1}).requires_grad_();
+  Conv2dOptions o;
+  o.pad_h = o.pad_w = 1;
+  sum(conv2d(x, w, b, o)).backward();
+  EXPECT_FALSE(w.grad().defined());
+  ASSERT_TRUE(x.grad().defined());
+  const auto dx = x.grad().to_vector<float>();
+  EXPECT_EQ(dx[0], 4.0f);   // corner
+  EXPECT_EQ(dx[1], 6.0f);   // edge
+  EXPECT_EQ(dx[5], 9.0f);   // inside
+  EXPECT_EQ(b.grad().to_vector<float>(), std::vector<float>{16.0f});  // one per output pixel
+}
+
+// An empty batch gives an empty output, a zero weight gradient and an empty input gradient.
+TEST(Conv2dOp, EmptyBatch) {
+  const Tensor x = Tensor::zeros({0, 3, 5, 5}).requires_grad_();
+  const Tensor w = Tensor::ones({2, 3, 3, 3}).requires_grad_();
+  const Tensor y = conv2d(x, w, Tensor());
+  EXPECT_EQ(y.shape(), (Shape{0, 2, 3, 3}));
+  sum(y).backward();
+  EXPECT_EQ(x.grad().shape(), x.shape());
+  EXPECT_EQ(w.grad().to_vector<float>(), std::vector<float>(54, 0.0f));
+}
+
+}  // namespace
+}  // namespace shrink
