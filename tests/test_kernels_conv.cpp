@@ -54,6 +54,11 @@ const Case kCases[] = {
     {"kernel_as_large_as_padded_input", conv(3, 5, 7, 9, 4, 9, 9, 1, 1, 1, 0, 1, 1, 1)},
     {"dilated_kernel_spans_padded_input", conv(2, 2, 5, 6, 3, 3, 2, 1, 1, 0, 1, 2, 7, 1)},
     {"padding_larger_than_kernel", conv(1, 2, 3, 3, 2, 2, 2, 3, 2, 3, 2, 1, 1, 1)},
+    // Several images per GEMM (small K P): col and the output pass through stacked blocks;
+    // 9 images in blocks of 4 leave a last block of 1.
+    {"stacked_images", conv(9, 1, 28, 28, 6, 5, 5, 1, 1, 0, 0, 1, 1, 1)},
+    {"stacked_images_groups2", conv(7, 4, 10, 10, 6, 3, 3, 1, 1, 1, 1, 1, 1, 2)},
+    {"stacked_images_1x1", conv(5, 3, 6, 7, 4, 1, 1, 1, 1, 0, 0, 1, 1, 1)},
     // Above the OpenMP grain: whole images per thread, and one image with a threaded GEMM.
     {"big_images_parallel", conv(4, 16, 20, 18, 24, 3, 3, 1, 1, 1, 1, 1, 1, 1)},
     {"big_one_image", conv(1, 16, 33, 31, 24, 3, 3, 1, 1, 1, 1, 1, 1, 1)},

@@ -1,20 +1,23 @@
 // 2-D convolution over NCHW (kernels/kernel_list.h conv2d, conv2d_backward_input,
 // conv2d_backward_weight; the shape is kernels::Conv2dShape).
 //
-// General case, per image and per group (cig = c_in/groups, cog = c_out/groups,
-// K = cig kh kw, P = out_h out_w), on the packed GEMM:
-//   forward          col (K, P) = im2col(x_g);   y_g (cog, P) = W_g (cog, K) col  (+ bias)
-//   backward input   dcol (K, P) = W_g^T dy_g;   dx_g = col2im(dcol)
-//   backward weight  dW_g (cog, K) += dy_g (cog, P) col^T, images in order 0, 1, ..., n-1
-// A 1x1, stride-1, unpadded convolution skips im2col: col is x_g itself.
-// Depthwise (groups == c_in == c_out) is a direct loop instead: its GEMM would have m = 1.
+// General case, per group (cig = c_in/groups, cog = c_out/groups, K = cig kh kw,
+// P = out_h out_w), on the packed GEMM, with B images side by side (col has B P columns; see
+// dims_of for how B is chosen):
+//   forward          col (K, B P) = im2col(x_g);   y_g (cog, B P) = W_g (cog, K) col  (+ bias)
+//   backward input   dcol (K, B P) = W_g^T dy_g;   dx_g = col2im(dcol)
+//   backward weight  dW_g (cog, K) += dy_g (cog, B P) col^T, blocks of images in order
+// y_g and dy_g are NCHW, so for B > 1 they pass through a (cog, B P) block (one copy, cheap
+// beside a K-deep product). A 1x1, stride-1, unpadded convolution of one image skips im2col:
+// col is x_g itself. Depthwise (groups == c_in == c_out) is a direct loop instead: its GEMM
+// would have m = 1.
 //
-// Threading and determinism: forward and backward-input images are independent, so with at
-// least as many images as threads each thread takes whole images (serial GEMM inside; the
-// GEMM declines to fork within a parallel region); otherwise images run in turn and the GEMM
-// and im2col thread internally. Backward-weight sums over images, so images run in turn with
-// the GEMM's fixed per-element k order. Every output element is thus summed in an order that
-// does not depend on the thread count.
+// Threading and determinism: forward and backward-input give whole blocks of images to
+// threads when there are enough (serial GEMM inside: it declines to fork within a parallel
+// region); otherwise, and always for backward-weight, blocks run in turn and the GEMM (fixed
+// per-element k order), im2col, col2im and the block copies thread internally over whole
+// (image, channel) planes. B depends on the shape alone, so every output element is summed in
+// an order that does not depend on the thread count.
 #include <omp.h>
 
 #include <algorithm>
@@ -28,9 +31,6 @@ namespace shrink::kernels::cpu {
 
 namespace {
 
-// Below this many multiply-adds a convolution runs on one thread.
-constexpr std::int64_t kConvParallelWork = 64 * 64 * 64;
-
 inline void gemm_t(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k,
                    const float* a, std::int64_t lda, const float* b, std::int64_t ldb,
                    float beta, float* c, std::int64_t ldc) {
@@ -42,11 +42,11 @@ inline void gemm_t(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_
   dgemm(ta, tb, m, n, k, 1.0, a, lda, b, ldb, beta, c, ldc);
 }
 
-// The im2col buffer: one per thread, grow-only, kept across calls. A training step calls the
-// same shapes every iteration, so after the first step no call allocates or page-faults
-// (the same reason the GEMM's packing buffers are thread_local); one per thread because
-// image-parallel calls fill their own columns concurrently.
-template <class T>
+// Scratch buffers (slot 0: columns, slot 1: a gathered or GEMM-output block): grow-only and
+// kept across calls. A training step calls the same shapes every iteration, so after the
+// first step no call allocates or page-faults (the reason the GEMM's packing buffers are
+// thread_local too). thread_local rather than global: two threads may run convolutions at once.
+template <class T, int Slot>
 T* scratch(std::int64_t elements) {
   thread_local std::vector<T> buffer;
   if (static_cast<std::int64_t>(buffer.size()) < elements)
@@ -54,12 +54,29 @@ T* scratch(std::int64_t elements) {
   return buffer.data();
 }
 
+// Images per GEMM (B), from the shape alone (never the thread count), so every sum keeps its
+// order on any number of threads.
+// Forward and backward-input: blocks of images are independent, and with at least as many
+// blocks as threads each thread takes whole blocks with a serial GEMM, its col (K, B P)
+// sized to stay in this core's L2 (kL2Elements): measured faster than stacking the batch into
+// one wide threaded GEMM, whose col streams from memory.
+// Backward-weight sums over images, so blocks run in turn with the threaded GEMM; stacking
+// images gives that GEMM a deep k = B P >= kGemmColumns, capped at kColBudget elements of col.
+constexpr std::int64_t kL2Elements = std::int64_t{1} << 16;
+constexpr std::int64_t kGemmColumns = 4096;
+constexpr std::int64_t kColBudget = std::int64_t{1} << 22;
+constexpr std::int64_t kConvParallelWork = 64 * 64 * 64;  // multiply-adds worth a fork
+
+enum class Pass { Independent, SumOverImages };
+
 struct Dims {
   std::int64_t cig, cog, k, p, hw;  // K = cig kh kw rows of col, P = out_h out_w columns
-  bool direct;                      // 1x1, stride 1, no padding: col = x_g
-  std::int64_t work;                // multiply-adds of the whole convolution
+  bool direct;                      // 1x1, stride 1, no padding: one image's col is x_g
+  std::int64_t images;              // B, images per GEMM
+  std::int64_t blocks;              // ceil(n / B)
+  bool blocks_in_parallel;          // whole blocks per thread (Independent passes only)
 };
-Dims dims_of(const Conv2dShape& s) {
+Dims dims_of(const Conv2dShape& s, Pass pass) {
   Dims d;
   d.cig = s.c_in / s.groups;
   d.cog = s.c_out / s.groups;
@@ -68,79 +85,122 @@ Dims dims_of(const Conv2dShape& s) {
   d.hw = s.h * s.w;
   d.direct = s.kh == 1 && s.kw == 1 && s.stride_h == 1 && s.stride_w == 1 && s.pad_h == 0 &&
              s.pad_w == 0;
-  d.work = s.n * s.c_out * d.p * d.k;
+  const std::int64_t kp = std::max<std::int64_t>(d.k * d.p, 1);
+  const std::int64_t want = pass == Pass::Independent
+                                ? kL2Elements / kp
+                                : std::min((kGemmColumns + d.p - 1) / std::max<std::int64_t>(d.p, 1),
+                                           kColBudget / kp);
+  d.images = std::clamp<std::int64_t>(want, 1, std::max<std::int64_t>(s.n, 1));
+  d.blocks = (s.n + d.images - 1) / d.images;
+  d.blocks_in_parallel = pass == Pass::Independent && d.blocks > 1 &&
+                         d.blocks >= omp_get_max_threads() &&
+                         s.n * s.c_out * d.p * d.k > kConvParallelWork;
   return d;
-}
-
-// Whole images per thread: enough images to occupy every thread, and enough work to fork.
-bool images_in_parallel(const Conv2dShape& s, const Dims& d) {
-  return s.n > 1 && s.n >= omp_get_max_threads() && d.work > kConvParallelWork;
 }
 
 bool is_depthwise(const Conv2dShape& s) { return s.groups == s.c_in && s.groups == s.c_out; }
 
-// ---- im2col + GEMM ----
+// Between the NCHW tensor and a block (rows, nb P) of a GEMM: block[o, b P + p] is
+// t[b image_stride + o P + p]. Rows and images are independent copies.
+template <class T>
+void gather_block(const T* t, std::int64_t image_stride, std::int64_t nb, std::int64_t rows,
+                  std::int64_t p, T* block) {
+#pragma omp parallel for schedule(static) if (!omp_in_parallel() && nb * rows * p > kParallelGrain)
+  for (std::int64_t bo = 0; bo < nb * rows; ++bo) {
+    const std::int64_t b = bo / rows, o = bo % rows;
+    std::copy_n(t + b * image_stride + o * p, p, block + o * nb * p + b * p);
+  }
+}
+template <class T>
+void scatter_block(const T* block, std::int64_t nb, std::int64_t rows, std::int64_t p,
+                   const T* bias, T* t, std::int64_t image_stride) {
+#pragma omp parallel for schedule(static) if (!omp_in_parallel() && nb * rows * p > kParallelGrain)
+  for (std::int64_t bo = 0; bo < nb * rows; ++bo) {
+    const std::int64_t b = bo / rows, o = bo % rows;
+    const T* src = block + o * nb * p + b * p;
+    T* dst = t + b * image_stride + o * p;
+    const T add = bias ? bias[o] : T(0);
+#pragma omp simd
+    for (std::int64_t j = 0; j < p; ++j) dst[j] = src[j] + add;
+  }
+}
+
+// ---- im2col + GEMM, B images at a time ----
 
 template <class T>
 void forward_gemm(const Conv2dShape& s, const T* x, const T* w, const T* bias, T* y) {
-  const Dims d = dims_of(s);
-#pragma omp parallel for schedule(static) if (images_in_parallel(s, d))
-  for (std::int64_t n = 0; n < s.n; ++n) {
+  const Dims d = dims_of(s, Pass::Independent);
+  const std::int64_t x_image = s.c_in * d.hw, y_image = s.c_out * d.p;
+#pragma omp parallel for schedule(static) if (d.blocks_in_parallel)
+  for (std::int64_t blk = 0; blk < d.blocks; ++blk) {
     const bool threaded = !omp_in_parallel();
-    T* col = d.direct ? nullptr : scratch<T>(d.k * d.p);  // (K, P)
+    T* col = scratch<T, 0>(d.k * d.images * d.p);     // (K, B P)
+    T* block = scratch<T, 1>(d.cog * d.images * d.p);  // (cog, B P)
+    const std::int64_t n0 = blk * d.images;
+    const std::int64_t nb = std::min(d.images, s.n - n0), cols = nb * d.p;
     for (std::int64_t g = 0; g < s.groups; ++g) {
-      const T* x_g = x + (n * s.c_in + g * d.cig) * d.hw;  // (cig, h, w)
-      T* y_g = y + (n * s.c_out + g * d.cog) * d.p;        // (cog, P)
-      if (!d.direct) im2col(s, d.cig, x_g, col, threaded);
-      gemm_t(false, false, d.cog, d.p, d.k, w + g * d.cog * d.k, d.k, d.direct ? x_g : col, d.p,
-             T(0), y_g, d.p);
-      if (bias)
-        for (std::int64_t o = 0; o < d.cog; ++o) {
-          const T b = bias[g * d.cog + o];
-          T* row = y_g + o * d.p;
-#pragma omp simd
-          for (std::int64_t j = 0; j < d.p; ++j) row[j] += b;
-        }
+      const T* x_g = x + n0 * x_image + g * d.cig * d.hw;  // nb x (cig, h, w)
+      T* y_g = y + n0 * y_image + g * d.cog * d.p;        // nb x (cog, P)
+      const T* b_g = bias ? bias + g * d.cog : nullptr;
+      const bool direct = d.direct && nb == 1;
+      if (!direct) im2col(s, d.cig, x_g, x_image, nb, col, cols, threaded);
+      T* out = nb == 1 ? y_g : block;
+      gemm_t(false, false, d.cog, cols, d.k, w + g * d.cog * d.k, d.k, direct ? x_g : col, cols,
+             T(0), out, cols);
+      if (nb > 1 || b_g) scatter_block(out, nb, d.cog, d.p, b_g, y_g, y_image);
     }
   }
 }
 
 template <class T>
 void backward_input_gemm(const Conv2dShape& s, const T* w, const T* dy, T* dx) {
-  const Dims d = dims_of(s);
-#pragma omp parallel for schedule(static) if (images_in_parallel(s, d))
-  for (std::int64_t n = 0; n < s.n; ++n) {
+  const Dims d = dims_of(s, Pass::Independent);
+  const std::int64_t x_image = s.c_in * d.hw, y_image = s.c_out * d.p;
+#pragma omp parallel for schedule(static) if (d.blocks_in_parallel)
+  for (std::int64_t blk = 0; blk < d.blocks; ++blk) {
     const bool threaded = !omp_in_parallel();
-    T* dcol = d.direct ? nullptr : scratch<T>(d.k * d.p);  // (K, P)
+    T* dcol = scratch<T, 0>(d.k * d.images * d.p);     // (K, B P)
+    T* block = scratch<T, 1>(d.cog * d.images * d.p);  // (cog, B P)
+    const std::int64_t n0 = blk * d.images;
+    const std::int64_t nb = std::min(d.images, s.n - n0), cols = nb * d.p;
     for (std::int64_t g = 0; g < s.groups; ++g) {
-      const T* dy_g = dy + (n * s.c_out + g * d.cog) * d.p;  // (cog, P)
-      T* dx_g = dx + (n * s.c_in + g * d.cig) * d.hw;        // (cig, h, w)
-      const T* w_g = w + g * d.cog * d.k;                    // (cog, K)
-      if (d.direct) {  // dx_g (cig, hw) = W_g^T dy_g
-        gemm_t(true, false, d.k, d.p, d.cog, w_g, d.k, dy_g, d.p, T(0), dx_g, d.p);
+      const T* dy_g = dy + n0 * y_image + g * d.cog * d.p;  // nb x (cog, P)
+      T* dx_g = dx + n0 * x_image + g * d.cig * d.hw;       // nb x (cig, h, w)
+      const T* w_g = w + g * d.cog * d.k;                   // (cog, K)
+      if (nb > 1) gather_block(dy_g, y_image, nb, d.cog, d.p, block);
+      const T* dys = nb > 1 ? block : dy_g;  // (cog, nb P)
+      if (d.direct && nb == 1) {             // dx_g (cig, hw) = W_g^T dy_g
+        gemm_t(true, false, d.k, d.p, d.cog, w_g, d.k, dys, d.p, T(0), dx_g, d.p);
         continue;
       }
-      gemm_t(true, false, d.k, d.p, d.cog, w_g, d.k, dy_g, d.p, T(0), dcol, d.p);
-      std::fill(dx_g, dx_g + d.cig * d.hw, T(0));
-      col2im_add(s, d.cig, dcol, dx_g, threaded);
+      gemm_t(true, false, d.k, cols, d.cog, w_g, d.k, dys, cols, T(0), dcol, cols);
+      for (std::int64_t b = 0; b < nb; ++b)
+        std::fill_n(dx_g + b * x_image, d.cig * d.hw, T(0));
+      col2im_add(s, d.cig, dcol, cols, nb, dx_g, x_image, threaded);
     }
   }
 }
 
 template <class T>
 void backward_weight_gemm(const Conv2dShape& s, const T* x, const T* dy, T* dw) {
-  const Dims d = dims_of(s);
+  const Dims d = dims_of(s, Pass::SumOverImages);
   if (s.n == 0) std::fill(dw, dw + s.c_out * d.k, T(0));
-  T* col = d.direct ? nullptr : scratch<T>(d.k * d.p);  // (K, P)
-  for (std::int64_t n = 0; n < s.n; ++n)
+  T* col = scratch<T, 0>(d.k * d.images * d.p);      // (K, B P)
+  T* block = scratch<T, 1>(d.cog * d.images * d.p);  // (cog, B P)
+  const std::int64_t x_image = s.c_in * d.hw, y_image = s.c_out * d.p;
+  for (std::int64_t n0 = 0; n0 < s.n; n0 += d.images) {
+    const std::int64_t nb = std::min(d.images, s.n - n0), cols = nb * d.p;
     for (std::int64_t g = 0; g < s.groups; ++g) {
-      const T* x_g = x + (n * s.c_in + g * d.cig) * d.hw;
-      const T* dy_g = dy + (n * s.c_out + g * d.cog) * d.p;
-      if (!d.direct) im2col(s, d.cig, x_g, col, true);
-      // dW_g (cog, K) (+)= dy_g (cog, P) col^T; the first image overwrites.
-      gemm_t(false, true, d.cog, d.k, d.p, dy_g, d.p, d.direct ? x_g : col, d.p,
-             n == 0 ? T(0) : T(1), dw + g * d.cog * d.k, d.k);
+      const T* x_g = x + n0 * x_image + g * d.cig * d.hw;
+      const T* dy_g = dy + n0 * y_image + g * d.cog * d.p;
+      const bool direct = d.direct && nb == 1;
+      if (!direct) im2col(s, d.cig, x_g, x_image, nb, col, cols, true);
+      if (nb > 1) gather_block(dy_g, y_image, nb, d.cog, d.p, block);
+      // dW_g (cog, K) (+)= dy (cog, nb P) col^T; the first block overwrites.
+      gemm_t(false, true, d.cog, d.k, cols, nb > 1 ? block : dy_g, cols, direct ? x_g : col, cols,
+             n0 == 0 ? T(0) : T(1), dw + g * d.cog * d.k, d.k);
     }
+  }
 }
 
 // ---- depthwise: one (n, c) plane against one kh x kw filter ----

@@ -10,15 +10,17 @@
 namespace shrink::kernels::cpu {
 
 template <class T>
-void im2col(const Conv2dShape& s, std::int64_t cig, const T* x_g, T* col, bool threaded) {
-  const std::int64_t oh = s.out_h(), ow = s.out_w(), taps = s.kh * s.kw;
-  const bool parallel = threaded && cig > 1 && cig * taps * oh * ow > kParallelGrain;
+void im2col(const Conv2dShape& s, std::int64_t cig, const T* x, std::int64_t image_stride,
+            std::int64_t images, T* col, std::int64_t ld, bool threaded) {
+  const std::int64_t oh = s.out_h(), ow = s.out_w(), taps = s.kh * s.kw, planes = images * cig;
+  const bool parallel = threaded && planes > 1 && planes * taps * oh * ow > kParallelGrain;
 #pragma omp parallel for schedule(static) if (parallel)
-  for (std::int64_t c = 0; c < cig; ++c) {
-    const T* plane = x_g + c * s.h * s.w;  // (h, w)
+  for (std::int64_t bc = 0; bc < planes; ++bc) {
+    const std::int64_t b = bc / cig, c = bc % cig;
+    const T* plane = x + b * image_stride + c * s.h * s.w;  // (h, w)
     for (std::int64_t r = 0; r < s.kh; ++r)
       for (std::int64_t q = 0; q < s.kw; ++q) {
-        T* row = col + ((c * s.kh + r) * s.kw + q) * oh * ow;  // (out_h, out_w)
+        T* row = col + ((c * s.kh + r) * s.kw + q) * ld + b * oh * ow;  // (out_h, out_w)
         const TapRange jr = tap_range(ow, s.w, s.stride_w, s.pad_w, q * s.dilation_w);
         const std::int64_t shift = q * s.dilation_w - s.pad_w;
         for (std::int64_t i = 0; i < oh; ++i) {
@@ -43,16 +45,18 @@ void im2col(const Conv2dShape& s, std::int64_t cig, const T* x_g, T* col, bool t
 }
 
 template <class T>
-void col2im_add(const Conv2dShape& s, std::int64_t cig, const T* col, T* dx_g, bool threaded) {
-  const std::int64_t oh = s.out_h(), ow = s.out_w(), taps = s.kh * s.kw;
-  const bool parallel = threaded && cig > 1 && cig * taps * oh * ow > kParallelGrain;
+void col2im_add(const Conv2dShape& s, std::int64_t cig, const T* col, std::int64_t ld,
+                std::int64_t images, T* dx, std::int64_t image_stride, bool threaded) {
+  const std::int64_t oh = s.out_h(), ow = s.out_w(), taps = s.kh * s.kw, planes = images * cig;
+  const bool parallel = threaded && planes > 1 && planes * taps * oh * ow > kParallelGrain;
 #pragma omp parallel for schedule(static) if (parallel)
-  for (std::int64_t c = 0; c < cig; ++c) {
-    T* plane = dx_g + c * s.h * s.w;  // (h, w)
+  for (std::int64_t bc = 0; bc < planes; ++bc) {
+    const std::int64_t b = bc / cig, c = bc % cig;
+    T* plane = dx + b * image_stride + c * s.h * s.w;  // (h, w)
     // Fixed (r, q, i, j) order per channel: the sum is the same on any thread count.
     for (std::int64_t r = 0; r < s.kh; ++r)
       for (std::int64_t q = 0; q < s.kw; ++q) {
-        const T* row = col + ((c * s.kh + r) * s.kw + q) * oh * ow;
+        const T* row = col + ((c * s.kh + r) * s.kw + q) * ld + b * oh * ow;
         const TapRange jr = tap_range(ow, s.w, s.stride_w, s.pad_w, q * s.dilation_w);
         const std::int64_t shift = q * s.dilation_w - s.pad_w;
         for (std::int64_t i = 0; i < oh; ++i) {
@@ -72,9 +76,13 @@ void col2im_add(const Conv2dShape& s, std::int64_t cig, const T* col, T* dx_g, b
   }
 }
 
-template void im2col<float>(const Conv2dShape&, std::int64_t, const float*, float*, bool);
-template void im2col<double>(const Conv2dShape&, std::int64_t, const double*, double*, bool);
-template void col2im_add<float>(const Conv2dShape&, std::int64_t, const float*, float*, bool);
-template void col2im_add<double>(const Conv2dShape&, std::int64_t, const double*, double*, bool);
+template void im2col<float>(const Conv2dShape&, std::int64_t, const float*, std::int64_t,
+                            std::int64_t, float*, std::int64_t, bool);
+template void im2col<double>(const Conv2dShape&, std::int64_t, const double*, std::int64_t,
+                             std::int64_t, double*, std::int64_t, bool);
+template void col2im_add<float>(const Conv2dShape&, std::int64_t, const float*, std::int64_t,
+                                std::int64_t, float*, std::int64_t, bool);
+template void col2im_add<double>(const Conv2dShape&, std::int64_t, const double*, std::int64_t,
+                                 std::int64_t, double*, std::int64_t, bool);
 
 }  // namespace shrink::kernels::cpu

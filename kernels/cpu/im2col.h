@@ -26,14 +26,19 @@ inline TapRange tap_range(std::int64_t out, std::int64_t size, std::int64_t stri
   return {lo, hi};
 }
 
-// col (cig kh kw, out_h out_w) from x_g (cig, h, w); every element of col is written.
-// `threaded`: split the channels over OpenMP threads (when the caller is not already parallel).
+// For images b = 0 .. images-1 of one group, x_b = x + b image_stride (cig, h, w):
+// col[:, b P .. (b+1) P) = im2col(x_b), col (cig kh kw, ld) with P = out_h out_w <= ld / images.
+// Every element of those columns is written. `threaded`: split (image, channel) pairs over
+// OpenMP threads (when the caller is not already parallel).
 template <class T>
-void im2col(const Conv2dShape& s, std::int64_t cig, const T* x_g, T* col, bool threaded);
+void im2col(const Conv2dShape& s, std::int64_t cig, const T* x, std::int64_t image_stride,
+            std::int64_t images, T* col, std::int64_t ld, bool threaded);
 
-// dx_g (cig, h, w) += the adjoint of im2col applied to col. Channels are independent (each
-// writes its own plane), so threading over them keeps the sum order fixed.
+// The adjoint: dx_b (cig, h, w) += col2im(col[:, b P .. (b+1) P)) for each image b, with
+// dx_b = dx + b image_stride. Each (image, channel) plane is written by one thread in a fixed
+// (r, q, i, j) order, so threading keeps the sum order.
 template <class T>
-void col2im_add(const Conv2dShape& s, std::int64_t cig, const T* col, T* dx_g, bool threaded);
+void col2im_add(const Conv2dShape& s, std::int64_t cig, const T* col, std::int64_t ld,
+                std::int64_t images, T* dx, std::int64_t image_stride, bool threaded);
 
 }  // namespace shrink::kernels::cpu
