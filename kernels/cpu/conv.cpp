@@ -205,11 +205,21 @@ void backward_weight_gemm(const Conv2dShape& s, const T* x, const T* dy, T* dw) 
 
 // ---- depthwise: one (n, c) plane against one kh x kw filter ----
 // Each tap (r, q) adds w[c, r, q] times a shifted input row to an output row; inside
-// tap_range the loop has no bounds test (contiguous and vectorised at stride 1).
+// tap_range the loop has no bounds test (contiguous and vectorised at stride 1). Rows are
+// short (a MobileNet plane is 4-32 wide), so the ranges are computed once per call.
+
+// The in-image output columns of each kernel column q.
+std::vector<TapRange> column_ranges(const Conv2dShape& s) {
+  std::vector<TapRange> r;
+  for (std::int64_t q = 0; q < s.kw; ++q)
+    r.push_back(tap_range(s.out_w(), s.w, s.stride_w, s.pad_w, q * s.dilation_w));
+  return r;
+}
 
 template <class T>
 void forward_depthwise(const Conv2dShape& s, const T* x, const T* w, const T* bias, T* y) {
   const std::int64_t oh = s.out_h(), ow = s.out_w(), planes = s.n * s.c_in;
+  const std::vector<TapRange> ranges = column_ranges(s);
 #pragma omp parallel for schedule(static) if (planes > 1 && planes * oh * ow * s.kh * s.kw > kParallelGrain)
   for (std::int64_t plane = 0; plane < planes; ++plane) {
     const std::int64_t c = plane % s.c_in;
@@ -225,7 +235,7 @@ void forward_depthwise(const Conv2dShape& s, const T* x, const T* w, const T* bi
         if (ih < 0 || ih >= s.h) continue;
         const T* xrow = xp + ih * s.w;
         for (std::int64_t q = 0; q < s.kw; ++q) {
-          const TapRange jr = tap_range(ow, s.w, s.stride_w, s.pad_w, q * s.dilation_w);
+          const TapRange jr = ranges[static_cast<std::size_t>(q)];
           const std::int64_t shift = q * s.dilation_w - s.pad_w;
           const T wv = wc[r * s.kw + q];
           if (s.stride_w == 1) {
@@ -243,6 +253,7 @@ void forward_depthwise(const Conv2dShape& s, const T* x, const T* w, const T* bi
 template <class T>
 void backward_input_depthwise(const Conv2dShape& s, const T* w, const T* dy, T* dx) {
   const std::int64_t oh = s.out_h(), ow = s.out_w(), planes = s.n * s.c_in;
+  const std::vector<TapRange> ranges = column_ranges(s);
 #pragma omp parallel for schedule(static) if (planes > 1 && planes * oh * ow * s.kh * s.kw > kParallelGrain)
   for (std::int64_t plane = 0; plane < planes; ++plane) {
     const std::int64_t c = plane % s.c_in;
@@ -257,7 +268,7 @@ void backward_input_depthwise(const Conv2dShape& s, const T* w, const T* dy, T* 
         if (ih < 0 || ih >= s.h) continue;
         T* dxrow = dxp + ih * s.w;
         for (std::int64_t q = 0; q < s.kw; ++q) {
-          const TapRange jr = tap_range(ow, s.w, s.stride_w, s.pad_w, q * s.dilation_w);
+          const TapRange jr = ranges[static_cast<std::size_t>(q)];
           const std::int64_t shift = q * s.dilation_w - s.pad_w;
           const T wv = wc[r * s.kw + q];
           if (s.stride_w == 1) {
@@ -277,6 +288,7 @@ void backward_input_depthwise(const Conv2dShape& s, const T* w, const T* dy, T* 
 template <class T>
 void backward_weight_depthwise(const Conv2dShape& s, const T* x, const T* dy, T* dw) {
   const std::int64_t oh = s.out_h(), ow = s.out_w(), taps = s.kh * s.kw;
+  const std::vector<TapRange> ranges = column_ranges(s);
 #pragma omp parallel for schedule(static) if (s.c_in > 1 && s.n * s.c_in * oh * ow * taps > kParallelGrain)
   for (std::int64_t c = 0; c < s.c_in; ++c) {
     std::vector<double> acc(static_cast<std::size_t>(taps), 0.0);  // (kh, kw); taps are few
@@ -290,7 +302,7 @@ void backward_weight_depthwise(const Conv2dShape& s, const T* x, const T* dy, T*
           if (ih < 0 || ih >= s.h) continue;
           const T* xrow = xp + ih * s.w;
           for (std::int64_t q = 0; q < s.kw; ++q) {
-            const TapRange jr = tap_range(ow, s.w, s.stride_w, s.pad_w, q * s.dilation_w);
+            const TapRange jr = ranges[static_cast<std::size_t>(q)];
             const std::int64_t shift = q * s.dilation_w - s.pad_w;
             T dot = 0;
             if (s.stride_w == 1) {
