@@ -114,6 +114,20 @@ SHRINK_KERNEL(gemm, (DType t, bool trans_a, bool trans_b, std::int64_t m, std::i
               (t, trans_a, trans_b, m, n, k, alpha, a, lda, stride_a, b, ldb, stride_b, beta, c,
                ldc, stride_c, batch))
 
+// ---- convolution over NCHW (kernels/cpu/conv.cpp; shape in kernel_types.h) ----
+// y = conv(x, weight) (+ bias (c_out) when non-null); y is overwritten.
+SHRINK_CPU_ONLY_KERNEL(conv2d, (DType t, const Conv2dShape& s, const void* x, const void* weight,
+                                const void* bias, void* y),
+                       (t, s, x, weight, bias, y))
+// dx = the adjoint of conv in x applied to dy (overwrites dx).
+SHRINK_CPU_ONLY_KERNEL(conv2d_backward_input, (DType t, const Conv2dShape& s, const void* weight,
+                                               const void* dy, void* dx),
+                       (t, s, weight, dy, dx))
+// dweight = sum over samples and positions of dy x-patch (overwrites dweight; the bias
+// gradient is a plain per-channel sum, done by core).
+SHRINK_CPU_ONLY_KERNEL(conv2d_backward_weight, (DType t, const Conv2dShape& s, const void* x,
+                                                const void* dy, void* dweight),
+                       (t, s, x, dy, dweight))
 // ---- dense symmetric positive definite solves (kernels/cpu/cholesky.cpp, cuda/cholesky.cu) ----
 // Cholesky factorisation of a row-major symmetric (n, n) matrix `a` (only its lower triangle
 // is read): l (n, n) receives L, lower triangular with a = L L^T, and zeros above the

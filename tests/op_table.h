@@ -198,6 +198,47 @@ inline std::vector<OpCase> build_op_cases() {
       linear);
   row("linear_3d_input", {{{2, 3, 4}}, {{5, 4}}, {{5}}},
       [](V x) { return shrink::linear(x[0], x[1], x[2]); }, linear);
+  // ---- convolution (x, weight[, bias]); CPU only until the cuDNN path lands ----
+  {
+    struct Conv {
+      const char* name;
+      Shape x, w;
+      bool bias;
+      Conv2dOptions o;
+    };
+    auto opts = [](std::int64_t sh, std::int64_t sw, std::int64_t ph, std::int64_t pw,
+                   std::int64_t dh, std::int64_t dw, std::int64_t groups) {
+      Conv2dOptions o;
+      o.stride_h = sh, o.stride_w = sw, o.pad_h = ph, o.pad_w = pw;
+      o.dilation_h = dh, o.dilation_w = dw, o.groups = groups;
+      return o;
+    };
+    const Conv convs[] = {
+        {"conv2d_3x3_pad1", {2, 3, 5, 5}, {4, 3, 3, 3}, true, opts(1, 1, 1, 1, 1, 1, 1)},
+        {"conv2d_3x3_pad1_no_bias", {2, 3, 5, 5}, {4, 3, 3, 3}, false, opts(1, 1, 1, 1, 1, 1, 1)},
+        {"conv2d_stride2", {2, 3, 7, 6}, {4, 3, 3, 3}, true, opts(2, 2, 1, 1, 1, 1, 1)},
+        {"conv2d_padding_2x1", {1, 2, 5, 6}, {3, 2, 3, 2}, true, opts(1, 1, 2, 1, 1, 1, 1)},
+        {"conv2d_dilation2", {2, 2, 7, 7}, {3, 2, 3, 3}, false, opts(1, 1, 1, 1, 2, 2, 1)},
+        {"conv2d_odd_k3x2_stride2x1_pad1x0_dil2x1", {1, 3, 7, 6}, {2, 3, 3, 2}, true,
+         opts(2, 1, 1, 0, 2, 1, 1)},
+        {"conv2d_groups2", {2, 4, 5, 5}, {6, 2, 3, 3}, true, opts(1, 1, 1, 1, 1, 1, 2)},
+        {"conv2d_depthwise", {2, 3, 6, 5}, {3, 1, 3, 3}, true, opts(1, 1, 1, 1, 1, 1, 3)},
+        {"conv2d_depthwise_stride2_no_bias", {2, 3, 7, 6}, {3, 1, 3, 3}, false,
+         opts(2, 2, 1, 1, 1, 1, 3)},
+        {"conv2d_depthwise_multiplier2", {2, 3, 5, 5}, {6, 1, 3, 3}, true, opts(1, 1, 1, 1, 1, 1, 3)},
+        {"conv2d_1x1", {2, 4, 3, 5}, {5, 4, 1, 1}, true, opts(1, 1, 0, 0, 1, 1, 1)},
+        {"conv2d_1x1_no_bias", {2, 4, 3, 5}, {5, 4, 1, 1}, false, opts(1, 1, 0, 0, 1, 1, 1)},
+    };
+    for (const Conv& cv : convs) {
+      std::vector<InputSpec> inputs = {{cv.x}, {cv.w}};
+      if (cv.bias) inputs.push_back({{cv.w[0]}});
+      const Conv2dOptions o = cv.o;
+      row(cv.name, std::move(inputs),
+          [o](V x) { return shrink::conv2d(x[0], x[1], x.size() > 2 ? x[2] : Tensor(), o); },
+          conv2d(o))
+          .no_cuda = "conv2d: CUDA kernel not written yet (cuDNN, issue 10)";
+    }
+  }
   // ---- sparse products (CPU only) ----
   {
     const CsrPattern m;

@@ -48,6 +48,54 @@ TEST(OpsErrors, ShapeMismatchesNameOpAndShapes) {
                {"cross_entropy", "(3,)"});
 }
 
+TEST(OpsErrors, Conv2dArgumentsNameOpAndShapes) {
+  const Tensor x = Tensor::zeros({2, 4, 6, 5}), w = Tensor::zeros({6, 4, 3, 3});
+  auto with = [](auto set) {
+    Conv2dOptions o;
+    set(o);
+    return o;
+  };
+  expect_error([&] { conv2d(Tensor::zeros({4, 6, 5}), w, Tensor()); },
+               {"conv2d", "4-D", "(4, 6, 5)", "(6, 4, 3, 3)"});
+  expect_error([&] { conv2d(x, Tensor::zeros({6, 4, 3}), Tensor()); },
+               {"conv2d", "4-D", "(6, 4, 3)", "(2, 4, 6, 5)"});
+  expect_error([&] { conv2d(x, Tensor::zeros({6, 3, 3, 3}), Tensor()); },
+               {"conv2d", "(2, 4, 6, 5)", "has 4 channels", "(6, 3, 3, 3)", "expects 3"});
+  expect_error([&] { conv2d(x, Tensor::zeros({6, 1, 3, 3}), Tensor(), with([](auto& o) { o.groups = 2; })); },
+               {"conv2d", "has 4 channels", "(6, 1, 3, 3)", "groups 2"});
+  expect_error([&] { conv2d(x, Tensor::zeros({6, 1, 3, 3}), Tensor(), with([](auto& o) { o.groups = 3; })); },
+               {"conv2d", "input channels 4", "groups 3", "(2, 4, 6, 5)"});
+  expect_error([&] { conv2d(x, Tensor::zeros({5, 2, 3, 3}), Tensor(), with([](auto& o) { o.groups = 2; })); },
+               {"conv2d", "output channels 5", "groups 2", "(5, 2, 3, 3)"});
+  expect_error([&] { conv2d(x, w, Tensor(), with([](auto& o) { o.groups = 0; })); }, {"conv2d", "groups"});
+  expect_error([&] { conv2d(x, w, Tensor::zeros({5})); }, {"conv2d", "bias", "(5,)", "(6, 4, 3, 3)"});
+  expect_error([&] { conv2d(x, w, Tensor::zeros({6, 1})); }, {"conv2d", "bias", "(6, 1)"});
+  expect_error([&] { conv2d(x, w, Tensor(), with([](auto& o) { o.stride_w = 0; })); },
+               {"conv2d", "stride", "(1, 0)"});
+  expect_error([&] { conv2d(x, w, Tensor(), with([](auto& o) { o.dilation_h = 0; })); },
+               {"conv2d", "dilation", "(0, 1)"});
+  expect_error([&] { conv2d(x, w, Tensor(), with([](auto& o) { o.pad_h = -1; })); },
+               {"conv2d", "padding", "(-1, 0)"});
+  // 7 x 3 kernel over 6 x 5 input (padded 6 x 5): too tall.
+  expect_error([&] { conv2d(x, Tensor::zeros({6, 4, 7, 3}), Tensor()); },
+               {"conv2d", "kernel (7, 3)", "larger than the padded input (6, 5)", "(2, 4, 6, 5)",
+                "(6, 4, 7, 3)"});
+  // 3 x 3 dilated by 3 spans 7 x 7: larger than 6 x 5 padded by (0, 1) = 6 x 7.
+  expect_error([&] {
+    conv2d(x, w, Tensor(), with([](auto& o) { o.dilation_h = o.dilation_w = 3, o.pad_w = 1; }));
+  }, {"conv2d", "dilated span (7, 7)", "padded input (6, 7)"});
+  expect_error([&] { conv2d(x, Tensor::zeros({6, 4, 3, 3}, DType::Float64), Tensor()); },
+               {"conv2d", "float32", "float64"});
+  expect_error([&] { conv2d(x, w, Tensor::zeros({6}, DType::Float64)); }, {"conv2d", "float64"});
+  expect_error([&] { conv2d(Tensor::zeros({2, 4, 6, 5}, DType::Int64), w, Tensor()); },
+               {"conv2d", "int64"});
+  expect_error([&] { conv2d(x, Tensor(), Tensor()); }, {"conv2d", "undefined"});
+  // At the limit the kernel fits: padding makes a 6 x 5 input room for a 7 x 7 kernel.
+  EXPECT_EQ(conv2d(x, Tensor::zeros({6, 4, 7, 7}), Tensor(), with([](auto& o) { o.pad_h = 1, o.pad_w = 1; }))
+                .shape(),
+            (Shape{2, 6, 2, 1}));
+}
+
 TEST(OpsErrors, BadAxes) {
   Tensor x = Tensor::zeros({3, 5, 7});
   expect_error([&] { sum(x, {3}); }, {"sum", "axis 3"});
