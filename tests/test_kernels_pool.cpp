@@ -122,8 +122,8 @@ TYPED_TEST(CpuKernels, MaxPoolTiesGoToTheFirstMaximum) {
   EXPECT_EQ(got.dx, (std::vector<T>{1, 10, 0, 0, 0, 0}));
 }
 
-// A NaN in a window is its maximum (the first NaN when there are several), as in PyTorch;
-// windows next to it are unaffected.
+// A NaN in a window is its maximum (the last NaN when there are several, as PyTorch 1.13
+// returns for max_pool2d([1, nan, 5, nan], (1, 4))); windows next to it are unaffected.
 TYPED_TEST(CpuKernels, MaxPoolNaNWins) {
   using T = TypeParam;
   const T nan = std::numeric_limits<T>::quiet_NaN();
@@ -142,7 +142,7 @@ TYPED_TEST(CpuKernels, MaxPoolNaNWins) {
   const std::vector<T> x = {1, nan, 5, nan}, dy = {2};
   const auto got = run_kernel(PoolOp::Max, s, x, dy);
   EXPECT_TRUE(std::isnan(got.y[0]));
-  EXPECT_EQ(got.argmax[0], 1);
+  EXPECT_EQ(got.argmax[0], 3);
   // An all -inf window still names an in-bounds position.
   const std::vector<T> low(4, -std::numeric_limits<T>::infinity());
   EXPECT_EQ(run_kernel(PoolOp::Max, s, low, dy).argmax[0], 0);

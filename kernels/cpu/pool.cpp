@@ -4,7 +4,8 @@
 // window is swept one (row, column offset) pair at a time across a whole output row, so the
 // inner loop runs over contiguous outputs (and, at stride 1, contiguous inputs) and
 // vectorises. Visiting the window's pairs in row-major order keeps max pooling's rule: the
-// first maximum wins ties, a NaN beats any number.
+// first maximum wins ties, and a NaN beats any number (a later NaN replaces an earlier one,
+// as in PyTorch's CPU and CUDA kernels: `val > max || isnan(val)`).
 #include <cmath>
 
 #include "kernels/cpu/cpu_backend.h"
@@ -45,7 +46,7 @@ void max_plane(const Pool2dShape& s, const T* x, T* y, std::int64_t* argmax) {
         for (std::int64_t ow = cr.begin; ow < cr.end; ++ow) {
           const std::int64_t q = ow * sw + offset;
           const T v = xr[q], best = yr[ow];
-          const bool take = ar[ow] < 0 || v > best || (v != v && best == best);
+          const bool take = ar[ow] < 0 || v > best || v != v;
           yr[ow] = take ? v : best;
           ar[ow] = take ? r * s.w + q : ar[ow];
         }

@@ -10,7 +10,8 @@
 namespace shrink::kernels::reference {
 
 // y, argmax: (planes, out_h, out_w) with planes = n c. Max: the first maximum of the window in
-// row-major order, a NaN beating any number (the first NaN); padding never wins. Average:
+// row-major order, a NaN beating any number (the last NaN of the window, as PyTorch's
+// `val > max || isnan(val)`); padding never wins. Average:
 // the sum of the window's in-bounds values over kh kw (padding counted as zeros).
 template <class T>
 void pool2d(PoolOp op, const Pool2dShape& s, const T* x, T* y, std::int64_t* argmax) {
@@ -28,7 +29,7 @@ void pool2d(PoolOp op, const Pool2dShape& s, const T* x, T* y, std::int64_t* arg
             if (r < 0 || r >= s.h || q < 0 || q >= s.w) continue;
             const T v = plane[r * s.w + q];
             total += static_cast<double>(v);
-            if (best_at < 0 || v > best || (std::isnan(v) && !std::isnan(best))) {
+            if (best_at < 0 || v > best || std::isnan(v)) {
               best = v;
               best_at = r * s.w + q;
             }
