@@ -7,6 +7,7 @@
 // first maximum wins ties, and a NaN beats any number (a later NaN replaces an earlier one,
 // as in PyTorch's CPU and CUDA kernels: `val > max || isnan(val)`).
 #include <cmath>
+#include <limits>
 
 #include "kernels/cpu/cpu_backend.h"
 
@@ -25,30 +26,36 @@ ColumnRange columns(std::int64_t offset, std::int64_t stride, std::int64_t w, st
   return {begin, end < begin ? begin : end};
 }
 
+// Each output starts at -inf with its window's first in-bounds position as argmax (right when
+// every value is -inf); a later value replaces it only when strictly larger, or NaN. No
+// "nothing seen yet" state, so the sweep is branch-free selects.
 template <class T>
 void max_plane(const Pool2dShape& s, const T* x, T* y, std::int64_t* argmax) {
   const std::int64_t out_h = s.out_h(), out_w = s.out_w(), sw = s.stride_w;
   for (std::int64_t oh = 0; oh < out_h; ++oh) {
     T* yr = y + oh * out_w;
     std::int64_t* ar = argmax + oh * out_w;
+    const std::int64_t row0 = oh * s.stride_h - s.pad_h;
+    const std::int64_t first_row = row0 < 0 ? 0 : row0;
     for (std::int64_t ow = 0; ow < out_w; ++ow) {
-      yr[ow] = 0;
-      ar[ow] = -1;  // no in-bounds value seen yet; padding never wins
+      const std::int64_t col0 = ow * sw - s.pad_w;
+      yr[ow] = -std::numeric_limits<T>::infinity();
+      ar[ow] = first_row * s.w + (col0 < 0 ? 0 : col0);
     }
     for (std::int64_t i = 0; i < s.kh; ++i) {
-      const std::int64_t r = oh * s.stride_h - s.pad_h + i;
+      const std::int64_t r = row0 + i;
       if (r < 0 || r >= s.h) continue;
       const T* xr = x + r * s.w;
       for (std::int64_t j = 0; j < s.kw; ++j) {
         const std::int64_t offset = j - s.pad_w;
         const ColumnRange cr = columns(offset, sw, s.w, out_w);
+        const std::int64_t at = r * s.w + offset;  // a local: stores to ar could alias s.w
 #pragma omp simd
         for (std::int64_t ow = cr.begin; ow < cr.end; ++ow) {
-          const std::int64_t q = ow * sw + offset;
-          const T v = xr[q], best = yr[ow];
-          const bool take = ar[ow] < 0 || v > best || v != v;
+          const T v = xr[ow * sw + offset], best = yr[ow];
+          const bool take = (v > best) | (v != v);
           yr[ow] = take ? v : best;
-          ar[ow] = take ? r * s.w + q : ar[ow];
+          ar[ow] = take ? at + ow * sw : ar[ow];
         }
       }
     }
@@ -124,10 +131,16 @@ void adaptive_plane(std::int64_t h, std::int64_t w, std::int64_t out_h, std::int
     for (std::int64_t ow = 0; ow < out_w; ++ow) {
       const std::int64_t q0 = window_begin(ow, w, out_w), q1 = window_end(ow, w, out_w);
       T total = 0;
-      for (std::int64_t r = r0; r < r1; ++r) {
-        const T* xr = x + r * w;
+      if (q0 == 0 && q1 == w) {  // whole rows (global pooling): one contiguous run
+        const T* block = x + r0 * w;
 #pragma omp simd reduction(+ : total)
-        for (std::int64_t q = q0; q < q1; ++q) total += xr[q];
+        for (std::int64_t k = 0; k < (r1 - r0) * w; ++k) total += block[k];
+      } else {
+        for (std::int64_t r = r0; r < r1; ++r) {
+          const T* xr = x + r * w;
+#pragma omp simd reduction(+ : total)
+          for (std::int64_t q = q0; q < q1; ++q) total += xr[q];
+        }
       }
       y[oh * out_w + ow] = total / static_cast<T>((r1 - r0) * (q1 - q0));
     }
