@@ -65,6 +65,8 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
 struct Pool2dOptions {
   std::int64_t kernel_h = 2, kernel_w = 2, stride_h = 2, stride_w = 2, pad_h = 0, pad_w = 0;
 };
+// x (n, c, h, w); padding at most half the kernel (PyTorch's rule). Max pooling's gradient goes
+// to each window's first maximum; a NaN is a window's maximum (the last NaN, as PyTorch).
 Tensor max_pool2d(const Tensor& x, const Pool2dOptions& o);
 Tensor avg_pool2d(const Tensor& x, const Pool2dOptions& o);  // padding counted in the divisor
 // PyTorch's adaptive windows; (1, 1) is global average pooling.
@@ -72,7 +74,8 @@ Tensor adaptive_avg_pool2d(const Tensor& x, std::int64_t out_h, std::int64_t out
 // x (n, c, *): training normalises with the batch's statistics and, when defined, updates
 // running_mean / running_var in place (momentum, unbiased variance; never recorded for
 // autograd); evaluation normalises with the running statistics. gamma / beta (c) may be
-// undefined (no affine).
+// undefined (no affine). Training needs more than one value per channel (n * spatial > 1), as
+// PyTorch: the unbiased variance of one value is undefined.
 Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tensor running_mean,
                   Tensor running_var, bool training, double momentum = 0.1, double eps = 1e-5);
 

@@ -152,5 +152,67 @@ TEST(OpsErrors, MismatchedDtypes) {
   expect_error([&] { add(Tensor(), f); }, {"add", "undefined"});
 }
 
+TEST(OpsErrors, PoolingNamesOpShapesAndWindow) {
+  const Tensor x = Tensor::zeros({2, 3, 5, 4});
+  auto opts = [](std::int64_t k, std::int64_t s, std::int64_t p) {
+    Pool2dOptions o;
+    o.kernel_h = o.kernel_w = k;
+    o.stride_h = o.stride_w = s;
+    o.pad_h = o.pad_w = p;
+    return o;
+  };
+  for (auto pool : {max_pool2d, avg_pool2d}) {
+    const char* op = pool == max_pool2d ? "max_pool2d" : "avg_pool2d";
+    expect_error([&] { pool(Tensor::zeros({3, 5, 4}), opts(2, 2, 0)); }, {op, "4-D", "(3, 5, 4)"});
+    expect_error([&] { pool(x, opts(6, 1, 0)); }, {op, "6x6", "larger than the padded input", "5x4", "(2, 3, 5, 4)"});
+    expect_error([&] { pool(x, opts(7, 1, 1)); }, {op, "7x7", "7x6"});
+    expect_error([&] { pool(x, opts(3, 1, 2)); }, {op, "padding 2x2", "half the kernel 3x3"});
+    expect_error([&] { pool(x, opts(2, 0, 0)); }, {op, "stride", "0x0"});
+    expect_error([&] { pool(x, opts(0, 1, 0)); }, {op, "kernel", "0x0"});
+    expect_error([&] { pool(x, opts(2, 1, -1)); }, {op, "padding", "-1x-1"});
+    expect_error([&] { pool(Tensor::zeros({1, 1, 0, 4}), opts(1, 1, 0)); }, {op, "empty", "(1, 1, 0, 4)"});
+    expect_error([&] { pool(Tensor::zeros({1, 1, 2, 2}, DType::Int64), opts(2, 2, 0)); }, {op, "int64"});
+  }
+  expect_error([&] { adaptive_avg_pool2d(x, 0, 1); }, {"adaptive_avg_pool2d", "0x1", "(2, 3, 5, 4)"});
+  expect_error([&] { adaptive_avg_pool2d(x, 2, -1); }, {"adaptive_avg_pool2d", "2x-1"});
+  expect_error([&] { adaptive_avg_pool2d(Tensor::zeros({3, 4}), 1, 1); },
+               {"adaptive_avg_pool2d", "4-D", "(3, 4)"});
+}
+
+TEST(OpsErrors, BatchNormNamesOpAndShapes) {
+  const Tensor x = Tensor::zeros({4, 3, 5}), c3 = Tensor::ones({3}), c4 = Tensor::ones({4});
+  expect_error([&] { batch_norm(Tensor::zeros({3}), Tensor(), Tensor(), Tensor(), Tensor(), true); },
+               {"batch_norm", "(n, c, *)", "(3,)"});
+  expect_error([&] { batch_norm(x, c4, c3, Tensor(), Tensor(), true); },
+               {"batch_norm", "gamma", "(3)", "(4, 3, 5)", "(4,)"});
+  expect_error([&] { batch_norm(x, c3, Tensor::ones({3, 1}), Tensor(), Tensor(), true); },
+               {"batch_norm", "beta", "(3, 1)"});
+  expect_error([&] { batch_norm(x, Tensor(), Tensor(), Tensor::zeros({3}), Tensor::ones({2}), true); },
+               {"batch_norm", "running_var", "(2,)"});
+  expect_error([&] { batch_norm(x, Tensor::ones({3}, DType::Float64), Tensor(), Tensor(), Tensor(), true); },
+               {"batch_norm", "gamma", "float64", "float32"});
+  expect_error([&] { batch_norm(x, Tensor(), Tensor(), Tensor::zeros({3}), Tensor(), true); },
+               {"batch_norm", "running_mean and running_var"});
+  expect_error([&] { batch_norm(x, Tensor(), Tensor(), Tensor(), Tensor(), false); },
+               {"batch_norm", "evaluation", "running_mean", "(4, 3, 5)"});
+  expect_error([&] { batch_norm(x, Tensor(), Tensor(), Tensor(), Tensor(), true, 1.5); },
+               {"batch_norm", "momentum", "1.5"});
+  expect_error([&] { batch_norm(x, Tensor(), Tensor(), Tensor(), Tensor(), true, -0.1); },
+               {"batch_norm", "momentum"});
+  expect_error([&] { batch_norm(x, Tensor(), Tensor(), Tensor(), Tensor(), true, 0.1, 0.0); },
+               {"batch_norm", "eps", "0"});
+  // One value per channel: PyTorch refuses training too (the unbiased variance is 0 / 0).
+  expect_error([&] { batch_norm(Tensor::zeros({1, 3}), Tensor(), Tensor(), Tensor(), Tensor(), true); },
+               {"batch_norm", "more than one value per channel", "(1, 3)"});
+  expect_error([&] { batch_norm(Tensor::zeros({1, 3, 1, 1}), c3, c3, Tensor::zeros({3}), Tensor::ones({3}), true); },
+               {"batch_norm", "more than one value per channel", "(1, 3, 1, 1)"});
+  Tensor buffer = Tensor::zeros({3});
+  buffer.requires_grad_();
+  expect_error([&] { batch_norm(x, Tensor(), Tensor(), buffer, Tensor::ones({3}), true); },
+               {"batch_norm", "running statistics", "grad"});
+  expect_error([&] { batch_norm(Tensor::zeros({4, 3}, DType::Int64), Tensor(), Tensor(), Tensor(), Tensor(), true); },
+               {"batch_norm", "int64"});
+}
+
 }  // namespace
 }  // namespace shrink
