@@ -128,6 +128,7 @@ SHRINK_CPU_ONLY_KERNEL(conv2d_backward_input, (DType t, const Conv2dShape& s, co
 SHRINK_CPU_ONLY_KERNEL(conv2d_backward_weight, (DType t, const Conv2dShape& s, const void* x,
                                                 const void* dy, void* dweight),
                        (t, s, x, dy, dweight))
+
 // ---- pooling over NCHW (kernels/cpu/pool.cpp; shape in kernel_types.h) ----
 // y = pool(x). Max also writes `argmax` (int64, like y): the input position h * w_in + w of
 // each output's maximum within its plane (the first one on ties, NaN wins); average ignores it.
