@@ -52,6 +52,33 @@ Tensor matmul(const Tensor& a, const Tensor& b);
 // y = x @ w^T + b with w (out, in): the Linear layer's op, without materialising w^T.
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias);
 
+// ---- convolution, pooling, batch normalisation over NCHW (core/ops/conv.cpp, pool.cpp,
+// batch_norm.cpp) ----
+struct Conv2dOptions {
+  std::int64_t stride_h = 1, stride_w = 1, pad_h = 0, pad_w = 0, dilation_h = 1, dilation_w = 1;
+  std::int64_t groups = 1;
+};
+// y (n, c_out, out_h, out_w) = x (n, c_in, h, w) cross-correlated with weight
+// (c_out, c_in / groups, kh, kw), plus bias (c_out) when defined. FLOPs: 2 n c_out out_h out_w
+// (c_in / groups) kh kw (+ n c_out out_h out_w for the bias).
+Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dOptions& o = {});
+struct Pool2dOptions {
+  std::int64_t kernel_h = 2, kernel_w = 2, stride_h = 2, stride_w = 2, pad_h = 0, pad_w = 0;
+};
+// x (n, c, h, w); padding at most half the kernel (PyTorch's rule). Max pooling's gradient goes
+// to each window's first maximum; a NaN is a window's maximum (the last NaN, as PyTorch).
+Tensor max_pool2d(const Tensor& x, const Pool2dOptions& o);
+Tensor avg_pool2d(const Tensor& x, const Pool2dOptions& o);  // padding counted in the divisor
+// PyTorch's adaptive windows; (1, 1) is global average pooling.
+Tensor adaptive_avg_pool2d(const Tensor& x, std::int64_t out_h, std::int64_t out_w);
+// x (n, c, *): training normalises with the batch's statistics and, when defined, updates
+// running_mean / running_var in place (momentum, unbiased variance; never recorded for
+// autograd); evaluation normalises with the running statistics. gamma / beta (c) may be
+// undefined (no affine). Training needs more than one value per channel (n * spatial > 1), as
+// PyTorch: the unbiased variance of one value is undefined.
+Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tensor running_mean,
+                  Tensor running_var, bool training, double momentum = 0.1, double eps = 1e-5);
+
 // ---- dense solves (core/ops/solve.cpp; not differentiable) ----
 // X (n, m) with G X = B, for G (n, n) symmetric positive definite (only its lower triangle is
 // read) and B (n, m): a Cholesky factorisation G = L L^T and two triangular solves (kernels

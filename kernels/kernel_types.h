@@ -46,4 +46,28 @@ struct AdamWParams {
   std::int64_t step = 1;  // 1-based, for bias correction
 };
 
+// A 2-D convolution (cross-correlation, as PyTorch) over NCHW buffers:
+//   x (n, c_in, h, w), weight (c_out, c_in / groups, kh, kw), y (n, c_out, out_h, out_w),
+//   out = (in + 2 pad - dilation (k - 1) - 1) / stride + 1.
+// Output channel o of group g = o / (c_out / groups) reads input channels
+// [g c_in/groups, (g+1) c_in/groups). core/ops/conv.cpp validates every field.
+struct Conv2dShape {
+  std::int64_t n = 0, c_in = 0, h = 0, w = 0, c_out = 0, kh = 0, kw = 0;
+  std::int64_t stride_h = 1, stride_w = 1, pad_h = 0, pad_w = 0, dilation_h = 1, dilation_w = 1;
+  std::int64_t groups = 1;
+  constexpr std::int64_t out_h() const { return (h + 2 * pad_h - dilation_h * (kh - 1) - 1) / stride_h + 1; }
+  constexpr std::int64_t out_w() const { return (w + 2 * pad_w - dilation_w * (kw - 1) - 1) / stride_w + 1; }
+};
+
+// Max or average pooling over windows of NCHW planes (x (n, c, h, w) -> y (n, c, out_h, out_w)),
+// out = (in + 2 pad - k) / stride + 1 (floor mode). Max treats padding as -inf; average divides
+// by the whole window, padding included (PyTorch's count_include_pad = true).
+enum class PoolOp : std::uint8_t { Max, Average };
+struct Pool2dShape {
+  std::int64_t n = 0, c = 0, h = 0, w = 0, kh = 0, kw = 0;
+  std::int64_t stride_h = 1, stride_w = 1, pad_h = 0, pad_w = 0;
+  constexpr std::int64_t out_h() const { return (h + 2 * pad_h - kh) / stride_h + 1; }
+  constexpr std::int64_t out_w() const { return (w + 2 * pad_w - kw) / stride_w + 1; }
+};
+
 }  // namespace shrink::kernels

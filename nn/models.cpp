@@ -1,4 +1,5 @@
 #include "nn/models.h"
+#include "nn/models_cnn.h"
 
 #include <algorithm>
 #include <charconv>
@@ -18,8 +19,8 @@ namespace shrink::nn {
 namespace {
 
 constexpr const char* kTextForms =
-    "lenet-300-100, ffn-10000, mlp:W0-W1-...-Wk[:relu|relu6|gelu|tanh|sigmoid] "
-    "(e.g. mlp:784-300-100-10)";
+    "lenet-300-100, ffn-10000, lenet5, resnet20/32/44/56/110, resnet18/34/50, mobilenetv2, "
+    "mlp:W0-W1-...-Wk[:relu|relu6|gelu|tanh|sigmoid] (e.g. mlp:784-300-100-10)";
 
 // Width bounds: far above any model this project trains (ffn-10000 has 7.9e6 parameters)
 // and far below what would overflow an element or byte count, so a spec claiming a
@@ -263,7 +264,8 @@ const ModelBuilder& builder_of(const nlohmann::json& spec) {
 }  // namespace
 
 const std::vector<ModelBuilder>& model_builders() {
-  static const std::vector<ModelBuilder> builders = {
+  static const std::vector<ModelBuilder> builders = [] {
+  std::vector<ModelBuilder> all = {
       named_mlp("lenet-300-100", "mlp 784-300-100-10 with relu (LeCun et al. 1998)",
                 {784, 300, 100, 10}),
       named_mlp("ffn-10000", "mlp 784-10000-10 with relu (the i-SpaSP MNIST network)",
@@ -287,6 +289,9 @@ const std::vector<ModelBuilder>& model_builders() {
                                     bool_argument(spec, "bias", true));
        }},
   };
+  for (ModelBuilder& b : cnn_builders()) all.push_back(std::move(b));  // nn/models_cnn.h
+  return all;
+  }();
   return builders;
 }
 

@@ -14,6 +14,9 @@ class Sequential : public Module {
   Sequential() = default;
   explicit Sequential(std::vector<std::shared_ptr<Module>> layers);
   void push_back(std::shared_ptr<Module> layer);  // registered as the next index
+  // Registered under `name`, as torch.nn.Sequential(OrderedDict(...)) does ("conv1", "fc"),
+  // so a model that is a chain still carries the parameter names users know.
+  void push_back(const std::string& name, std::shared_ptr<Module> layer);
 
   std::string type_name() const override { return "Sequential"; }
 

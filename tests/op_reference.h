@@ -11,6 +11,7 @@
 
 #include "core/shrink.h"
 #include "kernels/backend.h"
+#include "kernels/reference/conv.h"
 #include "kernels/reference/elementwise.h"
 #include "kernels/reference/gemm.h"
 #include "kernels/reference/layout.h"
@@ -100,6 +101,21 @@ inline std::vector<double> linear(R in) {
     for (std::int64_t r = 0; r < rows; ++r)
       for (std::int64_t o = 0; o < out; ++o) y[r * out + o] += in[2].values[o];
   return y;
+}
+
+// conv2d over the inputs (x, weight[, bias]) with options `o`: the direct loop.
+inline ReferenceFn conv2d(Conv2dOptions o) {
+  return [o](R in) {
+    kernels::Conv2dShape s;
+    s.n = in[0].shape[0], s.c_in = in[0].shape[1], s.h = in[0].shape[2], s.w = in[0].shape[3];
+    s.c_out = in[1].shape[0], s.kh = in[1].shape[2], s.kw = in[1].shape[3];
+    s.stride_h = o.stride_h, s.stride_w = o.stride_w, s.pad_h = o.pad_h, s.pad_w = o.pad_w;
+    s.dilation_h = o.dilation_h, s.dilation_w = o.dilation_w, s.groups = o.groups;
+    std::vector<double> y(static_cast<std::size_t>(s.n * s.c_out * s.out_h() * s.out_w()));
+    ref::conv2d(s, in[0].values.data(), in[1].values.data(),
+                in.size() > 2 ? in[2].values.data() : nullptr, y.data());
+    return y;
+  };
 }
 
 // Sum (or mean) over `axes` (all when empty), one axis at a time, highest first.

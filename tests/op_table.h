@@ -24,6 +24,7 @@
 #include "kernels/backend.h"
 #include "tests/gradcheck.h"
 #include "tests/op_reference.h"
+#include "tests/op_reference_pool_bn.h"
 
 namespace shrink::testing {
 
@@ -143,6 +144,80 @@ inline OpCase pointwise(std::string name, Init init, TensorFn fn, kernels::Unary
   return c;
 }
 
+// Pooling and batch norm over NCHW. Max-pool rows draw distinct values (0.1 apart), so no
+// central difference straddles a tie; ties are tested explicitly (test_ops_pool_batch_norm.cpp).
+// Training-mode batch_norm rows pass no running statistics: gradcheck runs the op hundreds of
+// times and each training call would move them (their update is tested on its own).
+inline void add_pool_batch_norm_rows(std::vector<OpCase>& t) {
+  auto row = [&t](std::string name, std::vector<InputSpec> inputs, TensorFn fn,
+                  ReferenceFn reference) {
+    OpCase c;
+    for (const char* op : {"max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "batch_norm"})
+      if (name.rfind(op, 0) == 0) c.no_cuda = std::string(op) + ": CUDA kernel not written yet (issue 10)";
+    c.name = std::move(name);
+    c.inputs = std::move(inputs);
+    c.fn = std::move(fn);
+    c.reference = std::move(reference);
+    t.push_back(std::move(c));
+  };
+  auto opts = [](std::int64_t kh, std::int64_t kw, std::int64_t sh, std::int64_t sw,
+                 std::int64_t ph, std::int64_t pw) {
+    Pool2dOptions o;
+    o.kernel_h = kh, o.kernel_w = kw, o.stride_h = sh, o.stride_w = sw, o.pad_h = ph, o.pad_w = pw;
+    return o;
+  };
+  struct PoolRow {
+    const char* name;
+    Shape x;
+    Pool2dOptions o;
+  };
+  const PoolRow max_rows[] = {{"max_pool2d_2x2_s2", {2, 2, 6, 8}, opts(2, 2, 2, 2, 0, 0)},
+                              {"max_pool2d_3x3_s2_p1", {2, 2, 7, 9}, opts(3, 3, 2, 2, 1, 1)},
+                              {"max_pool2d_3x2_s1_overlapping", {1, 3, 5, 6}, opts(3, 2, 1, 1, 0, 0)}};
+  for (const PoolRow& p : max_rows) {
+    const Pool2dOptions o = p.o;
+    row(p.name, {{p.x, Init::Distinct}}, [o](V x) { return max_pool2d(x[0], o); },
+        pool2d(kernels::PoolOp::Max, o));
+  }
+  const PoolRow avg_rows[] = {{"avg_pool2d_3x3_s2_p1", {2, 2, 7, 9}, opts(3, 3, 2, 2, 1, 1)},
+                              {"avg_pool2d_2x3_s1_p1_overlapping", {1, 3, 5, 6}, opts(2, 3, 1, 1, 1, 1)}};
+  for (const PoolRow& p : avg_rows) {
+    const Pool2dOptions o = p.o;
+    row(p.name, {{p.x}}, [o](V x) { return avg_pool2d(x[0], o); },
+        pool2d(kernels::PoolOp::Average, o));
+  }
+  row("adaptive_avg_pool2d_1x1", {{{2, 3, 5, 4}}}, [](V x) { return shrink::adaptive_avg_pool2d(x[0], 1, 1); },
+      adaptive_avg_pool2d(1, 1));
+  row("adaptive_avg_pool2d_7x5_to_3x2", {{{2, 2, 7, 5}}},
+      [](V x) { return shrink::adaptive_avg_pool2d(x[0], 3, 2); }, adaptive_avg_pool2d(3, 2));
+
+  const Shape x4 = {4, 3, 2, 3}, c3 = {3};
+  row("batch_norm_training", {{x4}, {c3, Init::Positive}, {c3}},
+      [](V x) { return shrink::batch_norm(x[0], x[1], x[2], Tensor(), Tensor(), true); },
+      batch_norm(true, true));
+  row("batch_norm_training_no_affine", {{{3, 4, 5}}},
+      [](V x) { return shrink::batch_norm(x[0], Tensor(), Tensor(), Tensor(), Tensor(), true); },
+      batch_norm(true, false));
+  row("batch_norm_training_2d", {{{5, 4}}, {{4}, Init::Positive}, {{4}}},
+      [](V x) { return shrink::batch_norm(x[0], x[1], x[2], Tensor(), Tensor(), true); },
+      batch_norm(true, true));
+  // Evaluation: fixed running statistics built inside the function (not gradchecked inputs).
+  const std::vector<double> rm = {0.3, -0.2, 0.5}, rv = {0.8, 1.7, 0.4};
+  auto stats = [](const std::vector<double>& v, const Tensor& like) {
+    return Tensor::from_vector(v, {static_cast<std::int64_t>(v.size())}).to(like.dtype()).to(like.device());
+  };
+  row("batch_norm_eval", {{x4}, {c3, Init::Positive}, {c3}},
+      [rm, rv, stats](V x) {
+        return shrink::batch_norm(x[0], x[1], x[2], stats(rm, x[0]), stats(rv, x[0]), false);
+      },
+      batch_norm(false, true, rm, rv));
+  row("batch_norm_eval_2d_no_affine", {{{5, 3}}},
+      [rm, rv, stats](V x) {
+        return shrink::batch_norm(x[0], Tensor(), Tensor(), stats(rm, x[0]), stats(rv, x[0]), false);
+      },
+      batch_norm(false, false, rm, rv));
+}
+
 inline std::vector<OpCase> build_op_cases() {
   using kernels::UnaryOp;
   std::vector<OpCase> t;
@@ -198,6 +273,47 @@ inline std::vector<OpCase> build_op_cases() {
       linear);
   row("linear_3d_input", {{{2, 3, 4}}, {{5, 4}}, {{5}}},
       [](V x) { return shrink::linear(x[0], x[1], x[2]); }, linear);
+  // ---- convolution (x, weight[, bias]); CPU only until the cuDNN path lands ----
+  {
+    struct Conv {
+      const char* name;
+      Shape x, w;
+      bool bias;
+      Conv2dOptions o;
+    };
+    auto opts = [](std::int64_t sh, std::int64_t sw, std::int64_t ph, std::int64_t pw,
+                   std::int64_t dh, std::int64_t dw, std::int64_t groups) {
+      Conv2dOptions o;
+      o.stride_h = sh, o.stride_w = sw, o.pad_h = ph, o.pad_w = pw;
+      o.dilation_h = dh, o.dilation_w = dw, o.groups = groups;
+      return o;
+    };
+    const Conv convs[] = {
+        {"conv2d_3x3_pad1", {2, 3, 5, 5}, {4, 3, 3, 3}, true, opts(1, 1, 1, 1, 1, 1, 1)},
+        {"conv2d_3x3_pad1_no_bias", {2, 3, 5, 5}, {4, 3, 3, 3}, false, opts(1, 1, 1, 1, 1, 1, 1)},
+        {"conv2d_stride2", {2, 3, 7, 6}, {4, 3, 3, 3}, true, opts(2, 2, 1, 1, 1, 1, 1)},
+        {"conv2d_padding_2x1", {1, 2, 5, 6}, {3, 2, 3, 2}, true, opts(1, 1, 2, 1, 1, 1, 1)},
+        {"conv2d_dilation2", {2, 2, 7, 7}, {3, 2, 3, 3}, false, opts(1, 1, 1, 1, 2, 2, 1)},
+        {"conv2d_odd_k3x2_stride2x1_pad1x0_dil2x1", {1, 3, 7, 6}, {2, 3, 3, 2}, true,
+         opts(2, 1, 1, 0, 2, 1, 1)},
+        {"conv2d_groups2", {2, 4, 5, 5}, {6, 2, 3, 3}, true, opts(1, 1, 1, 1, 1, 1, 2)},
+        {"conv2d_depthwise", {2, 3, 6, 5}, {3, 1, 3, 3}, true, opts(1, 1, 1, 1, 1, 1, 3)},
+        {"conv2d_depthwise_stride2_no_bias", {2, 3, 7, 6}, {3, 1, 3, 3}, false,
+         opts(2, 2, 1, 1, 1, 1, 3)},
+        {"conv2d_depthwise_multiplier2", {2, 3, 5, 5}, {6, 1, 3, 3}, true, opts(1, 1, 1, 1, 1, 1, 3)},
+        {"conv2d_1x1", {2, 4, 3, 5}, {5, 4, 1, 1}, true, opts(1, 1, 0, 0, 1, 1, 1)},
+        {"conv2d_1x1_no_bias", {2, 4, 3, 5}, {5, 4, 1, 1}, false, opts(1, 1, 0, 0, 1, 1, 1)},
+    };
+    for (const Conv& cv : convs) {
+      std::vector<InputSpec> inputs = {{cv.x}, {cv.w}};
+      if (cv.bias) inputs.push_back({{cv.w[0]}});
+      const Conv2dOptions o = cv.o;
+      row(cv.name, std::move(inputs),
+          [o](V x) { return shrink::conv2d(x[0], x[1], x.size() > 2 ? x[2] : Tensor(), o); },
+          conv2d(o))
+          .no_cuda = "conv2d: CUDA kernel not written yet (cuDNN, issue 10)";
+    }
+  }
   // ---- sparse products (CPU only) ----
   {
     const CsrPattern m;
@@ -287,6 +403,7 @@ inline std::vector<OpCase> build_op_cases() {
       index_select(1, {0, 2, 3, 7, 8}));
   // On CUDA inputs this crosses devices both ways (forward to the CPU, gradient back).
   row("to_cpu", {{s}}, [](V x) { return x[0].to(Device::cpu()); }, identity());
+  add_pool_batch_norm_rows(t);
   // ---- a small network: every op's backward composed ----
   row("mlp", {{{4, 3}}, {{5, 3}}, {{5}}, {{3, 5}}}, [](V x) {
     Tensor h = gelu(shrink::linear(x[0], x[1], x[2]));

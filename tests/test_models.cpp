@@ -93,7 +93,9 @@ TEST(Models, EveryRegisteredBuilderRemembersItsSpecAndTakesItsInputShape) {
     for (auto d : input_shape(spec)) batch.push_back(d);
     EXPECT_EQ((*model)(Tensor::zeros(batch)).dim(), 2);
   }
-  EXPECT_EQ(model_names(), (std::vector<std::string>{"lenet-300-100", "ffn-10000", "mlp"}));
+  EXPECT_EQ(model_names(), (std::vector<std::string>{"lenet-300-100", "ffn-10000", "mlp", "lenet5", "resnet20",
+                                                     "resnet32", "resnet44", "resnet56", "resnet110", "resnet18",
+                                                     "resnet34", "resnet50", "mobilenetv2"}));
 }
 
 TEST(Models, DropoutArgumentFollowsEveryHiddenActivation) {

@@ -48,6 +48,54 @@ TEST(OpsErrors, ShapeMismatchesNameOpAndShapes) {
                {"cross_entropy", "(3,)"});
 }
 
+TEST(OpsErrors, Conv2dArgumentsNameOpAndShapes) {
+  const Tensor x = Tensor::zeros({2, 4, 6, 5}), w = Tensor::zeros({6, 4, 3, 3});
+  auto with = [](auto set) {
+    Conv2dOptions o;
+    set(o);
+    return o;
+  };
+  expect_error([&] { conv2d(Tensor::zeros({4, 6, 5}), w, Tensor()); },
+               {"conv2d", "4-D", "(4, 6, 5)", "(6, 4, 3, 3)"});
+  expect_error([&] { conv2d(x, Tensor::zeros({6, 4, 3}), Tensor()); },
+               {"conv2d", "4-D", "(6, 4, 3)", "(2, 4, 6, 5)"});
+  expect_error([&] { conv2d(x, Tensor::zeros({6, 3, 3, 3}), Tensor()); },
+               {"conv2d", "(2, 4, 6, 5)", "has 4 channels", "(6, 3, 3, 3)", "expects 3"});
+  expect_error([&] { conv2d(x, Tensor::zeros({6, 1, 3, 3}), Tensor(), with([](auto& o) { o.groups = 2; })); },
+               {"conv2d", "has 4 channels", "(6, 1, 3, 3)", "groups 2"});
+  expect_error([&] { conv2d(x, Tensor::zeros({6, 1, 3, 3}), Tensor(), with([](auto& o) { o.groups = 3; })); },
+               {"conv2d", "input channels 4", "groups 3", "(2, 4, 6, 5)"});
+  expect_error([&] { conv2d(x, Tensor::zeros({5, 2, 3, 3}), Tensor(), with([](auto& o) { o.groups = 2; })); },
+               {"conv2d", "output channels 5", "groups 2", "(5, 2, 3, 3)"});
+  expect_error([&] { conv2d(x, w, Tensor(), with([](auto& o) { o.groups = 0; })); }, {"conv2d", "groups"});
+  expect_error([&] { conv2d(x, w, Tensor::zeros({5})); }, {"conv2d", "bias", "(5,)", "(6, 4, 3, 3)"});
+  expect_error([&] { conv2d(x, w, Tensor::zeros({6, 1})); }, {"conv2d", "bias", "(6, 1)"});
+  expect_error([&] { conv2d(x, w, Tensor(), with([](auto& o) { o.stride_w = 0; })); },
+               {"conv2d", "stride", "(1, 0)"});
+  expect_error([&] { conv2d(x, w, Tensor(), with([](auto& o) { o.dilation_h = 0; })); },
+               {"conv2d", "dilation", "(0, 1)"});
+  expect_error([&] { conv2d(x, w, Tensor(), with([](auto& o) { o.pad_h = -1; })); },
+               {"conv2d", "padding", "(-1, 0)"});
+  // 7 x 3 kernel over 6 x 5 input (padded 6 x 5): too tall.
+  expect_error([&] { conv2d(x, Tensor::zeros({6, 4, 7, 3}), Tensor()); },
+               {"conv2d", "kernel (7, 3)", "larger than the padded input (6, 5)", "(2, 4, 6, 5)",
+                "(6, 4, 7, 3)"});
+  // 3 x 3 dilated by 3 spans 7 x 7: larger than 6 x 5 padded by (0, 1) = 6 x 7.
+  expect_error([&] {
+    conv2d(x, w, Tensor(), with([](auto& o) { o.dilation_h = o.dilation_w = 3, o.pad_w = 1; }));
+  }, {"conv2d", "dilated span (7, 7)", "padded input (6, 7)"});
+  expect_error([&] { conv2d(x, Tensor::zeros({6, 4, 3, 3}, DType::Float64), Tensor()); },
+               {"conv2d", "float32", "float64"});
+  expect_error([&] { conv2d(x, w, Tensor::zeros({6}, DType::Float64)); }, {"conv2d", "float64"});
+  expect_error([&] { conv2d(Tensor::zeros({2, 4, 6, 5}, DType::Int64), w, Tensor()); },
+               {"conv2d", "int64"});
+  expect_error([&] { conv2d(x, Tensor(), Tensor()); }, {"conv2d", "undefined"});
+  // At the limit the kernel fits: padding makes a 6 x 5 input room for a 7 x 7 kernel.
+  EXPECT_EQ(conv2d(x, Tensor::zeros({6, 4, 7, 7}), Tensor(), with([](auto& o) { o.pad_h = 1, o.pad_w = 1; }))
+                .shape(),
+            (Shape{2, 6, 2, 1}));
+}
+
 TEST(OpsErrors, BadAxes) {
   Tensor x = Tensor::zeros({3, 5, 7});
   expect_error([&] { sum(x, {3}); }, {"sum", "axis 3"});
@@ -102,6 +150,68 @@ TEST(OpsErrors, MismatchedDtypes) {
   expect_error([&] { sum(i); }, {"sum", "int64"});
   expect_error([&] { softmax(i); }, {"softmax", "int64"});
   expect_error([&] { add(Tensor(), f); }, {"add", "undefined"});
+}
+
+TEST(OpsErrors, PoolingNamesOpShapesAndWindow) {
+  const Tensor x = Tensor::zeros({2, 3, 5, 4});
+  auto opts = [](std::int64_t k, std::int64_t s, std::int64_t p) {
+    Pool2dOptions o;
+    o.kernel_h = o.kernel_w = k;
+    o.stride_h = o.stride_w = s;
+    o.pad_h = o.pad_w = p;
+    return o;
+  };
+  for (auto pool : {max_pool2d, avg_pool2d}) {
+    const char* op = pool == max_pool2d ? "max_pool2d" : "avg_pool2d";
+    expect_error([&] { pool(Tensor::zeros({3, 5, 4}), opts(2, 2, 0)); }, {op, "4-D", "(3, 5, 4)"});
+    expect_error([&] { pool(x, opts(6, 1, 0)); }, {op, "6x6", "larger than the padded input", "5x4", "(2, 3, 5, 4)"});
+    expect_error([&] { pool(x, opts(7, 1, 1)); }, {op, "7x7", "7x6"});
+    expect_error([&] { pool(x, opts(3, 1, 2)); }, {op, "padding 2x2", "half the kernel 3x3"});
+    expect_error([&] { pool(x, opts(2, 0, 0)); }, {op, "stride", "0x0"});
+    expect_error([&] { pool(x, opts(0, 1, 0)); }, {op, "kernel", "0x0"});
+    expect_error([&] { pool(x, opts(2, 1, -1)); }, {op, "padding", "-1x-1"});
+    expect_error([&] { pool(Tensor::zeros({1, 1, 0, 4}), opts(1, 1, 0)); }, {op, "empty", "(1, 1, 0, 4)"});
+    expect_error([&] { pool(Tensor::zeros({1, 1, 2, 2}, DType::Int64), opts(2, 2, 0)); }, {op, "int64"});
+  }
+  expect_error([&] { adaptive_avg_pool2d(x, 0, 1); }, {"adaptive_avg_pool2d", "0x1", "(2, 3, 5, 4)"});
+  expect_error([&] { adaptive_avg_pool2d(x, 2, -1); }, {"adaptive_avg_pool2d", "2x-1"});
+  expect_error([&] { adaptive_avg_pool2d(Tensor::zeros({3, 4}), 1, 1); },
+               {"adaptive_avg_pool2d", "4-D", "(3, 4)"});
+}
+
+TEST(OpsErrors, BatchNormNamesOpAndShapes) {
+  const Tensor x = Tensor::zeros({4, 3, 5}), c3 = Tensor::ones({3}), c4 = Tensor::ones({4});
+  expect_error([&] { batch_norm(Tensor::zeros({3}), Tensor(), Tensor(), Tensor(), Tensor(), true); },
+               {"batch_norm", "(n, c, *)", "(3,)"});
+  expect_error([&] { batch_norm(x, c4, c3, Tensor(), Tensor(), true); },
+               {"batch_norm", "gamma", "(3)", "(4, 3, 5)", "(4,)"});
+  expect_error([&] { batch_norm(x, c3, Tensor::ones({3, 1}), Tensor(), Tensor(), true); },
+               {"batch_norm", "beta", "(3, 1)"});
+  expect_error([&] { batch_norm(x, Tensor(), Tensor(), Tensor::zeros({3}), Tensor::ones({2}), true); },
+               {"batch_norm", "running_var", "(2,)"});
+  expect_error([&] { batch_norm(x, Tensor::ones({3}, DType::Float64), Tensor(), Tensor(), Tensor(), true); },
+               {"batch_norm", "gamma", "float64", "float32"});
+  expect_error([&] { batch_norm(x, Tensor(), Tensor(), Tensor::zeros({3}), Tensor(), true); },
+               {"batch_norm", "running_mean and running_var"});
+  expect_error([&] { batch_norm(x, Tensor(), Tensor(), Tensor(), Tensor(), false); },
+               {"batch_norm", "evaluation", "running_mean", "(4, 3, 5)"});
+  expect_error([&] { batch_norm(x, Tensor(), Tensor(), Tensor(), Tensor(), true, 1.5); },
+               {"batch_norm", "momentum", "1.5"});
+  expect_error([&] { batch_norm(x, Tensor(), Tensor(), Tensor(), Tensor(), true, -0.1); },
+               {"batch_norm", "momentum"});
+  expect_error([&] { batch_norm(x, Tensor(), Tensor(), Tensor(), Tensor(), true, 0.1, 0.0); },
+               {"batch_norm", "eps", "0"});
+  // One value per channel: PyTorch refuses training too (the unbiased variance is 0 / 0).
+  expect_error([&] { batch_norm(Tensor::zeros({1, 3}), Tensor(), Tensor(), Tensor(), Tensor(), true); },
+               {"batch_norm", "more than one value per channel", "(1, 3)"});
+  expect_error([&] { batch_norm(Tensor::zeros({1, 3, 1, 1}), c3, c3, Tensor::zeros({3}), Tensor::ones({3}), true); },
+               {"batch_norm", "more than one value per channel", "(1, 3, 1, 1)"});
+  Tensor buffer = Tensor::zeros({3});
+  buffer.requires_grad_();
+  expect_error([&] { batch_norm(x, Tensor(), Tensor(), buffer, Tensor::ones({3}), true); },
+               {"batch_norm", "running statistics", "grad"});
+  expect_error([&] { batch_norm(Tensor::zeros({4, 3}, DType::Int64), Tensor(), Tensor(), Tensor(), Tensor(), true); },
+               {"batch_norm", "int64"});
 }
 
 }  // namespace

@@ -1,0 +1,118 @@
+// conv2d: the 2-D convolution (cross-correlation) over NCHW, forward and backward together.
+// For y = conv(x, W) + b:
+//   dx = conv2d_backward_input(W, dy)   (the adjoint of conv in x: a transposed convolution)
+//   dW = conv2d_backward_weight(x, dy)  (sum over images and positions of dy x-patch)
+//   db = sum of dy over (n, out_h, out_w)
+#include <string>
+
+#include "core/flop_counter.h"
+#include "core/ops/common.h"
+
+namespace shrink {
+
+using namespace ops_detail;
+
+namespace {
+
+std::string pair_str(std::int64_t a, std::int64_t b) {
+  std::string out = "(";  // appended piece by piece: GCC 12 warns falsely on "(" + string
+  out += std::to_string(a);
+  out += ", ";
+  out += std::to_string(b);
+  out += ")";
+  return out;
+}
+
+// Checks every argument at the door and returns the kernel's shape description.
+kernels::Conv2dShape conv2d_shape(const Tensor& x, const Tensor& weight, const Tensor& bias,
+                                  const Conv2dOptions& o) {
+  check_compatible("conv2d", x, weight);
+  SHRINK_CHECK(x.dim() == 4, "conv2d: input must be 4-D (n, c_in, h, w), got ",
+               shape_str(x.shape()), " (weight ", shape_str(weight.shape()), ")");
+  SHRINK_CHECK(weight.dim() == 4, "conv2d: weight must be 4-D (c_out, c_in / groups, kh, kw), got ",
+               shape_str(weight.shape()), " (input ", shape_str(x.shape()), ")");
+  SHRINK_CHECK(o.groups >= 1, "conv2d: groups must be >= 1, got ", o.groups);
+  SHRINK_CHECK(o.stride_h >= 1 && o.stride_w >= 1, "conv2d: stride must be >= 1, got ",
+               pair_str(o.stride_h, o.stride_w));
+  SHRINK_CHECK(o.dilation_h >= 1 && o.dilation_w >= 1, "conv2d: dilation must be >= 1, got ",
+               pair_str(o.dilation_h, o.dilation_w));
+  SHRINK_CHECK(o.pad_h >= 0 && o.pad_w >= 0, "conv2d: padding must be >= 0, got ",
+               pair_str(o.pad_h, o.pad_w));
+  kernels::Conv2dShape s;
+  s.n = x.size(0);
+  s.c_in = x.size(1);
+  s.h = x.size(2);
+  s.w = x.size(3);
+  s.c_out = weight.size(0);
+  s.kh = weight.size(2);
+  s.kw = weight.size(3);
+  s.stride_h = o.stride_h;
+  s.stride_w = o.stride_w;
+  s.pad_h = o.pad_h;
+  s.pad_w = o.pad_w;
+  s.dilation_h = o.dilation_h;
+  s.dilation_w = o.dilation_w;
+  s.groups = o.groups;
+  SHRINK_CHECK(s.c_in % s.groups == 0, "conv2d: input channels ", s.c_in,
+               " are not divisible by groups ", s.groups, " (input ", shape_str(x.shape()), ")");
+  SHRINK_CHECK(s.c_out % s.groups == 0, "conv2d: output channels ", s.c_out,
+               " are not divisible by groups ", s.groups, " (weight ", shape_str(weight.shape()), ")");
+  SHRINK_CHECK(weight.size(1) == s.c_in / s.groups, "conv2d: input ", shape_str(x.shape()), " has ",
+               s.c_in, " channels but weight ", shape_str(weight.shape()), " expects ",
+               weight.size(1) * s.groups, " (", weight.size(1), " per group, groups ", s.groups, ")");
+  SHRINK_CHECK(s.kh >= 1 && s.kw >= 1, "conv2d: kernel of weight ", shape_str(weight.shape()),
+               " is empty");
+  const std::int64_t span_h = s.dilation_h * (s.kh - 1) + 1, span_w = s.dilation_w * (s.kw - 1) + 1;
+  SHRINK_CHECK(span_h <= s.h + 2 * s.pad_h && span_w <= s.w + 2 * s.pad_w, "conv2d: kernel ",
+               pair_str(s.kh, s.kw), " (dilated span ", pair_str(span_h, span_w),
+               ") is larger than the padded input ", pair_str(s.h + 2 * s.pad_h, s.w + 2 * s.pad_w),
+               " (input ", shape_str(x.shape()), ", weight ", shape_str(weight.shape()), ", padding ",
+               pair_str(s.pad_h, s.pad_w), ")");
+  if (bias.defined()) {
+    check_compatible("conv2d", x, bias);
+    SHRINK_CHECK(bias.dim() == 1 && bias.size(0) == s.c_out, "conv2d: bias ", shape_str(bias.shape()),
+                 " does not match the ", s.c_out, " output channels of weight ",
+                 shape_str(weight.shape()));
+  }
+  return s;
+}
+
+}  // namespace
+
+Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dOptions& o) {
+  const kernels::Conv2dShape s = conv2d_shape(x, weight, bias, o);
+  const std::int64_t outputs = s.n * s.c_out * s.out_h() * s.out_w();
+  Tensor y = empty_like(x, {s.n, s.c_out, s.out_h(), s.out_w()});
+  if (outputs > 0)
+    backend_of(x).conv2d(x.dtype(), s, x.raw_data(), weight.raw_data(),
+                         bias.defined() ? bias.raw_data() : nullptr, y.raw_data());
+  count_flops(2 * outputs * (s.c_in / s.groups) * s.kh * s.kw + (bias.defined() ? outputs : 0));
+  if (needs_grad({&x, &weight, &bias})) {
+    const bool gx = x.requires_grad(), gw = weight.requires_grad();
+    const bool gb = bias.defined() && bias.requires_grad();
+    record(y, "conv2d", {x, weight, bias},
+           [s, gx, gw, gb, x = x.detach(), w = weight.detach()](const Tensor& g) {
+             Tensor dx, dw, db;
+             const bool empty = g.numel() == 0;
+             if (gx) {
+               dx = empty_like(x);
+               if (dx.numel() > 0) {
+                 if (empty) dx.fill_(0);
+                 else backend_of(g).conv2d_backward_input(g.dtype(), s, w.raw_data(), g.raw_data(),
+                                                          dx.raw_data());
+               }
+             }
+             if (gw) {
+               dw = empty_like(w);
+               if (dw.numel() > 0)
+                 backend_of(g).conv2d_backward_weight(g.dtype(), s, x.raw_data(), g.raw_data(),
+                                                      dw.raw_data());
+             }
+             if (gb) db = sum(g, {0, 2, 3});
+             return std::vector<Tensor>{dx, dw, db};
+           });
+  }
+  return y;
+}
+
+}  // namespace shrink

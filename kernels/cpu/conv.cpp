@@ -1,0 +1,412 @@
+// 2-D convolution over NCHW (kernels/kernel_list.h conv2d, conv2d_backward_input,
+// conv2d_backward_weight; the shape is kernels::Conv2dShape).
+//
+// General case, per group (cig = c_in/groups, cog = c_out/groups, K = cig kh kw,
+// P = out_h out_w), on the packed GEMM, with B images side by side (col has B P columns; see
+// dims_of for how B is chosen):
+//   forward          col (K, B P) = im2col(x_g);   y_g (cog, B P) = W_g (cog, K) col  (+ bias)
+//   backward input   dcol (K, B P) = W_g^T dy_g;   dx_g = col2im(dcol)
+//   backward weight  dW_g (cog, K) += dy_g (cog, B P) col^T, blocks of images in order
+// y_g and dy_g are NCHW, so for B > 1 they pass through a (cog, B P) block (one copy, cheap
+// beside a K-deep product). A 1x1, stride-1, unpadded convolution of one image skips im2col:
+// col is x_g itself. Depthwise (groups == c_in == c_out) is a direct loop instead: its GEMM
+// would have m = 1.
+//
+// Threading and determinism: forward and backward-input give whole blocks of images to
+// threads when there are enough (serial GEMM inside: it declines to fork within a parallel
+// region); otherwise, and always for backward-weight, blocks run in turn and the GEMM (fixed
+// per-element k order), im2col, col2im and the block copies thread internally over whole
+// (image, channel) planes. B depends on the shape alone, so every output element is summed in
+// an order that does not depend on the thread count.
+#include <omp.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "kernels/cpu/cpu_backend.h"
+#include "kernels/cpu/gemm.h"
+#include "kernels/cpu/im2col.h"
+
+namespace shrink::kernels::cpu {
+
+namespace {
+
+inline void gemm_t(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k,
+                   const float* a, std::int64_t lda, const float* b, std::int64_t ldb,
+                   float beta, float* c, std::int64_t ldc) {
+  sgemm(ta, tb, m, n, k, 1.0f, a, lda, b, ldb, beta, c, ldc);
+}
+inline void gemm_t(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k,
+                   const double* a, std::int64_t lda, const double* b, std::int64_t ldb,
+                   double beta, double* c, std::int64_t ldc) {
+  dgemm(ta, tb, m, n, k, 1.0, a, lda, b, ldb, beta, c, ldc);
+}
+
+// Scratch buffers (slot 0: columns, slot 1: a gathered or GEMM-output block): grow-only and
+// kept across calls. A training step calls the same shapes every iteration, so after the
+// first step no call allocates or page-faults (the reason the GEMM's packing buffers are
+// thread_local too). thread_local rather than global: two threads may run convolutions at once.
+template <class T, int Slot>
+T* scratch(std::int64_t elements) {
+  thread_local std::vector<T> buffer;
+  if (static_cast<std::int64_t>(buffer.size()) < elements)
+    buffer.resize(static_cast<std::size_t>(elements));
+  return buffer.data();
+}
+
+// Images per GEMM (B), from the shape alone (never the thread count), so every sum keeps its
+// order on any number of threads.
+// Forward and backward-input: blocks of images are independent, and with at least as many
+// blocks as threads each thread takes whole blocks with a serial GEMM, its col (K, B P)
+// sized to stay in this core's L2 (kL2Elements): measured faster than stacking the batch into
+// one wide threaded GEMM, whose col streams from memory.
+// Backward-weight sums over images, so blocks run in turn with the threaded GEMM; stacking
+// images gives that GEMM a deep k = B P >= kGemmColumns, capped at kColBudget elements of col.
+constexpr std::int64_t kL2Elements = std::int64_t{1} << 16;
+constexpr std::int64_t kGemmColumns = 4096;
+constexpr std::int64_t kColBudget = std::int64_t{1} << 22;
+constexpr std::int64_t kConvParallelWork = 64 * 64 * 64;  // multiply-adds worth a fork
+
+enum class Pass { Independent, SumOverImages };
+
+struct Dims {
+  std::int64_t cig, cog, k, p, hw;  // K = cig kh kw rows of col, P = out_h out_w columns
+  bool direct;                      // 1x1, stride 1, no padding: one image's col is x_g
+  std::int64_t images;              // B, images per GEMM
+  std::int64_t blocks;              // ceil(n / B)
+  bool blocks_in_parallel;          // whole blocks per thread (Independent passes only)
+};
+Dims dims_of(const Conv2dShape& s, Pass pass) {
+  Dims d;
+  d.cig = s.c_in / s.groups;
+  d.cog = s.c_out / s.groups;
+  d.k = d.cig * s.kh * s.kw;
+  d.p = s.out_h() * s.out_w();
+  d.hw = s.h * s.w;
+  d.direct = s.kh == 1 && s.kw == 1 && s.stride_h == 1 && s.stride_w == 1 && s.pad_h == 0 &&
+             s.pad_w == 0;
+  const std::int64_t kp = std::max<std::int64_t>(d.k * d.p, 1);
+  const std::int64_t want = pass == Pass::Independent
+                                ? kL2Elements / kp
+                                : std::min((kGemmColumns + d.p - 1) / std::max<std::int64_t>(d.p, 1),
+                                           kColBudget / kp);
+  d.images = std::clamp<std::int64_t>(want, 1, std::max<std::int64_t>(s.n, 1));
+  d.blocks = (s.n + d.images - 1) / d.images;
+  d.blocks_in_parallel = pass == Pass::Independent && d.blocks > 1 &&
+                         d.blocks >= omp_get_max_threads() &&
+                         s.n * s.c_out * d.p * d.k > kConvParallelWork;
+  return d;
+}
+
+bool is_depthwise(const Conv2dShape& s) { return s.groups == s.c_in && s.groups == s.c_out; }
+
+// Between the NCHW tensor and a block (rows, nb P) of a GEMM: block[o, b P + p] is
+// t[b image_stride + o P + p]. Rows and images are independent copies.
+template <class T>
+void gather_block(const T* t, std::int64_t image_stride, std::int64_t nb, std::int64_t rows,
+                  std::int64_t p, T* block) {
+#pragma omp parallel for schedule(static) if (!omp_in_parallel() && nb * rows * p > kParallelGrain)
+  for (std::int64_t bo = 0; bo < nb * rows; ++bo) {
+    const std::int64_t b = bo / rows, o = bo % rows;
+    std::copy_n(t + b * image_stride + o * p, p, block + o * nb * p + b * p);
+  }
+}
+template <class T>
+void scatter_block(const T* block, std::int64_t nb, std::int64_t rows, std::int64_t p,
+                   const T* bias, T* t, std::int64_t image_stride) {
+#pragma omp parallel for schedule(static) if (!omp_in_parallel() && nb * rows * p > kParallelGrain)
+  for (std::int64_t bo = 0; bo < nb * rows; ++bo) {
+    const std::int64_t b = bo / rows, o = bo % rows;
+    const T* src = block + o * nb * p + b * p;
+    T* dst = t + b * image_stride + o * p;
+    const T add = bias ? bias[o] : T(0);
+#pragma omp simd
+    for (std::int64_t j = 0; j < p; ++j) dst[j] = src[j] + add;
+  }
+}
+
+// ---- im2col + GEMM, B images at a time ----
+
+template <class T>
+void forward_gemm(const Conv2dShape& s, const T* x, const T* w, const T* bias, T* y) {
+  const Dims d = dims_of(s, Pass::Independent);
+  const std::int64_t x_image = s.c_in * d.hw, y_image = s.c_out * d.p;
+#pragma omp parallel for schedule(static) if (d.blocks_in_parallel)
+  for (std::int64_t blk = 0; blk < d.blocks; ++blk) {
+    const bool threaded = !omp_in_parallel();
+    T* col = scratch<T, 0>(d.k * d.images * d.p);     // (K, B P)
+    T* block = scratch<T, 1>(d.cog * d.images * d.p);  // (cog, B P)
+    const std::int64_t n0 = blk * d.images;
+    const std::int64_t nb = std::min(d.images, s.n - n0), cols = nb * d.p;
+    for (std::int64_t g = 0; g < s.groups; ++g) {
+      const T* x_g = x + n0 * x_image + g * d.cig * d.hw;  // nb x (cig, h, w)
+      T* y_g = y + n0 * y_image + g * d.cog * d.p;        // nb x (cog, P)
+      const T* b_g = bias ? bias + g * d.cog : nullptr;
+      const bool direct = d.direct && nb == 1;
+      if (!direct) im2col(s, d.cig, x_g, x_image, nb, col, cols, threaded);
+      T* out = nb == 1 ? y_g : block;
+      gemm_t(false, false, d.cog, cols, d.k, w + g * d.cog * d.k, d.k, direct ? x_g : col, cols,
+             T(0), out, cols);
+      if (nb > 1 || b_g) scatter_block(out, nb, d.cog, d.p, b_g, y_g, y_image);
+    }
+  }
+}
+
+template <class T>
+void backward_input_gemm(const Conv2dShape& s, const T* w, const T* dy, T* dx) {
+  const Dims d = dims_of(s, Pass::Independent);
+  const std::int64_t x_image = s.c_in * d.hw, y_image = s.c_out * d.p;
+#pragma omp parallel for schedule(static) if (d.blocks_in_parallel)
+  for (std::int64_t blk = 0; blk < d.blocks; ++blk) {
+    const bool threaded = !omp_in_parallel();
+    T* dcol = scratch<T, 0>(d.k * d.images * d.p);     // (K, B P)
+    T* block = scratch<T, 1>(d.cog * d.images * d.p);  // (cog, B P)
+    const std::int64_t n0 = blk * d.images;
+    const std::int64_t nb = std::min(d.images, s.n - n0), cols = nb * d.p;
+    for (std::int64_t g = 0; g < s.groups; ++g) {
+      const T* dy_g = dy + n0 * y_image + g * d.cog * d.p;  // nb x (cog, P)
+      T* dx_g = dx + n0 * x_image + g * d.cig * d.hw;       // nb x (cig, h, w)
+      const T* w_g = w + g * d.cog * d.k;                   // (cog, K)
+      if (nb > 1) gather_block(dy_g, y_image, nb, d.cog, d.p, block);
+      const T* dys = nb > 1 ? block : dy_g;  // (cog, nb P)
+      if (d.direct && nb == 1) {             // dx_g (cig, hw) = W_g^T dy_g
+        gemm_t(true, false, d.k, d.p, d.cog, w_g, d.k, dys, d.p, T(0), dx_g, d.p);
+        continue;
+      }
+      gemm_t(true, false, d.k, cols, d.cog, w_g, d.k, dys, cols, T(0), dcol, cols);
+      for (std::int64_t b = 0; b < nb; ++b)
+        std::fill_n(dx_g + b * x_image, d.cig * d.hw, T(0));
+      col2im_add(s, d.cig, dcol, cols, nb, dx_g, x_image, threaded);
+    }
+  }
+}
+
+template <class T>
+void backward_weight_gemm(const Conv2dShape& s, const T* x, const T* dy, T* dw) {
+  const Dims d = dims_of(s, Pass::SumOverImages);
+  if (s.n == 0) std::fill(dw, dw + s.c_out * d.k, T(0));
+  T* col = scratch<T, 0>(d.k * d.images * d.p);      // (K, B P)
+  T* block = scratch<T, 1>(d.cog * d.images * d.p);  // (cog, B P)
+  const std::int64_t x_image = s.c_in * d.hw, y_image = s.c_out * d.p;
+  for (std::int64_t n0 = 0; n0 < s.n; n0 += d.images) {
+    const std::int64_t nb = std::min(d.images, s.n - n0), cols = nb * d.p;
+    for (std::int64_t g = 0; g < s.groups; ++g) {
+      const T* x_g = x + n0 * x_image + g * d.cig * d.hw;
+      const T* dy_g = dy + n0 * y_image + g * d.cog * d.p;
+      const bool direct = d.direct && nb == 1;
+      if (!direct) im2col(s, d.cig, x_g, x_image, nb, col, cols, true);
+      if (nb > 1) gather_block(dy_g, y_image, nb, d.cog, d.p, block);
+      // dW_g (cog, K) (+)= dy (cog, nb P) col^T; the first block overwrites.
+      gemm_t(false, true, d.cog, d.k, cols, nb > 1 ? block : dy_g, cols, direct ? x_g : col, cols,
+             n0 == 0 ? T(0) : T(1), dw + g * d.cog * d.k, d.k);
+    }
+  }
+}
+
+// ---- depthwise: one (n, c) plane against one kh x kw filter ----
+// Each tap (r, q) adds w[c, r, q] times a shifted input row to an output row; inside
+// tap_range the loop has no bounds test (contiguous and vectorised at stride 1). Rows are
+// short (a MobileNet plane is 4-32 wide), so the ranges are computed once per call.
+
+// The in-image output columns of each kernel column q.
+std::vector<TapRange> column_ranges(const Conv2dShape& s) {
+  std::vector<TapRange> r;
+  for (std::int64_t q = 0; q < s.kw; ++q)
+    r.push_back(tap_range(s.out_w(), s.w, s.stride_w, s.pad_w, q * s.dilation_w));
+  return r;
+}
+
+template <class T>
+void forward_depthwise(const Conv2dShape& s, const T* x, const T* w, const T* bias, T* y) {
+  const std::int64_t oh = s.out_h(), ow = s.out_w(), planes = s.n * s.c_in;
+  const std::vector<TapRange> ranges = column_ranges(s);
+#pragma omp parallel for schedule(static) if (planes > 1 && planes * oh * ow * s.kh * s.kw > kParallelGrain)
+  for (std::int64_t plane = 0; plane < planes; ++plane) {
+    const std::int64_t c = plane % s.c_in;
+    const T* xp = x + plane * s.h * s.w;  // (h, w)
+    const T* wc = w + c * s.kh * s.kw;    // (kh, kw)
+    T* yp = y + plane * oh * ow;          // (out_h, out_w)
+    const T b = bias ? bias[c] : T(0);
+    for (std::int64_t i = 0; i < oh; ++i) {
+      T* yrow = yp + i * ow;
+      std::fill(yrow, yrow + ow, b);
+      for (std::int64_t r = 0; r < s.kh; ++r) {
+        const std::int64_t ih = i * s.stride_h - s.pad_h + r * s.dilation_h;
+        if (ih < 0 || ih >= s.h) continue;
+        const T* xrow = xp + ih * s.w;
+        for (std::int64_t q = 0; q < s.kw; ++q) {
+          const TapRange jr = ranges[static_cast<std::size_t>(q)];
+          const std::int64_t shift = q * s.dilation_w - s.pad_w;
+          const T wv = wc[r * s.kw + q];
+          if (s.stride_w == 1) {
+#pragma omp simd
+            for (std::int64_t j = jr.lo; j < jr.hi; ++j) yrow[j] += wv * xrow[j + shift];
+          } else {
+            for (std::int64_t j = jr.lo; j < jr.hi; ++j) yrow[j] += wv * xrow[j * s.stride_w + shift];
+          }
+        }
+      }
+    }
+  }
+}
+
+// Depthwise forward for a kh x kw filter known at compile time (3x3 in every MobileNetV2
+// layer, 5x5 in others). The row-at-a-time loop above spends its time in loop overhead on
+// short rows; here the plane is copied once into a zero-bordered buffer (when padded), so an
+// output pixel is a branch-free sum of KH KW taps kept in registers, vectorised across the
+// row. Same summation order as the generic loop (bias, then taps row by row).
+template <int KH, int KW, class T>
+void forward_depthwise_fixed(const Conv2dShape& s, const T* x, const T* w, const T* bias, T* y) {
+  const std::int64_t oh = s.out_h(), ow = s.out_w(), planes = s.n * s.c_in;
+  const bool padded = s.pad_h > 0 || s.pad_w > 0;
+  const std::int64_t hp = s.h + 2 * s.pad_h, wp = s.w + 2 * s.pad_w;  // padded plane
+  const std::int64_t dh = s.dilation_h, dw = s.dilation_w, sh = s.stride_h, sw = s.stride_w;
+#pragma omp parallel for schedule(static) if (planes > 1 && planes * oh * ow * KH * KW > kParallelGrain)
+  for (std::int64_t plane = 0; plane < planes; ++plane) {
+    const std::int64_t c = plane % s.c_in;
+    const T* src = x + plane * s.h * s.w;  // (h, w), or (hp, wp) once padded
+    if (padded) {
+      T* buf = scratch<T, 2>(hp * wp);
+      std::fill_n(buf, hp * wp, T(0));
+      for (std::int64_t i = 0; i < s.h; ++i)
+        std::copy_n(src + i * s.w, s.w, buf + (i + s.pad_h) * wp + s.pad_w);
+      src = buf;
+    }
+    T tap[KH * KW];
+    std::copy_n(w + c * KH * KW, KH * KW, tap);
+    const T b = bias ? bias[c] : T(0);
+    T* yp = y + plane * oh * ow;  // (out_h, out_w)
+    // Rows (oh - 1) sh + (KH - 1) dh < hp and columns likewise: out_h / out_w's definition.
+    for (std::int64_t i = 0; i < oh; ++i) {
+      const T* base = src + i * sh * wp;
+      T* yrow = yp + i * ow;
+      if (sw == 1) {
+#pragma omp simd
+        for (std::int64_t j = 0; j < ow; ++j) {
+          T acc = b;
+          for (int r = 0; r < KH; ++r)
+            for (int q = 0; q < KW; ++q) acc += tap[r * KW + q] * base[r * dh * wp + q * dw + j];
+          yrow[j] = acc;
+        }
+      } else {
+        for (std::int64_t j = 0; j < ow; ++j) {
+          T acc = b;
+          for (int r = 0; r < KH; ++r)
+            for (int q = 0; q < KW; ++q) acc += tap[r * KW + q] * base[r * dh * wp + q * dw + j * sw];
+          yrow[j] = acc;
+        }
+      }
+    }
+  }
+}
+
+template <class T>
+void backward_input_depthwise(const Conv2dShape& s, const T* w, const T* dy, T* dx) {
+  const std::int64_t oh = s.out_h(), ow = s.out_w(), planes = s.n * s.c_in;
+  const std::vector<TapRange> ranges = column_ranges(s);
+#pragma omp parallel for schedule(static) if (planes > 1 && planes * oh * ow * s.kh * s.kw > kParallelGrain)
+  for (std::int64_t plane = 0; plane < planes; ++plane) {
+    const std::int64_t c = plane % s.c_in;
+    const T* dyp = dy + plane * oh * ow;  // (out_h, out_w)
+    const T* wc = w + c * s.kh * s.kw;    // (kh, kw)
+    T* dxp = dx + plane * s.h * s.w;      // (h, w)
+    std::fill(dxp, dxp + s.h * s.w, T(0));
+    for (std::int64_t i = 0; i < oh; ++i) {
+      const T* dyrow = dyp + i * ow;
+      for (std::int64_t r = 0; r < s.kh; ++r) {
+        const std::int64_t ih = i * s.stride_h - s.pad_h + r * s.dilation_h;
+        if (ih < 0 || ih >= s.h) continue;
+        T* dxrow = dxp + ih * s.w;
+        for (std::int64_t q = 0; q < s.kw; ++q) {
+          const TapRange jr = ranges[static_cast<std::size_t>(q)];
+          const std::int64_t shift = q * s.dilation_w - s.pad_w;
+          const T wv = wc[r * s.kw + q];
+          if (s.stride_w == 1) {
+#pragma omp simd
+            for (std::int64_t j = jr.lo; j < jr.hi; ++j) dxrow[j + shift] += wv * dyrow[j];
+          } else {
+            for (std::int64_t j = jr.lo; j < jr.hi; ++j) dxrow[j * s.stride_w + shift] += wv * dyrow[j];
+          }
+        }
+      }
+    }
+  }
+}
+
+// One thread owns each channel and sums its images in order: deterministic on any thread
+// count. Row dot products in T, their total per tap in double.
+template <class T>
+void backward_weight_depthwise(const Conv2dShape& s, const T* x, const T* dy, T* dw) {
+  const std::int64_t oh = s.out_h(), ow = s.out_w(), taps = s.kh * s.kw;
+  const std::vector<TapRange> ranges = column_ranges(s);
+#pragma omp parallel for schedule(static) if (s.c_in > 1 && s.n * s.c_in * oh * ow * taps > kParallelGrain)
+  for (std::int64_t c = 0; c < s.c_in; ++c) {
+    std::vector<double> acc(static_cast<std::size_t>(taps), 0.0);  // (kh, kw); taps are few
+    for (std::int64_t n = 0; n < s.n; ++n) {
+      const T* xp = x + (n * s.c_in + c) * s.h * s.w;
+      const T* dyp = dy + (n * s.c_in + c) * oh * ow;
+      for (std::int64_t i = 0; i < oh; ++i) {
+        const T* dyrow = dyp + i * ow;
+        for (std::int64_t r = 0; r < s.kh; ++r) {
+          const std::int64_t ih = i * s.stride_h - s.pad_h + r * s.dilation_h;
+          if (ih < 0 || ih >= s.h) continue;
+          const T* xrow = xp + ih * s.w;
+          for (std::int64_t q = 0; q < s.kw; ++q) {
+            const TapRange jr = ranges[static_cast<std::size_t>(q)];
+            const std::int64_t shift = q * s.dilation_w - s.pad_w;
+            T dot = 0;
+            if (s.stride_w == 1) {
+#pragma omp simd reduction(+ : dot)
+              for (std::int64_t j = jr.lo; j < jr.hi; ++j) dot += dyrow[j] * xrow[j + shift];
+            } else {
+              for (std::int64_t j = jr.lo; j < jr.hi; ++j) dot += dyrow[j] * xrow[j * s.stride_w + shift];
+            }
+            acc[static_cast<std::size_t>(r * s.kw + q)] += static_cast<double>(dot);
+          }
+        }
+      }
+    }
+    for (std::int64_t t = 0; t < taps; ++t) dw[c * taps + t] = static_cast<T>(acc[static_cast<std::size_t>(t)]);
+  }
+}
+
+}  // namespace
+
+void CpuBackend::conv2d(DType t, const Conv2dShape& s, const void* x, const void* weight,
+                        const void* bias, void* y) {
+  dispatch_floating(t, [&](auto zero) {
+    using T = decltype(zero);
+    const auto* xs = static_cast<const T*>(x);
+    const auto* ws = static_cast<const T*>(weight);
+    const auto* bs = static_cast<const T*>(bias);
+    T* ys = static_cast<T*>(y);
+    if (!is_depthwise(s)) forward_gemm(s, xs, ws, bs, ys);
+    else if (s.kh == 3 && s.kw == 3) forward_depthwise_fixed<3, 3>(s, xs, ws, bs, ys);
+    else if (s.kh == 5 && s.kw == 5) forward_depthwise_fixed<5, 5>(s, xs, ws, bs, ys);
+    else forward_depthwise(s, xs, ws, bs, ys);
+  }, "conv2d");
+}
+
+void CpuBackend::conv2d_backward_input(DType t, const Conv2dShape& s, const void* weight,
+                                       const void* dy, void* dx) {
+  dispatch_floating(t, [&](auto zero) {
+    using T = decltype(zero);
+    const auto* ws = static_cast<const T*>(weight);
+    const auto* dys = static_cast<const T*>(dy);
+    if (is_depthwise(s)) backward_input_depthwise(s, ws, dys, static_cast<T*>(dx));
+    else backward_input_gemm(s, ws, dys, static_cast<T*>(dx));
+  }, "conv2d_backward_input");
+}
+
+void CpuBackend::conv2d_backward_weight(DType t, const Conv2dShape& s, const void* x,
+                                        const void* dy, void* dweight) {
+  dispatch_floating(t, [&](auto zero) {
+    using T = decltype(zero);
+    const auto* xs = static_cast<const T*>(x);
+    const auto* dys = static_cast<const T*>(dy);
+    if (is_depthwise(s)) backward_weight_depthwise(s, xs, dys, static_cast<T*>(dweight));
+    else backward_weight_gemm(s, xs, dys, static_cast<T*>(dweight));
+  }, "conv2d_backward_weight");
+}
+
+}  // namespace shrink::kernels::cpu

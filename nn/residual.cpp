@@ -1,0 +1,101 @@
+#include "nn/residual.h"
+
+#include "core/ops.h"
+#include "nn/activation.h"
+#include "nn/batch_norm.h"
+#include "nn/conv.h"
+
+namespace shrink::nn {
+
+namespace {
+
+std::shared_ptr<Conv2d> conv(std::int64_t in, std::int64_t out, std::int64_t kernel, std::int64_t stride,
+                             std::int64_t groups, Generator& gen) {
+  return std::make_shared<Conv2d>(in, out, Conv2dGeometry{kernel, kernel, stride, kernel / 2, 1, groups},
+                                  /*bias=*/false, gen);
+}
+
+// The projection shortcut when the block changes stride or width, else nothing.
+void add_shortcut(Module& block, const std::string& name, std::int64_t in, std::int64_t out, std::int64_t stride,
+                  Generator& gen) {
+  if (stride == 1 && in == out) return;
+  SHRINK_CHECK(!name.empty(), "residual block: a shortcut from ", in, " to ", out, " channels with stride ", stride,
+               " needs a projection name");
+  auto projection = std::make_shared<Sequential>();
+  projection->push_back(conv(in, out, 1, stride, 1, gen));
+  projection->push_back(std::make_shared<BatchNorm2d>(out));
+  block.register_module(name, projection);
+}
+
+}  // namespace
+
+std::shared_ptr<Sequential> conv_bn(std::int64_t in_channels, std::int64_t out_channels, std::int64_t kernel,
+                                    std::int64_t stride, std::int64_t groups, const std::string& activation,
+                                    Generator& gen) {
+  auto s = std::make_shared<Sequential>();
+  s->push_back(conv(in_channels, out_channels, kernel, stride, groups, gen));
+  s->push_back(std::make_shared<BatchNorm2d>(out_channels));
+  if (!activation.empty()) s->push_back(make_activation(activation));
+  return s;
+}
+
+BasicBlock::BasicBlock(std::int64_t in_channels, std::int64_t channels, std::int64_t stride,
+                       const std::string& shortcut_name, Generator& gen) {
+  register_module("conv1", conv(in_channels, channels, 3, stride, 1, gen));
+  register_module("bn1", std::make_shared<BatchNorm2d>(channels));
+  register_module("relu", make_activation("relu"));
+  register_module("conv2", conv(channels, channels, 3, 1, 1, gen));
+  register_module("bn2", std::make_shared<BatchNorm2d>(channels));
+  add_shortcut(*this, shortcut_name, in_channels, channels, stride, gen);
+  shortcut_name_ = stride == 1 && in_channels == channels ? "" : shortcut_name;
+}
+
+Tensor BasicBlock::forward(const Tensor& x) {
+  Module& relu = *child("relu");
+  Tensor y = relu((*child("bn1"))((*child("conv1"))(x)));
+  y = (*child("bn2"))((*child("conv2"))(y));
+  return relu(y + (shortcut_name_.empty() ? x : (*child(shortcut_name_))(x)));
+}
+
+Bottleneck::Bottleneck(std::int64_t in_channels, std::int64_t channels, std::int64_t stride,
+                       const std::string& shortcut_name, Generator& gen) {
+  const std::int64_t out = channels * kExpansion;
+  register_module("conv1", conv(in_channels, channels, 1, 1, 1, gen));
+  register_module("bn1", std::make_shared<BatchNorm2d>(channels));
+  register_module("conv2", conv(channels, channels, 3, stride, 1, gen));
+  register_module("bn2", std::make_shared<BatchNorm2d>(channels));
+  register_module("conv3", conv(channels, out, 1, 1, 1, gen));
+  register_module("bn3", std::make_shared<BatchNorm2d>(out));
+  register_module("relu", make_activation("relu"));
+  add_shortcut(*this, shortcut_name, in_channels, out, stride, gen);
+  shortcut_name_ = stride == 1 && in_channels == out ? "" : shortcut_name;
+}
+
+Tensor Bottleneck::forward(const Tensor& x) {
+  Module& relu = *child("relu");
+  Tensor y = relu((*child("bn1"))((*child("conv1"))(x)));
+  y = relu((*child("bn2"))((*child("conv2"))(y)));
+  y = (*child("bn3"))((*child("conv3"))(y));
+  return relu(y + (shortcut_name_.empty() ? x : (*child(shortcut_name_))(x)));
+}
+
+InvertedResidual::InvertedResidual(std::int64_t in_channels, std::int64_t out_channels, std::int64_t stride,
+                                   std::int64_t expand_ratio, Generator& gen)
+    : use_residual_(stride == 1 && in_channels == out_channels) {
+  SHRINK_CHECK(stride == 1 || stride == 2, "InvertedResidual: stride must be 1 or 2, got ", stride);
+  SHRINK_CHECK(expand_ratio >= 1, "InvertedResidual: expand ratio must be >= 1, got ", expand_ratio);
+  const std::int64_t hidden = in_channels * expand_ratio;
+  auto body = std::make_shared<Sequential>();
+  if (expand_ratio != 1) body->push_back(conv_bn(in_channels, hidden, 1, 1, 1, "relu6", gen));
+  body->push_back(conv_bn(hidden, hidden, 3, stride, hidden, "relu6", gen));  // depthwise
+  body->push_back(conv(hidden, out_channels, 1, 1, 1, gen));
+  body->push_back(std::make_shared<BatchNorm2d>(out_channels));
+  register_module("conv", body);
+}
+
+Tensor InvertedResidual::forward(const Tensor& x) {
+  Tensor y = (*child("conv"))(x);
+  return use_residual_ ? x + y : y;
+}
+
+}  // namespace shrink::nn

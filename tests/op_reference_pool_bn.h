@@ -1,0 +1,54 @@
+// Forward references for the op table's pooling and batch-norm rows (tests/op_table.h), in
+// double, from the plain loops of kernels/reference/pool.h and batch_norm.h.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "core/shrink.h"
+#include "kernels/reference/batch_norm.h"
+#include "kernels/reference/pool.h"
+#include "tests/op_reference.h"
+
+namespace shrink::testing::op_reference {
+
+// Max or average pooling of input 0 (n, c, h, w) with `o`.
+inline ReferenceFn pool2d(kernels::PoolOp op, Pool2dOptions o) {
+  return [op, o](R in) {
+    const Shape& x = in[0].shape;
+    kernels::Pool2dShape s;
+    s.n = x[0], s.c = x[1], s.h = x[2], s.w = x[3], s.kh = o.kernel_h, s.kw = o.kernel_w;
+    s.stride_h = o.stride_h, s.stride_w = o.stride_w, s.pad_h = o.pad_h, s.pad_w = o.pad_w;
+    std::vector<double> y(static_cast<std::size_t>(s.n * s.c * s.out_h() * s.out_w()));
+    std::vector<std::int64_t> argmax(y.size());
+    ref::pool2d(op, s, in[0].values.data(), y.data(), argmax.data());
+    return y;
+  };
+}
+
+inline ReferenceFn adaptive_avg_pool2d(std::int64_t out_h, std::int64_t out_w) {
+  return [out_h, out_w](R in) {
+    const Shape& x = in[0].shape;
+    std::vector<double> y(static_cast<std::size_t>(x[0] * x[1] * out_h * out_w));
+    ref::adaptive_avg_pool2d(x[0] * x[1], x[2], x[3], out_h, out_w, in[0].values.data(), y.data());
+    return y;
+  };
+}
+
+// batch_norm of input 0 (n, c, *), with gamma and beta as inputs 1 and 2 when `affine`;
+// evaluation normalises with the given running statistics.
+inline ReferenceFn batch_norm(bool training, bool affine, std::vector<double> running_mean = {},
+                              std::vector<double> running_var = {}, double eps = 1e-5) {
+  return [=](R in) mutable {
+    const Shape& x = in[0].shape;
+    const std::int64_t n = x[0], c = x[1], hw = numel(x) / (n * c);
+    std::vector<double> y(in[0].values.size()), mean(static_cast<std::size_t>(c)), invstd(mean.size());
+    ref::batch_norm(n, c, hw, training, 0.1, eps, in[0].values.data(),
+                    affine ? in[1].values.data() : nullptr, affine ? in[2].values.data() : nullptr,
+                    running_mean.empty() ? nullptr : running_mean.data(),
+                    running_var.empty() ? nullptr : running_var.data(), mean.data(), invstd.data(),
+                    y.data());
+    return y;
+  };
+}
+
+}  // namespace shrink::testing::op_reference

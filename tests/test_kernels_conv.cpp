@@ -1,0 +1,255 @@
+// The conv2d kernels (CPU: im2col + packed GEMM, direct depthwise) against the reference
+// loops of kernels/reference/conv.h on odd shapes: stride, padding, dilation, groups,
+// depthwise with and without a channel multiplier, 1x1 (the im2col-free path), a kernel as
+// large as the padded input, and shapes above the OpenMP grain on both threading paths
+// (whole images per thread; one image with a threaded GEMM). Forward (with and without bias),
+// backward-input and backward-weight, in float32 and float64; plus thread-count identity,
+// and the core op's FLOP count, selective gradients and empty batch.
+#include <gtest/gtest.h>
+#include <omp.h>
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "core/flop_counter.h"
+#include "core/ops.h"
+#include "core/tensor.h"
+#include "kernels/reference/conv.h"
+#include "tests/cpu_kernel_test.h"
+
+namespace shrink::kernels {
+namespace {
+
+Conv2dShape conv(std::int64_t n, std::int64_t c_in, std::int64_t h, std::int64_t w,
+                 std::int64_t c_out, std::int64_t kh, std::int64_t kw, std::int64_t stride_h,
+                 std::int64_t stride_w, std::int64_t pad_h, std::int64_t pad_w,
+                 std::int64_t dilation_h, std::int64_t dilation_w, std::int64_t groups) {
+  Conv2dShape s;
+  s.n = n, s.c_in = c_in, s.h = h, s.w = w, s.c_out = c_out, s.kh = kh, s.kw = kw;
+  s.stride_h = stride_h, s.stride_w = stride_w, s.pad_h = pad_h, s.pad_w = pad_w;
+  s.dilation_h = dilation_h, s.dilation_w = dilation_w, s.groups = groups;
+  return s;
+}
+
+struct Case {
+  const char* name;
+  Conv2dShape s;
+};
+const Case kCases[] = {
+    {"odd_k3x2_stride2x1_pad1x0_dil2x1", conv(3, 5, 7, 9, 4, 3, 2, 2, 1, 1, 0, 2, 1, 1)},
+    {"3x3_pad1", conv(2, 5, 7, 9, 6, 3, 3, 1, 1, 1, 1, 1, 1, 1)},
+    {"stride2_pad2x1", conv(3, 3, 8, 7, 5, 3, 3, 2, 2, 2, 1, 1, 1, 1)},
+    {"groups2", conv(3, 6, 7, 5, 4, 3, 3, 1, 2, 1, 1, 1, 1, 2)},
+    {"depthwise_odd", conv(3, 5, 7, 9, 5, 3, 2, 2, 1, 1, 0, 2, 1, 5)},
+    {"depthwise_3x3_pad1", conv(2, 3, 6, 7, 3, 3, 3, 1, 1, 1, 1, 1, 1, 3)},
+    {"depthwise_stride2_dil2", conv(2, 4, 9, 8, 4, 3, 3, 2, 2, 2, 2, 2, 2, 4)},
+    {"depthwise_3x3_unpadded", conv(2, 3, 6, 7, 3, 3, 3, 1, 1, 0, 0, 1, 1, 3)},
+    {"depthwise_3x3_pad1x0_stride1x2", conv(2, 3, 5, 8, 3, 3, 3, 1, 2, 1, 0, 1, 1, 3)},
+    {"depthwise_5x5_pad2_stride2x1", conv(2, 3, 9, 8, 3, 5, 5, 2, 1, 2, 2, 1, 1, 3)},
+    {"depthwise_multiplier2", conv(3, 5, 7, 9, 10, 3, 2, 2, 1, 1, 0, 2, 1, 5)},
+    {"1x1", conv(3, 5, 7, 9, 4, 1, 1, 1, 1, 0, 0, 1, 1, 1)},
+    {"1x1_groups2", conv(2, 6, 5, 3, 4, 1, 1, 1, 1, 0, 0, 1, 1, 2)},
+    {"1x1_stride2", conv(3, 5, 7, 9, 4, 1, 1, 2, 2, 0, 0, 1, 1, 1)},
+    {"1x1_pad1", conv(2, 3, 4, 5, 2, 1, 1, 1, 1, 1, 1, 1, 1, 1)},
+    {"kernel_as_large_as_padded_input", conv(3, 5, 7, 9, 4, 9, 9, 1, 1, 1, 0, 1, 1, 1)},
+    {"dilated_kernel_spans_padded_input", conv(2, 2, 5, 6, 3, 3, 2, 1, 1, 0, 1, 2, 7, 1)},
+    {"padding_larger_than_kernel", conv(1, 2, 3, 3, 2, 2, 2, 3, 2, 3, 2, 1, 1, 1)},
+    // Several images per GEMM (small K P): col and the output pass through stacked blocks;
+    // 9 images in blocks of 4 leave a last block of 1.
+    {"stacked_images", conv(9, 1, 28, 28, 6, 5, 5, 1, 1, 0, 0, 1, 1, 1)},
+    {"stacked_images_groups2", conv(7, 4, 10, 10, 6, 3, 3, 1, 1, 1, 1, 1, 1, 2)},
+    {"stacked_images_1x1", conv(5, 3, 6, 7, 4, 1, 1, 1, 1, 0, 0, 1, 1, 1)},
+    // Above the OpenMP grain: whole images per thread, and one image with a threaded GEMM.
+    {"big_images_parallel", conv(4, 16, 20, 18, 24, 3, 3, 1, 1, 1, 1, 1, 1, 1)},
+    {"big_one_image", conv(1, 16, 33, 31, 24, 3, 3, 1, 1, 1, 1, 1, 1, 1)},
+    {"big_1x1", conv(3, 32, 17, 19, 48, 1, 1, 1, 1, 0, 0, 1, 1, 1)},
+    {"big_depthwise", conv(4, 32, 20, 18, 32, 3, 3, 1, 1, 1, 1, 1, 1, 32)},
+};
+
+std::string describe(const Case& c) {
+  const Conv2dShape& s = c.s;
+  return std::string(c.name) + ": n=" + std::to_string(s.n) + " c_in=" + std::to_string(s.c_in) +
+         " h=" + std::to_string(s.h) + " w=" + std::to_string(s.w) + " c_out=" + std::to_string(s.c_out) +
+         " k=" + std::to_string(s.kh) + "x" + std::to_string(s.kw) + " groups=" + std::to_string(s.groups);
+}
+
+std::int64_t x_size(const Conv2dShape& s) { return s.n * s.c_in * s.h * s.w; }
+std::int64_t w_size(const Conv2dShape& s) { return s.c_out * (s.c_in / s.groups) * s.kh * s.kw; }
+std::int64_t y_size(const Conv2dShape& s) { return s.n * s.c_out * s.out_h() * s.out_w(); }
+
+// Rounding bound per element for a sum of `terms` products of values in [-1, 1]:
+// atol = rtol = (per-term relative error) * terms, far below any indexing mistake (O(1)).
+template <class T>
+double conv_tol(std::int64_t terms) {
+  return (std::is_same_v<T, float> ? 2e-7 : 1e-15) * static_cast<double>(terms + 4);
+}
+
+TYPED_TEST(CpuKernels, Conv2dForwardMatchesReference) {
+  using T = TypeParam;
+  for (const Case& c : kCases)
+    for (bool with_bias : {true, false}) {
+      const Conv2dShape& s = c.s;
+      SCOPED_TRACE(describe(c) + (with_bias ? " with bias" : " without bias"));
+      const auto x = random_vec<T>(x_size(s), -1, 1, 1);
+      const auto w = random_vec<T>(w_size(s), -1, 1, 2);
+      const auto b = random_vec<T>(s.c_out, -1, 1, 3);
+      std::vector<T> got(static_cast<std::size_t>(y_size(s)), T(-7));
+      cpu().conv2d(dtype_of<T>(), s, x.data(), w.data(), with_bias ? b.data() : nullptr, got.data());
+      std::vector<double> want(got.size());
+      const auto bd = to_doubles(b);
+      reference::conv2d(s, to_doubles(x).data(), to_doubles(w).data(), with_bias ? bd.data() : nullptr,
+                        want.data());
+      const double tol = conv_tol<T>((s.c_in / s.groups) * s.kh * s.kw);
+      EXPECT_TRUE(all_close("conv2d", got, want, tol, tol));
+    }
+}
+
+TYPED_TEST(CpuKernels, Conv2dBackwardInputMatchesReference) {
+  using T = TypeParam;
+  for (const Case& c : kCases) {
+    const Conv2dShape& s = c.s;
+    SCOPED_TRACE(describe(c));
+    const auto w = random_vec<T>(w_size(s), -1, 1, 4);
+    const auto dy = random_vec<T>(y_size(s), -1, 1, 5);
+    std::vector<T> got(static_cast<std::size_t>(x_size(s)), T(-7));  // must be overwritten
+    cpu().conv2d_backward_input(dtype_of<T>(), s, w.data(), dy.data(), got.data());
+    std::vector<double> want(got.size());
+    reference::conv2d_backward_input(s, to_doubles(w).data(), to_doubles(dy).data(), want.data());
+    const double tol = conv_tol<T>((s.c_out / s.groups) * s.kh * s.kw);
+    EXPECT_TRUE(all_close("conv2d_backward_input", got, want, tol, tol));
+  }
+}
+
+TYPED_TEST(CpuKernels, Conv2dBackwardWeightMatchesReference) {
+  using T = TypeParam;
+  for (const Case& c : kCases) {
+    const Conv2dShape& s = c.s;
+    SCOPED_TRACE(describe(c));
+    const auto x = random_vec<T>(x_size(s), -1, 1, 6);
+    const auto dy = random_vec<T>(y_size(s), -1, 1, 7);
+    std::vector<T> got(static_cast<std::size_t>(w_size(s)), T(-7));  // must be overwritten
+    cpu().conv2d_backward_weight(dtype_of<T>(), s, x.data(), dy.data(), got.data());
+    std::vector<double> want(got.size());
+    reference::conv2d_backward_weight(s, to_doubles(x).data(), to_doubles(dy).data(), want.data());
+    const double tol = conv_tol<T>(s.n * s.out_h() * s.out_w());
+    EXPECT_TRUE(all_close("conv2d_backward_weight", got, want, tol, tol));
+  }
+}
+
+// An empty batch: the weight gradient is zero (not left unwritten).
+TYPED_TEST(CpuKernels, Conv2dBackwardWeightOfAnEmptyBatchIsZero) {
+  using T = TypeParam;
+  for (std::int64_t groups : {1, 3}) {
+    const Conv2dShape s = conv(0, 3, 5, 5, 3, 3, 3, 1, 1, 1, 1, 1, 1, groups);
+    std::vector<T> dw(static_cast<std::size_t>(w_size(s)), T(-7));
+    cpu().conv2d_backward_weight(dtype_of<T>(), s, nullptr, nullptr, dw.data());
+    EXPECT_EQ(dw, std::vector<T>(dw.size(), T(0))) << "groups " << groups;
+  }
+}
+
+// Same bits on one thread and on two, for each kernel and each threading path.
+TYPED_TEST(CpuKernels, Conv2dIsIndependentOfTheThreadCount) {
+  using T = TypeParam;
+  const int before = omp_get_max_threads();
+  for (const Case& c : kCases) {
+    const Conv2dShape& s = c.s;
+    SCOPED_TRACE(describe(c));
+    const auto x = random_vec<T>(x_size(s), -1, 1, 8);
+    const auto w = random_vec<T>(w_size(s), -1, 1, 9);
+    const auto b = random_vec<T>(s.c_out, -1, 1, 10);
+    const auto dy = random_vec<T>(y_size(s), -1, 1, 11);
+    std::vector<T> y[2], dx[2], dw[2];
+    for (int threads : {1, 2}) {
+      omp_set_num_threads(threads);
+      auto& yy = y[threads - 1];
+      auto& dxx = dx[threads - 1];
+      auto& dww = dw[threads - 1];
+      yy.resize(static_cast<std::size_t>(y_size(s)));
+      dxx.resize(static_cast<std::size_t>(x_size(s)));
+      dww.resize(static_cast<std::size_t>(w_size(s)));
+      cpu().conv2d(dtype_of<T>(), s, x.data(), w.data(), b.data(), yy.data());
+      cpu().conv2d_backward_input(dtype_of<T>(), s, w.data(), dy.data(), dxx.data());
+      cpu().conv2d_backward_weight(dtype_of<T>(), s, x.data(), dy.data(), dww.data());
+    }
+    omp_set_num_threads(before);
+    EXPECT_TRUE(testing::all_same("conv2d", y[1], y[0]));
+    EXPECT_TRUE(testing::all_same("conv2d_backward_input", dx[1], dx[0]));
+    EXPECT_TRUE(testing::all_same("conv2d_backward_weight", dw[1], dw[0]));
+  }
+}
+
+TEST(Conv2dKernel, RejectsInt64ByName) {
+  const Conv2dShape s = conv(1, 1, 3, 3, 1, 1, 1, 1, 1, 0, 0, 1, 1, 1);
+  std::vector<std::int64_t> buf(9, 1);
+  auto expect_named = [](const std::function<void()>& f, const std::string& name) {
+    try {
+      f();
+      ADD_FAILURE() << name << " accepted int64 data";
+    } catch (const Unsupported& e) {
+      EXPECT_NE(std::string(e.what()).find(name), std::string::npos) << e.what();
+    }
+  };
+  expect_named([&] { cpu().conv2d(DType::Int64, s, buf.data(), buf.data(), nullptr, buf.data()); },
+               "conv2d");
+  expect_named([&] { cpu().conv2d_backward_input(DType::Int64, s, buf.data(), buf.data(), buf.data()); },
+               "conv2d_backward_input");
+  expect_named([&] { cpu().conv2d_backward_weight(DType::Int64, s, buf.data(), buf.data(), buf.data()); },
+               "conv2d_backward_weight");
+}
+
+}  // namespace
+}  // namespace shrink::kernels
+
+namespace shrink {
+namespace {
+
+// The op counts 2 n c_out out_h out_w (c_in / groups) kh kw FLOPs, plus one per output for
+// the bias (core/ops.h).
+TEST(Conv2dOp, CountsFlopsByTheFormula) {
+  const Tensor x = Tensor::ones({2, 6, 9, 8});
+  Conv2dOptions o;
+  o.stride_h = 2, o.pad_h = 1, o.pad_w = 1, o.groups = 3;
+  FlopCounter with_bias;
+  const Tensor y = conv2d(x, Tensor::ones({9, 2, 3, 3}), Tensor::ones({9}), o);
+  ASSERT_EQ(y.shape(), (Shape{2, 9, 5, 8}));
+  const std::int64_t outputs = 2 * 9 * 5 * 8;  // out_h = (9 + 2 - 3) / 2 + 1
+  EXPECT_EQ(with_bias.count(), 2 * outputs * 2 * 3 * 3 + outputs);
+  FlopCounter without_bias;
+  conv2d(x, Tensor::ones({9, 2, 3, 3}), Tensor(), o);
+  EXPECT_EQ(without_bias.count(), 2 * outputs * 2 * 3 * 3);
+}
+
+// Gradients go only to the inputs that asked for them; an all-ones 3x3 filter with padding 1
+// gives dx = the number of output positions each pixel reaches (9 inside, 4 in a corner).
+TEST(Conv2dOp, GradientsOnlyWhereRequested) {
+  const Tensor x = Tensor::ones({1, 1, 4, 4}).requires_grad_();
+  const Tensor w = Tensor::ones({1, 1, 3, 3});
+  const Tensor b = Tensor::zeros({1}).requires_grad_();
+  Conv2dOptions o;
+  o.pad_h = o.pad_w = 1;
+  sum(conv2d(x, w, b, o)).backward();
+  EXPECT_FALSE(w.grad().defined());
+  ASSERT_TRUE(x.grad().defined());
+  const auto dx = x.grad().to_vector<float>();
+  EXPECT_EQ(dx[0], 4.0f);   // corner
+  EXPECT_EQ(dx[1], 6.0f);   // edge
+  EXPECT_EQ(dx[5], 9.0f);   // inside
+  EXPECT_EQ(b.grad().to_vector<float>(), std::vector<float>{16.0f});  // one per output pixel
+}
+
+// An empty batch gives an empty output, a zero weight gradient and an empty input gradient.
+TEST(Conv2dOp, EmptyBatch) {
+  const Tensor x = Tensor::zeros({0, 3, 5, 5}).requires_grad_();
+  const Tensor w = Tensor::ones({2, 3, 3, 3}).requires_grad_();
+  const Tensor y = conv2d(x, w, Tensor());
+  EXPECT_EQ(y.shape(), (Shape{0, 2, 3, 3}));
+  sum(y).backward();
+  EXPECT_EQ(x.grad().shape(), x.shape());
+  EXPECT_EQ(w.grad().to_vector<float>(), std::vector<float>(54, 0.0f));
+}
+
+}  // namespace
+}  // namespace shrink
