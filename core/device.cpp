@@ -18,4 +18,12 @@ Device Device::parse(const std::string& text) {
 
 bool cuda_available() { return kernels::cuda_available(); }
 
+void synchronize(Device device) {
+  try {
+    kernels::backend(device.type).synchronize();
+  } catch (const kernels::Unsupported& e) {
+    throw Error(e.what());
+  }
+}
+
 }  // namespace shrink

@@ -25,4 +25,8 @@ struct Device {
 // True when the build has the CUDA backend and a GPU is present.
 bool cuda_available();
 
+// Waits until every operation queued on `device` has finished (a no-op on the CPU, whose
+// kernels return when done): what a timer needs before it reads the clock.
+void synchronize(Device device);
+
 }  // namespace shrink

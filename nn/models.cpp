@@ -20,7 +20,8 @@ namespace {
 
 constexpr const char* kTextForms =
     "lenet-300-100, ffn-10000, lenet5, resnet20/32/44/56/110, resnet18/34/50, mobilenetv2, "
-    "mlp:W0-W1-...-Wk[:relu|relu6|gelu|tanh|sigmoid] (e.g. mlp:784-300-100-10)";
+    "mlp:W0-W1-...-Wk[:relu|relu6|gelu|tanh|sigmoid] (e.g. mlp:784-300-100-10), "
+    "NAME:KEY=VALUE,... (e.g. resnet18:small_input=true, mobilenetv2:width=0.5), or a JSON spec";
 
 // Width bounds: far above any model this project trains (ffn-10000 has 7.9e6 parameters)
 // and far below what would overflow an element or byte count, so a spec claiming a
@@ -351,13 +352,53 @@ std::shared_ptr<Module> build_from_spec(const nlohmann::json& spec, Generator& g
   return model;
 }
 
+namespace {
+
+// "true"/"false", a JSON number, or else the text itself as a string.
+nlohmann::json argument_value(const std::string& text) {
+  if (text == "true") return true;
+  if (text == "false") return false;
+  std::int64_t i = 0;
+  const char* end = text.data() + text.size();
+  if (auto [p, ec] = std::from_chars(text.data(), end, i); ec == std::errc() && p == end) return i;
+  double d = 0;
+  if (auto [p, ec] = std::from_chars(text.data(), end, d); ec == std::errc() && p == end) return d;
+  return text;
+}
+
+// "k1=v1,k2=v2" into `spec`; the builder checks names and types when it builds.
+void add_text_arguments(const std::string& model_text, const std::string& arguments, nlohmann::json& spec) {
+  for (const std::string& item : split(arguments, ',')) {
+    const auto eq = item.find('=');
+    SHRINK_CHECK(eq != std::string::npos && eq > 0 && eq + 1 < item.size(), "model '", model_text,
+                 "': argument '", item, "' is not KEY=VALUE");
+    const std::string key = item.substr(0, eq);
+    SHRINK_CHECK(!spec.contains(key), "model '", model_text, "': argument '", key, "' given twice");
+    spec[key] = argument_value(item.substr(eq + 1));
+  }
+}
+
+}  // namespace
+
 nlohmann::json parse_model_text(const std::string& text) {
   if (text.rfind("mlp:", 0) == 0) {
     parse_mlp_text(text.substr(4));  // validates now, so the error names the text
     return {{"model", "mlp"}, {"spec", text.substr(4)}};
   }
+  if (!text.empty() && text.front() == '{') {
+    nlohmann::json spec = parse_outside_json(text, "model spec");
+    checked_builder(spec);  // names an unknown builder or argument now
+    return spec;
+  }
+  const auto colon = text.find(':');
+  const std::string name = text.substr(0, colon);
   for (const auto& b : model_builders())
-    if (b.name == text && b.name != "mlp") return {{"model", text}};
+    if (b.name == name && b.name != "mlp") {
+      nlohmann::json spec{{"model", name}};
+      if (colon != std::string::npos) add_text_arguments(text, text.substr(colon + 1), spec);
+      checked_builder(spec);
+      return spec;
+    }
   fail("build_model: unknown model '", text, "'; valid: ", kTextForms);
 }
 

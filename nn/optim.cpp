@@ -3,19 +3,11 @@
 #include <algorithm>
 #include <set>
 
-#include "kernels/backend.h"
+#include "core/optim_step.h"
 
 namespace shrink::nn {
 
 namespace {
-
-kernels::Backend& backend_of(const Tensor& t) {
-  try {
-    return kernels::backend(t.device().type);
-  } catch (const kernels::Unsupported& e) {
-    throw Error(e.what());
-  }
-}
 
 // Whether `params` has a parameter called `name`.
 bool holds(const NamedTensors& params, const std::string& name) {
@@ -50,6 +42,16 @@ void Optimizer::set_parameter(const std::string& name, const Tensor& value) {
   SHRINK_CHECK(value.defined() && value.dtype() != DType::Int64,
                "Optimizer::set_parameter: '", name, "' must be a defined floating-point tensor");
   it->second = value;
+}
+
+void Optimizer::exclude_from_weight_decay(const std::set<std::string>& names) {
+  for (const auto& name : names)
+    SHRINK_CHECK(holds(params_, name), "Optimizer::exclude_from_weight_decay: no parameter '", name, "'");
+  no_decay_ = names;
+}
+
+double Optimizer::decay_of(const std::string& name, double weight_decay) const {
+  return no_decay_.count(name) ? 0.0 : weight_decay;
 }
 
 void Optimizer::restart(const std::string& name) {
@@ -107,19 +109,19 @@ void SGD::step() {
   for (auto& [name, p] : params_) {
     const Tensor g = checked_grad(name, p);
     if (!g.defined()) continue;
-    kernels::SgdParams hp;
-    hp.lr = lr_;
-    hp.momentum = momentum_;
-    hp.dampening = dampening_;
-    hp.weight_decay = weight_decay_;
-    hp.nesterov = nesterov_;
-    void* buffer = nullptr;
+    SgdUpdate u;
+    u.lr = lr_;
+    u.momentum = momentum_;
+    u.dampening = dampening_;
+    u.weight_decay = decay_of(name, weight_decay_);
+    u.nesterov = nesterov_;
+    Tensor* buffer = nullptr;
     if (momentum_ != 0) {
       bool created = false;
-      buffer = state_tensor(name, p, "momentum_buffer", &created).raw_data();
-      hp.first_step = created;  // PyTorch: buf = g on the first step (no dampening)
+      buffer = &state_tensor(name, p, "momentum_buffer", &created);
+      u.first_step = created;  // PyTorch: buf = g on the first step (no dampening)
     }
-    backend_of(p).sgd_step(p.dtype(), p.numel(), hp, p.raw_data(), g.raw_data(), buffer);
+    sgd_update_(p, g, buffer, u);
   }
 }
 
@@ -162,15 +164,14 @@ void AdamW::step() {
     if (!g.defined()) continue;
     Tensor& exp_avg = state_tensor(name, p, "exp_avg");
     Tensor& exp_avg_sq = state_tensor(name, p, "exp_avg_sq");
-    kernels::AdamWParams hp;
-    hp.lr = lr_;
-    hp.beta1 = beta1_;
-    hp.beta2 = beta2_;
-    hp.eps = eps_;
-    hp.weight_decay = weight_decay_;
-    hp.step = ++steps_[name];
-    backend_of(p).adamw_step(p.dtype(), p.numel(), hp, p.raw_data(), g.raw_data(),
-                             exp_avg.raw_data(), exp_avg_sq.raw_data());
+    AdamWUpdate u;
+    u.lr = lr_;
+    u.beta1 = beta1_;
+    u.beta2 = beta2_;
+    u.eps = eps_;
+    u.weight_decay = decay_of(name, weight_decay_);
+    u.step = ++steps_[name];
+    adamw_update_(p, g, exp_avg, exp_avg_sq, u);
   }
 }
 

@@ -1,5 +1,5 @@
-// Optimizers with PyTorch's semantics, each update one fused backend kernel call per
-// parameter (kernels/backend.h: sgd_step, adamw_step).
+// Optimizers with PyTorch's semantics, each update one fused kernel call per parameter
+// (core/optim_step.h).
 //
 // Parameters are held by name, and per-parameter state (momentum buffers, Adam moments)
 // lives in a name -> {state name -> tensor} map that pruning reads and replaces: when a
@@ -9,6 +9,7 @@
 #pragma once
 #include <cstdint>
 #include <map>
+#include <set>
 #include <string>
 
 #include "nn/module.h"
@@ -42,6 +43,10 @@ class Optimizer {
   // per-parameter counters), as if its next step were its first: used when a parameter's
   // values are re-solved rather than sliced (prune/refit.h), so old moments no longer apply.
   virtual void restart(const std::string& name);
+  // Parameters that get no weight decay (PyTorch's usual second parameter group: norm
+  // weights and biases); replaces any earlier set. Unknown names throw.
+  void exclude_from_weight_decay(const std::set<std::string>& names);
+  const std::set<std::string>& excluded_from_weight_decay() const { return no_decay_; }
 
  protected:
   // The state tensor `key` of parameter `name`, created as zeros like `param` when absent;
@@ -51,9 +56,13 @@ class Optimizer {
   // The gradient of `param`, checked against it; undefined when it has none.
   static Tensor checked_grad(const std::string& name, const Tensor& param);
 
+  // `weight_decay`, or 0 for a parameter excluded from it.
+  double decay_of(const std::string& name, double weight_decay) const;
+
   NamedTensors params_;
   OptimizerState state_;
   double lr_;
+  std::set<std::string> no_decay_;
 };
 
 // SGD as torch.optim.SGD: g += wd*w; buf = momentum*buf + (1-dampening)*g, buf = g on the

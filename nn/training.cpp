@@ -8,7 +8,6 @@
 
 #include "core/autograd.h"
 #include "core/ops.h"
-#include "kernels/backend.h"
 
 namespace shrink::nn {
 
@@ -138,14 +137,13 @@ double measure_latency_ms(Module& model, const Tensor& batch, int warmup, int re
   const bool was_training = model.is_training();
   model.eval();
   NoGradGuard no_grad;
-  auto& backend = kernels::backend(batch.device().type);
   for (int i = 0; i < warmup; ++i) model(batch);
-  backend.synchronize();
+  synchronize(batch.device());
   std::vector<double> times;
   for (int i = 0; i < repetitions; ++i) {
     const auto start = Clock::now();
     model(batch);
-    backend.synchronize();
+    synchronize(batch.device());
     times.push_back(seconds_since(start) * 1e3);
   }
   model.train(was_training);

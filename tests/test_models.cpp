@@ -80,6 +80,24 @@ TEST(Models, UnknownOrMalformedSpecsListValidOnes) {
   EXPECT_THROW(build_from_spec({{"family", "mlp"}}, gen), Error);
 }
 
+TEST(Models, TextFormsCarryBuilderArguments) {
+  EXPECT_EQ(parse_model_text("resnet18:small_input=true,classes=100"),
+            (nlohmann::json{{"model", "resnet18"}, {"small_input", true}, {"classes", 100}}));
+  EXPECT_EQ(parse_model_text("mobilenetv2:width=0.5"), (nlohmann::json{{"model", "mobilenetv2"}, {"width", 0.5}}));
+  EXPECT_EQ(parse_model_text(R"({"model": "resnet20", "input_size": 28})"),
+            (nlohmann::json{{"model", "resnet20"}, {"input_size", 28}}));
+  EXPECT_EQ(parse_model_text("lenet5"), (nlohmann::json{{"model", "lenet5"}}));
+  // A wrong key names it and what the builder takes; a malformed item names the item.
+  const std::string key = error_of([] { parse_model_text("resnet20:depth=3"); });
+  EXPECT_NE(key.find("takes no argument 'depth'"), std::string::npos) << key;
+  const std::string item = error_of([] { parse_model_text("resnet20:input_size"); });
+  EXPECT_NE(item.find("'input_size' is not KEY=VALUE"), std::string::npos) << item;
+  EXPECT_THROW(parse_model_text("resnet20:classes=3,classes=4"), Error);
+  EXPECT_THROW(parse_model_text("{\"model\": "), Error);
+  Generator gen(1);
+  EXPECT_THROW(build_model("resnet20:classes=many", gen), Error);  // typed by the builder
+}
+
 TEST(Models, EveryRegisteredBuilderRemembersItsSpecAndTakesItsInputShape) {
   for (const ModelBuilder& b : model_builders()) {
     SCOPED_TRACE(b.name);

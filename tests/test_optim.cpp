@@ -217,6 +217,24 @@ TEST(Optimizer, StateCanBeSlicedWithTheParameter) {
   EXPECT_THROW(opt.set_parameter("nope", small), Error);
 }
 
+TEST(Optimizer, ExcludedParametersGetNoWeightDecay) {
+  // With a zero gradient, only weight decay moves a parameter: SGD w -= lr*wd*w, AdamW w *= 1 - lr*wd.
+  for (const bool adam : {false, true}) {
+    Tensor w = Tensor::from_vector<double>({2.0}, {1}).requires_grad_(true);
+    Tensor b = Tensor::from_vector<double>({2.0}, {1}).requires_grad_(true);
+    std::unique_ptr<Optimizer> opt;
+    if (adam) opt = std::make_unique<AdamW>(NamedTensors{{"w", w}, {"b", b}}, 0.1, 0.9, 0.999, 1e-8, 0.5);
+    else opt = std::make_unique<SGD>(NamedTensors{{"w", w}, {"b", b}}, 0.1, 0.0, 0.0, 0.5);
+    opt->exclude_from_weight_decay({"b"});
+    w.set_grad(Tensor::zeros({1}, DType::Float64));
+    b.set_grad(Tensor::zeros({1}, DType::Float64));
+    opt->step();
+    EXPECT_NEAR(w.item(), 2.0 * (1 - 0.1 * 0.5), 1e-12) << (adam ? "AdamW" : "SGD");
+    EXPECT_EQ(b.item(), 2.0) << (adam ? "AdamW" : "SGD");
+    EXPECT_THROW(opt->exclude_from_weight_decay({"nope"}), Error);
+  }
+}
+
 TEST(Optimizer, LearningRateIsSettable) {
   Tensor w = Tensor::from_vector<double>({1.0}, {1}).requires_grad_(true);
   SGD opt({{"w", w}}, 0.1);

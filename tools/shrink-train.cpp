@@ -20,6 +20,7 @@
 #include "nn/schedule.h"
 #include "nn/train_state.h"
 #include "tools/common/cli.h"
+#include "tools/common/model_for_data.h"
 #include "tools/common/validators.h"
 #include "tools/common/progress.h"
 #include "tools/common/resume.h"
@@ -39,6 +40,7 @@ struct Options {
   double momentum = 0.9;
   bool nesterov = false;
   double weight_decay = 5e-4;
+  bool no_decay_norm_bias = false;  // exclude 1-d parameters (biases, norm scales/shifts) from decay
   double label_smoothing = 0.1;
   std::string schedule = "cosine";
   std::string out = "model.safetensors";
@@ -58,7 +60,8 @@ nlohmann::json settings_json(const Options& o, bool dropout_given) {
   return {{"model", o.model}, {"dropout", dropout_given ? nlohmann::json(o.dropout) : nlohmann::json()},
           {"data", o.data}, {"epochs", o.epochs}, {"batch-size", o.batch_size}, {"lr", o.lr},
           {"optimizer", o.optimizer}, {"momentum", o.momentum}, {"nesterov", o.nesterov},
-          {"weight-decay", o.weight_decay}, {"label-smoothing", o.label_smoothing},
+          {"weight-decay", o.weight_decay}, {"no-decay-norm-bias", o.no_decay_norm_bias},
+          {"label-smoothing", o.label_smoothing},
           {"schedule", o.schedule}, {"out", o.out}, {"metrics", o.metrics},
           {"checkpoint-every", o.checkpoint_every}, {"keep-checkpoints", o.keep_checkpoints},
           {"nonfinite-retries", o.nonfinite_retries}, {"nonfinite-lr-factor", o.nonfinite_lr_factor},
@@ -84,6 +87,8 @@ void apply_settings(Options& o, const nlohmann::json& s, const std::string& dir)
   o.momentum = saved_setting<double>(s, "momentum", dir);
   o.nesterov = saved_setting<bool>(s, "nesterov", dir);
   o.weight_decay = saved_setting<double>(s, "weight-decay", dir);
+  // Runs saved before the flag existed decayed every parameter.
+  o.no_decay_norm_bias = s.contains("no-decay-norm-bias") && saved_setting<bool>(s, "no-decay-norm-bias", dir);
   o.label_smoothing = saved_setting<double>(s, "label-smoothing", dir);
   o.schedule = saved_setting<std::string>(s, "schedule", dir);
   o.out = saved_setting<std::string>(s, "out", dir);
@@ -102,11 +107,20 @@ void apply_settings(Options& o, const nlohmann::json& s, const std::string& dir)
 }
 
 std::unique_ptr<shrink::nn::Optimizer> make_optimizer(const Options& o, shrink::nn::Module& m) {
+  std::unique_ptr<shrink::nn::Optimizer> opt;
   if (o.optimizer == "sgd")
-    return std::make_unique<shrink::nn::SGD>(m.named_parameters(), o.lr, o.momentum, 0.0,
-                                             o.weight_decay, o.nesterov);
-  return std::make_unique<shrink::nn::AdamW>(m.named_parameters(), o.lr, 0.9, 0.999, 1e-8,
-                                             o.weight_decay);
+    opt = std::make_unique<shrink::nn::SGD>(m.named_parameters(), o.lr, o.momentum, 0.0,
+                                            o.weight_decay, o.nesterov);
+  else
+    opt = std::make_unique<shrink::nn::AdamW>(m.named_parameters(), o.lr, 0.9, 0.999, 1e-8,
+                                              o.weight_decay);
+  if (o.no_decay_norm_bias) {
+    std::set<std::string> one_dimensional;  // biases and BatchNorm's weight and bias
+    for (const auto& [name, p] : m.named_parameters())
+      if (p.dim() <= 1) one_dimensional.insert(name);
+    opt->exclude_from_weight_decay(one_dimensional);
+  }
+  return opt;
 }
 
 }  // namespace
@@ -116,8 +130,11 @@ int main(int argc, char** argv) {
   Options o;
   CLI::App app{"Train a model on a data set and save a checkpoint.", "shrink-train"};
   app.add_option("--model", o.model,
-                 "lenet-300-100, ffn-10000, mlp:784-300-100-10, or a .safetensors checkpoint "
-                 "to continue training (e.g. a pruned model)")->capture_default_str();
+                 "lenet-300-100, ffn-10000, mlp:784-300-100-10, lenet5, resnet20/32/44/56/110, "
+                 "resnet18/34/50, mobilenetv2 (options as NAME:KEY=VALUE,..., e.g. "
+                 "resnet18:small_input=true), or a .safetensors checkpoint to continue training "
+                 "(e.g. a pruned model); an image model takes its input shape and classes from --data")
+      ->capture_default_str();
   auto* dropout = app.add_option("--dropout", o.dropout, "Dropout probability after each hidden "
                                  "activation of an mlp-family model (a new model, not a checkpoint)");
   app.add_option("--data", o.data, "fashion-mnist, mnist, or idx:DIR")->capture_default_str();
@@ -128,6 +145,8 @@ int main(int argc, char** argv) {
   app.add_option("--momentum", o.momentum, "SGD momentum")->check(tools::in_range(0.0, 1.0))->capture_default_str();
   app.add_flag("--nesterov", o.nesterov, "Nesterov momentum (SGD)");
   app.add_option("--weight-decay", o.weight_decay)->check(tools::non_negative())->capture_default_str();
+  app.add_flag("--no-decay-norm-bias", o.no_decay_norm_bias,
+               "No weight decay on 1-d parameters: biases and BatchNorm's weight and bias");
   app.add_option("--label-smoothing", o.label_smoothing)->check(tools::in_range(0.0, 1.0))->capture_default_str();
   app.add_option("--schedule", o.schedule,
                  "Per-epoch LR schedule: constant | step:S[:G] | multistep:M1,M2[:G] | "
@@ -186,10 +205,12 @@ int main(int argc, char** argv) {
                    "checkpoint ", o.model, " (which keeps the layers it was saved with)");
       model = nn::load_checkpoint(o.model, gen).model;
     } else {
-      nlohmann::json spec = nn::parse_model_text(o.model);
+      nlohmann::json spec = tools::spec_for_data(nn::parse_model_text(o.model), data);
       if (dropout->count()) spec["dropout"] = o.dropout;
       model = nn::build_from_spec(spec, gen);
     }
+    if (!model->builder_spec().empty())  // a model no builder made has no spec to check
+      tools::check_model_fits_data(nn::model_spec(*model), data, "--model " + o.model);
     model->to(device);
     auto optimizer = make_optimizer(o, *model);
 
