@@ -106,26 +106,47 @@ std::unique_ptr<ConvPlan> make_plan(const Conv2dShape& s, DType t, bool tf32) {
   return p;
 }
 
+// Algorithms whose rounding is that of a plain sum of products (implicit or explicit GEMM,
+// direct), as the CPU's. FFT and Winograd transform the operands and round more (errors
+// relative to the whole tile rather than to each output's own terms), so they are used only
+// where TF32 already trades precision for speed.
+bool sums_plainly(cudnnConvolutionFwdAlgo_t a) { return a <= CUDNN_CONVOLUTION_FWD_ALGO_DIRECT; }
+bool sums_plainly(cudnnConvolutionBwdDataAlgo_t a) { return a <= CUDNN_CONVOLUTION_BWD_DATA_ALGO_1; }
+bool sums_plainly(cudnnConvolutionBwdFilterAlgo_t a) {
+  return a == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_0 || a == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1 ||
+         a == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_3;
+}
+
 // The first (fastest, as cuDNN sorts them) usable result: succeeded, fits `limit` bytes of
-// workspace, an acceptable math type, and deterministic when `deterministic` (so that the
-// same inputs give the same bits, like every other kernel of the backend).
+// workspace, an acceptable math type, deterministic when `deterministic` (so that the same
+// inputs give the same bits, like every other kernel of the backend) and a plain sum when
+// `plain`.
 template <class Perf>
 const Perf* pick(const ConvPlan& p, const std::vector<Perf>& perf, int count, std::size_t limit,
-                 bool deterministic) {
+                 bool deterministic, bool plain) {
   for (int i = 0; i < count; ++i) {
     const Perf& r = perf[static_cast<std::size_t>(i)];
     if (r.status != CUDNN_STATUS_SUCCESS || r.memory > limit || !acceptable_math(p, r.mathType))
       continue;
     if (deterministic && r.determinism != CUDNN_DETERMINISTIC) continue;
+    if (plain && !sums_plainly(r.algo)) continue;
     return &r;
   }
   return nullptr;
 }
 
+// Preferences in order: without TF32, plain sums first (deterministic, then any); then
+// deterministic; then anything usable.
 template <class Perf>
 const Perf* pick_any(const ConvPlan& p, const std::vector<Perf>& perf, int count, std::size_t limit) {
-  const Perf* r = pick(p, perf, count, limit, true);
-  return r ? r : pick(p, perf, count, limit, false);
+  const Perf* r = nullptr;
+  if (!p.tf32) {
+    r = pick(p, perf, count, limit, true, true);
+    if (!r) r = pick(p, perf, count, limit, false, true);
+  }
+  if (!r) r = pick(p, perf, count, limit, true, false);
+  if (!r) r = pick(p, perf, count, limit, false, false);
+  return r;
 }
 
 // One direction's search. `heuristics(count, &returned, perf)` lists the algorithms

@@ -69,9 +69,10 @@ struct DeviceScratch {
 ConvPlan& conv_plan(const Conv2dShape& s, DType t, bool tf32);
 
 // The algorithm of `dir` for `plan`, searched on first use with cudnnFind*AlgorithmEx over
-// `buffers` (timing every algorithm that fits the workspace cuDNN asks for, up to a cap),
-// preferring the fastest deterministic one whose math type keeps float32 out of TF32 unless
-// TF32 is allowed; cached in the plan. Caller holds cudnn_context().mutex.
+// `buffers` (timing every algorithm that fits the workspace cuDNN asks for, up to a cap) and
+// cached in the plan. Without TF32 the math type keeps float32 out of tensor cores and the
+// fastest deterministic GEMM-like algorithm wins (FFT and Winograd round differently from the
+// CPU); with TF32 the fastest deterministic one. Caller holds cudnn_context().mutex.
 const ConvAlgorithm& conv_algorithm(ConvPlan& plan, ConvDirection dir, const ConvBuffers& buffers,
                                     DeviceScratch& scratch);
 
