@@ -130,10 +130,11 @@ void CudaBackend::conv2d(DType t, const Conv2dShape& s, const void* x, const voi
       const ConvAlgorithm& a = conv_algorithm(p, ConvDirection::Forward, b, scratch);
       SHRINK_CUDNN_CHECK(cudnnSetConvolutionMathType(p.conv, a.math), p.what + " forward");
       ScopedBlock ws(scratch, a.workspace);
-      SHRINK_CUDNN_CHECK(cudnnConvolutionForward(ctx.handle, blend.one(), p.x, xc, p.w, weight,
-                                                 p.conv, static_cast<cudnnConvolutionFwdAlgo_t>(a.algo),
-                                                 ws.get(), a.workspace, blend.zero(), p.y, yc),
-                         p.what + " forward");
+      SHRINK_CUDNN_CHECK(
+          cudnnConvolutionForward(ctx.handle, blend.one(), p.x, xc, p.w, weight, p.conv,
+                                  static_cast<cudnnConvolutionFwdAlgo_t>(a.algo), ws.get(),
+                                  a.workspace, blend.zero(), p.y, yc),
+          p.what + " forward");
     });
   }
   if (bias == nullptr) return;
@@ -181,7 +182,8 @@ void CudaBackend::conv2d_backward_weight(DType t, const Conv2dShape& s, const vo
   const std::int64_t weights = s.c_out * (s.c_in / s.groups) * s.kh * s.kw;
   if (weights == 0) return;
   if (s.n == 0) {  // a sum over no images
-    SHRINK_CUDA_CHECK(cudaMemsetAsync(dweight, 0, static_cast<std::size_t>(weights) * es, stream()));
+    SHRINK_CUDA_CHECK(
+        cudaMemsetAsync(dweight, 0, static_cast<std::size_t>(weights) * es, stream()));
     return;
   }
   const std::int64_t out_image = s.c_out * s.out_h() * s.out_w(), in_image = s.c_in * s.h * s.w;
@@ -208,8 +210,8 @@ void CudaBackend::conv2d_backward_weight(DType t, const Conv2dShape& s, const vo
     SHRINK_CUDNN_CHECK(
         cudnnConvolutionBackwardFilter(ctx.handle, blend.one(), p.x, xc, p.y, dyc, p.conv,
                                        static_cast<cudnnConvolutionBwdFilterAlgo_t>(a.algo),
-                                       ws.get(), a.workspace, first == 0 ? blend.zero() : blend.one(),
-                                       p.w, dweight),
+                                       ws.get(), a.workspace,
+                                       first == 0 ? blend.zero() : blend.one(), p.w, dweight),
         p.what + " backward-filter");
   });
 }

@@ -72,8 +72,8 @@ std::unique_ptr<ConvPlan> make_plan(const Conv2dShape& s, DType t, bool tf32) {
   SHRINK_CUDNN_CHECK(cudnnCreateFilterDescriptor(&p->w), what);
   SHRINK_CUDNN_CHECK(cudnnCreateConvolutionDescriptor(&p->conv), what);
   SHRINK_CUDNN_CHECK(cudnnSetTensor4dDescriptor(p->x, CUDNN_TENSOR_NCHW, dt, to_int(s.n, "n", what),
-                                                to_int(s.c_in, "c_in", what), to_int(s.h, "h", what),
-                                                to_int(s.w, "w", what)),
+                                                to_int(s.c_in, "c_in", what),
+                                                to_int(s.h, "h", what), to_int(s.w, "w", what)),
                      what);
   SHRINK_CUDNN_CHECK(cudnnSetTensor4dDescriptor(p->y, CUDNN_TENSOR_NCHW, dt, to_int(s.n, "n", what),
                                                 to_int(s.c_out, "c_out", what),
@@ -92,7 +92,8 @@ std::unique_ptr<ConvPlan> make_plan(const Conv2dShape& s, DType t, bool tf32) {
                          to_int(s.dilation_h, "dilation_h", what),
                          to_int(s.dilation_w, "dilation_w", what), CUDNN_CROSS_CORRELATION, dt),
                      what);
-  SHRINK_CUDNN_CHECK(cudnnSetConvolutionGroupCount(p->conv, to_int(s.groups, "groups", what)), what);
+  SHRINK_CUDNN_CHECK(cudnnSetConvolutionGroupCount(p->conv, to_int(s.groups, "groups", what)),
+                     what);
   SHRINK_CUDNN_CHECK(cudnnSetConvolutionMathType(p->conv, requested_math(*p)), what);
   // cuDNN and Conv2dShape must agree on the output size, or every index below is wrong.
   int on = 0, oc = 0, oh = 0, ow = 0;
@@ -111,7 +112,9 @@ std::unique_ptr<ConvPlan> make_plan(const Conv2dShape& s, DType t, bool tf32) {
 // relative to the whole tile rather than to each output's own terms), so they are used only
 // where TF32 already trades precision for speed.
 bool sums_plainly(cudnnConvolutionFwdAlgo_t a) { return a <= CUDNN_CONVOLUTION_FWD_ALGO_DIRECT; }
-bool sums_plainly(cudnnConvolutionBwdDataAlgo_t a) { return a <= CUDNN_CONVOLUTION_BWD_DATA_ALGO_1; }
+bool sums_plainly(cudnnConvolutionBwdDataAlgo_t a) {
+  return a <= CUDNN_CONVOLUTION_BWD_DATA_ALGO_1;
+}
 bool sums_plainly(cudnnConvolutionBwdFilterAlgo_t a) {
   return a == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_0 || a == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1 ||
          a == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_3;
@@ -138,7 +141,8 @@ const Perf* pick(const ConvPlan& p, const std::vector<Perf>& perf, int count, st
 // Preferences in order: without TF32, plain sums first (deterministic, then any); then
 // deterministic; then anything usable.
 template <class Perf>
-const Perf* pick_any(const ConvPlan& p, const std::vector<Perf>& perf, int count, std::size_t limit) {
+const Perf* pick_any(const ConvPlan& p, const std::vector<Perf>& perf, int count,
+                     std::size_t limit) {
   const Perf* r = nullptr;
   if (!p.tf32) {
     r = pick(p, perf, count, limit, true, true);
@@ -260,15 +264,18 @@ const ConvAlgorithm& conv_algorithm(ConvPlan& p, ConvDirection dir, const ConvBu
       slot = search<cudnnConvolutionBwdFilterAlgoPerf_t>(
           p, "backward-filter", max_count,
           [&](int n, int* got, cudnnConvolutionBwdFilterAlgoPerf_t* r) {
-            return cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, p.x, p.y, p.conv, p.w, n, got, r);
+            return cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, p.x, p.y, p.conv, p.w, n, got,
+                                                                 r);
           },
-          [&](int n, int* got, cudnnConvolutionBwdFilterAlgoPerf_t* r, void* ws, std::size_t bytes) {
-            return cudnnFindConvolutionBackwardFilterAlgorithmEx(h, p.x, b.x_in, p.y, b.y_in, p.conv,
-                                                                 p.w, b.w_out, n, got, r, ws, bytes);
+          [&](int n, int* got, cudnnConvolutionBwdFilterAlgoPerf_t* r, void* ws,
+              std::size_t bytes) {
+            return cudnnFindConvolutionBackwardFilterAlgorithmEx(
+                h, p.x, b.x_in, p.y, b.y_in, p.conv, p.w, b.w_out, n, got, r, ws, bytes);
           },
           [&](int algo, std::size_t* bytes) {
             return cudnnGetConvolutionBackwardFilterWorkspaceSize(
-                h, p.x, p.y, p.conv, p.w, static_cast<cudnnConvolutionBwdFilterAlgo_t>(algo), bytes);
+                h, p.x, p.y, p.conv, p.w, static_cast<cudnnConvolutionBwdFilterAlgo_t>(algo),
+                bytes);
           },
           scratch);
       break;

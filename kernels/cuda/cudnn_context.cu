@@ -21,7 +21,8 @@ CudnnContext& cudnn_context() {
   static CudnnContext* ctx = [] {
     auto* c = new CudnnContext;
     SHRINK_CUDNN_CHECK(cudnnCreate(&c->handle), "creating the backend's cuDNN handle");
-    SHRINK_CUDNN_CHECK(cudnnSetStream(c->handle, stream()), "binding the cuDNN handle to the stream");
+    SHRINK_CUDNN_CHECK(cudnnSetStream(c->handle, stream()),
+                       "binding the cuDNN handle to the stream");
     return c;
   }();
   return *ctx;

@@ -69,7 +69,8 @@ __global__ void adaptive_kernel(std::int64_t h, std::int64_t w, std::int64_t out
 
 template <class T>
 __global__ void adaptive_backward_kernel(std::int64_t h, std::int64_t w, std::int64_t out_h,
-                                         std::int64_t out_w, std::int64_t total, const T* dy, T* dx) {
+                                         std::int64_t out_w, std::int64_t total, const T* dy,
+                                         T* dx) {
   for (std::int64_t e = grid_start(); e < total; e += grid_step()) {
     const std::int64_t q = e % w, r = e / w % h, p = e / (w * h);
     dx[e] = formulas::adaptive_avg_backward_at(h, w, out_h, out_w, r, q, dy + p * out_h * out_w);

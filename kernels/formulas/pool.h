@@ -152,8 +152,10 @@ template <class T>
 SHRINK_HD T adaptive_avg_backward_at(std::int64_t h, std::int64_t w, std::int64_t out_h,
                                      std::int64_t out_w, std::int64_t r, std::int64_t q,
                                      const T* dy) {
-  const std::int64_t oh0 = adaptive_first_output(r, h, out_h), oh1 = adaptive_end_output(r, h, out_h);
-  const std::int64_t ow0 = adaptive_first_output(q, w, out_w), ow1 = adaptive_end_output(q, w, out_w);
+  const std::int64_t oh0 = adaptive_first_output(r, h, out_h);
+  const std::int64_t oh1 = adaptive_end_output(r, h, out_h);
+  const std::int64_t ow0 = adaptive_first_output(q, w, out_w);
+  const std::int64_t ow1 = adaptive_end_output(q, w, out_w);
   T sum = 0;
   for (std::int64_t oh = oh0; oh < oh1; ++oh) {
     const std::int64_t rows = adaptive_end(oh, h, out_h) - adaptive_begin(oh, h, out_h);
