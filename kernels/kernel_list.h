@@ -114,65 +114,65 @@ SHRINK_KERNEL(gemm, (DType t, bool trans_a, bool trans_b, std::int64_t m, std::i
               (t, trans_a, trans_b, m, n, k, alpha, a, lda, stride_a, b, ldb, stride_b, beta, c,
                ldc, stride_c, batch))
 
-// ---- convolution over NCHW (kernels/cpu/conv.cpp; shape in kernel_types.h) ----
+// ---- convolution over NCHW (kernels/cpu/conv.cpp, cuda/conv.cu; shape in kernel_types.h) ----
 // y = conv(x, weight) (+ bias (c_out) when non-null); y is overwritten.
-SHRINK_CPU_ONLY_KERNEL(conv2d, (DType t, const Conv2dShape& s, const void* x, const void* weight,
-                                const void* bias, void* y),
-                       (t, s, x, weight, bias, y))
+SHRINK_KERNEL(conv2d, (DType t, const Conv2dShape& s, const void* x, const void* weight,
+                       const void* bias, void* y),
+              (t, s, x, weight, bias, y))
 // dx = the adjoint of conv in x applied to dy (overwrites dx).
-SHRINK_CPU_ONLY_KERNEL(conv2d_backward_input, (DType t, const Conv2dShape& s, const void* weight,
-                                               const void* dy, void* dx),
-                       (t, s, weight, dy, dx))
+SHRINK_KERNEL(conv2d_backward_input, (DType t, const Conv2dShape& s, const void* weight,
+                                      const void* dy, void* dx),
+              (t, s, weight, dy, dx))
 // dweight = sum over samples and positions of dy x-patch (overwrites dweight; the bias
 // gradient is a plain per-channel sum, done by core).
-SHRINK_CPU_ONLY_KERNEL(conv2d_backward_weight, (DType t, const Conv2dShape& s, const void* x,
-                                                const void* dy, void* dweight),
-                       (t, s, x, dy, dweight))
+SHRINK_KERNEL(conv2d_backward_weight, (DType t, const Conv2dShape& s, const void* x,
+                                       const void* dy, void* dweight),
+              (t, s, x, dy, dweight))
 
-// ---- pooling over NCHW (kernels/cpu/pool.cpp; shape in kernel_types.h) ----
+// ---- pooling over NCHW (kernels/cpu/pool.cpp, cuda/pool.cu; shape in kernel_types.h) ----
 // y = pool(x). Max also writes `argmax` (int64, like y): the input position h * w_in + w of
 // each output's maximum within its plane (the first one on ties, NaN wins); average ignores it.
-SHRINK_CPU_ONLY_KERNEL(pool2d, (PoolOp op, DType t, const Pool2dShape& s, const void* x, void* y,
-                                std::int64_t* argmax),
-                       (op, t, s, x, y, argmax))
+SHRINK_KERNEL(pool2d, (PoolOp op, DType t, const Pool2dShape& s, const void* x, void* y,
+                       std::int64_t* argmax),
+              (op, t, s, x, y, argmax))
 // dx (overwritten) from dy: max routes each dy to its argmax, average spreads it over the window.
-SHRINK_CPU_ONLY_KERNEL(pool2d_backward, (PoolOp op, DType t, const Pool2dShape& s, const void* dy,
-                                         const std::int64_t* argmax, void* dx),
-                       (op, t, s, dy, argmax, dx))
+SHRINK_KERNEL(pool2d_backward, (PoolOp op, DType t, const Pool2dShape& s, const void* dy,
+                                const std::int64_t* argmax, void* dx),
+              (op, t, s, dy, argmax, dx))
 // Adaptive average pooling of (planes, h, w) to (planes, out_h, out_w), PyTorch's windows:
 // rows [floor(i h / out_h), ceil((i + 1) h / out_h)), columns likewise.
-SHRINK_CPU_ONLY_KERNEL(adaptive_avg_pool2d, (DType t, std::int64_t planes, std::int64_t h,
-                                             std::int64_t w, std::int64_t out_h, std::int64_t out_w,
-                                             const void* x, void* y),
-                       (t, planes, h, w, out_h, out_w, x, y))
-SHRINK_CPU_ONLY_KERNEL(adaptive_avg_pool2d_backward, (DType t, std::int64_t planes, std::int64_t h,
-                                                      std::int64_t w, std::int64_t out_h,
-                                                      std::int64_t out_w, const void* dy, void* dx),
-                       (t, planes, h, w, out_h, out_w, dy, dx))
+SHRINK_KERNEL(adaptive_avg_pool2d, (DType t, std::int64_t planes, std::int64_t h,
+                                    std::int64_t w, std::int64_t out_h, std::int64_t out_w,
+                                    const void* x, void* y),
+              (t, planes, h, w, out_h, out_w, x, y))
+SHRINK_KERNEL(adaptive_avg_pool2d_backward, (DType t, std::int64_t planes, std::int64_t h,
+                                             std::int64_t w, std::int64_t out_h,
+                                             std::int64_t out_w, const void* dy, void* dx),
+              (t, planes, h, w, out_h, out_w, dy, dx))
 
-// ---- batch normalisation over (n, c, hw) (kernels/cpu/batch_norm.cpp) ----
+// ---- batch normalisation over (n, c, hw) (kernels/cpu/batch_norm.cpp, cuda/batch_norm.cu) ----
 // Training: per-channel mean and biased variance over n and hw; save_mean / save_invstd (c)
 // receive mean and 1 / sqrt(var + eps); running_mean / running_var (c, may be null) become
 // (1 - momentum) running + momentum batch, with the unbiased variance (n hw / (n hw - 1)),
 // as PyTorch and cuDNN. Evaluation (training false): the running statistics normalise and
 // save_* are not written. y = (x - mean) invstd gamma + beta; gamma / beta may be null (1, 0).
 // Statistics are accumulated in double in a fixed order.
-SHRINK_CPU_ONLY_KERNEL(batch_norm, (DType t, std::int64_t n, std::int64_t c, std::int64_t hw,
-                                    bool training, double momentum, double eps, const void* x,
-                                    const void* gamma, const void* beta, void* running_mean,
-                                    void* running_var, void* save_mean, void* save_invstd, void* y),
-                       (t, n, c, hw, training, momentum, eps, x, gamma, beta, running_mean,
-                        running_var, save_mean, save_invstd, y))
+SHRINK_KERNEL(batch_norm, (DType t, std::int64_t n, std::int64_t c, std::int64_t hw,
+                           bool training, double momentum, double eps, const void* x,
+                           const void* gamma, const void* beta, void* running_mean,
+                           void* running_var, void* save_mean, void* save_invstd, void* y),
+              (t, n, c, hw, training, momentum, eps, x, gamma, beta, running_mean,
+               running_var, save_mean, save_invstd, y))
 // Gradients of batch_norm given the statistics it used (mean, invstd per channel: the saved
 // batch ones in training, the running ones in evaluation): dx (always), dgamma and dbeta (c)
 // when non-null. Training mode includes the statistics' dependence on x:
 //   dx = gamma invstd (dy - mean(dy) - xhat mean(dy xhat)), xhat = (x - mean) invstd.
-SHRINK_CPU_ONLY_KERNEL(batch_norm_backward, (DType t, std::int64_t n, std::int64_t c,
-                                             std::int64_t hw, bool training, const void* x,
-                                             const void* dy, const void* gamma, const void* mean,
-                                             const void* invstd, void* dx, void* dgamma,
-                                             void* dbeta),
-                       (t, n, c, hw, training, x, dy, gamma, mean, invstd, dx, dgamma, dbeta))
+SHRINK_KERNEL(batch_norm_backward, (DType t, std::int64_t n, std::int64_t c,
+                                    std::int64_t hw, bool training, const void* x,
+                                    const void* dy, const void* gamma, const void* mean,
+                                    const void* invstd, void* dx, void* dgamma,
+                                    void* dbeta),
+              (t, n, c, hw, training, x, dy, gamma, mean, invstd, dx, dgamma, dbeta))
 
 // ---- dense symmetric positive definite solves (kernels/cpu/cholesky.cpp, cuda/cholesky.cu) ----
 // Cholesky factorisation of a row-major symmetric (n, n) matrix `a` (only its lower triangle

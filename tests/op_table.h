@@ -152,8 +152,6 @@ inline void add_pool_batch_norm_rows(std::vector<OpCase>& t) {
   auto row = [&t](std::string name, std::vector<InputSpec> inputs, TensorFn fn,
                   ReferenceFn reference) {
     OpCase c;
-    for (const char* op : {"max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "batch_norm"})
-      if (name.rfind(op, 0) == 0) c.no_cuda = std::string(op) + ": CUDA kernel not written yet (issue 10)";
     c.name = std::move(name);
     c.inputs = std::move(inputs);
     c.fn = std::move(fn);
@@ -310,8 +308,7 @@ inline std::vector<OpCase> build_op_cases() {
       const Conv2dOptions o = cv.o;
       row(cv.name, std::move(inputs),
           [o](V x) { return shrink::conv2d(x[0], x[1], x.size() > 2 ? x[2] : Tensor(), o); },
-          conv2d(o))
-          .no_cuda = "conv2d: CUDA kernel not written yet (cuDNN, issue 10)";
+          conv2d(o));
     }
   }
   // ---- sparse products (CPU only) ----

@@ -119,10 +119,14 @@ TEST(BatchNorm, NoGradTrainingStillUpdatesTheRunningStatistics) {
   EXPECT_NEAR(values_of(rm)[0], 0.1 * mean0, 1e-6);
 }
 
-TEST(Pooling, CudaInputsSayTheKernelIsMissing) {
+// CUDA inputs pool on the GPU (kernels/cuda/pool.cu; compared with the CPU in
+// test_kernels_pool_bn_cuda.cpp and the op table).
+TEST(Pooling, CudaInputsPoolOnTheGpu) {
   if (!cuda_available()) GTEST_SKIP() << "no CUDA GPU present";
-  const Tensor x = Tensor::zeros({1, 1, 2, 2}).to(Device::cuda());
-  EXPECT_NE(testing::error_of([&] { max_pool2d(x, Pool2dOptions{}); }).find("pool2d"), std::string::npos);
+  const Tensor x = Tensor::from_vector(std::vector<double>{1, 4, 3, 2}, {1, 1, 2, 2}).to(Device::cuda());
+  const Tensor y = max_pool2d(x, Pool2dOptions{});
+  EXPECT_TRUE(y.device().is_cuda());
+  EXPECT_EQ(values_of(y.to(Device::cpu())), std::vector<double>{4});
 }
 
 }  // namespace

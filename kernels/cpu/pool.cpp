@@ -10,6 +10,7 @@
 #include <limits>
 
 #include "kernels/cpu/cpu_backend.h"
+#include "kernels/formulas/pool.h"
 
 namespace shrink::kernels::cpu {
 
@@ -53,7 +54,7 @@ void max_plane(const Pool2dShape& s, const T* x, T* y, std::int64_t* argmax) {
 #pragma omp simd
         for (std::int64_t ow = cr.begin; ow < cr.end; ++ow) {
           const T v = xr[ow * sw + offset], best = yr[ow];
-          const bool take = (v > best) | (v != v);
+          const bool take = formulas::max_pool_takes(v, best);
           yr[ow] = take ? v : best;
           ar[ow] = take ? at + ow * sw : ar[ow];
         }
@@ -115,21 +116,17 @@ void max_plane_backward(std::int64_t plane_size, std::int64_t outputs, const T* 
   for (std::int64_t o = 0; o < outputs; ++o) dx[argmax[o]] += dy[o];
 }
 
-// PyTorch's adaptive windows: [floor(i in / out), ceil((i + 1) in / out)).
-inline std::int64_t window_begin(std::int64_t i, std::int64_t in, std::int64_t out) {
-  return i * in / out;
-}
-inline std::int64_t window_end(std::int64_t i, std::int64_t in, std::int64_t out) {
-  return ((i + 1) * in + out - 1) / out;
-}
+// PyTorch's adaptive windows (kernels/formulas/pool.h, shared with kernels/cuda/pool.cu).
+using formulas::adaptive_begin;
+using formulas::adaptive_end;
 
 template <class T>
 void adaptive_plane(std::int64_t h, std::int64_t w, std::int64_t out_h, std::int64_t out_w,
                     const T* x, T* y) {
   for (std::int64_t oh = 0; oh < out_h; ++oh) {
-    const std::int64_t r0 = window_begin(oh, h, out_h), r1 = window_end(oh, h, out_h);
+    const std::int64_t r0 = adaptive_begin(oh, h, out_h), r1 = adaptive_end(oh, h, out_h);
     for (std::int64_t ow = 0; ow < out_w; ++ow) {
-      const std::int64_t q0 = window_begin(ow, w, out_w), q1 = window_end(ow, w, out_w);
+      const std::int64_t q0 = adaptive_begin(ow, w, out_w), q1 = adaptive_end(ow, w, out_w);
       T total = 0;
       if (q0 == 0 && q1 == w) {  // whole rows (global pooling): one contiguous run
         const T* block = x + r0 * w;
@@ -152,9 +149,9 @@ void adaptive_plane_backward(std::int64_t h, std::int64_t w, std::int64_t out_h,
                              std::int64_t out_w, const T* dy, T* dx) {
   for (std::int64_t k = 0; k < h * w; ++k) dx[k] = 0;
   for (std::int64_t oh = 0; oh < out_h; ++oh) {
-    const std::int64_t r0 = window_begin(oh, h, out_h), r1 = window_end(oh, h, out_h);
+    const std::int64_t r0 = adaptive_begin(oh, h, out_h), r1 = adaptive_end(oh, h, out_h);
     for (std::int64_t ow = 0; ow < out_w; ++ow) {
-      const std::int64_t q0 = window_begin(ow, w, out_w), q1 = window_end(ow, w, out_w);
+      const std::int64_t q0 = adaptive_begin(ow, w, out_w), q1 = adaptive_end(ow, w, out_w);
       const T g = dy[oh * out_w + ow] / static_cast<T>((r1 - r0) * (q1 - q0));
       for (std::int64_t r = r0; r < r1; ++r) {
         T* dxr = dx + r * w;

@@ -1,6 +1,6 @@
 // Private to kernels/cuda: the CUDA backend class, whose methods are defined one kernel
 // family per file (memory.cu, elementwise.cu, random.cu, layout.cu, reduce.cu, softmax.cu,
-// optim.cu, gemm.cu, gather.cu), mirroring kernels/cpu/. Include only from .cu files.
+// optim.cu, gemm.cu, gather.cu, conv.cu, pool.cu, batch_norm.cu), mirroring kernels/cpu/. Include only from .cu files.
 #pragma once
 #include <cuda_runtime.h>
 
