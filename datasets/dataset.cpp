@@ -80,7 +80,10 @@ Dataset load_idx_files(const std::string& name, const std::string& source, const
   ds.source = source;
   ds.mean = mean;
   ds.std = std;
+  ds.channel_mean = {mean};
+  ds.channel_std = {std};
   ds.sample_shape = {1, train.images.dims[1], train.images.dims[2]};
+  ds.stored_shape = ds.sample_shape;
   ds.train = {to_images(train.images, mean, std), to_labels(train.labels)};
   ds.test = {to_images(test.images, mean, std), to_labels(test.labels)};
   int max_label = -1;
@@ -88,6 +91,16 @@ Dataset load_idx_files(const std::string& name, const std::string& source, const
   for (auto b : test.labels.data) max_label = std::max<int>(max_label, b);
   ds.num_classes = max_label + 1;
   return ds;
+}
+
+std::vector<float> black_values(const Dataset& ds) {
+  SHRINK_CHECK(ds.channel_mean.size() == ds.channel_std.size() && !ds.channel_mean.empty(), ds.name,
+               ": per-channel statistics missing (", ds.channel_mean.size(), " means, ",
+               ds.channel_std.size(), " deviations)");
+  std::vector<float> values;
+  for (std::size_t c = 0; c < ds.channel_mean.size(); ++c)
+    values.push_back(static_cast<float>((0.0 - ds.channel_mean[c]) / ds.channel_std[c]));
+  return values;
 }
 
 }  // namespace shrink::datasets

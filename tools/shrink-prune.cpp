@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdio>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <optional>
 #include <set>
@@ -22,6 +23,8 @@
 #include "prune/methods.h"
 #include "prune/schedule.h"
 #include "tools/common/cli.h"
+#include "tools/common/data_options.h"
+#include "tools/common/model_for_data.h"
 #include "tools/common/validators.h"
 #include "tools/common/progress.h"
 #include "tools/common/resume.h"
@@ -37,6 +40,7 @@ struct Options {
   bool json = false;
   std::string checkpoint_dir, resume;
   int keep_checkpoints = 2;
+  shrink::tools::DataOptions images;  // --input-size, --channels, --augment (fine-tuning)
   shrink::tools::CommonOptions common;
 };
 
@@ -44,7 +48,7 @@ struct Options {
 nlohmann::json settings_json(const Options& o, bool keep, bool params, bool flops) {
   const auto& po = o.schedule.prune;
   auto given = [](bool is, double v) { return is ? nlohmann::json(v) : nlohmann::json(); };
-  return {{"checkpoint", o.checkpoint}, {"method", po.method}, {"keep", given(keep, o.keep)},
+  nlohmann::json settings = {{"checkpoint", o.checkpoint}, {"method", po.method}, {"keep", given(keep, o.keep)},
           {"target-params", given(params, o.target_params)}, {"target-flops", given(flops, o.target_flops)},
           {"data", o.data}, {"calib-samples", o.schedule.calib_samples}, {"allocation", o.allocation},
           {"round-to", po.rails.multiple}, {"max-layer-ratio", po.rails.max_layer_ratio},
@@ -56,6 +60,8 @@ nlohmann::json settings_json(const Options& o, bool keep, bool params, bool flop
           {"batch-size", o.batch_size}, {"out", o.out}, {"json", o.json},
           {"keep-checkpoints", o.keep_checkpoints}, {"seed", o.common.seed},
           {"threads", o.common.threads}, {"device", o.common.device}};
+  shrink::tools::add_data_settings(settings, o.images, /*with_augment=*/true);
+  return settings;
 }
 
 const std::set<std::string> kOverridable = {"threads", "out", "json", "keep-checkpoints"};
@@ -103,6 +109,7 @@ std::array<bool, 3> apply_settings(Options& o, const nlohmann::json& s, const st
   o.common.seed = saved_setting<std::uint64_t>(s, "seed", dir);
   o.common.threads = saved_setting<int>(s, "threads", dir);
   o.common.device = saved_setting<std::string>(s, "device", dir);
+  shrink::tools::read_data_settings(o.images, s, dir, /*with_augment=*/true);
   SHRINK_CHECK(o.schedule.rounds >= 1 && o.schedule.fine_tune.epochs >= 0 && o.batch_size > 0 &&
                    o.schedule.calib_samples > 0 && o.keep_checkpoints >= 1 && o.common.threads >= 0 &&
                    std::isfinite(po.refit_ridge) && po.refit_ridge > 0 &&
@@ -169,7 +176,9 @@ int main(int argc, char** argv) {
                                "Fraction of the dense model's FLOPs kept")->check(tools::in_range(0.0, 1.0));
   keep->excludes(params)->excludes(flops);
   params->excludes(flops);
-  app.add_option("--data", o.data, "fashion-mnist, mnist, or idx:DIR")->capture_default_str();
+  app.add_option("--data", o.data, "fashion-mnist, mnist, idx:DIR, cifar10 or cifar10:DIR")->capture_default_str();
+  tools::add_image_options(app, o.images);
+  tools::add_augment_option(app, o.images);
   app.add_option("--calib-samples", o.schedule.calib_samples, "Training samples the criteria see")
       ->check(tools::positive())->capture_default_str();
   app.add_option("--allocation", o.allocation, "uniform, or global (score-based methods)")
@@ -256,7 +265,12 @@ int main(int argc, char** argv) {
     o.schedule.seed = o.common.seed;
     Generator gen(o.common.seed);
     nn::Checkpoint ckpt = resumed ? resumed->checkpoint : nn::load_checkpoint(o.checkpoint, gen);
-    const datasets::Dataset data = datasets::load_dataset(o.data);
+    // Sized as the checkpoint's training data was, unless told otherwise; the resolved
+    // sizing is what the schedule saves (a resume repeats it).
+    if (!resumed) tools::image_options_from_checkpoint(o.images, ckpt.metadata, o.checkpoint);
+    tools::add_data_settings(settings, o.images, /*with_augment=*/true);
+    const datasets::Dataset data = datasets::load_dataset(o.data, tools::image_options(o.images));
+    tools::check_model_fits_data(ckpt.spec, data, o.checkpoint);
     nn::Module& model = *ckpt.model;
     model.to(device);
     const Shape sample = nn::input_shape(ckpt.spec);
@@ -297,6 +311,7 @@ int main(int argc, char** argv) {
       if (!loader || loader_round != round) {
         loader = std::make_unique<datasets::DataLoader>(data.train, o.batch_size, true,
                                                         o.common.seed + 1000 * round);
+        tools::augment_loader(*loader, o.images, data);
         loader_round = round;
       }
       loader->start_epoch(epoch);
@@ -341,8 +356,10 @@ int main(int argc, char** argv) {
     const double prune_seconds = prune_seconds_before + report.prune_seconds;
     model.to(Device::cpu());
     const std::vector<std::int64_t> widths_after = nn::layer_widths(model);
-    nn::save_checkpoint(o.out, model,
-                        {{"data", data.name}, {"pruned_from", o.checkpoint}, {"method", po.method}});
+    std::map<std::string, std::string> metadata = {
+        {"data", data.name}, {"pruned_from", o.checkpoint}, {"method", po.method}};
+    metadata.merge(tools::image_metadata(data.image));  // the pruned model takes the same inputs
+    nn::save_checkpoint(o.out, model, metadata);
     model.to(device);
     const tools::ModelSummary after = tools::summarize(model, ckpt.spec, data, device, o.batch_size);
 

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <optional>
 #include <set>
 
@@ -12,6 +13,7 @@
 
 #include "core/outside_json.h"
 #include "core/random.h"
+#include "core/safetensors.h"
 #include "datasets/registry.h"
 #include "nn/checkpoint.h"
 #include "nn/models.h"
@@ -20,6 +22,7 @@
 #include "nn/schedule.h"
 #include "nn/train_state.h"
 #include "tools/common/cli.h"
+#include "tools/common/data_options.h"
 #include "tools/common/model_for_data.h"
 #include "tools/common/validators.h"
 #include "tools/common/progress.h"
@@ -51,13 +54,14 @@ struct Options {
   std::int64_t checkpoint_every = 0;  // steps; 0: at the end of every epoch
   int keep_checkpoints = 2;
   std::string resume;
+  shrink::tools::DataOptions images;  // --input-size, --channels, --augment
   shrink::tools::CommonOptions common;
 };
 
 // The run's settings, keyed by flag (tools/common/resume.h). "dropout" is null when the
 // flag was not given (a checkpoint's own layers, or none).
 nlohmann::json settings_json(const Options& o, bool dropout_given) {
-  return {{"model", o.model}, {"dropout", dropout_given ? nlohmann::json(o.dropout) : nlohmann::json()},
+  nlohmann::json settings = {{"model", o.model}, {"dropout", dropout_given ? nlohmann::json(o.dropout) : nlohmann::json()},
           {"data", o.data}, {"epochs", o.epochs}, {"batch-size", o.batch_size}, {"lr", o.lr},
           {"optimizer", o.optimizer}, {"momentum", o.momentum}, {"nesterov", o.nesterov},
           {"weight-decay", o.weight_decay}, {"no-decay-norm-bias", o.no_decay_norm_bias},
@@ -66,6 +70,8 @@ nlohmann::json settings_json(const Options& o, bool dropout_given) {
           {"checkpoint-every", o.checkpoint_every}, {"keep-checkpoints", o.keep_checkpoints},
           {"nonfinite-retries", o.nonfinite_retries}, {"nonfinite-lr-factor", o.nonfinite_lr_factor},
           {"seed", o.common.seed}, {"threads", o.common.threads}, {"device", o.common.device}};
+  shrink::tools::add_data_settings(settings, o.images, /*with_augment=*/true);
+  return settings;
 }
 
 // Settings that cannot change the weights a run reaches, so a resumed run may change them.
@@ -100,6 +106,7 @@ void apply_settings(Options& o, const nlohmann::json& s, const std::string& dir)
   o.common.seed = saved_setting<std::uint64_t>(s, "seed", dir);
   o.common.threads = saved_setting<int>(s, "threads", dir);
   o.common.device = saved_setting<std::string>(s, "device", dir);
+  shrink::tools::read_data_settings(o.images, s, dir, /*with_augment=*/true);
   SHRINK_CHECK(o.epochs >= 0 && o.batch_size > 0 && o.keep_checkpoints >= 1 && o.checkpoint_every >= 0 &&
                    o.common.threads >= 0 && o.common.threads <= 1024 && o.nonfinite_retries >= 0 &&
                    o.nonfinite_lr_factor > 0 && o.nonfinite_lr_factor < 1,
@@ -137,7 +144,9 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   auto* dropout = app.add_option("--dropout", o.dropout, "Dropout probability after each hidden "
                                  "activation of an mlp-family model (a new model, not a checkpoint)");
-  app.add_option("--data", o.data, "fashion-mnist, mnist, or idx:DIR")->capture_default_str();
+  app.add_option("--data", o.data, "fashion-mnist, mnist, idx:DIR, cifar10 or cifar10:DIR")->capture_default_str();
+  tools::add_image_options(app, o.images);
+  tools::add_augment_option(app, o.images);
   app.add_option("--epochs", o.epochs)->check(tools::non_negative())->capture_default_str();
   app.add_option("--batch-size", o.batch_size)->check(tools::positive())->capture_default_str();
   app.add_option("--lr", o.lr, "Base learning rate")->check(tools::positive())->capture_default_str();
@@ -194,7 +203,12 @@ int main(int argc, char** argv) {
     if (!o.checkpoint_dir.empty()) tools::check_checkpoint_dir(o.checkpoint_dir);
     Generator gen(o.common.seed);
     const auto schedule = nn::parse_schedule(o.schedule, std::max(o.epochs, 1));  // --epochs 0 saves the init
-    const datasets::Dataset data = datasets::load_dataset(o.data);
+    // A checkpoint to continue trained on sized images: size the data the same way unless
+    // told otherwise. The resolved sizing is what the run saves (a resume repeats it).
+    if (!resumed && std::filesystem::is_regular_file(o.model))
+      tools::image_options_from_checkpoint(o.images, load_safetensors(o.model).metadata, o.model);
+    tools::add_data_settings(settings, o.images, /*with_augment=*/true);
+    const datasets::Dataset data = datasets::load_dataset(o.data, tools::image_options(o.images));
 
     SHRINK_CHECK(o.dropout >= 0 && o.dropout < 1, "--dropout: P must be in [0, 1), got ", o.dropout);
     std::shared_ptr<nn::Module> model;
@@ -281,6 +295,7 @@ int main(int argc, char** argv) {
     }
 
     datasets::DataLoader train_loader(data.train, o.batch_size, true, o.common.seed);
+    tools::augment_loader(train_loader, o.images, data);  // the training loader only
     datasets::DataLoader test_loader(data.test, 1000, false, o.common.seed);
     std::cerr << "shrink-train: " << o.model << " (" << tools::format_count(model->num_parameters())
               << " params) on " << data.name << " (" << data.train.size() << " train / "
@@ -339,11 +354,12 @@ int main(int argc, char** argv) {
       test = nn::evaluate(*model, tools::batches_of(test_loader), device);
     }
     model->to(Device::cpu());
-    nn::save_checkpoint(o.out, *model,
-                        {{"data", data.name},
-                         {"epochs", std::to_string(o.epochs)},
-                         {"seed", std::to_string(o.common.seed)},
-                         {"test_accuracy", std::to_string(test.accuracy)}});
+    std::map<std::string, std::string> metadata = {{"data", data.name},
+                                                   {"epochs", std::to_string(o.epochs)},
+                                                   {"seed", std::to_string(o.common.seed)},
+                                                   {"test_accuracy", std::to_string(test.accuracy)}};
+    metadata.merge(tools::image_metadata(data.image));  // how its inputs were sized, for the other tools
+    nn::save_checkpoint(o.out, *model, metadata);
     std::printf("saved %s (test accuracy %.2f%%)\n", o.out.c_str(), test.accuracy * 100);
     return 0;
   });
