@@ -2,6 +2,7 @@
 // "sgemm/1024" there) so a script can pair the JSON outputs; the GFLOPS counter is 2*m*n*k per
 // iteration as a rate, in units of 1e9.
 #include <benchmark/benchmark.h>
+#include <dlfcn.h>
 
 #include <cstdint>
 #include <random>
@@ -77,8 +78,9 @@ BENCHMARK(BM_sgemm_small_b)->Name("BM_sgemm_small/128x10x100")->UseRealTime()->U
 // lenet5 128, resnet18 16). Forward and backward-input run one serial GEMM per thread on
 // whole image blocks, so their 1-thread figures are the ones that matter; backward-weight
 // runs one threaded GEMM at a time. Backward-weight accumulates (beta 1) after its first
-// block; here, as in the numpy peer, beta is 0. Names: <layer>.<pass>/<NN|TN|NT>/<m>x<n>x<k>,
-// bench/peers/gemm_numpy.py reads the shape from the name.
+// block; here, as in the peers, beta is 0. Names: <layer>.<pass>/<NN|TN|NT>/<m>x<n>x<k>;
+// BM_openblas_conv/<same> is OpenBLAS on the same call (below), and bench/peers/gemm_numpy.py
+// reads the shape from the name when OpenBLAS cannot be opened here.
 struct ConvGemm {
   const char* layer;
   bool trans_a, trans_b;
@@ -121,15 +123,52 @@ const ConvGemm kConvGemms[] = {
     {"resnet18.layer4.fwd", false, false, 512, 64, 4608},
 };
 
+// The peer in this binary: OpenBLAS's cblas_sgemm (the library Debian's numpy loads), opened at
+// run time so the build does not depend on it. These GEMMs take tens of microseconds, and
+// numpy's per-call overhead (a few microseconds) would flatter shrink by several percent.
+// OpenBLAS reads OPENBLAS_NUM_THREADS when it loads; run its benchmarks in a process of their
+// own (filter BM_openblas_conv), so its thread pool and OpenMP's do not spin against each other.
+using CblasSgemm = void (*)(int order, int trans_a, int trans_b, int m, int n, int k, float alpha, const float* a,
+                            int lda, const float* b, int ldb, float beta, float* c, int ldc);
+CblasSgemm openblas_sgemm() {
+  static const CblasSgemm fn = [] {
+    void* lib = dlopen("libopenblas.so.0", RTLD_NOW | RTLD_LOCAL);
+    return lib ? reinterpret_cast<CblasSgemm>(dlsym(lib, "cblas_sgemm")) : nullptr;
+  }();
+  return fn;
+}
+
+void run_openblas_sgemm(benchmark::State& state, const ConvGemm& g) {
+  constexpr int kRowMajor = 101, kNoTrans = 111, kTrans = 112;  // cblas.h's enumerators
+  const auto a = random_matrix(g.m * g.k, 1);
+  const auto b = random_matrix(g.k * g.n, 2);
+  std::vector<float> c(static_cast<std::size_t>(g.m * g.n));
+  const auto lda = static_cast<int>(g.trans_a ? g.m : g.k), ldb = static_cast<int>(g.trans_b ? g.k : g.n);
+  for (auto _ : state) {
+    openblas_sgemm()(kRowMajor, g.trans_a ? kTrans : kNoTrans, g.trans_b ? kTrans : kNoTrans, static_cast<int>(g.m),
+                     static_cast<int>(g.n), static_cast<int>(g.k), 1.0f, a.data(), lda, b.data(), ldb, 0.0f, c.data(),
+                     static_cast<int>(g.n));
+    benchmark::DoNotOptimize(c.data());
+    benchmark::ClobberMemory();
+  }
+  state.counters["GFLOPS"] = benchmark::Counter(2e-9 * double(g.m) * double(g.n) * double(g.k),
+                                                benchmark::Counter::kIsIterationInvariantRate,
+                                                benchmark::Counter::OneK::kIs1000);
+}
+
 const int kRegisterConvGemms = [] {
   for (const ConvGemm& g : kConvGemms) {
-    const std::string name = std::string("BM_sgemm_conv/") + g.layer + "/" + (g.trans_a ? "T" : "N") +
-                             (g.trans_b ? "T" : "N") + "/" + std::to_string(g.m) + "x" + std::to_string(g.n) +
-                             "x" + std::to_string(g.k);
-    benchmark::RegisterBenchmark(name.c_str(),
+    const std::string shape = std::string(g.layer) + "/" + (g.trans_a ? "T" : "N") + (g.trans_b ? "T" : "N") + "/" +
+                              std::to_string(g.m) + "x" + std::to_string(g.n) + "x" + std::to_string(g.k);
+    benchmark::RegisterBenchmark(("BM_sgemm_conv/" + shape).c_str(),
                                  [g](benchmark::State& state) { run_sgemm(state, g.m, g.n, g.k, g.trans_a, g.trans_b); })
         ->UseRealTime()
         ->Unit(benchmark::kMicrosecond);
+    if (openblas_sgemm())
+      benchmark::RegisterBenchmark(("BM_openblas_conv/" + shape).c_str(),
+                                   [g](benchmark::State& state) { run_openblas_sgemm(state, g); })
+          ->UseRealTime()
+          ->Unit(benchmark::kMicrosecond);
   }
   return 0;
 }();

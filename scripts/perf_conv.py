@@ -1,9 +1,10 @@
 """The conv section of the performance report (scripts/perf_report.py --only conv): CNN training
 steps and inference (bench_conv against bench/peers/torch_conv.py), the conv kernels alone as a
 fraction of the FP32 FMA peak measured in the same run (and against PyTorch's oneDNN kernels on
-the same shapes), and the GEMMs under convolutions (bench_gemm's BM_sgemm_conv against numpy's
-OpenBLAS). Every figure of the section comes from one run of this module."""
+the same shapes), and the GEMMs under convolutions (bench_gemm's BM_sgemm_conv against
+OpenBLAS's cblas_sgemm on the same calls). Every figure of the section comes from one run of this module."""
 import os
+import subprocess
 import sys
 
 from perf_common import best_google_benchmark, best_peer, run_google_benchmark_entries, run_peer, torch_label
@@ -47,25 +48,40 @@ def measure_kernels(binary, t, args):
         p = peer[name]
         kernel, layer, shape = name.split("/", 2)
         rows.append({"pass": kernel, "layer": layer, "shape": shape, "shrink_ms": e["ms"],
-                     "shrink_gflops": e["GFLOPS"] / 1e9, "peer": torch_label(p), "peer_ms": p["median_ms"],
+                     "shrink_gflops": e["GFLOPS"], "peer": torch_label(p), "peer_ms": p["median_ms"],
                      "peer_gflops": p["gflops"], "threads": t})
     return rows
+
+
+def openblas_peer(binary, t, args, names):
+    """OpenBLAS's cblas_sgemm on the same calls: bench_gemm's BM_openblas_conv benchmarks, in a
+    process of their own, or numpy's matmul (same library, plus its per-call overhead) when
+    bench_gemm could not open libopenblas.so.0. name (without BM_sgemm_) -> (label, ms, GFLOP/s)."""
+    listed = subprocess.run([binary, "--benchmark_list_tests", "--benchmark_filter=^BM_openblas_conv/"],
+                            capture_output=True, text=True).stdout
+    if listed.strip():
+        entries = run_google_benchmark_entries(binary, t, args.repetitions, "^BM_openblas_conv/",
+                                               extra_args=gb_args(args))
+        return {n.replace("BM_openblas_", "", 1): ("OpenBLAS (cblas_sgemm)", e["ms"], e["GFLOPS"])
+                for n, e in entries.items()}
+    peer = run_peer("gemm_numpy.py", t, args=["--names", ",".join(f"sgemm_{n}" for n in names)])
+    return {p["name"].replace("sgemm_", "", 1): ("OpenBLAS (numpy)", p["median_ms"], p["gflops"]) for p in peer}
 
 
 def measure_gemms(build, threads, args):
     """The conv GEMMs at every thread count: forward and backward-input run one serial GEMM per
     thread (1 thread is their figure), backward-weight one threaded GEMM."""
+    binary = os.path.join(build, "bench_gemm")
     rows = []
     for t in threads:
-        ours = run_google_benchmark_entries(os.path.join(build, "bench_gemm"), t, args.repetitions,
-                                            "BM_sgemm_conv", extra_args=gb_args(args))
-        names = [n.replace("BM_", "", 1) for n in ours]
-        peer = {p["name"]: p for p in run_peer("gemm_numpy.py", t, args=["--names", ",".join(names)])}
+        ours = run_google_benchmark_entries(binary, t, args.repetitions, "^BM_sgemm_conv/", extra_args=gb_args(args))
+        names = [n.replace("BM_sgemm_", "", 1) for n in ours]
+        peer = openblas_peer(binary, t, args, names)
         for name, e in ours.items():
-            p = peer[name.replace("BM_", "", 1)]
-            rows.append({"workload": name.split("/", 1)[1], "shrink_ms": e["ms"], "peer": "OpenBLAS (numpy)",
-                         "peer_ms": p["median_ms"], "shrink_gflops": e["GFLOPS"] / 1e9,
-                         "peer_gflops": p["gflops"], "threads": t})
+            label, peer_ms, peer_gflops = peer[name.replace("BM_sgemm_", "", 1)]
+            rows.append({"workload": name.split("/", 1)[1], "shrink_ms": e["ms"], "peer": label,
+                         "peer_ms": peer_ms, "shrink_gflops": e["GFLOPS"], "peer_gflops": peer_gflops,
+                         "threads": t})
     return rows
 
 
@@ -73,8 +89,8 @@ def measure_conv(args):
     threads = [int(x) for x in args.threads.split(",")]
     t = max(threads)
     binary = os.path.join(args.build, "bench_conv")
-    peak = run_google_benchmark_entries(binary, t, args.repetitions, "^peak/fma$")["peak/fma"]
-    return {"threads": t, "peak_gflops": peak["GFLOPS"] / 1e9,
+    peak = run_google_benchmark_entries(binary, t, args.repetitions, "^peak/fma/")["peak/fma"]
+    return {"threads": t, "peak_gflops": peak["GFLOPS"],
             "models": measure_models(binary, t, args), "kernels": measure_kernels(binary, t, args),
             "gemm": measure_gemms(args.build, threads, args)}
 
@@ -113,17 +129,20 @@ def render_conv(conv):
         lines.append(f"| {r['layer']} | {r['shape']} | {r['pass']} | {r['shrink_ms']:.3f} | "
                      f"{r['shrink_gflops']:.1f} | {100 * r['shrink_gflops'] / peak:.0f}% | {r['peer_ms']:.3f} | "
                      f"{r['peer_gflops']:.1f} | {r['peer_ms'] / r['shrink_ms']:.2f}× |")
+    peers = sorted({r["peer"] for r in conv["gemm"]})
     lines += ["", "### GEMMs under convolutions", "",
               "The sgemm calls `kernels/cpu/conv.cpp` makes (row-major, per block of images: forward "
               "`NN` m = c_out, n = images·out_h·out_w, k = c_in·kh·kw; backward-input `TN` m = K, k = c_out; "
-              "backward-weight `NT` m = c_out, n = K, k = images·out_h·out_w), against OpenBLAS through numpy "
-              "(which adds its per-call overhead, about a microsecond, to the peer). Forward and backward-input "
+              "backward-weight `NT` m = c_out, n = K, k = images·out_h·out_w), against OpenBLAS's `cblas_sgemm` "
+              "on the same calls (the peer column says when it was numpy's matmul instead, which adds a few "
+              "microseconds per call to the peer). Forward and backward-input "
               "run one serial GEMM per thread, so their 1-thread rows are the ones that matter; backward-weight "
               f"runs one threaded GEMM. Target ≥ {GEMM_TARGET:.2f}×.", "",
+              f"Peer: {', '.join(peers)}.", "",
               "| layer.pass / op / m×n×k | shrink (ms) | shrink GFLOP/s | OpenBLAS (ms) | OpenBLAS GFLOP/s | "
-              "ratio | threads |", "|---|---:|---:|---:|---:|---:|---:|"]
+              "ratio | target | threads |", "|---|---:|---:|---:|---:|---:|---|---:|"]
     for r in conv["gemm"]:
         ratio, target = ratio_cell(r["peer_ms"] / r["shrink_ms"], GEMM_TARGET)
         lines.append(f"| {r['workload']} | {r['shrink_ms']:.4f} | {r['shrink_gflops']:.1f} | {r['peer_ms']:.4f} | "
-                     f"{r['peer_gflops']:.1f} | {ratio} | {r['threads']} |")
+                     f"{r['peer_gflops']:.1f} | {ratio} | {target} | {r['threads']} |")
     return lines + [""]
