@@ -53,6 +53,14 @@ def measure_kernels(binary, t, args):
     return rows
 
 
+def gemm_entries(binary, t, args, bench_filter):
+    """One thread: a plain run. More: the best of the OpenMP wait settings, as for the models (on
+    a busy machine a spinning pool can make every fork wait for its second thread)."""
+    if t == 1:
+        return run_google_benchmark_entries(binary, t, args.repetitions, bench_filter, extra_args=gb_args(args))
+    return best_google_benchmark(binary, t, args.repetitions, bench_filter, gb_args(args))
+
+
 def openblas_peer(binary, t, args, names):
     """OpenBLAS's cblas_sgemm on the same calls: bench_gemm's BM_openblas_conv benchmarks, in a
     process of their own, or numpy's matmul (same library, plus its per-call overhead) when
@@ -60,8 +68,7 @@ def openblas_peer(binary, t, args, names):
     listed = subprocess.run([binary, "--benchmark_list_tests", "--benchmark_filter=^BM_openblas_conv/"],
                             capture_output=True, text=True).stdout
     if listed.strip():
-        entries = run_google_benchmark_entries(binary, t, args.repetitions, "^BM_openblas_conv/",
-                                               extra_args=gb_args(args))
+        entries = gemm_entries(binary, t, args, "^BM_openblas_conv/")
         return {n.replace("BM_openblas_", "", 1): ("OpenBLAS (cblas_sgemm)", e["ms"], e["GFLOPS"])
                 for n, e in entries.items()}
     peer = run_peer("gemm_numpy.py", t, args=["--names", ",".join(f"sgemm_{n}" for n in names)])
@@ -74,7 +81,7 @@ def measure_gemms(build, threads, args):
     binary = os.path.join(build, "bench_gemm")
     rows = []
     for t in threads:
-        ours = run_google_benchmark_entries(binary, t, args.repetitions, "^BM_sgemm_conv/", extra_args=gb_args(args))
+        ours = gemm_entries(binary, t, args, "^BM_sgemm_conv/")
         names = [n.replace("BM_sgemm_", "", 1) for n in ours]
         peer = openblas_peer(binary, t, args, names)
         for name, e in ours.items():
