@@ -29,22 +29,27 @@ using shrink::Tensor;
 
 // ---- whole models ----
 
+// A model spec; the input shape comes from its builder (nn::input_shape).
 struct ModelWorkload {
-  const char* name;         // the benchmark's (and the peer's) model name
-  const char* spec;         // the shrink model spec
-  std::int64_t channels, size;
+  const char* spec;
 };
 // resnet18 with the small-input stem (3x3/1, no max-pool) at 64x64, the issue's inference
 // workload; "resnet18-imagenet-stem" is torchvision's own stem (7x7/2 + max-pool) on the same input.
-const ModelWorkload kLenet5{"lenet5", R"({"model": "lenet5"})", 1, 28};
-const ModelWorkload kResnet20{"resnet20", R"({"model": "resnet20"})", 3, 32};
-const ModelWorkload kMobilenetv2{"mobilenetv2", R"({"model": "mobilenetv2", "cifar_stride": true})", 3, 32};
-const ModelWorkload kResnet18{"resnet18", R"({"model": "resnet18", "small_input": true, "input_size": 64})", 3,
-                              64};
-const ModelWorkload kResnet18Stem{"resnet18-imagenet-stem", R"({"model": "resnet18", "input_size": 64})", 3, 64};
+const ModelWorkload kLenet5{R"({"model": "lenet5"})"};
+const ModelWorkload kResnet20{R"({"model": "resnet20"})"};
+const ModelWorkload kMobilenetv2{R"({"model": "mobilenetv2", "cifar_stride": true})"};
+const ModelWorkload kResnet18{R"({"model": "resnet18", "small_input": true, "input_size": 64})"};
+const ModelWorkload kResnet18Stem{R"({"model": "resnet18", "input_size": 64})"};
 
 std::shared_ptr<shrink::nn::Module> build(const ModelWorkload& w, Generator& gen) {
   return shrink::nn::build_from_spec(nlohmann::json::parse(w.spec), gen);
+}
+
+// A batch of standard-normal inputs of the spec's per-sample shape.
+Tensor input_batch(const ModelWorkload& w, std::int64_t batch, Generator& gen) {
+  shrink::Shape shape = shrink::nn::input_shape(nlohmann::json::parse(w.spec));
+  shape.insert(shape.begin(), batch);
+  return Tensor::randn(shape, gen);
 }
 
 constexpr int kWarmupSteps = 2;
@@ -63,7 +68,7 @@ void train_step(benchmark::State& state, const ModelWorkload& w) {
   auto model = build(w, gen);
   model->train();
   shrink::nn::SGD optimizer(model->named_parameters(), 0.01, 0.9);
-  const Tensor x = Tensor::randn({batch, w.channels, w.size, w.size}, gen);
+  const Tensor x = input_batch(w, batch, gen);
   const Tensor y = labels_for(batch);
   auto step = [&] {
     optimizer.zero_grad();
@@ -89,7 +94,7 @@ void inference(benchmark::State& state, const ModelWorkload& w) {
   Generator gen(0);
   auto model = build(w, gen);
   model->eval();
-  const Tensor x = Tensor::randn({batch, w.channels, w.size, w.size}, gen);
+  const Tensor x = input_batch(w, batch, gen);
   shrink::NoGradGuard no_grad;
   for (int i = 0; i < kWarmupSteps; ++i) (*model)(x);
   for (auto _ : state) {
