@@ -8,78 +8,33 @@ Peers: numpy's float32 matmul (OpenBLAS) for GEMM, PyTorch for training steps an
 (`SHRINK_SETUP_PEERS=1 bash scripts/setup.sh` installs them). PyTorch is timed under each
 OpenMP wait setting of shared BENCHMARKING.md and its best median is kept.
 
-Usage: /usr/bin/python3 scripts/perf_report.py [--build build] [--threads 1,2] [--only prune]
-  --only core   GEMM and training steps only; the pruning figures are kept from docs/perf/cpu.json
-  --only prune  pruning throughput only; the GEMM and training figures are kept from it
-The whole of docs/performance.md is rewritten from docs/perf/cpu.json either way."""
+Usage: /usr/bin/python3 scripts/perf_report.py [--build build] [--threads 1,2] [--only SECTION]
+  --only core   GEMM and training steps only; the other sections' figures are kept from
+                docs/perf/cpu.json
+  --only conv   convolutional networks only (scripts/perf_conv.py: CNN training steps and
+                inference against PyTorch, conv kernels as a fraction of the FP32 peak, the
+                GEMMs under convolutions against OpenBLAS)
+  --only prune  pruning throughput only
+The whole of docs/performance.md is rewritten from docs/perf/cpu.json either way (--out-dir:
+both written to another directory instead, docs/ left as it is)."""
 import argparse
 import datetime
 import json
 import os
-import re
-import subprocess
 import sys
 
 from machine import cpu_name
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PEER_PYTHON = "/usr/bin/python3"  # Debian's torch/numpy are visible to this interpreter only
-TORCH_SETTINGS = [{"OMP_WAIT_POLICY": "PASSIVE"}, {"GOMP_SPINCOUNT": "10000"}, {}]
-
-
-def env_with(threads, extra=None):
-    env = dict(os.environ)
-    for k in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT"):
-        env.pop(k, None)
-    env.update({"OMP_NUM_THREADS": str(threads), "OPENBLAS_NUM_THREADS": str(threads),
-                "MKL_NUM_THREADS": str(threads)})
-    env.update(extra or {})
-    return env
-
-
-def run_google_benchmark(binary, threads, repetitions, bench_filter=None, extra_env=None):
-    """name (without /real_time) -> median real time in ms."""
-    extra = [f"--benchmark_filter={bench_filter}"] if bench_filter else []
-    out = subprocess.run([binary, "--benchmark_format=json",
-                          f"--benchmark_repetitions={repetitions}",
-                          "--benchmark_report_aggregates_only=true", *extra],
-                         env=env_with(threads, extra_env), check=True, capture_output=True, text=True).stdout
-    scale = {"ns": 1e-6, "us": 1e-3, "ms": 1.0, "s": 1e3}
-    result = {}
-    for b in json.loads(out)["benchmarks"]:
-        if b.get("aggregate_name") == "median" or (repetitions == 1 and "aggregate_name" not in b):
-            name = re.sub(r"/iterations:\d+", "", b["run_name"].replace("/real_time", ""))
-            result[name] = b["real_time"] * scale[b["time_unit"]]
-    return result
-
-
-def run_peer(script, threads, extra_env=None, args=()):
-    out = subprocess.run([PEER_PYTHON, os.path.join(ROOT, "bench", "peers", script),
-                          "--threads", str(threads), *args],
-                         env=env_with(threads, extra_env), check=True, capture_output=True,
-                         text=True).stdout
-    return [json.loads(line) for line in out.splitlines() if line.startswith("{")]
-
-
-def best_peer(script, threads, args=()):
-    """PyTorch under each OpenMP wait setting; per workload the setting with the lowest median."""
-    best = {}
-    for setting in TORCH_SETTINGS:
-        for p in run_peer(script, threads, setting, args):
-            if p["name"] not in best or p["median_ms"] < best[p["name"]]["median_ms"]:
-                best[p["name"]] = p
-    return best
-
-
-def torch_label(p):
-    return f"PyTorch {p['torch']} (wait {p['omp_wait_policy']}, spin {p['gomp_spincount']})"
+from perf_conv import measure_conv, render_conv
+from perf_common import ROOT, TORCH_SETTINGS, best_peer, run_google_benchmark, run_peer, table, torch_label
 
 
 def measure_core(args):
     """GEMM against numpy and training steps against PyTorch, at every thread count."""
     rows = []  # workload, shrink ms, peer, peer ms, threads
     for t in [int(x) for x in args.threads.split(",")]:
-        ours = run_google_benchmark(os.path.join(args.build, "bench_gemm"), t, args.repetitions)
+        # The GEMMs under convolutions belong to the conv section (scripts/perf_conv.py).
+        ours = run_google_benchmark(os.path.join(args.build, "bench_gemm"), t, args.repetitions,
+                                    "-BM_sgemm_conv")
         peer = {p["name"]: p["median_ms"] for p in run_peer("gemm_numpy.py", t)}
         for name, ms in ours.items():
             key = name.replace("BM_", "")
@@ -140,22 +95,12 @@ def section(date, device, rows, repetitions):
     return {"date": date, "device": device, "repetitions": repetitions, "rows": rows}
 
 
-def table(rows, date, device, label="workload"):
-    lines = [f"| {label} | shrink (ms) | peer | peer (ms) | ratio | threads | device | date |",
-             "|---|---:|---|---:|---:|---:|---|---|"]
-    for r in rows:
-        s, pm = r["shrink_ms"], r["peer_ms"]
-        lines.append(f"| {r['workload']} | {s:.3f} | {r['peer']} | {pm:.3f} | {pm / s:.2f}× | "
-                     f"{r['threads']} | {device} | {date} |")
-    return lines
-
-
 def render(results):
-    core, prune = results.get("core"), results.get("prune")
+    core, prune, conv = results.get("core"), results.get("prune"), results.get("conv")
     lines = ["# Performance", "",
-             "Generated by `scripts/perf_report.py` — do not edit by hand (`--only prune` or "
-             "`--only core` re-measures one section and keeps the other's figures from "
-             "`docs/perf/cpu.json`). Medians of several repetitions after warm-up; "
+             "Generated by `scripts/perf_report.py` — do not edit by hand (`--only core`, "
+             "`--only conv` or `--only prune` re-measures one section and keeps the others' figures "
+             "from `docs/perf/cpu.json`). Medians of several repetitions after warm-up; "
              "**ratio = peer time / shrink time** (above 1: shrink is faster). Each section's "
              "peers ran on the same machine in the same run as shrink.", ""]
     lines += ["## CPU", ""]
@@ -166,6 +111,7 @@ def render(results):
                   "and weight-gradient GEMMs of ffn-10000 at batch 128.", ""]
     else:
         lines += ["Not measured yet: run `scripts/perf_report.py`.", ""]
+    lines += render_conv(conv)
     lines += ["## Pruning throughput (CPU)", ""]
     if prune:
         lines += ["`bench/bench_prune.cpp` against `bench/peers/torch_prune.py`: score, select and "
@@ -209,8 +155,13 @@ def main():
     ap.add_argument("--build", default=os.path.join(ROOT, "build"))
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--repetitions", type=int, default=5)
-    ap.add_argument("--only", choices=["core", "prune"],
-                    help="measure one section; keep the other's figures from docs/perf/cpu.json")
+    ap.add_argument("--only", choices=["core", "conv", "prune"],
+                    help="measure one section; keep the others' figures from docs/perf/cpu.json")
+    ap.add_argument("--min-time", type=float, default=0,
+                    help="conv section: seconds per Google Benchmark repetition (0: the library's "
+                         "default); small values for a quick check only")
+    ap.add_argument("--out-dir", help="write performance.md and cpu.json here instead of docs/ "
+                                      "(the previous figures are still read from docs/perf/cpu.json)")
     ap.add_argument("--skip-prune", action="store_true", help="same as --only core")
     ap.add_argument("--prune-gfs", action="store_true",
                     help="also time GFS at 50 units against its PyTorch port (minutes per side)")
@@ -222,14 +173,19 @@ def main():
     results = load_results(json_path)
     if only in (None, "core"):
         results["core"] = section(date, device, measure_core(args), args.repetitions)
+    if only in (None, "conv"):
+        results["conv"] = {"date": date, "device": device, "repetitions": args.repetitions,
+                           **measure_conv(args)}
     if only in (None, "prune"):
         results["prune"] = section(date, device, measure_prune(args), args.repetitions)
 
-    os.makedirs(os.path.dirname(json_path), exist_ok=True)
-    with open(json_path, "w") as f:
+    out_json = os.path.join(args.out_dir, "cpu.json") if args.out_dir else json_path
+    out_md = os.path.join(args.out_dir or os.path.join(ROOT, "docs"), "performance.md")
+    os.makedirs(os.path.dirname(out_json), exist_ok=True)
+    with open(out_json, "w") as f:
         json.dump(results, f, indent=1)
     text = render(results)
-    with open(os.path.join(ROOT, "docs", "performance.md"), "w") as f:
+    with open(out_md, "w") as f:
         f.write(text)
     print(text)
 

@@ -17,6 +17,10 @@ def parse_args():
     p.add_argument("--reps", type=int, default=15, help="timed repetitions per shape")
     p.add_argument("--min-time", type=float, default=0.5,
                    help="keep repeating until this many seconds were timed")
+    p.add_argument("--names", default="",
+                   help="instead of SHAPES, these comma-separated bench_gemm names "
+                        "'sgemm_conv/<layer>/<NN|TN|NT>/<m>x<n>x<k>' (shape and transposes read "
+                        "from the name)")
     return p.parse_args()
 
 
@@ -25,6 +29,7 @@ args = parse_args()
 for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
     os.environ[var] = str(args.threads)
 
+import re  # noqa: E402
 import time  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -44,11 +49,26 @@ SHAPES = [
 ]
 
 
-def time_shape(m, n, k, trans_a):
+CONV_NAME = re.compile(r"^sgemm_conv/[^/]+/([NT])([NT])/(\d+)x(\d+)x(\d+)$")
+
+
+def named_shape(name):
+    """'sgemm_conv/resnet20.layer1.bwd_input/TN/144x1024x16' -> (name, m, n, k, ta, tb)."""
+    match = CONV_NAME.match(name)
+    if not match:
+        sys.exit(f"gemm_numpy: cannot read a GEMM shape from '{name}'")
+    ta, tb, m, n, k = match.groups()
+    return name, int(m), int(n), int(k), ta == "T", tb == "T"
+
+
+def time_shape(m, n, k, trans_a, trans_b=False):
+    """C = op(A) op(B) with A stored (k, m) when trans_a and B stored (n, k) when trans_b: numpy
+    hands the transposed views to cblas_sgemm as transposes, no copy."""
     rng = np.random.default_rng(0)
     a = rng.standard_normal((k, m) if trans_a else (m, k), dtype=np.float32)
-    b = rng.standard_normal((k, n), dtype=np.float32)
+    b = rng.standard_normal((n, k) if trans_b else (k, n), dtype=np.float32)
     a_op = a.T if trans_a else a
+    b = b.T if trans_b else b
     c = np.empty((m, n), dtype=np.float32)
     for _ in range(3):
         np.matmul(a_op, b, out=c)
@@ -67,8 +87,10 @@ def time_shape(m, n, k, trans_a):
 
 
 def main():
-    for name, m, n, k, trans_a in SHAPES:
-        med = time_shape(m, n, k, trans_a)
+    shapes = ([named_shape(n) for n in args.names.split(",") if n] if args.names
+              else [(*shape, False) for shape in SHAPES])
+    for name, m, n, k, trans_a, trans_b in shapes:
+        med = time_shape(m, n, k, trans_a, trans_b)
         print(json.dumps({
             "name": name,
             "median_ms": round(med * 1e3, 4),
