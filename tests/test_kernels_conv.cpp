@@ -18,21 +18,13 @@
 #include "core/ops.h"
 #include "core/tensor.h"
 #include "kernels/reference/conv.h"
+#include "tests/conv_shapes.h"
 #include "tests/cpu_kernel_test.h"
 
 namespace shrink::kernels {
 namespace {
 
-Conv2dShape conv(std::int64_t n, std::int64_t c_in, std::int64_t h, std::int64_t w,
-                 std::int64_t c_out, std::int64_t kh, std::int64_t kw, std::int64_t stride_h,
-                 std::int64_t stride_w, std::int64_t pad_h, std::int64_t pad_w,
-                 std::int64_t dilation_h, std::int64_t dilation_w, std::int64_t groups) {
-  Conv2dShape s;
-  s.n = n, s.c_in = c_in, s.h = h, s.w = w, s.c_out = c_out, s.kh = kh, s.kw = kw;
-  s.stride_h = stride_h, s.stride_w = stride_w, s.pad_h = pad_h, s.pad_w = pad_w;
-  s.dilation_h = dilation_h, s.dilation_w = dilation_w, s.groups = groups;
-  return s;
-}
+constexpr auto conv = testing::conv_shape;
 
 struct Case {
   const char* name;

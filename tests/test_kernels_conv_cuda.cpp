@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "kernels/reference/conv.h"
+#include "tests/conv_shapes.h"
 #include "tests/cuda_kernel_test.h"
 #ifdef SHRINK_WITH_CUDA
 #include "kernels/cuda/cuda_backend.h"
@@ -29,16 +30,7 @@ using testing::random_vec;
 
 template <class T> constexpr double eps() { return std::is_same_v<T, float> ? 5e-5 : 1e-12; }
 
-Conv2dShape conv(std::int64_t n, std::int64_t c_in, std::int64_t h, std::int64_t w,
-                 std::int64_t c_out, std::int64_t kh, std::int64_t kw, std::int64_t stride_h,
-                 std::int64_t stride_w, std::int64_t pad_h, std::int64_t pad_w,
-                 std::int64_t dilation_h, std::int64_t dilation_w, std::int64_t groups) {
-  Conv2dShape s;
-  s.n = n, s.c_in = c_in, s.h = h, s.w = w, s.c_out = c_out, s.kh = kh, s.kw = kw;
-  s.stride_h = stride_h, s.stride_w = stride_w, s.pad_h = pad_h, s.pad_w = pad_w;
-  s.dilation_h = dilation_h, s.dilation_w = dilation_w, s.groups = groups;
-  return s;
-}
+constexpr auto conv = testing::conv_shape;
 
 struct Case {
   const char* name;

@@ -55,10 +55,11 @@ TEST_F(ToolsTest, SizedTrainingIsRecordedAndFollowed) {
   Result eval = run("shrink-eval " + model + " --data " + data() + " --json");
   ASSERT_EQ(eval.exit_code, 0) << eval.output;
   EXPECT_GT(nlohmann::json::parse(eval.output)["accuracy"].get<double>(), 0.9);
-  // A flag that contradicts the model's input is the model's shape error.
+  // A flag that contradicts the model's input is caught before any step, naming both shapes.
   Result wrong = run("shrink-eval " + model + " --data " + data() + " --input-size 30");
   EXPECT_NE(wrong.exit_code, 0);
-  EXPECT_TRUE(contains(wrong.output, "in_features = 3072")) << wrong.output;
+  EXPECT_TRUE(contains(wrong.output, "(3072,)")) << wrong.output;
+  EXPECT_TRUE(contains(wrong.output, "(3, 30, 30)")) << wrong.output;
 
   // shrink-prune follows it too, and so does the checkpoint it writes.
   const std::string pruned = (dir_ / "p.safetensors").string();
