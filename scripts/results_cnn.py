@@ -12,7 +12,7 @@ cells are kept in runs/results_cnn/<data>.jsonl. --only MODEL[,MODEL] limits a s
 models; --max-minutes stops starting new work after that long (a run in flight is stopped at
 its next saved state and continues on the next call).
 
-Determinism: the first seed of the cheapest model is trained twice from scratch and the two
+Determinism: seed 0 of the cheapest model is trained twice from scratch and the two
 test losses must be equal (the table says so), the issue's "same seed twice, same result".
 
 Usage: /usr/bin/python3 scripts/results_cnn.py [--data fashion-mnist] [--seeds 0,1,2]
@@ -51,6 +51,7 @@ MODELS = {
 # Models trained on the first seed only: an epoch of resnet18 at 32x32 (0.56 GMAC/sample) takes
 # about an hour on 2 cores.
 ONE_SEED = {"resnet18"}
+REPEAT_SEED = 0  # lenet5 is trained twice from this seed
 
 
 class OutOfTime(Exception):
@@ -130,25 +131,25 @@ def main():
                 results.setdefault(name, {})[seed] = cell(name, seed)
             except OutOfTime as e:
                 unfinished.append(str(e))
-    if "lenet5" in names and seeds:
+    if "lenet5" in names and REPEAT_SEED in seeds:
         try:
-            cell("lenet5", seeds[0], "-repeat")
+            cell("lenet5", REPEAT_SEED, "-repeat")
         except OutOfTime as e:
             unfinished.append(str(e))
     # The table holds every finished cell, also of models this sitting did not run (--only).
     stored = lambda name, seed, tag="": cells.done.get(cells.canon(
         {"model": name, "seed": seed, "data": args.data, "repeat": tag}))
-    for name in MODELS:
-        for seed in seeds:
-            if stored(name, seed) is not None:
-                results.setdefault(name, {})[seed] = stored(name, seed)
+    for key in sorted(cells.done):
+        k = json.loads(key)
+        if k.get("data") == args.data and k.get("repeat") == "" and k.get("model") in MODELS:
+            results.setdefault(k["model"], {})[k["seed"]] = cells.done[key]
     results = {name: results[name] for name in MODELS if name in results}
-    write_table(args, results, stored("lenet5", seeds[0], "-repeat") if seeds else None, seeds)
+    write_table(args, results, stored("lenet5", REPEAT_SEED, "-repeat"))
     if unfinished:
         print("stopped at --max-minutes; unfinished (rerun to continue): " + ", ".join(unfinished), file=sys.stderr)
 
 
-def write_table(args, results, repeat, seeds):
+def write_table(args, results, repeat):
     rows = ["| model | setting | test accuracy, median (range) | target | params | MFLOPs/sample | "
             "train min/run | seeds |", "|---|---|---:|---:|---:|---:|---:|---:|"]
     for name, by_seed in results.items():
@@ -174,10 +175,10 @@ def write_table(args, results, repeat, seeds):
         flags = next(iter(by_seed.values()))["flags"]
         flags = [f for i, f in enumerate(flags) if not (i > 0 and flags[i - 1] == "--seed") and f != "--seed"]
         lines.append(f"- `{name}`: `shrink-train {' '.join(flags)} --seed S`")
-    if repeat is not None and "lenet5" in results:
-        first = results["lenet5"][seeds[0]]
+    if repeat is not None and REPEAT_SEED in results.get("lenet5", {}):
+        first = results["lenet5"][REPEAT_SEED]
         same = first["loss"] == repeat["loss"] and first["accuracy"] == repeat["accuracy"]
-        lines += ["", f"Same seed twice: `lenet5` seed {seeds[0]} trained again from scratch gives test loss "
+        lines += ["", f"Same seed twice: `lenet5` seed {REPEAT_SEED} trained again from scratch gives test loss "
                   f"{repeat['loss']:.6f} vs {first['loss']:.6f} — {'identical' if same else 'DIFFERENT'}."]
     os.makedirs(os.path.join(ROOT, "docs/results"), exist_ok=True)
     base = os.path.join(ROOT, "docs/results", f"cnn_{args.data}")
