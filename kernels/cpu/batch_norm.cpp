@@ -8,6 +8,7 @@
 #include <cmath>
 #include <limits>
 
+#include "kernels/batch_norm_buffers.h"
 #include "kernels/cpu/cpu_backend.h"
 
 namespace shrink::kernels::cpu {
@@ -130,10 +131,7 @@ void CpuBackend::batch_norm(DType t, std::int64_t n, std::int64_t c, std::int64_
                             bool training, double momentum, double eps, const void* x,
                             const void* gamma, const void* beta, void* running_mean,
                             void* running_var, void* save_mean, void* save_invstd, void* y) {
-  if (!training && (running_mean == nullptr || running_var == nullptr))
-    throw Unsupported("batch_norm: evaluation needs the running statistics");
-  if (training && (save_mean == nullptr || save_invstd == nullptr))
-    throw Unsupported("batch_norm: training needs save_mean and save_invstd buffers");
+  check_batch_norm_buffers(training, running_mean, running_var, save_mean, save_invstd);
   dispatch_floating(t, [&](auto zero) {
     using T = decltype(zero);
     batch_norm_typed(n, c, hw, training, momentum, eps, static_cast<const T*>(x),

@@ -13,6 +13,7 @@
 
 #include <cmath>
 
+#include "kernels/batch_norm_buffers.h"
 #include "kernels/cuda/cuda_backend_impl.h"
 #include "kernels/cuda/launch.cuh"
 #include "kernels/cuda/row_reduce.cuh"
@@ -186,12 +187,7 @@ void CudaBackend::batch_norm(DType t, std::int64_t n, std::int64_t c, std::int64
                              bool training, double momentum, double eps, const void* x,
                              const void* gamma, const void* beta, void* running_mean,
                              void* running_var, void* save_mean, void* save_invstd, void* y) {
-  if (!training && (running_mean == nullptr || running_var == nullptr))
-    throw Unsupported("batch_norm: evaluation needs the running statistics");
-  if (training && (save_mean == nullptr || save_invstd == nullptr))
-    throw Unsupported("batch_norm: training needs save_mean and save_invstd buffers");
-  if (training && (running_mean == nullptr) != (running_var == nullptr))
-    throw Unsupported("batch_norm: running_mean and running_var must be given together");
+  check_batch_norm_buffers(training, running_mean, running_var, save_mean, save_invstd);
   dispatch_floating(t, [&](auto zero) {
     using T = decltype(zero);
     if (c <= 0) return;
