@@ -59,6 +59,11 @@ const Case kCases[] = {
     {"big_one_image", conv(1, 16, 33, 31, 24, 3, 3, 1, 1, 1, 1, 1, 1, 1)},
     {"big_1x1", conv(3, 32, 17, 19, 48, 1, 1, 1, 1, 0, 0, 1, 1, 1)},
     {"big_depthwise", conv(4, 32, 20, 18, 32, 3, 3, 1, 1, 1, 1, 1, 1, 32)},
+    // The packed path's blocking: k = 360 in two kKC blocks, 150 output channels in two kMC
+    // blocks and a partial row panel, 297 pixels over 3 images (backward-weight blocks span
+    // images); and 342 pixels per image in three output chunks, strided.
+    {"packed_k_and_row_blocks", conv(3, 40, 9, 11, 150, 3, 3, 1, 1, 1, 1, 1, 1, 1)},
+    {"packed_pixel_chunks_strided", conv(2, 7, 37, 35, 13, 3, 3, 2, 2, 1, 1, 1, 1, 1)},
 };
 
 std::string describe(const Case& c) {

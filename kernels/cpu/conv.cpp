@@ -21,8 +21,11 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <type_traits>
 #include <vector>
 
+#include "kernels/cpu/conv_direct.h"
+#include "kernels/cpu/conv_packed.h"
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/im2col.h"
@@ -380,6 +383,10 @@ void CpuBackend::conv2d(DType t, const Conv2dShape& s, const void* x, const void
     const auto* ws = static_cast<const T*>(weight);
     const auto* bs = static_cast<const T*>(bias);
     T* ys = static_cast<T*>(y);
+    if constexpr (std::is_same_v<T, float>) {
+      if (forward_is_direct(s)) return conv2d_forward_direct(s, xs, ws, bs, ys);
+      if (!is_depthwise(s)) return conv2d_forward_packed(s, xs, ws, bs, ys);
+    }
     if (!is_depthwise(s)) forward_gemm(s, xs, ws, bs, ys);
     else if (s.kh == 3 && s.kw == 3) forward_depthwise_fixed<3, 3>(s, xs, ws, bs, ys);
     else if (s.kh == 5 && s.kw == 5) forward_depthwise_fixed<5, 5>(s, xs, ws, bs, ys);
@@ -393,6 +400,10 @@ void CpuBackend::conv2d_backward_input(DType t, const Conv2dShape& s, const void
     using T = decltype(zero);
     const auto* ws = static_cast<const T*>(weight);
     const auto* dys = static_cast<const T*>(dy);
+    if constexpr (std::is_same_v<T, float>) {
+      if (!is_depthwise(s) && backward_input_is_forward(s))
+        return conv2d_backward_input_as_forward(s, ws, dys, static_cast<T*>(dx));
+    }
     if (is_depthwise(s)) backward_input_depthwise(s, ws, dys, static_cast<T*>(dx));
     else backward_input_gemm(s, ws, dys, static_cast<T*>(dx));
   }, "conv2d_backward_input");
@@ -404,6 +415,9 @@ void CpuBackend::conv2d_backward_weight(DType t, const Conv2dShape& s, const voi
     using T = decltype(zero);
     const auto* xs = static_cast<const T*>(x);
     const auto* dys = static_cast<const T*>(dy);
+    if constexpr (std::is_same_v<T, float>) {
+      if (!is_depthwise(s)) return conv2d_backward_weight_direct(s, xs, dys, static_cast<T*>(dweight));
+    }
     if (is_depthwise(s)) backward_weight_depthwise(s, xs, dys, static_cast<T*>(dweight));
     else backward_weight_gemm(s, xs, dys, static_cast<T*>(dweight));
   }, "conv2d_backward_weight");

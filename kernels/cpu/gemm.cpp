@@ -9,9 +9,8 @@
 #include <omp.h>
 
 #include <algorithm>
-#include <cstdlib>
-#include <new>
 
+#include "kernels/cpu/aligned_buffer.h"
 #include "kernels/cpu/gemm_detail.h"
 
 namespace shrink::kernels::cpu {
@@ -19,34 +18,7 @@ namespace {
 
 using namespace gemm_detail;
 
-// Grow-only, 64-byte aligned scratch. One per thread (thread_local): packing buffers are reused
-// across calls instead of being allocated in the hot path.
-class AlignedBuffer {
- public:
-  AlignedBuffer() = default;
-  AlignedBuffer(const AlignedBuffer&) = delete;
-  AlignedBuffer& operator=(const AlignedBuffer&) = delete;
-  ~AlignedBuffer() { std::free(ptr_); }
-
-  float* get(std::int64_t floats) {
-    if (floats > capacity_) {
-      std::free(ptr_);
-      const std::size_t bytes = (static_cast<std::size_t>(floats) * sizeof(float) + 63) & ~std::size_t{63};
-      ptr_ = static_cast<float*>(std::aligned_alloc(64, bytes));
-      if (ptr_ == nullptr) {
-        capacity_ = 0;
-        throw std::bad_alloc();
-      }
-      capacity_ = floats;
-    }
-    return ptr_;
-  }
-
- private:
-  float* ptr_ = nullptr;
-  std::int64_t capacity_ = 0;
-};
-
+// Packing buffers, one pair per thread.
 thread_local AlignedBuffer t_pack_a;
 thread_local AlignedBuffer t_pack_b;
 
@@ -121,6 +93,18 @@ void edge_tile(std::int64_t kc, const float* a, const float* b, float* c, std::i
     }
 }
 
+}  // namespace
+
+void gemm_detail::multiply_panels(std::int64_t kc, const float* a, const float* b, float* c,
+                                  std::int64_t ldc, std::int64_t rows, std::int64_t cols, float beta) {
+  if (rows == kMR && cols == kNR)
+    kernel_rx16<kMR>(kc, a, b, c, ldc, beta);
+  else
+    edge_tile(kc, a, b, c, ldc, rows, cols, beta);
+}
+
+namespace {
+
 void scale_c(std::int64_t m, std::int64_t n, float beta, float* c, std::int64_t ldc) {
   if (beta == 1.0f) return;
   for (std::int64_t i = 0; i < m; ++i)
@@ -162,11 +146,7 @@ void compute_block(const SgemmArgs& g, std::int64_t jc, std::int64_t nc, std::in
       const float* bp = bpack + j * kc;
       for (std::int64_t ip = 0; ip < mc; ip += kMR) {
         const std::int64_t rows = std::min(kMR, mc - ip);
-        float* cp = g.c + (ic + ip) * g.ldc + jc + j;
-        if (rows == kMR && cols == kNR)
-          kernel_rx16<kMR>(kc, apack + ip * kc, bp, cp, g.ldc, beta);
-        else
-          edge_tile(kc, apack + ip * kc, bp, cp, g.ldc, rows, cols, beta);
+        multiply_panels(kc, apack + ip * kc, bp, g.c + (ic + ip) * g.ldc + jc + j, g.ldc, rows, cols, beta);
       }
     }
   }

@@ -1,0 +1,275 @@
+// Direct convolutions on padded images (kernels/cpu/conv_direct.h).
+#include "kernels/cpu/conv_direct.h"
+
+#include <immintrin.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "kernels/cpu/aligned_buffer.h"
+#include "kernels/cpu/gemm_detail.h"
+
+namespace shrink::kernels::cpu {
+namespace {
+
+using namespace gemm_detail;
+
+constexpr std::int64_t kRun = 8;                          // pixels per B load (one ymm)
+constexpr std::int64_t kSlack = 2 * kRun;                 // floats readable past a padded image
+constexpr std::int64_t kConvParallelWork = 64 * 64 * 64;  // multiply-adds worth a fork
+
+constexpr std::int64_t ceil_div(std::int64_t a, std::int64_t b) { return (a + b - 1) / b; }
+
+thread_local AlignedBuffer t_weights;  // forward: W_g as A panels (calling thread)
+thread_local AlignedBuffer t_padded;   // forward: one padded image (each worker thread)
+thread_local AlignedBuffer t_images;   // backward-weight: every padded image (calling thread)
+thread_local AlignedBuffer t_grads;    // backward-weight: dy as 16-channel panels (calling thread)
+thread_local AlignedBuffer t_sums;     // backward-weight: every tile's running sums (calling thread)
+
+// The zero-padded planes of one image: plane c at c * hp * wp, row ih of the image at
+// (ih + pad_h) * wp + pad_w; kSlack zeros follow the last plane (a run's load may pass a row's end).
+struct Padded {
+  std::int64_t hp, wp;
+  explicit Padded(const Conv2dShape& s) : hp(s.h + 2 * s.pad_h), wp(s.w + 2 * s.pad_w) {}
+  std::int64_t image(std::int64_t channels) const { return channels * hp * wp + kSlack; }
+};
+void pad_image(const Conv2dShape& s, const Padded& p, const float* x, std::int64_t channels, float* dst) {
+  std::fill_n(dst, p.image(channels), 0.0f);
+  for (std::int64_t c = 0; c < channels; ++c)
+    for (std::int64_t i = 0; i < s.h; ++i)
+      std::copy_n(x + (c * s.h + i) * s.w, s.w, dst + (c * p.hp + i + s.pad_h) * p.wp + s.pad_w);
+}
+
+// off[k] for tap k = (c, r, q) of one group: where that tap's input sits relative to the
+// top-left corner of the receptive field, in a padded image.
+std::vector<std::int64_t> tap_offsets(const Conv2dShape& s, const Padded& p, std::int64_t cig) {
+  std::vector<std::int64_t> off;
+  for (std::int64_t c = 0; c < cig; ++c)
+    for (std::int64_t r = 0; r < s.kh; ++r)
+      for (std::int64_t q = 0; q < s.kw; ++q) off.push_back(c * p.hp * p.wp + r * s.dilation_h * p.wp + q * s.dilation_w);
+  return off;
+}
+
+// Stores `n` <= 8 lanes of acc at c (beta 0: overwrite, never reading c; beta 1: accumulate).
+inline void store_run(float* c, __m256 acc, std::int64_t n, float beta) {
+  if (n == kRun) {
+    _mm256_storeu_ps(c, beta == 0.0f ? acc : _mm256_add_ps(acc, _mm256_loadu_ps(c)));
+    return;
+  }
+  alignas(32) float lanes[kRun];
+  _mm256_store_ps(lanes, acc);
+  for (std::int64_t j = 0; j < n; ++j) c[j] = beta == 0.0f ? lanes[j] : c[j] + lanes[j];
+}
+
+// Forward tile: C rows 0..R-1 (output channels, row stride ldc) at runs c0 (n0 pixels) and c1
+// (n1 pixels, 0 for none) = beta C + sum over kc taps of A panel (kc x kMR) times the B rows
+// b0[off[t]], b1[off[t]].
+template <int R>
+void forward_tile(std::int64_t kc, const float* __restrict a, const std::int64_t* __restrict off,
+                  const float* b0, const float* b1, float* c0, float* c1, std::int64_t ldc,
+                  std::int64_t n0, std::int64_t n1, float beta) {
+  __m256 acc[R][2];
+#pragma GCC unroll 6
+  for (int i = 0; i < R; ++i) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
+  for (std::int64_t t = 0; t < kc; ++t) {
+    const __m256 v0 = _mm256_loadu_ps(b0 + off[t]);
+    const __m256 v1 = _mm256_loadu_ps(b1 + off[t]);
+#pragma GCC unroll 6
+    for (int i = 0; i < R; ++i) {
+      const __m256 av = _mm256_broadcast_ss(a + i);
+      acc[i][0] = _mm256_fmadd_ps(av, v0, acc[i][0]);
+      acc[i][1] = _mm256_fmadd_ps(av, v1, acc[i][1]);
+    }
+    a += kMR;
+  }
+#pragma GCC unroll 6
+  for (int i = 0; i < R; ++i) {
+    store_run(c0 + i * ldc, acc[i][0], n0, beta);
+    if (n1 > 0) store_run(c1 + i * ldc, acc[i][1], n1, beta);
+  }
+}
+
+using ForwardTile = void (*)(std::int64_t, const float*, const std::int64_t*, const float*, const float*,
+                             float*, float*, std::int64_t, std::int64_t, std::int64_t, float);
+constexpr ForwardTile kForwardTile[kMR + 1] = {nullptr, forward_tile<1>, forward_tile<2>, forward_tile<3>,
+                                               forward_tile<4>, forward_tile<5>, forward_tile<6>};
+
+// Backward-weight tile: sums (R taps x 16 channels, row t at t kNR) += sum over the pixels of
+// one image of x-tap values (broadcast from a[t] + pixel offset) times dy panel rows (16
+// channels). The sums live in registers for the image's pixels and in memory between images,
+// which changes no bit (floats stored and reloaded).
+template <int R>
+void weight_tile(const Conv2dShape& s, const Padded& p, const float* image, const std::int64_t* off,
+                 const float* dyt, float* sums) {
+  const std::int64_t oh = s.out_h(), ow = s.out_w();
+  __m256 acc[R][2];
+#pragma GCC unroll 6
+  for (int t = 0; t < R; ++t) {
+    acc[t][0] = _mm256_load_ps(sums + t * kNR);
+    acc[t][1] = _mm256_load_ps(sums + t * kNR + 8);
+  }
+  for (std::int64_t i = 0; i < oh; ++i) {
+    const float* row = image + i * s.stride_h * p.wp;
+    const float* a[R];
+#pragma GCC unroll 6
+    for (int t = 0; t < R; ++t) a[t] = row + off[t];
+    const float* b = dyt + i * ow * kNR;
+    for (std::int64_t j = 0; j < ow; ++j) {
+      const std::int64_t col = j * s.stride_w;
+      const __m256 v0 = _mm256_load_ps(b);
+      const __m256 v1 = _mm256_load_ps(b + 8);
+#pragma GCC unroll 6
+      for (int t = 0; t < R; ++t) {
+        const __m256 av = _mm256_broadcast_ss(a[t] + col);
+        acc[t][0] = _mm256_fmadd_ps(av, v0, acc[t][0]);
+        acc[t][1] = _mm256_fmadd_ps(av, v1, acc[t][1]);
+      }
+      b += kNR;
+    }
+  }
+#pragma GCC unroll 6
+  for (int t = 0; t < R; ++t) {
+    _mm256_store_ps(sums + t * kNR, acc[t][0]);
+    _mm256_store_ps(sums + t * kNR + 8, acc[t][1]);
+  }
+}
+
+using WeightTile = void (*)(const Conv2dShape&, const Padded&, const float*, const std::int64_t*, const float*,
+                            float*);
+constexpr WeightTile kWeightTile[kMR + 1] = {nullptr, weight_tile<1>, weight_tile<2>, weight_tile<3>,
+                                             weight_tile<4>, weight_tile<5>, weight_tile<6>};
+
+}  // namespace
+
+bool forward_is_direct(const Conv2dShape& s) {
+  const bool depthwise = s.groups == s.c_in && s.groups == s.c_out;
+  return s.stride_h == 1 && s.stride_w == 1 && !depthwise;
+}
+
+void conv2d_forward_direct(const Conv2dShape& s, const float* x, const float* w, const float* bias,
+                           float* y) {
+  const std::int64_t cig = s.c_in / s.groups, cog = s.c_out / s.groups;
+  const std::int64_t k = cig * s.kh * s.kw, oh = s.out_h(), ow = s.out_w(), p = oh * ow;
+  const std::int64_t m_pad = ceil_div(cog, kMR) * kMR;
+  const Padded pad(s);
+  const std::vector<std::int64_t> off = tap_offsets(s, pad, cig);
+  // A tile is two runs; runs are numbered row by row, so a tile may span two output rows.
+  const std::int64_t runs_per_row = ceil_div(ow, kRun), runs = oh * runs_per_row, tiles = ceil_div(runs, 2);
+  // Work items: whole images when there are enough of them, else parts of an image's tiles
+  // (each part pads its image again: cheap beside its share of the multiply-adds).
+  const int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
+  const std::int64_t parts = s.n >= 2 * threads ? 1 : std::min(tiles, ceil_div(2 * threads, std::max<std::int64_t>(s.n, 1)));
+  const std::int64_t items = s.n * parts;
+  float* const wpack = t_weights.get(s.groups * m_pad * k);
+  for (std::int64_t g = 0; g < s.groups; ++g)  // block p0 of group g at (g k + p0) m_pad, panel ip at + ip kc
+    for (std::int64_t p0 = 0; p0 < k; p0 += kKC) {
+      const std::int64_t kc = std::min(kKC, k - p0);
+      for (std::int64_t ip = 0; ip < cog; ip += kMR)
+        pack_panel_a(w + (g * cog + ip) * k + p0, k, true, std::min(kMR, cog - ip), kc, 1.0f,
+                     wpack + (g * k + p0) * m_pad + ip * kc);
+    }
+  const bool parallel = threads > 1 && items > 1 && s.n * s.c_out * p * k > kConvParallelWork;
+#pragma omp parallel for schedule(static) if (parallel)
+  for (std::int64_t item = 0; item < items; ++item) {
+    const std::int64_t img = item / parts, part = item % parts;
+    const std::int64_t t0 = tiles * part / parts, t1 = tiles * (part + 1) / parts;
+    float* padded = t_padded.get(pad.image(s.c_in));
+    pad_image(s, pad, x + img * s.c_in * s.h * s.w, s.c_in, padded);
+    for (std::int64_t g = 0; g < s.groups; ++g) {
+      const float* image = padded + g * cig * pad.hp * pad.wp;
+      float* y_g = y + (img * s.c_out + g * cog) * p;
+      for (std::int64_t p0 = 0; p0 < k; p0 += kKC) {
+        const std::int64_t kc = std::min(kKC, k - p0);
+        const float beta = p0 == 0 ? 0.0f : 1.0f;  // later k blocks accumulate onto the first
+        for (std::int64_t tile = t0; tile < t1; ++tile) {
+          // Run u: output row u / runs_per_row, pixels from (u % runs_per_row) kRun.
+          const float* b[2];
+          float* c[2];
+          std::int64_t n[2] = {0, 0};
+          for (int h = 0; h < 2; ++h) {
+            const std::int64_t u = std::min(2 * tile + h, runs - 1);
+            const std::int64_t i = u / runs_per_row, j = u % runs_per_row * kRun;
+            b[h] = image + i * pad.wp + j;
+            c[h] = y_g + i * ow + j;
+            if (2 * tile + h < runs) n[h] = std::min(kRun, ow - j);
+          }
+          for (std::int64_t ip = 0; ip < cog; ip += kMR)
+            kForwardTile[std::min(kMR, cog - ip)](kc, wpack + (g * k + p0) * m_pad + ip * kc, off.data() + p0,
+                                                  b[0], b[1], c[0] + ip * p, c[1] + ip * p, p, n[0], n[1], beta);
+        }
+      }
+      if (bias)  // after the sum, as the GEMM path adds it
+        for (std::int64_t o = 0; o < cog; ++o) {
+          const float add = bias[g * cog + o];
+          float* yo = y_g + o * p;
+          for (std::int64_t tile = t0; tile < t1; ++tile)
+            for (int h = 0; h < 2; ++h) {
+              const std::int64_t u = 2 * tile + h;
+              if (u >= runs) continue;
+              const std::int64_t i = u / runs_per_row, j = u % runs_per_row * kRun;
+              float* run = yo + i * ow + j;
+              for (std::int64_t t = 0; t < std::min(kRun, ow - j); ++t) run[t] += add;
+            }
+        }
+    }
+  }
+}
+
+void conv2d_backward_weight_direct(const Conv2dShape& s, const float* x, const float* dy, float* dw) {
+  const std::int64_t cig = s.c_in / s.groups, cog = s.c_out / s.groups;
+  const std::int64_t k = cig * s.kh * s.kw, p = s.out_h() * s.out_w();
+  const Padded pad(s);
+  const std::vector<std::int64_t> off = tap_offsets(s, pad, cig);
+  const std::int64_t image_floats = pad.image(s.c_in);
+  const std::int64_t col_panels = ceil_div(cog, kNR), row_panels = ceil_div(k, kMR);
+  const std::int64_t panel_floats = p * kNR, grad_floats = s.groups * col_panels * panel_floats;
+  float* const images = t_images.get(std::max<std::int64_t>(s.n, 1) * image_floats);
+  float* const grads = t_grads.get(std::max<std::int64_t>(s.n, 1) * grad_floats);
+  const bool parallel = !omp_in_parallel() && s.n * s.c_out * p * k > kConvParallelWork;
+  // Padded images and dy's channels as panels (dyt[pixel kNR + channel]), image by image.
+#pragma omp parallel for schedule(static) if (parallel && s.n > 1)
+  for (std::int64_t img = 0; img < s.n; ++img) {
+    pad_image(s, pad, x + img * s.c_in * s.h * s.w, s.c_in, images + img * image_floats);
+    for (std::int64_t g = 0; g < s.groups; ++g)
+      for (std::int64_t jp = 0; jp < col_panels; ++jp)
+        pack_panel_b(dy + (img * s.c_out + g * cog + jp * kNR) * p, p, true, std::min(kNR, cog - jp * kNR), p,
+                     grads + img * grad_floats + (g * col_panels + jp) * panel_floats);
+  }
+  // Tiles in (group, channel panel, tap panel) order: a thread's consecutive tiles share a dy
+  // panel, and every tile of an image reads the same padded image, both kept in L2 while the
+  // thread passes over its tiles image by image.
+  const std::int64_t tiles = s.groups * col_panels * row_panels;
+  float* const sums = t_sums.get(tiles * kMR * kNR);
+#pragma omp parallel if (parallel && tiles > 1)
+  {
+    // Fixed tiles per thread: each element of dW is summed by one thread, in image order.
+    const std::int64_t threads = omp_get_num_threads(), t = omp_get_thread_num();
+    const std::int64_t tile0 = tiles * t / threads, tile1 = tiles * (t + 1) / threads;
+    std::fill(sums + tile0 * kMR * kNR, sums + tile1 * kMR * kNR, 0.0f);
+    auto where = [&](std::int64_t tile, std::int64_t& g, std::int64_t& jp, std::int64_t& ip) {
+      g = tile / (col_panels * row_panels);
+      jp = tile % (col_panels * row_panels) / row_panels;
+      ip = tile % row_panels * kMR;
+    };
+    for (std::int64_t img = 0; img < s.n; ++img)
+      for (std::int64_t tile = tile0; tile < tile1; ++tile) {
+        std::int64_t g, jp, ip;
+        where(tile, g, jp, ip);
+        kWeightTile[std::min(kMR, k - ip)](s, pad, images + img * image_floats + g * cig * pad.hp * pad.wp,
+                                           off.data() + ip, grads + img * grad_floats + (g * col_panels + jp) * panel_floats,
+                                           sums + tile * kMR * kNR);
+      }
+    // Row t of a tile's sums is dW[o, ip + t] for its 16 channels o: stored transposed.
+    for (std::int64_t tile = tile0; tile < tile1; ++tile) {
+      std::int64_t g, jp, ip;
+      where(tile, g, jp, ip);
+      const float* sum = sums + tile * kMR * kNR;
+      for (std::int64_t r = 0; r < std::min(kMR, k - ip); ++r)
+        for (std::int64_t o = 0; o < std::min(kNR, cog - jp * kNR); ++o)
+          dw[(g * cog + jp * kNR + o) * k + ip + r] = sum[r * kNR + o];
+    }
+  }
+}
+
+}  // namespace shrink::kernels::cpu
