@@ -35,10 +35,10 @@ MODELS = {
     "lenet5": ("lenet5", [], ["--epochs", 30, "--batch-size", 64, "--lr", 0.05, "--weight-decay", 5e-4,
                               "--schedule", "warmup:1+cosine", *SGD], 0.905,
                "the PFP paper's LeNet-5 at 28x28, no augmentation"),
-    "resnet20": ("resnet20", ["--input-size", 32, "--augment", "crop:4,flip"],
-                 ["--epochs", 30, "--batch-size", 128, "--lr", 0.1, "--weight-decay", 5e-4,
-                  "--schedule", "warmup:2+cosine", *SGD], 0.930,
-                 "CIFAR ResNet-20 at 32x32 (zero-padded), random crop (pad 4) + flip"),
+    "resnet20": ("resnet20", ["--augment", "crop:2,flip"],
+                 ["--epochs", 24, "--batch-size", 128, "--lr", 0.1, "--weight-decay", 5e-4,
+                  "--schedule", "warmup:1+cosine", *SGD], 0.930,
+                 "CIFAR ResNet-20 at the data's own 1x28x28, random crop (pad 2) + flip"),
     "mobilenetv2": ("mobilenetv2:cifar_stride=true", ["--input-size", 32, "--augment", "crop:4,flip"],
                     ["--epochs", 30, "--batch-size", 128, "--lr", 0.1, "--weight-decay", 4e-5,
                      "--schedule", "warmup:2+cosine", *SGD], 0.920,
@@ -105,13 +105,19 @@ def main():
     cells = Cells(os.path.join(work, f"{args.data}.jsonl"), args.fresh)
     eval_bin = os.path.join(args.build, "shrink-eval")
 
+    adopt_committed(cells, args.data)
+
     def cell(name, seed, tag=""):
         model, image, train, _, _ = MODELS[name]
         key = {"model": name, "seed": seed, "data": args.data, "repeat": tag}
         cell_dir = os.path.join(work, f"{args.data}-{name}-s{seed}{tag}")
+        flags = ["--model", model, "--data", args.data, "--seed", seed, *image, *train]
+        if cells.has(key) and cells.done[cells.canon(key)]["flags"] != [str(f) for f in flags]:
+            print(f"{name} seed {seed}{tag}: stored under other settings; trained again", file=sys.stderr)
+            cells.forget(key)
+            shutil.rmtree(cell_dir, ignore_errors=True)
 
         def compute():
-            flags = ["--model", model, "--data", args.data, "--seed", seed, *image, *train]
             out = train_resumable(args.build, cell_dir, flags, args.threads, deadline, args.checkpoint_every)
             r = run_json([eval_bin, out, "--data", args.data, "--json", "--batch-size", 128], args.threads)
             epochs = [json.loads(l) for l in open(os.path.join(cell_dir, "metrics.jsonl"))]
@@ -147,6 +153,24 @@ def main():
     write_table(args, results, stored("lenet5", REPEAT_SEED, "-repeat"))
     if unfinished:
         print("stopped at --max-minutes; unfinished (rerun to continue): " + ", ".join(unfinished), file=sys.stderr)
+
+
+def adopt_committed(cells, data):
+    """Takes the finished cells of the committed table (docs/results/cnn_<data>.json) that
+    runs/ does not hold: runs/ lives on one machine, the committed table travels with the
+    repository, so a sitting on a fresh clone continues the table instead of dropping rows."""
+    path = os.path.join(ROOT, "docs/results", f"cnn_{data}.json")
+    if not os.path.exists(path):
+        return
+    committed = json.load(open(path))
+    found = [({"model": name, "seed": int(seed), "data": data, "repeat": ""}, value)
+             for name, by_seed in committed.get("results", {}).items() for seed, value in by_seed.items()]
+    if committed.get("repeat"):
+        found.append(({"model": "lenet5", "seed": REPEAT_SEED, "data": data, "repeat": "-repeat"},
+                      committed["repeat"]))
+    for key, value in found:
+        if not cells.has(key):
+            cells.get(key, lambda v=value: v)
 
 
 def write_table(args, results, repeat):

@@ -59,11 +59,16 @@ const Case kCases[] = {
     {"big_one_image", conv(1, 16, 33, 31, 24, 3, 3, 1, 1, 1, 1, 1, 1, 1)},
     {"big_1x1", conv(3, 32, 17, 19, 48, 1, 1, 1, 1, 0, 0, 1, 1, 1)},
     {"big_depthwise", conv(4, 32, 20, 18, 32, 3, 3, 1, 1, 1, 1, 1, 1, 32)},
-    // The packed path's blocking: k = 360 in two kKC blocks, 150 output channels in two kMC
-    // blocks and a partial row panel, 297 pixels over 3 images (backward-weight blocks span
-    // images); and 342 pixels per image in three output chunks, strided.
+    // The direct kernels' blocking (conv_direct.h): k = 360 in two kKC blocks, 150 output
+    // channels in 25 row panels; 297 pixels in runs of 8 that cross output rows; strided
+    // images split into column phases.
     {"packed_k_and_row_blocks", conv(3, 40, 9, 11, 150, 3, 3, 1, 1, 1, 1, 1, 1, 1)},
     {"packed_pixel_chunks_strided", conv(2, 7, 37, 35, 13, 3, 3, 2, 2, 1, 1, 1, 1, 1)},
+    // One input column at stride 2: the odd column phase of the padded copy is empty.
+    {"one_column_stride2", conv(2, 3, 5, 1, 4, 3, 1, 2, 2, 1, 0, 1, 1, 1)},
+    {"stride2_even_pad_wide", conv(2, 3, 9, 21, 5, 3, 3, 2, 2, 2, 2, 1, 1, 1)},
+    {"1x1_stride2_odd", conv(3, 6, 9, 7, 5, 1, 1, 2, 3, 0, 0, 1, 1, 1)},
+    {"stride3_dilation2_wide", conv(2, 5, 13, 40, 7, 3, 3, 3, 3, 2, 2, 2, 2, 1)},
 };
 
 std::string describe(const Case& c) {

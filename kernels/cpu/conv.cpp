@@ -1,16 +1,19 @@
 // 2-D convolution over NCHW (kernels/kernel_list.h conv2d, conv2d_backward_input,
 // conv2d_backward_weight; the shape is kernels::Conv2dShape).
 //
-// General case, per group (cig = c_in/groups, cog = c_out/groups, K = cig kh kw,
-// P = out_h out_w), on the packed GEMM, with B images side by side (col has B P columns; see
-// dims_of for how B is chosen):
+// Float, not depthwise: the direct kernels of conv_direct.h (the micro-kernel reads a padded
+// copy of each image; no im2col matrix). Depthwise (groups == c_in == c_out): the loops below,
+// one plane against one small filter (as a GEMM it would have m = 1). The rest — float64 (the
+// gradient checks) and float backward-input at stride > 1 — goes through im2col and the GEMM:
+//
+// Per group (cig = c_in/groups, cog = c_out/groups, K = cig kh kw, P = out_h out_w), with B
+// images side by side (col has B P columns; see dims_of for how B is chosen):
 //   forward          col (K, B P) = im2col(x_g);   y_g (cog, B P) = W_g (cog, K) col  (+ bias)
 //   backward input   dcol (K, B P) = W_g^T dy_g;   dx_g = col2im(dcol)
 //   backward weight  dW_g (cog, K) += dy_g (cog, B P) col^T, blocks of images in order
 // y_g and dy_g are NCHW, so for B > 1 they pass through a (cog, B P) block (one copy, cheap
 // beside a K-deep product). A 1x1, stride-1, unpadded convolution of one image skips im2col:
-// col is x_g itself. Depthwise (groups == c_in == c_out) is a direct loop instead: its GEMM
-// would have m = 1.
+// col is x_g itself.
 //
 // Threading and determinism: forward and backward-input give whole blocks of images to
 // threads when there are enough (serial GEMM inside: it declines to fork within a parallel
@@ -25,7 +28,6 @@
 #include <vector>
 
 #include "kernels/cpu/conv_direct.h"
-#include "kernels/cpu/conv_packed.h"
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/im2col.h"
@@ -102,6 +104,7 @@ Dims dims_of(const Conv2dShape& s, Pass pass) {
 }
 
 bool is_depthwise(const Conv2dShape& s) { return s.groups == s.c_in && s.groups == s.c_out; }
+
 
 // Between the NCHW tensor and a block (rows, nb P) of a GEMM: block[o, b P + p] is
 // t[b image_stride + o P + p]. Rows and images are independent copies.
@@ -384,8 +387,7 @@ void CpuBackend::conv2d(DType t, const Conv2dShape& s, const void* x, const void
     const auto* bs = static_cast<const T*>(bias);
     T* ys = static_cast<T*>(y);
     if constexpr (std::is_same_v<T, float>) {
-      if (forward_is_direct(s)) return conv2d_forward_direct(s, xs, ws, bs, ys);
-      if (!is_depthwise(s)) return conv2d_forward_packed(s, xs, ws, bs, ys);
+      if (!is_depthwise(s)) return conv2d_forward_direct(s, xs, ws, bs, ys);
     }
     if (!is_depthwise(s)) forward_gemm(s, xs, ws, bs, ys);
     else if (s.kh == 3 && s.kw == 3) forward_depthwise_fixed<3, 3>(s, xs, ws, bs, ys);
@@ -402,7 +404,7 @@ void CpuBackend::conv2d_backward_input(DType t, const Conv2dShape& s, const void
     const auto* dys = static_cast<const T*>(dy);
     if constexpr (std::is_same_v<T, float>) {
       if (!is_depthwise(s) && backward_input_is_forward(s))
-        return conv2d_backward_input_as_forward(s, ws, dys, static_cast<T*>(dx));
+        return conv2d_backward_input_direct(s, ws, dys, static_cast<T*>(dx));
     }
     if (is_depthwise(s)) backward_input_depthwise(s, ws, dys, static_cast<T*>(dx));
     else backward_input_gemm(s, ws, dys, static_cast<T*>(dx));

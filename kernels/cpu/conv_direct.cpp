@@ -5,6 +5,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <optional>
 #include <vector>
 
 #include "kernels/cpu/aligned_buffer.h"
@@ -27,28 +28,82 @@ thread_local AlignedBuffer t_images;   // backward-weight: every padded image (c
 thread_local AlignedBuffer t_grads;    // backward-weight: dy as 16-channel panels (calling thread)
 thread_local AlignedBuffer t_sums;     // backward-weight: every tile's running sums (calling thread)
 
-// The zero-padded planes of one image: plane c at c * hp * wp, row ih of the image at
-// (ih + pad_h) * wp + pad_w; kSlack zeros follow the last plane (a run's load may pass a row's end).
+// The zero-padded planes of one image with their columns split by phase modulo the stride:
+// padded column u of row v of plane c sits at ((c sw + u % sw) hp + v) wq + u / sw. Output
+// pixel j meets padded column j sw + q dw at phase (q dw) % sw, position j + (q dw) / sw: one
+// step per pixel whatever the stride, so 8 pixels are 8 consecutive floats. kSlack zeros follow
+// the last plane (a run's load may pass a row's end).
 struct Padded {
-  std::int64_t hp, wp;
-  explicit Padded(const Conv2dShape& s) : hp(s.h + 2 * s.pad_h), wp(s.w + 2 * s.pad_w) {}
-  std::int64_t image(std::int64_t channels) const { return channels * hp * wp + kSlack; }
+  std::int64_t hp, wp, sw, wq;
+  explicit Padded(const Conv2dShape& s)
+      : hp(s.h + 2 * s.pad_h), wp(s.w + 2 * s.pad_w), sw(s.stride_w), wq((wp + sw - 1) / sw) {}
+  std::int64_t plane() const { return sw * hp * wq; }  // one channel, every phase
+  std::int64_t image(std::int64_t channels) const { return channels * plane() + kSlack; }
 };
 void pad_image(const Conv2dShape& s, const Padded& p, const float* x, std::int64_t channels, float* dst) {
   std::fill_n(dst, p.image(channels), 0.0f);
   for (std::int64_t c = 0; c < channels; ++c)
-    for (std::int64_t i = 0; i < s.h; ++i)
-      std::copy_n(x + (c * s.h + i) * s.w, s.w, dst + (c * p.hp + i + s.pad_h) * p.wp + s.pad_w);
+    for (std::int64_t i = 0; i < s.h; ++i) {
+      const float* src = x + (c * s.h + i) * s.w;
+      const std::int64_t v = i + s.pad_h;
+      if (p.sw == 1) {
+        std::copy_n(src, s.w, dst + (c * p.hp + v) * p.wq + s.pad_w);
+        continue;
+      }
+      std::int64_t j = 0;
+      if (p.sw == 2) {  // split 16 columns at a time into their 8 even and 8 odd ones
+        const std::int64_t pe = s.pad_w % 2, po = 1 - pe;  // phases of columns j even / odd
+        float* even = dst + ((c * 2 + pe) * p.hp + v) * p.wq;
+        float* odd = dst + ((c * 2 + po) * p.hp + v) * p.wq;
+        for (; j + 16 <= s.w; j += 16) {
+          const __m256 lo = _mm256_loadu_ps(src + j), hi = _mm256_loadu_ps(src + j + 8);
+          const __m256 e = _mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(2, 0, 2, 0));  // lo0 lo2 hi0 hi2 | ...
+          const __m256 o = _mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(3, 1, 3, 1));
+          const __m256i order = _mm256_setr_epi32(0, 1, 4, 5, 2, 3, 6, 7);
+          _mm256_storeu_ps(even + (j + s.pad_w) / 2, _mm256_permutevar8x32_ps(e, order));
+          _mm256_storeu_ps(odd + (j + 1 + s.pad_w) / 2, _mm256_permutevar8x32_ps(o, order));
+        }
+      }
+      for (; j < s.w; ++j) {
+        const std::int64_t u = j + s.pad_w;
+        dst[((c * p.sw + u % p.sw) * p.hp + v) * p.wq + u / p.sw] = src[j];
+      }
+    }
 }
 
 // off[k] for tap k = (c, r, q) of one group: where that tap's input sits relative to the
-// top-left corner of the receptive field, in a padded image.
+// receptive field's top-left corner (phase 0, row i sh, position j for output pixel (i, j)).
 std::vector<std::int64_t> tap_offsets(const Conv2dShape& s, const Padded& p, std::int64_t cig) {
   std::vector<std::int64_t> off;
   for (std::int64_t c = 0; c < cig; ++c)
     for (std::int64_t r = 0; r < s.kh; ++r)
-      for (std::int64_t q = 0; q < s.kw; ++q) off.push_back(c * p.hp * p.wp + r * s.dilation_h * p.wp + q * s.dilation_w);
+      for (std::int64_t q = 0; q < s.kw; ++q) {
+        const std::int64_t u = q * s.dilation_w;
+        off.push_back(((c * p.sw + u % p.sw) * p.hp + r * s.dilation_h) * p.wq + u / p.sw);
+      }
   return off;
+}
+
+// A 1x1 unpadded convolution at stride > 1 reads one pixel in sh sw: it is the stride-1
+// convolution of those pixels, gathered here into (n, c, out_h, out_w), instead of a padded
+// copy of every pixel. Returns the shape to run on `sub`, or nullopt for other shapes.
+thread_local AlignedBuffer t_subsampled;
+std::optional<Conv2dShape> subsample_pointwise(const Conv2dShape& s, const float* x, const float*& sub) {
+  if (s.kh != 1 || s.kw != 1 || s.pad_h != 0 || s.pad_w != 0 || (s.stride_h == 1 && s.stride_w == 1))
+    return std::nullopt;
+  Conv2dShape t = s;
+  t.h = s.out_h();
+  t.w = s.out_w();
+  t.stride_h = t.stride_w = 1;
+  float* dst = t_subsampled.get(std::max<std::int64_t>(s.n * s.c_in * t.h * t.w, 1));
+  const std::int64_t planes = s.n * s.c_in;
+#pragma omp parallel for schedule(static) if (!omp_in_parallel() && planes * t.h * t.w > (1 << 15))
+  for (std::int64_t plane = 0; plane < planes; ++plane)
+    for (std::int64_t i = 0; i < t.h; ++i)
+      for (std::int64_t j = 0; j < t.w; ++j)
+        dst[(plane * t.h + i) * t.w + j] = x[(plane * s.h + i * s.stride_h) * s.w + j * s.stride_w];
+  sub = dst;
+  return t;
 }
 
 // Stores `n` <= 8 lanes of acc at c (beta 0: overwrite, never reading c; beta 1: accumulate).
@@ -110,18 +165,17 @@ void weight_tile(const Conv2dShape& s, const Padded& p, const float* image, cons
     acc[t][1] = _mm256_load_ps(sums + t * kNR + 8);
   }
   for (std::int64_t i = 0; i < oh; ++i) {
-    const float* row = image + i * s.stride_h * p.wp;
+    const float* row = image + i * s.stride_h * p.wq;
     const float* a[R];
 #pragma GCC unroll 6
     for (int t = 0; t < R; ++t) a[t] = row + off[t];
     const float* b = dyt + i * ow * kNR;
     for (std::int64_t j = 0; j < ow; ++j) {
-      const std::int64_t col = j * s.stride_w;
       const __m256 v0 = _mm256_load_ps(b);
       const __m256 v1 = _mm256_load_ps(b + 8);
 #pragma GCC unroll 6
       for (int t = 0; t < R; ++t) {
-        const __m256 av = _mm256_broadcast_ss(a[t] + col);
+        const __m256 av = _mm256_broadcast_ss(a[t] + j);
         acc[t][0] = _mm256_fmadd_ps(av, v0, acc[t][0]);
         acc[t][1] = _mm256_fmadd_ps(av, v1, acc[t][1]);
       }
@@ -142,13 +196,10 @@ constexpr WeightTile kWeightTile[kMR + 1] = {nullptr, weight_tile<1>, weight_til
 
 }  // namespace
 
-bool forward_is_direct(const Conv2dShape& s) {
-  const bool depthwise = s.groups == s.c_in && s.groups == s.c_out;
-  return s.stride_h == 1 && s.stride_w == 1 && !depthwise;
-}
-
 void conv2d_forward_direct(const Conv2dShape& s, const float* x, const float* w, const float* bias,
                            float* y) {
+  const float* sub = nullptr;
+  if (const auto t = subsample_pointwise(s, x, sub)) return conv2d_forward_direct(*t, sub, w, bias, y);
   const std::int64_t cig = s.c_in / s.groups, cog = s.c_out / s.groups;
   const std::int64_t k = cig * s.kh * s.kw, oh = s.out_h(), ow = s.out_w(), p = oh * ow;
   const std::int64_t m_pad = ceil_div(cog, kMR) * kMR;
@@ -177,7 +228,7 @@ void conv2d_forward_direct(const Conv2dShape& s, const float* x, const float* w,
     float* padded = t_padded.get(pad.image(s.c_in));
     pad_image(s, pad, x + img * s.c_in * s.h * s.w, s.c_in, padded);
     for (std::int64_t g = 0; g < s.groups; ++g) {
-      const float* image = padded + g * cig * pad.hp * pad.wp;
+      const float* image = padded + g * cig * pad.plane();
       float* y_g = y + (img * s.c_out + g * cog) * p;
       for (std::int64_t p0 = 0; p0 < k; p0 += kKC) {
         const std::int64_t kc = std::min(kKC, k - p0);
@@ -190,7 +241,7 @@ void conv2d_forward_direct(const Conv2dShape& s, const float* x, const float* w,
           for (int h = 0; h < 2; ++h) {
             const std::int64_t u = std::min(2 * tile + h, runs - 1);
             const std::int64_t i = u / runs_per_row, j = u % runs_per_row * kRun;
-            b[h] = image + i * pad.wp + j;
+            b[h] = image + i * s.stride_h * pad.wq + j;
             c[h] = y_g + i * ow + j;
             if (2 * tile + h < runs) n[h] = std::min(kRun, ow - j);
           }
@@ -216,7 +267,35 @@ void conv2d_forward_direct(const Conv2dShape& s, const float* x, const float* w,
   }
 }
 
+bool backward_input_is_forward(const Conv2dShape& s) {
+  return s.stride_h == 1 && s.stride_w == 1 && s.pad_h <= s.dilation_h * (s.kh - 1) &&
+         s.pad_w <= s.dilation_w * (s.kw - 1);
+}
+
+void conv2d_backward_input_direct(const Conv2dShape& s, const float* w, const float* dy,
+                                      float* dx) {
+  const std::int64_t cig = s.c_in / s.groups, cog = s.c_out / s.groups, taps = s.kh * s.kw;
+  thread_local std::vector<float> flipped;
+  flipped.resize(static_cast<std::size_t>(s.c_in * cog * taps));
+  for (std::int64_t g = 0; g < s.groups; ++g)
+    for (std::int64_t ci = 0; ci < cig; ++ci)
+      for (std::int64_t co = 0; co < cog; ++co)
+        for (std::int64_t t = 0; t < taps; ++t)  // tap t = (r, q) meets flipped tap taps-1-t
+          flipped[static_cast<std::size_t>(((g * cig + ci) * cog + co) * taps + (taps - 1 - t))] =
+              w[((g * cog + co) * cig + ci) * taps + t];
+  Conv2dShape t = s;
+  t.c_in = s.c_out;
+  t.c_out = s.c_in;
+  t.h = s.out_h();
+  t.w = s.out_w();
+  t.pad_h = s.dilation_h * (s.kh - 1) - s.pad_h;
+  t.pad_w = s.dilation_w * (s.kw - 1) - s.pad_w;
+  conv2d_forward_direct(t, dy, flipped.data(), nullptr, dx);
+}
+
 void conv2d_backward_weight_direct(const Conv2dShape& s, const float* x, const float* dy, float* dw) {
+  const float* sub = nullptr;
+  if (const auto t = subsample_pointwise(s, x, sub)) return conv2d_backward_weight_direct(*t, sub, dy, dw);
   const std::int64_t cig = s.c_in / s.groups, cog = s.c_out / s.groups;
   const std::int64_t k = cig * s.kh * s.kw, p = s.out_h() * s.out_w();
   const Padded pad(s);
@@ -256,7 +335,7 @@ void conv2d_backward_weight_direct(const Conv2dShape& s, const float* x, const f
       for (std::int64_t tile = tile0; tile < tile1; ++tile) {
         std::int64_t g, jp, ip;
         where(tile, g, jp, ip);
-        kWeightTile[std::min(kMR, k - ip)](s, pad, images + img * image_floats + g * cig * pad.hp * pad.wp,
+        kWeightTile[std::min(kMR, k - ip)](s, pad, images + img * image_floats + g * cig * pad.plane(),
                                            off.data() + ip, grads + img * grad_floats + (g * col_panels + jp) * panel_floats,
                                            sums + tile * kMR * kNR);
       }

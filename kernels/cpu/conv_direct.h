@@ -1,31 +1,42 @@
 // Float convolutions whose micro-kernel reads the input image itself: no im2col matrix and no
-// packed copy of it (kernels/cpu/conv.cpp dispatches here).
+// packed copy of it. kernels/cpu/conv.cpp sends every float convolution that is not depthwise
+// here (depthwise has its own loops there); the im2col + GEMM path serves float64.
 //
-// Forward at stride 1: an output tile is 6 output channels x 16 pixels, two runs of 8
-// consecutive pixels of an output row. For kernel tap k = (c, r, q) the 8 input values under
-// a run are 8 consecutive floats of the zero-padded input plane c, at a fixed offset off[k]
-// from the run's top-left corner, so the micro-kernel loads B rows straight from the padded
-// image (one padded copy per image, kept in L2) where im2col would write and re-pack K = 9 c
-// values per pixel. W is packed into the GEMM's 6-row A panels once per call.
+// Each image is copied once, zero-padded, with its columns split by phase modulo the stride
+// (Padded in the .cpp), so that for every kernel tap k = (c, r, q) the inputs that 8
+// consecutive output pixels of a row meet are 8 consecutive floats at a fixed offset off[k]
+// from the pixels' receptive-field corner, at any stride and dilation.
 //
-// Backward-weight, any stride: dW^T (K, cog) = sum over pixels of x-taps (K) times dy (cog).
-// A tile is 6 taps x 16 output channels; the 6 tap values of a pixel are broadcast straight
-// from the padded image (at the 6 taps' offsets), dy is transposed once into 16-channel
-// panels, and the tile stays in registers over every pixel of every image: one store per tile.
-// Threads own whole tiles, so each element's sum order is fixed whatever the thread count.
+// Forward: an output tile is 6 output channels x 16 pixels (two runs of 8 pixels); the
+// micro-kernel loads its B rows straight from the padded image, where im2col would write and
+// re-pack K = c kh kw values per pixel (for CIFAR layers the packing cost as much as the
+// multiply-adds). W is packed into the GEMM's 6-row A panels once per call; k runs in blocks of
+// kKC, each accumulated onto the last, so every output element is summed exactly as the packed
+// sgemm sums it (the same bits as the im2col path).
+//
+// Backward-input at stride 1 is the forward convolution of dy with the kernel flipped and the
+// channel roles swapped (padding d (k - 1) - pad): its k depth is cog kh kw where im2col's
+// W^T dy has k = cog (16 in a ResNet-20 stage: the micro-kernel would mostly load and store C).
+//
+// Backward-weight, any stride: dW^T (K, cog) = sum over pixels of tap values (K) times dy
+// (cog). A tile is 6 taps x 16 output channels; the taps' values are broadcast straight from
+// the padded image and dy is transposed once into 16-channel panels. Threads own whole tiles
+// and pass over the images in order, so each element's sum order is fixed whatever the thread
+// count.
 #pragma once
 #include "kernels/kernel_types.h"
 
 namespace shrink::kernels::cpu {
 
-// Shapes conv2d_forward_direct takes: stride 1, not depthwise (conv.cpp's own loop is better
-// at one channel per group).
-bool forward_is_direct(const Conv2dShape& s);
-
+// Every non-depthwise shape.
 void conv2d_forward_direct(const Conv2dShape& s, const float* x, const float* w, const float* bias,
                            float* y);
-
-// Any shape that is not depthwise.
 void conv2d_backward_weight_direct(const Conv2dShape& s, const float* x, const float* dy, float* dw);
+
+// True when dx of `s` is a forward convolution of dy (stride 1, pad <= dilation (k - 1)).
+bool backward_input_is_forward(const Conv2dShape& s);
+// dx = conv2d(dy, W'), W'[g cig + ci, co, r, q] = W[g cog + co, ci, kh-1-r, kw-1-q], padding
+// dilation (k - 1) - pad (its output size is h: out + d (k - 1) - 2 pad).
+void conv2d_backward_input_direct(const Conv2dShape& s, const float* w, const float* dy, float* dx);
 
 }  // namespace shrink::kernels::cpu
