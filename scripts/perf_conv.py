@@ -138,13 +138,16 @@ def render_conv(conv):
                      f"{r['peer_gflops']:.1f} | {r['peer_ms'] / r['shrink_ms']:.2f}× |")
     peers = sorted({r["peer"] for r in conv["gemm"]})
     lines += ["", "### GEMMs under convolutions", "",
-              "The sgemm calls `kernels/cpu/conv.cpp` makes (row-major, per block of images: forward "
-              "`NN` m = c_out, n = images·out_h·out_w, k = c_in·kh·kw; backward-input `TN` m = K, k = c_out; "
-              "backward-weight `NT` m = c_out, n = K, k = images·out_h·out_w), against OpenBLAS's `cblas_sgemm` "
-              "on the same calls (the peer column says when it was numpy's matmul instead, which adds a few "
-              "microseconds per call to the peer). Forward and backward-input "
-              "run one serial GEMM per thread, so their 1-thread rows are the ones that matter; backward-weight "
-              f"runs one threaded GEMM. Target ≥ {GEMM_TARGET:.2f}×.", "",
+              "The sgemm calls of the im2col lowering in `kernels/cpu/conv.cpp` (row-major, per block of "
+              "images: forward `NN` m = c_out, n = images·out_h·out_w, k = c_in·kh·kw; backward-input `TN` m = K, "
+              "k = c_out; backward-weight `NT` m = c_out, n = K, k = images·out_h·out_w), against OpenBLAS's "
+              "`cblas_sgemm` on the same calls (the peer column says when it was numpy's matmul instead, which adds "
+              "a few microseconds per call to the peer). That lowering now serves float64 and float backward-input "
+              "at stride > 1 only: every other float convolution runs the direct kernels of "
+              "`kernels/cpu/conv_direct.h` (the kernel table above), which read the padded image from the "
+              "micro-kernel instead of calling sgemm. Forward and backward-input run one serial GEMM per thread, "
+              f"so their 1-thread rows are the ones that matter; backward-weight runs one threaded GEMM. Target ≥ "
+              f"{GEMM_TARGET:.2f}×.", "",
               f"Peer: {', '.join(peers)}.", "",
               "| layer.pass / op / m×n×k | shrink (ms) | shrink GFLOP/s | OpenBLAS (ms) | OpenBLAS GFLOP/s | "
               "ratio | target | threads |", "|---|---:|---:|---:|---:|---:|---|---:|"]
