@@ -1,4 +1,5 @@
-// The conv2d kernels (CPU: im2col + packed GEMM, direct depthwise) against the reference
+// The conv2d kernels (CPU: the direct float kernels of conv_direct.h, im2col + packed GEMM for
+// float64 and strided float backward-input, direct depthwise loops) against the reference
 // loops of kernels/reference/conv.h on odd shapes: stride, padding, dilation, groups,
 // depthwise with and without a channel multiplier, 1x1 (the im2col-free path), a kernel as
 // large as the padded input, and shapes above the OpenMP grain on both threading paths

@@ -105,7 +105,6 @@ Dims dims_of(const Conv2dShape& s, Pass pass) {
 
 bool is_depthwise(const Conv2dShape& s) { return s.groups == s.c_in && s.groups == s.c_out; }
 
-
 // Between the NCHW tensor and a block (rows, nb P) of a GEMM: block[o, b P + p] is
 // t[b image_stride + o P + p]. Rows and images are independent copies.
 template <class T>

@@ -207,6 +207,7 @@ void conv2d_forward_direct(const Conv2dShape& s, const float* x, const float* w,
   const std::vector<std::int64_t> off = tap_offsets(s, pad, cig);
   // A tile is two runs; runs are numbered row by row, so a tile may span two output rows.
   const std::int64_t runs_per_row = ceil_div(ow, kRun), runs = oh * runs_per_row, tiles = ceil_div(runs, 2);
+  auto run_pixel = [&](std::int64_t u) { return u / runs_per_row * ow + u % runs_per_row * kRun; };
   // Work items: whole images when there are enough of them, else parts of an image's tiles
   // (each part pads its image again: cheap beside its share of the multiply-adds).
   const int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
@@ -250,19 +251,15 @@ void conv2d_forward_direct(const Conv2dShape& s, const float* x, const float* w,
                                                   b[0], b[1], c[0] + ip * p, c[1] + ip * p, p, n[0], n[1], beta);
         }
       }
-      if (bias)  // after the sum, as the GEMM path adds it
+      if (bias) {  // after the sum, as the GEMM path adds it
+        // Runs partition the output rows in order, so a part's runs cover one pixel range.
+        const std::int64_t begin = run_pixel(2 * t0), end = run_pixel(std::min(2 * t1, runs));
         for (std::int64_t o = 0; o < cog; ++o) {
           const float add = bias[g * cog + o];
           float* yo = y_g + o * p;
-          for (std::int64_t tile = t0; tile < t1; ++tile)
-            for (int h = 0; h < 2; ++h) {
-              const std::int64_t u = 2 * tile + h;
-              if (u >= runs) continue;
-              const std::int64_t i = u / runs_per_row, j = u % runs_per_row * kRun;
-              float* run = yo + i * ow + j;
-              for (std::int64_t t = 0; t < std::min(kRun, ow - j); ++t) run[t] += add;
-            }
+          for (std::int64_t q = begin; q < end; ++q) yo[q] += add;
         }
+      }
     }
   }
 }
