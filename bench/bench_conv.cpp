@@ -4,7 +4,8 @@
 // a kernel's GFLOPS counter reads as a fraction of peak (../shared/BENCHMARKING.md).
 //
 // Names: train_step/<model>/<batch>, inference/<model>/<batch>, conv_fwd|conv_bwd_input|
-// conv_bwd_weight/<layer> (n c_in h w -> c_out kxk /stride, groups), peak/fma.
+// conv_bwd_weight/<layer> (n c_in h w -> c_out kxk /stride, groups), conv_fwd_direct/<layer>
+// (the direct kernel where conv_fwd runs Winograd), peak/fma.
 #include <benchmark/benchmark.h>
 #include <immintrin.h>
 #include <omp.h>
@@ -19,6 +20,8 @@
 #include "core/ops.h"
 #include "core/random.h"
 #include "kernels/backend.h"
+#include "kernels/cpu/conv_direct.h"
+#include "kernels/cpu/conv_winograd.h"
 #include "nn/models.h"
 #include "nn/optim.h"
 
@@ -150,7 +153,9 @@ shrink::kernels::Conv2dShape shape_of(const ConvLayer& l) {
   return s;
 }
 
-enum class ConvPass { Forward, BackwardInput, BackwardWeight };
+// ForwardDirect: the direct kernel on a layer that conv2d sends to Winograd, the measured
+// alternative behind that choice (kernels/cpu/conv_winograd.h winograd_preferred).
+enum class ConvPass { Forward, ForwardDirect, BackwardInput, BackwardWeight };
 
 std::vector<float> random_values(std::int64_t count, Generator& gen) {
   const Tensor t = Tensor::randn({count}, gen);
@@ -171,6 +176,7 @@ void conv_kernel(benchmark::State& state, ConvLayer layer, ConvPass pass) {
   auto call = [&] {
     switch (pass) {
       case ConvPass::Forward: cpu.conv2d(DType::Float32, s, x.data(), w.data(), nullptr, y.data()); break;
+      case ConvPass::ForwardDirect: shrink::kernels::cpu::conv2d_forward_direct(s, x.data(), w.data(), nullptr, y.data()); break;
       case ConvPass::BackwardInput: cpu.conv2d_backward_input(DType::Float32, s, w.data(), y.data(), x.data()); break;
       case ConvPass::BackwardWeight: cpu.conv2d_backward_weight(DType::Float32, s, x.data(), y.data(), w.data()); break;
     }
@@ -196,11 +202,14 @@ std::string layer_name(const ConvLayer& l) {
 // resnet18's layers only run forward (its workload is inference).
 const int kRegisterKernels = [] {
   const std::pair<const char*, ConvPass> passes[] = {{"conv_fwd/", ConvPass::Forward},
+                                                     {"conv_fwd_direct/", ConvPass::ForwardDirect},
                                                      {"conv_bwd_input/", ConvPass::BackwardInput},
                                                      {"conv_bwd_weight/", ConvPass::BackwardWeight}};
   for (const auto& [prefix, pass] : passes)
     for (const ConvLayer& layer : kConvLayers) {
-      if (pass != ConvPass::Forward && std::string(layer.model).rfind("resnet18", 0) == 0) continue;
+      const bool forward = pass == ConvPass::Forward || pass == ConvPass::ForwardDirect;
+      if (!forward && std::string(layer.model).rfind("resnet18", 0) == 0) continue;
+      if (pass == ConvPass::ForwardDirect && !shrink::kernels::cpu::winograd_preferred(shape_of(layer))) continue;
       benchmark::RegisterBenchmark((prefix + layer_name(layer)).c_str(), conv_kernel, layer, pass)
           ->UseRealTime()
           ->Unit(benchmark::kMicrosecond);

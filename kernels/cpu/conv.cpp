@@ -1,8 +1,10 @@
 // 2-D convolution over NCHW (kernels/kernel_list.h conv2d, conv2d_backward_input,
 // conv2d_backward_weight; the shape is kernels::Conv2dShape).
 //
-// Float, not depthwise: the direct kernels of conv_direct.h (the micro-kernel reads a padded
-// copy of each image; no im2col matrix). Depthwise (groups == c_in == c_out): the loops below,
+// Float, not depthwise: Winograd F(4x4, 3x3) for 3x3 stride-1 layers where it saves products
+// (conv_winograd.h winograd_preferred, forward and the stride-1 backward-input, which is a
+// forward convolution), else the direct kernels of conv_direct.h (the micro-kernel reads a
+// padded copy of each image; no im2col matrix). Depthwise (groups == c_in == c_out): the loops below,
 // one plane against one small filter (as a GEMM it would have m = 1). The rest — float64 (the
 // gradient checks) and float backward-input at stride > 1 — goes through im2col and the GEMM:
 //
@@ -28,6 +30,7 @@
 #include <vector>
 
 #include "kernels/cpu/conv_direct.h"
+#include "kernels/cpu/conv_winograd.h"
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/im2col.h"
@@ -375,6 +378,12 @@ void backward_weight_depthwise(const Conv2dShape& s, const T* x, const T* dy, T*
   }
 }
 
+// Float convolutions that are not depthwise: Winograd where it pays, else direct.
+void forward_float(const Conv2dShape& s, const float* x, const float* w, const float* bias, float* y) {
+  if (winograd_preferred(s)) conv2d_forward_winograd(s, x, w, bias, y);
+  else conv2d_forward_direct(s, x, w, bias, y);
+}
+
 }  // namespace
 
 void CpuBackend::conv2d(DType t, const Conv2dShape& s, const void* x, const void* weight,
@@ -386,7 +395,7 @@ void CpuBackend::conv2d(DType t, const Conv2dShape& s, const void* x, const void
     const auto* bs = static_cast<const T*>(bias);
     T* ys = static_cast<T*>(y);
     if constexpr (std::is_same_v<T, float>) {
-      if (!is_depthwise(s)) return conv2d_forward_direct(s, xs, ws, bs, ys);
+      if (!is_depthwise(s)) return forward_float(s, xs, ws, bs, ys);
     }
     if (!is_depthwise(s)) forward_gemm(s, xs, ws, bs, ys);
     else if (s.kh == 3 && s.kw == 3) forward_depthwise_fixed<3, 3>(s, xs, ws, bs, ys);
@@ -402,8 +411,11 @@ void CpuBackend::conv2d_backward_input(DType t, const Conv2dShape& s, const void
     const auto* ws = static_cast<const T*>(weight);
     const auto* dys = static_cast<const T*>(dy);
     if constexpr (std::is_same_v<T, float>) {
-      if (!is_depthwise(s) && backward_input_is_forward(s))
-        return conv2d_backward_input_direct(s, ws, dys, static_cast<T*>(dx));
+      if (!is_depthwise(s) && backward_input_is_forward(s)) {
+        thread_local std::vector<float> flipped;
+        const Conv2dShape t = backward_input_as_forward(s, ws, flipped);
+        return forward_float(t, dys, flipped.data(), nullptr, static_cast<T*>(dx));
+      }
     }
     if (is_depthwise(s)) backward_input_depthwise(s, ws, dys, static_cast<T*>(dx));
     else backward_input_gemm(s, ws, dys, static_cast<T*>(dx));

@@ -269,10 +269,8 @@ bool backward_input_is_forward(const Conv2dShape& s) {
          s.pad_w <= s.dilation_w * (s.kw - 1);
 }
 
-void conv2d_backward_input_direct(const Conv2dShape& s, const float* w, const float* dy,
-                                      float* dx) {
+Conv2dShape backward_input_as_forward(const Conv2dShape& s, const float* w, std::vector<float>& flipped) {
   const std::int64_t cig = s.c_in / s.groups, cog = s.c_out / s.groups, taps = s.kh * s.kw;
-  thread_local std::vector<float> flipped;
   flipped.resize(static_cast<std::size_t>(s.c_in * cog * taps));
   for (std::int64_t g = 0; g < s.groups; ++g)
     for (std::int64_t ci = 0; ci < cig; ++ci)
@@ -287,7 +285,7 @@ void conv2d_backward_input_direct(const Conv2dShape& s, const float* w, const fl
   t.w = s.out_w();
   t.pad_h = s.dilation_h * (s.kh - 1) - s.pad_h;
   t.pad_w = s.dilation_w * (s.kw - 1) - s.pad_w;
-  conv2d_forward_direct(t, dy, flipped.data(), nullptr, dx);
+  return t;
 }
 
 void conv2d_backward_weight_direct(const Conv2dShape& s, const float* x, const float* dy, float* dw) {

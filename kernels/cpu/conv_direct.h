@@ -24,6 +24,8 @@
 // and pass over the images in order, so each element's sum order is fixed whatever the thread
 // count.
 #pragma once
+#include <vector>
+
 #include "kernels/kernel_types.h"
 
 namespace shrink::kernels::cpu {
@@ -35,8 +37,9 @@ void conv2d_backward_weight_direct(const Conv2dShape& s, const float* x, const f
 
 // True when dx of `s` is a forward convolution of dy (stride 1, pad <= dilation (k - 1)).
 bool backward_input_is_forward(const Conv2dShape& s);
-// dx = conv2d(dy, W'), W'[g cig + ci, co, r, q] = W[g cog + co, ci, kh-1-r, kw-1-q], padding
-// dilation (k - 1) - pad (its output size is h: out + d (k - 1) - 2 pad).
-void conv2d_backward_input_direct(const Conv2dShape& s, const float* w, const float* dy, float* dx);
+// The forward convolution that gives dx: dx = conv2d(dy, W') with
+// W'[g cig + ci, co, r, q] = W[g cog + co, ci, kh-1-r, kw-1-q] (written to `flipped`) under the
+// returned shape: channel roles swapped, padding dilation (k - 1) - pad (its output size is h).
+Conv2dShape backward_input_as_forward(const Conv2dShape& s, const float* w, std::vector<float>& flipped);
 
 }  // namespace shrink::kernels::cpu

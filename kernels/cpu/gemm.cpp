@@ -93,14 +93,17 @@ void edge_tile(std::int64_t kc, const float* a, const float* b, float* c, std::i
     }
 }
 
-// One C tile of rows <= kMR, cols <= kNR from one packed A panel and one packed B panel.
-void multiply_panels(std::int64_t kc, const float* a, const float* b, float* c, std::int64_t ldc,
-                     std::int64_t rows, std::int64_t cols, float beta) {
+}  // namespace
+
+void gemm_detail::multiply_panels(std::int64_t kc, const float* a, const float* b, float* c,
+                                  std::int64_t ldc, std::int64_t rows, std::int64_t cols, float beta) {
   if (rows == kMR && cols == kNR)
     kernel_rx16<kMR>(kc, a, b, c, ldc, beta);
   else
     edge_tile(kc, a, b, c, ldc, rows, cols, beta);
 }
+
+namespace {
 
 void scale_c(std::int64_t m, std::int64_t n, float beta, float* c, std::int64_t ldc) {
   if (beta == 1.0f) return;

@@ -26,4 +26,11 @@ void pack_panel_b(const float* src, std::int64_t ld, bool k_contiguous, std::int
                   std::int64_t kc, float* dst);  // width kNR, no scaling
 
 
+// C[0:rows, 0:cols] = beta C + A B over kc steps for one packed A panel (kc x kMR, as
+// pack_panel_a lays it out) and one packed B panel (kc x kNR, 32-byte aligned); rows <= kMR,
+// cols <= kNR. beta == 0 never reads C. The sgemm driver and the convolutions that pack their
+// own operands (conv_winograd.cpp) share it.
+void multiply_panels(std::int64_t kc, const float* a, const float* b, float* c, std::int64_t ldc,
+                     std::int64_t rows, std::int64_t cols, float beta);
+
 }  // namespace shrink::kernels::cpu::gemm_detail

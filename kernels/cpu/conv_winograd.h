@@ -1,0 +1,27 @@
+// Winograd F(4x4, 3x3) forward convolution for float 3x3, stride-1, undilated, ungrouped
+// layers (Lavin & Gray 2016): each 4x4 output tile is A^T [ sum_c (G g G^T) .* (B^T d B) ] A
+// over 6x6 input tiles d, 36 multiplies per channel pair where the direct kernel spends 144.
+//
+// Layout: the image is padded with its columns split by phase modulo 4 (as conv_direct's
+// Padded at stride 4), so element (i, j) of 8 horizontally adjacent tiles is 8 consecutive
+// floats; the input transform works on those vectors and writes V[pos] straight into the
+// GEMM's 16-wide B panels (k = input channel); U[pos] = G g G^T is packed into A panels once
+// per call; the 36 products run on multiply_panels; the output transform adds the bias.
+//
+// Rounding: Winograd's transforms scale values by up to 8x and 1/24 (the points 0, +-1, +-2),
+// so outputs differ from the direct sum by a few hundred ulps of the largest term, not a few.
+#pragma once
+#include "kernels/kernel_types.h"
+
+namespace shrink::kernels::cpu {
+
+// 3x3, stride 1, dilation 1, groups 1, padding <= 2.
+bool winograd_applies(const Conv2dShape& s);
+// Applies, and beats the direct kernel: 8+ channels each way (the transforms cost per channel
+// what the products save), and tiles that waste at most half their products on the map's edge.
+bool winograd_preferred(const Conv2dShape& s);
+
+void conv2d_forward_winograd(const Conv2dShape& s, const float* x, const float* w, const float* bias,
+                             float* y);
+
+}  // namespace shrink::kernels::cpu

@@ -1,0 +1,94 @@
+// The Winograd F(4x4, 3x3) forward convolution (kernels/cpu/conv_winograd.h) against the
+// reference loops, on shapes that exercise its tiling: output sizes not multiples of 4 (partial
+// tiles), tile rows of 1, 2, 7 and 18 tiles (vectors of 8 tiles that cross tile rows and images
+// and read by gathers; ones that sit in a row and load contiguously), padding 0, 1 and 2
+// (asymmetric h/w), more than kKC = 256 input channels (two k blocks), output channels that
+// leave a partial 6-row panel, batches whose tiles fill many chunks (threads take whole chunks)
+// and few (threads share each chunk's steps); and the same bits on one thread and two.
+//
+// Tolerance: the transforms scale inputs by up to 5 and outputs by up to 8 and the weights by
+// 1/24 .. 1, so each output carries a rounding error of a few ulps times the sum of its terms'
+// magnitudes amplified by the transforms' norms (~10^2), not the direct sum's few ulps.
+#include <gtest/gtest.h>
+#include <omp.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "kernels/cpu/conv_winograd.h"
+#include "kernels/reference/conv.h"
+#include "tests/conv_shapes.h"
+#include "tests/cpu_kernel_test.h"
+
+namespace shrink::kernels {
+namespace {
+
+constexpr auto conv = testing::conv_shape;
+
+TEST(ConvWinograd, MatchesTheReferenceOnTilingEdgeCases) {
+  const Conv2dShape shapes[] = {
+      conv(2, 3, 7, 9, 5, 3, 3, 1, 1, 1, 1, 1, 1, 1),     // 7x9 output: partial tiles both ways
+      conv(1, 16, 32, 32, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1),  // ResNet-20 stage 1, one image
+      conv(3, 5, 70, 38, 7, 3, 3, 1, 1, 1, 1, 1, 1, 1),    // 18 and 10 tiles a row: 3 vectors, 2 panels
+      conv(2, 4, 11, 13, 13, 3, 3, 1, 1, 0, 2, 1, 1, 1),   // pad 0 x 2, 13 channels out
+      conv(2, 300, 6, 5, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1),    // 300 channels in: two k blocks
+      conv(1, 2, 3, 3, 1, 3, 3, 1, 1, 2, 2, 1, 1, 1),      // pad 2, tiny image
+      conv(5, 9, 8, 8, 10, 3, 3, 1, 1, 1, 1, 1, 1, 1),     // 2 tiles a row: vectors span rows and images
+      conv(17, 12, 4, 4, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1),    // one tile an image, 17 images
+      conv(6, 16, 28, 28, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1),  // 7 tiles a row, many chunks
+      conv(3, 64, 16, 16, 40, 3, 3, 1, 1, 1, 1, 1, 1, 1),  // 48 tiles: one chunk, shared steps
+  };
+  for (const Conv2dShape& s : shapes) {
+    for (bool with_bias : {true, false}) {
+      SCOPED_TRACE("n=" + std::to_string(s.n) + " c_in=" + std::to_string(s.c_in) + " h=" +
+                   std::to_string(s.h) + " w=" + std::to_string(s.w) + " c_out=" + std::to_string(s.c_out) +
+                   " pad=" + std::to_string(s.pad_h) + "x" + std::to_string(s.pad_w));
+      ASSERT_TRUE(cpu::winograd_applies(s));
+      const auto x = testing::random_vec<float>(s.n * s.c_in * s.h * s.w, -1, 1, 1);
+      const auto w = testing::random_vec<float>(s.c_out * s.c_in * 9, -1, 1, 2);
+      const auto b = testing::random_vec<float>(s.c_out, -1, 1, 3);
+      std::vector<float> got(static_cast<std::size_t>(s.n * s.c_out * s.out_h() * s.out_w()), -7.0f);
+      cpu::conv2d_forward_winograd(s, x.data(), w.data(), with_bias ? b.data() : nullptr, got.data());
+      std::vector<double> want(got.size());
+      const auto bd = testing::to_doubles(b);
+      reference::conv2d(s, testing::to_doubles(x).data(), testing::to_doubles(w).data(),
+                        with_bias ? bd.data() : nullptr, want.data());
+      // Terms in [-1, 1]; 9 c_in of them per output.
+      const double tol = 100 * 6e-8 * static_cast<double>(9 * s.c_in + 4);
+      EXPECT_TRUE(testing::all_close("conv2d_winograd", got, want, tol, tol));
+    }
+  }
+}
+
+TEST(ConvWinograd, GivesTheSameBitsOnOneThreadAndTwo) {
+  const int before = omp_get_max_threads();
+  for (const Conv2dShape& s : {conv(6, 16, 28, 28, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1),
+                               conv(3, 64, 16, 16, 40, 3, 3, 1, 1, 1, 1, 1, 1, 1),
+                               conv(5, 9, 8, 8, 10, 3, 3, 1, 1, 1, 1, 1, 1, 1)}) {
+    const auto x = testing::random_vec<float>(s.n * s.c_in * s.h * s.w, -1, 1, 4);
+    const auto w = testing::random_vec<float>(s.c_out * s.c_in * 9, -1, 1, 5);
+    const auto b = testing::random_vec<float>(s.c_out, -1, 1, 6);
+    std::vector<float> y[2];
+    for (int threads : {1, 2}) {
+      omp_set_num_threads(threads);
+      y[threads - 1].resize(static_cast<std::size_t>(s.n * s.c_out * s.out_h() * s.out_w()));
+      cpu::conv2d_forward_winograd(s, x.data(), w.data(), b.data(), y[threads - 1].data());
+    }
+    omp_set_num_threads(before);
+    EXPECT_TRUE(testing::all_same("conv2d_winograd", y[1], y[0])) << "c_in " << s.c_in << " h " << s.h;
+  }
+}
+
+TEST(ConvWinograd, IsPreferredWhereItSavesProducts) {
+  EXPECT_TRUE(cpu::winograd_preferred(conv(64, 16, 32, 32, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1)));
+  EXPECT_TRUE(cpu::winograd_preferred(conv(16, 256, 4, 4, 256, 3, 3, 1, 1, 1, 1, 1, 1, 1)));
+  EXPECT_FALSE(cpu::winograd_preferred(conv(16, 512, 2, 2, 512, 3, 3, 1, 1, 1, 1, 1, 1, 1)));  // 4 of 16 outputs used
+  EXPECT_FALSE(cpu::winograd_preferred(conv(64, 3, 32, 32, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1)));   // 3 channels in
+  EXPECT_FALSE(cpu::winograd_preferred(conv(64, 16, 32, 32, 16, 3, 3, 2, 2, 1, 1, 1, 1, 1)));  // stride 2
+  EXPECT_FALSE(cpu::winograd_applies(conv(4, 16, 32, 32, 16, 3, 3, 1, 1, 1, 1, 1, 1, 2)));     // groups 2
+  EXPECT_FALSE(cpu::winograd_applies(conv(4, 16, 32, 32, 16, 3, 3, 1, 1, 2, 2, 2, 2, 1)));     // dilation 2
+}
+
+}  // namespace
+}  // namespace shrink::kernels
