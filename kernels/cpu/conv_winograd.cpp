@@ -38,7 +38,6 @@ constexpr std::int64_t round_up(std::int64_t a, std::int64_t b) { return ceil_di
 thread_local AlignedBuffer t_u;       // U as A panels (calling thread)
 thread_local AlignedBuffer t_u_rows;  // U[pos][o][c] before packing (calling thread)
 thread_local AlignedBuffer t_images;  // the padded, phase-split images of one block (each worker)
-thread_local AlignedBuffer t_plane;   // one padded plane before its phase split (each worker)
 thread_local AlignedBuffer t_v;       // V of one chunk as B panels (each worker)
 thread_local AlignedBuffer t_m;       // M = U V of one chunk (each worker)
 
@@ -131,43 +130,44 @@ void transform_weights(const Conv2dShape& s, const float* w, std::int64_t o0, st
     }
 }
 
-// Channel c of one image, padded and split into its 4 column phases. The padded plane is
-// laid out whole first (zeros, the input rows, zeros; in the calling thread's scratch), then
-// dealt into the phase planes 32 columns at a time, an 8 x 4 transpose of (position, phase)
-// pairs: reading a row right after writing it would stall on store forwarding.
+// Channel c of one image, padded and split into its 4 column phases, 32 padded columns
+// (8 positions) at a time: four masked loads straight from the input row (lanes that fall in
+// the padding read nothing and hold zero), then an 8 x 4 transpose of (position, phase) pairs.
 void pad_channel(const Conv2dShape& s, const Geometry& g, const float* x, std::int64_t c, float* dst) {
-  const std::int64_t width = kTile * g.wq, vectors = g.wq / kLanes * kLanes;
-  float* const plane = t_plane.get(g.hp * width);
-  for (std::int64_t r = 0; r < g.hp; ++r) {
-    float* row = plane + r * width;
-    const std::int64_t i = r - s.pad_h;
-    if (i < 0 || i >= s.h) {
-      std::fill_n(row, width, 0.0f);
-      continue;
-    }
-    std::fill_n(row, s.pad_w, 0.0f);
-    std::copy_n(x + (c * s.h + i) * s.w, s.w, row + s.pad_w);
-    std::fill(row + s.pad_w + s.w, row + width, 0.0f);
-  }
+  const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
   const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+  const __m256i width = _mm256_set1_epi32(static_cast<int>(s.w));
   for (std::int64_t r = 0; r < g.hp; ++r) {
-    const float* row = plane + r * width;
     float* out[kTile];
     for (std::int64_t phase = 0; phase < kTile; ++phase) out[phase] = dst + ((c * kTile + phase) * g.hp + r) * g.wq;
-    std::int64_t q = 0;
-    for (; q < vectors; q += kLanes) {
-      const float* src = row + kTile * q;  // positions q .. q + 7, two per vector
-      const __m256 a = _mm256_loadu_ps(src), b = _mm256_loadu_ps(src + 8);
-      const __m256 c2 = _mm256_loadu_ps(src + 16), d = _mm256_loadu_ps(src + 24);
-      const __m256 t0 = _mm256_unpacklo_ps(a, b), t1 = _mm256_unpackhi_ps(a, b);
-      const __m256 t2 = _mm256_unpacklo_ps(c2, d), t3 = _mm256_unpackhi_ps(c2, d);
+    const std::int64_t i = r - s.pad_h;
+    if (i < 0 || i >= s.h) {
+      for (float* o : out) std::fill_n(o, g.wq, 0.0f);
+      continue;
+    }
+    const float* src = x + (c * s.h + i) * s.w;
+    for (std::int64_t q = 0; q < g.wq; q += kLanes) {
+      __m256 v[4];  // padded columns 4q + 8k .. + 7, input columns 4q + 8k - pad_w ..
+      for (int k = 0; k < 4; ++k) {
+        const std::int64_t j0 = kTile * q + 8 * k - s.pad_w;
+        const __m256i j = _mm256_add_epi32(lane, _mm256_set1_epi32(static_cast<int>(j0)));
+        const __m256i live = _mm256_andnot_si256(_mm256_cmpgt_epi32(_mm256_setzero_si256(), j),
+                                                 _mm256_cmpgt_epi32(width, j));  // 0 <= j < w
+        v[k] = _mm256_maskload_ps(src + j0, live);
+      }
+      const __m256 t0 = _mm256_unpacklo_ps(v[0], v[1]), t1 = _mm256_unpackhi_ps(v[0], v[1]);
+      const __m256 t2 = _mm256_unpacklo_ps(v[2], v[3]), t3 = _mm256_unpackhi_ps(v[2], v[3]);
       const __m256 phases[kTile] = {_mm256_shuffle_ps(t0, t2, 0x44), _mm256_shuffle_ps(t0, t2, 0xEE),
                                     _mm256_shuffle_ps(t1, t3, 0x44), _mm256_shuffle_ps(t1, t3, 0xEE)};
-      for (std::int64_t phase = 0; phase < kTile; ++phase)
-        _mm256_storeu_ps(out[phase] + q, _mm256_permutevar8x32_ps(phases[phase], order));
+      if (q + kLanes <= g.wq) {
+        for (std::int64_t phase = 0; phase < kTile; ++phase)
+          _mm256_storeu_ps(out[phase] + q, _mm256_permutevar8x32_ps(phases[phase], order));
+      } else {  // the row's last positions: the next row follows in memory
+        const __m256i keep = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(g.wq - q)), lane);
+        for (std::int64_t phase = 0; phase < kTile; ++phase)
+          _mm256_maskstore_ps(out[phase] + q, keep, _mm256_permutevar8x32_ps(phases[phase], order));
+      }
     }
-    for (; q < g.wq; ++q)
-      for (std::int64_t phase = 0; phase < kTile; ++phase) out[phase][q] = row[kTile * q + phase];
   }
 }
 
