@@ -5,7 +5,7 @@
 //
 // Names: train_step/<model>/<batch>, inference/<model>/<batch>, conv_fwd|conv_bwd_input|
 // conv_bwd_weight/<layer> (n c_in h w -> c_out kxk /stride, groups), conv_fwd_direct/<layer>
-// (the direct kernel where conv_fwd runs Winograd), peak/fma.
+// and conv_bwd_weight_direct/<layer> (the direct kernels where those run Winograd), peak/fma.
 #include <benchmark/benchmark.h>
 #include <immintrin.h>
 #include <omp.h>
@@ -153,9 +153,9 @@ shrink::kernels::Conv2dShape shape_of(const ConvLayer& l) {
   return s;
 }
 
-// ForwardDirect: the direct kernel on a layer that conv2d sends to Winograd, the measured
-// alternative behind that choice (kernels/cpu/conv_winograd.h winograd_preferred).
-enum class ConvPass { Forward, ForwardDirect, BackwardInput, BackwardWeight };
+// ForwardDirect, BackwardWeightDirect: the direct kernels on a layer that conv2d sends to
+// Winograd, the measured alternative behind that choice (conv_winograd.h winograd_preferred).
+enum class ConvPass { Forward, ForwardDirect, BackwardInput, BackwardWeight, BackwardWeightDirect };
 
 std::vector<float> random_values(std::int64_t count, Generator& gen) {
   const Tensor t = Tensor::randn({count}, gen);
@@ -179,6 +179,9 @@ void conv_kernel(benchmark::State& state, ConvLayer layer, ConvPass pass) {
       case ConvPass::ForwardDirect: shrink::kernels::cpu::conv2d_forward_direct(s, x.data(), w.data(), nullptr, y.data()); break;
       case ConvPass::BackwardInput: cpu.conv2d_backward_input(DType::Float32, s, w.data(), y.data(), x.data()); break;
       case ConvPass::BackwardWeight: cpu.conv2d_backward_weight(DType::Float32, s, x.data(), y.data(), w.data()); break;
+      case ConvPass::BackwardWeightDirect:
+        shrink::kernels::cpu::conv2d_backward_weight_direct(s, x.data(), y.data(), w.data());
+        break;
     }
   };
   call();  // sizes the kernel's scratch buffers outside the clock
@@ -204,12 +207,16 @@ const int kRegisterKernels = [] {
   const std::pair<const char*, ConvPass> passes[] = {{"conv_fwd/", ConvPass::Forward},
                                                      {"conv_fwd_direct/", ConvPass::ForwardDirect},
                                                      {"conv_bwd_input/", ConvPass::BackwardInput},
-                                                     {"conv_bwd_weight/", ConvPass::BackwardWeight}};
+                                                     {"conv_bwd_weight/", ConvPass::BackwardWeight},
+                                                     {"conv_bwd_weight_direct/", ConvPass::BackwardWeightDirect}};
   for (const auto& [prefix, pass] : passes)
     for (const ConvLayer& layer : kConvLayers) {
       const bool forward = pass == ConvPass::Forward || pass == ConvPass::ForwardDirect;
       if (!forward && std::string(layer.model).rfind("resnet18", 0) == 0) continue;
       if (pass == ConvPass::ForwardDirect && !shrink::kernels::cpu::winograd_preferred(shape_of(layer))) continue;
+      if (pass == ConvPass::BackwardWeightDirect &&
+          !shrink::kernels::cpu::winograd_weight_grad_preferred(shape_of(layer)))
+        continue;
       benchmark::RegisterBenchmark((prefix + layer_name(layer)).c_str(), conv_kernel, layer, pass)
           ->UseRealTime()
           ->Unit(benchmark::kMicrosecond);

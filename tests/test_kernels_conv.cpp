@@ -142,7 +142,7 @@ TYPED_TEST(CpuKernels, Conv2dBackwardWeightMatchesReference) {
     cpu().conv2d_backward_weight(dtype_of<T>(), s, x.data(), dy.data(), got.data());
     std::vector<double> want(got.size());
     reference::conv2d_backward_weight(s, to_doubles(x).data(), to_doubles(dy).data(), want.data());
-    const double tol = conv_tol<T>(s.n * s.out_h() * s.out_w(), Conv2dShape{});
+    const double tol = conv_tol<T>(s.n * s.out_h() * s.out_w(), s);
     EXPECT_TRUE(all_close("conv2d_backward_weight", got, want, tol, tol));
   }
 }

@@ -61,6 +61,29 @@ TEST(ConvWinograd, MatchesTheReferenceOnTilingEdgeCases) {
   }
 }
 
+// dw = sum over n out_h out_w products of terms in [-1, 1]; the same shapes.
+TEST(ConvWinograd, WeightGradientMatchesTheReference) {
+  const Conv2dShape shapes[] = {
+      conv(2, 3, 7, 9, 5, 3, 3, 1, 1, 1, 1, 1, 1, 1),     conv(1, 16, 32, 32, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1),
+      conv(3, 5, 70, 38, 7, 3, 3, 1, 1, 1, 1, 1, 1, 1),   conv(2, 4, 11, 13, 13, 3, 3, 1, 1, 0, 2, 1, 1, 1),
+      conv(2, 300, 6, 5, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1),   conv(1, 2, 3, 3, 1, 3, 3, 1, 1, 2, 2, 1, 1, 1),
+      conv(5, 9, 8, 8, 10, 3, 3, 1, 1, 1, 1, 1, 1, 1),    conv(17, 12, 4, 4, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1),
+      conv(6, 16, 28, 28, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1), conv(3, 8, 16, 16, 40, 3, 3, 1, 1, 1, 1, 1, 1, 1),
+  };
+  for (const Conv2dShape& s : shapes) {
+    SCOPED_TRACE("n=" + std::to_string(s.n) + " c_in=" + std::to_string(s.c_in) + " h=" + std::to_string(s.h) +
+                 " w=" + std::to_string(s.w) + " c_out=" + std::to_string(s.c_out));
+    const auto x = testing::random_vec<float>(s.n * s.c_in * s.h * s.w, -1, 1, 7);
+    const auto dy = testing::random_vec<float>(s.n * s.c_out * s.out_h() * s.out_w(), -1, 1, 8);
+    std::vector<float> got(static_cast<std::size_t>(s.c_out * s.c_in * 9), -7.0f);
+    cpu::conv2d_backward_weight_winograd(s, x.data(), dy.data(), got.data());
+    std::vector<double> want(got.size());
+    reference::conv2d_backward_weight(s, testing::to_doubles(x).data(), testing::to_doubles(dy).data(), want.data());
+    const double tol = 100 * 6e-8 * static_cast<double>(s.n * s.out_h() * s.out_w() + 4);
+    EXPECT_TRUE(testing::all_close("conv2d_backward_weight_winograd", got, want, tol, tol));
+  }
+}
+
 TEST(ConvWinograd, GivesTheSameBitsOnOneThreadAndTwo) {
   const int before = omp_get_max_threads();
   for (const Conv2dShape& s : {conv(6, 16, 28, 28, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1),
@@ -69,14 +92,18 @@ TEST(ConvWinograd, GivesTheSameBitsOnOneThreadAndTwo) {
     const auto x = testing::random_vec<float>(s.n * s.c_in * s.h * s.w, -1, 1, 4);
     const auto w = testing::random_vec<float>(s.c_out * s.c_in * 9, -1, 1, 5);
     const auto b = testing::random_vec<float>(s.c_out, -1, 1, 6);
-    std::vector<float> y[2];
+    const auto dy = testing::random_vec<float>(s.n * s.c_out * s.out_h() * s.out_w(), -1, 1, 7);
+    std::vector<float> y[2], dw[2];
     for (int threads : {1, 2}) {
       omp_set_num_threads(threads);
       y[threads - 1].resize(static_cast<std::size_t>(s.n * s.c_out * s.out_h() * s.out_w()));
+      dw[threads - 1].resize(static_cast<std::size_t>(s.c_out * s.c_in * 9));
       cpu::conv2d_forward_winograd(s, x.data(), w.data(), b.data(), y[threads - 1].data());
+      cpu::conv2d_backward_weight_winograd(s, x.data(), dy.data(), dw[threads - 1].data());
     }
     omp_set_num_threads(before);
     EXPECT_TRUE(testing::all_same("conv2d_winograd", y[1], y[0])) << "c_in " << s.c_in << " h " << s.h;
+    EXPECT_TRUE(testing::all_same("conv2d_backward_weight_winograd", dw[1], dw[0])) << "c_in " << s.c_in;
   }
 }
 
@@ -87,6 +114,8 @@ TEST(ConvWinograd, IsPreferredWhereItSavesProducts) {
   EXPECT_FALSE(cpu::winograd_preferred(conv(64, 3, 32, 32, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1)));   // 3 channels in
   EXPECT_FALSE(cpu::winograd_preferred(conv(64, 16, 32, 32, 16, 3, 3, 2, 2, 1, 1, 1, 1, 1)));  // stride 2
   EXPECT_FALSE(cpu::winograd_applies(conv(4, 16, 32, 32, 16, 3, 3, 1, 1, 1, 1, 1, 1, 2)));     // groups 2
+  EXPECT_TRUE(cpu::winograd_weight_grad_preferred(conv(64, 32, 16, 16, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1)));
+  EXPECT_FALSE(cpu::winograd_weight_grad_preferred(conv(64, 16, 32, 32, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1)));
   EXPECT_FALSE(cpu::winograd_applies(conv(4, 16, 32, 32, 16, 3, 3, 1, 1, 2, 2, 2, 2, 1)));     // dilation 2
 }
 

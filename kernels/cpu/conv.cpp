@@ -2,8 +2,8 @@
 // conv2d_backward_weight; the shape is kernels::Conv2dShape).
 //
 // Float, not depthwise: Winograd F(4x4, 3x3) for 3x3 stride-1 layers where it saves products
-// (conv_winograd.h winograd_preferred, forward and the stride-1 backward-input, which is a
-// forward convolution), else the direct kernels of conv_direct.h (the micro-kernel reads a
+// (conv_winograd.h winograd_preferred: forward and the stride-1 backward-input, which is a
+// forward convolution; backward-weight from 32 channels each way), else the direct kernels of conv_direct.h (the micro-kernel reads a
 // padded copy of each image; no im2col matrix). Depthwise (groups == c_in == c_out): the loops below,
 // one plane against one small filter (as a GEMM it would have m = 1). The rest — float64 (the
 // gradient checks) and float backward-input at stride > 1 — goes through im2col and the GEMM:
@@ -429,6 +429,8 @@ void CpuBackend::conv2d_backward_weight(DType t, const Conv2dShape& s, const voi
     const auto* xs = static_cast<const T*>(x);
     const auto* dys = static_cast<const T*>(dy);
     if constexpr (std::is_same_v<T, float>) {
+      if (!is_depthwise(s) && winograd_weight_grad_preferred(s))
+        return conv2d_backward_weight_winograd(s, xs, dys, static_cast<T*>(dweight));
       if (!is_depthwise(s)) return conv2d_backward_weight_direct(s, xs, dys, static_cast<T*>(dweight));
     }
     if (is_depthwise(s)) backward_weight_depthwise(s, xs, dys, static_cast<T*>(dweight));

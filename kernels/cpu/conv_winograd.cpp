@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "kernels/cpu/aligned_buffer.h"
+#include "kernels/cpu/gemm.h"
 #include "kernels/cpu/gemm_detail.h"
 
 namespace shrink::kernels::cpu {
@@ -79,6 +80,32 @@ inline void weight_1d(const __m256 g[3], __m256 o[kAlpha]) {
   o[5] = g[2];
 }
 
+// A y for one column (or row) of four vectors: the transpose of the output transform, which
+// carries dy's 4x4 tile back to the 6x6 products (dM = A dY A^T).
+inline void grad_1d(const __m256 y[kTile], __m256 m[kAlpha]) {
+  const __m256 s02 = _mm256_add_ps(y[0], y[2]), s13 = _mm256_add_ps(y[1], y[3]);
+  const __m256 p = _mm256_fmadd_ps(_mm256_set1_ps(4.0f), y[2], y[0]);                               // y0 + 4 y2
+  const __m256 r = _mm256_mul_ps(_mm256_set1_ps(2.0f), _mm256_fmadd_ps(_mm256_set1_ps(4.0f), y[3], y[1]));  // 2 y1 + 8 y3
+  m[0] = y[0];
+  m[1] = _mm256_add_ps(s02, s13);
+  m[2] = _mm256_sub_ps(s02, s13);
+  m[3] = _mm256_add_ps(p, r);
+  m[4] = _mm256_sub_ps(p, r);
+  m[5] = y[3];
+}
+
+// G^T x for one column (or row) of six vectors: the transpose of the weight transform, which
+// carries the products' gradient dU back to the 3x3 filter (dg = G^T dU G).
+inline void weight_grad_1d(const __m256 x[kAlpha], __m256 o[3]) {
+  const __m256 sixth = _mm256_set1_ps(1.0f / 6), s12 = _mm256_add_ps(x[1], x[2]), d21 = _mm256_sub_ps(x[2], x[1]);
+  const __m256 s34 = _mm256_add_ps(x[3], x[4]), d34 = _mm256_sub_ps(x[3], x[4]);
+  // G^T rows: [1/4 -1/6 -1/6 1/24 1/24 0], [0 -1/6 1/6 1/12 -1/12 0], [0 -1/6 -1/6 1/6 1/6 1]
+  o[0] = _mm256_fmadd_ps(_mm256_set1_ps(0.25f), x[0],
+                         _mm256_fmadd_ps(_mm256_set1_ps(1.0f / 24), s34, _mm256_mul_ps(_mm256_set1_ps(-1.0f / 6), s12)));
+  o[1] = _mm256_fmadd_ps(sixth, d21, _mm256_mul_ps(_mm256_set1_ps(1.0f / 12), d34));
+  o[2] = _mm256_add_ps(_mm256_mul_ps(sixth, _mm256_sub_ps(s34, s12)), x[5]);
+}
+
 // The geometry of one call. Tiles are numbered over the batch, t = (img th + ty) tw + tx, and
 // processed in chunks of consecutive numbers, so small feature maps fill whole vectors and
 // B panels with tiles of several rows and images. The padded copy splits every image's
@@ -89,9 +116,11 @@ inline void weight_1d(const __m256 g[3], __m256 o[kAlpha]) {
 struct Geometry {
   std::int64_t oh, ow, th, tw, per_image, tiles;  // output size, tiles a column, a row, an image, the batch
   std::int64_t hp, wq, image;                     // padded rows, positions per phase row, floats per image
-  explicit Geometry(const Conv2dShape& s)
+  // `channels`: planes per image of the padded copies (c_in; the weight gradient keeps dy's
+  // c_out planes in copies of the same geometry, so both share tile bases).
+  Geometry(const Conv2dShape& s, std::int64_t channels)
       : oh(s.out_h()), ow(s.out_w()), th(ceil_div(oh, kTile)), tw(ceil_div(ow, kTile)), per_image(th * tw),
-        tiles(s.n * per_image), hp(kTile * th + 2), wq(tw + 1), image(s.c_in * kTile * hp * wq) {}
+        tiles(s.n * per_image), hp(kTile * th + 2), wq(tw + 1), image(channels * kTile * hp * wq) {}
   std::int64_t plane() const { return hp * wq; }  // one phase of one channel
   // Tile t's corner in a padded copy that starts at image `first_image`.
   std::int64_t tile_base(std::int64_t t, std::int64_t first_image) const {
@@ -213,10 +242,17 @@ struct Chunk {
   }
 };
 
-// V[pos] = B^T d B for channels [c0, c0 + kc) of the chunk's tiles, as B panels: element
-// (c, column) of panel jp at pos v_pos + (jp kc + c - c0) kNR + column % kNR. Channels
-// [ca, cb) of that block are this call's share.
-void transform_input(const Geometry& g, const float* images, const Chunk& ch, std::int64_t c0, std::int64_t kc,
+// Where transform_input writes V: element (pos, channel c, tile column 8 q + lane) at
+// v + pos * pos_stride + q / 2 * pair + q % 2 * 8 + (c - c0) * channel + lane. The forward
+// writes B panels of its k block (pair = kc kNR, channel = kNR: panel jp = q / 2 holds
+// columns 16 jp ..); the weight gradient writes plain rows (pair = 16, channel = row length).
+struct VLayout {
+  float* v;
+  std::int64_t pos_stride, pair, channel;
+};
+
+// V[pos] = B^T d B for channels [ca, cb) (of the k block that starts at c0) of the chunk's tiles.
+void transform_input(const Geometry& g, const float* images, const Chunk& ch, std::int64_t c0, const VLayout& out,
                      std::int64_t ca, std::int64_t cb) {
   for (std::int64_t c = ca; c < cb; ++c)
     for (std::size_t q = 0; q < ch.groups.size(); ++q) {
@@ -233,13 +269,12 @@ void transform_input(const Geometry& g, const float* images, const Chunk& ch, st
         input_1d(d, o);
         for (int i = 0; i < kAlpha; ++i) t[i][j] = o[i];
       }
-      const std::int64_t jp = static_cast<std::int64_t>(q) * kLanes / kNR;
-      const std::int64_t half = static_cast<std::int64_t>(q) * kLanes % kNR;
+      float* dst = out.v + static_cast<std::int64_t>(q) / 2 * out.pair + static_cast<std::int64_t>(q) % 2 * kLanes +
+                   (c - c0) * out.channel;
       for (int i = 0; i < kAlpha; ++i) {
         __m256 o[kAlpha];
         input_1d(t[i], o);  // (B^T d) B: the same transform along the row
-        for (int l = 0; l < kAlpha; ++l)
-          _mm256_store_ps(ch.v + (i * kAlpha + l) * ch.v_pos + (jp * kc + c - c0) * kNR + half, o[l]);
+        for (int l = 0; l < kAlpha; ++l) _mm256_store_ps(dst + (i * kAlpha + l) * out.pos_stride, o[l]);
       }
     }
 }
@@ -320,8 +355,9 @@ void run_chunk(const Conv2dShape& s, const Geometry& g, const float* images, con
                const float* bias, float* y, bool split) {
   for (std::int64_t c0 = 0; c0 < s.c_in; c0 += kKC) {
     const std::int64_t kc = std::min(kKC, s.c_in - c0);
+    const VLayout panels{ch.v, ch.v_pos, kc * kNR, kNR};
 #pragma omp parallel for schedule(static) if (split)
-    for (std::int64_t c = c0; c < c0 + kc; ++c) transform_input(g, images, ch, c0, kc, c, c + 1);
+    for (std::int64_t c = c0; c < c0 + kc; ++c) transform_input(g, images, ch, c0, panels, c, c + 1);
 #pragma omp parallel for schedule(static) if (split)
     for (std::int64_t pos = 0; pos < kPos; ++pos) multiply(s, upack, ch, c0, kc, pos, pos + 1);
   }
@@ -368,27 +404,84 @@ void run_block(const Conv2dShape& s, const Geometry& g, const Plan& plan, const 
   }
 }
 
+// dM[pos] = A dY A^T for output channel o of the chunk's tiles: plain rows,
+// dm[pos * pos_stride + o * row + column]. dy's tiles past the output's edge read zeros.
+void transform_grad(const Geometry& g, const float* grads, const Chunk& ch, std::int64_t o, float* dm,
+                    std::int64_t pos_stride, std::int64_t row) {
+  for (std::size_t q = 0; q < ch.groups.size(); ++q) {
+    const Group& grp = ch.groups[q];
+    __m256 t[kAlpha][kTile];  // A dY, column by column
+    for (int k = 0; k < kTile; ++k) {
+      const float* col = grads + grp.base + (o * kTile + k) * g.plane();
+      __m256 y[kTile];
+      if (grp.contiguous)
+        for (int i = 0; i < kTile; ++i) y[i] = _mm256_loadu_ps(col + i * g.wq);
+      else
+        for (int i = 0; i < kTile; ++i) y[i] = _mm256_i32gather_ps(col + i * g.wq, grp.rel, 4);
+      __m256 m[kAlpha];
+      grad_1d(y, m);
+      for (int i = 0; i < kAlpha; ++i) t[i][k] = m[i];
+    }
+    float* dst = dm + o * row + static_cast<std::int64_t>(q) * kLanes;
+    for (int i = 0; i < kAlpha; ++i) {
+      __m256 m[kAlpha];
+      grad_1d(t[i], m);  // (A dY) A^T: the same transform along the row
+      for (int l = 0; l < kAlpha; ++l) _mm256_store_ps(dst + (i * kAlpha + l) * pos_stride, m[l]);
+    }
+  }
+}
+
+// dw[o, c] = G^T dU[o, c] G for output channel o, eight input channels at a time.
+void transform_weight_grad(const Conv2dShape& s, const float* du, std::int64_t o, float* dw) {
+  for (std::int64_t c = 0; c < s.c_in; c += kLanes) {
+    const std::int64_t lanes = std::min(kLanes, s.c_in - c);
+    const __m256i live = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(lanes)),
+                                            _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    __m256 t[3][kAlpha];  // G^T dU, column by column
+    for (int l = 0; l < kAlpha; ++l) {
+      __m256 x[kAlpha];
+      for (int i = 0; i < kAlpha; ++i)
+        x[i] = _mm256_maskload_ps(du + ((i * kAlpha + l) * s.c_out + o) * s.c_in + c, live);
+      __m256 r[3];
+      weight_grad_1d(x, r);
+      for (int a = 0; a < 3; ++a) t[a][l] = r[a];
+    }
+    alignas(32) float out[9][kLanes];
+    for (int a = 0; a < 3; ++a) {
+      __m256 r[3];
+      weight_grad_1d(t[a], r);  // (G^T dU) G
+      for (int b = 0; b < 3; ++b) _mm256_store_ps(out[a * 3 + b], r[b]);
+    }
+    for (std::int64_t l = 0; l < lanes; ++l)
+      for (int e = 0; e < 9; ++e) dw[(o * s.c_in + c + l) * 9 + e] = out[e][l];
+  }
+}
+
 }  // namespace
 
 bool winograd_applies(const Conv2dShape& s) {
   if (!(s.kh == 3 && s.kw == 3 && s.stride_h == 1 && s.stride_w == 1 && s.dilation_h == 1 && s.dilation_w == 1 &&
         s.groups == 1 && s.pad_h <= 2 && s.pad_w <= 2 && s.out_h() > 0 && s.out_w() > 0))
     return false;
-  const Geometry g(s);
+  const Geometry g(s, std::max(s.c_in, s.c_out));
   return s.n * g.image < std::numeric_limits<int>::max();  // gather offsets are 32-bit
 }
 
 bool winograd_preferred(const Conv2dShape& s) {
   if (!winograd_applies(s) || s.c_in < 8 || s.c_out < 8) return false;
   // 36 products per tile against 9 per output pixel: worth it when partial tiles waste little.
-  const Geometry g(s);
+  const Geometry g(s, s.c_in);
   return 4 * g.th * g.tw * 2 <= g.oh * g.ow;
+}
+
+bool winograd_weight_grad_preferred(const Conv2dShape& s) {
+  return winograd_preferred(s) && s.c_in >= 32 && s.c_out >= 32;
 }
 
 void conv2d_forward_winograd(const Conv2dShape& s, const float* x, const float* w, const float* bias,
                              float* y) {
   if (s.n == 0 || s.c_out == 0) return;
-  const Geometry g(s);
+  const Geometry g(s, s.c_in);
   const std::int64_t cin = s.c_in, cout = s.c_out, m_pad = round_up(cout, kMR);
   const int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
   float* const u = t_u_rows.get(kPos * cout * cin);
@@ -413,6 +506,64 @@ void conv2d_forward_winograd(const Conv2dShape& s, const float* x, const float* 
   } else {
 #pragma omp parallel for schedule(static) num_threads(threads)
     for (std::int64_t b = 0; b < plan.blocks; ++b) run_block(s, g, plan, x, upack, b, bias, y, false);
+  }
+}
+
+// dU[pos] = sum over tiles of dM[pos] V[pos]^T, one sgemm per position with a chunk's tiles as
+// k. Threads take whole blocks of images (padded, transformed and multiplied by the thread
+// into its own partial dU) and add the partials in block order (omp ordered), so every element
+// is summed in the same order whatever the thread count.
+void conv2d_backward_weight_winograd(const Conv2dShape& s, const float* x, const float* dy, float* dw) {
+  const std::int64_t cin = s.c_in, cout = s.c_out, weights = kPos * cout * cin;
+  if (s.n == 0) {
+    std::fill_n(dw, cout * cin * 9, 0.0f);
+    return;
+  }
+  const Geometry g(s, std::max(cin, cout));
+  Conv2dShape grad_shape = s;  // dy's planes, unpadded, in the same phase-split geometry
+  grad_shape.h = g.oh;
+  grad_shape.w = g.ow;
+  grad_shape.pad_h = grad_shape.pad_w = 0;
+  // Long k for the products: chunks of up to 2 kChunkBytes of V and dM.
+  const std::int64_t chunk = std::clamp<std::int64_t>(
+      2 * kChunkBytes / (kPos * (cin + cout) * std::int64_t{sizeof(float)}) / kNR * kNR, 4 * kNR, 32 * kNR);
+  const std::int64_t images = std::clamp<std::int64_t>((chunk + g.per_image / 2) / g.per_image, 1, s.n);
+  const std::int64_t blocks = ceil_div(s.n, images);
+  const std::int64_t v_pos = cin * chunk + kNR, dm_pos = cout * chunk + kNR;
+  float* const du = t_u_rows.get(weights);
+  const int threads = omp_in_parallel() ? 1 : static_cast<int>(std::min<std::int64_t>(omp_get_max_threads(), blocks));
+#pragma omp parallel num_threads(threads)
+  {
+    float* const padded = t_images.get(2 * images * g.image);
+    float* const grads = padded + images * g.image;
+    float* const v = t_v.get(kPos * v_pos);
+    float* const dm = t_m.get(kPos * dm_pos);
+    float* const part = t_u.get(weights);
+#pragma omp for schedule(static, 1) ordered
+    for (std::int64_t b = 0; b < blocks; ++b) {
+      const std::int64_t img0 = b * images, img1 = std::min(s.n, img0 + images);
+      for (std::int64_t img = img0; img < img1; ++img) {
+        for (std::int64_t c = 0; c < cin; ++c) pad_channel(s, g, x + img * cin * s.h * s.w, c, padded + (img - img0) * g.image);
+        for (std::int64_t o = 0; o < cout; ++o)
+          pad_channel(grad_shape, g, dy + img * cout * g.oh * g.ow, o, grads + (img - img0) * g.image);
+      }
+      const std::int64_t t1 = img1 * g.per_image;
+      for (std::int64_t t = img0 * g.per_image; t < t1; t += chunk) {
+        const Chunk ch(g, s, img0, t, std::min(chunk, t1 - t), nullptr, nullptr);
+        transform_input(g, padded, ch, 0, VLayout{v, v_pos, 2 * kLanes, chunk}, 0, cin);
+        for (std::int64_t o = 0; o < cout; ++o) transform_grad(g, grads, ch, o, dm, dm_pos, chunk);
+        for (std::int64_t pos = 0; pos < kPos; ++pos)
+          sgemm(false, true, cout, cin, ch.count, 1.0f, dm + pos * dm_pos, chunk, v + pos * v_pos, chunk,
+                t == img0 * g.per_image ? 0.0f : 1.0f, part + pos * cout * cin, cin);
+      }
+#pragma omp ordered
+      {
+        if (b == 0) std::copy_n(part, weights, du);
+        else for (std::int64_t e = 0; e < weights; ++e) du[e] += part[e];
+      }
+    }
+#pragma omp for schedule(static)
+    for (std::int64_t o = 0; o < cout; ++o) transform_weight_grad(s, du, o, dw);
   }
 }
 

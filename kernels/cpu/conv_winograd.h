@@ -20,8 +20,16 @@ bool winograd_applies(const Conv2dShape& s);
 // Applies, and beats the direct kernel: 8+ channels each way (the transforms cost per channel
 // what the products save), and tiles that waste at most half their products on the map's edge.
 bool winograd_preferred(const Conv2dShape& s);
+// The weight gradient's products have k = tiles and m, n = the channel counts: below 32
+// channels each way their GEMMs are too thin to beat the direct kernel (measured, bench_conv
+// conv_bwd_weight_direct).
+bool winograd_weight_grad_preferred(const Conv2dShape& s);
 
 void conv2d_forward_winograd(const Conv2dShape& s, const float* x, const float* w, const float* bias,
                              float* y);
+
+// The weight gradient in the same transforms: dU[pos] = sum over tiles of (A dY A^T)[pos]
+// V[pos]^T (one GEMM per position, k = tiles), then dw = G^T dU G.
+void conv2d_backward_weight_winograd(const Conv2dShape& s, const float* x, const float* dy, float* dw);
 
 }  // namespace shrink::kernels::cpu
