@@ -209,6 +209,16 @@ struct Group {
   bool contiguous;
 };
 
+// Rows [0, Rows) of one tile column of the group's 8 tiles (`col`: row 0 of the first tile;
+// rows wq floats apart): contiguous loads when the tiles sit side by side, else gathers.
+template <int Rows>
+inline void load_column(const Group& grp, const float* col, std::int64_t wq, __m256 (&d)[Rows]) {
+  if (grp.contiguous)
+    for (int i = 0; i < Rows; ++i) d[i] = _mm256_loadu_ps(col + i * wq);
+  else
+    for (int i = 0; i < Rows; ++i) d[i] = _mm256_i32gather_ps(col + i * wq, grp.rel, 4);
+}
+
 // One chunk of tiles [begin, begin + count) of a block of images that starts at first_image,
 // and its scratch.
 struct Chunk {
@@ -259,12 +269,8 @@ void transform_input(const Geometry& g, const float* images, const Chunk& ch, st
       const Group& grp = ch.groups[q];
       __m256 t[kAlpha][kAlpha];  // B^T d, column by column
       for (int j = 0; j < kAlpha; ++j) {
-        const float* col = images + grp.base + (c * kTile + j % kTile) * g.plane() + j / kTile;
         __m256 d[kAlpha];
-        if (grp.contiguous)
-          for (int i = 0; i < kAlpha; ++i) d[i] = _mm256_loadu_ps(col + i * g.wq);
-        else
-          for (int i = 0; i < kAlpha; ++i) d[i] = _mm256_i32gather_ps(col + i * g.wq, grp.rel, 4);
+        load_column(grp, images + grp.base + (c * kTile + j % kTile) * g.plane() + j / kTile, g.wq, d);
         __m256 o[kAlpha];
         input_1d(d, o);
         for (int i = 0; i < kAlpha; ++i) t[i][j] = o[i];
@@ -412,12 +418,8 @@ void transform_grad(const Geometry& g, const float* grads, const Chunk& ch, std:
     const Group& grp = ch.groups[q];
     __m256 t[kAlpha][kTile];  // A dY, column by column
     for (int k = 0; k < kTile; ++k) {
-      const float* col = grads + grp.base + (o * kTile + k) * g.plane();
       __m256 y[kTile];
-      if (grp.contiguous)
-        for (int i = 0; i < kTile; ++i) y[i] = _mm256_loadu_ps(col + i * g.wq);
-      else
-        for (int i = 0; i < kTile; ++i) y[i] = _mm256_i32gather_ps(col + i * g.wq, grp.rel, 4);
+      load_column(grp, grads + grp.base + (o * kTile + k) * g.plane(), g.wq, y);
       __m256 m[kAlpha];
       grad_1d(y, m);
       for (int i = 0; i < kAlpha; ++i) t[i][k] = m[i];
