@@ -1,12 +1,20 @@
-// Winograd F(4x4, 3x3) forward convolution for float 3x3, stride-1, undilated, ungrouped
-// layers (Lavin & Gray 2016): each 4x4 output tile is A^T [ sum_c (G g G^T) .* (B^T d B) ] A
-// over 6x6 input tiles d, 36 multiplies per channel pair where the direct kernel spends 144.
+// Winograd F(4x4, 3x3) convolutions for float 3x3, stride-1, undilated, ungrouped layers
+// (Lavin & Gray 2016): each 4x4 output tile is A^T [ sum_c (G g G^T) .* (B^T d B) ] A over
+// 6x6 input tiles d, 36 multiplies per channel pair where the direct kernel spends 144.
 //
-// Layout: the image is padded with its columns split by phase modulo 4 (as conv_direct's
-// Padded at stride 4), so element (i, j) of 8 horizontally adjacent tiles is 8 consecutive
-// floats; the input transform works on those vectors and writes V[pos] straight into the
-// GEMM's 16-wide B panels (k = input channel); U[pos] = G g G^T is packed into A panels once
-// per call; the 36 products run on multiply_panels; the output transform adds the bias.
+// Tiles are numbered over the whole batch and taken 8 to a vector (winograd_tiles.h): on
+// small maps a vector spans tile rows and images (gathers), so no lane is wasted on a short
+// row. Each image is padded with its columns split by phase modulo 4, so 8 tiles side by side
+// read 8 consecutive floats.
+//
+// Forward (conv_winograd.cpp): U[pos] = G g G^T packed as A panels once per call; per chunk
+// of tiles the input transform writes V[pos] straight into the GEMM's 16-wide B panels
+// (k = input channel), the 36 products run on multiply_panels, the output transform adds the
+// bias. Threads take whole blocks of images, or share each step when there are too few.
+// Backward-input at stride 1 is this forward on the flipped kernel (conv_direct.h).
+//
+// Weight gradient (conv_winograd_weight.cpp): dU[pos] = sum over tiles of (A dY A^T)[pos]
+// V[pos]^T, one GEMM per position with tiles as k, then dw = G^T dU G.
 //
 // Rounding: Winograd's transforms scale values by up to 8x and 1/24 (the points 0, +-1, +-2),
 // so outputs differ from the direct sum by a few hundred ulps of the largest term, not a few.
