@@ -16,7 +16,7 @@ MODEL_TARGETS = {"train_step/lenet5/128": 1.0, "train_step/mobilenetv2/32": 1.0,
 GEMM_TARGET = 0.95
 MODEL_FILTER = "^(train_step|inference)/"
 KERNEL_FILTER = "^conv_"
-DIRECT = "conv_fwd_direct/"
+DIRECT = "_direct"  # conv_fwd_direct, conv_bwd_weight_direct: the direct kernel where Winograd runs
 
 
 def gb_args(args):
@@ -43,16 +43,16 @@ def measure_models(binary, t, args):
 
 def measure_kernels(binary, t, args):
     ours = best_google_benchmark(binary, t, args.repetitions, KERNEL_FILTER, gb_args(args))
-    # conv_fwd_direct/<layer>: the direct kernel where conv_fwd runs Winograd; its peer is ours.
+    # <pass>_direct/<layer>: the direct kernel where <pass> runs Winograd; its peer is ours.
     peer = best_peer("torch_conv.py", t, ["--models", "none", "--kernels",
-                                          ",".join(n for n in ours if not n.startswith(DIRECT))])
+                                          ",".join(n for n in ours if not n.split("/")[0].endswith(DIRECT))])
     rows = []
     for name, e in ours.items():
         kernel, layer, shape = name.split("/", 2)
-        if kernel + "/" == DIRECT:
-            wino = ours["conv_fwd/" + layer + "/" + shape]
-            rows.append({"pass": kernel, "layer": layer, "shape": shape, "direct_ms": e["ms"],
-                         "winograd_ms": wino["ms"], "threads": t})
+        if kernel.endswith(DIRECT):
+            wino = ours[kernel[:-len(DIRECT)] + "/" + layer + "/" + shape]
+            rows.append({"pass": kernel[:-len(DIRECT)], "direct": True, "layer": layer, "shape": shape,
+                         "direct_ms": e["ms"], "winograd_ms": wino["ms"], "threads": t})
             continue
         p = peer[name]
         rows.append({"pass": kernel, "layer": layer, "shape": shape, "shrink_ms": e["ms"],
@@ -141,21 +141,22 @@ def render_conv(conv):
               "", "| layer | shape | pass | shrink (ms) | shrink GFLOP/s | % of peak | PyTorch (ms) | "
               "PyTorch GFLOP/s | ratio |", "|---|---|---|---:|---:|---:|---:|---:|---:|"]
     for r in conv["kernels"]:
-        if r["pass"] + "/" == DIRECT:
+        if r.get("direct"):
             continue
         lines.append(f"| {r['layer']} | {r['shape']} | {r['pass']} | {r['shrink_ms']:.3f} | "
                      f"{r['shrink_gflops']:.1f} | {100 * r['shrink_gflops'] / peak:.0f}% | {r['peer_ms']:.3f} | "
                      f"{r['peer_gflops']:.1f} | {r['peer_ms'] / r['shrink_ms']:.2f}× |")
     lines += ["", "Float 3×3 stride-1 layers with 8+ channels each way run Winograd F(4×4, 3×3) "
               "(`kernels/cpu/conv_winograd.h`; 36 products per 4×4 output tile where the direct sum spends 144), "
-              "forward and, through the flipped kernel, backward-input; their GFLOP/s count the direct "
-              "sum's multiply-adds, so they can pass the peak. The measured choice, forward, against the "
-              "direct kernel (`conv_fwd_direct`) on the same call:", "",
-              "| layer | shape | direct (ms) | Winograd (ms) | speed-up |", "|---|---|---:|---:|---:|"]
+              "forward and, through the flipped kernel, backward-input; backward-weight from 32 channels "
+              "each way. Their GFLOP/s count the direct sum's multiply-adds, so they can pass the peak. "
+              "The measured choice, against the direct kernel on the same call (`conv_fwd_direct`, "
+              "`conv_bwd_weight_direct`):", "",
+              "| layer | shape | pass | direct (ms) | Winograd (ms) | speed-up |", "|---|---|---|---:|---:|---:|"]
     for r in conv["kernels"]:
-        if r["pass"] + "/" == DIRECT:
-            lines.append(f"| {r['layer']} | {r['shape']} | {r['direct_ms']:.3f} | {r['winograd_ms']:.3f} | "
-                         f"{r['direct_ms'] / r['winograd_ms']:.2f}× |")
+        if r.get("direct"):
+            lines.append(f"| {r['layer']} | {r['shape']} | {r['pass']} | {r['direct_ms']:.3f} | "
+                         f"{r['winograd_ms']:.3f} | {r['direct_ms'] / r['winograd_ms']:.2f}× |")
     peers = sorted({r["peer"] for r in conv["gemm"]})
     lines += ["", "### GEMMs under convolutions", "",
               "The sgemm calls of the im2col lowering in `kernels/cpu/conv.cpp` (row-major, per block of "
