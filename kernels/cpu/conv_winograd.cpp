@@ -57,8 +57,8 @@ void transform_weights(const Conv2dShape& s, const float* w, std::int64_t o0, st
 }
 
 // M[pos] (+)= U[pos] V[pos] for positions [p0, p1): M[pos][o][column] at
-// pos m_pos + o lanes + column, m_pad rows a position: the A panels' zero rows past c_out make every tile a full 6 x 16
-// micro-kernel call (the edge path is scalar).
+// pos m_pos + o lanes + column, m_pad rows a position: the A panels' zero rows past c_out
+// make every tile a full 6 x 16 micro-kernel call (the edge path is scalar).
 void multiply(const Conv2dShape& s, const float* upack, const Chunk& ch, std::int64_t c0, std::int64_t kc,
               std::int64_t p0, std::int64_t p1) {
   const std::int64_t panels = ch.lanes / kNR, m_pad = round_up(s.c_out, kMR);

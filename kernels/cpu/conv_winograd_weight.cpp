@@ -106,7 +106,8 @@ void conv2d_backward_weight_winograd(const Conv2dShape& s, const float* x, const
     for (std::int64_t b = 0; b < blocks; ++b) {
       const std::int64_t img0 = b * images, img1 = std::min(s.n, img0 + images);
       for (std::int64_t img = img0; img < img1; ++img) {
-        for (std::int64_t c = 0; c < cin; ++c) pad_channel(s, g, x + img * cin * s.h * s.w, c, padded + (img - img0) * g.image);
+        for (std::int64_t c = 0; c < cin; ++c)
+          pad_channel(s, g, x + img * cin * s.h * s.w, c, padded + (img - img0) * g.image);
         for (std::int64_t o = 0; o < cout; ++o)
           pad_channel(grad_shape, g, dy + img * cout * g.oh * g.ow, o, grads + (img - img0) * g.image);
       }
