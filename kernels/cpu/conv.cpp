@@ -5,8 +5,9 @@
 // (conv_winograd.h winograd_preferred: forward and the stride-1 backward-input, which is a
 // forward convolution; backward-weight from 32 channels each way), else the direct kernels of
 // conv_direct.h (the micro-kernel reads a padded copy of each image; no im2col matrix).
-// Depthwise (groups == c_in == c_out): the loops below, one plane against one small filter (as a GEMM it would have m = 1). The rest — float64 (the
-// gradient checks) and float backward-input at stride > 1 — goes through im2col and the GEMM:
+// Depthwise (groups == c_in == c_out): the loops below, one plane against one small filter
+// (as a GEMM it would have m = 1). The rest — float64 (the gradient checks) and float
+// backward-input at stride > 1 — goes through im2col and the GEMM:
 //
 // Per group (cig = c_in/groups, cog = c_out/groups, K = cig kh kw, P = out_h out_w), with B
 // images side by side (col has B P columns; see dims_of for how B is chosen):
