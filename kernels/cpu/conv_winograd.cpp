@@ -70,9 +70,22 @@ void multiply(const Conv2dShape& s, const float* upack, const Chunk& ch, std::in
                         ch.m + pos * ch.m_pos + ip * ch.lanes + jp * kNR, ch.lanes, kMR, kNR, beta);
 }
 
+// Where the chunk's tiles land in y: per tile its top-left output (channel 0), row, column.
+struct TileOutputs {
+  std::vector<std::int64_t> y_offset, row, col;
+  TileOutputs(const Geometry& g, const Conv2dShape& s, const Chunk& ch) {
+    for (std::int64_t t = ch.begin; t < ch.begin + ch.count; ++t) {
+      const std::int64_t img = t / g.per_image, r = t % g.per_image;
+      row.push_back(kTile * (r / g.tw));
+      col.push_back(kTile * (r % g.tw));
+      y_offset.push_back(img * s.c_out * g.oh * g.ow + row.back() * g.ow + col.back());
+    }
+  }
+};
+
 // y = A^T M A + bias for output channels [o0, o1) of the chunk's tiles.
-void transform_output(const Geometry& g, const Chunk& ch, const float* bias, std::int64_t o0,
-                      std::int64_t o1, float* y) {
+void transform_output(const Geometry& g, const Chunk& ch, const TileOutputs& at, const float* bias,
+                      std::int64_t o0, std::int64_t o1, float* y) {
   for (std::int64_t o = o0; o < o1; ++o) {
     const __m256 add = _mm256_set1_ps(bias ? bias[o] : 0.0f);
     for (std::int64_t q = 0; q * kLanes < ch.count; ++q) {
@@ -87,7 +100,7 @@ void transform_output(const Geometry& g, const Chunk& ch, const float* bias, std
       }
       const std::int64_t first = q * kLanes, lanes = std::min(kLanes, ch.count - first);
       const bool row_run = ch.groups[static_cast<std::size_t>(q)].contiguous &&
-                           ch.col[static_cast<std::size_t>(first)] + kTile * kLanes <= g.ow;
+                           at.col[static_cast<std::size_t>(first)] + kTile * kLanes <= g.ow;
       for (int i = 0; i < kTile; ++i) {
         __m256 r[kTile];
         output_1d(t[i], r);
@@ -99,8 +112,8 @@ void transform_output(const Geometry& g, const Chunk& ch, const float* bias, std
                                  _mm256_shuffle_ps(a1, b1, 0x44), _mm256_shuffle_ps(a1, b1, 0xEE)};
         const auto head = static_cast<std::size_t>(first);
         if (row_run) {  // 8 whole tiles side by side: 32 consecutive outputs of the row
-          if (ch.row[head] + i >= g.oh) break;
-          float* dst = y + ch.y_offset[head] + o * g.oh * g.ow + i * g.ow;
+          if (at.row[head] + i >= g.oh) break;
+          float* dst = y + at.y_offset[head] + o * g.oh * g.ow + i * g.ow;
           _mm256_storeu_ps(dst, _mm256_permute2f128_ps(lo_hi[0], lo_hi[1], 0x20));
           _mm256_storeu_ps(dst + 8, _mm256_permute2f128_ps(lo_hi[2], lo_hi[3], 0x20));
           _mm256_storeu_ps(dst + 16, _mm256_permute2f128_ps(lo_hi[0], lo_hi[1], 0x31));
@@ -109,10 +122,10 @@ void transform_output(const Geometry& g, const Chunk& ch, const float* bias, std
         }
         for (std::int64_t l = 0; l < lanes; ++l) {
           const std::size_t tile = head + static_cast<std::size_t>(l);
-          const std::int64_t row = ch.row[tile] + i, col = ch.col[tile];
+          const std::int64_t row = at.row[tile] + i, col = at.col[tile];
           if (row >= g.oh) continue;
           const __m128 v = l < 4 ? _mm256_castps256_ps128(lo_hi[l]) : _mm256_extractf128_ps(lo_hi[l - 4], 1);
-          float* dst = y + ch.y_offset[tile] + o * g.oh * g.ow + i * g.ow;
+          float* dst = y + at.y_offset[tile] + o * g.oh * g.ow + i * g.ow;
           if (col + kTile <= g.ow) {
             _mm_storeu_ps(dst, v);
           } else {
@@ -138,8 +151,9 @@ void run_chunk(const Conv2dShape& s, const Geometry& g, const float* images, con
 #pragma omp parallel for schedule(static) if (split)
     for (std::int64_t pos = 0; pos < kPos; ++pos) multiply(s, upack, ch, c0, kc, pos, pos + 1);
   }
+  const TileOutputs at(g, s, ch);
 #pragma omp parallel for schedule(static) if (split)
-  for (std::int64_t o = 0; o < s.c_out; ++o) transform_output(g, ch, bias, o, o + 1, y);
+  for (std::int64_t o = 0; o < s.c_out; ++o) transform_output(g, ch, at, bias, o, o + 1, y);
 }
 
 // How a call is cut: blocks of `images` whole images (padded together, by the thread that

@@ -60,12 +60,6 @@ Chunk::Chunk(const Geometry& g, const Conv2dShape& s, std::int64_t first_image, 
     for (std::int64_t l = 0; l < kLanes; ++l) contiguous = contiguous && rel[l] == l;
     groups.push_back({first, _mm256_load_si256(reinterpret_cast<const __m256i*>(rel)), contiguous});
   }
-  for (std::int64_t t = begin; t <= last; ++t) {
-    const std::int64_t img = t / g.per_image, r = t % g.per_image;
-    row.push_back(kTile * (r / g.tw));
-    col.push_back(kTile * (r % g.tw));
-    y_offset.push_back(img * s.c_out * g.oh * g.ow + row.back() * g.ow + col.back());
-  }
 }
 
 // V[pos] = B^T d B for channels [ca, cb) (of the k block that starts at c0) of the chunk's tiles.

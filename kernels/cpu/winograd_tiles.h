@@ -156,7 +156,6 @@ struct Chunk {
   std::int64_t v_pos, m_pos;
   float *v, *m;
   std::vector<Group> groups;
-  std::vector<std::int64_t> y_offset, row, col;  // per tile: its top-left output in y (channel 0), row, column
   Chunk(const Geometry& g, const Conv2dShape& s, std::int64_t first_image, std::int64_t b, std::int64_t n, float* v_,
         float* m_);
 };
