@@ -39,6 +39,19 @@ class NoGradGuard {
   bool previous_;
 };
 
+// Turns grad mode on for its lifetime (inside a NoGradGuard, too), then restores it:
+// for passes that must record the graph whatever their caller's mode (prune/trace.h).
+class EnableGradGuard {
+ public:
+  EnableGradGuard();
+  ~EnableGradGuard();
+  EnableGradGuard(const EnableGradGuard&) = delete;
+  EnableGradGuard& operator=(const EnableGradGuard&) = delete;
+
+ private:
+  bool previous_;
+};
+
 // True when any input requires grad and grad mode is on: the op must record a node.
 bool needs_grad(std::initializer_list<const Tensor*> inputs);
 bool needs_grad(const std::vector<Tensor>& inputs);

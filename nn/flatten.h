@@ -12,6 +12,11 @@ class Flatten : public Module, public InputSelection {
  public:
   std::string type_name() const override { return "Flatten"; }
   std::string extra_repr() const override;
+  // Channel c of a (N, C, H, W) input becomes features [c*H*W, (c+1)*H*W). With an input
+  // selection the features no longer follow channels: opaque (the input group handles it).
+  ChannelSpec channels() const override {
+    return selects_inputs() ? ChannelSpec{} : ChannelSpec{ChannelSpec::Kind::Flatten, {}, {}};
+  }
 
   bool selects_inputs() const override { return has_buffer(kInputIndex); }
   std::int64_t selected_from() const override;

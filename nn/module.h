@@ -85,6 +85,7 @@ class Module {
       Opaque,       // unknown: channels cannot be traced through it
       Elementwise,  // output channel c depends on input channel c only (activations, BN)
       Transform,    // consumes input channels and produces new ones (Linear, Conv2d)
+      Flatten,      // (N, C, H, W) -> (N, C*H*W): channel c becomes H*W consecutive features
     } kind = Kind::Opaque;
     // (parameter or buffer name, axis) sliced when the channels they index shrink.
     std::vector<std::pair<std::string, int>> input_axes;   // Transform: indexed by input channels

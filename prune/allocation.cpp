@@ -81,7 +81,7 @@ struct ShapeModel {
     for (const Group& g : groups) {
       auto k = keep.find(g.name);
       if (k == keep.end()) continue;
-      for (const Member& m : g.members) shapes.at(m.tensor)[m.axis] = k->second;
+      for (const Member& m : g.members) shapes.at(m.tensor)[m.axis] = k->second * m.block;
       if (g.is_input()) select_first(g, k->second);
     }
     for (const auto& [name, shape] : shapes) {

@@ -2,6 +2,7 @@
 
 #include "core/error.h"
 #include "nn/input_selection.h"
+#include "nn/linear.h"
 #include "nn/sequential.h"
 
 namespace shrink::prune {
@@ -35,51 +36,69 @@ Group input_group(const nn::Sequential& chain) {
     g.activation = previous_name;
     g.consumer = name;
     for (const auto& [tensor, axis] : spec.input_axes) g.members.push_back({join(name, tensor), axis});
+    g.reads.push_back({name, previous_name, {}, false, 1, ""});
     return g;
   }
   fail("build_groups: input pruning needs a weighted layer, and this ", chain.type_name(), " has none");
 }
 
+// The chain view of a group (prune/group.h): one producer, every consumer reading the
+// same activation.
+void set_chain_view(Group& g) {
+  g.consumer = g.reads.empty() ? "" : g.reads.front().consumer;
+  if (g.producers.size() != 1 || g.residual) return;
+  g.producer = g.producers.front();
+  const std::string& activation = g.reads.empty() ? "" : g.reads.front().activation;
+  for (const ConsumerRead& r : g.reads)
+    if (r.activation != activation || r.activation.empty()) return;
+  g.activation = activation;
+}
+
 }  // namespace
 
-std::vector<Group> build_groups(const nn::Module& model, bool inputs) {
-  const auto* chain = dynamic_cast<const nn::Sequential*>(&model);
-  SHRINK_CHECK(chain != nullptr, "build_groups: the model is a ", model.type_name(),
-               "; channel tracing supports feed-forward chains (Sequential)");
+std::vector<Group> build_groups(nn::Module& model, const Shape& sample_shape, const GroupOptions& options) {
+  const ChannelTrace trace = trace_channels(model, sample_shape);
   std::vector<Group> groups;
-  if (inputs) groups.push_back(input_group(*chain));
-  Group open;  // channels produced and not yet consumed
-  bool is_open = false;
-  for (const auto& [name, layer] : chain->named_children()) {
-    const nn::Module::ChannelSpec spec = layer->channels();
-    switch (spec.kind) {
-      case Kind::Transform:
-        if (is_open) {
-          for (const auto& [tensor, axis] : spec.input_axes) open.members.push_back({join(name, tensor), axis});
-          open.consumer = name;
-          groups.push_back(open);
-        }
-        open = Group{};
-        open.name = open.producer = open.activation = name;
-        for (const auto& [tensor, axis] : spec.output_axes) open.members.push_back({join(name, tensor), axis});
-        is_open = true;
-        break;
-      case Kind::Elementwise:
-        if (is_open) {
-          for (const auto& [tensor, axis] : spec.output_axes) open.members.push_back({join(name, tensor), axis});
-          open.activation = name;
-        }
-        break;
-      case Kind::Opaque:
-        SHRINK_CHECK(!is_open, "build_groups: cannot trace the channels of layer '", open.producer,
-                     "' through layer '", name, "' (", layer->type_name(),
-                     "), which does not declare how it maps channels");
-        break;
-    }
+  if (options.inputs) {
+    const auto* chain = dynamic_cast<const nn::Sequential*>(&model);
+    SHRINK_CHECK(chain != nullptr, "build_groups: input pruning supports feed-forward chains (Sequential); the "
+                 "model is a ", model.type_name());
+    groups.push_back(input_group(*chain));
   }
-  // What is still open feeds the model's output (the classifier): never pruned.
+  for (const ChannelSpace& space : trace.spaces) {
+    if (space.producers.empty() || space.model_input || space.reaches_output) continue;
+    SHRINK_CHECK(space.opaque.empty(), "build_groups: cannot trace the channels of layer '", space.producers.front(),
+                 "' through layer ", space.opaque, ", which does not declare how it maps channels");
+    if (space.reads.empty()) continue;  // written and never read: nothing downstream to shrink
+    Group g;
+    g.name = space.producers.front();
+    g.members = space.members;
+    g.producers = space.producers;
+    g.reads = space.reads;
+    g.residual = space.through_add || space.producers.size() > 1;
+    if (g.residual && !options.residual) continue;
+    set_chain_view(g);
+    groups.push_back(std::move(g));
+  }
   for (Group& g : groups) g.size = group_size(model, g);
   return groups;
+}
+
+Shape infer_sample_shape(const nn::Module& model) {
+  for (const auto& [path, module] : model.named_modules()) {
+    if (!module->named_children().empty()) continue;
+    if (const auto* selecting = dynamic_cast<const nn::InputSelection*>(module))
+      if (selecting->selects_inputs()) return {selecting->selected_from()};  // fed whole samples
+    if (const auto* linear = dynamic_cast<const nn::Linear*>(module)) return {linear->in_features()};
+    if (module->channels().kind == nn::Module::ChannelSpec::Kind::Transform)
+      fail("build_groups: the first weighted layer of this ", model.type_name(), " is '", path, "' (",
+           module->type_name(), "); pass the sample shape to trace its channels");
+  }
+  fail("build_groups: this ", model.type_name(), " has no weighted layer whose channels could be traced");
+}
+
+std::vector<Group> build_groups(nn::Module& model, bool inputs) {
+  return build_groups(model, infer_sample_shape(model), GroupOptions{inputs, false});
 }
 
 std::int64_t group_size(const nn::Module& model, const Group& group) {

@@ -33,7 +33,8 @@ WholeModelFn pfp(bool sampling) {
     PfpOptions pfp;
     pfp.sampling = sampling;
     pfp.input_keep = in.options.rails.input_keep;
-    pfp_prune(in.model, in.groups, in.calib, pfp_param_fraction(in), pfp, in.gen, in.optimizer);
+    pfp_prune(in.model, in.groups, in.calib, pfp_param_fraction(in), pfp, in.gen, in.optimizer,
+              in.options.fold_shift);
   };
 }
 
@@ -66,7 +67,8 @@ std::vector<Method> registry() {
              "norms stay (after Diao et al. 2023; --sap-p/-q/-eta/-gamma/-beta); decides its own counts, so it "
              "takes no --keep/--target-* (target none)",
              MethodKind::WholeModel, {TargetKind::None}, {}, {}, {}};
-  sap.prune = [](const WholeModelInput& in) { sap_structured_prune(in.model, in.groups, in.options.sap, in.optimizer); };
+  sap.prune = [](const WholeModelInput& in) { sap_structured_prune(in.model, in.groups, in.options.sap, in.optimizer, in.options.fold_shift);
+  };
   r.push_back(sap);
   r.push_back(score_method("magnitude", "L1 norm of a unit's weights (FT, Li et al. 2017); same as magnitude-l1",
                            magnitude(1)));

@@ -107,7 +107,8 @@ PfpSample pfp_sample(const Scores& probabilities, std::int64_t keep, Generator& 
 }
 
 PfpResult pfp_prune(nn::Module& model, std::vector<Group>& groups, const Calibration& calib,
-                    double target_ratio, const PfpOptions& options, Generator& gen, nn::Optimizer* optimizer) {
+                    double target_ratio, const PfpOptions& options, Generator& gen, nn::Optimizer* optimizer,
+                    bool fold_shift) {
   PfpResult result = pfp_allocate(model, groups, calib, target_ratio, options);
   const Shape sample_shape(calib.inputs.shape().begin() + 1, calib.inputs.shape().end());
   const double reference =
@@ -116,10 +117,12 @@ PfpResult pfp_prune(nn::Module& model, std::vector<Group>& groups, const Calibra
   for (Group& g : groups) {
     const std::int64_t n = result.keep.at(g.name);
     if (!options.sampling) {
-      shrink_group(model, g, top_sensitivity(result.sensitivities.at(g.name), n), optimizer);
+      shrink_group(model, g, top_sensitivity(result.sensitivities.at(g.name), n), optimizer, fold_shift);
     } else {
       const PfpSample sample = pfp_sample(result.probabilities.at(g.name), n, gen);
-      shrink_group(model, g, sample.kept, optimizer);
+      // No shift fold: the reweighted kept columns already estimate the removed units'
+      // whole contribution (Alg. 1's unbiasedness), constant part included.
+      shrink_group(model, g, sample.kept, optimizer, false);
       scale_consumer(model, g, sample.scale);
     }
     result.keep[g.name] = g.size;

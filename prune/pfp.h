@@ -87,10 +87,12 @@ PfpSample pfp_sample(const Scores& probabilities, std::int64_t keep, Generator& 
 
 // Allocates and shrinks every group (PFPNet: the `keep` channels of largest s; PFPNetRand:
 // the sampled ones, consumer columns scaled). Returns the allocation with `keep` set to the
-// units actually kept and achieved_ratio measured on the shrunk model.
+// units actually kept and achieved_ratio measured on the shrunk model. `fold_shift`: the
+// shift fold of prune/slice.h for PFPNet; PFPNetRand never folds (its reweighting is the
+// compensation).
 PfpResult pfp_prune(nn::Module& model, std::vector<Group>& groups, const Calibration& calib,
                     double target_ratio, const PfpOptions& options, Generator& gen,
-                    nn::Optimizer* optimizer = nullptr);
+                    nn::Optimizer* optimizer = nullptr, bool fold_shift = true);
 
 // Hyperharmonic prune-ratio schedule of the iterative procedure (§2.3):
 // PR_i = 1 - 1/(i+1)^alpha for i = 1..rounds (fraction of the dense model removed).

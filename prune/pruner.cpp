@@ -45,7 +45,7 @@ PruneReport prune_model(nn::Module& model, const Calibration& calib, const Prune
   SHRINK_CHECK(!o.refit || (std::isfinite(o.refit_ridge) && o.refit_ridge > 0),
                "prune_model: the refit's ridge must be a positive number, got ", o.refit_ridge);
   const auto start = std::chrono::steady_clock::now();
-  std::vector<Group> groups = build_groups(model, o.prune_inputs);
+  std::vector<Group> groups = build_groups(model, sample_shape, GroupOptions{o.prune_inputs, o.prune_residual});
   // Success with nothing pruned would hide the problem (a sparse checkpoint, say).
   SHRINK_CHECK(!groups.empty(), "prune_model: nothing to prune: no group of units lies between two "
                "layers that declare their channels (sparse CSR layers do not: prune the dense model "
@@ -77,7 +77,7 @@ PruneReport prune_model(nn::Module& model, const Calibration& calib, const Prune
       const std::vector<std::int64_t> kept = method.kind == MethodKind::Score
                                                  ? top_k(method.score(model, g, calib, gen), k)
                                                  : method.select(model, g, k, calib, o);
-      shrink_group(model, g, kept, optimizer);
+      shrink_group(model, g, kept, optimizer, o.fold_shift);
       if (o.refit) refit(g, i);
     }
   }

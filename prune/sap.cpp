@@ -41,7 +41,7 @@ std::map<std::string, std::int64_t> sap_structured_keep(const nn::Module& model,
 
 std::map<std::string, double> sap_structured_prune(nn::Module& model, std::vector<Group>& groups,
                                                    const SapOptions& options,
-                                                   nn::Optimizer* optimizer) {
+                                                   nn::Optimizer* optimizer, bool fold_shift) {
   // Decide (and rank) everything on the unpruned model, then rewrite.
   const auto decisions = sap_structured_decide(model, groups, options);
   std::vector<std::vector<std::int64_t>> kept;
@@ -49,7 +49,7 @@ std::map<std::string, double> sap_structured_prune(nn::Module& model, std::vecto
     kept.push_back(top_k(unit_norms(model, groups[i]), decisions[i].keep));
   std::map<std::string, double> pqi;
   for (std::size_t i = 0; i < groups.size(); ++i) {
-    if (decisions[i].keep < decisions[i].units) shrink_group(model, groups[i], kept[i], optimizer);
+    if (decisions[i].keep < decisions[i].units) shrink_group(model, groups[i], kept[i], optimizer, fold_shift);
     pqi[groups[i].name] = decisions[i].pqi.index;
   }
   return pqi;

@@ -43,7 +43,7 @@ std::map<std::string, std::int64_t> sap_structured_keep(const nn::Module& model,
 // units. Returns group name -> PQI of its unit norms.
 std::map<std::string, double> sap_structured_prune(nn::Module& model, std::vector<Group>& groups,
                                                    const SapOptions& options = {},
-                                                   nn::Optimizer* optimizer = nullptr);
+                                                   nn::Optimizer* optimizer = nullptr, bool fold_shift = true);
 
 // ---- unstructured (prune/sap_unstructured.cpp) ----
 enum class Scope { Global, Layer, Neuron };

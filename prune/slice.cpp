@@ -68,11 +68,21 @@ void slice(nn::Module& model, const std::string& tensor, int axis,
     if (state.shape() == old.shape()) state = cut(state, axis, kept);  // per-element state
 }
 
+std::vector<std::int64_t> expand_blocks(const std::vector<std::int64_t>& kept, std::int64_t block) {
+  if (block == 1) return kept;
+  std::vector<std::int64_t> out;
+  out.reserve(kept.size() * static_cast<std::size_t>(block));
+  for (std::int64_t k : kept)
+    for (std::int64_t j = 0; j < block; ++j) out.push_back(k * block + j);
+  return out;
+}
+
 void shrink_group(nn::Module& model, Group& group, const std::vector<std::int64_t>& kept,
-                  nn::Optimizer* optimizer) {
+                  nn::Optimizer* optimizer, bool fold_shift) {
   check_kept("group '" + group.name + "'", kept, group_size(model, group));
   if (group.is_input()) narrow_input_selection(model, group, kept);  // before the columns go
-  for (const Member& m : group.members) slice(model, m.tensor, m.axis, kept, optimizer);
+  if (fold_shift) fold_removed_shift(model, group, kept);             // before the columns go
+  for (const Member& m : group.members) slice(model, m.tensor, m.axis, expand_blocks(kept, m.block), optimizer);
   std::vector<std::int64_t> original;
   original.reserve(kept.size());
   for (std::int64_t k : kept) original.push_back(group.original.empty() ? k : group.original[static_cast<std::size_t>(k)]);

@@ -54,6 +54,7 @@ nlohmann::json settings_json(const Options& o, bool keep, bool params, bool flop
           {"round-to", po.rails.multiple}, {"max-layer-ratio", po.rails.max_layer_ratio},
           {"ispasp-iterations", po.ispasp_iterations}, {"iterations", o.schedule.rounds},
           {"prune-inputs", po.prune_inputs}, {"keep-inputs", po.rails.input_keep},
+          {"prune-residual", po.prune_residual}, {"fold-shift", po.fold_shift},
           {"refit", po.refit}, {"refit-ridge", po.refit_ridge}, {"sap-p", po.sap.p}, {"sap-q", po.sap.q},
           {"sap-eta", po.sap.eta_r}, {"sap-gamma", po.sap.gamma}, {"sap-beta", po.sap.beta},
           {"finetune-epochs", o.schedule.fine_tune.epochs}, {"lr", o.schedule.fine_tune.lr},
@@ -100,6 +101,9 @@ std::array<bool, 3> apply_settings(Options& o, const nlohmann::json& s, const st
   // Absent from states saved before input pruning existed: those runs had it off.
   po.prune_inputs = s.contains("prune-inputs") && saved_setting<bool>(s, "prune-inputs", dir);
   po.rails.input_keep = s.contains("keep-inputs") ? saved_setting<double>(s, "keep-inputs", dir) : 0.0;
+  // Absent from states saved before the graph engine: block-inner groups, no shift fold.
+  po.prune_residual = s.contains("prune-residual") && saved_setting<bool>(s, "prune-residual", dir);
+  po.fold_shift = s.contains("fold-shift") && saved_setting<bool>(s, "fold-shift", dir);
   o.schedule.fine_tune.epochs = saved_setting<int>(s, "finetune-epochs", dir);
   o.schedule.fine_tune.lr = saved_setting<double>(s, "lr", dir);
   o.batch_size = saved_setting<std::int64_t>(s, "batch-size", dir);
@@ -196,6 +200,17 @@ int main(int argc, char** argv) {
                  "Fraction of the input features kept, instead of the target's (needs --prune-inputs; not "
                  "with sap, which decides its own counts)")
       ->check(tools::in_range(0.0, 1.0))->needs(prune_inputs);
+  app.add_flag("--prune-residual", po.prune_residual,
+               "Also prune residual streams: the channels a ResNet stage's convs write into their sum (every "
+               "conv writing there, the projection shortcut, the BNs and every conv reading from it shrink "
+               "together). Off: block-inner channels only, as the official i-SpaSP and PFP code do");
+  app.add_flag("--fold-shift,!--no-fold-shift", po.fold_shift,
+               "Fold what a removed unit still emits with its weights masked (its bias or BatchNorm shift, "
+               "through the activation) into the next layer's bias or BatchNorm mean, so that the cut model "
+               "computes what the weight-masked one does. Off by default: on trained BatchNorm networks the "
+               "masked channel's constant ReLU(BN(0)) is far from what the channel carried, and dropping the "
+               "channel outright keeps more accuracy")
+      ->capture_default_str();
   app.add_flag("--refit", po.refit,
                "Beyond the seed papers (this project's own addition, off by default): after each cut, re-solve "
                "the consumer layer's weights and bias by ridge-regularised least squares on the calibration "
