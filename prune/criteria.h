@@ -34,24 +34,29 @@ std::vector<std::int64_t> top_k(const Scores& scores, std::int64_t k);
 
 // ---- score-based (prune/criteria_basic.cpp) ----
 // L1 (p = 1, FT / Li et al. 2017) or L2 (p = 2, SoftNet / He et al. 2018) norm of each
-// unit's incoming weights: the producer's "weight" slice along the group's axis (a Linear's
-// row, a conv's filter); for the input group (no producer, prune/group.h) the consumer's
-// column of each input feature. The bias is left out, as in both papers' filter norms.
+// unit's incoming weights: the producers' "weight" slices along the group's axis (a Linear's
+// row, a conv's filter; every producer's of a residual stream, as one vector); for the
+// input group (no producer, prune/group.h) the consumer's column of each input feature.
+// The bias is left out, as in both papers' filter norms.
 Scores score_magnitude(const nn::Module& model, const Group& group, int p);
 // Uniform random scores in [0, 1) from `gen` (the random baseline).
 Scores score_random(const Group& group, Generator& gen);
 // First-order Taylor (Molchanov et al. 2017): |sum over samples and positions of
-// activation x dLoss/dactivation| at the group's activation, Loss = mean cross-entropy of
-// the model's logits on the calibration batch. For the input group the activation is the
-// model input as the first layer reads it, so the score is |sum input x dLoss/dinput|.
+// activation x dLoss/dactivation| at what each consumer reads (summed over consumers for a
+// residual stream, which is read at several depths), Loss = mean cross-entropy of the
+// model's logits on the calibration batch. For the input group the activation is the model
+// input as the first layer reads it, so the score is |sum input x dLoss/dinput|.
 Scores score_taylor(nn::Module& model, const Group& group, const Calibration& calib);
 
 // ---- selection-based ----
-// i-SpaSP (Wolfe & Kyrillidis 2022, ALGORITHMS.md §1.2): CoSaMP-style support recovery for
-// the block A = input..group.activation, B = group.consumer, keeping `keep` units. H = A(X)
-// is computed from calib.inputs through the model as it is now (the caller prunes upstream
-// blocks first). `batch_size` bounds the samples held in one forward/backward of B. For the
-// input group H = X (the input as the first layer reads it) and B is the first layer.
+// i-SpaSP (Wolfe & Kyrillidis 2022, ALGORITHMS.md §1.2-1.3): CoSaMP-style support recovery
+// for the block A = input..what the consumer reads, B = the consumer followed by its
+// BatchNorm when a BatchNorm is the consumer's only reader (eval mode: the residual is
+// measured after conv2 + BN2, before any add, as the official code does), keeping `keep`
+// units. H = A(X) is computed from calib.inputs through the model as it is now (the caller
+// prunes upstream blocks first). `batch_size` bounds the samples held in one
+// forward/backward of B. For the input group H = X (the input as the first layer reads it)
+// and B is the first layer. Needs a group with one consumer (not a residual stream).
 // Returns `keep` sorted indices. (prune/ispasp.cpp)
 std::vector<std::int64_t> select_ispasp(nn::Module& model, const Group& group, std::int64_t keep,
                                         const Calibration& calib, int iterations = 20,
@@ -71,12 +76,19 @@ std::vector<std::int64_t> select_gfs(nn::Module& model, const Group& group, std:
 std::int64_t channel_axis(const Tensor& activation, std::int64_t units);
 // Sum over every axis but `axis` (samples and positions), as doubles.
 Scores sum_per_channel(const Tensor& t, std::int64_t axis);
-// Top-level child names of a Sequential model, in order (throws for other models).
+// Top-level child names of a Sequential model, in order (throws for other models; GFS).
 std::vector<std::string> chain_names(const nn::Module& model);
 // The name of the child after `name` in the chain, or "" when `name` is the last.
 std::string next_in_chain(const nn::Module& model, const std::string& name);
-// The group's activation H (output of group.activation) for `inputs`, in eval mode without
-// gradients, computed `batch_size` samples at a time and returned as those batches.
+// What the group's (first) consumer reads for `inputs`, as it takes it, in eval mode without
+// gradients, computed `batch_size` samples at a time (by a hook on the consumer, on any
+// graph: prune/tap.h) and returned as those batches.
+std::vector<Tensor> consumer_reads(nn::Module& model, const Group& group, const Tensor& inputs,
+                                   std::int64_t batch_size);
+// A read in unit view: a flattened read (N, units * block) becomes (N, units, block, 1), so
+// that axis 1 indexes the group's units; any other read is returned as it is.
+Tensor unit_view(const Tensor& read, std::int64_t units);
+// The group's activation H: consumer_reads in unit view.
 std::vector<Tensor> group_activation(nn::Module& model, const Group& group, const Tensor& inputs,
                                      std::int64_t batch_size);
 

@@ -1,6 +1,7 @@
 // Score-based criteria (magnitude, random, Taylor), top-k, and the helpers the
 // selection-based criteria share.
 #include <algorithm>
+#include <map>
 #include <cmath>
 #include <numeric>
 
@@ -38,28 +39,33 @@ std::vector<std::int64_t> top_k(const Scores& scores, std::int64_t k) {
   return order;
 }
 
-namespace {
-
-// The member whose slices magnitude scores: the producer's weight (its incoming weights); the
-// input group has no producer, so its units' weights are the consumer's columns.
-const Member& magnitude_member(const Group& group) {
-  const std::string weight = (group.is_input() ? group.consumer : group.producer) + ".weight";
-  const auto member = std::find_if(group.members.begin(), group.members.end(),
-                                   [&](const Member& m) { return m.tensor == weight; });
-  SHRINK_CHECK(member != group.members.end(), "score_magnitude: group '", group.name,
-               "' has no member '", weight, "' (the producer's weight)");
-  return *member;
-}
-
-}  // namespace
-
 Scores score_magnitude(const nn::Module& model, const Group& group, int p) {
   SHRINK_CHECK(p == 1 || p == 2, "score_magnitude: p must be 1 (L1) or 2 (L2), got ", p);
-  const Member& member = magnitude_member(group);
-  // One pass over the weight on its device (kernel unit_norm, summed in double); only the
-  // per-unit norms come back to the host.
-  const Tensor norms = unit_norms(model.parameter(member.tensor), member.axis, p);
-  return norms.to_vector<double>();
+  // Each unit's incoming weights: every producer's filter (a residual stream has several; a
+  // unit's norm is then that of all its filters together). The input group has no
+  // producer: its units' weights are the consumer's columns.
+  std::vector<std::string> owners = group.producers;
+  if (group.is_input()) owners = {group.consumer};
+  Scores total;
+  for (const std::string& owner : owners) {
+    const std::string weight = owner + ".weight";
+    const auto member = std::find_if(group.members.begin(), group.members.end(),
+                                     [&](const Member& m) { return m.tensor == weight; });
+    SHRINK_CHECK(member != group.members.end(), "score_magnitude: group '", group.name, "' has no member '",
+                 weight, "' (", group.is_input() ? "the consumer's" : "a producer's", " weight)");
+    // One pass over the weight on its device (kernel unit_norm, summed in double); only the
+    // per-unit norms come back to the host.
+    const Scores part = unit_norms(model.parameter(member->tensor), member->axis, p).to_vector<double>();
+    if (total.empty()) total.assign(static_cast<std::size_t>(group.size), 0.0);
+    // A flattened read (block > 1) holds a unit's weights in `block` consecutive slices.
+    for (std::size_t i = 0; i < part.size(); ++i) {
+      const std::size_t unit = i / static_cast<std::size_t>(member->block);
+      total[unit] += p == 1 ? part[i] : part[i] * part[i];
+    }
+  }
+  if (p == 2)
+    for (double& t : total) t = std::sqrt(t);
+  return total;
 }
 
 Scores score_random(const Group& group, Generator& gen) {
@@ -71,23 +77,42 @@ Scores score_random(const Group& group, Generator& gen) {
 
 Scores score_taylor(nn::Module& model, const Group& group, const Calibration& calib) {
   SHRINK_CHECK(grad_enabled(), "score_taylor: needs gradients, but a NoGradGuard is alive");
-  const auto names = chain_names(model);
+  SHRINK_CHECK(!group.reads.empty(), "score_taylor: group '", group.name, "' has no consumer");
   EvalMode eval(model);
   FrozenParameters frozen(model);
-  Tensor h;
-  {
-    NoGradGuard no_grad;  // nothing upstream of the activation needs a gradient
-    h = run_range(model, calib.inputs, names.front(), group.activation);
+  // Every consumer's input is replaced by a leaf (its output recomputed from it), so one
+  // backward pass gives dLoss/d(what each consumer reads); a residual stream is read at
+  // several depths and its units' scores add over them.
+  struct Read {
+    Tensor leaf;
+    std::int64_t block;
+    bool inside = false;
+  };
+  std::map<std::string, Read> reads;
+  std::vector<nn::HookHandle> hooks;
+  for (const ConsumerRead& r : group.reads) {
+    reads[r.consumer].block = r.block;
+    hooks.push_back(model.child(r.consumer)->register_forward_hook(
+        [&reads, name = r.consumer](nn::Module& m, const Tensor& in, Tensor& out) {
+          Read& read = reads.at(name);
+          if (read.inside || read.leaf.defined()) return;
+          read.inside = true;
+          read.leaf = in.detach();
+          read.leaf.requires_grad_();
+          out = m(read.leaf);
+          read.inside = false;
+        }));
   }
-  h = h.detach();
-  h.requires_grad_();
-  const std::string next = next_in_chain(model, group.activation);
-  const Tensor logits = next.empty() ? h : run_range(model, h, next, names.back());
-  cross_entropy(logits, calib.labels).backward();
-  SHRINK_CHECK(h.grad().defined(), "score_taylor: no gradient reached layer '", group.activation, "'");
-  // Molchanov et al. 2017, eq. 8 summed over the batch: |sum_n,pos a * dL/da|.
-  Scores scores = sum_per_channel(h.detach() * h.grad(), channel_axis(h, group.size));
-  for (double& s : scores) s = std::abs(s);
+  cross_entropy(model(calib.inputs), calib.labels).backward();
+  Scores scores(static_cast<std::size_t>(group.size), 0.0);
+  for (const auto& [name, read] : reads) {
+    SHRINK_CHECK(read.leaf.defined() && read.leaf.grad().defined(), "score_taylor: no gradient reached the input of '",
+                 name, "' (group '", group.name, "')");
+    // Molchanov et al. 2017, eq. 8 summed over the batch: |sum_n,pos a * dL/da|.
+    const Tensor product = unit_view(read.leaf.detach() * read.leaf.grad(), group.size);
+    const Scores part = sum_per_channel(product, channel_axis(product, group.size));
+    for (std::size_t j = 0; j < scores.size(); ++j) scores[j] += std::abs(part[j]);
+  }
   return scores;
 }
 
@@ -114,7 +139,7 @@ Scores sum_per_channel(const Tensor& t, std::int64_t axis) {
 std::vector<std::string> chain_names(const nn::Module& model) {
   const auto* chain = dynamic_cast<const nn::Sequential*>(&model);
   SHRINK_CHECK(chain != nullptr && chain->size() > 0, "criteria: the model is a ",
-               model.type_name(), "; criteria support non-empty feed-forward chains (Sequential)");
+               model.type_name(), "; this criterion supports non-empty feed-forward chains (Sequential)");
   std::vector<std::string> names;
   for (const auto& [name, layer] : chain->named_children()) names.push_back(name);
   return names;
@@ -127,20 +152,33 @@ std::string next_in_chain(const nn::Module& model, const std::string& name) {
   return at + 1 == names.end() ? std::string() : *(at + 1);
 }
 
-std::vector<Tensor> group_activation(nn::Module& model, const Group& group, const Tensor& inputs,
-                                     std::int64_t batch_size) {
+Tensor unit_view(const Tensor& read, std::int64_t units) {
+  if (read.dim() != 2 || read.size(1) == units) return read;
+  SHRINK_CHECK(units > 0 && read.size(1) % units == 0, "criteria: a read of shape ", shape_str(read.shape()),
+               " does not hold ", units, " units in equal blocks");
+  return reshape(read, {read.size(0), units, read.size(1) / units, 1});
+}
+
+std::vector<Tensor> consumer_reads(nn::Module& model, const Group& group, const Tensor& inputs,
+                                   std::int64_t batch_size) {
   SHRINK_CHECK(batch_size > 0, "criteria: batch_size must be > 0, got ", batch_size);
   SHRINK_CHECK(inputs.defined() && inputs.dim() >= 1 && inputs.size(0) > 0,
                "criteria: calibration inputs are empty");
-  const auto names = chain_names(model);
-  EvalMode eval(model);
-  NoGradGuard no_grad;
+  SHRINK_CHECK(!group.consumer.empty(), "criteria: group '", group.name, "' has no consumer");
   std::vector<Tensor> batches;
   const std::int64_t n = inputs.size(0);
   for (std::int64_t start = 0; start < n; start += batch_size) {
     const Tensor xb = slice(inputs, 0, start, std::min(n, start + batch_size));
-    batches.push_back(run_range(model, xb, names.front(), group.activation));
+    batches.push_back(capture(model, xb, {group.consumer}).at(group.consumer).input.detach());
   }
+  return batches;
+}
+
+std::vector<Tensor> group_activation(nn::Module& model, const Group& group, const Tensor& inputs,
+                                     std::int64_t batch_size) {
+  std::vector<Tensor> batches = consumer_reads(model, group, inputs, batch_size);
+  const std::int64_t units = group_size(model, group);
+  for (Tensor& b : batches) b = unit_view(b, units);
   return batches;
 }
 

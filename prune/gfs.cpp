@@ -26,6 +26,7 @@
 #include "core/error.h"
 #include "core/ops.h"
 #include "nn/linear.h"
+#include "nn/sequential.h"
 #include "prune/criteria.h"
 #include "prune/tap.h"
 
@@ -74,6 +75,16 @@ std::vector<std::int64_t> select_gfs(nn::Module& model, const Group& group, std:
   SHRINK_CHECK(keep >= 1 && keep <= m, "select_gfs: group '", group.name, "' has ", m,
                " units; keep must be in [1, ", m, "], got ", keep);
   SHRINK_CHECK(!group.consumer.empty(), "select_gfs: group '", group.name, "' has no consumer");
+  // GFS pushes a batch of candidate subnetworks through the layers after the consumer at
+  // once, which needs those layers to be a chain (prune/tap.h run_range).
+  const auto* chain = dynamic_cast<const nn::Sequential*>(&model);
+  bool top_level = false;
+  if (chain)
+    for (const auto& [name, layer] : chain->named_children()) top_level = top_level || name == group.consumer;
+  SHRINK_CHECK(top_level && group.reads.size() == 1, "select_gfs: group '", group.name, "': its consumer '",
+               group.consumer, "' is not a layer of a feed-forward chain (Sequential) read alone; GFS runs on "
+               "small chains (LeNet-300-100, LeNet-5); use ispasp, taylor or magnitude on other graphs");
+  const bool flattened = group.reads.front().block > 1;
   SHRINK_CHECK(calib.labels.defined() && calib.labels.dim() == 1 && calib.inputs.defined() &&
                    calib.labels.size(0) == calib.inputs.size(0),
                "select_gfs: needs one int64 label per calibration input");
@@ -130,7 +141,8 @@ std::vector<std::int64_t> select_gfs(nn::Module& model, const Group& group, std:
         const Tensor mask = Tensor::from_vector(masks, mask_shape, h.device()).to(h.dtype());
         Shape batch_shape = h.shape();
         batch_shape[0] = c * n;
-        logits = to_logits(consumer(reshape(reshape(h, h_shape) * mask, batch_shape)));
+        const Tensor masked = reshape(reshape(h, h_shape) * mask, batch_shape);
+        logits = to_logits(consumer(flattened ? reshape(masked, {c * n, -1}) : masked));
       }
       const std::vector<double> part = per_candidate_loss(logits, labels, c);
       std::copy(part.begin(), part.end(), loss.begin() + start);

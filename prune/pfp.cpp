@@ -67,11 +67,15 @@ struct AliasTable {
 void scale_consumer(nn::Module& model, const Group& group, const std::vector<double>& scale) {
   NoGradGuard no_grad;
   const auto spec = model.child(group.consumer)->channels();
+  // A flattened read holds each unit as `block` consecutive columns, all scaled alike.
+  const std::int64_t block = group.reads.empty() ? 1 : group.reads.front().block;
+  std::vector<double> columns;
+  for (double f : scale) columns.insert(columns.end(), static_cast<std::size_t>(block), f);
   for (const auto& [tensor, axis] : spec.input_axes) {
     Tensor& t = model.parameter(group.consumer + "." + tensor);
     Shape shape(static_cast<std::size_t>(t.dim()), 1);
-    shape[static_cast<std::size_t>(axis)] = static_cast<std::int64_t>(scale.size());
-    const Tensor factors = Tensor::from_vector(scale, shape, t.device()).to(t.dtype());
+    shape[static_cast<std::size_t>(axis)] = static_cast<std::int64_t>(columns.size());
+    const Tensor factors = Tensor::from_vector(columns, shape, t.device()).to(t.dtype());
     t.copy_(mul(t, factors));
   }
 }

@@ -7,6 +7,7 @@
 #include "core/autograd.h"
 #include "core/error.h"
 #include "core/ops.h"
+#include "nn/conv.h"
 #include "nn/flops.h"
 #include "nn/sequential.h"
 #include "prune/pfp.h"
@@ -33,6 +34,46 @@ Tensor safe_reciprocal(const Tensor& z) {
   const float eps = std::numeric_limits<float>::epsilon();
   for (std::int64_t k = 0; k < u.numel(); ++k) p[k] = std::fabs(p[k]) > eps ? 1.0f / p[k] : 0.0f;
   return u;
+}
+
+// A conv's input as unfolded patches: (N * out_h * out_w, C * kh * kw), columns in the
+// weight's (c, ky, kx) order, zero where a window reaches into the padding (§2.1: "for conv,
+// use unfolded patches").
+Tensor unfold_patches(const Tensor& input, const nn::Conv2d& conv) {
+  const nn::Conv2dGeometry& g = conv.geometry();
+  SHRINK_CHECK(conv.groups() == 1, "PFP: a grouped conv has no per-channel patches");
+  const Tensor x = input.detach().to(Device::cpu()).to(DType::Float32).clone();
+  const std::int64_t n = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3);
+  const std::int64_t oh = (h + 2 * g.padding - g.dilation * (g.kernel_h - 1) - 1) / g.stride + 1;
+  const std::int64_t ow = (w + 2 * g.padding - g.dilation * (g.kernel_w - 1) - 1) / g.stride + 1;
+  const std::int64_t cols = c * g.kernel_h * g.kernel_w;
+  Tensor patches = Tensor::zeros({n * oh * ow, cols});
+  const float* src = x.data<float>();
+  float* dst = patches.data<float>();
+#pragma omp parallel for
+  for (std::int64_t row = 0; row < n * oh * ow; ++row) {
+    const std::int64_t b = row / (oh * ow), oy = row / ow % oh, ox = row % ow;
+    float* out = dst + row * cols;
+    for (std::int64_t ch = 0; ch < c; ++ch)
+      for (std::int64_t ky = 0; ky < g.kernel_h; ++ky) {
+        const std::int64_t iy = oy * g.stride - g.padding + ky * g.dilation;
+        for (std::int64_t kx = 0; kx < g.kernel_w; ++kx) {
+          const std::int64_t ix = ox * g.stride - g.padding + kx * g.dilation;
+          if (iy >= 0 && iy < h && ix >= 0 && ix < w)
+            out[(ch * g.kernel_h + ky) * g.kernel_w + kx] = src[((b * c + ch) * h + iy) * w + ix];
+        }
+      }
+  }
+  return patches;
+}
+
+// Per-unit sensitivity from per-column ones: the max over a unit's consecutive columns (a
+// conv channel's kernel positions, a flattened channel's map positions).
+Scores max_per_unit(const Scores& columns, std::int64_t units) {
+  const std::size_t per = columns.size() / static_cast<std::size_t>(units);
+  Scores s(static_cast<std::size_t>(units), 0.0);
+  for (std::size_t k = 0; k < columns.size(); ++k) s[k / per] = std::max(s[k / per], columns[k]);
+  return s;
 }
 
 }  // namespace
@@ -97,12 +138,22 @@ std::map<std::string, Scores> pfp_sensitivities(nn::Module& model, const std::ve
     SHRINK_CHECK(model.has_parameter(weight_name), "PFP: consumer '", g.consumer,
                  "' of group '", g.name, "' has no weight");
     const Tensor& w = model.parameter(weight_name);
-    SHRINK_CHECK(w.dim() == 2, "PFP: consumer '", g.consumer, "' has weight ", shape_str(w.shape()),
-                 "; only Linear consumers are supported so far");
-    SHRINK_CHECK(w.size(1) == group_size(model, g), "PFP: consumer '", g.consumer, "' reads ", w.size(1),
-                 " input channels but group '", g.name, "' has ", group_size(model, g), " units");
+    const std::int64_t units = group_size(model, g);
+    const std::int64_t block = g.reads.empty() ? 1 : g.reads.front().block;
+    SHRINK_CHECK(w.size(1) == units * block, "PFP: consumer '", g.consumer, "' reads ", w.size(1),
+                 " input columns but group '", g.name, "' has ", units, " units of ", block);
+    SHRINK_CHECK(g.reads.size() <= 1, "PFP: group '", g.name, "' is read by ", g.reads.size(),
+                 " layers (a residual stream); PFP scores a group by its one consumer");
     const Tensor& a = taps.at(g.consumer).input;
-    out[g.name] = pfp_sensitivity(w, reshape(a, {-1, w.size(1)}));
+    if (w.dim() == 4) {  // a conv: kernel (out, in * kh * kw) against unfolded patches
+      const auto* conv = dynamic_cast<const nn::Conv2d*>(model.child(g.consumer).get());
+      SHRINK_CHECK(conv != nullptr, "PFP: consumer '", g.consumer, "' has a 4-D weight but is not a Conv2d");
+      out[g.name] = max_per_unit(pfp_sensitivity(reshape(w, {w.size(0), -1}), unfold_patches(a, *conv)), units);
+    } else {
+      SHRINK_CHECK(w.dim() == 2, "PFP: consumer '", g.consumer, "' has weight ", shape_str(w.shape()),
+                   "; PFP scores Linear and Conv2d consumers");
+      out[g.name] = max_per_unit(pfp_sensitivity(w, reshape(a, {-1, w.size(1)})), units);
+    }
   }
   return out;
 }
@@ -122,14 +173,14 @@ Scores pfp_probabilities(const Scores& sensitivities) {
 
 std::int64_t pfp_sample_size(const nn::Module& model, const Shape& sample_shape, double delta) {
   SHRINK_CHECK(delta > 0 && delta < 1, "pfp_sample_size: delta must be in (0, 1), got ", delta);
-  const auto* chain = dynamic_cast<const nn::Sequential*>(&model);
-  SHRINK_CHECK(chain != nullptr, "pfp_sample_size: the model is a ", model.type_name(),
-               "; PFP supports feed-forward chains (Sequential)");
   double eta_max = 0, eta_sum = 0;
   const auto trace = nn::trace_forward(model, sample_shape);
-  for (const auto& [name, layer] : chain->named_children()) {
+  for (const auto& [name, module] : model.named_modules()) {
+    // Only compressible layers count: Linear and ungrouped convs (not BN, not depthwise).
+    if (!module->named_children().empty() || !trace.count(name) ||
+        module->channels().kind != nn::Module::ChannelSpec::Kind::Transform)
+      continue;
     const Shape& shape = trace.at(name).output_shape;
-    if (!layer->has_parameter("weight")) continue;  // only compressible (weighted) layers count
     const double eta = static_cast<double>(numel(shape));
     eta_max = std::max(eta_max, eta);
     eta_sum += eta;

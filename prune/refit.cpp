@@ -14,6 +14,8 @@ namespace {
 
 nn::Linear& linear_consumer(nn::Module& model, const Group& group) {
   SHRINK_CHECK(!group.consumer.empty(), "refit: group '", group.name, "' has no consumer");
+  SHRINK_CHECK(group.reads.size() <= 1, "refit: group '", group.name, "' is read by ", group.reads.size(),
+               " layers (a residual stream); the refit solves one consumer");
   const std::shared_ptr<nn::Module> layer = model.child(group.consumer);
   auto* linear = dynamic_cast<nn::Linear*>(layer.get());
   SHRINK_CHECK(linear != nullptr, "refit: group '", group.name, "': its consumer '", group.consumer, "' is a ",
@@ -21,13 +23,14 @@ nn::Linear& linear_consumer(nn::Module& model, const Group& group) {
   return *linear;
 }
 
-// The group's activation on the calibration batch, (N, units), on the network as it is now.
+// What the consumer reads on the calibration batch, (N, in_features), on the network as it
+// is now (a flattened map's units are blocks of columns; the refit solves every column).
 Tensor activations(nn::Module& model, const Group& group, const Calibration& calib, std::int64_t batch_size) {
-  const std::vector<Tensor> parts = group_activation(model, group, calib.inputs, batch_size);
+  const std::vector<Tensor> parts = consumer_reads(model, group, calib.inputs, batch_size);
   const Tensor h = parts.size() == 1 ? parts.front() : concat(parts, 0);
-  const std::int64_t units = group_size(model, group);
-  SHRINK_CHECK(h.dim() == 2 && h.size(1) == units, "refit: group '", group.name, "': its activation has shape ",
-               shape_str(h.shape()), "; the refit needs (N, ", units, ")");
+  const std::int64_t columns = linear_consumer(model, group).in_features();
+  SHRINK_CHECK(h.dim() == 2 && h.size(1) == columns, "refit: group '", group.name, "': its consumer reads shape ",
+               shape_str(h.shape()), "; the refit needs (N, ", columns, ")");
   return h;
 }
 
