@@ -10,6 +10,7 @@
 #include "nn/conv.h"
 #include "nn/flops.h"
 #include "nn/sequential.h"
+#include "prune/patches.h"
 #include "prune/pfp.h"
 #include "prune/tap.h"
 
@@ -34,37 +35,6 @@ Tensor safe_reciprocal(const Tensor& z) {
   const float eps = std::numeric_limits<float>::epsilon();
   for (std::int64_t k = 0; k < u.numel(); ++k) p[k] = std::fabs(p[k]) > eps ? 1.0f / p[k] : 0.0f;
   return u;
-}
-
-// A conv's input as unfolded patches: (N * out_h * out_w, C * kh * kw), columns in the
-// weight's (c, ky, kx) order, zero where a window reaches into the padding (§2.1: "for conv,
-// use unfolded patches").
-Tensor unfold_patches(const Tensor& input, const nn::Conv2d& conv) {
-  const nn::Conv2dGeometry& g = conv.geometry();
-  SHRINK_CHECK(conv.groups() == 1, "PFP: a grouped conv has no per-channel patches");
-  const Tensor x = input.detach().to(Device::cpu()).to(DType::Float32).clone();
-  const std::int64_t n = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3);
-  const std::int64_t oh = (h + 2 * g.padding - g.dilation * (g.kernel_h - 1) - 1) / g.stride + 1;
-  const std::int64_t ow = (w + 2 * g.padding - g.dilation * (g.kernel_w - 1) - 1) / g.stride + 1;
-  const std::int64_t cols = c * g.kernel_h * g.kernel_w;
-  Tensor patches = Tensor::zeros({n * oh * ow, cols});
-  const float* src = x.data<float>();
-  float* dst = patches.data<float>();
-#pragma omp parallel for
-  for (std::int64_t row = 0; row < n * oh * ow; ++row) {
-    const std::int64_t b = row / (oh * ow), oy = row / ow % oh, ox = row % ow;
-    float* out = dst + row * cols;
-    for (std::int64_t ch = 0; ch < c; ++ch)
-      for (std::int64_t ky = 0; ky < g.kernel_h; ++ky) {
-        const std::int64_t iy = oy * g.stride - g.padding + ky * g.dilation;
-        for (std::int64_t kx = 0; kx < g.kernel_w; ++kx) {
-          const std::int64_t ix = ox * g.stride - g.padding + kx * g.dilation;
-          if (iy >= 0 && iy < h && ix >= 0 && ix < w)
-            out[(ch * g.kernel_h + ky) * g.kernel_w + kx] = src[((b * c + ch) * h + iy) * w + ix];
-        }
-      }
-  }
-  return patches;
 }
 
 // Per-unit sensitivity from per-column ones: the max over a unit's consecutive columns (a

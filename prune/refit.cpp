@@ -6,32 +6,55 @@
 #include "core/autograd.h"
 #include "core/error.h"
 #include "core/ops.h"
+#include "nn/conv.h"
 #include "nn/linear.h"
+#include "prune/patches.h"
 
 namespace shrink::prune {
 
 namespace {
 
-nn::Linear& linear_consumer(nn::Module& model, const Group& group) {
+// At most this many rows (image positions) enter a conv consumer's least squares: the
+// unfolded patches of 1024 calibration images at 32x32 would be a million rows; an even
+// stride through them keeps the fit's cost bounded and its rows spread over the images.
+constexpr std::int64_t kMaxRows = 1 << 17;
+
+// The consumer as a matrix: a Linear's (out, in) weight, or a conv's kernel as
+// (out, in * kh * kw) acting on unfolded patches (prune/patches.h).
+struct Consumer {
+  nn::Module& module;
+  const nn::Conv2d* conv = nullptr;
+  std::string name;
+  Tensor weight() const { const Tensor& w = module.parameter("weight"); return reshape(w.detach(), {w.size(0), -1}); }
+  Tensor bias() const { return module.has_parameter("bias") ? module.parameter("bias").detach() : Tensor(); }
+  std::int64_t outputs() const { return module.parameter("weight").size(0); }
+  // What the consumer reads as rows of the least squares, every stride-th (convs).
+  Tensor design(const Tensor& read, std::int64_t stride) const {
+    return conv ? unfold_patches(read, *conv, stride).to(read.device()) : read;
+  }
+};
+
+Consumer consumer_of(nn::Module& model, const Group& group) {
   SHRINK_CHECK(!group.consumer.empty(), "refit: group '", group.name, "' has no consumer");
   SHRINK_CHECK(group.reads.size() <= 1, "refit: group '", group.name, "' is read by ", group.reads.size(),
                " layers (a residual stream); the refit solves one consumer");
-  const std::shared_ptr<nn::Module> layer = model.child(group.consumer);
-  auto* linear = dynamic_cast<nn::Linear*>(layer.get());
-  SHRINK_CHECK(linear != nullptr, "refit: group '", group.name, "': its consumer '", group.consumer, "' is a ",
-               layer->type_name(), "; the refit solves Linear consumers only");
-  return *linear;
+  nn::Module& layer = *model.child(group.consumer);
+  Consumer c{layer, dynamic_cast<const nn::Conv2d*>(&layer), group.consumer};
+  SHRINK_CHECK(dynamic_cast<const nn::Linear*>(&layer) != nullptr || (c.conv && c.conv->groups() == 1), "refit: group '",
+               group.name, "': its consumer '", group.consumer, "' is a ", layer.type_name(),
+               "; the refit solves Linear and ungrouped Conv2d consumers");
+  return c;
 }
 
-// What the consumer reads on the calibration batch, (N, in_features), on the network as it
-// is now (a flattened map's units are blocks of columns; the refit solves every column).
+// What the consumer reads on the calibration batch, on the network as it is now (whole:
+// a flattened map's units are blocks of columns; the refit solves every column).
 Tensor activations(nn::Module& model, const Group& group, const Calibration& calib, std::int64_t batch_size) {
   const std::vector<Tensor> parts = consumer_reads(model, group, calib.inputs, batch_size);
-  const Tensor h = parts.size() == 1 ? parts.front() : concat(parts, 0);
-  const std::int64_t columns = linear_consumer(model, group).in_features();
-  SHRINK_CHECK(h.dim() == 2 && h.size(1) == columns, "refit: group '", group.name, "': its consumer reads shape ",
-               shape_str(h.shape()), "; the refit needs (N, ", columns, ")");
-  return h;
+  return parts.size() == 1 ? parts.front() : concat(parts, 0);
+}
+
+std::int64_t stride_of(const Consumer& c, const Tensor& output) {
+  return c.conv ? row_stride(output.numel() / output.size(1), kMaxRows) : 1;
 }
 
 // g + value * I, in place on the CPU (a (k+1)^2 identity would cost as much as the Gram
@@ -60,8 +83,10 @@ DenseTargets capture_dense_targets(nn::Module& model, const std::vector<Group>& 
   NoGradGuard no_grad;
   DenseTargets dense;
   for (const Group& g : groups) {
-    nn::Linear& consumer = linear_consumer(model, g);
-    dense.outputs[g.name] = consumer(activations(model, g, calib, batch_size));
+    Consumer consumer = consumer_of(model, g);
+    const Tensor y = consumer.module(activations(model, g, calib, batch_size));
+    dense.strides[g.name] = stride_of(consumer, y);
+    dense.outputs[g.name] = output_rows(y, dense.strides[g.name]);
     dense.units[g.name] = group_size(model, g);
   }
   return dense;
@@ -74,25 +99,29 @@ RefitResult refit_consumer(nn::Module& model, const Group& group, const std::vec
   const auto found = dense.outputs.find(group.name);
   SHRINK_CHECK(found != dense.outputs.end(), "refit: no dense output was captured for group '", group.name, "'");
   NoGradGuard no_grad;
-  nn::Linear& consumer = linear_consumer(model, group);
-  const Tensor h = activations(model, group, calib, batch_size);
-  const std::int64_t samples = h.size(0), units = h.size(1), outputs = consumer.out_features();
+  const Consumer consumer = consumer_of(model, group);
+  const Tensor read = activations(model, group, calib, batch_size);
+  const std::int64_t outputs = consumer.outputs();
+  // The rows kept of the consumer's output map: the same stride as the dense capture's.
+  Tensor y = found->second;
+  const std::int64_t stride = dense.strides.count(group.name) ? dense.strides.at(group.name) : 1;
+  const Tensor h = consumer.design(read, stride);
+  const std::int64_t samples = h.size(0), units = h.size(1);
 
   // The dense output's columns for the consumer's remaining outputs (the units of the group
   // it produces that are still there).
-  Tensor y = found->second;
   for (const Group& next : groups)
-    if (next.producer == group.consumer && !next.original.empty())
+    if (std::find(next.producers.begin(), next.producers.end(), group.consumer) != next.producers.end() &&
+        !next.original.empty())
       y = index_select(y, 1, Tensor::from_vector(next.original, {static_cast<std::int64_t>(next.original.size())},
                                                  y.device()));
   SHRINK_CHECK(y.size(0) == samples && y.size(1) == outputs, "refit: group '", group.name, "': the dense output ",
-               shape_str(y.shape()), " does not match ", samples, " samples and the consumer's ", outputs,
+               shape_str(y.shape()), " does not match ", samples, " rows and the consumer's ", outputs,
                " outputs (was the calibration batch changed after the capture?)");
 
-  const bool bias = consumer.has_bias();
+  const bool bias = consumer.bias().defined();
   const Tensor a = bias ? concat({h, Tensor::ones({samples, 1}, h.dtype(), h.device())}, 1) : h;
-  const Tensor w0 = bias ? concat({consumer.weight().detach(), reshape(consumer.bias().detach(), {outputs, 1})}, 1)
-                         : consumer.weight().detach();
+  const Tensor w0 = bias ? concat({consumer.weight(), reshape(consumer.bias(), {outputs, 1})}, 1) : consumer.weight();
   const Tensor residual = y - shrink::linear(a, w0, Tensor());  // (N, out)
   const Tensor at = transpose(a, 0, 1);                         // (k+1, N)
   const std::int64_t n = a.size(1);
@@ -110,7 +139,7 @@ RefitResult refit_consumer(nn::Module& model, const Group& group, const std::vec
   result.error_after = mean(square(y - shrink::linear(a, w, Tensor()))).item();
 
   const std::string weight_name = group.consumer + ".weight", bias_name = group.consumer + ".bias";
-  model.set_parameter(weight_name, shrink::slice(w, 1, 0, units));
+  model.set_parameter(weight_name, reshape(shrink::slice(w, 1, 0, units), model.parameter(weight_name).shape()));
   if (bias) model.set_parameter(bias_name, reshape(shrink::slice(w, 1, units, units + 1), {outputs}));
   if (optimizer) {
     for (const std::string& name : {weight_name, bias_name}) {

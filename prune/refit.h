@@ -1,7 +1,7 @@
 // Consumer refit: this project's own addition, beyond the seed papers (issue 9 item 2).
 //
-// After a group is cut, its consumer (the Linear reading the group's units) still carries the
-// weights it had for the full set of units. The refit re-solves them so that the consumer's
+// After a group is cut, its consumer (the Linear or conv reading the group's units) still
+// carries the weights it had for the full set of units. The refit re-solves them so that the consumer's
 // output on the calibration batch matches the DENSE model's consumer output:
 //   A  = [H_S, 1]  (N, k+1): the kept units' activations on the network as pruned so far,
 //                            plus a column of ones for the bias (none when it has no bias)
@@ -14,6 +14,9 @@
 // with the project's GEMM for A^T A and A^T (Y - A W0^T) and cholesky_solve (core/ops.h).
 // With fewer samples than columns (N < k+1) the same change comes from the (N, N) system
 // (A A^T + lambda I) Z = Y - A W0^T, W - W0 = (A^T Z)^T (the push-through identity).
+// A conv consumer is the same problem on its unfolded input patches (prune/patches.h): A's
+// rows are image positions (every stride-th, at most 2^17), its columns the kernel's
+// (c, ky, kx), W the kernel as (out, in * kh * kw), Y the dense output map as rows.
 //
 // lambda = ridge * trace(A^T A) / min(k+1, N): `ridge` times the mean non-zero eigenvalue of
 // the Gram matrix, so that its meaning does not depend on the data's scale, and so that a
@@ -37,11 +40,14 @@ namespace shrink::prune {
 struct DenseTargets {
   std::map<std::string, Tensor> outputs;     // group name -> consumer output (N, out), dense
   std::map<std::string, std::int64_t> units; // group name -> units before any cut
+  // A conv consumer's output positions enter the fit as rows, every stride-th (at most
+  // 2^17 rows); its output is kept as those rows, (rows, out).
+  std::map<std::string, std::int64_t> strides;
 };
 
 // Runs the calibration inputs through `model` (eval mode, no gradients, `batch_size` samples
 // at a time) and keeps every group's consumer output. Throws naming the group when its
-// consumer is not a Linear reading a 2-D (N, units) activation, the case the refit solves.
+// consumer is neither a Linear nor an ungrouped Conv2d, or when several layers read it.
 DenseTargets capture_dense_targets(nn::Module& model, const std::vector<Group>& groups, const Calibration& calib,
                                    std::int64_t batch_size = 256);
 

@@ -402,3 +402,26 @@ TEST(GraphPruning, EveryMethodPrunesOrRefusesByName) {
     }
   }
 }
+
+// The consumer refit on conv consumers (unfolded patches) and on a Linear reading a flattened
+// map: every refit lowers its consumer's calibration error against the dense output.
+TEST(GraphPruning, TheRefitSolvesConvConsumersAndLowersTheirError) {
+  for (const Family* f : {&kFamilies[1], &kFamilies[2], &kFamilies[4]}) {
+    SCOPED_TRACE(f->label);
+    auto model = build(*f);
+    PruneOptions o;
+    o.method = "magnitude";
+    o.target_kind = TargetKind::Keep;
+    o.target = 0.5;
+    o.refit = true;
+    const PruneReport report = prune_model(*model, random_calibration(*f, 48, 9), o, f->sample);
+    int refits = 0;
+    for (const GroupChange& g : report.groups) {
+      if (!g.refit) continue;
+      ++refits;
+      EXPECT_LT(g.refit_error_after, g.refit_error_before) << g.name;
+    }
+    EXPECT_EQ(refits, static_cast<int>(report.groups.size()));
+    EXPECT_EQ(forward(*model, input(*f)).shape(), (Shape{2, 10}));
+  }
+}

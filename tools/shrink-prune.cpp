@@ -10,6 +10,7 @@
 #include <memory>
 #include <optional>
 #include <set>
+#include <tuple>
 
 #include <nlohmann/json.hpp>
 
@@ -146,6 +147,28 @@ nlohmann::json refit_json(const shrink::prune::ScheduleReport& report) {
   for (const auto& g : report.rounds.back().prune.groups)
     if (g.refit)
       groups.push_back({{"group", g.name}, {"mse_before", g.refit_error_before}, {"mse_after", g.refit_error_after}});
+  return groups;
+}
+
+// Each group's width before the first round and after the last, in group order.
+std::vector<std::tuple<std::string, std::int64_t, std::int64_t>> group_widths(const shrink::prune::ScheduleReport& report) {
+  std::vector<std::tuple<std::string, std::int64_t, std::int64_t>> out;
+  std::map<std::string, std::size_t> at;
+  for (const auto& round : report.rounds)
+    for (const auto& g : round.prune.groups) {
+      if (!at.count(g.name)) {
+        at[g.name] = out.size();
+        out.emplace_back(g.name, g.before, g.after);
+      }
+      std::get<2>(out[at[g.name]]) = g.after;
+    }
+  return out;
+}
+
+nlohmann::json groups_json(const shrink::prune::ScheduleReport& report) {
+  nlohmann::json groups = nlohmann::json::array();
+  for (const auto& [name, before, after] : group_widths(report))
+    groups.push_back({{"group", name}, {"before", before}, {"after", after}});
   return groups;
 }
 
@@ -387,7 +410,9 @@ int main(int argc, char** argv) {
                                   {"latency_ms_before", before.latency_ms}, {"latency_ms_after", after.latency_ms},
                                   {"latency_batch_size", before.latency_batch},
                                   {"widths_before", widths_before},
-                                  {"widths_after", widths_after}, {"prune_inputs", po.prune_inputs},
+                                  {"widths_after", widths_after}, {"groups", groups_json(report)},
+                                  {"prune_inputs", po.prune_inputs}, {"prune_residual", po.prune_residual},
+                                  {"fold_shift", po.fold_shift},
                                   {"prune_seconds", prune_seconds}, {"iterations", o.schedule.rounds},
                                   {"refit", po.refit}, {"refit_ridge", po.refit_ridge},
                                   {"refit_groups", refit_json(report)},
@@ -411,7 +436,14 @@ int main(int argc, char** argv) {
         num(static_cast<double>(after.flops) / before.flops, "x%.3f"));
     row("latency (ms)", num(before.latency_ms, "%.3f"), num(after.latency_ms, "%.3f"),
         num(before.latency_ms / after.latency_ms, "%.2fx faster"));
-    row("widths", nlohmann::json(widths_before).dump(), nlohmann::json(widths_after).dump(), "");
+    // A chain's layer widths say it all; any other graph's groups are listed one per line.
+    const auto widths = group_widths(report);
+    if (widths.size() + 1 == widths_before.size() - 1 || widths.empty())
+      row("widths", nlohmann::json(widths_before).dump(), nlohmann::json(widths_after).dump(), "");
+    else
+      for (const auto& [name, b, a] : widths)
+        row(("  " + name).c_str(), std::to_string(b), std::to_string(a),
+            num(static_cast<double>(a) / static_cast<double>(b), "x%.3f"));
     print_refit(report);
     std::printf("pruning wall time %.3fs (without fine-tuning); latency: batch of %lld on %s\nsaved %s\n",
                 prune_seconds, static_cast<long long>(before.latency_batch), device.str().c_str(), o.out.c_str());
