@@ -3,6 +3,7 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "prune/allocation.h"
 #include "prune/pqi.h"
@@ -37,6 +38,9 @@ struct PruneOptions {
   // Residual streams are groups too (--prune-residual; prune/group.h). Off by default, as in
   // the official i-SpaSP and PFP code: block-inner channels only.
   bool prune_residual = false;
+  // Prune only these groups (by name, prune/group.h; --groups); empty: every group. A name
+  // the model has no group for is an error listing the names it has.
+  std::vector<std::string> only_groups;
   // Fold what removed units still emit into their consumers (prune/slice.h
   // fold_removed_shift), so the cut model computes what the weight-masked one does. Off by
   // default: a trained BN network's weight-masked channel emits ReLU(BN(0)), far from what

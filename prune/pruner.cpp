@@ -1,5 +1,6 @@
 #include "prune/pruner.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 
@@ -34,6 +35,19 @@ KeepCounts allocate(nn::Module& model, const std::vector<Group>& groups, const M
 
 }  // namespace
 
+std::vector<Group> select_groups(std::vector<Group> groups, const std::vector<std::string>& names) {
+  if (names.empty()) return groups;
+  std::string known;
+  for (const Group& g : groups) known += (known.empty() ? "" : ", ") + g.name;
+  for (const std::string& name : names)
+    SHRINK_CHECK(std::any_of(groups.begin(), groups.end(), [&](const Group& g) { return g.name == name; }),
+                 "prune: the model has no group '", name, "'; its groups are: ", known);
+  std::vector<Group> ordered;  // input to output, as built
+  for (const Group& g : groups)
+    if (std::find(names.begin(), names.end(), g.name) != names.end()) ordered.push_back(g);
+  return ordered;
+}
+
 PruneReport prune_model(nn::Module& model, const Calibration& calib, const PruneOptions& o,
                         const Shape& sample_shape, nn::Optimizer* optimizer) {
   const Method& method = find_method(o.method);
@@ -45,7 +59,8 @@ PruneReport prune_model(nn::Module& model, const Calibration& calib, const Prune
   SHRINK_CHECK(!o.refit || (std::isfinite(o.refit_ridge) && o.refit_ridge > 0),
                "prune_model: the refit's ridge must be a positive number, got ", o.refit_ridge);
   const auto start = std::chrono::steady_clock::now();
-  std::vector<Group> groups = build_groups(model, sample_shape, GroupOptions{o.prune_inputs, o.prune_residual});
+  std::vector<Group> groups = select_groups(build_groups(model, sample_shape, GroupOptions{o.prune_inputs, o.prune_residual}),
+                                            o.only_groups);
   // Success with nothing pruned would hide the problem (a sparse checkpoint, say).
   SHRINK_CHECK(!groups.empty(), "prune_model: nothing to prune: no group of units lies between two "
                "layers that declare their channels (sparse CSR layers do not: prune the dense model "

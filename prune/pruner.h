@@ -34,6 +34,10 @@ struct PruneReport {
   double seconds = 0;  // wall time of scoring, selection and shrinking
 };
 
+// The groups named in `names`, in the order of `groups` (all of them when `names` is empty).
+// Throws shrink::Error for a name with no group, listing the names there are.
+std::vector<Group> select_groups(std::vector<Group> groups, const std::vector<std::string>& names);
+
 // Throws shrink::Error for an unknown method, a target or allocation the method does not
 // accept (prune/methods.h check_applicable), or a target outside (0, 1].
 PruneReport prune_model(nn::Module& model, const Calibration& calib, const PruneOptions& options,

@@ -54,6 +54,13 @@ std::vector<Layer> gather(const nn::Module& model) {
       l.row_ptr = sparse->row_ptr().to(Device::cpu()).to_vector<std::int64_t>();
       l.col_idx = sparse->col_idx().to(Device::cpu()).to_vector<std::int64_t>();
     } else {
+      // The paper prunes every weight with more than one dimension: a weighted layer this
+      // pass cannot store sparse is an error, never skipped (BatchNorm's vectors are 1-D).
+      for (const auto& [tensor, value] : m->named_parameters())
+        SHRINK_CHECK(value.dim() <= 1 || tensor.find('.') != std::string::npos, "unstructured pruning: layer '",
+                     name, "' (", m->type_name(), ") has a ", value.dim(), "-D '", tensor,
+                     "' and no sparse form yet (Linear and SparseLinear layers have one); prune its channels "
+                     "structurally instead (shrink-prune)");
       continue;
     }
     for (double w : l.weight) l.score.push_back(std::abs(w));

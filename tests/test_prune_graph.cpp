@@ -26,6 +26,7 @@
 #include "prune/group.h"
 #include "prune/methods.h"
 #include "prune/pruner.h"
+#include "prune/sap.h"
 #include "prune/slice.h"
 #include "tests/test_helpers.h"
 
@@ -424,4 +425,33 @@ TEST(GraphPruning, TheRefitSolvesConvConsumersAndLowersTheirError) {
     EXPECT_EQ(refits, static_cast<int>(report.groups.size()));
     EXPECT_EQ(forward(*model, input(*f)).shape(), (Shape{2, 10}));
   }
+}
+
+TEST(GraphPruning, GroupsAreChosenByNameAndAnUnknownNameListsTheKnownOnes) {
+  const Family& f = kFamilies[2];
+  auto model = build(f);
+  const auto groups = build_groups(*model, f.sample);
+  const auto two = select_groups(groups, {groups[3].name, groups[1].name});
+  ASSERT_EQ(two.size(), 2u);
+  EXPECT_EQ(two[0].name, groups[1].name);  // input to output
+  EXPECT_EQ(two[1].name, groups[3].name);
+  const std::string error = error_of([&] { select_groups(groups, {"layer9.conv1"}); });
+  EXPECT_NE(error.find("'layer9.conv1'"), std::string::npos) << error;
+  EXPECT_NE(error.find(groups[0].name), std::string::npos) << error;
+
+  PruneOptions o;
+  o.method = "magnitude";
+  o.target_kind = TargetKind::Keep;
+  o.target = 0.5;
+  o.only_groups = {groups[2].name};
+  const PruneReport report = prune_model(*model, random_calibration(f, 8, 1), o, f.sample);
+  ASSERT_EQ(report.groups.size(), 1u);
+  EXPECT_EQ(report.groups[0].after, groups[2].size / 2);
+  EXPECT_EQ(build_groups(*model, f.sample)[0].size, groups[0].size);  // the others untouched
+}
+
+TEST(GraphPruning, UnstructuredSapRefusesAConvItCannotStoreSparse) {
+  auto model = build(kFamilies[1]);
+  const std::string error = error_of([&] { sap_unstructured_round(*model, {}, Scope::Layer); });
+  EXPECT_NE(error.find("'conv1' (Conv2d)"), std::string::npos) << error;
 }

@@ -55,7 +55,7 @@ nlohmann::json settings_json(const Options& o, bool keep, bool params, bool flop
           {"round-to", po.rails.multiple}, {"max-layer-ratio", po.rails.max_layer_ratio},
           {"ispasp-iterations", po.ispasp_iterations}, {"iterations", o.schedule.rounds},
           {"prune-inputs", po.prune_inputs}, {"keep-inputs", po.rails.input_keep},
-          {"prune-residual", po.prune_residual}, {"fold-shift", po.fold_shift},
+          {"prune-residual", po.prune_residual}, {"fold-shift", po.fold_shift}, {"groups", po.only_groups},
           {"refit", po.refit}, {"refit-ridge", po.refit_ridge}, {"sap-p", po.sap.p}, {"sap-q", po.sap.q},
           {"sap-eta", po.sap.eta_r}, {"sap-gamma", po.sap.gamma}, {"sap-beta", po.sap.beta},
           {"finetune-epochs", o.schedule.fine_tune.epochs}, {"lr", o.schedule.fine_tune.lr},
@@ -105,6 +105,7 @@ std::array<bool, 3> apply_settings(Options& o, const nlohmann::json& s, const st
   // Absent from states saved before the graph engine: block-inner groups, no shift fold.
   po.prune_residual = s.contains("prune-residual") && saved_setting<bool>(s, "prune-residual", dir);
   po.fold_shift = s.contains("fold-shift") && saved_setting<bool>(s, "fold-shift", dir);
+  if (s.contains("groups")) po.only_groups = saved_setting<std::vector<std::string>>(s, "groups", dir);
   o.schedule.fine_tune.epochs = saved_setting<int>(s, "finetune-epochs", dir);
   o.schedule.fine_tune.lr = saved_setting<double>(s, "lr", dir);
   o.batch_size = saved_setting<std::int64_t>(s, "batch-size", dir);
@@ -227,6 +228,12 @@ int main(int argc, char** argv) {
                "Also prune residual streams: the channels a ResNet stage's convs write into their sum (every "
                "conv writing there, the projection shortcut, the BNs and every conv reading from it shrink "
                "together). Off: block-inner channels only, as the official i-SpaSP and PFP code do");
+  app.add_option("--groups", po.only_groups,
+                 "Prune only these groups (comma-separated names, as --list-groups prints them); default: all")
+      ->delimiter(',');
+  bool list_groups = false;
+  app.add_flag("--list-groups", list_groups,
+               "Print the checkpoint's prunable groups (name, units, producers, consumers) and exit");
   app.add_flag("--fold-shift,!--no-fold-shift", po.fold_shift,
                "Fold what a removed unit still emits with its weights masked (its bias or BatchNorm shift, "
                "through the activation) into the next layer's bias or BatchNorm mean, so that the cut model "
@@ -281,6 +288,22 @@ int main(int argc, char** argv) {
       o.checkpoint_dir = o.resume;
     }
     SHRINK_CHECK(!o.checkpoint.empty(), "shrink-prune: give the checkpoint to prune (or --resume DIR)");
+    if (list_groups) {
+      Generator loader(0);
+      nn::Checkpoint ckpt = nn::load_checkpoint(o.checkpoint, loader);
+      const auto groups = prune::build_groups(*ckpt.model, nn::input_shape(ckpt.spec),
+                                              prune::GroupOptions{po.prune_inputs, po.prune_residual});
+      for (const prune::Group& g : groups) {
+        std::string consumers;
+        for (const auto& r : g.reads) consumers += (consumers.empty() ? "" : ",") + r.consumer;
+        std::string producers;
+        for (const auto& p : g.producers) producers += (producers.empty() ? "" : ",") + p;
+        std::printf("%-24s %6lld units  %s  produced by %s  read by %s\n", g.name.c_str(),
+                    static_cast<long long>(g.size), g.residual ? "residual stream" : "chain          ",
+                    producers.empty() ? "(the input)" : producers.c_str(), consumers.c_str());
+      }
+      return 0;
+    }
     const Device device = tools::apply_common_options(o.common);
     tools::check_output_path(o.out, {o.checkpoint});
     if (!o.checkpoint_dir.empty()) tools::check_checkpoint_dir(o.checkpoint_dir);
