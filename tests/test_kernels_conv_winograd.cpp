@@ -112,6 +112,8 @@ TEST(ConvWinograd, IsPreferredWhereItSavesProducts) {
   EXPECT_TRUE(cpu::winograd_preferred(conv(16, 256, 4, 4, 256, 3, 3, 1, 1, 1, 1, 1, 1, 1)));
   EXPECT_FALSE(cpu::winograd_preferred(conv(16, 512, 2, 2, 512, 3, 3, 1, 1, 1, 1, 1, 1, 1)));  // 4 of 16 outputs used
   EXPECT_FALSE(cpu::winograd_preferred(conv(64, 3, 32, 32, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1)));   // 3 channels in
+  EXPECT_FALSE(cpu::winograd_preferred(conv(64, 8, 32, 32, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1)));   // 8 channels in
+  EXPECT_FALSE(cpu::winograd_preferred(conv(64, 16, 32, 32, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1)));   // 8 channels out
   EXPECT_FALSE(cpu::winograd_preferred(conv(64, 16, 32, 32, 16, 3, 3, 2, 2, 1, 1, 1, 1, 1)));  // stride 2
   EXPECT_FALSE(cpu::winograd_applies(conv(4, 16, 32, 32, 16, 3, 3, 1, 1, 1, 1, 1, 1, 2)));     // groups 2
   EXPECT_TRUE(cpu::winograd_weight_grad_preferred(conv(64, 32, 16, 16, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1)));

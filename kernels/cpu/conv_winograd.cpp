@@ -206,7 +206,7 @@ bool winograd_applies(const Conv2dShape& s) {
 }
 
 bool winograd_preferred(const Conv2dShape& s) {
-  if (!winograd_applies(s) || s.c_in < 8 || s.c_out < 8) return false;
+  if (!winograd_applies(s) || s.c_in < 16 || s.c_out < 16) return false;
   // 36 products per tile against 9 per output pixel: worth it when partial tiles waste little.
   const Geometry g(s, s.c_in);
   return 4 * g.th * g.tw * 2 <= g.oh * g.ow;
