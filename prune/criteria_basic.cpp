@@ -80,11 +80,13 @@ Scores score_taylor(nn::Module& model, const Group& group, const Calibration& ca
   SHRINK_CHECK(!group.reads.empty(), "score_taylor: group '", group.name, "' has no consumer");
   EvalMode eval(model);
   FrozenParameters frozen(model);
-  // Every consumer's input is replaced by a leaf (its output recomputed from it), so one
-  // backward pass gives dLoss/d(what each consumer reads); a residual stream is read at
-  // several depths and its units' scores add over them.
+  // Every consumer's output is recomputed from its input plus a zero leaf, so one backward
+  // pass gives dLoss/d(what each consumer reads) in that leaf's gradient while the input
+  // itself stays connected: a residual stream is read at several depths, and a read's
+  // gradient must still flow back through the reads before it. Its units' scores add over
+  // the reads.
   struct Read {
-    Tensor leaf;
+    Tensor value, zero;
     std::int64_t block;
     bool inside = false;
   };
@@ -95,21 +97,22 @@ Scores score_taylor(nn::Module& model, const Group& group, const Calibration& ca
     hooks.push_back(model.child(r.consumer)->register_forward_hook(
         [&reads, name = r.consumer](nn::Module& m, const Tensor& in, Tensor& out) {
           Read& read = reads.at(name);
-          if (read.inside || read.leaf.defined()) return;
+          if (read.inside || read.zero.defined()) return;
           read.inside = true;
-          read.leaf = in.detach();
-          read.leaf.requires_grad_();
-          out = m(read.leaf);
+          read.value = in.detach();
+          read.zero = Tensor::zeros(in.shape(), in.dtype(), in.device());
+          read.zero.requires_grad_();
+          out = m(in + read.zero);
           read.inside = false;
         }));
   }
   cross_entropy(model(calib.inputs), calib.labels).backward();
   Scores scores(static_cast<std::size_t>(group.size), 0.0);
   for (const auto& [name, read] : reads) {
-    SHRINK_CHECK(read.leaf.defined() && read.leaf.grad().defined(), "score_taylor: no gradient reached the input of '",
+    SHRINK_CHECK(read.zero.defined() && read.zero.grad().defined(), "score_taylor: no gradient reached the input of '",
                  name, "' (group '", group.name, "')");
     // Molchanov et al. 2017, eq. 8 summed over the batch: |sum_n,pos a * dL/da|.
-    const Tensor product = unit_view(read.leaf.detach() * read.leaf.grad(), group.size);
+    const Tensor product = unit_view(read.value * read.zero.grad(), group.size);
     const Scores part = sum_per_channel(product, channel_axis(product, group.size));
     for (std::size_t j = 0; j < scores.size(); ++j) scores[j] += std::abs(part[j]);
   }

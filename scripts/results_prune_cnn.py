@@ -30,6 +30,7 @@ Usage: /usr/bin/python3 scripts/results_prune_cnn.py [--only lenet5,resnet20] [-
 import argparse
 import json
 import os
+import statistics
 import time
 
 from results_common import (ROOT, Cells, fmt_num, fmt_pct, median_spread, run_json, run_parallel, seeds_arg,
@@ -180,8 +181,12 @@ def run_model(model, data, seeds, cells, work, b, args, epochs, check_time, targ
                         cell(method, refit, target, "flops")
 
 
+LATENCY_RUNS = 3  # processes per model; one process's median can sit 20% off another's on this VM
+
+
 def latency_pass(data, cells, work, b, args):
-    """Latency of every kept model, one at a time (quiet), cached per file."""
+    """Latency of every kept model, one at a time (quiet), cached per file: the median over
+    LATENCY_RUNS processes of shrink-eval's probe (itself the median of 25 batches)."""
     for key_text, value in list(cells.done.items()):
         key = json.loads(key_text)
         files = []
@@ -191,8 +196,9 @@ def latency_pass(data, cells, work, b, args):
             files.append(value["file"])
         for f in files:
             if os.path.exists(f):
-                cells.get({"latency": os.path.relpath(f, work)},
-                          lambda f=f: run_json([b("shrink-eval"), f, "--data", data, "--json"], args.threads)["latency_ms"])
+                cells.get({"latency": os.path.relpath(f, work)}, lambda f=f: statistics.median(
+                    run_json([b("shrink-eval"), f, "--data", data, "--json"], args.threads)["latency_ms"]
+                    for _ in range(LATENCY_RUNS)))
 
 
 def write(data, seeds, cells, out_dir):

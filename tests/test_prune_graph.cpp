@@ -455,3 +455,81 @@ TEST(GraphPruning, UnstructuredSapRefusesAConvItCannotStoreSparse) {
   const std::string error = error_of([&] { sap_unstructured_round(*model, {}, Scope::Layer); });
   EXPECT_NE(error.find("'conv1' (Conv2d)"), std::string::npos) << error;
 }
+
+// With residual streams: the methods that score a unit by its incoming weights or by the
+// gradient at every read prune them; those that need one consumer refuse naming the stream.
+TEST(GraphPruning, ResidualStreamsArePrunedOrRefusedByName) {
+  const Family& f = kFamilies[2];
+  for (const char* method : {"magnitude", "random", "taylor", "ispasp", "pfp"}) {
+    SCOPED_TRACE(method);
+    auto model = build(f);
+    PruneOptions o;
+    o.method = method;
+    o.target_kind = std::string(method) == "pfp" ? TargetKind::Params : TargetKind::Keep;
+    o.target = 0.6;
+    o.prune_residual = true;
+    o.ispasp_iterations = 2;
+    const std::string error = error_of([&] { prune_model(*model, random_calibration(f, 16, 3), o, f.sample); });
+    const bool needs_one_consumer = std::string(method) == "ispasp" || std::string(method) == "pfp";
+    if (needs_one_consumer) {
+      EXPECT_NE(error.find("residual stream"), std::string::npos) << error;
+      EXPECT_NE(error.find("group '"), std::string::npos) << error;
+    } else {
+      EXPECT_EQ(error, "");
+      EXPECT_LT(model->parameter("conv1.weight").size(0), 16) << "the first stage's stream was not cut";
+      EXPECT_EQ(forward(*model, input(f)).shape(), (Shape{2, 10}));
+    }
+  }
+}
+
+namespace {
+
+// A user's own model: layers called from a hand-written forward, with a functional ReLU, a
+// functional flatten (reshape) and an add of two branches between them.
+class Handwritten : public nn::Module {
+ public:
+  explicit Handwritten(Generator& gen) {
+    register_module("conv", std::make_shared<nn::Conv2d>(1, 6, nn::Conv2dGeometry{3, 3, 1, 1, 1, 1}, true, gen));
+    register_module("left", std::make_shared<nn::Conv2d>(6, 4, nn::Conv2dGeometry{1, 1, 1, 0, 1, 1}, true, gen));
+    register_module("right", std::make_shared<nn::Conv2d>(6, 4, nn::Conv2dGeometry{3, 3, 1, 1, 1, 1}, true, gen));
+    register_module("fc", std::make_shared<nn::Linear>(4 * 5 * 5, 3, gen));
+  }
+  std::string type_name() const override { return "Handwritten"; }
+
+ protected:
+  Tensor forward(const Tensor& x) override {
+    const Tensor h = relu((*child("conv"))(x));
+    const Tensor left = (*child("left"))(h);  // one statement each: call order is the groups' order
+    const Tensor right = (*child("right"))(h);
+    const Tensor sum = left + right;
+    return (*child("fc"))(reshape(relu(sum), {x.size(0), -1}));
+  }
+};
+
+}  // namespace
+
+TEST(GraphPruning, AHandwrittenForwardIsTracedThroughFunctionalOps) {
+  Generator gen(4);
+  Handwritten model(gen);
+  const Shape sample{1, 5, 5};
+  const auto groups = build_groups(model, sample, GroupOptions{false, true});
+  ASSERT_EQ(groups.size(), 2u);
+  EXPECT_EQ(groups[0].name, "conv");  // read by both branches
+  EXPECT_EQ(groups[0].reads.size(), 2u);
+  EXPECT_FALSE(groups[0].residual);
+  EXPECT_EQ(groups[1].name, "left");  // the branches' sum: two producers, read by fc in blocks of 25
+  EXPECT_TRUE(groups[1].residual);
+  EXPECT_EQ(groups[1].producers, (std::vector<std::string>{"left", "right"}));
+  ASSERT_EQ(groups[1].reads.size(), 1u);
+  EXPECT_EQ(groups[1].reads[0].block, 25);
+  // Zero the outgoing weights of some units, cut them: the same outputs.
+  auto cut = groups;
+  const Tensor x = Tensor::randn({3, 1, 5, 5}, gen);
+  for (const Group& g : cut)
+    for (const Member& m : g.members)
+      if (is_consumer_member(g, m)) zero_units(model, m, {0, 2});
+  const Tensor before = forward(model, x);
+  for (Group& g : cut) shrink_group(model, g, {0, 2});
+  expect_close(forward(model, x), before, 1e-5, "handwritten");
+  EXPECT_EQ(model.parameter("fc.weight").shape(), (Shape{3, 50}));
+}
