@@ -51,7 +51,50 @@ void shrink_only(benchmark::State& state) {
   }
 }
 
+// The CNN jobs (issue 11): resnet56 (3x32x32) and mobilenetv2 (CIFAR strides, 3x32x32),
+// randomly initialised, 256 random calibration images, every block-inner group to half its
+// units (pfp: half the parameters; sap decides its own counts). Timed: tracing the groups,
+// scoring, selection and the physical rewrite.
+void prune_cnn(benchmark::State& state, const char* model_text, const char* method) {
+  Generator gen(0);
+  const std::int64_t n = 256;
+  std::vector<std::int64_t> labels(static_cast<std::size_t>(n));
+  for (auto& l : labels) l = static_cast<std::int64_t>(gen.next_below(10));
+  const prune::Calibration calib{Tensor::randn({n, 3, 32, 32}, gen), Tensor::from_vector(labels, {n})};
+  prune::PruneOptions options;
+  options.method = method;
+  const prune::Method& m = prune::find_method(method);
+  options.target_kind = m.accepts(prune::TargetKind::Keep) ? prune::TargetKind::Keep
+                        : m.accepts(prune::TargetKind::Params) ? prune::TargetKind::Params
+                                                               : prune::TargetKind::None;
+  options.target = 0.5;
+  for (auto _ : state) {
+    state.PauseTiming();
+    Generator init(1);
+    auto model = nn::build_model(model_text, init);
+    state.ResumeTiming();
+    const prune::PruneReport report = prune::prune_model(*model, calib, options, {3, 32, 32});
+    benchmark::DoNotOptimize(report.groups.data());
+  }
+}
+
 }  // namespace
+
+#define SHRINK_CNN_JOB(model, text, method, iterations)                                                  \
+  BENCHMARK_CAPTURE(prune_cnn, model/method, text, #method)                                            \
+      ->Name("prune_cnn/" #model "/" #method)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(iterations)
+SHRINK_CNN_JOB(resnet56, "resnet56", magnitude, 3);
+SHRINK_CNN_JOB(resnet56, "resnet56", random, 3);
+SHRINK_CNN_JOB(resnet56, "resnet56", taylor, 1);
+SHRINK_CNN_JOB(resnet56, "resnet56", ispasp, 1);
+SHRINK_CNN_JOB(resnet56, "resnet56", pfp, 1);
+SHRINK_CNN_JOB(resnet56, "resnet56", sap, 3);
+SHRINK_CNN_JOB(mobilenetv2, "mobilenetv2:cifar_stride=true", magnitude, 3);
+SHRINK_CNN_JOB(mobilenetv2, "mobilenetv2:cifar_stride=true", random, 3);
+SHRINK_CNN_JOB(mobilenetv2, "mobilenetv2:cifar_stride=true", taylor, 1);
+SHRINK_CNN_JOB(mobilenetv2, "mobilenetv2:cifar_stride=true", ispasp, 1);
+SHRINK_CNN_JOB(mobilenetv2, "mobilenetv2:cifar_stride=true", pfp, 1);
+SHRINK_CNN_JOB(mobilenetv2, "mobilenetv2:cifar_stride=true", sap, 3);
 
 // Fixed iteration counts: every iteration first builds a fresh ffn-10000 with the timer
 // paused, which would otherwise dominate the wall time of the fast methods (Google
