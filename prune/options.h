@@ -2,10 +2,13 @@
 // target, how counts are allocated across groups, and the guard rails.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
+#include "nn/module.h"
 #include "prune/allocation.h"
+#include "prune/group.h"
 #include "prune/pqi.h"
 
 namespace shrink::prune {
@@ -53,6 +56,11 @@ struct PruneOptions {
   // consumer's weights by ridge-regularised least squares toward the dense model's outputs.
   bool refit = false;
   double refit_ridge = 1e-2;  // lambda / mean non-zero eigenvalue of the Gram matrix (refit.h)
+  // Called after each group's cut (and refit) by the score and select methods, which prune
+  // block by block, input to output: i-SpaSP's per-block fine-tune (ALGORITHMS.md §1.4)
+  // hooks in here (prune/schedule.h FineTuneRecipe::block_steps). Whole-model methods (PFP,
+  // SAP) cut every group at once and never call it.
+  std::function<void(nn::Module& model, const Group& group)> after_cut;
   // Structured SAP's PQ Index hyperparameters (p, q, eta_r, gamma, beta; prune/pqi.h).
   SapOptions sap;
 };

@@ -94,6 +94,7 @@ PruneReport prune_model(nn::Module& model, const Calibration& calib, const Prune
                                                  : method.select(model, g, k, calib, o);
       shrink_group(model, g, kept, optimizer, o.fold_shift);
       if (o.refit) refit(g, i);
+      if (o.after_cut) o.after_cut(model, g);
     }
   }
   for (size_t i = 0; i < groups.size(); ++i) report.groups[i].after = group_size(model, groups[i]);

@@ -28,6 +28,20 @@ void fine_tune(nn::Module& model, const FineTuneRecipe& recipe, const FineTuneDa
   }
 }
 
+// A few steps after one group's cut; each block's batches come from an epoch of its own
+// (numbered from 1000 so they never collide with the round's fine-tuning epochs).
+void block_fine_tune(nn::Module& model, const FineTuneRecipe& recipe, const FineTuneData& data, int round, int block,
+                     Device device) {
+  nn::SGD optimizer(model.named_parameters(), recipe.lr, recipe.momentum, 0.0, recipe.weight_decay);
+  const EpochBatches batches = data(round, 1000 + block);
+  std::int64_t steps = 0;
+  const nn::BatchSource limited = [&]() -> std::optional<nn::LabeledBatch> {
+    if (steps++ >= recipe.block_steps) return std::nullopt;
+    return batches.source();
+  };
+  nn::train_epoch(model, optimizer, limited, device, recipe.label_smoothing);
+}
+
 }  // namespace
 
 double round_target(TargetKind kind, double total, int round, int rounds, double now) {
@@ -51,8 +65,10 @@ ScheduleReport prune_schedule(nn::Module& model, const Tensor& train_inputs, con
                " needs the model's parameters and FLOPs at the schedule's start");
   SHRINK_CHECK(options.fine_tune.epochs >= 0, "prune schedule: fine-tune epochs must be >= 0, got ",
                options.fine_tune.epochs);
-  SHRINK_CHECK(options.fine_tune.epochs == 0 || static_cast<bool>(data),
+  SHRINK_CHECK((options.fine_tune.epochs == 0 && options.fine_tune.block_steps == 0) || static_cast<bool>(data),
                "prune schedule: fine-tuning needs training batches (FineTuneData)");
+  SHRINK_CHECK(options.fine_tune.block_steps >= 0, "prune schedule: per-block fine-tune steps must be >= 0, got ",
+               options.fine_tune.block_steps);
   PruneOptions round_options = options.prune;
   const TargetKind kind = round_options.target_kind;
   const double total = round_options.target;
@@ -75,6 +91,11 @@ ScheduleReport prune_schedule(nn::Module& model, const Tensor& train_inputs, con
                                                     options.rounds, 1.0);
     round_options.seed = options.seed + static_cast<std::uint64_t>(round);
     const Calibration calib = sample_calibration(train_inputs, train_labels, options.calib_samples, gen, device);
+    int block = 0;
+    if (options.fine_tune.block_steps > 0)
+      round_options.after_cut = [&](nn::Module& m, const Group&) {
+        block_fine_tune(m, options.fine_tune, data, round, ++block, device);
+      };
     r.prune = prune_model(model, calib, round_options, sample_shape);
     report.prune_seconds += r.prune.seconds;
     if (progress.pruned) progress.pruned(round, r.prune);

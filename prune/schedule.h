@@ -29,6 +29,11 @@ struct FineTuneRecipe {
   double weight_decay = 5e-4;
   double label_smoothing = 0.1;
   std::string lr_schedule = "cosine";
+  // i-SpaSP's per-block fine-tune (ALGORITHMS.md §1.4, the official code runs an epoch per
+  // block): after each group's cut, this many SGD steps at `lr` (fresh momentum, the same
+  // decay and smoothing) on training batches, so that later groups are chosen on a network
+  // that has recovered. 0: none. Score and select methods only (PruneOptions::after_cut).
+  std::int64_t block_steps = 0;
 };
 
 // One epoch's training batches and their count. prune/ does not read data sets itself:

@@ -182,6 +182,39 @@ TEST(Schedule, FineTunesEachRoundOnTheCallersBatchesWithProgress) {
   EXPECT_EQ(steps, 12);
 }
 
+// i-SpaSP's per-block fine-tune: after each group's cut, block_steps steps on batches of an
+// epoch of the block's own, before the next group is chosen.
+TEST(Schedule, BlockFineTuneRunsItsStepsAfterEachCut) {
+  Pipeline s = make_pipeline();
+  ScheduleOptions o;
+  o.prune.method = "ispasp";
+  o.prune.target = 0.5;
+  o.prune.ispasp_iterations = 2;
+  o.calib_samples = 32;
+  o.fine_tune.block_steps = 2;
+  std::vector<std::pair<int, int>> requested;
+  std::int64_t served_total = 0;
+  const FineTuneData data = [&](int round, int epoch) {
+    requested.emplace_back(round, epoch);
+    nn::BatchSource source = [&]() -> std::optional<nn::LabeledBatch> {
+      ++served_total;
+      return nn::LabeledBatch{slice(s.train.inputs, 0, 0, 16), slice(s.train.labels, 0, 0, 16)};
+    };
+    return EpochBatches{source, 100};
+  };
+  const std::string last = s.model->named_parameters().back().first;
+  const std::vector<float> before = s.model->parameter(last).to_vector<float>();
+  const auto groups = build_groups(*s.model);
+  Generator gen(2);
+  prune_schedule(*s.model, s.train.inputs, s.train.labels, {12}, o, gen, Device::cpu(), data, {});
+  std::vector<std::pair<int, int>> expected;
+  for (std::size_t g = 0; g < groups.size(); ++g) expected.emplace_back(1, 1001 + static_cast<int>(g));
+  EXPECT_EQ(requested, expected);
+  EXPECT_EQ(served_total, 2 * static_cast<std::int64_t>(groups.size()));
+  // The last layer was trained (its bias is never cut): the steps really ran.
+  EXPECT_NE(s.model->parameter(last).to_vector<float>(), before);
+}
+
 TEST(Schedule, FineTuningWithoutBatchesAndBadRoundsAreRefused) {
   Pipeline s = make_pipeline();
   ScheduleOptions o;

@@ -59,6 +59,7 @@ nlohmann::json settings_json(const Options& o, bool keep, bool params, bool flop
           {"refit", po.refit}, {"refit-ridge", po.refit_ridge}, {"sap-p", po.sap.p}, {"sap-q", po.sap.q},
           {"sap-eta", po.sap.eta_r}, {"sap-gamma", po.sap.gamma}, {"sap-beta", po.sap.beta},
           {"finetune-epochs", o.schedule.fine_tune.epochs}, {"lr", o.schedule.fine_tune.lr},
+          {"block-finetune-steps", o.schedule.fine_tune.block_steps},
           {"batch-size", o.batch_size}, {"out", o.out}, {"json", o.json},
           {"keep-checkpoints", o.keep_checkpoints}, {"seed", o.common.seed},
           {"threads", o.common.threads}, {"device", o.common.device}};
@@ -108,6 +109,8 @@ std::array<bool, 3> apply_settings(Options& o, const nlohmann::json& s, const st
   if (s.contains("groups")) po.only_groups = saved_setting<std::vector<std::string>>(s, "groups", dir);
   o.schedule.fine_tune.epochs = saved_setting<int>(s, "finetune-epochs", dir);
   o.schedule.fine_tune.lr = saved_setting<double>(s, "lr", dir);
+  o.schedule.fine_tune.block_steps =
+      s.contains("block-finetune-steps") ? saved_setting<std::int64_t>(s, "block-finetune-steps", dir) : 0;
   o.batch_size = saved_setting<std::int64_t>(s, "batch-size", dir);
   o.out = saved_setting<std::string>(s, "out", dir);
   o.json = saved_setting<bool>(s, "json", dir);
@@ -116,7 +119,8 @@ std::array<bool, 3> apply_settings(Options& o, const nlohmann::json& s, const st
   o.common.threads = saved_setting<int>(s, "threads", dir);
   o.common.device = saved_setting<std::string>(s, "device", dir);
   shrink::tools::read_data_settings(o.images, s, dir, /*with_augment=*/true);
-  SHRINK_CHECK(o.schedule.rounds >= 1 && o.schedule.fine_tune.epochs >= 0 && o.batch_size > 0 &&
+  SHRINK_CHECK(o.schedule.rounds >= 1 && o.schedule.fine_tune.epochs >= 0 && o.schedule.fine_tune.block_steps >= 0 &&
+                   o.batch_size > 0 &&
                    o.schedule.calib_samples > 0 && o.keep_checkpoints >= 1 && o.common.threads >= 0 &&
                    std::isfinite(po.refit_ridge) && po.refit_ridge > 0 &&
                    o.common.threads <= 1024,
@@ -263,6 +267,10 @@ int main(int argc, char** argv) {
       ->check(tools::non_negative())->capture_default_str();
   app.add_option("--lr", recipe.lr, "Fine-tuning learning rate (SGD momentum 0.9, weight decay 5e-4, cosine, "
                  "label smoothing 0.1)")->check(tools::positive())->capture_default_str();
+  app.add_option("--block-finetune-steps", recipe.block_steps,
+                 "i-SpaSP's per-block fine-tune (the official code runs an epoch per block): after each group's "
+                 "cut, this many SGD steps at --lr before the next group is chosen (score and select methods)")
+      ->check(tools::non_negative())->capture_default_str();
   app.add_option("--batch-size", o.batch_size, "Fine-tuning and evaluation batch size")
       ->check(tools::positive())->capture_default_str();
   app.add_option("--out", o.out, "Output checkpoint")->capture_default_str();
