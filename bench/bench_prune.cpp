@@ -78,7 +78,22 @@ void prune_cnn(benchmark::State& state, const char* model_text, const char* meth
   }
 }
 
+// Tracing a CNN's groups alone (one forward pass at batch 2 with hooks): what every job
+// above pays before scoring.
+void trace_cnn(benchmark::State& state, const char* model_text) {
+  Generator init(1);
+  auto model = nn::build_model(model_text, init);
+  for (auto _ : state) {
+    const auto groups = prune::build_groups(*model, {3, 32, 32});
+    benchmark::DoNotOptimize(groups.data());
+  }
+}
+
 }  // namespace
+
+BENCHMARK_CAPTURE(trace_cnn, resnet56, "resnet56")->Name("trace_cnn/resnet56")->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(trace_cnn, mobilenetv2, "mobilenetv2:cifar_stride=true")
+    ->Name("trace_cnn/mobilenetv2")->Unit(benchmark::kMillisecond);
 
 #define SHRINK_CNN_JOB(model, text, method, iterations)                                                  \
   BENCHMARK_CAPTURE(prune_cnn, model/method, text, #method)                                            \

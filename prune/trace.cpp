@@ -60,7 +60,7 @@ class Tracer {
       hooks.push_back(module->register_forward_hook(
           [this, path = path](nn::Module& m, const Tensor& in, Tensor& out) { on_call(path, m, in, out); }));
 
-    Shape batch{2};
+    Shape batch{1};  // eval mode: one sample traces every shape
     batch.insert(batch.end(), sample_shape.begin(), sample_shape.end());
     const Device device = first_device();
     Tensor x = Tensor::zeros(batch, DType::Float32, device);

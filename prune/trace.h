@@ -1,7 +1,7 @@
 // Channel tracing: which tensors of a model index the same channels, on any graph of
 // declared modules (residual adds, depthwise convs, flatten), found by running it once.
 //
-// One forward pass in eval mode on a zero batch, with forward hooks on every leaf module
+// One forward pass in eval mode on a zero sample, with forward hooks on every leaf module
 // (a module without children) and the model input marked requires_grad so that every op
 // between modules records its autograd node. Each leaf call then says what it does to the
 // channels of the value it reads (nn::Module::ChannelSpec); the ops between leaf calls
@@ -64,7 +64,7 @@ struct ChannelTrace {
   std::map<std::string, std::vector<std::string>> readers;
 };
 
-// Traces `model` on a zero batch of two samples of `sample_shape`. Restores the train/eval
+// Traces `model` on a zero batch of one sample of `sample_shape`. Restores the train/eval
 // mode it found and removes its hooks. Throws shrink::Error naming the module and the op
 // when the channels reaching a module cannot be traced (an op it does not know between
 // modules, a module reading a value the pass never saw).
