@@ -139,7 +139,8 @@ def ispasp(model, block, x, y, k, iterations=20, batch=256):
                 mask = torch.zeros(1, m, 1, 1)
                 mask[0, support] = 1
                 with torch.no_grad():
-                    u = u - b(hb * mask)
+                    u_s = b(hb * mask)
+                u = u - u_s
             (0.5 * (u * u).sum()).backward()
             phi += hb.grad.sum((0, 2, 3)).double()
         merged = torch.full((m,), -math.inf, dtype=torch.float64)
