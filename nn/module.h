@@ -93,6 +93,12 @@ class Module {
   };
   virtual ChannelSpec channels() const { return {}; }
 
+  // Pairs (a, b) of this module's direct children where b's input is exactly a's output and
+  // nothing else reads that output, so an inference rewrite may merge b into a (a Conv2d and
+  // the BatchNorm2d after it: nn/fold_batch_norm.h). Only a container knows its dataflow: the
+  // default is none; Sequential gives each adjacent pair, residual blocks their conv/BN pairs.
+  virtual std::vector<std::pair<std::string, std::string>> sole_reader_pairs() const { return {}; }
+
   // ---- registration (constructors only: it may invalidate references to slots) ----
   // Registers a trainable leaf: the tensor is detached from any history and marked
   // requires_grad. Returns the registered slot.

@@ -50,6 +50,11 @@ BasicBlock::BasicBlock(std::int64_t in_channels, std::int64_t channels, std::int
   shortcut_name_ = stride == 1 && in_channels == channels ? "" : shortcut_name;
 }
 
+// convK's output is read by bnK alone (forward below).
+std::vector<std::pair<std::string, std::string>> BasicBlock::sole_reader_pairs() const {
+  return {{"conv1", "bn1"}, {"conv2", "bn2"}};
+}
+
 Tensor BasicBlock::forward(const Tensor& x) {
   Module& relu = *child("relu");
   Tensor y = relu((*child("bn1"))((*child("conv1"))(x)));
@@ -69,6 +74,10 @@ Bottleneck::Bottleneck(std::int64_t in_channels, std::int64_t channels, std::int
   register_module("relu", make_activation("relu"));
   add_shortcut(*this, shortcut_name, in_channels, out, stride, gen);
   shortcut_name_ = stride == 1 && in_channels == out ? "" : shortcut_name;
+}
+
+std::vector<std::pair<std::string, std::string>> Bottleneck::sole_reader_pairs() const {
+  return {{"conv1", "bn1"}, {"conv2", "bn2"}, {"conv3", "bn3"}};
 }
 
 Tensor Bottleneck::forward(const Tensor& x) {

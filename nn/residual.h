@@ -31,6 +31,7 @@ class BasicBlock : public Module {
   BasicBlock(std::int64_t in_channels, std::int64_t channels, std::int64_t stride,
              const std::string& shortcut_name, Generator& gen);
   std::string type_name() const override { return "BasicBlock"; }
+  std::vector<std::pair<std::string, std::string>> sole_reader_pairs() const override;
 
  protected:
   Tensor forward(const Tensor& x) override;
@@ -45,6 +46,7 @@ class Bottleneck : public Module {
   Bottleneck(std::int64_t in_channels, std::int64_t channels, std::int64_t stride,
              const std::string& shortcut_name, Generator& gen);
   std::string type_name() const override { return "Bottleneck"; }
+  std::vector<std::pair<std::string, std::string>> sole_reader_pairs() const override;
 
  protected:
   Tensor forward(const Tensor& x) override;

@@ -19,6 +19,13 @@ std::shared_ptr<Module> Sequential::operator[](std::size_t i) const {
   return named_children()[i].second;
 }
 
+std::vector<std::pair<std::string, std::string>> Sequential::sole_reader_pairs() const {
+  std::vector<std::pair<std::string, std::string>> pairs;
+  const auto& c = named_children();
+  for (std::size_t i = 0; i + 1 < c.size(); ++i) pairs.emplace_back(c[i].first, c[i + 1].first);
+  return pairs;
+}
+
 Tensor Sequential::forward(const Tensor& x) {
   Tensor y = x;
   for (auto& [name, layer] : named_children()) y = (*layer)(y);

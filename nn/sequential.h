@@ -19,6 +19,8 @@ class Sequential : public Module {
   void push_back(const std::string& name, std::shared_ptr<Module> layer);
 
   std::string type_name() const override { return "Sequential"; }
+  // Each child reads only its predecessor's output.
+  std::vector<std::pair<std::string, std::string>> sole_reader_pairs() const override;
 
   std::size_t size() const { return named_children().size(); }
   std::shared_ptr<Module> operator[](std::size_t i) const;

@@ -17,7 +17,8 @@ struct ModelSummary {
   std::int64_t latency_batch = 0;
 };
 
-// Evaluates on the test split in batches of `batch_size` and times one batch of that size;
+// Evaluates on the test split in batches of `batch_size` and times one batch of that size
+// (on a copy with its BatchNorms folded into the convs, nn/fold_batch_norm.h);
 // FLOPs are counted on one sample of the shape the model's spec (nn/models.h) expects.
 ModelSummary summarize(nn::Module& model, const nlohmann::json& spec,
                        const datasets::Dataset& data, Device device, std::int64_t batch_size);
