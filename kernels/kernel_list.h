@@ -18,6 +18,12 @@
 #ifndef SHRINK_CPU_ONLY_KERNEL
 #define SHRINK_CPU_ONLY_KERNEL SHRINK_KERNEL
 #endif
+// SHRINK_VALUE_CHECK_KERNEL marks the checks whose one-number answer the host reads back to
+// decide whether to throw; it expands to SHRINK_KERNEL unless the includer defines it, as the
+// shape-only backend does (kernels/shape_only.h: it answers "nothing wrong" without reading).
+#ifndef SHRINK_VALUE_CHECK_KERNEL
+#define SHRINK_VALUE_CHECK_KERNEL SHRINK_KERNEL
+#endif
 
 // ---- elementwise ----
 SHRINK_KERNEL(fill, (DType t, std::int64_t n, double value, void* out), (t, n, value, out))
@@ -78,14 +84,14 @@ SHRINK_KERNEL(scatter_add, (DType t, std::int64_t outer, std::int64_t in_dim, st
 // Index validation without copying indices to the host: writes to *first_bad (one int64 in
 // device memory) the smallest position i with idx[i] outside [0, bound), or n when all are
 // in range.
-SHRINK_KERNEL(find_out_of_range, (std::int64_t n, const std::int64_t* idx, std::int64_t bound,
+SHRINK_VALUE_CHECK_KERNEL(find_out_of_range, (std::int64_t n, const std::int64_t* idx, std::int64_t bound,
                                   std::int64_t* first_bad),
               (n, idx, bound, first_bad))
 
 // Finite-value check without copying data to the host: writes to *first_bad (one int64 in
 // device memory) the smallest position i with x[i] NaN or +-Inf, or n when all are finite.
 // Int64 data is always finite. Used by training's fault checks and checkpoint loading.
-SHRINK_KERNEL(find_nonfinite, (DType t, std::int64_t n, const void* x, std::int64_t* first_bad),
+SHRINK_VALUE_CHECK_KERNEL(find_nonfinite, (DType t, std::int64_t n, const void* x, std::int64_t* first_bad),
               (t, n, x, first_bad))
 
 // ---- reductions over the middle axis of (outer, reduce, inner) ----
@@ -242,3 +248,4 @@ SHRINK_KERNEL(adamw_step, (DType t, std::int64_t n, const AdamWParams& p, void* 
 
 #undef SHRINK_KERNEL
 #undef SHRINK_CPU_ONLY_KERNEL
+#undef SHRINK_VALUE_CHECK_KERNEL

@@ -4,6 +4,7 @@
 
 #include "core/autograd.h"
 #include "core/flop_counter.h"
+#include "core/shape_only.h"
 
 namespace shrink::nn {
 
@@ -28,6 +29,7 @@ std::int64_t counted_forward(const Module& model, const Shape& sample_shape) {
   } restore{m, m.is_training()};
   m.eval();
   NoGradGuard no_grad;
+  ShapeOnlyGuard shapes;  // FLOPs follow from shapes: no kernel needs to run
   FlopCounter counter;
   m(x);
   return counter.count();

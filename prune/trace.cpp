@@ -7,6 +7,7 @@
 
 #include "core/autograd.h"
 #include "core/error.h"
+#include "core/shape_only.h"
 #include "core/tensor.h"
 
 namespace shrink::prune {
@@ -76,6 +77,7 @@ class Tracer {
     Tensor y;
     try {
       EnableGradGuard grad;
+      ShapeOnlyGuard shapes;  // the graph and the shapes are all a trace reads
       y = model_(x);
     } catch (...) {
       model_.train(was_training);
