@@ -14,18 +14,21 @@ Usage: /usr/bin/python3 scripts/perf_report.py [--build build] [--threads 1,2] [
   --only conv   convolutional networks only (scripts/perf_conv.py: CNN training steps and
                 inference against PyTorch, conv kernels as a fraction of the FP32 peak, the
                 GEMMs under convolutions against OpenBLAS)
-  --only prune  pruning throughput only
+  --only prune  pruning throughput on ffn-10000 only
+  --only prune_cnn  pruning throughput on ResNet-56 and MobileNetV2 only (bench_prune's CNN jobs
+                against bench/peers/torch_prune_cnn.py)
 The whole of docs/performance.md is rewritten from docs/perf/cpu.json either way (--out-dir:
 both written to another directory instead, docs/ left as it is)."""
 import argparse
 import datetime
 import json
 import os
+import subprocess
 import sys
 
 from machine import cpu_name
 from perf_conv import measure_conv, render_conv
-from perf_common import ROOT, TORCH_SETTINGS, best_peer, run_google_benchmark, run_peer, table, torch_label
+from perf_common import PEER_PYTHON, ROOT, TORCH_SETTINGS, best_peer, run_google_benchmark, run_peer, table, torch_label
 
 
 def measure_core(args):
@@ -72,11 +75,12 @@ def measure_prune(args):
     # then sleep) can make every 2-thread parallel step wait for its second thread.
     ours = {}
     for setting in TORCH_SETTINGS:
-        for name, ms in run_google_benchmark(binary, t, args.repetitions, "-gfs", setting).items():
+        for name, ms in run_google_benchmark(binary, t, args.repetitions, "^(prune_to|shrink_only)/",
+                                             setting).items():
             ours[name] = min(ms, ours.get(name, ms))
-    jobs = [n for n in ours]
+    jobs = [n for n in ours if "gfs" not in n]
     if args.prune_gfs:
-        ours.update(run_google_benchmark(binary, t, 1, "gfs"))
+        ours.update(run_google_benchmark(binary, t, 1, "^prune_to/gfs"))
         jobs += ["prune_to/gfs/50"]
     best = best_peer("torch_prune.py", t, ["--reps", str(args.repetitions), "--jobs", ",".join(jobs)])
     rows = []
@@ -89,6 +93,61 @@ def measure_prune(args):
                      "peer": torch_label(p), "peer_ms": p["median_ms"], "threads": t,
                      "runs": 1 if "gfs" in name else args.repetitions})
     return rows
+
+
+CNN_SLOW = ("taylor", "ispasp", "pfp")  # a forward and backward per group: seconds per run
+
+
+def measure_prune_cnn(args):
+    """bench_prune's CNN jobs (prune_cnn/<model>/<method>, trace_cnn/<model>) against
+    bench/peers/torch_prune_cnn.py where it has the job. Fast jobs: --repetitions runs under each
+    OpenMP wait setting, best median per side; the slow criteria: one run each, default setting."""
+    t = max(int(x) for x in args.threads.split(","))
+    binary = os.path.join(args.build, "bench_prune")
+    slow = "|".join(CNN_SLOW)
+    ours = {}
+    for setting in TORCH_SETTINGS:
+        for name, ms in run_google_benchmark(binary, t, args.repetitions, "^(trace_cnn/|prune_cnn/[^/]+/(magnitude|random|sap)/)",
+                                             setting).items():
+            ours[name] = min(ms, ours.get(name, ms))
+    for name, ms in run_google_benchmark(binary, t, 1, f"^prune_cnn/.*/({slow})").items():
+        ours[name] = ms
+    has = subprocess.run([PEER_PYTHON, os.path.join(ROOT, "bench", "peers", "torch_prune_cnn.py"), "--list-jobs"],
+                         check=True, capture_output=True, text=True).stdout.split()
+    peer_jobs = [n for n in ours if n in has]
+    fast = [n for n in peer_jobs if not any(m in n for m in CNN_SLOW)]
+    best = best_peer("torch_prune_cnn.py", t, ["--reps", str(args.repetitions), "--jobs", ",".join(fast)]) if fast else {}
+    slow_jobs = [n for n in peer_jobs if n not in fast]
+    if slow_jobs:
+        best.update({p["name"]: p for p in run_peer("torch_prune_cnn.py", t, None, ["--jobs", ",".join(slow_jobs)])})
+    rows = []
+    for name, ms in sorted(ours.items()):
+        p = best.get(name)
+        rows.append({"workload": cnn_workload(name), "benchmark": name, "shrink_ms": ms,
+                     "peer": torch_label(p) if p else None, "peer_ms": p["median_ms"] if p else None,
+                     "threads": t, "runs": 1 if any(m in name for m in CNN_SLOW) else args.repetitions})
+    return rows
+
+
+def cnn_workload(name):
+    """'prune_cnn/resnet56/sap' -> 'resnet56 · sap'; 'trace_cnn/resnet56' -> 'resnet56 · tracing only'."""
+    parts = name.split("/")
+    return f"{parts[1]} · {parts[2]}" if parts[0] == "prune_cnn" else f"{parts[1]} · tracing only"
+
+
+def ms_text(ms):
+    return f"{ms:.3f}" if ms < 100 else f"{ms:.0f}"
+
+
+def cnn_prune_table(rows, date, device):
+    lines = ["| job | shrink (ms) | peer | peer (ms) | ratio | runs | threads | device | date |",
+             "|---|---:|---|---:|---:|---:|---:|---|---|"]
+    for r in rows:
+        s, pm = r["shrink_ms"], r["peer_ms"]
+        peer = r["peer"] or "no peer yet"
+        lines.append(f"| {cnn_workload(r['benchmark'])} | {ms_text(s)} | {peer} | {'' if pm is None else ms_text(pm)} | "
+                     f"{'' if pm is None else f'{pm / s:.2f}×'} | {r['runs']} | {r['threads']} | {device} | {date} |")
+    return lines
 
 
 def section(date, device, rows, repetitions):
@@ -128,6 +187,23 @@ def render(results):
         lines.append("")
     else:
         lines += ["Not measured yet: run `scripts/perf_report.py --only prune`.", ""]
+    cnn = results.get("prune_cnn")
+    lines += ["## Pruning throughput on CNNs (CPU)", ""]
+    if cnn:
+        lines += ["`bench/bench_prune.cpp` (`prune_cnn/*`, `trace_cnn/*`) against "
+                  "`bench/peers/torch_prune_cnn.py`: a randomly initialised ResNet-56 or MobileNetV2 "
+                  "(width 0.5) at 3x32x32 and 256 random calibration images; every block-inner group cut "
+                  "to half its units (pfp: half the parameters; sap decides its own counts), block by "
+                  "block. Timed: tracing the channel groups, scoring, selection and the physical rewrite; "
+                  "model construction is not timed on either side. The peer is a plain PyTorch port of "
+                  "the same criteria and rewrite, written for ResNet-56 only (it knows the architecture "
+                  "and traces nothing); `trace_cnn` is the tracing alone. Fast jobs: medians of "
+                  f"{cnn['repetitions']} repetitions under each OpenMP wait setting, best shown; taylor, "
+                  "ispasp and pfp (a forward and backward per group): one run each.", ""]
+        lines += cnn_prune_table(cnn["rows"], cnn["date"], cnn["device"])
+        lines.append("")
+    else:
+        lines += ["Not measured yet: run `scripts/perf_report.py --only prune_cnn`.", ""]
     gpu = os.path.join(ROOT, "docs", "perf", "gpu.md")
     if os.path.exists(gpu):
         lines += [open(gpu).read()]
@@ -155,7 +231,7 @@ def main():
     ap.add_argument("--build", default=os.path.join(ROOT, "build"))
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--repetitions", type=int, default=5)
-    ap.add_argument("--only", choices=["core", "conv", "prune"],
+    ap.add_argument("--only", choices=["core", "conv", "prune", "prune_cnn"],
                     help="measure one section; keep the others' figures from docs/perf/cpu.json")
     ap.add_argument("--min-time", type=float, default=0,
                     help="conv section: seconds per Google Benchmark repetition (0: the library's "
@@ -178,6 +254,8 @@ def main():
                            **measure_conv(args)}
     if only in (None, "prune"):
         results["prune"] = section(date, device, measure_prune(args), args.repetitions)
+    if only in (None, "prune_cnn"):
+        results["prune_cnn"] = section(date, device, measure_prune_cnn(args), args.repetitions)
 
     out_json = os.path.join(args.out_dir, "cpu.json") if args.out_dir else json_path
     out_md = os.path.join(args.out_dir or os.path.join(ROOT, "docs"), "performance.md")

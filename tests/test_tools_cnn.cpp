@@ -39,6 +39,24 @@ TEST_F(ToolsTest, Lenet5TakesItsShapeFromTheDataTrainsAndEvaluates) {
   EXPECT_GT(j["latency_ms"].get<double>(), 0.0);
 }
 
+TEST_F(ToolsTest, EvalLatencyOnlySkipsTheTestPassAndKeepsTheCounts) {
+  const std::string ckpt = (dir_ / "resnet20.safetensors").string();
+  Result train = run("shrink-train --model resnet20 --data " + data() + " --epochs 0 --out " + ckpt);
+  ASSERT_EQ(train.exit_code, 0) << train.output;
+  Result full = run("shrink-eval " + ckpt + " --data " + data() + " --json --batch-size 8 --threads 1");
+  Result probe = run("shrink-eval " + ckpt + " --data " + data() + " --json --batch-size 8 --threads 1 --latency-only");
+  ASSERT_EQ(full.exit_code, 0) << full.output;
+  ASSERT_EQ(probe.exit_code, 0) << probe.output;
+  const auto f = nlohmann::json::parse(full.output), p = nlohmann::json::parse(probe.output);
+  EXPECT_FALSE(p.contains("accuracy")) << probe.output;
+  EXPECT_FALSE(p.contains("loss")) << probe.output;
+  EXPECT_TRUE(f.contains("accuracy")) << full.output;
+  EXPECT_EQ(p["params"], f["params"]);
+  EXPECT_EQ(p["flops"], f["flops"]);
+  EXPECT_GT(p["latency_ms"].get<double>(), 0.0);
+  EXPECT_EQ(p["latency_batch_size"].get<std::int64_t>(), 8);
+}
+
 TEST_F(ToolsTest, ResnetTrainsTheSameTwiceFromOneSeed) {
   auto loss = [&](const std::string& name) {
     const std::string ckpt = (dir_ / name).string();

@@ -19,7 +19,7 @@ int main(int argc, char** argv) {
   using namespace shrink;
   std::string checkpoint, data_spec = "fashion-mnist";
   std::int64_t batch_size = 128;
-  bool json = false;
+  bool json = false, latency_only = false;
   tools::DataOptions images;
   tools::CommonOptions common;
   CLI::App app{"Evaluate a checkpoint on a data set's test split.", "shrink-eval"};
@@ -29,6 +29,9 @@ int main(int argc, char** argv) {
   app.add_option("--batch-size", batch_size, "Batch size for evaluation and the latency probe")
       ->check(tools::positive())->capture_default_str();
   app.add_flag("--json", json, "Print exactly one JSON object on stdout");
+  app.add_flag("--latency-only", latency_only,
+               "Skip the test-set pass: parameters, FLOPs and the latency probe only (accuracy and loss "
+               "are then absent from the output)");
   tools::add_common_options(app, common);
 
   return tools::guarded_main(app, argc, argv, [&] {
@@ -41,28 +44,31 @@ int main(int argc, char** argv) {
     nn::Module& model = *ckpt.model;
     model.to(device);
 
-    const tools::ModelSummary m = tools::summarize(model, ckpt.spec, data, device, batch_size);
+    const tools::ModelSummary m = tools::summarize(model, ckpt.spec, data, device, batch_size, !latency_only);
     if (json) {
-      std::cout << nlohmann::json{{"checkpoint", checkpoint},
-                                  {"data", data.name},
-                                  {"accuracy", m.accuracy},
-                                  {"loss", m.loss},
-                                  {"params", m.params},
-                                  {"flops", m.flops},
-                                  {"latency_ms", m.latency_ms},
-                                  {"latency_batch_size", m.latency_batch},
-                                  {"device", device.str()},
-                                  {"model", ckpt.spec},
-                                  {"widths", nn::layer_widths(model)}}
-                       .dump()
-                << std::endl;
+      nlohmann::json out{{"checkpoint", checkpoint},
+                         {"data", data.name},
+                         {"params", m.params},
+                         {"flops", m.flops},
+                         {"latency_ms", m.latency_ms},
+                         {"latency_batch_size", m.latency_batch},
+                         {"device", device.str()},
+                         {"model", ckpt.spec},
+                         {"widths", nn::layer_widths(model)}};
+      if (!latency_only) {
+        out["accuracy"] = m.accuracy;
+        out["loss"] = m.loss;
+      }
+      std::cout << out.dump() << std::endl;
     } else {
       std::printf("checkpoint    %s\n", checkpoint.c_str());
       std::printf("model         %s\n", ckpt.spec.dump().c_str());
       std::printf("data          %s test split (%lld samples)\n", data.name.c_str(),
                   static_cast<long long>(data.test.size()));
-      std::printf("accuracy      %.2f%%\n", m.accuracy * 100);
-      std::printf("loss          %.4f\n", m.loss);
+      if (!latency_only) {
+        std::printf("accuracy      %.2f%%\n", m.accuracy * 100);
+        std::printf("loss          %.4f\n", m.loss);
+      }
       std::printf("parameters    %lld\n", static_cast<long long>(m.params));
       std::printf("FLOPs/sample  %lld\n", static_cast<long long>(m.flops));
       std::printf("latency       %.3f ms per batch of %lld on %s (median of 25)\n", m.latency_ms,

@@ -187,7 +187,11 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--jobs", default=",".join(JOBS))
+    ap.add_argument("--list-jobs", action="store_true", help="print the job names, one per line, and exit")
     args = ap.parse_args()
+    if args.list_jobs:
+        print("\n".join(JOBS))
+        return
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     x = torch.randn(SAMPLES, 3, 32, 32)

@@ -12,13 +12,16 @@
 namespace shrink::tools {
 
 ModelSummary summarize(nn::Module& model, const nlohmann::json& spec,
-                       const datasets::Dataset& data, Device device, std::int64_t batch_size) {
+                       const datasets::Dataset& data, Device device, std::int64_t batch_size,
+                       bool accuracy) {
   ModelSummary s;
-  datasets::DataLoader loader(data.test, batch_size, false, 0);
-  loader.start_epoch(0);
-  const nn::EpochResult result = nn::evaluate(model, batches_of(loader), device);
-  s.accuracy = result.accuracy;
-  s.loss = result.loss;
+  if (accuracy) {
+    datasets::DataLoader loader(data.test, batch_size, false, 0);
+    loader.start_epoch(0);
+    const nn::EpochResult result = nn::evaluate(model, batches_of(loader), device);
+    s.accuracy = result.accuracy;
+    s.loss = result.loss;
+  }
   s.latency_batch = std::min<std::int64_t>(batch_size, data.test.size());
   // Latency of the deployed form: BatchNorms folded into their convs, as any inference
   // runtime does; the dense and the pruned model are measured alike.

@@ -20,7 +20,9 @@ struct ModelSummary {
 // Evaluates on the test split in batches of `batch_size` and times one batch of that size
 // (on a copy with its BatchNorms folded into the convs, nn/fold_batch_norm.h);
 // FLOPs are counted on one sample of the shape the model's spec (nn/models.h) expects.
+// With `accuracy` false the test-split pass is skipped (accuracy and loss stay 0).
 ModelSummary summarize(nn::Module& model, const nlohmann::json& spec,
-                       const datasets::Dataset& data, Device device, std::int64_t batch_size);
+                       const datasets::Dataset& data, Device device, std::int64_t batch_size,
+                       bool accuracy = true);
 
 }  // namespace shrink::tools
