@@ -42,7 +42,12 @@ class Conv2d : public Module {
   std::int64_t out_channels() const { return weight().size(0); }
   std::int64_t groups() const { return depthwise_ ? out_channels() : groups_; }
   std::int64_t in_channels() const { return weight().size(1) * groups(); }
-  const Conv2dGeometry& geometry() const { return geometry_; }
+  // The layer's geometry now: `groups` follows a pruned depthwise conv's channels.
+  Conv2dGeometry geometry() const {
+    Conv2dGeometry g = geometry_;
+    g.groups = groups();
+    return g;
+  }
   Conv2dOptions options() const;
 
  protected:

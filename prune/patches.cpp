@@ -11,7 +11,7 @@ std::int64_t row_stride(std::int64_t total, std::int64_t max_rows) {
 }
 
 Tensor unfold_patches(const Tensor& input, const nn::Conv2d& conv, std::int64_t stride) {
-  const nn::Conv2dGeometry& g = conv.geometry();
+  const nn::Conv2dGeometry g = conv.geometry();
   SHRINK_CHECK(conv.groups() == 1, "unfold_patches: a grouped conv has no per-channel patches");
   SHRINK_CHECK(input.dim() == 4 && input.size(1) == conv.in_channels(), "unfold_patches: input ",
                shape_str(input.shape()), " does not fit a conv of ", conv.in_channels(), " input channels");

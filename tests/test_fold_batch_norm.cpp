@@ -81,6 +81,30 @@ INSTANTIATE_TEST_SUITE_P(
                       Family{"mobilenetv2", "mobilenetv2:cifar_stride=true,width=0.5,in_channels=1,input_size=32"}),
     [](const auto& info) { return std::string(info.param.label); });
 
+// A pruned depthwise conv, as a checkpoint load makes it: built at the spec's width, then its
+// weight replaced by a narrower one. The fold must keep it depthwise at the new width.
+TEST(FoldBatchNorm, NarrowedDepthwiseConvStaysDepthwise) {
+  Generator gen(4);
+  auto dw = std::make_shared<nn::Conv2d>(6, 6, nn::Conv2dGeometry{3, 3, 1, 1, 1, 6}, false, gen);
+  auto bn = std::make_shared<nn::BatchNorm2d>(6);
+  nn::Sequential seq({dw, bn});
+  const Tensor w = Tensor::randn({4, 1, 3, 3}, gen);
+  seq.load_state_dict({{"0.weight", w}, {"1.weight", Tensor::ones({4})}, {"1.bias", Tensor::zeros({4})},
+                       {"1.running_mean", Tensor::zeros({4})}, {"1.running_var", Tensor::ones({4})}},
+                      /*strict=*/true, nn::Module::ShapeMismatch::Adopt);
+  randomize_batch_norms(seq, 5);
+  seq.eval();
+  Generator data(6);
+  const Tensor x = Tensor::randn({2, 4, 5, 5}, data);
+  const Tensor want = eval_forward(seq, x);
+  EXPECT_EQ(nn::fold_batch_norms(seq), 1);
+  auto folded = std::dynamic_pointer_cast<nn::Conv2d>(seq[0]);
+  ASSERT_NE(folded, nullptr);
+  EXPECT_TRUE(folded->is_depthwise());
+  EXPECT_EQ(folded->groups(), 4);
+  EXPECT_TRUE(all_close("narrowed depthwise folded", eval_forward(seq, x), want, 1e-5, 1e-4));
+}
+
 TEST(FoldBatchNorm, BottleneckWithProjectionFoldsAllFourPairs) {
   Generator gen(2);
   nn::Bottleneck block(8, 4, 2, "downsample", gen);
