@@ -132,6 +132,10 @@ const ConvLayer kConvLayers[] = {
     {"resnet20.layer2", 64, 32, 16, 32, 3, 1, 1},
     {"resnet20.layer3", 64, 64, 8, 64, 3, 1, 1},
     {"resnet20.shortcut3", 64, 32, 16, 64, 1, 2, 1},
+    // A ResNet-20 with its block-inner channels halved (shrink-prune --keep 0.5): stage 1's
+    // 8-channel side runs on the direct kernel (Winograd from 16 channels each way).
+    {"resnet20-pruned.layer1.conv1", 64, 16, 32, 8, 3, 1, 1},
+    {"resnet20-pruned.layer1.conv2", 64, 8, 32, 16, 3, 1, 1},
     {"mobilenetv2.expand", 32, 24, 32, 144, 1, 1, 1},
     {"mobilenetv2.depthwise", 32, 144, 32, 144, 3, 1, 144},
     {"mobilenetv2.depthwise.down", 32, 144, 32, 144, 3, 2, 144},

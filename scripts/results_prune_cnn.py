@@ -22,8 +22,11 @@ over --seeds with its range is shown. The paper's CIFAR-10 / MNIST figures stand
 for scale only: different data.
 
 Every finished cell (a dense model, a pruned and fine-tuned model) is kept in
-runs/results_prune_cnn/<data>.jsonl and its model file on disk; a rerun resumes. --only
-limits a sitting to some models, --max-minutes stops starting new cells after that long.
+docs/results/cells/prune_cnn_<data>.jsonl (committed: the table grows across sittings and
+machines) and its model file under runs/results_prune_cnn/; a rerun resumes. A dense model whose
+file is gone is trained again (the same seed gives the same bits), a finished cell is not; the
+latency pass times only the model files present. --only limits a sitting to some models,
+--max-minutes stops starting new cells after that long.
 
 Usage: /usr/bin/python3 scripts/results_prune_cnn.py [--only lenet5,resnet20] [--data fashion-mnist]
        [--seeds 0,1,2] [--jobs 2] [--max-minutes 150] [--skip-latency] [--smoke]"""
@@ -122,7 +125,8 @@ def main():
         for data in DENSE[model][3]:
             by_data.setdefault(data, []).append(model)
     for data, data_models in by_data.items():
-        cells = Cells(os.path.join(work, f"{data}.jsonl"))
+        cells = Cells(os.path.join(work, f"{data}.jsonl") if args.smoke else
+                      os.path.join(ROOT, "docs", "results", "cells", f"prune_cnn_{data}.jsonl"))
         try:
             for model in data_models:
                 run_model(model, data, seeds, cells, work, b, args, epochs, check_time, targets, flop_targets)
@@ -206,6 +210,8 @@ def latency_pass(data, cells, work, b, args):
 
 
 def write(data, seeds, cells, out_dir, targets):
+    if not cells.done:
+        return  # nothing measured on this data set yet: no empty table
     rows = {}
     for key_text, value in cells.done.items():
         key = json.loads(key_text)

@@ -202,7 +202,10 @@ void conv2d_forward_direct(const Conv2dShape& s, const float* x, const float* w,
   if (const auto t = subsample_pointwise(s, x, sub)) return conv2d_forward_direct(*t, sub, w, bias, y);
   const std::int64_t cig = s.c_in / s.groups, cog = s.c_out / s.groups;
   const std::int64_t k = cig * s.kh * s.kw, oh = s.out_h(), ow = s.out_w(), p = oh * ow;
-  const std::int64_t m_pad = ceil_div(cog, kMR) * kMR;
+  // Output channels in panels of at most kMR rows, balanced (8 -> 4 + 4, not 6 + 2): a tile
+  // keeps 2 R accumulators in flight, and R = 2 leaves the FMA pipes waiting on latency.
+  const std::int64_t panels = ceil_div(cog, kMR), m_pad = panels * kMR;
+  auto panel_start = [&](std::int64_t j) { return cog * j / panels; };
   const Padded pad(s);
   const std::vector<std::int64_t> off = tap_offsets(s, pad, cig);
   // A tile is two runs; runs are numbered row by row, so a tile may span two output rows.
@@ -217,9 +220,9 @@ void conv2d_forward_direct(const Conv2dShape& s, const float* x, const float* w,
   for (std::int64_t g = 0; g < s.groups; ++g)  // block p0 of group g at (g k + p0) m_pad, panel ip at + ip kc
     for (std::int64_t p0 = 0; p0 < k; p0 += kKC) {
       const std::int64_t kc = std::min(kKC, k - p0);
-      for (std::int64_t ip = 0; ip < cog; ip += kMR)
-        pack_panel_a(w + (g * cog + ip) * k + p0, k, true, std::min(kMR, cog - ip), kc, 1.0f,
-                     wpack + (g * k + p0) * m_pad + ip * kc);
+      for (std::int64_t j = 0; j < panels; ++j)
+        pack_panel_a(w + (g * cog + panel_start(j)) * k + p0, k, true, panel_start(j + 1) - panel_start(j), kc,
+                     1.0f, wpack + (g * k + p0) * m_pad + j * kMR * kc);
     }
   const bool parallel = threads > 1 && items > 1 && s.n * s.c_out * p * k > kConvParallelWork;
 #pragma omp parallel for schedule(static) if (parallel)
@@ -246,9 +249,11 @@ void conv2d_forward_direct(const Conv2dShape& s, const float* x, const float* w,
             c[h] = y_g + i * ow + j;
             if (2 * tile + h < runs) n[h] = std::min(kRun, ow - j);
           }
-          for (std::int64_t ip = 0; ip < cog; ip += kMR)
-            kForwardTile[std::min(kMR, cog - ip)](kc, wpack + (g * k + p0) * m_pad + ip * kc, off.data() + p0,
+          for (std::int64_t j = 0; j < panels; ++j) {
+            const std::int64_t ip = panel_start(j);
+            kForwardTile[panel_start(j + 1) - ip](kc, wpack + (g * k + p0) * m_pad + j * kMR * kc, off.data() + p0,
                                                   b[0], b[1], c[0] + ip * p, c[1] + ip * p, p, n[0], n[1], beta);
+          }
         }
       }
       if (bias) {  // after the sum, as the GEMM path adds it
