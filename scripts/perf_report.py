@@ -196,8 +196,8 @@ def render(results):
                   "to half its units (pfp: half the parameters; sap decides its own counts), block by "
                   "block. Timed: tracing the channel groups, scoring, selection and the physical rewrite; "
                   "model construction is not timed on either side. The peer is a plain PyTorch port of "
-                  "the same criteria and rewrite, written for ResNet-56 only (it knows the architecture "
-                  "and traces nothing); `trace_cnn` is the tracing alone. Fast jobs: medians of "
+                  "the same criteria and rewrite, with the groups shrink's trace finds written out by hand "
+                  "for the two architectures (it traces nothing); `trace_cnn` is shrink's tracing alone. Fast jobs: medians of "
                   f"{cnn['repetitions']} repetitions under each OpenMP wait setting, best shown; taylor, "
                   "ispasp and pfp (a forward and backward per group): one run each.", ""]
         lines += cnn_prune_table(cnn["rows"], cnn["date"], cnn["device"])
