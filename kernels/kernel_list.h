@@ -85,14 +85,14 @@ SHRINK_KERNEL(scatter_add, (DType t, std::int64_t outer, std::int64_t in_dim, st
 // device memory) the smallest position i with idx[i] outside [0, bound), or n when all are
 // in range.
 SHRINK_VALUE_CHECK_KERNEL(find_out_of_range, (std::int64_t n, const std::int64_t* idx, std::int64_t bound,
-                                  std::int64_t* first_bad),
-              (n, idx, bound, first_bad))
+                                              std::int64_t* first_bad),
+                          (n, idx, bound, first_bad))
 
 // Finite-value check without copying data to the host: writes to *first_bad (one int64 in
 // device memory) the smallest position i with x[i] NaN or +-Inf, or n when all are finite.
 // Int64 data is always finite. Used by training's fault checks and checkpoint loading.
 SHRINK_VALUE_CHECK_KERNEL(find_nonfinite, (DType t, std::int64_t n, const void* x, std::int64_t* first_bad),
-              (t, n, x, first_bad))
+                          (t, n, x, first_bad))
 
 // ---- reductions over the middle axis of (outer, reduce, inner) ----
 // Sum writes out (outer, inner). Max also writes argmax (int64) when `argmax` is non-null.
