@@ -5,7 +5,8 @@
 //
 // Names: train_step/<model>/<batch>, inference/<model>/<batch>, conv_fwd|conv_bwd_input|
 // conv_bwd_weight/<layer> (n c_in h w -> c_out kxk /stride, groups), conv_fwd_direct/<layer>
-// and conv_bwd_weight_direct/<layer> (the direct kernels where those run Winograd), peak/fma.
+// and conv_bwd_weight_direct/<layer> (the direct kernels where those run Winograd),
+// conv_fwd_winograd/<layer> (Winograd where conv2d runs the direct kernel), peak/fma.
 #include <benchmark/benchmark.h>
 #include <immintrin.h>
 #include <omp.h>
@@ -133,9 +134,11 @@ const ConvLayer kConvLayers[] = {
     {"resnet20.layer3", 64, 64, 8, 64, 3, 1, 1},
     {"resnet20.shortcut3", 64, 32, 16, 64, 1, 2, 1},
     // A ResNet-20 with its block-inner channels halved (shrink-prune --keep 0.5): stage 1's
-    // 8-channel side runs on the direct kernel (Winograd from 16 channels each way).
+    // 8-channel side runs on the direct kernel (Winograd from 16 channels each way); stream8 is
+    // stage 1 with the residual stream pruned too (--prune-residual).
     {"resnet20-pruned.layer1.conv1", 64, 16, 32, 8, 3, 1, 1},
     {"resnet20-pruned.layer1.conv2", 64, 8, 32, 16, 3, 1, 1},
+    {"resnet20-pruned.layer1.stream8", 64, 8, 32, 8, 3, 1, 1},
     {"mobilenetv2.expand", 32, 24, 32, 144, 1, 1, 1},
     {"mobilenetv2.depthwise", 32, 144, 32, 144, 3, 1, 144},
     {"mobilenetv2.depthwise.down", 32, 144, 32, 144, 3, 2, 144},
@@ -158,8 +161,10 @@ shrink::kernels::Conv2dShape shape_of(const ConvLayer& l) {
 }
 
 // ForwardDirect, BackwardWeightDirect: the direct kernels on a layer that conv2d sends to
-// Winograd, the measured alternative behind that choice (conv_winograd.h winograd_preferred).
-enum class ConvPass { Forward, ForwardDirect, BackwardInput, BackwardWeight, BackwardWeightDirect };
+// Winograd; ForwardWinograd: Winograd on a 3x3 layer that conv2d sends to the direct kernel
+// (the pruned 8-channel layers): the measured alternatives behind that choice
+// (conv_winograd.h winograd_preferred).
+enum class ConvPass { Forward, ForwardDirect, ForwardWinograd, BackwardInput, BackwardWeight, BackwardWeightDirect };
 
 std::vector<float> random_values(std::int64_t count, Generator& gen) {
   const Tensor t = Tensor::randn({count}, gen);
@@ -181,6 +186,9 @@ void conv_kernel(benchmark::State& state, ConvLayer layer, ConvPass pass) {
     switch (pass) {
       case ConvPass::Forward: cpu.conv2d(DType::Float32, s, x.data(), w.data(), nullptr, y.data()); break;
       case ConvPass::ForwardDirect: shrink::kernels::cpu::conv2d_forward_direct(s, x.data(), w.data(), nullptr, y.data()); break;
+      case ConvPass::ForwardWinograd:
+        shrink::kernels::cpu::conv2d_forward_winograd(s, x.data(), w.data(), nullptr, y.data());
+        break;
       case ConvPass::BackwardInput: cpu.conv2d_backward_input(DType::Float32, s, w.data(), y.data(), x.data()); break;
       case ConvPass::BackwardWeight: cpu.conv2d_backward_weight(DType::Float32, s, x.data(), y.data(), w.data()); break;
       case ConvPass::BackwardWeightDirect:
@@ -210,14 +218,19 @@ std::string layer_name(const ConvLayer& l) {
 const int kRegisterKernels = [] {
   const std::pair<const char*, ConvPass> passes[] = {{"conv_fwd/", ConvPass::Forward},
                                                      {"conv_fwd_direct/", ConvPass::ForwardDirect},
+                                                     {"conv_fwd_winograd/", ConvPass::ForwardWinograd},
                                                      {"conv_bwd_input/", ConvPass::BackwardInput},
                                                      {"conv_bwd_weight/", ConvPass::BackwardWeight},
                                                      {"conv_bwd_weight_direct/", ConvPass::BackwardWeightDirect}};
   for (const auto& [prefix, pass] : passes)
     for (const ConvLayer& layer : kConvLayers) {
-      const bool forward = pass == ConvPass::Forward || pass == ConvPass::ForwardDirect;
+      const bool forward =
+          pass == ConvPass::Forward || pass == ConvPass::ForwardDirect || pass == ConvPass::ForwardWinograd;
       if (!forward && std::string(layer.model).rfind("resnet18", 0) == 0) continue;
       if (pass == ConvPass::ForwardDirect && !shrink::kernels::cpu::winograd_preferred(shape_of(layer))) continue;
+      if (pass == ConvPass::ForwardWinograd && (shrink::kernels::cpu::winograd_preferred(shape_of(layer)) ||
+                                                !shrink::kernels::cpu::winograd_applies(shape_of(layer))))
+        continue;
       if (pass == ConvPass::BackwardWeightDirect &&
           !shrink::kernels::cpu::winograd_weight_grad_preferred(shape_of(layer)))
         continue;

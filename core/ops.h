@@ -92,6 +92,14 @@ Tensor cholesky_solve(const Tensor& g, const Tensor& b);
 // and bias (dx = dy W, dvalues[e] = sum_n dy[n, row(e)] x[n, col(e)]); CPU only.
 Tensor csr_linear(const Tensor& x, const Tensor& values, const Tensor& row_ptr,
                   const Tensor& col_idx, std::int64_t in_features, const Tensor& bias);
+// A convolution (as conv2d with `o`) whose weight (c_out, c_in / groups, kh, kw) is stored as
+// CSR over the unfolded input of ALL channels: row r (out channel) holds columns
+// (c, ky, kx) -> c kh kw + ky kw + kx with c an input channel of r's group (checked), the
+// layer of nn::SparseConv2d. c_out = row_ptr's size - 1. FLOPs: 2 nnz per output position
+// (+ 1 per output for the bias). Differentiable in x, values and bias; CPU only.
+Tensor csr_conv2d(const Tensor& x, const Tensor& values, const Tensor& row_ptr, const Tensor& col_idx,
+                  std::int64_t kernel_h, std::int64_t kernel_w, const Tensor& bias,
+                  const Conv2dOptions& o = {});
 
 // ---- reductions (core/ops/reduce.cpp) ----
 Tensor sum(const Tensor& x);  // all elements -> scalar tensor of shape ()

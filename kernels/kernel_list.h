@@ -215,6 +215,25 @@ SHRINK_CPU_ONLY_KERNEL(csr_sampled_gradient,
                         const std::int64_t* row_ptr, const std::int64_t* col_idx,
                         const void* dy, const void* x, void* dvalues),
                        (t, batch, rows, cols, row_ptr, col_idx, dy, x, dvalues))
+// Sparse convolution (nn::SparseConv2d): y (n, c_out, oh, ow) = W col(x) + bias, where col(x)
+// is the unfolded input over ALL c_in channels (rows (c, ky, kx), kernels/cpu/im2col.h) and W
+// (c_out, c_in kh kw) is CSR; a grouped conv's rows only hold columns of their own group's
+// channels (the caller checks), so one matrix covers every `groups`. bias may be null.
+SHRINK_CPU_ONLY_KERNEL(csr_conv2d, (DType t, const Conv2dShape& s, const std::int64_t* row_ptr,
+                                    const std::int64_t* col_idx, const void* values,
+                                    const void* x, const void* bias, void* y),
+                       (t, s, row_ptr, col_idx, values, x, bias, y))
+// dx (n, c_in, h, w) = col2im(W^T dy) (overwrites dx).
+SHRINK_CPU_ONLY_KERNEL(csr_conv2d_backward_input,
+                       (DType t, const Conv2dShape& s, const std::int64_t* row_ptr,
+                        const std::int64_t* col_idx, const void* values, const void* dy, void* dx),
+                       (t, s, row_ptr, col_idx, values, dy, dx))
+// dvalues[e] = sum over images and positions of dy[:, row(e), :] col(x)[col(e), :]
+// (overwrites dvalues).
+SHRINK_CPU_ONLY_KERNEL(csr_conv2d_backward_values,
+                       (DType t, const Conv2dShape& s, const std::int64_t* row_ptr,
+                        const std::int64_t* col_idx, const void* x, const void* dy, void* dvalues),
+                       (t, s, row_ptr, col_idx, x, dy, dvalues))
 
 // ---- softmax family over the middle axis of (outer, dim, inner) ----
 SHRINK_KERNEL(softmax, (DType t, bool log, std::int64_t outer, std::int64_t dim,

@@ -5,6 +5,7 @@
 #include "nn/input_selection.h"
 #include "nn/linear.h"
 #include "nn/models.h"
+#include "nn/sparse_conv.h"
 #include "nn/sparse_linear.h"
 
 namespace shrink::nn {
@@ -22,6 +23,14 @@ nlohmann::json model_spec(const Module& model) {
                       {"out_features", s->out_features()},
                       {"nnz", s->nnz()},
                       {"bias", s->has_bias()}};
+    else if (const auto* c = dynamic_cast<const SparseConv2d*>(module)) {
+      const Conv2dGeometry& g = c->geometry();
+      sparse[path] = {{"in_channels", c->in_channels()}, {"out_channels", c->out_channels()},
+                      {"kernel_h", g.kernel_h},          {"kernel_w", g.kernel_w},
+                      {"stride", g.stride},              {"padding", g.padding},
+                      {"dilation", g.dilation},          {"groups", g.groups},
+                      {"nnz", c->nnz()},                 {"bias", c->has_bias()}};
+    }
   if (!sparse.empty()) spec["sparse"] = sparse;
   nlohmann::json inputs = nlohmann::json::object();
   for (const auto& [path, module] : model.named_modules())

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <optional>
 
 #include "core/outside_json.h"
 #include "core/random.h"
@@ -12,6 +13,7 @@
 #include "nn/flatten.h"
 #include "nn/input_selection.h"
 #include "nn/linear.h"
+#include "nn/sparse_conv.h"
 #include "nn/sparse_linear.h"
 
 namespace shrink::nn {
@@ -91,10 +93,16 @@ std::string mlp_spec_argument(const nlohmann::json& spec) {
 }
 
 // A spec's "sparse" entry: the SparseLinear placeholder build_from_spec puts at `path`.
+// A convolution's entry also carries its geometry (a "in_channels" key marks it).
 struct SparseLayer {
   std::string path;
   std::int64_t in, out, nnz;
   bool bias;
+  std::optional<Conv2dGeometry> conv;
+  std::shared_ptr<Module> placeholder() const {
+    if (conv) return SparseConv2d::with_capacity(in, out, *conv, nnz, bias);
+    return SparseLinear::with_capacity(in, out, nnz, bias);
+  }
 };
 
 std::vector<SparseLayer> sparse_layers(const nlohmann::json& spec) {
@@ -114,13 +122,32 @@ std::vector<SparseLayer> sparse_layers(const nlohmann::json& spec) {
       return layer.at(key).get<std::int64_t>();
     };
     const std::string where = "sparse layer '" + path + "'";
-    const std::int64_t in = size("in_features"), out = size("out_features"), nnz = size("nnz");
+    const bool conv = layer.is_object() && layer.contains("in_channels");
+    const std::int64_t in = size(conv ? "in_channels" : "in_features");
+    const std::int64_t out = size(conv ? "out_channels" : "out_features"), nnz = size("nnz");
     check_width("model spec", in, where);
     check_width("model spec", out, where);
-    SHRINK_CHECK(nnz >= 0 && nnz <= in * out && nnz <= kMaxParameters, "model spec: ", where,
-                 " claims nnz ", nnz, " of a ", out, "x", in, " weight (at most ",
+    std::optional<Conv2dGeometry> geometry;
+    std::int64_t row_length = in;  // stored weights a row can hold
+    if (conv) {
+      Conv2dGeometry g;
+      g.kernel_h = size("kernel_h"), g.kernel_w = size("kernel_w"), g.stride = size("stride");
+      g.padding = size("padding"), g.dilation = size("dilation"), g.groups = size("groups");
+      for (const std::int64_t v : {g.kernel_h, g.kernel_w, g.stride, g.dilation, g.groups})
+        check_width("model spec", v, where);
+      SHRINK_CHECK(g.padding >= 0 && g.padding <= kMaxWidth && in % g.groups == 0 && out % g.groups == 0,
+                   "model spec: ", where, " has padding ", g.padding, " or groups ", g.groups,
+                   " that do not fit ", in, " -> ", out, " channels");
+      SHRINK_CHECK(g.kernel_h * g.kernel_w <= kMaxWidth, "model spec: ", where, " has a kernel of ",
+                   g.kernel_h, "x", g.kernel_w);
+      row_length = in / g.groups * g.kernel_h * g.kernel_w;
+      geometry = g;
+    }
+    // nnz <= row_length out, asked without forming the product (up to 2^72 for a conv).
+    SHRINK_CHECK(nnz >= 0 && nnz <= kMaxParameters && (nnz + out - 1) / out <= row_length, "model spec: ", where,
+                 " claims nnz ", nnz, " of a weight with ", out, " rows of ", row_length, " (at most ",
                  kMaxParameters, ")");
-    layers.push_back({path, in, out, nnz, bool_argument(layer, "bias", true)});
+    layers.push_back({path, in, out, nnz, bool_argument(layer, "bias", true), geometry});
   }
   return layers;
 }
@@ -324,7 +351,7 @@ std::shared_ptr<Module> build_from_spec(const nlohmann::json& spec, Generator& g
   std::shared_ptr<Module> model = builder.build(spec, gen);
   // Layers unstructured pruning replaced: CSR placeholders.
   for (const SparseLayer& s : sparse_layers(spec))
-    model->set_child(s.path, SparseLinear::with_capacity(s.in, s.out, s.nnz, s.bias));
+    model->set_child(s.path, s.placeholder());
   // Layers input pruning made select features: a placeholder selection of the layer's
   // current width (a checkpoint's "input_index" replaces it).
   for (const InputLayer& in : input_layers(spec)) {

@@ -7,8 +7,8 @@
 //
 // Unstructured (the paper's Alg. 1): per scope (global / layer / neuron, §3.2), I, r, c
 // and the threshold thr = sorted_asc(|w|)[c]; entries with |w| < thr go. The survivors are
-// stored physically: every Linear becomes an nn::SparseLinear (CSR), and a SparseLinear
-// is rebuilt with fewer entries. Each *_round prunes and then rewinds the survivors to
+// stored physically: every Linear becomes an nn::SparseLinear and every Conv2d (grouped and
+// depthwise too) an nn::SparseConv2d (CSR); a sparse layer is rebuilt with fewer entries. Each *_round prunes and then rewinds the survivors to
 // their initial values (lottery-ticket rewind); the caller trains between rounds.
 #pragma once
 #include <cstdint>
@@ -65,8 +65,9 @@ struct RoundReport {
   std::map<std::string, std::int64_t> layer_remaining;  // per layer, after the round
 };
 
-// Weights (Linear: all, SparseLinear: stored) of the prunable layers: every Linear and
-// SparseLinear, classifier included (the paper prunes every weight of dim > 1).
+// Weights (Linear, Conv2d: all; SparseLinear, SparseConv2d: stored) of the prunable layers,
+// classifier included (the paper prunes every weight of dim > 1; any other layer with a
+// weight of dim > 1 makes the rounds an Error naming it).
 std::int64_t remaining_weights(const nn::Module& model);
 
 // One SAP step: c from the PQI rule per scope unit, magnitudes of the current weights.
@@ -79,14 +80,14 @@ RoundReport lottery_round(nn::Module& model, const nn::StateDict& init_state, Sc
 // OS: c = floor(fraction * d) per scope unit, ranked by |W| of `reference_state`, the first
 // dense trained model (dense "weight" keys); after t rounds, one-shot pruning to 0.8^t.
 // The reference must hold exactly the model's tensors at the model's shapes, with the
-// dense (out, in) "<layer>.weight" where the model has a SparseLinear; otherwise an Error
+// dense "<layer>.weight" where the model has a sparse layer; otherwise an Error
 // names `reference_name` (e.g. its file), the tensor and both shapes, and nothing is pruned.
 RoundReport one_shot_mask_round(nn::Module& model, const nn::StateDict& init_state,
                                 const nn::StateDict& reference_state, Scope scope,
                                 double fraction = 0.2,
                                 const std::string& reference_name = "reference state");
 
-// Rewind to initialization: a SparseLinear gets values[e] = W_init[row(e), col(e)] from the
+// Rewind to initialization: a sparse layer gets each stored value from its place in the
 // dense "<layer>.weight" of `init_state` (or its "<layer>.values" when the structure is
 // the same); every other parameter and buffer with a matching name and shape is copied.
 void rewind(nn::Module& model, const nn::StateDict& init_state);

@@ -1,5 +1,6 @@
 // Unstructured SAP (Diao et al. ICLR 2023, Alg. 1 and §3.2) and the LT / OS baselines,
-// with the survivors stored physically as nn::SparseLinear (CSR).
+// with the survivors stored physically as nn::SparseLinear / nn::SparseConv2d (CSR): every
+// weight of more than one dimension is pruned, Linear and Conv2d (depthwise and grouped too).
 #include <algorithm>
 #include <cmath>
 #include <functional>
@@ -9,7 +10,9 @@
 
 #include "core/autograd.h"
 #include "core/error.h"
+#include "nn/conv.h"
 #include "nn/linear.h"
+#include "nn/sparse_conv.h"
 #include "nn/sparse_linear.h"
 #include "prune/sap.h"
 
@@ -17,10 +20,12 @@ namespace shrink::prune {
 
 namespace {
 
-// A prunable layer's stored entries as CSR on the host (a dense Linear: every entry).
+// A prunable layer's stored entries as CSR on the host (a dense Linear or Conv2d: every
+// entry), each with its place in the dense weight (row-major (out, in) or (out, in / groups,
+// kh, kw)).
 struct Layer {
   std::string name;
-  std::vector<std::int64_t> row_ptr, col_idx;
+  std::vector<std::int64_t> row_ptr, offset;
   std::vector<double> weight;  // current values (nnz)
   std::vector<double> score;   // what is ranked: |weight|, or |reference| for OS
   std::vector<char> keep;
@@ -30,44 +35,75 @@ std::vector<double> host(const Tensor& t) {
   return t.detach().to(Device::cpu()).to(DType::Float64).to_vector<double>();
 }
 
+bool is_dense(const nn::Module* m) {
+  return dynamic_cast<const nn::Linear*>(m) || dynamic_cast<const nn::Conv2d*>(m);
+}
+bool is_sparse(const nn::Module* m) {
+  return dynamic_cast<const nn::SparseLinear*>(m) || dynamic_cast<const nn::SparseConv2d*>(m);
+}
+
+// The dense weight's shape a prunable layer stands for.
+Shape dense_weight_shape(const nn::Module& m) {
+  if (const auto* s = dynamic_cast<const nn::SparseLinear*>(&m)) return {s->out_features(), s->in_features()};
+  if (const auto* c = dynamic_cast<const nn::SparseConv2d*>(&m)) {
+    const nn::Conv2dGeometry& g = c->geometry();
+    return {c->out_channels(), c->in_channels() / g.groups, g.kernel_h, g.kernel_w};
+  }
+  return m.parameter("weight").shape();
+}
+
+// Each stored entry's place in the dense weight (a dense layer: 0, 1, ...).
+std::vector<std::int64_t> dense_offsets(const nn::Module& m) {
+  if (const auto* c = dynamic_cast<const nn::SparseConv2d*>(&m)) return c->dense_offsets();
+  if (const auto* s = dynamic_cast<const nn::SparseLinear*>(&m)) {
+    const auto rows = s->entry_rows();
+    const auto cols = s->col_idx().to(Device::cpu()).to_vector<std::int64_t>();
+    std::vector<std::int64_t> offsets(rows.size());
+    for (std::size_t e = 0; e < rows.size(); ++e) offsets[e] = rows[e] * s->in_features() + cols[e];
+    return offsets;
+  }
+  std::vector<std::int64_t> offsets(static_cast<std::size_t>(m.parameter("weight").numel()));
+  for (std::size_t e = 0; e < offsets.size(); ++e) offsets[e] = static_cast<std::int64_t>(e);
+  return offsets;
+}
+
 std::vector<Layer> gather(const nn::Module& model) {
   std::vector<Layer> layers;
   for (const auto& [name, m] : model.named_modules()) {
     Layer l;
     l.name = name;
-    if (dynamic_cast<const nn::Linear*>(m) || dynamic_cast<const nn::SparseLinear*>(m))
+    if (is_dense(m) || is_sparse(m))
       SHRINK_CHECK(!name.empty(), "unstructured pruning: the model is itself a ", m->type_name(),
                    "; wrap it in a Sequential so the layer can be replaced");
-    if (const auto* dense = dynamic_cast<const nn::Linear*>(m)) {
-      const std::int64_t out = dense->out_features(), in = dense->in_features();
-      l.weight = host(dense->weight());
-      for (std::int64_t r = 0; r <= out; ++r) l.row_ptr.push_back(r * in);
-      for (std::int64_t r = 0; r < out; ++r)
-        for (std::int64_t c = 0; c < in; ++c) l.col_idx.push_back(c);
-    } else if (const auto* sparse = dynamic_cast<const nn::SparseLinear*>(m)) {
+    if (is_dense(m)) {
+      const Tensor& w = m->parameter("weight");
+      const std::int64_t out = w.size(0), row_length = w.numel() / std::max<std::int64_t>(out, 1);
+      l.weight = host(w);
+      for (std::int64_t r = 0; r <= out; ++r) l.row_ptr.push_back(r * row_length);
+    } else if (is_sparse(m)) {
       try {  // set_buffer / set_parameter could have replaced a CSR tensor unchecked
-        sparse->check_invariants();
+        m->check_invariants();
       } catch (const Error& e) {
-        fail("unstructured pruning: layer '", name, "' (SparseLinear): ", e.what());
+        fail("unstructured pruning: layer '", name, "' (", m->type_name(), "): ", e.what());
       }
-      l.weight = host(sparse->values());
-      l.row_ptr = sparse->row_ptr().to(Device::cpu()).to_vector<std::int64_t>();
-      l.col_idx = sparse->col_idx().to(Device::cpu()).to_vector<std::int64_t>();
+      l.weight = host(m->parameter("values"));
+      l.row_ptr = m->buffer("row_ptr").to(Device::cpu()).to_vector<std::int64_t>();
     } else {
       // The paper prunes every weight with more than one dimension: a weighted layer this
       // pass cannot store sparse is an error, never skipped (BatchNorm's vectors are 1-D).
       for (const auto& [tensor, value] : m->named_parameters())
         SHRINK_CHECK(value.dim() <= 1 || tensor.find('.') != std::string::npos, "unstructured pruning: layer '",
                      name, "' (", m->type_name(), ") has a ", value.dim(), "-D '", tensor,
-                     "' and no sparse form yet (Linear and SparseLinear layers have one); prune its channels "
+                     "' and no sparse form yet (Linear and Conv2d layers have one); prune its channels "
                      "structurally instead (shrink-prune)");
       continue;
     }
+    l.offset = dense_offsets(*m);
     for (double w : l.weight) l.score.push_back(std::abs(w));
     l.keep.assign(l.weight.size(), 1);
     layers.push_back(std::move(l));
   }
-  SHRINK_CHECK(!layers.empty(), "unstructured pruning: the model has no Linear or SparseLinear");
+  SHRINK_CHECK(!layers.empty(), "unstructured pruning: the model has no Linear or Conv2d layer (dense or sparse)");
   return layers;
 }
 
@@ -147,17 +183,27 @@ RoundReport run_round(nn::Module& model, std::vector<Layer>& layers, const nn::S
   }
   for (const Layer& l : layers) {
     const auto& m = *model.child(l.name);
-    std::shared_ptr<nn::SparseLinear> fresh;
-    if (const auto* dense = dynamic_cast<const nn::Linear*>(&m)) {
-      const std::int64_t in = dense->in_features();
-      fresh = nn::SparseLinear::from_dense(*dense, [&](std::int64_t r, std::int64_t c, double) {
-        return l.keep[r * in + c] != 0;
+    std::shared_ptr<nn::Module> fresh;
+    const auto kept = [&](std::int64_t e) { return l.keep[e] != 0; };
+    if (const auto* linear = dynamic_cast<const nn::Linear*>(&m)) {
+      const std::int64_t in = linear->in_features();
+      fresh = nn::SparseLinear::from_dense(*linear, [&](std::int64_t r, std::int64_t c, double) {
+        return kept(r * in + c);
       });
+    } else if (const auto* conv = dynamic_cast<const nn::Conv2d*>(&m)) {
+      // Entry e of row r is column c of r's group block: e = r row_length + c % row_length.
+      const std::int64_t row_length = conv->weight().numel() / conv->out_channels();
+      fresh = nn::SparseConv2d::from_dense(*conv, [&](std::int64_t r, std::int64_t c, double) {
+        return kept(r * row_length + c % row_length);
+      });
+    } else if (const auto* sparse = dynamic_cast<const nn::SparseLinear*>(&m)) {
+      fresh = sparse->pruned(kept);
     } else {
-      fresh = dynamic_cast<const nn::SparseLinear&>(m).pruned([&](std::int64_t e) { return l.keep[e] != 0; });
+      fresh = dynamic_cast<const nn::SparseConv2d&>(m).pruned(kept);
     }
-    report.layer_remaining[l.name] = fresh->nnz();
-    report.remaining += fresh->nnz();
+    const std::int64_t nnz = fresh->parameter("values").numel();
+    report.layer_remaining[l.name] = nnz;
+    report.remaining += nnz;
     model.set_child(l.name, fresh);
   }
   if (!init.empty()) rewind(model, init);
@@ -165,13 +211,13 @@ RoundReport run_round(nn::Module& model, std::vector<Layer>& layers, const nn::S
 }
 
 // The tensors a dense ancestor of `model` holds, in the model's order: its own, except
-// that a SparseLinear's values/row_ptr/col_idx stand for its dense (out, in) "weight".
+// that a sparse layer's values/row_ptr/col_idx stand for its dense "weight".
 std::vector<std::pair<std::string, Shape>> dense_ancestor_shapes(const nn::Module& model) {
-  std::map<std::string, const nn::SparseLinear*> sparse_by_tensor;  // "<layer>.values" etc.
+  std::map<std::string, const nn::Module*> sparse_by_tensor;  // "<layer>.values" etc.
   for (const auto& [name, m] : model.named_modules())
-    if (const auto* sparse = dynamic_cast<const nn::SparseLinear*>(m))
+    if (is_sparse(m))
       for (const char* csr : {"values", "row_ptr", "col_idx"})
-        sparse_by_tensor[(name.empty() ? "" : name + ".") + csr] = sparse;
+        sparse_by_tensor[(name.empty() ? "" : name + ".") + csr] = m;
   nn::NamedTensors own = model.named_parameters();
   for (auto& entry : model.named_buffers()) own.push_back(entry);
   std::vector<std::pair<std::string, Shape>> shapes;
@@ -181,8 +227,7 @@ std::vector<std::pair<std::string, Shape>> dense_ancestor_shapes(const nn::Modul
       shapes.emplace_back(name, t.shape());
     } else if (name.ends_with("values")) {  // the layer's one dense counterpart
       const std::string prefix = name.substr(0, name.size() - std::string("values").size());
-      shapes.emplace_back(prefix + "weight",
-                          Shape{sparse->second->out_features(), sparse->second->in_features()});
+      shapes.emplace_back(prefix + "weight", dense_weight_shape(*sparse->second));
     }
   }
   return shapes;
@@ -211,7 +256,7 @@ void check_reference(const nn::Module& model, const nn::StateDict& reference,
                  "one-shot pruning: reference ", reference_name,
                  ": tensor '", name, "' ", t.defined() ? shape_str(t.shape()) : std::string(""),
                  " has no counterpart in the model (its layers differ in kind; a layer the model "
-                 "stores sparse must be a dense Linear in the reference)");
+                 "stores sparse must be a dense Linear or Conv2d in the reference)");
 }
 
 CountRule fraction_rule(double fraction) {
@@ -244,8 +289,8 @@ const char* scope_name(Scope scope) {
 std::int64_t remaining_weights(const nn::Module& model) {
   std::int64_t n = 0;
   for (const auto& [name, m] : model.named_modules()) {
-    if (const auto* dense = dynamic_cast<const nn::Linear*>(m)) n += dense->weight().numel();
-    if (const auto* sparse = dynamic_cast<const nn::SparseLinear*>(m)) n += sparse->nnz();
+    if (is_dense(m)) n += m->parameter("weight").numel();
+    if (is_sparse(m)) n += m->parameter("values").numel();
   }
   return n;
 }
@@ -276,12 +321,8 @@ RoundReport one_shot_mask_round(nn::Module& model, const nn::StateDict& init_sta
   std::vector<Layer> layers = gather(model);
   check_reference(model, reference_state, reference_name);
   for (Layer& l : layers) {  // rank by the first dense trained model's magnitudes
-    const Tensor& weight = reference_state.at(l.name + ".weight");  // (out, in): checked
-    const std::vector<double> ref = host(weight);
-    const std::int64_t in = weight.size(1);
-    for (std::size_t r = 0; r + 1 < l.row_ptr.size(); ++r)
-      for (std::int64_t e = l.row_ptr[r]; e < l.row_ptr[r + 1]; ++e)
-        l.score[e] = std::abs(ref[static_cast<std::int64_t>(r) * in + l.col_idx[e]]);
+    const std::vector<double> ref = host(reference_state.at(l.name + ".weight"));  // shape checked
+    for (std::size_t e = 0; e < l.score.size(); ++e) l.score[e] = std::abs(ref[l.offset[e]]);
   }
   return run_round(model, layers, init_state, scope, fraction_rule(fraction));
 }
@@ -290,28 +331,24 @@ void rewind(nn::Module& model, const nn::StateDict& init_state) {
   NoGradGuard no_grad;
   std::vector<std::string> csr_tensors;  // handled below, not by name
   for (const auto& [name, m] : model.named_modules()) {
-    auto* sparse = dynamic_cast<nn::SparseLinear*>(m);
-    if (!sparse) continue;
+    if (!is_sparse(m)) continue;
     const std::string prefix = name.empty() ? "" : name + ".";
     for (const char* t : {"values", "row_ptr", "col_idx"}) csr_tensors.push_back(prefix + t);
-    Tensor values = sparse->values();
+    Tensor values = m->parameter("values");
     auto same = init_state.find(prefix + "values");
     if (same != init_state.end() && same->second.shape() == values.shape()) {
       values.copy_(same->second.detach().to(values.device()).to(values.dtype()));
       continue;
     }
+    const Shape shape = dense_weight_shape(*m);
     auto dense = init_state.find(prefix + "weight");
-    SHRINK_CHECK(dense != init_state.end() && dense->second.dim() == 2 &&
-                     dense->second.size(0) == sparse->out_features() &&
-                     dense->second.size(1) == sparse->in_features(),
-                 "rewind: init state has no dense '", prefix, "weight' of shape (",
-                 sparse->out_features(), ", ", sparse->in_features(), ")");
-    // values[e] = W_init[row(e), col(e)]
+    SHRINK_CHECK(dense != init_state.end() && dense->second.shape() == shape, "rewind: init state has no dense '",
+                 prefix, "weight' of shape ", shape_str(shape));
+    // values[e] = W_init at the entry's place
     const std::vector<double> w = host(dense->second);
-    const auto rows = sparse->entry_rows();
-    const auto cols = sparse->col_idx().to(Device::cpu()).to_vector<std::int64_t>();
-    std::vector<double> v(rows.size());
-    for (std::size_t e = 0; e < v.size(); ++e) v[e] = w[rows[e] * sparse->in_features() + cols[e]];
+    const auto offsets = dense_offsets(*m);
+    std::vector<double> v(offsets.size());
+    for (std::size_t e = 0; e < v.size(); ++e) v[e] = w[offsets[e]];
     values.copy_(Tensor::from_vector(v, values.shape()).to(values.dtype()).to(values.device()));
   }
   nn::NamedTensors own = model.named_parameters();

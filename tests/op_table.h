@@ -86,6 +86,37 @@ struct CsrPattern {
   std::int64_t nnz() const { return static_cast<std::int64_t>(col_idx.size()); }
 };
 
+// A fixed CSR pattern of a conv weight w (c_out, c_in / groups, kh, kw) over the unfolded
+// input of all c_in channels (core/ops.h csr_conv2d): entry j of row r's group-local row is
+// kept when (7r + 3j) % 5 < 3; `offset` is each entry's place in the dense weight.
+struct ConvCsrPattern {
+  std::vector<std::int64_t> row_ptr{0}, col_idx, offset;
+  Shape weight;
+  ConvCsrPattern(const Shape& w, std::int64_t groups) : weight(w) {
+    const std::int64_t row_length = w[1] * w[2] * w[3], out_per_group = w[0] / groups;
+    for (std::int64_t r = 0; r < w[0]; ++r) {
+      for (std::int64_t j = 0; j < row_length; ++j)
+        if ((7 * r + 3 * j) % 5 < 3) {
+          col_idx.push_back(r / out_per_group * row_length + j);
+          offset.push_back(r * row_length + j);
+        }
+      row_ptr.push_back(static_cast<std::int64_t>(col_idx.size()));
+    }
+  }
+  std::int64_t nnz() const { return static_cast<std::int64_t>(col_idx.size()); }
+};
+
+// The dense conv reference on the pattern's weight (zeros where nothing is stored).
+inline ReferenceFn csr_conv2d(const ConvCsrPattern& m, Conv2dOptions o) {
+  return [m, o](R in) {
+    RefInput w{m.weight, std::vector<double>(static_cast<std::size_t>(numel(m.weight)), 0.0)};
+    for (std::size_t e = 0; e < m.offset.size(); ++e) w.values[m.offset[e]] = in[1].values[e];
+    std::vector<RefInput> dense = {in[0], w};
+    if (in.size() > 2) dense.push_back(in[2]);
+    return conv2d(o)(dense);
+  };
+}
+
 inline ReferenceFn csr_linear(const CsrPattern& m) {
   return [m](R in) {
     const std::int64_t batch = numel(in[0].shape) / m.cols;
@@ -306,9 +337,20 @@ inline std::vector<OpCase> build_op_cases() {
       std::vector<InputSpec> inputs = {{cv.x}, {cv.w}};
       if (cv.bias) inputs.push_back({{cv.w[0]}});
       const Conv2dOptions o = cv.o;
-      row(cv.name, std::move(inputs),
+      row(cv.name, inputs,
           [o](V x) { return shrink::conv2d(x[0], x[1], x.size() > 2 ? x[2] : Tensor(), o); },
           conv2d(o));
+      // The same convolution with its weight stored sparse (CPU only, as csr_linear).
+      const ConvCsrPattern m(cv.w, o.groups);
+      inputs[1] = {{m.nnz()}};
+      row(std::string("csr_") + cv.name, std::move(inputs),
+          [m, o](V x) {
+            const Device d = x[0].device();
+            return shrink::csr_conv2d(x[0], x[1], int64s(m.row_ptr, d), int64s(m.col_idx, d), m.weight[2],
+                                      m.weight[3], x.size() > 2 ? x[2] : Tensor(), o);
+          },
+          csr_conv2d(m, o))
+          .no_cuda = "csr_conv2d has CPU kernels only (kernels/cpu/sparse_conv.cpp)";
     }
   }
   // ---- sparse products (CPU only) ----

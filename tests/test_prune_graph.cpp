@@ -450,10 +450,25 @@ TEST(GraphPruning, GroupsAreChosenByNameAndAnUnknownNameListsTheKnownOnes) {
   EXPECT_EQ(build_groups(*model, f.sample)[0].size, groups[0].size);  // the others untouched
 }
 
-TEST(GraphPruning, UnstructuredSapRefusesAConvItCannotStoreSparse) {
+// A layer with a 2-D weight and no sparse form (tests only): unstructured pruning must refuse it.
+class Bilinear : public nn::Module {
+ public:
+  Bilinear() { register_parameter("table", Tensor::zeros({3, 4})); }
+  std::string type_name() const override { return "Bilinear"; }
+};
+
+TEST(GraphPruning, UnstructuredSapStoresConvsSparseAndRefusesALayerItCannotStore) {
   auto model = build(kFamilies[1]);
-  const std::string error = error_of([&] { sap_unstructured_round(*model, {}, Scope::Layer); });
-  EXPECT_NE(error.find("'conv1' (Conv2d)"), std::string::npos) << error;
+  EXPECT_EQ(error_of([&] { sap_unstructured_round(*model, {}, Scope::Layer); }), "");
+  for (const auto& [name, m] : model->named_modules())
+    EXPECT_FALSE(dynamic_cast<const nn::Conv2d*>(m) || dynamic_cast<const nn::Linear*>(m))
+        << name << " was left dense";
+  nn::Sequential odd;
+  Generator gen(1);
+  odd.push_back(std::make_shared<nn::Linear>(4, 4, true, gen));
+  odd.push_back(std::make_shared<Bilinear>());
+  const std::string error = error_of([&] { sap_unstructured_round(odd, {}, Scope::Layer); });
+  EXPECT_NE(error.find("layer '1' (Bilinear) has a 2-D 'table' and no sparse form"), std::string::npos) << error;
 }
 
 // With residual streams: the methods that score a unit by its incoming weights or by the

@@ -1,6 +1,6 @@
 // shrink-sparsify: one round of unstructured pruning (SAP with the PQ Index, or the lottery
 // ticket / one-shot baselines), after which the surviving weights are stored physically in
-// CSR layers (nn::SparseLinear) and rewound to the initial weights (Diao et al. 2023,
+// CSR layers (nn::SparseLinear, nn::SparseConv2d) and rewound to the initial weights (Diao et al. 2023,
 // Alg. 1). Chained with shrink-train it gives the iterative prune → retrain procedure.
 #include <cstdio>
 #include <iostream>

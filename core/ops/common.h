@@ -24,6 +24,12 @@ void check_compatible(const char* op, const Tensor& a, const Tensor& b);
 void check_index_range(const char* op, const Tensor& indices, std::int64_t bound,
                        const std::string& what);
 
+// The shape checks of a 2-D convolution of input `x` with a weight of shape `weight`
+// (c_out, c_in / groups, kh, kw), each message starting with `op`; returns the kernels' shape
+// (core/ops/conv.cpp; conv2d and csr_conv2d share it).
+kernels::Conv2dShape conv2d_geometry(const char* op, const Shape& x, const Shape& weight,
+                                     const Conv2dOptions& o);
+
 // Adjoint of a gather along `axis`: zeros of x_shape, plus src scattered and added at idx.
 // src and idx (int64, already validated) have x_shape except along `axis`.
 Tensor scatter_add_along(const Tensor& src, const Shape& x_shape, int axis, const Tensor& idx);

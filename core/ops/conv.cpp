@@ -23,51 +23,11 @@ std::string pair_str(std::int64_t a, std::int64_t b) {
   return out;
 }
 
-// Checks every argument at the door and returns the kernel's shape description.
+// Every bias check of conv2d and the shape checks of conv2d_geometry.
 kernels::Conv2dShape conv2d_shape(const Tensor& x, const Tensor& weight, const Tensor& bias,
                                   const Conv2dOptions& o) {
   check_compatible("conv2d", x, weight);
-  SHRINK_CHECK(x.dim() == 4, "conv2d: input must be 4-D (n, c_in, h, w), got ",
-               shape_str(x.shape()), " (weight ", shape_str(weight.shape()), ")");
-  SHRINK_CHECK(weight.dim() == 4, "conv2d: weight must be 4-D (c_out, c_in / groups, kh, kw), got ",
-               shape_str(weight.shape()), " (input ", shape_str(x.shape()), ")");
-  SHRINK_CHECK(o.groups >= 1, "conv2d: groups must be >= 1, got ", o.groups);
-  SHRINK_CHECK(o.stride_h >= 1 && o.stride_w >= 1, "conv2d: stride must be >= 1, got ",
-               pair_str(o.stride_h, o.stride_w));
-  SHRINK_CHECK(o.dilation_h >= 1 && o.dilation_w >= 1, "conv2d: dilation must be >= 1, got ",
-               pair_str(o.dilation_h, o.dilation_w));
-  SHRINK_CHECK(o.pad_h >= 0 && o.pad_w >= 0, "conv2d: padding must be >= 0, got ",
-               pair_str(o.pad_h, o.pad_w));
-  kernels::Conv2dShape s;
-  s.n = x.size(0);
-  s.c_in = x.size(1);
-  s.h = x.size(2);
-  s.w = x.size(3);
-  s.c_out = weight.size(0);
-  s.kh = weight.size(2);
-  s.kw = weight.size(3);
-  s.stride_h = o.stride_h;
-  s.stride_w = o.stride_w;
-  s.pad_h = o.pad_h;
-  s.pad_w = o.pad_w;
-  s.dilation_h = o.dilation_h;
-  s.dilation_w = o.dilation_w;
-  s.groups = o.groups;
-  SHRINK_CHECK(s.c_in % s.groups == 0, "conv2d: input channels ", s.c_in,
-               " are not divisible by groups ", s.groups, " (input ", shape_str(x.shape()), ")");
-  SHRINK_CHECK(s.c_out % s.groups == 0, "conv2d: output channels ", s.c_out,
-               " are not divisible by groups ", s.groups, " (weight ", shape_str(weight.shape()), ")");
-  SHRINK_CHECK(weight.size(1) == s.c_in / s.groups, "conv2d: input ", shape_str(x.shape()), " has ",
-               s.c_in, " channels but weight ", shape_str(weight.shape()), " expects ",
-               weight.size(1) * s.groups, " (", weight.size(1), " per group, groups ", s.groups, ")");
-  SHRINK_CHECK(s.kh >= 1 && s.kw >= 1, "conv2d: kernel of weight ", shape_str(weight.shape()),
-               " is empty");
-  const std::int64_t span_h = s.dilation_h * (s.kh - 1) + 1, span_w = s.dilation_w * (s.kw - 1) + 1;
-  SHRINK_CHECK(span_h <= s.h + 2 * s.pad_h && span_w <= s.w + 2 * s.pad_w, "conv2d: kernel ",
-               pair_str(s.kh, s.kw), " (dilated span ", pair_str(span_h, span_w),
-               ") is larger than the padded input ", pair_str(s.h + 2 * s.pad_h, s.w + 2 * s.pad_w),
-               " (input ", shape_str(x.shape()), ", weight ", shape_str(weight.shape()), ", padding ",
-               pair_str(s.pad_h, s.pad_w), ")");
+  const kernels::Conv2dShape s = conv2d_geometry("conv2d", x.shape(), weight.shape(), o);
   if (bias.defined()) {
     check_compatible("conv2d", x, bias);
     SHRINK_CHECK(bias.dim() == 1 && bias.size(0) == s.c_out, "conv2d: bias ", shape_str(bias.shape()),
@@ -78,6 +38,52 @@ kernels::Conv2dShape conv2d_shape(const Tensor& x, const Tensor& weight, const T
 }
 
 }  // namespace
+
+kernels::Conv2dShape ops_detail::conv2d_geometry(const char* op, const Shape& x, const Shape& weight,
+                                                 const Conv2dOptions& o) {
+  SHRINK_CHECK(x.size() == 4, op, ": input must be 4-D (n, c_in, h, w), got ",
+               shape_str(x), " (weight ", shape_str(weight), ")");
+  SHRINK_CHECK(weight.size() == 4, op, ": weight must be 4-D (c_out, c_in / groups, kh, kw), got ",
+               shape_str(weight), " (input ", shape_str(x), ")");
+  SHRINK_CHECK(o.groups >= 1, op, ": groups must be >= 1, got ", o.groups);
+  SHRINK_CHECK(o.stride_h >= 1 && o.stride_w >= 1, op, ": stride must be >= 1, got ",
+               pair_str(o.stride_h, o.stride_w));
+  SHRINK_CHECK(o.dilation_h >= 1 && o.dilation_w >= 1, op, ": dilation must be >= 1, got ",
+               pair_str(o.dilation_h, o.dilation_w));
+  SHRINK_CHECK(o.pad_h >= 0 && o.pad_w >= 0, op, ": padding must be >= 0, got ",
+               pair_str(o.pad_h, o.pad_w));
+  kernels::Conv2dShape s;
+  s.n = x[0];
+  s.c_in = x[1];
+  s.h = x[2];
+  s.w = x[3];
+  s.c_out = weight[0];
+  s.kh = weight[2];
+  s.kw = weight[3];
+  s.stride_h = o.stride_h;
+  s.stride_w = o.stride_w;
+  s.pad_h = o.pad_h;
+  s.pad_w = o.pad_w;
+  s.dilation_h = o.dilation_h;
+  s.dilation_w = o.dilation_w;
+  s.groups = o.groups;
+  SHRINK_CHECK(s.c_in % s.groups == 0, op, ": input channels ", s.c_in,
+               " are not divisible by groups ", s.groups, " (input ", shape_str(x), ")");
+  SHRINK_CHECK(s.c_out % s.groups == 0, op, ": output channels ", s.c_out,
+               " are not divisible by groups ", s.groups, " (weight ", shape_str(weight), ")");
+  SHRINK_CHECK(weight[1] == s.c_in / s.groups, op, ": input ", shape_str(x), " has ",
+               s.c_in, " channels but weight ", shape_str(weight), " expects ",
+               weight[1] * s.groups, " (", weight[1], " per group, groups ", s.groups, ")");
+  SHRINK_CHECK(s.kh >= 1 && s.kw >= 1, op, ": kernel of weight ", shape_str(weight),
+               " is empty");
+  const std::int64_t span_h = s.dilation_h * (s.kh - 1) + 1, span_w = s.dilation_w * (s.kw - 1) + 1;
+  SHRINK_CHECK(span_h <= s.h + 2 * s.pad_h && span_w <= s.w + 2 * s.pad_w, op, ": kernel ",
+               pair_str(s.kh, s.kw), " (dilated span ", pair_str(span_h, span_w),
+               ") is larger than the padded input ", pair_str(s.h + 2 * s.pad_h, s.w + 2 * s.pad_w),
+               " (input ", shape_str(x), ", weight ", shape_str(weight), ", padding ",
+               pair_str(s.pad_h, s.pad_w), ")");
+  return s;
+}
 
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dOptions& o) {
   const kernels::Conv2dShape s = conv2d_shape(x, weight, bias, o);

@@ -1,0 +1,160 @@
+// The sparse convolution kernels of kernels/kernel_list.h (csr_conv2d*) on the CPU backend.
+// With P = out_h out_w positions per image and col(x) the unfolded input (K = c_in kh kw rows,
+// kernels/cpu/im2col.h) of a chunk of images side by side:
+//   forward          y[b, r, :] = bias[r] + sum_{e in row r} v[e] col[c(e), b P .. (b+1) P)
+//   backward input   dcol[c, :] = sum_{e in column c} v[e] dy[b, r(e), :], dx = col2im(dcol)
+//   backward values dv[e]      = sum_b dot(dy[b, r(e), :], col[c(e), b P .. (b+1) P))
+// Only the stored weights are multiplied: 2 nnz P multiply-adds per image. Images go through
+// in chunks whose unfolded copy stays near kChunkElements, so a wide or depthwise layer never
+// unfolds a whole batch at once. Every output element is written by one thread in a fixed
+// order (deterministic); chunks add into dvalues in image order.
+#include <omp.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "kernels/cpu/cpu_backend.h"
+#include "kernels/cpu/im2col.h"
+
+namespace shrink::kernels::cpu {
+
+namespace {
+
+constexpr std::int64_t kChunkElements = std::int64_t{1} << 22;  // 16 MiB of float col
+
+struct SparseConvPlan {
+  std::int64_t k, positions, chunk, image_in, threads_grain;
+  explicit SparseConvPlan(const Conv2dShape& s)
+      : k(s.c_in * s.kh * s.kw), positions(s.out_h() * s.out_w()),
+        chunk(std::clamp<std::int64_t>(kChunkElements / std::max<std::int64_t>(1, k * positions), 1,
+                                       std::max<std::int64_t>(s.n, 1))),
+        image_in(s.c_in * s.h * s.w), threads_grain(kParallelGrain) {}
+};
+
+template <class T>
+void axpy(std::int64_t n, T a, const T* x, T* y) {
+#pragma omp simd
+  for (std::int64_t i = 0; i < n; ++i) y[i] += a * x[i];
+}
+
+template <class T>
+T dot(std::int64_t n, const T* x, const T* y) {
+  T acc = T(0);
+#pragma omp simd reduction(+ : acc)
+  for (std::int64_t i = 0; i < n; ++i) acc += x[i] * y[i];
+  return acc;
+}
+
+template <class T>
+void forward_impl(const Conv2dShape& s, const std::int64_t* rp, const std::int64_t* ci, const T* v,
+                  const T* x, const T* bias, T* y) {
+  const SparseConvPlan p(s);
+  const bool threaded = !omp_in_parallel();
+  std::vector<T> col(static_cast<std::size_t>(p.k * p.positions * p.chunk));
+  for (std::int64_t b0 = 0; b0 < s.n; b0 += p.chunk) {
+    const std::int64_t nb = std::min(p.chunk, s.n - b0), ld = nb * p.positions;
+    im2col(s, s.c_in, x + b0 * p.image_in, p.image_in, nb, col.data(), ld, threaded);
+    const bool parallel = threaded && nb * (rp[s.c_out] + s.c_out) * p.positions > p.threads_grain;
+#pragma omp parallel for collapse(2) schedule(static) if (parallel)
+    for (std::int64_t b = 0; b < nb; ++b)
+      for (std::int64_t r = 0; r < s.c_out; ++r) {
+        T* out = y + ((b0 + b) * s.c_out + r) * p.positions;
+        std::fill(out, out + p.positions, bias ? bias[r] : T(0));
+        for (std::int64_t e = rp[r]; e < rp[r + 1]; ++e)
+          axpy(p.positions, v[e], col.data() + ci[e] * ld + b * p.positions, out);
+      }
+  }
+}
+
+template <class T>
+void backward_input_impl(const Conv2dShape& s, const std::int64_t* rp, const std::int64_t* ci,
+                         const T* v, const T* dy, T* dx) {
+  const SparseConvPlan p(s);
+  const bool threaded = !omp_in_parallel();
+  // The transposed structure (CSC): column c's entries, in row order.
+  const std::int64_t nnz = rp[s.c_out];
+  std::vector<std::int64_t> col_ptr(static_cast<std::size_t>(p.k + 1), 0), entry(static_cast<std::size_t>(nnz)),
+      row(static_cast<std::size_t>(nnz));
+  for (std::int64_t e = 0; e < nnz; ++e) ++col_ptr[ci[e] + 1];
+  for (std::int64_t c = 0; c < p.k; ++c) col_ptr[c + 1] += col_ptr[c];
+  std::vector<std::int64_t> fill(col_ptr.begin(), col_ptr.end() - 1);
+  for (std::int64_t r = 0; r < s.c_out; ++r)
+    for (std::int64_t e = rp[r]; e < rp[r + 1]; ++e) {
+      const std::int64_t at = fill[ci[e]]++;
+      entry[at] = e;
+      row[at] = r;
+    }
+  std::vector<T> dcol(static_cast<std::size_t>(p.k * p.positions * p.chunk));
+  std::fill(dx, dx + s.n * p.image_in, T(0));
+  for (std::int64_t b0 = 0; b0 < s.n; b0 += p.chunk) {
+    const std::int64_t nb = std::min(p.chunk, s.n - b0), ld = nb * p.positions;
+    const bool parallel = threaded && nb * (nnz + p.k) * p.positions > p.threads_grain;
+#pragma omp parallel for collapse(2) schedule(static) if (parallel)
+    for (std::int64_t c = 0; c < p.k; ++c)
+      for (std::int64_t b = 0; b < nb; ++b) {
+        T* out = dcol.data() + c * ld + b * p.positions;
+        std::fill(out, out + p.positions, T(0));
+        for (std::int64_t i = col_ptr[c]; i < col_ptr[c + 1]; ++i)
+          axpy(p.positions, v[entry[i]], dy + ((b0 + b) * s.c_out + row[i]) * p.positions, out);
+      }
+    col2im_add(s, s.c_in, dcol.data(), ld, nb, dx + b0 * p.image_in, p.image_in, threaded);
+  }
+}
+
+template <class T>
+void backward_values_impl(const Conv2dShape& s, const std::int64_t* rp, const std::int64_t* ci,
+                          const T* x, const T* dy, T* dv) {
+  const SparseConvPlan p(s);
+  const bool threaded = !omp_in_parallel();
+  const std::int64_t nnz = rp[s.c_out];
+  std::fill(dv, dv + nnz, T(0));
+  std::vector<T> col(static_cast<std::size_t>(p.k * p.positions * p.chunk));
+  for (std::int64_t b0 = 0; b0 < s.n; b0 += p.chunk) {
+    const std::int64_t nb = std::min(p.chunk, s.n - b0), ld = nb * p.positions;
+    im2col(s, s.c_in, x + b0 * p.image_in, p.image_in, nb, col.data(), ld, threaded);
+    const bool parallel = threaded && nb * (nnz + s.c_out) * p.positions > p.threads_grain;
+#pragma omp parallel for schedule(static) if (parallel)
+    for (std::int64_t r = 0; r < s.c_out; ++r)
+      for (std::int64_t e = rp[r]; e < rp[r + 1]; ++e) {
+        T acc = T(0);
+        for (std::int64_t b = 0; b < nb; ++b)
+          acc += dot(p.positions, dy + ((b0 + b) * s.c_out + r) * p.positions,
+                     col.data() + ci[e] * ld + b * p.positions);
+        dv[e] += acc;
+      }
+  }
+}
+
+}  // namespace
+
+void CpuBackend::csr_conv2d(DType t, const Conv2dShape& s, const std::int64_t* row_ptr,
+                            const std::int64_t* col_idx, const void* values, const void* x,
+                            const void* bias, void* y) {
+  dispatch_floating(t, [&](auto zero) {
+    using T = decltype(zero);
+    forward_impl(s, row_ptr, col_idx, static_cast<const T*>(values), static_cast<const T*>(x),
+                 static_cast<const T*>(bias), static_cast<T*>(y));
+  }, "csr_conv2d");
+}
+
+void CpuBackend::csr_conv2d_backward_input(DType t, const Conv2dShape& s, const std::int64_t* row_ptr,
+                                           const std::int64_t* col_idx, const void* values,
+                                           const void* dy, void* dx) {
+  dispatch_floating(t, [&](auto zero) {
+    using T = decltype(zero);
+    backward_input_impl(s, row_ptr, col_idx, static_cast<const T*>(values), static_cast<const T*>(dy),
+                        static_cast<T*>(dx));
+  }, "csr_conv2d_backward_input");
+}
+
+void CpuBackend::csr_conv2d_backward_values(DType t, const Conv2dShape& s, const std::int64_t* row_ptr,
+                                            const std::int64_t* col_idx, const void* x, const void* dy,
+                                            void* dvalues) {
+  dispatch_floating(t, [&](auto zero) {
+    using T = decltype(zero);
+    backward_values_impl(s, row_ptr, col_idx, static_cast<const T*>(x), static_cast<const T*>(dy),
+                         static_cast<T*>(dvalues));
+  }, "csr_conv2d_backward_values");
+}
+
+}  // namespace shrink::kernels::cpu
