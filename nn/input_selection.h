@@ -16,9 +16,9 @@
 // Why not a buffer on the first Linear: pruning criteria (Taylor, i-SpaSP, GFS, PFP) read a
 // group's channels as the output of one module and feed them to its consumer; with the
 // selection ahead of the consumer, the input group's activation is that module's output
-// and every criterion works on it unchanged. A convolutional family (issue 11) implements
-// this interface on whatever module presents its input (selecting channels on axis 1)
-// and gets its input-channel group the same way (prune/group.h).
+// and every criterion works on it unchanged. The CNN builders put an InputChannels first
+// (nn/input_channels.h: channels on axis 1) and get their input-channel group the same way
+// (prune/group.h: the first weighted leaf, however deeply nested, and the leaf before it).
 #pragma once
 #include <cstdint>
 #include <string>

@@ -9,6 +9,7 @@
 #include "core/random.h"
 #include "core/strings.h"
 #include "nn/activation.h"
+#include "nn/conv.h"
 #include "nn/dropout.h"
 #include "nn/flatten.h"
 #include "nn/input_selection.h"
@@ -364,12 +365,16 @@ std::shared_ptr<Module> build_from_spec(const nlohmann::json& spec, Generator& g
     auto* selecting = dynamic_cast<InputSelection*>(layer.get());
     SHRINK_CHECK(selecting != nullptr, "model spec: input selection '", in.path, "' names a ",
                  layer->type_name(), ", which cannot select input features");
-    std::int64_t kept = in.features;  // as many as the next layer reads, if it is a Linear
-    const auto& children = model->named_children();
-    for (std::size_t i = 0; i + 1 < children.size(); ++i)
-      if (children[i].first == in.path)
-        if (const auto* next = dynamic_cast<const Linear*>(children[i + 1].second.get()))
-          kept = std::min(in.features, next->in_features());
+    std::int64_t kept = in.features;  // as many as the next weighted layer reads
+    bool after = false;
+    for (const auto& [path, module] : model->named_modules()) {
+      if (path == in.path) after = true;
+      if (!after || path == in.path) continue;
+      if (const auto* linear = dynamic_cast<const Linear*>(module)) kept = std::min(in.features, linear->in_features());
+      else if (const auto* conv = dynamic_cast<const Conv2d*>(module)) kept = std::min(in.features, conv->in_channels());
+      else continue;
+      break;
+    }
     selecting->select_inputs(Tensor::arange(kept), in.features);
   }
   nlohmann::json remembered = spec;

@@ -9,6 +9,7 @@
 #include "nn/conv.h"
 #include "nn/dropout.h"
 #include "nn/flatten.h"
+#include "nn/input_channels.h"
 #include "nn/linear.h"
 #include "nn/pool.h"
 #include "nn/residual.h"
@@ -52,10 +53,18 @@ std::vector<std::string> with_image_keys(std::vector<std::string> keys) {
   return keys;
 }
 
+// Every CNN starts with an InputChannels child ("input"): where --prune-inputs installs the
+// input-channel selection (nn/input_channels.h); a pass-through holding nothing until then.
+std::shared_ptr<Sequential> with_input_channels() {
+  auto m = std::make_shared<Sequential>();
+  m->push_back("input", std::make_shared<InputChannels>());
+  return m;
+}
+
 std::shared_ptr<Module> lenet5(const ImageArguments& a, Generator& gen) {
   // 5x5 convs, pad 2 on the first, 2x2 max-pools: side s -> s/2 -> (s/2 - 4)/2.
   const std::int64_t side = (a.size / 2 - 4) / 2;
-  auto m = std::make_shared<Sequential>();
+  auto m = with_input_channels();
   m->push_back("conv1", std::make_shared<Conv2d>(a.channels, 6, Conv2dGeometry{5, 5, 1, 2, 1, 1}, true, gen));
   m->push_back("relu1", make_activation("relu"));
   m->push_back("pool1", std::make_shared<Pool2d>(Pool2d::Kind::Max, 2));
@@ -89,7 +98,7 @@ void residual_stages(Sequential& m, std::int64_t in, const std::vector<std::int6
 
 std::shared_ptr<Module> cifar_resnet(std::int64_t depth, const ImageArguments& a, Generator& gen) {
   const std::int64_t n = (depth - 2) / 6;
-  auto m = std::make_shared<Sequential>();
+  auto m = with_input_channels();
   m->push_back("conv1", std::make_shared<Conv2d>(a.channels, 16, Conv2dGeometry{3, 3, 1, 1, 1, 1}, false, gen));
   m->push_back("bn1", std::make_shared<BatchNorm2d>(16));
   m->push_back("relu", make_activation("relu"));
@@ -103,7 +112,7 @@ std::shared_ptr<Module> cifar_resnet(std::int64_t depth, const ImageArguments& a
 template <class Block>
 std::shared_ptr<Module> imagenet_resnet(const std::vector<std::int64_t>& blocks, const ImageArguments& a,
                                         bool small_input, Generator& gen) {
-  auto m = std::make_shared<Sequential>();
+  auto m = with_input_channels();
   const Conv2dGeometry stem = small_input ? Conv2dGeometry{3, 3, 1, 1, 1, 1} : Conv2dGeometry{7, 7, 2, 3, 1, 1};
   m->push_back("conv1", std::make_shared<Conv2d>(a.channels, 64, stem, false, gen));
   m->push_back("bn1", std::make_shared<BatchNorm2d>(64));
@@ -144,7 +153,7 @@ std::shared_ptr<Module> mobilenetv2(const ImageArguments& a, double width, bool 
   auto classifier = std::make_shared<Sequential>();
   classifier->push_back(std::make_shared<Dropout>(0.2, gen));
   classifier->push_back(std::make_shared<Linear>(last, a.classes, gen));
-  auto m = std::make_shared<Sequential>();
+  auto m = with_input_channels();
   m->push_back("features", features);
   m->push_back("avgpool", std::make_shared<AdaptiveAvgPool2d>(1, 1));
   m->push_back("flatten", std::make_shared<Flatten>());

@@ -1,6 +1,7 @@
 #include "prune/group.h"
 
 #include "core/error.h"
+#include "nn/input_channels.h"
 #include "nn/input_selection.h"
 #include "nn/linear.h"
 #include "nn/sequential.h"
@@ -15,15 +16,17 @@ std::string join(const std::string& path, const std::string& leaf) {
   return path.empty() ? leaf : path + "." + leaf;
 }
 
-// The input group: the first Transform's input axes, fed by the InputSelection module
-// right before it.
-Group input_group(const nn::Sequential& chain) {
+// The input group: the input axes of the first weighted layer (the first Transform leaf in
+// module order), fed by the InputSelection leaf right before it (a Flatten in the mlp family,
+// the InputChannels child of the CNN builders).
+Group input_group(const nn::Module& model) {
   const nn::Module* previous = nullptr;
   std::string previous_name;
-  for (const auto& [name, layer] : chain.named_children()) {
+  for (const auto& [name, layer] : model.named_modules()) {
+    if (!layer->named_children().empty()) continue;  // containers: their leaves follow
     const nn::Module::ChannelSpec spec = layer->channels();
     if (spec.kind != Kind::Transform) {
-      previous = layer.get();
+      previous = layer;
       previous_name = name;
       continue;
     }
@@ -39,7 +42,7 @@ Group input_group(const nn::Sequential& chain) {
     g.reads.push_back({name, previous_name, {}, false, 1, ""});
     return g;
   }
-  fail("build_groups: input pruning needs a weighted layer, and this ", chain.type_name(), " has none");
+  fail("build_groups: input pruning needs a weighted layer, and this ", model.type_name(), " has none");
 }
 
 // The chain view of a group (prune/group.h): one producer, every consumer reading the
@@ -59,12 +62,7 @@ void set_chain_view(Group& g) {
 std::vector<Group> build_groups(nn::Module& model, const Shape& sample_shape, const GroupOptions& options) {
   const ChannelTrace trace = trace_channels(model, sample_shape);
   std::vector<Group> groups;
-  if (options.inputs) {
-    const auto* chain = dynamic_cast<const nn::Sequential*>(&model);
-    SHRINK_CHECK(chain != nullptr, "build_groups: input pruning supports feed-forward chains (Sequential); the "
-                 "model is a ", model.type_name());
-    groups.push_back(input_group(*chain));
-  }
+  if (options.inputs) groups.push_back(input_group(model));
   for (const ChannelSpace& space : trace.spaces) {
     if (space.producers.empty() || space.model_input || space.reaches_output) continue;
     SHRINK_CHECK(space.opaque.empty(), "build_groups: cannot trace the channels of layer '", space.producers.front(),
@@ -87,6 +85,7 @@ std::vector<Group> build_groups(nn::Module& model, const Shape& sample_shape, co
 Shape infer_sample_shape(const nn::Module& model) {
   for (const auto& [path, module] : model.named_modules()) {
     if (!module->named_children().empty()) continue;
+    if (dynamic_cast<const nn::InputChannels*>(module)) continue;  // a CNN: its first conv says so below
     if (const auto* selecting = dynamic_cast<const nn::InputSelection*>(module))
       if (selecting->selects_inputs()) return {selecting->selected_from()};  // fed whole samples
     if (const auto* linear = dynamic_cast<const nn::Linear*>(module)) return {linear->in_features()};

@@ -346,3 +346,85 @@ TEST(InputGroup, PfpBudgetSearchIncludesTheInputs) {
   EXPECT_LT(r.groups[0].after, 784);
   EXPECT_NEAR(static_cast<double>(model->num_parameters()) / static_cast<double>(dense), 0.1, 0.01);
 }
+
+// ---- CNNs: the input group is the first conv's input channels, selected by "input" ----
+
+// Zeroes conv1's weights of the input channels outside `kept`: the model no longer reads them.
+void zero_input_channels_outside(nn::Module& model, const std::string& tensor, const std::vector<std::int64_t>& kept) {
+  Tensor& t = model.parameter(tensor);
+  auto v = t.to_vector<float>();
+  const std::int64_t out = t.size(0), in = t.size(1), taps = t.size(2) * t.size(3);
+  for (std::int64_t o = 0; o < out; ++o)
+    for (std::int64_t c = 0; c < in; ++c)
+      if (!std::binary_search(kept.begin(), kept.end(), c))
+        std::fill_n(v.begin() + (o * in + c) * taps, taps, 0.0f);
+  model.set_parameter(tensor, Tensor::from_vector(v, t.shape()));
+}
+
+TEST(InputGroup, CnnFamiliesDropInputChannelsPreservingTheFunctionAndReload) {
+  struct Case {
+    const char* spec;
+    const char* first_conv;
+  };
+  for (const Case c : {Case{"lenet5:in_channels=5,input_size=32", "conv1"}, Case{"resnet20:in_channels=5", "conv1"},
+                       Case{"mobilenetv2:in_channels=5,cifar_stride=true,width=0.5", "features.0.0"}}) {
+    SCOPED_TRACE(c.spec);
+    Generator gen(11);
+    auto model = nn::build_model(c.spec, gen);
+    const std::string weight = std::string(c.first_conv) + ".weight";
+    const std::vector<std::int64_t> kept = {0, 2, 3};
+    zero_input_channels_outside(*model, weight, kept);
+    const Shape sample = {5, 32, 32};
+    const Tensor x = Tensor::randn({3, 5, 32, 32}, gen);
+    const Tensor dense = forward(*model, x);
+    auto groups = build_groups(*model, sample, GroupOptions{true, false});
+    ASSERT_EQ(groups[0].name, kInputGroup);
+    EXPECT_EQ(groups[0].activation, "input");
+    EXPECT_EQ(groups[0].consumer, c.first_conv);
+    EXPECT_EQ(groups[0].size, 5);
+    shrink_group(*model, groups[0], kept);
+    EXPECT_EQ(model->parameter(weight).size(1), 3);
+    EXPECT_EQ(model->buffer("input.input_index").to_vector<std::int64_t>(), kept);
+    expect_close(forward(*model, x), dense, 1e-4);  // still fed all five channels
+    EXPECT_EQ(nn::flops_per_sample(*model, sample) > 0, true);
+    TempDir dir;
+    nn::save_checkpoint(dir.file("m.safetensors"), *model);
+    Generator gen2(1);
+    auto loaded = nn::load_checkpoint(dir.file("m.safetensors"), gen2).model;
+    expect_close(forward(*loaded, x), dense, 1e-4);
+    // A second round composes the selections: keep channel 3 only.
+    auto again = build_groups(*loaded, sample, GroupOptions{true, false});
+    EXPECT_EQ(again[0].size, 3);
+    shrink_group(*loaded, again[0], {2});
+    EXPECT_EQ(loaded->buffer("input.input_index").to_vector<std::int64_t>(), (std::vector<std::int64_t>{3}));
+    EXPECT_EQ(forward(*loaded, x).shape(), dense.shape());
+  }
+}
+
+TEST(InputGroup, EveryMethodPrunesTheInputChannelsOfAResnet) {
+  for (const Method& m : methods()) {
+    if (m.name == "gfs") continue;  // GFS is for small nets: one scoring pass per kept unit
+    SCOPED_TRACE(m.name);
+    Generator gen(12);
+    auto model = nn::build_model("resnet20:in_channels=4,input_size=16", gen);
+    const Tensor x = Tensor::uniform({24, 4, 16, 16}, 0, 1, gen);
+    const Calibration calib{x, labels_mod10(24)};
+    PruneOptions o;
+    o.method = m.name;
+    o.prune_inputs = true;
+    o.ispasp_iterations = 2;
+    if (m.accepts(TargetKind::None)) {
+      o.target_kind = TargetKind::None;
+    } else {
+      o.target_kind = m.accepts(TargetKind::Keep) ? TargetKind::Keep : TargetKind::Params;
+      o.target = 0.5;
+    }
+    const PruneReport r = prune_model(*model, calib, o, {4, 16, 16});
+    ASSERT_FALSE(r.groups.empty());
+    EXPECT_EQ(r.groups[0].name, kInputGroup);
+    EXPECT_EQ(r.groups[0].before, 4);
+    EXPECT_GE(r.groups[0].after, 1);
+    EXPECT_EQ(model->parameter("conv1.weight").size(1), r.groups[0].after);
+    EXPECT_EQ(forward(*model, x).shape(), (Shape{24, 10}));
+  }
+}

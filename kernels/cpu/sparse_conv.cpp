@@ -6,8 +6,13 @@
 //   backward values dv[e]      = sum_b dot(dy[b, r(e), :], col[c(e), b P .. (b+1) P))
 // Only the stored weights are multiplied: 2 nnz P multiply-adds per image. Images go through
 // in chunks whose unfolded copy stays near kChunkElements, so a wide or depthwise layer never
-// unfolds a whole batch at once. Every output element is written by one thread in a fixed
-// order (deterministic); chunks add into dvalues in image order.
+// unfolds a whole batch at once. Forward and input gradient work on tiles of kTile positions
+// of one image: the tile's slice of the unfolded input (K x kTile, ~18 KiB for a 16-channel
+// 3x3 layer) stays in L1 while every output channel's row sums its entries into kTile
+// accumulators held in registers (one load per FMA, no store until the row is done). Every
+// output element is written by one thread in a fixed order (deterministic); chunks add into
+// dvalues in image order.
+#include <immintrin.h>
 #include <omp.h>
 
 #include <algorithm>
@@ -32,12 +37,6 @@ struct SparseConvPlan {
 };
 
 template <class T>
-void axpy(std::int64_t n, T a, const T* x, T* y) {
-#pragma omp simd
-  for (std::int64_t i = 0; i < n; ++i) y[i] += a * x[i];
-}
-
-template <class T>
 T dot(std::int64_t n, const T* x, const T* y) {
   T acc = T(0);
 #pragma omp simd reduction(+ : acc)
@@ -45,23 +44,71 @@ T dot(std::int64_t n, const T* x, const T* y) {
   return acc;
 }
 
+constexpr std::int64_t kTile = 32;  // positions per tile: four 8-float registers
+
+// out[0, width) = init + sum_i scale[i] src_i[0, width), src_i = base + offset[i] (in elements):
+// one output row of a tile. `scale` and `offset` list the row's entries.
+template <class T>
+void tile_row(std::int64_t count, const T* scale, const std::int64_t* offset, const T* base, T init,
+              std::int64_t width, T* out) {
+  T acc[kTile];
+  for (std::int64_t j = 0; j < width; ++j) acc[j] = init;
+  for (std::int64_t i = 0; i < count; ++i) {
+    const T a = scale[i];
+    const T* src = base + offset[i];
+#pragma omp simd
+    for (std::int64_t j = 0; j < width; ++j) acc[j] += a * src[j];
+  }
+  for (std::int64_t j = 0; j < width; ++j) out[j] = acc[j];
+}
+
+template <>
+void tile_row<float>(std::int64_t count, const float* scale, const std::int64_t* offset, const float* base,
+                     float init, std::int64_t width, float* out) {
+  if (width != kTile) {  // the image's last, partial tile
+    float acc[kTile];
+    for (std::int64_t j = 0; j < width; ++j) acc[j] = init;
+    for (std::int64_t i = 0; i < count; ++i)
+      for (std::int64_t j = 0; j < width; ++j) acc[j] += scale[i] * base[offset[i] + j];
+    for (std::int64_t j = 0; j < width; ++j) out[j] = acc[j];
+    return;
+  }
+  __m256 a0 = _mm256_set1_ps(init), a1 = a0, a2 = a0, a3 = a0;
+  for (std::int64_t i = 0; i < count; ++i) {
+    const __m256 v = _mm256_set1_ps(scale[i]);
+    const float* src = base + offset[i];
+    a0 = _mm256_fmadd_ps(v, _mm256_loadu_ps(src), a0);
+    a1 = _mm256_fmadd_ps(v, _mm256_loadu_ps(src + 8), a1);
+    a2 = _mm256_fmadd_ps(v, _mm256_loadu_ps(src + 16), a2);
+    a3 = _mm256_fmadd_ps(v, _mm256_loadu_ps(src + 24), a3);
+  }
+  _mm256_storeu_ps(out, a0);
+  _mm256_storeu_ps(out + 8, a1);
+  _mm256_storeu_ps(out + 16, a2);
+  _mm256_storeu_ps(out + 24, a3);
+}
+
 template <class T>
 void forward_impl(const Conv2dShape& s, const std::int64_t* rp, const std::int64_t* ci, const T* v,
                   const T* x, const T* bias, T* y) {
   const SparseConvPlan p(s);
   const bool threaded = !omp_in_parallel();
+  const std::int64_t nnz = rp[s.c_out], tiles = (p.positions + kTile - 1) / kTile;
   std::vector<T> col(static_cast<std::size_t>(p.k * p.positions * p.chunk));
+  std::vector<std::int64_t> offset(static_cast<std::size_t>(nnz));  // entry e's row of col
   for (std::int64_t b0 = 0; b0 < s.n; b0 += p.chunk) {
     const std::int64_t nb = std::min(p.chunk, s.n - b0), ld = nb * p.positions;
+    for (std::int64_t e = 0; e < nnz; ++e) offset[e] = ci[e] * ld;
     im2col(s, s.c_in, x + b0 * p.image_in, p.image_in, nb, col.data(), ld, threaded);
-    const bool parallel = threaded && nb * (rp[s.c_out] + s.c_out) * p.positions > p.threads_grain;
+    const bool parallel = threaded && nb * (nnz + s.c_out) * p.positions > p.threads_grain;
 #pragma omp parallel for collapse(2) schedule(static) if (parallel)
     for (std::int64_t b = 0; b < nb; ++b)
-      for (std::int64_t r = 0; r < s.c_out; ++r) {
-        T* out = y + ((b0 + b) * s.c_out + r) * p.positions;
-        std::fill(out, out + p.positions, bias ? bias[r] : T(0));
-        for (std::int64_t e = rp[r]; e < rp[r + 1]; ++e)
-          axpy(p.positions, v[e], col.data() + ci[e] * ld + b * p.positions, out);
+      for (std::int64_t t = 0; t < tiles; ++t) {
+        const std::int64_t p0 = t * kTile, width = std::min(kTile, p.positions - p0);
+        const T* base = col.data() + b * p.positions + p0;
+        for (std::int64_t r = 0; r < s.c_out; ++r)
+          tile_row(rp[r + 1] - rp[r], v + rp[r], offset.data() + rp[r], base, bias ? bias[r] : T(0), width,
+                   y + ((b0 + b) * s.c_out + r) * p.positions + p0);
       }
   }
 }
@@ -71,18 +118,19 @@ void backward_input_impl(const Conv2dShape& s, const std::int64_t* rp, const std
                          const T* v, const T* dy, T* dx) {
   const SparseConvPlan p(s);
   const bool threaded = !omp_in_parallel();
-  // The transposed structure (CSC): column c's entries, in row order.
-  const std::int64_t nnz = rp[s.c_out];
-  std::vector<std::int64_t> col_ptr(static_cast<std::size_t>(p.k + 1), 0), entry(static_cast<std::size_t>(nnz)),
-      row(static_cast<std::size_t>(nnz));
+  // The transposed structure (CSC): column c's entries in row order, as values and as the
+  // offsets of their rows of dy within one image.
+  const std::int64_t nnz = rp[s.c_out], tiles = (p.positions + kTile - 1) / kTile;
+  std::vector<std::int64_t> col_ptr(static_cast<std::size_t>(p.k + 1), 0), offset(static_cast<std::size_t>(nnz));
+  std::vector<T> scale(static_cast<std::size_t>(nnz));
   for (std::int64_t e = 0; e < nnz; ++e) ++col_ptr[ci[e] + 1];
   for (std::int64_t c = 0; c < p.k; ++c) col_ptr[c + 1] += col_ptr[c];
   std::vector<std::int64_t> fill(col_ptr.begin(), col_ptr.end() - 1);
   for (std::int64_t r = 0; r < s.c_out; ++r)
     for (std::int64_t e = rp[r]; e < rp[r + 1]; ++e) {
       const std::int64_t at = fill[ci[e]]++;
-      entry[at] = e;
-      row[at] = r;
+      scale[at] = v[e];
+      offset[at] = r * p.positions;
     }
   std::vector<T> dcol(static_cast<std::size_t>(p.k * p.positions * p.chunk));
   std::fill(dx, dx + s.n * p.image_in, T(0));
@@ -90,12 +138,13 @@ void backward_input_impl(const Conv2dShape& s, const std::int64_t* rp, const std
     const std::int64_t nb = std::min(p.chunk, s.n - b0), ld = nb * p.positions;
     const bool parallel = threaded && nb * (nnz + p.k) * p.positions > p.threads_grain;
 #pragma omp parallel for collapse(2) schedule(static) if (parallel)
-    for (std::int64_t c = 0; c < p.k; ++c)
-      for (std::int64_t b = 0; b < nb; ++b) {
-        T* out = dcol.data() + c * ld + b * p.positions;
-        std::fill(out, out + p.positions, T(0));
-        for (std::int64_t i = col_ptr[c]; i < col_ptr[c + 1]; ++i)
-          axpy(p.positions, v[entry[i]], dy + ((b0 + b) * s.c_out + row[i]) * p.positions, out);
+    for (std::int64_t b = 0; b < nb; ++b)
+      for (std::int64_t t = 0; t < tiles; ++t) {
+        const std::int64_t p0 = t * kTile, width = std::min(kTile, p.positions - p0);
+        const T* base = dy + (b0 + b) * s.c_out * p.positions + p0;  // the image's dy tile
+        for (std::int64_t c = 0; c < p.k; ++c)
+          tile_row(col_ptr[c + 1] - col_ptr[c], scale.data() + col_ptr[c], offset.data() + col_ptr[c], base, T(0),
+                   width, dcol.data() + c * ld + b * p.positions + p0);
       }
     col2im_add(s, s.c_in, dcol.data(), ld, nb, dx + b0 * p.image_in, p.image_in, threaded);
   }
