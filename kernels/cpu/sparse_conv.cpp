@@ -7,9 +7,10 @@
 // Only the stored weights are multiplied: 2 nnz P multiply-adds per image. Images go through
 // in chunks whose unfolded copy stays near kChunkElements, so a wide or depthwise layer never
 // unfolds a whole batch at once. Forward and input gradient work on tiles of kTile positions
-// of one image: the tile's slice of the unfolded input (K x kTile, ~18 KiB for a 16-channel
-// 3x3 layer) stays in L1 while every output channel's row sums its entries into kTile
-// accumulators held in registers (one load per FMA, no store until the row is done). Every
+// of one image: the tile's slice of the unfolded input (or of dy), packed into a contiguous
+// (rows, kTile) block (~18 KiB for a 16-channel 3x3 layer), stays in L1 while every output
+// row sums its entries into kTile accumulators held in registers (one load per FMA, no store
+// until the row is done). Every
 // output element is written by one thread in a fixed order (deterministic); chunks add into
 // dvalues in image order.
 #include <immintrin.h>
@@ -26,6 +27,9 @@ namespace shrink::kernels::cpu {
 namespace {
 
 constexpr std::int64_t kChunkElements = std::int64_t{1} << 22;  // 16 MiB of float col
+// Rows of the unfolded input lie ld = chunk positions + kRowPad elements apart: a row length
+// of whole 4 KiB pages would map a tile's K rows onto the same few L1 sets and evict them.
+constexpr std::int64_t kRowPad = 16;
 
 struct SparseConvPlan {
   std::int64_t k, positions, chunk, image_in, threads_grain;
@@ -94,22 +98,29 @@ void forward_impl(const Conv2dShape& s, const std::int64_t* rp, const std::int64
   const SparseConvPlan p(s);
   const bool threaded = !omp_in_parallel();
   const std::int64_t nnz = rp[s.c_out], tiles = (p.positions + kTile - 1) / kTile;
-  std::vector<T> col(static_cast<std::size_t>(p.k * p.positions * p.chunk));
-  std::vector<std::int64_t> offset(static_cast<std::size_t>(nnz));  // entry e's row of col
+  std::vector<T> col(static_cast<std::size_t>(p.k * (p.positions * p.chunk + kRowPad)));
+  std::vector<std::int64_t> offset(static_cast<std::size_t>(nnz));  // entry e's row of a packed tile
+  for (std::int64_t e = 0; e < nnz; ++e) offset[e] = ci[e] * kTile;
   for (std::int64_t b0 = 0; b0 < s.n; b0 += p.chunk) {
-    const std::int64_t nb = std::min(p.chunk, s.n - b0), ld = nb * p.positions;
-    for (std::int64_t e = 0; e < nnz; ++e) offset[e] = ci[e] * ld;
+    const std::int64_t nb = std::min(p.chunk, s.n - b0), ld = nb * p.positions + kRowPad;
     im2col(s, s.c_in, x + b0 * p.image_in, p.image_in, nb, col.data(), ld, threaded);
     const bool parallel = threaded && nb * (nnz + s.c_out) * p.positions > p.threads_grain;
-#pragma omp parallel for collapse(2) schedule(static) if (parallel)
-    for (std::int64_t b = 0; b < nb; ++b)
-      for (std::int64_t t = 0; t < tiles; ++t) {
-        const std::int64_t p0 = t * kTile, width = std::min(kTile, p.positions - p0);
-        const T* base = col.data() + b * p.positions + p0;
-        for (std::int64_t r = 0; r < s.c_out; ++r)
-          tile_row(rp[r + 1] - rp[r], v + rp[r], offset.data() + rp[r], base, bias ? bias[r] : T(0), width,
-                   y + ((b0 + b) * s.c_out + r) * p.positions + p0);
-      }
+#pragma omp parallel if (parallel)
+    {
+      // The tile's K rows lie a row of col apart (each on its own page): packed once into
+      // (K, kTile), every output row then reads it from L1 without a TLB walk per entry.
+      std::vector<T> packed(static_cast<std::size_t>(p.k * kTile));
+#pragma omp for collapse(2) schedule(static)
+      for (std::int64_t b = 0; b < nb; ++b)
+        for (std::int64_t t = 0; t < tiles; ++t) {
+          const std::int64_t p0 = t * kTile, width = std::min(kTile, p.positions - p0);
+          const T* tile = col.data() + b * p.positions + p0;
+          for (std::int64_t c = 0; c < p.k; ++c) std::copy_n(tile + c * ld, width, packed.data() + c * kTile);
+          for (std::int64_t r = 0; r < s.c_out; ++r)
+            tile_row(rp[r + 1] - rp[r], v + rp[r], offset.data() + rp[r], packed.data(), bias ? bias[r] : T(0),
+                     width, y + ((b0 + b) * s.c_out + r) * p.positions + p0);
+        }
+    }
   }
 }
 
@@ -130,22 +141,30 @@ void backward_input_impl(const Conv2dShape& s, const std::int64_t* rp, const std
     for (std::int64_t e = rp[r]; e < rp[r + 1]; ++e) {
       const std::int64_t at = fill[ci[e]]++;
       scale[at] = v[e];
-      offset[at] = r * p.positions;
+      offset[at] = r * kTile;  // row r of the packed dy tile
     }
-  std::vector<T> dcol(static_cast<std::size_t>(p.k * p.positions * p.chunk));
+  std::vector<T> dcol(static_cast<std::size_t>(p.k * (p.positions * p.chunk + kRowPad)));
   std::fill(dx, dx + s.n * p.image_in, T(0));
   for (std::int64_t b0 = 0; b0 < s.n; b0 += p.chunk) {
-    const std::int64_t nb = std::min(p.chunk, s.n - b0), ld = nb * p.positions;
+    const std::int64_t nb = std::min(p.chunk, s.n - b0), ld = nb * p.positions + kRowPad;
     const bool parallel = threaded && nb * (nnz + p.k) * p.positions > p.threads_grain;
-#pragma omp parallel for collapse(2) schedule(static) if (parallel)
-    for (std::int64_t b = 0; b < nb; ++b)
-      for (std::int64_t t = 0; t < tiles; ++t) {
-        const std::int64_t p0 = t * kTile, width = std::min(kTile, p.positions - p0);
-        const T* base = dy + (b0 + b) * s.c_out * p.positions + p0;  // the image's dy tile
-        for (std::int64_t c = 0; c < p.k; ++c)
-          tile_row(col_ptr[c + 1] - col_ptr[c], scale.data() + col_ptr[c], offset.data() + col_ptr[c], base, T(0),
-                   width, dcol.data() + c * ld + b * p.positions + p0);
-      }
+#pragma omp parallel if (parallel)
+    {
+      // dy's rows of one image lie `positions` apart (often whole pages): the tile is packed
+      // (c_out, kTile) first so that its rows do not share L1 sets.
+      std::vector<T> packed(static_cast<std::size_t>(s.c_out * kTile));
+#pragma omp for collapse(2) schedule(static)
+      for (std::int64_t b = 0; b < nb; ++b)
+        for (std::int64_t t = 0; t < tiles; ++t) {
+          const std::int64_t p0 = t * kTile, width = std::min(kTile, p.positions - p0);
+          const T* image = dy + (b0 + b) * s.c_out * p.positions + p0;
+          for (std::int64_t r = 0; r < s.c_out; ++r)
+            std::copy_n(image + r * p.positions, width, packed.data() + r * kTile);
+          for (std::int64_t c = 0; c < p.k; ++c)
+            tile_row(col_ptr[c + 1] - col_ptr[c], scale.data() + col_ptr[c], offset.data() + col_ptr[c],
+                     packed.data(), T(0), width, dcol.data() + c * ld + b * p.positions + p0);
+        }
+    }
     col2im_add(s, s.c_in, dcol.data(), ld, nb, dx + b0 * p.image_in, p.image_in, threaded);
   }
 }
@@ -157,9 +176,9 @@ void backward_values_impl(const Conv2dShape& s, const std::int64_t* rp, const st
   const bool threaded = !omp_in_parallel();
   const std::int64_t nnz = rp[s.c_out];
   std::fill(dv, dv + nnz, T(0));
-  std::vector<T> col(static_cast<std::size_t>(p.k * p.positions * p.chunk));
+  std::vector<T> col(static_cast<std::size_t>(p.k * (p.positions * p.chunk + kRowPad)));
   for (std::int64_t b0 = 0; b0 < s.n; b0 += p.chunk) {
-    const std::int64_t nb = std::min(p.chunk, s.n - b0), ld = nb * p.positions;
+    const std::int64_t nb = std::min(p.chunk, s.n - b0), ld = nb * p.positions + kRowPad;
     im2col(s, s.c_in, x + b0 * p.image_in, p.image_in, nb, col.data(), ld, threaded);
     const bool parallel = threaded && nb * (nnz + s.c_out) * p.positions > p.threads_grain;
 #pragma omp parallel for schedule(static) if (parallel)
