@@ -6,11 +6,11 @@
 //   backward values dv[e]      = sum_b dot(dy[b, r(e), :], col[c(e), b P .. (b+1) P))
 // Only the stored weights are multiplied: 2 nnz P multiply-adds per image. Images go through
 // in chunks whose unfolded copy stays near kChunkElements, so a wide or depthwise layer never
-// unfolds a whole batch at once. Forward and input gradient work on tiles of kTile positions
-// of one image: the tile's slice of the unfolded input (or of dy), packed into a contiguous
-// (rows, kTile) block (~18 KiB for a 16-channel 3x3 layer), stays in L1 while every output
-// row sums its entries into kTile accumulators held in registers (one load per FMA, no store
-// until the row is done). Every
+// unfolds a whole batch at once (the forward unfolds no more than a tile). Forward and input
+// gradient work on tiles of kTile positions of one image: the tile's slice of the unfolded
+// input (gathered from the image) or of dy, packed into a contiguous (rows, kTile) block
+// (~18 KiB for a 16-channel 3x3 layer), stays in L1 while every output row sums its entries
+// into kTile accumulators held in registers (one load per FMA, no store until the row is done). Every
 // output element is written by one thread in a fixed order (deterministic); chunks add into
 // dvalues in image order.
 #include <immintrin.h>
@@ -92,35 +92,79 @@ void tile_row<float>(std::int64_t count, const float* scale, const std::int64_t*
   _mm256_storeu_ps(out + 24, a3);
 }
 
+// The output rows a tile of positions [p0, p0 + width) covers: `count` runs of (oy, first ox,
+// length, offset in the tile).
+struct TileRuns {
+  struct Run {
+    std::int64_t oy, ox0, length, at;
+  };
+  Run run[kTile];
+  std::int64_t count = 0;
+  TileRuns(std::int64_t p0, std::int64_t width, std::int64_t ow) {
+    for (std::int64_t j = 0; j < width; ++count) {
+      const std::int64_t oy = (p0 + j) / ow, ox0 = (p0 + j) % ow, length = std::min(width - j, ow - ox0);
+      run[count] = {oy, ox0, length, j};
+      j += length;
+    }
+  }
+};
+
+// packed (K, kTile) = the unfolded input of output positions [p0, p0 + width) of one image
+// (x_image (c_in, h, w)), gathered straight from the image: row (c, ky, kx) holds the pixels
+// that tap meets at those positions, 0 in the padding (im2col's rows, one tile at a time).
+// `live[kx]`: the output columns whose tap kx reads inside the image.
+template <class T>
+void pack_tile(const Conv2dShape& s, const TapRange* live, const T* x_image, const TileRuns& runs, T* packed) {
+  for (std::int64_t c = 0; c < s.c_in; ++c)
+    for (std::int64_t ky = 0; ky < s.kh; ++ky)
+      for (std::int64_t kx = 0; kx < s.kw; ++kx) {
+        T* dst = packed + ((c * s.kh + ky) * s.kw + kx) * kTile;
+        for (std::int64_t i = 0; i < runs.count; ++i) {
+          const TileRuns::Run& r = runs.run[i];
+          const std::int64_t iy = r.oy * s.stride_h - s.pad_h + ky * s.dilation_h;
+          T* out = dst + r.at;
+          if (iy < 0 || iy >= s.h) {
+            for (std::int64_t q = 0; q < r.length; ++q) out[q] = T(0);
+            continue;
+          }
+          // Positions q in [lo, hi) read inside the image, the rest the padding.
+          const std::int64_t lo = std::clamp<std::int64_t>(live[kx].lo - r.ox0, 0, r.length);
+          const std::int64_t hi = std::clamp<std::int64_t>(live[kx].hi - r.ox0, lo, r.length);
+          const T* src = x_image + (c * s.h + iy) * s.w + (r.ox0 + lo) * s.stride_w + kx * s.dilation_w - s.pad_w;
+          for (std::int64_t q = 0; q < lo; ++q) out[q] = T(0);
+          if (s.stride_w == 1) {
+#pragma omp simd
+            for (std::int64_t q = lo; q < hi; ++q) out[q] = src[q - lo];
+          } else {
+            for (std::int64_t q = lo; q < hi; ++q) out[q] = src[(q - lo) * s.stride_w];
+          }
+          for (std::int64_t q = hi; q < r.length; ++q) out[q] = T(0);
+        }
+      }
+}
+
 template <class T>
 void forward_impl(const Conv2dShape& s, const std::int64_t* rp, const std::int64_t* ci, const T* v,
                   const T* x, const T* bias, T* y) {
   const SparseConvPlan p(s);
-  const bool threaded = !omp_in_parallel();
   const std::int64_t nnz = rp[s.c_out], tiles = (p.positions + kTile - 1) / kTile;
-  std::vector<T> col(static_cast<std::size_t>(p.k * (p.positions * p.chunk + kRowPad)));
   std::vector<std::int64_t> offset(static_cast<std::size_t>(nnz));  // entry e's row of a packed tile
   for (std::int64_t e = 0; e < nnz; ++e) offset[e] = ci[e] * kTile;
-  for (std::int64_t b0 = 0; b0 < s.n; b0 += p.chunk) {
-    const std::int64_t nb = std::min(p.chunk, s.n - b0), ld = nb * p.positions + kRowPad;
-    im2col(s, s.c_in, x + b0 * p.image_in, p.image_in, nb, col.data(), ld, threaded);
-    const bool parallel = threaded && nb * (nnz + s.c_out) * p.positions > p.threads_grain;
+  std::vector<TapRange> live;
+  for (std::int64_t kx = 0; kx < s.kw; ++kx) live.push_back(tap_range(s.out_w(), s.w, s.stride_w, s.pad_w, kx * s.dilation_w));
+  const bool parallel = !omp_in_parallel() && s.n * (nnz + s.c_out + p.k) * p.positions > p.threads_grain;
 #pragma omp parallel if (parallel)
-    {
-      // The tile's K rows lie a row of col apart (each on its own page): packed once into
-      // (K, kTile), every output row then reads it from L1 without a TLB walk per entry.
-      std::vector<T> packed(static_cast<std::size_t>(p.k * kTile));
+  {
+    std::vector<T> packed(static_cast<std::size_t>(p.k * kTile));
 #pragma omp for collapse(2) schedule(static)
-      for (std::int64_t b = 0; b < nb; ++b)
-        for (std::int64_t t = 0; t < tiles; ++t) {
-          const std::int64_t p0 = t * kTile, width = std::min(kTile, p.positions - p0);
-          const T* tile = col.data() + b * p.positions + p0;
-          for (std::int64_t c = 0; c < p.k; ++c) std::copy_n(tile + c * ld, width, packed.data() + c * kTile);
-          for (std::int64_t r = 0; r < s.c_out; ++r)
-            tile_row(rp[r + 1] - rp[r], v + rp[r], offset.data() + rp[r], packed.data(), bias ? bias[r] : T(0),
-                     width, y + ((b0 + b) * s.c_out + r) * p.positions + p0);
-        }
-    }
+    for (std::int64_t b = 0; b < s.n; ++b)
+      for (std::int64_t t = 0; t < tiles; ++t) {
+        const std::int64_t p0 = t * kTile, width = std::min(kTile, p.positions - p0);
+        pack_tile(s, live.data(), x + b * p.image_in, TileRuns(p0, width, s.out_w()), packed.data());
+        for (std::int64_t r = 0; r < s.c_out; ++r)
+          tile_row(rp[r + 1] - rp[r], v + rp[r], offset.data() + rp[r], packed.data(), bias ? bias[r] : T(0), width,
+                   y + (b * s.c_out + r) * p.positions + p0);
+      }
   }
 }
 
