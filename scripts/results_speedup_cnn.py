@@ -19,7 +19,7 @@ nothing else should run on the machine meanwhile. speedup = dense latency / prun
 least 0.8x the FLOP reduction wherever that reduction is 2x or more.
 
 Every finished cell is kept in runs/results_speedup_cnn/cells.jsonl (a rerun resumes; delete it
-after changing the binaries).
+after changing the binaries); the tables show every model with a stored cell, whatever --only says.
 
 Usage: /usr/bin/python3 scripts/results_speedup_cnn.py [--build build] [--only resnet20,resnet56]
        [--batch-size 64] [--threads 2]"""
@@ -91,7 +91,7 @@ def main():
         measured = cells.get({"model": model, "batch": args.batch_size, "threads": args.threads}, rounds)
         for tag, r in measured.items():
             print(f"{model} {tag}: {r['latency_ms']:.2f} ms, {r['flops'] / 1e6:.1f} MFLOPs", flush=True)
-    write(cells, args, models)
+    write(cells, args, list(MODELS))  # every model with stored cells, not only this sitting's
 
 
 def write(cells, args, models):
