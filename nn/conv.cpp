@@ -63,10 +63,7 @@ void Conv2d::check_invariants() const {
   }
 }
 
-Conv2dOptions Conv2d::options() const {
-  const Conv2dGeometry& g = geometry_;
-  return {g.stride, g.stride, g.padding, g.padding, g.dilation, g.dilation, groups()};
-}
+Conv2dOptions Conv2d::options() const { return conv_options(geometry()); }
 
 std::string Conv2d::extra_repr() const {
   const Conv2dGeometry& g = geometry_;

@@ -21,6 +21,11 @@ struct Conv2dGeometry {
   std::int64_t groups = 1;
 };
 
+// The op's options of a layer of geometry g (both axes alike).
+inline Conv2dOptions conv_options(const Conv2dGeometry& g) {
+  return {g.stride, g.stride, g.padding, g.padding, g.dilation, g.dilation, g.groups};
+}
+
 class Conv2d : public Module {
  public:
   // PyTorch's default init: W, b ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)) with

@@ -131,9 +131,8 @@ Tensor SparseConv2d::to_dense() const {
 }
 
 Tensor SparseConv2d::forward(const Tensor& x) {
-  const Conv2dGeometry& g = geometry_;
-  const Conv2dOptions o{g.stride, g.stride, g.padding, g.padding, g.dilation, g.dilation, g.groups};
-  return csr_conv2d(x, values(), row_ptr(), col_idx(), g.kernel_h, g.kernel_w, bias(), o);
+  return csr_conv2d(x, values(), row_ptr(), col_idx(), geometry_.kernel_h, geometry_.kernel_w, bias(),
+                    conv_options(geometry_));
 }
 
 }  // namespace shrink::nn

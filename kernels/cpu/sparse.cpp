@@ -12,28 +12,23 @@
 
 namespace shrink::kernels::cpu {
 
-namespace {
-
 // Batch rows per tile: 32 floats = four AVX2 accumulators per nonzero (eight for double),
 // enough independent FMAs to hide their latency.
-constexpr std::int64_t kTile = 32;
+constexpr std::int64_t kTile = kSparseTile;
 
-// acc (kTile) = sum over entries e in [begin, end) of values[e] * xt[col_idx[e], :].
-template <class T>
-void row_times_tile(std::int64_t begin, std::int64_t end, const std::int64_t* col_idx,
-                    const T* values, const T* xt, T* acc) {
-  for (std::int64_t j = 0; j < kTile; ++j) acc[j] = T(0);
+void row_times_tile(std::int64_t begin, std::int64_t end, const std::int64_t* col_idx, const double* values,
+                    const double* xt, double* acc) {
+  for (std::int64_t j = 0; j < kTile; ++j) acc[j] = 0;
   for (std::int64_t e = begin; e < end; ++e) {
-    const T v = values[e];
-    const T* xr = xt + col_idx[e] * kTile;
+    const double v = values[e];
+    const double* xr = xt + col_idx[e] * kTile;
 #pragma omp simd
     for (std::int64_t j = 0; j < kTile; ++j) acc[j] += v * xr[j];
   }
 }
 
-template <>
-void row_times_tile<float>(std::int64_t begin, std::int64_t end, const std::int64_t* col_idx,
-                           const float* values, const float* xt, float* acc) {
+void row_times_tile(std::int64_t begin, std::int64_t end, const std::int64_t* col_idx, const float* values,
+                    const float* xt, float* acc) {
   static_assert(kTile == 32, "four 8-float registers per tile");
   __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
   for (std::int64_t e = begin; e < end; ++e) {
@@ -49,6 +44,8 @@ void row_times_tile<float>(std::int64_t begin, std::int64_t end, const std::int6
   _mm256_storeu_ps(acc + 16, a2);
   _mm256_storeu_ps(acc + 24, a3);
 }
+
+namespace {
 
 // dst (count, kTile) = src rows [n0, n0 + nb) of a (batch, count) matrix, transposed;
 // lanes nb..kTile-1 are zero so the FMAs never read garbage.

@@ -12,6 +12,16 @@
 
 namespace shrink::kernels::cpu {
 
+// The shared inner kernel of the CSR products (here and kernels/cpu/sparse_conv.cpp): a tile
+// of kSparseTile lanes, packed as rows of xt (rows, kSparseTile);
+// acc (kSparseTile) = sum over entries e in [begin, end) of values[e] * xt[col_idx[e], :].
+// Every lane of the rows read must hold a number (pad a partial tile with zeros).
+inline constexpr std::int64_t kSparseTile = 32;
+void row_times_tile(std::int64_t begin, std::int64_t end, const std::int64_t* col_idx, const float* values,
+                    const float* xt, float* acc);
+void row_times_tile(std::int64_t begin, std::int64_t end, const std::int64_t* col_idx, const double* values,
+                    const double* xt, double* acc);
+
 // y (batch, rows) = x (batch, cols) W^T (+ bias (rows) when non-null).
 void csr_linear_forward(std::int64_t batch, std::int64_t rows, std::int64_t cols,
                         const std::int64_t* row_ptr, const std::int64_t* col_idx,

@@ -10,10 +10,10 @@
 // gradient work on tiles of kTile positions of one image: the tile's slice of the unfolded
 // input (gathered from the image) or of dy, packed into a contiguous (rows, kTile) block
 // (~18 KiB for a 16-channel 3x3 layer), stays in L1 while every output row sums its entries
-// into kTile accumulators held in registers (one load per FMA, no store until the row is done). Every
+// into kTile accumulators held in registers (kernels/cpu/sparse.h row_times_tile, the CSR
+// linear layer's inner kernel: one load per FMA, no store until the row is done). Every
 // output element is written by one thread in a fixed order (deterministic); chunks add into
 // dvalues in image order.
-#include <immintrin.h>
 #include <omp.h>
 
 #include <algorithm>
@@ -21,6 +21,7 @@
 
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/cpu/im2col.h"
+#include "kernels/cpu/sparse.h"
 
 namespace shrink::kernels::cpu {
 
@@ -32,12 +33,12 @@ constexpr std::int64_t kChunkElements = std::int64_t{1} << 22;  // 16 MiB of flo
 constexpr std::int64_t kRowPad = 16;
 
 struct SparseConvPlan {
-  std::int64_t k, positions, chunk, image_in, threads_grain;
+  std::int64_t k, positions, chunk, image_in;
   explicit SparseConvPlan(const Conv2dShape& s)
       : k(s.c_in * s.kh * s.kw), positions(s.out_h() * s.out_w()),
         chunk(std::clamp<std::int64_t>(kChunkElements / std::max<std::int64_t>(1, k * positions), 1,
                                        std::max<std::int64_t>(s.n, 1))),
-        image_in(s.c_in * s.h * s.w), threads_grain(kParallelGrain) {}
+        image_in(s.c_in * s.h * s.w) {}
 };
 
 template <class T>
@@ -48,49 +49,7 @@ T dot(std::int64_t n, const T* x, const T* y) {
   return acc;
 }
 
-constexpr std::int64_t kTile = 32;  // positions per tile: four 8-float registers
-
-// out[0, width) = init + sum_i scale[i] src_i[0, width), src_i = base + offset[i] (in elements):
-// one output row of a tile. `scale` and `offset` list the row's entries.
-template <class T>
-void tile_row(std::int64_t count, const T* scale, const std::int64_t* offset, const T* base, T init,
-              std::int64_t width, T* out) {
-  T acc[kTile];
-  for (std::int64_t j = 0; j < width; ++j) acc[j] = init;
-  for (std::int64_t i = 0; i < count; ++i) {
-    const T a = scale[i];
-    const T* src = base + offset[i];
-#pragma omp simd
-    for (std::int64_t j = 0; j < width; ++j) acc[j] += a * src[j];
-  }
-  for (std::int64_t j = 0; j < width; ++j) out[j] = acc[j];
-}
-
-template <>
-void tile_row<float>(std::int64_t count, const float* scale, const std::int64_t* offset, const float* base,
-                     float init, std::int64_t width, float* out) {
-  if (width != kTile) {  // the image's last, partial tile
-    float acc[kTile];
-    for (std::int64_t j = 0; j < width; ++j) acc[j] = init;
-    for (std::int64_t i = 0; i < count; ++i)
-      for (std::int64_t j = 0; j < width; ++j) acc[j] += scale[i] * base[offset[i] + j];
-    for (std::int64_t j = 0; j < width; ++j) out[j] = acc[j];
-    return;
-  }
-  __m256 a0 = _mm256_set1_ps(init), a1 = a0, a2 = a0, a3 = a0;
-  for (std::int64_t i = 0; i < count; ++i) {
-    const __m256 v = _mm256_set1_ps(scale[i]);
-    const float* src = base + offset[i];
-    a0 = _mm256_fmadd_ps(v, _mm256_loadu_ps(src), a0);
-    a1 = _mm256_fmadd_ps(v, _mm256_loadu_ps(src + 8), a1);
-    a2 = _mm256_fmadd_ps(v, _mm256_loadu_ps(src + 16), a2);
-    a3 = _mm256_fmadd_ps(v, _mm256_loadu_ps(src + 24), a3);
-  }
-  _mm256_storeu_ps(out, a0);
-  _mm256_storeu_ps(out + 8, a1);
-  _mm256_storeu_ps(out + 16, a2);
-  _mm256_storeu_ps(out + 24, a3);
-}
+constexpr std::int64_t kTile = kSparseTile;  // positions per tile (kernels/cpu/sparse.h)
 
 // The output rows a tile of positions [p0, p0 + width) covers: `count` runs of (oy, first ox,
 // length, offset in the tile).
@@ -130,13 +89,15 @@ void pack_tile(const Conv2dShape& s, const TapRange* live, const T* x_image, con
           // Positions q in [lo, hi) read inside the image, the rest the padding.
           const std::int64_t lo = std::clamp<std::int64_t>(live[kx].lo - r.ox0, 0, r.length);
           const std::int64_t hi = std::clamp<std::int64_t>(live[kx].hi - r.ox0, lo, r.length);
-          const T* src = x_image + (c * s.h + iy) * s.w + (r.ox0 + lo) * s.stride_w + kx * s.dilation_w - s.pad_w;
           for (std::int64_t q = 0; q < lo; ++q) out[q] = T(0);
-          if (s.stride_w == 1) {
+          if (lo < hi) {  // src is the image's pixel of position lo: formed only when it exists
+            const T* src = x_image + (c * s.h + iy) * s.w + (r.ox0 + lo) * s.stride_w + kx * s.dilation_w - s.pad_w;
+            if (s.stride_w == 1) {
 #pragma omp simd
-            for (std::int64_t q = lo; q < hi; ++q) out[q] = src[q - lo];
-          } else {
-            for (std::int64_t q = lo; q < hi; ++q) out[q] = src[(q - lo) * s.stride_w];
+              for (std::int64_t q = lo; q < hi; ++q) out[q] = src[q - lo];
+            } else {
+              for (std::int64_t q = lo; q < hi; ++q) out[q] = src[(q - lo) * s.stride_w];
+            }
           }
           for (std::int64_t q = hi; q < r.length; ++q) out[q] = T(0);
         }
@@ -148,22 +109,26 @@ void forward_impl(const Conv2dShape& s, const std::int64_t* rp, const std::int64
                   const T* x, const T* bias, T* y) {
   const SparseConvPlan p(s);
   const std::int64_t nnz = rp[s.c_out], tiles = (p.positions + kTile - 1) / kTile;
-  std::vector<std::int64_t> offset(static_cast<std::size_t>(nnz));  // entry e's row of a packed tile
-  for (std::int64_t e = 0; e < nnz; ++e) offset[e] = ci[e] * kTile;
   std::vector<TapRange> live;
   for (std::int64_t kx = 0; kx < s.kw; ++kx) live.push_back(tap_range(s.out_w(), s.w, s.stride_w, s.pad_w, kx * s.dilation_w));
-  const bool parallel = !omp_in_parallel() && s.n * (nnz + s.c_out + p.k) * p.positions > p.threads_grain;
+  const bool parallel = !omp_in_parallel() && s.n * (nnz + s.c_out + p.k) * p.positions > kParallelGrain;
 #pragma omp parallel if (parallel)
   {
-    std::vector<T> packed(static_cast<std::size_t>(p.k * kTile));
+    // row_times_tile reads all kTile lanes: past a partial tile's width they hold zeros or an
+    // earlier tile's numbers, and their sums are dropped.
+    std::vector<T> packed(static_cast<std::size_t>(p.k * kTile), T(0));
+    alignas(64) T acc[kTile];
 #pragma omp for collapse(2) schedule(static)
     for (std::int64_t b = 0; b < s.n; ++b)
       for (std::int64_t t = 0; t < tiles; ++t) {
         const std::int64_t p0 = t * kTile, width = std::min(kTile, p.positions - p0);
         pack_tile(s, live.data(), x + b * p.image_in, TileRuns(p0, width, s.out_w()), packed.data());
-        for (std::int64_t r = 0; r < s.c_out; ++r)
-          tile_row(rp[r + 1] - rp[r], v + rp[r], offset.data() + rp[r], packed.data(), bias ? bias[r] : T(0), width,
-                   y + (b * s.c_out + r) * p.positions + p0);
+        for (std::int64_t r = 0; r < s.c_out; ++r) {
+          row_times_tile(rp[r], rp[r + 1], ci, v, packed.data(), acc);
+          T* out = y + (b * s.c_out + r) * p.positions + p0;
+          const T shift = bias ? bias[r] : T(0);
+          for (std::int64_t j = 0; j < width; ++j) out[j] = acc[j] + shift;
+        }
       }
   }
 }
@@ -173,10 +138,10 @@ void backward_input_impl(const Conv2dShape& s, const std::int64_t* rp, const std
                          const T* v, const T* dy, T* dx) {
   const SparseConvPlan p(s);
   const bool threaded = !omp_in_parallel();
-  // The transposed structure (CSC): column c's entries in row order, as values and as the
-  // offsets of their rows of dy within one image.
+  // The transposed structure (CSC): column c's entries in row order, as their rows (of the
+  // packed dy tile) and values.
   const std::int64_t nnz = rp[s.c_out], tiles = (p.positions + kTile - 1) / kTile;
-  std::vector<std::int64_t> col_ptr(static_cast<std::size_t>(p.k + 1), 0), offset(static_cast<std::size_t>(nnz));
+  std::vector<std::int64_t> col_ptr(static_cast<std::size_t>(p.k + 1), 0), row(static_cast<std::size_t>(nnz));
   std::vector<T> scale(static_cast<std::size_t>(nnz));
   for (std::int64_t e = 0; e < nnz; ++e) ++col_ptr[ci[e] + 1];
   for (std::int64_t c = 0; c < p.k; ++c) col_ptr[c + 1] += col_ptr[c];
@@ -185,18 +150,20 @@ void backward_input_impl(const Conv2dShape& s, const std::int64_t* rp, const std
     for (std::int64_t e = rp[r]; e < rp[r + 1]; ++e) {
       const std::int64_t at = fill[ci[e]]++;
       scale[at] = v[e];
-      offset[at] = r * kTile;  // row r of the packed dy tile
+      row[at] = r;
     }
   std::vector<T> dcol(static_cast<std::size_t>(p.k * (p.positions * p.chunk + kRowPad)));
   std::fill(dx, dx + s.n * p.image_in, T(0));
   for (std::int64_t b0 = 0; b0 < s.n; b0 += p.chunk) {
     const std::int64_t nb = std::min(p.chunk, s.n - b0), ld = nb * p.positions + kRowPad;
-    const bool parallel = threaded && nb * (nnz + p.k) * p.positions > p.threads_grain;
+    const bool parallel = threaded && nb * (nnz + p.k) * p.positions > kParallelGrain;
 #pragma omp parallel if (parallel)
     {
       // dy's rows of one image lie `positions` apart (often whole pages): the tile is packed
       // (c_out, kTile) first so that its rows do not share L1 sets.
-      std::vector<T> packed(static_cast<std::size_t>(s.c_out * kTile));
+      // (past a partial tile's width, lanes hold zeros or an earlier tile's numbers: dropped).
+      std::vector<T> packed(static_cast<std::size_t>(s.c_out * kTile), T(0));
+      alignas(64) T acc[kTile];
 #pragma omp for collapse(2) schedule(static)
       for (std::int64_t b = 0; b < nb; ++b)
         for (std::int64_t t = 0; t < tiles; ++t) {
@@ -204,9 +171,10 @@ void backward_input_impl(const Conv2dShape& s, const std::int64_t* rp, const std
           const T* image = dy + (b0 + b) * s.c_out * p.positions + p0;
           for (std::int64_t r = 0; r < s.c_out; ++r)
             std::copy_n(image + r * p.positions, width, packed.data() + r * kTile);
-          for (std::int64_t c = 0; c < p.k; ++c)
-            tile_row(col_ptr[c + 1] - col_ptr[c], scale.data() + col_ptr[c], offset.data() + col_ptr[c],
-                     packed.data(), T(0), width, dcol.data() + c * ld + b * p.positions + p0);
+          for (std::int64_t c = 0; c < p.k; ++c) {
+            row_times_tile(col_ptr[c], col_ptr[c + 1], row.data(), scale.data(), packed.data(), acc);
+            std::copy_n(acc, width, dcol.data() + c * ld + b * p.positions + p0);
+          }
         }
     }
     col2im_add(s, s.c_in, dcol.data(), ld, nb, dx + b0 * p.image_in, p.image_in, threaded);
@@ -224,7 +192,7 @@ void backward_values_impl(const Conv2dShape& s, const std::int64_t* rp, const st
   for (std::int64_t b0 = 0; b0 < s.n; b0 += p.chunk) {
     const std::int64_t nb = std::min(p.chunk, s.n - b0), ld = nb * p.positions + kRowPad;
     im2col(s, s.c_in, x + b0 * p.image_in, p.image_in, nb, col.data(), ld, threaded);
-    const bool parallel = threaded && nb * (nnz + s.c_out) * p.positions > p.threads_grain;
+    const bool parallel = threaded && nb * (nnz + s.c_out) * p.positions > kParallelGrain;
 #pragma omp parallel for schedule(static) if (parallel)
     for (std::int64_t r = 0; r < s.c_out; ++r)
       for (std::int64_t e = rp[r]; e < rp[r + 1]; ++e) {
