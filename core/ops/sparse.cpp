@@ -152,8 +152,7 @@ Tensor csr_conv2d(const Tensor& x, const Tensor& values, const Tensor& row_ptr, 
     const bool gx = x.requires_grad(), gv = values.requires_grad();
     const bool gb = bias.defined() && bias.requires_grad();
     record(y, "csr_conv2d", {x, values, bias},
-           [s, xc, v = values.detach(), row_ptr, col_idx, gx, gv, gb](const Tensor& g) {
-             const Tensor& gc = g;
+           [s, xc, v = values.detach(), row_ptr, col_idx, gx, gv, gb](const Tensor& gc) {
              Tensor dx, dv;
              kernels::Backend& be = backend_of(gc);
              const auto* rp = static_cast<const std::int64_t*>(row_ptr.raw_data());
