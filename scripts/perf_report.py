@@ -95,7 +95,7 @@ def measure_prune(args):
     return rows
 
 
-CNN_SLOW = ("taylor", "ispasp", "pfp")  # a forward and backward per group: seconds per run
+CNN_SLOW = ("taylor", "ispasp", "pfp")  # seconds per run: one run each
 
 
 def measure_prune_cnn(args):
@@ -192,14 +192,19 @@ def render(results):
     if cnn:
         lines += ["`bench/bench_prune.cpp` (`prune_cnn/*`, `trace_cnn/*`) against "
                   "`bench/peers/torch_prune_cnn.py`: a randomly initialised ResNet-56 or MobileNetV2 "
-                  "(width 0.5) at 3x32x32 and 256 random calibration images; every block-inner group cut "
+                  "(width 1.0, CIFAR strides) at 3x32x32 and 256 random calibration images; every block-inner group cut "
                   "to half its units (pfp: half the parameters; sap decides its own counts), block by "
                   "block. Timed: tracing the channel groups, scoring, selection and the physical rewrite; "
                   "model construction is not timed on either side. The peer is a plain PyTorch port of "
                   "the same criteria and rewrite, with the groups shrink's trace finds written out by hand "
                   "for the two architectures (it traces nothing); `trace_cnn` is shrink's tracing alone. Fast jobs: medians of "
-                  f"{cnn['repetitions']} repetitions under each OpenMP wait setting, best shown; taylor, "
-                  "ispasp and pfp (a forward and backward per group): one run each.", ""]
+                  f"{cnn['repetitions']} repetitions under each OpenMP wait setting, best shown. One run each of "
+                  "the slow ones: taylor (a forward and backward of the network per group), ispasp (a "
+                  "forward up to each group's consumer, then 20 iterations; shrink computes phi in closed "
+                  "form from sums of the activations fixed before the first iteration, prune/ispasp_phi.h, "
+                  "the peer by autograd as the paper's code: the same scores) and pfp (one pass over |S| "
+                  "images for every group's sensitivities, then the global-epsilon search; the peer fits "
+                  "the same cost model and does not fold BN shifts).", ""]
         lines += cnn_prune_table(cnn["rows"], cnn["date"], cnn["device"])
         lines.append("")
     else:

@@ -17,7 +17,9 @@ the producer's filters), random, first-order Taylor (|sum a * dL/da| at the cons
 forward and backward of the whole network per group, parameters frozen), i-SpaSP (§1.2-1.3: H =
 the consumer's input, B = the consumer + its BN in eval mode, 20 iterations, phi by autograd),
 structured SAP (shrink's own variant: the PQ index of the producer's filter norms decides the
-count). PFP has no peer yet. Like shrink's criteria, they run in eval mode without weight
+count), PFP (§2: every group's sensitivities from one pass of the dense network over |S| of the
+images, the global-epsilon search for the widths with the parameters of the uniform half-width
+cut, PFPNet's top-k; the cost model fitted by probing as shrink's; no BN-shift fold). Like shrink's criteria, they run in eval mode without weight
 gradients.
 
 Thread settings must be in the environment before torch is imported (shared BENCHMARKING.md).
@@ -255,6 +257,206 @@ def sap(model, block, x, y, k, p=0.5, q=1.0, eta_r=0.0, gamma=1.0, beta=0.9):
     return top(norms, max(1, norms.numel() - prune))
 
 
+# ---- PFP (ALGORITHMS.md §2, shrink's prune/pfp*.cpp): sensitivities of every group from one
+# pass of the dense network, the global-epsilon search for the widths meeting the parameter
+# budget, PFPNet's top-k, then the rewrite. ----
+PFP_DELTA, PFP_C = 1e-12, 3.0
+LOG_EPS_LO, LOG_EPS_HI = -690.0, 345.0
+
+
+def pfp_sample_size(model):
+    """|S| = ceil(3 log(8 eta* sum eta / delta)), eta = per-sample outputs of every Linear and ungrouped conv."""
+    etas, hooks = [], []
+    for m in model.modules():
+        if isinstance(m, nn.Linear) or (isinstance(m, nn.Conv2d) and m.groups == 1):
+            hooks.append(m.register_forward_hook(lambda mod, i, o: etas.append(o[0].numel())))
+    with torch.no_grad():
+        model(torch.zeros(1, 3, 32, 32))
+    for h in hooks:
+        h.remove()
+    return math.ceil(3.0 * (math.log(8.0 * max(etas) * sum(etas)) - math.log(PFP_DELTA)))
+
+
+def pfp_sensitivity(w, a):
+    """s_j = max over rows and outputs of max(W+ a / z+, W- a / z-) (§2.1); w (out, in), a (rows, in)."""
+    if (a < 0).any():
+        a = torch.cat([a.clamp(min=0), (-a).clamp(min=0)])
+    wp, wn = w.clamp(min=0), w.clamp(max=0)
+    eps = torch.finfo(torch.float32).eps
+    s = torch.zeros(w.shape[1])
+    # (rows, out, in) products in chunks of ~8 MB: larger temporaries are fresh pages every time
+    for ab in a.split(max(1, 2 ** 21 // w.numel())):
+        zp, zn = ab @ wp.t(), ab @ wn.t()
+        up = torch.where(zp.abs() > eps, zp.reciprocal(), torch.zeros_like(zp))
+        un = torch.where(zn.abs() > eps, zn.reciprocal(), torch.zeros_like(zn))
+        h = torch.maximum((up[:, :, None] * wp[None]).amax(1), (un[:, :, None] * wn[None]).amax(1))
+        s = torch.maximum(s, (ab * h).amax(0))
+    return s
+
+
+def pfp_layer(model, group, a):
+    """(sensitivity per unit, alpha_l) of one group from its consumer's input `a`."""
+    consumer = group.consumer.get()
+    units = group.conv1.out_channels
+    if isinstance(consumer, nn.Conv2d):
+        patches = F.unfold(a, consumer.kernel_size, consumer.dilation, consumer.padding, consumer.stride)
+        positions = patches.shape[2]
+        s = pfp_sensitivity(consumer.weight.flatten(1), patches.transpose(1, 2).reshape(-1, patches.shape[1]))
+        kappa = consumer.kernel_size[0] * consumer.kernel_size[1]
+    else:
+        positions, kappa = 1, 1
+        s = pfp_sensitivity(consumer.weight, a.reshape(a.shape[0], -1))
+    s = s.view(units, -1).amax(1).double()
+    alpha = 2.0 * PFP_C * (math.log(8.0 * (positions + 1.0) * kappa) - math.log(PFP_DELTA))
+    return s, alpha
+
+
+def params_at(model, groups, widths):
+    """The model's parameter count with each group at widths[g] units (the others as they are)."""
+    out_w, in_w = {}, {}
+    for g, w in zip(groups, widths):
+        out_w[id(g.producer.get())] = out_w[id(g.bn.get())] = w
+        for conv, bn in g.through:
+            out_w[id(conv.get())] = in_w[id(conv.get())] = out_w[id(bn.get())] = w
+        in_w[id(g.consumer.get())] = w
+    total = 0
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            o, i = out_w.get(id(m), m.out_channels), in_w.get(id(m), m.in_channels)
+            per_group = 1 if m.groups > 1 else i  # depthwise: one input channel per filter
+            total += o * per_group * m.kernel_size[0] * m.kernel_size[1] + (o if m.bias is not None else 0)
+        elif isinstance(m, nn.BatchNorm2d):
+            total += 2 * out_w.get(id(m), m.num_features)
+        elif isinstance(m, nn.Linear):
+            i = in_w.get(id(m), m.in_features)
+            total += m.out_features * i + (m.out_features if m.bias is not None else 0)
+    return total
+
+
+def cost_model(model, groups):
+    """cost(w) = C + A.(w-1) + sum_{g<h} B_gh (w_g-1)(w_h-1), fitted by probing widths in {1, 2}, as shrink's."""
+    n = len(groups)
+    ones = [1] * n
+    constant = params_at(model, groups, ones)
+    linear = torch.zeros(n, dtype=torch.float64)
+    for g in range(n):
+        linear[g] = params_at(model, groups, ones[:g] + [2] + ones[g + 1:]) - constant
+    pairs = torch.zeros(n, n, dtype=torch.float64)
+    for g in range(n):
+        for h in range(g + 1, n):
+            w = list(ones)
+            w[g] = w[h] = 2
+            pairs[g, h] = params_at(model, groups, w) - constant - linear[g] - linear[h]
+    return lambda widths: float(constant + linear @ (widths - 1) + (widths - 1) @ pairs @ (widths - 1))
+
+
+def width_at(layer, eps):
+    log1m_p, positive, total, alpha, units = layer
+    # m_l = ceil(3 (6 + 2 eps) alpha_l S_l / eps^2): infinite where eps^2 underflows, as in C++
+    m = 3.0 * (6.0 + 2.0 * eps) * alpha * total / (eps * eps) if total > 0 and eps * eps > 0 else math.inf
+    if total <= 0:
+        e = 0.0
+    elif not math.isfinite(m) or m > 1e300:
+        e = float(positive)
+    else:
+        e = float(-torch.expm1(float(math.ceil(m)) * log1m_p).sum())
+    return int(min(max(math.ceil(e - 1e-9), 1), units))
+
+
+def widths_at(layers, log_eps):
+    return torch.tensor([width_at(layer, math.exp(log_eps)) for layer in layers], dtype=torch.float64)
+
+
+def next_channel_log_eps(layer, w):
+    lo, hi = LOG_EPS_LO, LOG_EPS_HI
+    if w >= layer[4] or width_at(layer, math.exp(lo)) <= w:
+        return -math.inf
+    if width_at(layer, math.exp(hi)) > w:
+        return hi
+    while hi - lo > 1e-12 * max(1.0, abs(hi)):
+        mid = 0.5 * (lo + hi)
+        if width_at(layer, math.exp(mid)) > w:
+            lo = mid
+        else:
+            hi = mid
+    return lo
+
+
+def pfp_search(layers, cost, budget):
+    """Bisection on log eps for the widest widths within budget, then the fill (shrink's search())."""
+    lo, hi = LOG_EPS_LO, LOG_EPS_HI
+    if cost(widths_at(layers, lo)) <= budget:
+        hi = lo
+    elif cost(widths_at(layers, hi)) > budget:
+        lo = hi
+    else:
+        while hi - lo > 1e-12 * max(1.0, abs(hi)):
+            mid = 0.5 * (lo + hi)
+            if cost(widths_at(layers, mid)) > budget:
+                lo = mid
+            else:
+                hi = mid
+    widths = widths_at(layers, hi)
+    achieved = cost(widths)
+    nxt = [next_channel_log_eps(layer, int(w)) for layer, w in zip(layers, widths)]
+    while True:
+        pick, pick_cost = None, 0.0
+        for g, layer in enumerate(layers):
+            if widths[g] >= layer[4]:
+                continue
+            widths[g] += 1
+            c = cost(widths)
+            widths[g] -= 1
+            if c > budget or (pick is not None and nxt[g] <= nxt[pick]):
+                continue
+            pick, pick_cost = g, c
+        if pick is None:
+            return widths, achieved
+        achieved = pick_cost
+        widths[pick] += 1
+        nxt[pick] = next_channel_log_eps(layers[pick], int(widths[pick]))
+
+
+def pfp(model, groups, x):
+    """PFPNet on every group at once: half the parameters of the uniform half-width allocation's."""
+    samples = min(pfp_sample_size(model), x.shape[0])
+    seen, hooks = {}, []
+    for g in groups:
+        hooks.append(g.consumer.get().register_forward_pre_hook(
+            lambda module, inputs, key=id(g): seen.__setitem__(key, inputs[0])))
+    with torch.no_grad():
+        model(x[:samples])
+    for h in hooks:
+        h.remove()
+    layers, scores = [], []
+    for g in groups:
+        s, alpha = pfp_layer(model, g, seen[id(g)])
+        total = float(s.sum())
+        p = s / total if total > 0 else torch.full_like(s, 1.0 / len(s))
+        layers.append((torch.log1p(-p), int((p > 0).sum()), total, alpha, len(s)))
+        scores.append(s)
+    cost = cost_model(model, groups)
+    dense = torch.tensor([float(g.conv1.out_channels) for g in groups], dtype=torch.float64)
+    uniform = torch.tensor([float(max(1, round(KEEP * g.conv1.out_channels))) for g in groups], dtype=torch.float64)
+    reference, target = cost(dense), cost(uniform) / cost(dense)
+    nominal, best, best_error = target, None, math.inf
+    for _ in range(20):  # the outer loop on the nominal ratio
+        widths, achieved = pfp_search(layers, cost, nominal * reference)
+        error = abs(achieved / reference - target)
+        if error < best_error:
+            best, best_error = widths, error
+        if error <= 0.005 * target:
+            break
+        nxt = nominal * target / (achieved / reference)
+        if abs(nxt - nominal) <= 1e-12 * nominal:
+            break
+        nominal = nxt
+    for g, s, w in zip(groups, scores, best):
+        if int(w) < len(s):
+            rewrite(g, top(s, int(w)))
+    return model
+
+
 def prune(model, groups, x, y, criterion, sap_counts=False):
     for block in groups:
         units = block.conv1.out_channels
@@ -272,7 +474,8 @@ def build_mobilenetv2():
 MODELS = {"resnet56": (build, resnet_groups), "mobilenetv2": (build_mobilenetv2, mobilenet_groups)}
 CRITERIA = {"magnitude": (magnitude, False), "random": (random_units, False), "taylor": (taylor, False),
             "ispasp": (ispasp, False), "sap": (sap, True)}  # (criterion, sap decides its counts)
-JOBS = {f"prune_cnn/{model}/{method}": (model, method) for model in MODELS for method in CRITERIA}
+WHOLE_MODEL = {"pfp": pfp}  # methods that score and allocate every group at once
+JOBS = {f"prune_cnn/{model}/{method}": (model, method) for model in MODELS for method in [*CRITERIA, *WHOLE_MODEL]}
 
 
 def main():
@@ -294,14 +497,16 @@ def main():
             raise SystemExit(f"torch_prune_cnn.py: no job '{name}' (jobs: {', '.join(JOBS)})")
         model_name, method = JOBS[name]
         builder, find_groups = MODELS[model_name]
-        fn, decides = CRITERIA[method]
-        slow = method in ("ispasp", "taylor")
+        slow = method in ("ispasp", "taylor", "pfp")
         samples = []
         for _ in range(1 if slow else args.reps):
             torch.manual_seed(1)
             model = builder()  # not timed
             t0 = time.perf_counter()
-            prune(model, find_groups(model), x, y, fn, decides)
+            if method in WHOLE_MODEL:
+                WHOLE_MODEL[method](model, find_groups(model), x)
+            else:
+                prune(model, find_groups(model), x, y, *CRITERIA[method])
             samples.append((time.perf_counter() - t0) * 1e3)
         widths = [g.conv1.out_channels for g in find_groups(model)]
         print(json.dumps({"name": name, "median_ms": statistics.median(samples), "widths": widths,
