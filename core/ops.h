@@ -78,6 +78,10 @@ Tensor adaptive_avg_pool2d(const Tensor& x, std::int64_t out_h, std::int64_t out
 // PyTorch: the unbiased variance of one value is undefined.
 Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tensor running_mean,
                   Tensor running_var, bool training, double momentum = 0.1, double eps = 1e-5);
+// Layer normalisation over x's last axis (core/ops/layer_norm.cpp): each row normalised by
+// its mean and biased variance, then times gamma plus beta (dim), either of which may be
+// undefined, as torch.nn.functional.layer_norm(x, (dim,), gamma, beta, eps).
+Tensor layer_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, double eps = 1e-5);
 
 // ---- dense solves (core/ops/solve.cpp; not differentiable) ----
 // X (n, m) with G X = B, for G (n, n) symmetric positive definite (only its lower triangle is

@@ -257,6 +257,21 @@ SHRINK_KERNEL(cross_entropy_backward, (DType t, std::int64_t n, std::int64_t c, 
                                        const std::int64_t* labels, void* grad_logits),
               (t, n, c, smoothing, scale, probs, labels, grad_logits))
 
+// ---- layer normalisation over the last axis of (rows, dim) (kernels/formulas/layer_norm.h) ----
+// y = (x - mean) rstd gamma + beta per row, rstd = 1 / sqrt(var + eps) with the biased
+// variance; gamma and beta (dim) may be null (no affine). Writes each row's mean and rstd
+// (rows) for the backward pass.
+SHRINK_KERNEL(layer_norm, (DType t, std::int64_t rows, std::int64_t dim, double eps, const void* x,
+                           const void* gamma, const void* beta, void* y, void* mean, void* rstd),
+              (t, rows, dim, eps, x, gamma, beta, y, mean, rstd))
+// dx (overwritten) from x, gamma (or null), the forward's mean and rstd, and dy; when non-null,
+// dgamma = sum over rows of dy xhat and dbeta = sum over rows of dy (dim, overwritten), summed
+// in an order fixed by the shape alone.
+SHRINK_KERNEL(layer_norm_backward, (DType t, std::int64_t rows, std::int64_t dim, const void* x,
+                                    const void* gamma, const void* mean, const void* rstd,
+                                    const void* dy, void* dx, void* dgamma, void* dbeta),
+              (t, rows, dim, x, gamma, mean, rstd, dy, dx, dgamma, dbeta))
+
 // ---- optimizer updates (in place over one parameter of n elements) ----
 SHRINK_KERNEL(sgd_step, (DType t, std::int64_t n, const SgdParams& p, void* param,
                          const void* grad, void* momentum_buffer),

@@ -1,11 +1,13 @@
-// Forward references for the op table's pooling and batch-norm rows (tests/op_table.h), in
-// double, from the plain loops of kernels/reference/pool.h and batch_norm.h.
+// Forward references for the op table's pooling, batch-norm and layer-norm rows
+// (tests/op_table.h), in double, from the plain loops of kernels/reference/pool.h,
+// batch_norm.h and layer_norm.h.
 #pragma once
 #include <cstdint>
 #include <vector>
 
 #include "core/shrink.h"
 #include "kernels/reference/batch_norm.h"
+#include "kernels/reference/layer_norm.h"
 #include "kernels/reference/pool.h"
 #include "tests/op_reference.h"
 
@@ -47,6 +49,17 @@ inline ReferenceFn batch_norm(bool training, bool affine, std::vector<double> ru
                     running_mean.empty() ? nullptr : running_mean.data(),
                     running_var.empty() ? nullptr : running_var.data(), mean.data(), invstd.data(),
                     y.data());
+    return y;
+  };
+}
+
+// layer_norm of input 0 over its last axis, with gamma (input 1) and beta (input 2) when given.
+inline ReferenceFn layer_norm(bool gamma, bool beta, double eps = 1e-5) {
+  return [=](R in) {
+    const std::int64_t dim = in[0].shape.back(), rows = numel(in[0].shape) / dim;
+    std::vector<double> y(in[0].values.size());
+    ref::layer_norm(rows, dim, eps, in[0].values.data(), gamma ? in[1].values.data() : nullptr,
+                    beta ? in[gamma ? 2 : 1].values.data() : nullptr, y.data());
     return y;
   };
 }

@@ -175,7 +175,7 @@ inline OpCase pointwise(std::string name, Init init, TensorFn fn, kernels::Unary
   return c;
 }
 
-// Pooling and batch norm over NCHW. Max-pool rows draw distinct values (0.1 apart), so no
+// Pooling and batch norm over NCHW, layer norm over the last axis. Max-pool rows draw distinct values (0.1 apart), so no
 // central difference straddles a tie; ties are tested explicitly (test_ops_pool_batch_norm.cpp).
 // Training-mode batch_norm rows pass no running statistics: gradcheck runs the op hundreds of
 // times and each training call would move them (their update is tested on its own).
@@ -245,6 +245,19 @@ inline void add_pool_batch_norm_rows(std::vector<OpCase>& t) {
         return shrink::batch_norm(x[0], Tensor(), Tensor(), stats(rm, x[0]), stats(rv, x[0]), false);
       },
       batch_norm(false, false, rm, rv));
+
+  // Layer norm over the last axis: rows of odd lengths, with and without the affine part, and
+  // rows longer than 1024 (the CUDA kernel's block-per-row path).
+  row("layer_norm_3d", {{{2, 3, 7}}, {{7}}, {{7}}},
+      [](V x) { return shrink::layer_norm(x[0], x[1], x[2]); }, layer_norm(true, true));
+  row("layer_norm_no_affine", {{{5, 9}}}, [](V x) { return shrink::layer_norm(x[0], Tensor(), Tensor()); },
+      layer_norm(false, false));
+  row("layer_norm_gamma_only_eps", {{{4, 6}}, {{6}}},
+      [](V x) { return shrink::layer_norm(x[0], x[1], Tensor(), 1e-3); }, layer_norm(true, false, 1e-3));
+  row("layer_norm_one_row", {{{11}}, {{11}}, {{11}}},
+      [](V x) { return shrink::layer_norm(x[0], x[1], x[2]); }, layer_norm(true, true));
+  row("layer_norm_long_rows", {{{2, 1031}}, {{1031}}, {{1031}}},
+      [](V x) { return shrink::layer_norm(x[0], x[1], x[2]); }, layer_norm(true, true));
 }
 
 inline std::vector<OpCase> build_op_cases() {

@@ -179,6 +179,18 @@ TEST(OpsErrors, PoolingNamesOpShapesAndWindow) {
                {"adaptive_avg_pool2d", "4-D", "(3, 4)"});
 }
 
+TEST(OpsErrors, LayerNormNamesOpAndShapes) {
+  const Tensor x = Tensor::zeros({2, 3, 5}), d5 = Tensor::ones({5});
+  expect_error([&] { layer_norm(x, Tensor::ones({3}), d5); }, {"layer_norm", "gamma", "(5)", "(2, 3, 5)", "(3,)"});
+  expect_error([&] { layer_norm(x, d5, Tensor::ones({5, 1})); }, {"layer_norm", "beta", "(5, 1)"});
+  expect_error([&] { layer_norm(x, Tensor::ones({5}, DType::Float64), Tensor()); },
+               {"layer_norm", "gamma", "float64", "float32"});
+  expect_error([&] { layer_norm(x, Tensor(), Tensor(), 0.0); }, {"layer_norm", "eps", "0"});
+  expect_error([&] { layer_norm(Tensor::zeros({3, 0}), Tensor(), Tensor()); }, {"layer_norm", "empty", "(3, 0)"});
+  expect_error([&] { layer_norm(Tensor::zeros({}), Tensor(), Tensor()); }, {"layer_norm", "axis"});
+  expect_error([&] { layer_norm(Tensor::zeros({2, 2}, DType::Int64), Tensor(), Tensor()); }, {"layer_norm"});
+}
+
 TEST(OpsErrors, BatchNormNamesOpAndShapes) {
   const Tensor x = Tensor::zeros({4, 3, 5}), c3 = Tensor::ones({3}), c4 = Tensor::ones({4});
   expect_error([&] { batch_norm(Tensor::zeros({3}), Tensor(), Tensor(), Tensor(), Tensor(), true); },
