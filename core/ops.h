@@ -43,6 +43,9 @@ Tensor square(const Tensor& x);
 Tensor relu(const Tensor& x);
 Tensor relu6(const Tensor& x);
 Tensor gelu(const Tensor& x);  // exact: x * Phi(x), as PyTorch's default
+// The tanh approximation 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), PyTorch's
+// gelu(x, approximate='tanh') (BERT's and GPT-2's).
+Tensor gelu_tanh(const Tensor& x);
 Tensor tanh(const Tensor& x);
 Tensor sigmoid(const Tensor& x);
 

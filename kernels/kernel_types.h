@@ -23,10 +23,12 @@ struct BroadcastShape {
 #define SHRINK_BINARY_OPS(X) X(Add) X(Sub) X(Mul) X(Div)
 
 // y = f(x, alpha). The backward kind takes (x, y, dy) and writes dx. PowScalar is x^alpha,
-// AddScalar x + alpha, MulScalar x * alpha; the formulas are in kernels/formulas/unary.h.
+// AddScalar x + alpha, MulScalar x * alpha, GeluTanh the tanh approximation of GELU (Hendrycks
+// & Gimpel 2016, eq. in section 2; PyTorch's approximate='tanh'); the formulas are in
+// kernels/formulas/unary.h.
 #define SHRINK_UNARY_OPS(X)                                                                   \
-  X(Neg) X(Exp) X(Log) X(Sqrt) X(Relu) X(Relu6) X(Gelu) X(Tanh) X(Sigmoid) X(PowScalar)       \
-  X(AddScalar) X(MulScalar) X(Abs) X(Sign) X(Square)
+  X(Neg) X(Exp) X(Log) X(Sqrt) X(Relu) X(Relu6) X(Gelu) X(GeluTanh) X(Tanh) X(Sigmoid)        \
+  X(PowScalar) X(AddScalar) X(MulScalar) X(Abs) X(Sign) X(Square)
 
 #define SHRINK_ENUM_ENTRY(name) name,
 enum class BinaryOp : std::uint8_t { SHRINK_BINARY_OPS(SHRINK_ENUM_ENTRY) };

@@ -8,7 +8,8 @@ namespace shrink::nn {
 const std::vector<ActivationKind>& activation_kinds() {
   static const std::vector<ActivationKind> kinds = {
       {"relu", "ReLU", &shrink::relu},    {"relu6", "ReLU6", &shrink::relu6},
-      {"gelu", "GELU", &shrink::gelu},    {"tanh", "Tanh", &shrink::tanh},
+      {"gelu", "GELU", &shrink::gelu},    {"gelu_tanh", "GELU(approximate='tanh')", &shrink::gelu_tanh},
+      {"tanh", "Tanh", &shrink::tanh},
       {"sigmoid", "Sigmoid", &shrink::sigmoid},
   };
   return kinds;

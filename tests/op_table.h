@@ -298,6 +298,7 @@ inline std::vector<OpCase> build_op_cases() {
   t.push_back(pointwise("relu6", Init::Relu6Range, [](V x) { return relu6(x[0]); }, UnaryOp::Relu6, 0,
                         true, {4, 5}));
   t.push_back(pointwise("gelu", Init::Normal, [](V x) { return gelu(x[0]); }, UnaryOp::Gelu, 0, false));
+  t.push_back(pointwise("gelu_tanh", Init::Normal, [](V x) { return gelu_tanh(x[0]); }, UnaryOp::GeluTanh, 0, false));
   t.push_back(pointwise("tanh", Init::Normal, [](V x) { return tanh(x[0]); }, UnaryOp::Tanh, 0, false));
   t.push_back(pointwise("sigmoid", Init::Normal, [](V x) { return sigmoid(x[0]); }, UnaryOp::Sigmoid, 0,
                         false));

@@ -34,6 +34,7 @@ Tensor square(const Tensor& x) { return pointwise(kernels::UnaryOp::Square, "squ
 Tensor relu(const Tensor& x) { return pointwise(kernels::UnaryOp::Relu, "relu", x); }
 Tensor relu6(const Tensor& x) { return pointwise(kernels::UnaryOp::Relu6, "relu6", x); }
 Tensor gelu(const Tensor& x) { return pointwise(kernels::UnaryOp::Gelu, "gelu", x); }
+Tensor gelu_tanh(const Tensor& x) { return pointwise(kernels::UnaryOp::GeluTanh, "gelu_tanh", x); }
 Tensor tanh(const Tensor& x) { return pointwise(kernels::UnaryOp::Tanh, "tanh", x); }
 Tensor sigmoid(const Tensor& x) { return pointwise(kernels::UnaryOp::Sigmoid, "sigmoid", x); }
 

@@ -15,6 +15,19 @@ SHRINK_HD T gelu_cdf(T x) {
   return T(0.5) * (T(1) + m_erf(x * T(0.70710678118654752440)));
 }
 
+// tanh(sqrt(2 / pi) (x + 0.044715 x^3)) and the derivative of its argument, for the tanh GELU
+// 0.5 x (1 + t): its derivative is 0.5 (1 + t) + 0.5 x (1 - t^2) sqrt(2 / pi) (1 + 3 0.044715 x^2).
+template <class T>
+SHRINK_HD T gelu_tanh_t(T x) {
+  return m_tanh(T(0.79788456080286535588) * (x + T(0.044715) * x * x * x));
+}
+template <class T>
+SHRINK_HD T gelu_tanh_derivative(T x) {
+  const T t = gelu_tanh_t(x);
+  return T(0.5) * (T(1) + t) +
+         T(0.5) * x * (T(1) - t * t) * T(0.79788456080286535588) * (T(1) + T(3 * 0.044715) * x * x);
+}
+
 template <UnaryOp Op, class T>
 SHRINK_HD T unary_value(T x, T alpha) {
   switch (Op) {
@@ -25,6 +38,7 @@ SHRINK_HD T unary_value(T x, T alpha) {
     case UnaryOp::Relu: return x > T(0) ? x : T(0);
     case UnaryOp::Relu6: return x < T(0) ? T(0) : (x > T(6) ? T(6) : x);
     case UnaryOp::Gelu: return x * gelu_cdf(x);
+    case UnaryOp::GeluTanh: return T(0.5) * x * (T(1) + gelu_tanh_t(x));
     case UnaryOp::Tanh: return m_tanh(x);
     case UnaryOp::Sigmoid: return T(1) / (T(1) + m_exp(-x));
     case UnaryOp::PowScalar: return m_pow(x, alpha);
@@ -49,6 +63,7 @@ SHRINK_HD T unary_derivative(T x, T y, T alpha) {
     case UnaryOp::Relu6: return (x > T(0) && x < T(6)) ? T(1) : T(0);
     case UnaryOp::Gelu:  // Phi(x) + x * phi(x)
       return gelu_cdf(x) + x * T(0.39894228040143267794) * m_exp(T(-0.5) * x * x);
+    case UnaryOp::GeluTanh: return gelu_tanh_derivative(x);
     case UnaryOp::Tanh: return T(1) - y * y;
     case UnaryOp::Sigmoid: return y * (T(1) - y);
     case UnaryOp::PowScalar: return alpha * m_pow(x, alpha - T(1));

@@ -75,6 +75,8 @@ inline double unary_value(UnaryOp op, double x, double alpha) {
     case UnaryOp::Relu: return x > 0 ? x : 0.0;
     case UnaryOp::Relu6: return x <= 0 ? 0.0 : x >= 6 ? 6.0 : x;
     case UnaryOp::Gelu: return 0.5 * x * (1 + std::erf(x / std::sqrt(2.0)));  // x * Phi(x)
+    case UnaryOp::GeluTanh:
+      return 0.5 * x * (1 + std::tanh(std::sqrt(2 / M_PI) * (x + 0.044715 * x * x * x)));
     case UnaryOp::Tanh: return std::tanh(x);
     case UnaryOp::Sigmoid: return 1 / (1 + std::exp(-x));
     case UnaryOp::PowScalar: return std::pow(x, alpha);
@@ -100,6 +102,10 @@ inline double unary_derivative(UnaryOp op, double x, double alpha) {
     case UnaryOp::Relu6: return x > 0 && x < 6 ? 1.0 : 0.0;
     case UnaryOp::Gelu:  // Phi(x) + x phi(x)
       return 0.5 * (1 + std::erf(x / std::sqrt(2.0))) + x * kInvSqrt2Pi * std::exp(-0.5 * x * x);
+    case UnaryOp::GeluTanh: {  // 0.5 (1 + t) + 0.5 x (1 - t^2) u', u = sqrt(2/pi)(x + 0.044715 x^3)
+      const double k = std::sqrt(2 / M_PI), t = std::tanh(k * (x + 0.044715 * x * x * x));
+      return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * k * (1 + 3 * 0.044715 * x * x);
+    }
     case UnaryOp::Tanh: return 1 - std::tanh(x) * std::tanh(x);
     case UnaryOp::Sigmoid: {
       const double s = 1 / (1 + std::exp(-x));
