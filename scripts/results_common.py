@@ -8,6 +8,8 @@ script reads the file and only runs the cells that are missing. Delete the file 
 --fresh to the script) after changing the binaries."""
 import json
 import os
+import re
+import shutil
 import statistics
 import subprocess
 import threading
@@ -95,10 +97,17 @@ def run_parallel(jobs, tasks):
 
 def train_once(build, out, args, threads=None):
     """Trains with shrink-train into `out` unless it exists (shrink-train writes atomically,
-    so an existing file is a finished model)."""
+    so an existing file is a finished model). The run keeps its state after every epoch in
+    `out`.run/ and a later call resumes a run that was interrupted there (a dense ResNet takes
+    longer than one sitting on two cores); the folder goes once the model is written."""
     if not os.path.exists(out):
         os.makedirs(os.path.dirname(out), exist_ok=True)
-        run([os.path.join(build, "shrink-train"), *args, "--out", out], threads)
+        state = out + ".run"
+        # a finished save is a folder state-<digits>; state-<digits>.tmp.<pid> was being written
+        saved = os.path.isdir(state) and any(re.fullmatch(r"state-\d+", n) for n in os.listdir(state))
+        flags = ["--resume", state] if saved else [*args, "--checkpoint-dir", state, "--keep-checkpoints", "1"]
+        run([os.path.join(build, "shrink-train"), *flags, "--out", out], threads)
+        shutil.rmtree(state, ignore_errors=True)
     return out
 
 
