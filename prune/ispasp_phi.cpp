@@ -9,14 +9,18 @@
 #include "core/ops.h"
 #include "nn/batch_norm.h"
 #include "nn/conv.h"
+#include "nn/csr.h"
 #include "nn/linear.h"
 
 namespace shrink::prune {
 
 namespace {
 
-std::vector<double> host_doubles(const Tensor& t) {
-  return t.detach().to(Device::cpu()).to(DType::Float64).to_vector<double>();
+using nn::csr::host_doubles;
+
+// Output size along one axis of a conv of geometry g whose kernel spans k taps there.
+std::int64_t conv_out_size(std::int64_t in, std::int64_t k, const nn::Conv2dGeometry& g) {
+  return (in + 2 * g.padding - g.dilation * (k - 1) - 1) / g.stride + 1;
 }
 
 // U_S = B_S(H[:, S]) for one minibatch, without gradients: H with the channels outside S
@@ -61,8 +65,7 @@ std::pair<std::int64_t, std::int64_t> tap_range(std::int64_t k, std::int64_t in,
 std::vector<double> conv_tap_sums(const std::vector<double>& hsum, std::int64_t channels, std::int64_t in_h,
                                   std::int64_t in_w, const nn::Conv2dGeometry& g) {
   const std::int64_t kh = g.kernel_h, kw = g.kernel_w, taps = kh * kw;
-  const std::int64_t out_h = (in_h + 2 * g.padding - g.dilation * (kh - 1) - 1) / g.stride + 1;
-  const std::int64_t out_w = (in_w + 2 * g.padding - g.dilation * (kw - 1) - 1) / g.stride + 1;
+  const std::int64_t out_h = conv_out_size(in_h, kh, g), out_w = conv_out_size(in_w, kw, g);
   std::vector<double> tap_sums(static_cast<std::size_t>(channels * taps * taps), 0.0);
   std::vector<double> columns(static_cast<std::size_t>(in_w));
   for (std::int64_t c = 0; c < channels; ++c) {
@@ -178,8 +181,7 @@ std::optional<ClosedFormPhi> ClosedFormPhi::make(const IspaspBlock& block, const
     bias = conv->bias();
     const std::int64_t in_h = h0.size(2), in_w = h0.size(3);
     tap_sums = conv_tap_sums(sample_sum(hidden), units, in_h, in_w, g);
-    const std::int64_t out_h = (in_h + 2 * g.padding - g.dilation * (g.kernel_h - 1) - 1) / g.stride + 1;
-    const std::int64_t out_w = (in_w + 2 * g.padding - g.dilation * (g.kernel_w - 1) - 1) / g.stride + 1;
+    const std::int64_t out_h = conv_out_size(in_h, g.kernel_h, g), out_w = conv_out_size(in_w, g.kernel_w, g);
     for (std::int64_t ky = 0; ky < g.kernel_h; ++ky)
       for (std::int64_t kx = 0; kx < g.kernel_w; ++kx) {
         const auto [y_lo, y_hi] = tap_range(ky, in_h, out_h, g);
