@@ -55,6 +55,20 @@ Tensor matmul(const Tensor& a, const Tensor& b);
 // y = x @ w^T + b with w (out, in): the Linear layer's op, without materialising w^T.
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias);
 
+// Scaled dot-product attention over the last two axes (core/ops/attention.cpp):
+// softmax(q k^T * scale + mask) v for q (..., Tq, d), k (..., Tk, d), v (..., Tk, dv) with the
+// same leading axes ((B, H, T, d) for multi-head attention), as
+// torch.nn.functional.scaled_dot_product_attention with a float attn_mask. `mask`, when
+// defined, is additive, of q's dtype, and broadcasts to the scores (..., Tq, Tk): 0 where a
+// query may attend, a large negative number where it may not (attention_mask_bias). scale 0
+// means 1/sqrt(d).
+Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v,
+                                    const Tensor& mask = Tensor(), double scale = 0);
+// The additive mask (B, 1, 1, T) of a padding mask (B, T) that holds 1 for a real token and 0
+// for padding (the Hugging Face attention_mask convention): 0 for a token, -1e9 for padding,
+// as `dtype`. -1e9 rather than -inf keeps a row that is all padding finite.
+Tensor attention_mask_bias(const Tensor& attention_mask, DType dtype);
+
 // ---- convolution, pooling, batch normalisation over NCHW (core/ops/conv.cpp, pool.cpp,
 // batch_norm.cpp) ----
 struct Conv2dOptions {
@@ -132,6 +146,12 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& labels, double label_sm
 // ---- dropout (core/ops/dropout.cpp) ----
 // Zeroes each element with probability p and scales the rest by 1/(1-p) when `training`.
 Tensor dropout(const Tensor& x, double p, bool training, Generator& gen);
+
+// ---- embeddings (core/ops/embedding.cpp) ----
+// Rows of weight (vocabulary, dim) at int64 ids of any shape -> ids.shape + (dim), as
+// torch.nn.functional.embedding. An id outside [0, vocabulary) throws naming it and the
+// vocabulary. The gradient scatter-adds into weight (repeated ids accumulate).
+Tensor embedding(const Tensor& ids, const Tensor& weight);
 
 // ---- layout (core/ops/layout.cpp); reshape is in core/tensor.h ----
 Tensor flatten(const Tensor& x, std::int64_t start_axis = 1);

@@ -1,5 +1,6 @@
 #include "nn/models.h"
 #include "nn/models_cnn.h"
+#include "nn/models_transformer.h"
 
 #include <algorithm>
 #include <charconv>
@@ -319,6 +320,7 @@ const std::vector<ModelBuilder>& model_builders() {
        }},
   };
   for (ModelBuilder& b : cnn_builders()) all.push_back(std::move(b));  // nn/models_cnn.h
+  for (ModelBuilder& b : transformer_builders()) all.push_back(std::move(b));  // nn/models_transformer.h
   return all;
   }();
   return builders;

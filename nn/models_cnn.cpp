@@ -11,6 +11,7 @@
 #include "nn/flatten.h"
 #include "nn/input_channels.h"
 #include "nn/linear.h"
+#include "nn/model_arguments.h"
 #include "nn/pool.h"
 #include "nn/residual.h"
 
@@ -18,40 +19,7 @@ namespace shrink::nn {
 
 namespace {
 
-// Argument bounds: far beyond any real input, far below what overflows a size, so a crafted
-// spec is refused by name before a tensor is shaped from it.
-constexpr std::int64_t kMaxChannels = 4096, kMaxInputSize = 4096, kMaxClasses = 1 << 20;
-
-std::int64_t int_argument(const nlohmann::json& spec, const char* key, std::int64_t fallback, std::int64_t lo,
-                          std::int64_t hi) {
-  if (!spec.contains(key)) return fallback;
-  SHRINK_CHECK(spec.at(key).is_number_integer(), "model spec: '", key, "' must be an integer in ", spec.dump());
-  const auto v = spec.at(key).get<std::int64_t>();
-  SHRINK_CHECK(v >= lo && v <= hi, "model spec: '", key, "' must be in [", lo, ", ", hi, "], got ", v);
-  return v;
-}
-
-bool flag_argument(const nlohmann::json& spec, const char* key) {
-  if (!spec.contains(key)) return false;
-  SHRINK_CHECK(spec.at(key).is_boolean(), "model spec: '", key, "' must be true or false in ", spec.dump());
-  return spec.at(key).get<bool>();
-}
-
-// The image every builder takes: (in_channels, input_size, input_size) and the class count.
-struct ImageArguments {
-  std::int64_t channels, size, classes;
-};
-ImageArguments image_arguments(const nlohmann::json& spec, std::int64_t default_size, std::int64_t min_size) {
-  return {int_argument(spec, "in_channels", default_size == 28 ? 1 : 3, 1, kMaxChannels),
-          int_argument(spec, "input_size", default_size, min_size, kMaxInputSize),
-          int_argument(spec, "classes", 10, 1, kMaxClasses)};
-}
-const std::vector<std::string> kImageKeys = {"in_channels", "input_size", "classes"};
-
-std::vector<std::string> with_image_keys(std::vector<std::string> keys) {
-  keys.insert(keys.end(), kImageKeys.begin(), kImageKeys.end());
-  return keys;
-}
+const std::vector<std::string> kImageKeys = with_image_keys({});
 
 // Every CNN starts with an InputChannels child ("input"): where --prune-inputs installs the
 // input-channel selection (nn/input_channels.h); a pass-through holding nothing until then.
@@ -161,8 +129,6 @@ std::shared_ptr<Module> mobilenetv2(const ImageArguments& a, double width, bool 
   return m;
 }
 
-Shape image_shape(const ImageArguments& a) { return {a.channels, a.size, a.size}; }
-
 ModelBuilder cifar_resnet_builder(std::int64_t depth) {
   const std::string name = "resnet" + std::to_string(depth);
   return {name, "CIFAR ResNet-" + std::to_string(depth) + ": 3 stages of " + std::to_string((depth - 2) / 6) +
@@ -199,12 +165,7 @@ std::vector<ModelBuilder> cnn_builders() {
                "MobileNetV2 (Sandler et al. 2018; \"width\" multiplier, \"cifar_stride\" for 32x32 inputs)",
                with_image_keys({"width", "cifar_stride"}),
                [](const nlohmann::json& spec, Generator& gen) {
-                 double width = 1.0;
-                 if (spec.contains("width")) {
-                   SHRINK_CHECK(spec.at("width").is_number(), "model spec: 'width' must be a number in ", spec.dump());
-                   width = spec.at("width").get<double>();
-                   SHRINK_CHECK(width >= 0.1 && width <= 4, "model spec: 'width' must be in [0.1, 4], got ", width);
-                 }
+                 const double width = number_argument(spec, "width", 1.0, 0.1, 4.0);
                  return mobilenetv2(image_arguments(spec, 32, 8), width, flag_argument(spec, "cifar_stride"), gen);
                },
                [](const nlohmann::json& spec) { return image_shape(image_arguments(spec, 32, 8)); }, {}, {}});

@@ -7,6 +7,7 @@
 
 #include "core/shrink.h"
 #include "kernels/reference/batch_norm.h"
+#include "kernels/reference/attention.h"
 #include "kernels/reference/layer_norm.h"
 #include "kernels/reference/pool.h"
 #include "tests/op_reference.h"
@@ -60,6 +61,40 @@ inline ReferenceFn layer_norm(bool gamma, bool beta, double eps = 1e-5) {
     std::vector<double> y(in[0].values.size());
     ref::layer_norm(rows, dim, eps, in[0].values.data(), gamma ? in[1].values.data() : nullptr,
                     beta ? in[gamma ? 2 : 1].values.data() : nullptr, y.data());
+    return y;
+  };
+}
+
+// scaled_dot_product_attention of inputs q, k, v (..., T, d) and, with `mask`, input 3 broadcast
+// to the scores (..., Tq, Tk); scale 0 is 1/sqrt(d).
+inline ReferenceFn attention(bool mask, double scale = 0) {
+  return [=](R in) {
+    const Shape& qs = in[0].shape;
+    const int n = static_cast<int>(qs.size());
+    const std::int64_t tq = qs[n - 2], d = qs[n - 1], tk = in[1].shape[n - 2], dv = in[2].shape[n - 1];
+    const std::int64_t batch = numel(qs) / (tq * d);
+    Shape scores = qs;
+    scores[n - 1] = tk;
+    std::vector<double> m;
+    if (mask) {  // the broadcast mask, materialised: right-aligned, size-1 axes repeated
+      const Shape& ms = in[3].shape;
+      m.resize(static_cast<size_t>(numel(scores)));
+      for (std::int64_t flat = 0; flat < numel(scores); ++flat) {
+        std::int64_t rest = flat, offset = 0, stride = 1;
+        for (int a = n - 1, ma = static_cast<int>(ms.size()) - 1; a >= 0; --a, --ma) {
+          const std::int64_t idx = rest % scores[a];
+          rest /= scores[a];
+          if (ma < 0) continue;
+          if (ms[ma] != 1) offset += idx * stride;
+          stride *= ms[ma];
+        }
+        m[flat] = in[3].values[offset];
+      }
+    }
+    std::vector<double> y(static_cast<size_t>(batch * tq * dv));
+    const double s = scale > 0 ? scale : 1.0 / std::sqrt(static_cast<double>(d));
+    ref::attention(batch, tq, tk, d, dv, s, in[0].values.data(), in[1].values.data(), in[2].values.data(),
+                   mask ? m.data() : nullptr, y.data());
     return y;
   };
 }

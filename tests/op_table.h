@@ -454,8 +454,35 @@ inline std::vector<OpCase> build_op_cases() {
   row("index_select_features", {{{3, 9}}},
       [](V x) { return shrink::index_select(x[0], 1, int64s({0, 2, 3, 7, 8}, x[0].device())); },
       index_select(1, {0, 2, 3, 7, 8}));
+  row("embedding_repeated_ids", {{{5, 3}}},
+      [](V x) { return shrink::embedding(int64s({4, 0, 4, 2, 4, 1}, x[0].device()), x[0]); },
+      index_select(0, {4, 0, 4, 2, 4, 1}));
+  row("embedding_2d_ids", {{{6, 4}}}, [](V x) {
+    return shrink::embedding(reshape(int64s({5, 5, 0, 3, 5, 1}, x[0].device()), {2, 3}), x[0]);
+  }, index_select(0, {5, 5, 0, 3, 5, 1}));
   // On CUDA inputs this crosses devices both ways (forward to the CPU, gradient back).
   row("to_cpu", {{s}}, [](V x) { return x[0].to(Device::cpu()); }, identity());
+  // ---- attention: (B, H, T, d) as multi-head attention shapes it; Tq != Tk, d != dv ----
+  using shrink::scaled_dot_product_attention;
+  row("attention", {{{2, 2, 3, 4}}, {{2, 2, 5, 4}}, {{2, 2, 5, 3}}},
+      [](V x) { return scaled_dot_product_attention(x[0], x[1], x[2]); }, attention(false));
+  row("attention_3d_scale", {{{3, 4, 2}}, {{3, 4, 2}}, {{3, 4, 5}}},
+      [](V x) { return scaled_dot_product_attention(x[0], x[1], x[2], Tensor(), 0.7); }, attention(false, 0.7));
+  // An additive mask differentiated too, broadcast over heads and queries.
+  row("attention_additive_mask", {{{2, 2, 3, 4}}, {{2, 2, 5, 4}}, {{2, 2, 5, 3}}, {{2, 1, 1, 5}}},
+      [](V x) { return scaled_dot_product_attention(x[0], x[1], x[2], x[3]); }, attention(true));
+  row("attention_full_mask", {{{1, 2, 3, 2}}, {{1, 2, 4, 2}}, {{1, 2, 4, 2}}, {{1, 2, 3, 4}}},
+      [](V x) { return scaled_dot_product_attention(x[0], x[1], x[2], x[3]); }, attention(true));
+  // A padding mask: the last two keys of sequence 0 and the last of sequence 1 are padding,
+  // so their values and keys get no gradient and change nothing.
+  row("attention_padding_mask", {{{2, 2, 3, 4}}, {{2, 2, 4, 4}}, {{2, 2, 4, 3}}}, [](V x) {
+    const Tensor mask = reshape(int64s({1, 1, 0, 0, 1, 1, 1, 0}, x[0].device()), {2, 4});
+    return scaled_dot_product_attention(x[0], x[1], x[2], attention_mask_bias(mask, x[0].dtype()));
+  }, [](R in) {
+    std::vector<RefInput> with_mask = in;
+    with_mask.push_back({{2, 1, 1, 4}, {0, 0, -1e9, -1e9, 0, 0, 0, -1e9}});
+    return attention(true)(with_mask);
+  });
   add_pool_batch_norm_rows(t);
   // ---- a small network: every op's backward composed ----
   row("mlp", {{{4, 3}}, {{5, 3}}, {{5}}, {{3, 5}}}, [](V x) {

@@ -113,7 +113,7 @@ TEST(Models, EveryRegisteredBuilderRemembersItsSpecAndTakesItsInputShape) {
   }
   EXPECT_EQ(model_names(), (std::vector<std::string>{"lenet-300-100", "ffn-10000", "mlp", "lenet5", "resnet20",
                                                      "resnet32", "resnet44", "resnet56", "resnet110", "resnet18",
-                                                     "resnet34", "resnet50", "mobilenetv2"}));
+                                                     "resnet34", "resnet50", "mobilenetv2", "vit-tiny"}));
 }
 
 TEST(Models, DropoutArgumentFollowsEveryHiddenActivation) {

@@ -191,6 +191,36 @@ TEST(OpsErrors, LayerNormNamesOpAndShapes) {
   expect_error([&] { layer_norm(Tensor::zeros({2, 2}, DType::Int64), Tensor(), Tensor()); }, {"layer_norm"});
 }
 
+TEST(OpsErrors, EmbeddingNamesTheIdAndTheVocabulary) {
+  const Tensor w = Tensor::zeros({7, 3});
+  const Tensor ids = reshape(Tensor::from_vector<std::int64_t>({1, 2, 7, 0}, {4}), {2, 2});
+  expect_error([&] { embedding(ids, w); }, {"embedding", "7", "vocabulary of 7", "(7, 3)", "(2, 2)"});
+  expect_error([&] { embedding(Tensor::from_vector<std::int64_t>({-1}, {1}), w); }, {"embedding", "-1"});
+  expect_error([&] { embedding(Tensor::zeros({2}), w); }, {"embedding", "ids", "int64", "float32"});
+  expect_error([&] { embedding(Tensor::from_vector<std::int64_t>({0}, {1}), Tensor::zeros({7})); },
+               {"embedding", "weight", "(vocabulary, dim)", "(7,)"});
+}
+
+TEST(OpsErrors, AttentionNamesTheTensorAndTheShapes) {
+  const Tensor q = Tensor::zeros({2, 4, 5, 8}), k = Tensor::zeros({2, 4, 6, 8}), v = Tensor::zeros({2, 4, 6, 3});
+  expect_error([&] { scaled_dot_product_attention(q, Tensor::zeros({2, 4, 6, 7}), v); },
+               {"scaled_dot_product_attention", "k", "(2, 4, 6, 7)", "8"});
+  expect_error([&] { scaled_dot_product_attention(q, k, Tensor::zeros({2, 4, 5, 3})); },
+               {"scaled_dot_product_attention", "v", "(2, 4, 5, 3)", "(2, 4, 6, 8)"});
+  expect_error([&] { scaled_dot_product_attention(q, Tensor::zeros({2, 3, 6, 8}), v); },
+               {"scaled_dot_product_attention", "leading", "(2, 3, 6, 8)"});
+  expect_error([&] { scaled_dot_product_attention(q, k, v, Tensor::zeros({2, 1, 1, 5})); },
+               {"scaled_dot_product_attention", "mask", "(2, 1, 1, 5)", "(2, 4, 5, 6)"});
+  expect_error([&] { scaled_dot_product_attention(q, k, v, Tensor::zeros({3, 1, 1, 6})); },
+               {"mask", "(3, 1, 1, 6)"});
+  expect_error([&] { scaled_dot_product_attention(q, k.to(DType::Float64), v); },
+               {"scaled_dot_product_attention", "k", "float64", "float32"});
+  expect_error([&] { attention_mask_bias(Tensor::zeros({2, 3, 1}), DType::Float32); },
+               {"attention mask", "(batch, tokens)", "(2, 3, 1)"});
+  expect_error([&] { attention_mask_bias(Tensor::from_vector<std::int64_t>({1, 0, 5}, {1, 3}), DType::Float32); },
+               {"attention mask", "1 (a token) or 0 (padding)", "5", "element 2"});
+}
+
 TEST(OpsErrors, BatchNormNamesOpAndShapes) {
   const Tensor x = Tensor::zeros({4, 3, 5}), c3 = Tensor::ones({3}), c4 = Tensor::ones({4});
   expect_error([&] { batch_norm(Tensor::zeros({3}), Tensor(), Tensor(), Tensor(), Tensor(), true); },

@@ -138,7 +138,7 @@ int main(int argc, char** argv) {
   CLI::App app{"Train a model on a data set and save a checkpoint.", "shrink-train"};
   app.add_option("--model", o.model,
                  "lenet-300-100, ffn-10000, mlp:784-300-100-10, lenet5, resnet20/32/44/56/110, "
-                 "resnet18/34/50, mobilenetv2 (options as NAME:KEY=VALUE,..., e.g. "
+                 "resnet18/34/50, mobilenetv2, vit-tiny (options as NAME:KEY=VALUE,..., e.g. "
                  "resnet18:small_input=true), or a .safetensors checkpoint to continue training "
                  "(e.g. a pruned model); an image model takes its input shape and classes from --data")
       ->capture_default_str();
