@@ -1,6 +1,6 @@
 // A data set in memory: a train and a test split of images and class labels, already
-// normalised, ready for the DataLoader. Image-classification only, as every data set the
-// project trains on is.
+// normalised, ready for the DataLoader; or, for a token data set (vocab_size > 0), of int64
+// token ids (N, T) in place of the images.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -47,6 +47,9 @@ struct Dataset {
   // channel_mean[0] / channel_std[0]; informative only for several channels.
   double mean = 0.0;
   double std = 1.0;
+  // A token data set (datasets/sequence_task.h): the "images" are int64 ids (N, T), each in
+  // [0, vocab_size); 0 for an image data set.
+  std::int64_t vocab_size = 0;
 };
 
 // The normalised value of raw pixel 0 (black) in each channel of `ds`: what padding fills.

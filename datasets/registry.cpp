@@ -6,6 +6,7 @@
 #include "core/error.h"
 #include "datasets/cifar10.h"
 #include "datasets/image_options.h"
+#include "datasets/sequence_task.h"
 
 namespace shrink::datasets {
 
@@ -13,7 +14,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr const char* kValidSpecs = "fashion-mnist, mnist, idx:DIR, cifar10, cifar10:DIR";
+constexpr const char* kValidSpecs = "fashion-mnist, mnist, idx:DIR, cifar10, cifar10:DIR, majority";
 
 // What to tell a user who lacks a named data set.
 std::string install_hint(const std::string& name) {
@@ -128,6 +129,11 @@ Dataset load_unsized(const std::string& spec) {
 }  // namespace
 
 Dataset load_dataset(const std::string& spec, const ImageOptions& image) {
+  if (spec == "majority") {
+    SHRINK_CHECK(image.input_size == 0 && image.channels == 0,
+                 "--data majority holds token sequences: --input-size and --channels do not apply");
+    return majority_task();
+  }
   Dataset ds = load_unsized(spec);
   apply_image_options(ds, image);
   return ds;

@@ -6,6 +6,8 @@
 //   cifar10         CIFAR-10, binary version, 50000 train / 10000 test (datasets/cifar10.h);
 //                   not downloadable here: the user places the files (see install_hint)
 //   cifar10:DIR     the six CIFAR-10 files in DIR or DIR/cifar-10-batches-bin
+//   majority        a generated sequence-classification task of int64 token ids
+//                   (datasets/sequence_task.h), 50000 train / 10000 test
 #pragma once
 #include <string>
 #include <vector>

@@ -20,8 +20,8 @@ std::int64_t counted_forward(const Module& model, const Shape& sample_shape) {
   Shape batch_shape{1};
   batch_shape.insert(batch_shape.end(), sample_shape.begin(), sample_shape.end());
   const auto params = model.parameters();
-  const Tensor x = Tensor::zeros(batch_shape, params.empty() ? DType::Float32 : params[0].dtype(),
-                                 params.empty() ? Device::cpu() : params[0].device());
+  const DType dtype = model.takes_token_ids() ? DType::Int64 : params.empty() ? DType::Float32 : params[0].dtype();
+  const Tensor x = Tensor::zeros(batch_shape, dtype, params.empty() ? Device::cpu() : params[0].device());
   struct RestoreTraining {
     Module& m;
     bool was;

@@ -3,8 +3,12 @@
 #include "core/ops.h"
 #include "core/random.h"
 #include "nn/conv.h"
+#include "nn/dropout.h"
+#include "nn/embedding.h"
+#include "nn/layer_norm.h"
 #include "nn/linear.h"
 #include "nn/model_arguments.h"
+#include "nn/sequential.h"
 #include "nn/transformer.h"
 
 namespace shrink::nn {
@@ -57,6 +61,35 @@ ModelBuilder vit_builder() {
           {}};
 }
 
+ModelBuilder bert_builder() {
+  EncoderOptions defaults;
+  defaults.layers = 2, defaults.heads = 2, defaults.norm_first = false, defaults.final_norm = false;
+  defaults.eps = 1e-12;  // BERT's LayerNorm epsilon
+  return {"bert-tiny",
+          "BERT-style classifier of token ids (id 0 is padding, masked out): embeddings, a post-LN encoder "
+          "(default d 128, 2 layers, 2 heads, FFN 512), a pooler and a classifier on the first token",
+          with_keys({"vocab", "tokens", "classes"}, kEncoderKeys),
+          [defaults](const nlohmann::json& spec, Generator& gen) -> std::shared_ptr<Module> {
+            return std::make_shared<BertClassifier>(int_argument(spec, "vocab", 30522, 2, 1 << 24),
+                                                    int_argument(spec, "tokens", 128, 1, 1 << 16),
+                                                    int_argument(spec, "classes", 2, 1, kMaxClasses),
+                                                    encoder_arguments(spec, defaults), gen);
+          },
+          [](const nlohmann::json& spec) { return Shape{int_argument(spec, "tokens", 128, 1, 1 << 16)}; },
+          {},
+          {}};
+}
+
+// Sets every Linear and Embedding weight of `m` to N(0, std^2) and every Linear bias to 0
+// (BERT's _init_weights); LayerNorms keep 1 and 0.
+void bert_init(Module& m, double std, Generator& gen) {
+  for (auto& [name, t] : m.named_parameters()) {
+    const bool bias = name.size() >= 4 && name.compare(name.size() - 4, 4, "bias") == 0;
+    if (name.find("norm") != std::string::npos) continue;
+    m.set_parameter(name, bias ? Tensor::zeros(t.shape()) : mul_scalar(Tensor::randn(t.shape(), gen), std));
+  }
+}
+
 }  // namespace
 
 VisionTransformer::VisionTransformer(std::int64_t in_channels, std::int64_t image_size, std::int64_t patch,
@@ -86,6 +119,55 @@ Tensor VisionTransformer::forward(const Tensor& images) {
   return (*child("head"))(reshape(slice(h, 1, 0, 1), {b, d}));
 }
 
-std::vector<ModelBuilder> transformer_builders() { return {vit_builder()}; }
+BertClassifier::BertClassifier(std::int64_t vocab, std::int64_t max_tokens, std::int64_t classes,
+                               const EncoderOptions& o, Generator& gen) {
+  auto embeddings = std::make_shared<Sequential>();  // a holder: run() calls its children by name
+  embeddings->push_back("word_embeddings", std::make_shared<Embedding>(vocab, o.d_model, gen));
+  embeddings->push_back("position_embeddings", std::make_shared<Embedding>(max_tokens, o.d_model, gen));
+  embeddings->push_back("norm", std::make_shared<LayerNorm>(o.d_model, o.eps));
+  embeddings->push_back("dropout", std::make_shared<Dropout>(o.dropout, gen));
+  register_module("embeddings", embeddings);
+  register_module("encoder", std::make_shared<TransformerEncoder>(o, gen));
+  register_module("pooler", std::make_shared<Linear>(o.d_model, o.d_model, gen));
+  register_module("classifier", std::make_shared<Linear>(o.d_model, classes, gen));
+  bert_init(*this, 0.02, gen);
+}
+
+Tensor BertClassifier::forward(const Tensor& ids) {
+  SHRINK_CHECK(ids.dtype() == DType::Int64 && ids.dim() == 2, "BertClassifier: input must be int64 token ids "
+               "(batch, tokens), got ", dtype_name(ids.dtype()), " ", shape_str(ids.shape()));
+  // The padding mask of the ids themselves: 1 for a token, 0 for the padding id.
+  std::vector<std::int64_t> mask = ids.detach().to_vector<std::int64_t>();
+  for (std::int64_t& m : mask) m = m == kPadId ? 0 : 1;
+  return run(ids, Tensor::from_vector(mask, ids.shape()));
+}
+
+Tensor BertClassifier::forward_with(const Tensor& ids, const std::vector<Tensor>& extra) {
+  SHRINK_CHECK(extra.size() <= 1, "BertClassifier: takes ids and an optional attention mask, got ", extra.size(),
+               " extra inputs");
+  if (extra.empty()) return forward(ids);
+  SHRINK_CHECK(extra[0].shape() == ids.shape(), "BertClassifier: attention mask ", shape_str(extra[0].shape()),
+               " must have the ids' shape ", shape_str(ids.shape()));
+  return run(ids, extra[0]);
+}
+
+Tensor BertClassifier::run(const Tensor& ids, const Tensor& attention_mask) {
+  SHRINK_CHECK(ids.dtype() == DType::Int64 && ids.dim() == 2, "BertClassifier: input must be int64 token ids "
+               "(batch, tokens), got ", dtype_name(ids.dtype()), " ", shape_str(ids.shape()));
+  Module& emb = *child("embeddings");
+  const auto& positions = std::dynamic_pointer_cast<Embedding>(emb.child("position_embeddings"));
+  const std::int64_t b = ids.size(0), t = ids.size(1);
+  SHRINK_CHECK(t <= positions->num_embeddings(), "BertClassifier: ", t, " tokens but position_embeddings ",
+               shape_str(positions->parameter("weight").shape()), " holds ", positions->num_embeddings());
+  const Tensor pos = (*positions)(Tensor::arange(t, DType::Int64, ids.device()));  // (T, d)
+  Tensor h = (*emb.child("word_embeddings"))(ids) + pos;
+  h = (*emb.child("dropout"))((*emb.child("norm"))(h));
+  const Tensor bias = attention_mask_bias(attention_mask, h.dtype());
+  h = (*child("encoder"))(h, {bias});
+  const Tensor cls = reshape(slice(h, 1, 0, 1), {b, h.size(2)});
+  return (*child("classifier"))(tanh((*child("pooler"))(cls)));
+}
+
+std::vector<ModelBuilder> transformer_builders() { return {vit_builder(), bert_builder()}; }
 
 }  // namespace shrink::nn

@@ -163,6 +163,10 @@ class Module {
   std::int64_t num_parameters() const;
   std::string to_string() const;  // multi-line tree, PyTorch style
 
+  // True for a model whose input is int64 token ids rather than floating values (a BERT-style
+  // encoder): what a shape-only forward (nn/flops.h, prune/trace.h) must feed it.
+  virtual bool takes_token_ids() const { return false; }
+
   // The model builder's spec (nn/models.h) on the root of a model a registered builder
   // made, as JSON text; empty for a hand-assembled module.
   const std::string& builder_spec() const { return builder_spec_; }

@@ -12,6 +12,9 @@ packages=(build-essential cmake ninja-build pkg-config libgtest-dev libbenchmark
 # Benchmark peers (PyTorch, numpy on OpenBLAS) and plotting for docs/ are optional:
 # SHRINK_SETUP_PEERS=1 installs them.
 if [[ "${SHRINK_SETUP_PEERS:-0}" == 1 ]]; then packages+=(python3-numpy python3-torch libopenblas0-pthread python3-matplotlib); fi
+# The PyTorch interop tests (tests/test_torch_interop.cpp) need PyTorch; scripts/test.sh sets
+# SHRINK_SETUP_INTEROP=1 (without it the tests skip with a message).
+if [[ "${SHRINK_SETUP_INTEROP:-0}" == 1 ]]; then packages+=(python3-numpy python3-torch); fi
 
 missing=()
 for p in "${packages[@]}"; do

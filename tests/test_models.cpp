@@ -109,11 +109,11 @@ TEST(Models, EveryRegisteredBuilderRemembersItsSpecAndTakesItsInputShape) {
     EXPECT_FALSE(b.description.empty());
     Shape batch{2};
     for (auto d : input_shape(spec)) batch.push_back(d);
-    EXPECT_EQ((*model)(Tensor::zeros(batch)).dim(), 2);
+    EXPECT_EQ((*model)(Tensor::zeros(batch, model->takes_token_ids() ? DType::Int64 : DType::Float32)).dim(), 2);
   }
   EXPECT_EQ(model_names(), (std::vector<std::string>{"lenet-300-100", "ffn-10000", "mlp", "lenet5", "resnet20",
                                                      "resnet32", "resnet44", "resnet56", "resnet110", "resnet18",
-                                                     "resnet34", "resnet50", "mobilenetv2", "vit-tiny"}));
+                                                     "resnet34", "resnet50", "mobilenetv2", "vit-tiny", "bert-tiny"}));
 }
 
 TEST(Models, DropoutArgumentFollowsEveryHiddenActivation) {

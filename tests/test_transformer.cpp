@@ -8,6 +8,7 @@
 
 #include "core/safetensors.h"
 #include "core/shrink.h"
+#include "datasets/sequence_task.h"
 #include "kernels/reference/attention.h"
 #include "nn/attention.h"
 #include "nn/checkpoint.h"
@@ -198,4 +199,85 @@ TEST(VitTiny, SaveLoadForwardGivesTheSameNumbersAndACraftedFileIsRefused) {
   const std::string error = error_of([&] { load_checkpoint(crafted, other); });
   EXPECT_NE(error.find("v_proj.weight (30, 32)"), std::string::npos) << error;
   EXPECT_NE(error.find("encoder.layers.1.self_attn"), std::string::npos) << error;
+}
+
+TEST(MajorityTask, IsTheSameEveryTimeAndEachLabelIsTheStrictMajorityMarker) {
+  datasets::MajorityTaskOptions o;
+  o.train = 300, o.test = 100;
+  const datasets::Dataset a = datasets::majority_task(o), b = datasets::majority_task(o);
+  EXPECT_EQ(a.train.images.to_vector<std::int64_t>(), b.train.images.to_vector<std::int64_t>());
+  EXPECT_EQ(a.test.labels.to_vector<std::int64_t>(), b.test.labels.to_vector<std::int64_t>());
+  EXPECT_EQ(a.train.images.shape(), (Shape{300, 33}));
+  EXPECT_EQ(a.num_classes, 8);
+  EXPECT_EQ(a.vocab_size, 32);
+  const std::vector<std::int64_t> ids = a.train.images.to_vector<std::int64_t>(), labels = a.train.labels.to_vector<std::int64_t>();
+  std::vector<int> per_class(8);
+  for (std::int64_t s = 0; s < 300; ++s) {
+    const std::int64_t* row = ids.data() + s * 33;
+    ASSERT_EQ(row[0], datasets::kClsId);
+    std::vector<int> counts(8);
+    std::int64_t length = 0;
+    for (std::int64_t t = 1; t < 33; ++t) {
+      if (row[t] == datasets::kPadId) continue;
+      ASSERT_EQ(length, t - 1) << "padding only at the end";
+      ++length;
+      ASSERT_GE(row[t], 2);
+      ASSERT_LT(row[t], 32);
+      if (row[t] < 10) ++counts[row[t] - 2];
+    }
+    ASSERT_GE(length, 8);
+    const int top = *std::max_element(counts.begin(), counts.end());
+    EXPECT_EQ(std::count(counts.begin(), counts.end(), top), 1);
+    EXPECT_EQ(counts[labels[s]], top);
+    ++per_class[labels[s]];
+  }
+  for (int c = 0; c < 8; ++c) EXPECT_GT(per_class[c], 15) << "class " << c;  // about 300 / 8 each
+}
+
+TEST(BertTiny, PaddingChangesNothingAndIdsAreChecked) {
+  auto model = build({{"model", "bert-tiny"}, {"vocab", 32}, {"tokens", 12}, {"classes", 3}}, 4);
+  model->eval();
+  EXPECT_TRUE(model->has_parameter("embeddings.word_embeddings.weight"));
+  EXPECT_TRUE(model->has_parameter("encoder.layers.1.self_attn.k_proj.weight"));
+  EXPECT_FALSE(model->has_parameter("encoder.norm.weight"));  // post-LN: no final norm
+  // One sequence of 5 tokens, alone at length 5 and padded to 12 in a batch with a full one.
+  const std::vector<std::int64_t> seq = {1, 7, 3, 30, 12};
+  std::vector<std::int64_t> batch(24, 0);
+  std::copy(seq.begin(), seq.end(), batch.begin());
+  for (int t = 0; t < 12; ++t) batch[12 + t] = 2 + t;
+  const Tensor alone = (*model)(Tensor::from_vector(seq, {1, 5}));
+  const Tensor padded = (*model)(Tensor::from_vector(batch, {2, 12}));
+  EXPECT_TRUE(all_close("padded vs alone", slice(padded, 0, 0, 1), alone, 1e-5, 1e-5));
+  // An explicit mask that also hides the padding gives the same; one that does not, differs.
+  std::vector<std::int64_t> mask(24, 1);
+  for (int t = 5; t < 12; ++t) mask[t] = 0;
+  EXPECT_TRUE(all_close("explicit mask", (*model)(Tensor::from_vector(batch, {2, 12}), {Tensor::from_vector(mask, {2, 12})}),
+                        padded, 1e-6, 1e-6));
+  const Tensor unmasked = (*model)(Tensor::from_vector(batch, {2, 12}), {Tensor::ones({2, 12})});
+  EXPECT_FALSE(all_close("", slice(unmasked, 0, 0, 1), alone, 1e-4, 1e-4));
+  // Bad input: an id beyond the vocabulary, too many tokens, a mask of the wrong shape.
+  const std::string id_error = error_of([&] { (*model)(Tensor::from_vector<std::int64_t>({1, 32}, {1, 2})); });
+  EXPECT_NE(id_error.find("vocabulary of 32"), std::string::npos) << id_error;
+  EXPECT_NE(error_of([&] { (*model)(Tensor::zeros({1, 13}, DType::Int64)); }).find("13 tokens"), std::string::npos);
+  const std::string mask_error =
+      error_of([&] { (*model)(Tensor::from_vector(batch, {2, 12}), {Tensor::ones({2, 11})}); });
+  EXPECT_NE(mask_error.find("attention mask (2, 11)"), std::string::npos) << mask_error;
+  EXPECT_NE(error_of([&] { (*model)(Tensor::zeros({1, 5})); }).find("int64 token ids"), std::string::npos);
+}
+
+TEST(BertTiny, CountsFlopsOnTokenIdsAndReloads) {
+  const nlohmann::json spec = {{"model", "bert-tiny"}, {"vocab", 32}, {"tokens", 33}, {"classes", 8}};
+  auto model = build(spec, 2);
+  const std::int64_t d = 128, f = 512, t = 33;
+  const std::int64_t layer = 4 * t * (2 * d * d + d) + 2 * (2 * t * t * d) + t * (2 * d * f + f) + t * (2 * f * d + d);
+  EXPECT_EQ(flops_per_sample(*model, {33}), 2 * layer + (2 * d * d + d) + (2 * d * 8 + 8));
+  model->eval();
+  const Tensor ids = datasets::majority_task({8, 1, 8, 32, 1}).train.images;
+  const Tensor before = (*model)(ids);
+  const std::string path = ::testing::TempDir() + "bert.safetensors";
+  save_checkpoint(path, *model);
+  Generator other(3);
+  auto loaded = load_checkpoint(path, other).model;
+  loaded->eval();
+  EXPECT_EQ((*loaded)(ids).to_vector<float>(), before.to_vector<float>());
 }

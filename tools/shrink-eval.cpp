@@ -24,7 +24,7 @@ int main(int argc, char** argv) {
   tools::CommonOptions common;
   CLI::App app{"Evaluate a checkpoint on a data set's test split.", "shrink-eval"};
   app.add_option("checkpoint", checkpoint, "Model checkpoint (.safetensors)")->required();
-  app.add_option("--data", data_spec, "fashion-mnist, mnist, idx:DIR, cifar10 or cifar10:DIR")->capture_default_str();
+  app.add_option("--data", data_spec, "fashion-mnist, mnist, idx:DIR, cifar10, cifar10:DIR, or majority (generated token sequences)")->capture_default_str();
   tools::add_image_options(app, images);
   app.add_option("--batch-size", batch_size, "Batch size for evaluation and the latency probe")
       ->check(tools::positive())->capture_default_str();

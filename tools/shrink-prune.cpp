@@ -208,7 +208,7 @@ int main(int argc, char** argv) {
                                "Fraction of the dense model's FLOPs kept")->check(tools::in_range(0.0, 1.0));
   keep->excludes(params)->excludes(flops);
   params->excludes(flops);
-  app.add_option("--data", o.data, "fashion-mnist, mnist, idx:DIR, cifar10 or cifar10:DIR")->capture_default_str();
+  app.add_option("--data", o.data, "fashion-mnist, mnist, idx:DIR, cifar10, cifar10:DIR, or majority (generated token sequences)")->capture_default_str();
   tools::add_image_options(app, o.images);
   tools::add_augment_option(app, o.images);
   app.add_option("--calib-samples", o.schedule.calib_samples, "Training samples the criteria see")

@@ -144,7 +144,7 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   auto* dropout = app.add_option("--dropout", o.dropout, "Dropout probability after each hidden "
                                  "activation of an mlp-family model (a new model, not a checkpoint)");
-  app.add_option("--data", o.data, "fashion-mnist, mnist, idx:DIR, cifar10 or cifar10:DIR")->capture_default_str();
+  app.add_option("--data", o.data, "fashion-mnist, mnist, idx:DIR, cifar10, cifar10:DIR, or majority (generated token sequences)")->capture_default_str();
   tools::add_image_options(app, o.images);
   tools::add_augment_option(app, o.images);
   app.add_option("--epochs", o.epochs)->check(tools::non_negative())->capture_default_str();

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "core/ops/common.h"
+#include "kernels/shape_only.h"
 
 namespace shrink {
 
@@ -67,6 +68,9 @@ Tensor attention_mask_bias(const Tensor& attention_mask, DType dtype) {
   SHRINK_CHECK(attention_mask.dim() == 2, "attention mask must be (batch, tokens), got ",
                shape_str(attention_mask.shape()));
   SHRINK_CHECK(dtype != DType::Int64, "attention_mask_bias: the bias must be floating, got int64");
+  const Shape shape = {attention_mask.size(0), 1, 1, attention_mask.size(1)};
+  // A shape-only forward (kernels/shape_only.h) never computed the mask's values: nothing to check.
+  if (kernels::shape_only()) return Tensor::empty(shape, dtype, attention_mask.device());
   // Built on the host: the mask is B x T values, and checking that each is 0 or 1 there keeps
   // a stray value (a token id passed by mistake) from becoming a bias of +1e9.
   const std::vector<double> m = attention_mask.detach().to(DType::Float64).to_vector<double>();
@@ -76,7 +80,6 @@ Tensor attention_mask_bias(const Tensor& attention_mask, DType dtype) {
                  " must hold 1 (a token) or 0 (padding), got ", m[i], " at element ", i);
     bias[i] = m[i] == 1 ? 0.0 : -1e9;
   }
-  const Shape shape = {attention_mask.size(0), 1, 1, attention_mask.size(1)};
   return Tensor::from_vector(bias, shape, Device::cpu()).to(dtype).to(attention_mask.device());
 }
 

@@ -29,7 +29,13 @@ constexpr const char* kFixHint =
 
 nlohmann::json spec_for_data(nlohmann::json spec, const datasets::Dataset& data) {
   const nn::ModelBuilder& builder = builder_named(spec);
-  const Shape& sample = data.sample_shape;  // (C, H, W)
+  const Shape& sample = data.sample_shape;  // (C, H, W), or (T) for token ids
+  if (data.vocab_size > 0) {  // a token data set: the vocabulary and the sequence length
+    if (takes(builder, "vocab") && !spec.contains("vocab")) spec["vocab"] = data.vocab_size;
+    if (takes(builder, "tokens") && !spec.contains("tokens")) spec["tokens"] = sample.at(0);
+    if (takes(builder, "classes") && !spec.contains("classes")) spec["classes"] = data.num_classes;
+    return spec;
+  }
   if (takes(builder, "in_channels") && !spec.contains("in_channels")) spec["in_channels"] = sample.at(0);
   if (takes(builder, "input_size") && !spec.contains("input_size")) {
     SHRINK_CHECK(sample.at(1) == sample.at(2), "--data ", data.name, ": images are ", sample.at(1), "x",
