@@ -93,6 +93,27 @@ class Module {
   };
   virtual ChannelSpec channels() const { return {}; }
 
+  // Prunable unit groups that channel tracing cannot follow, declared by the module that
+  // holds them (attention splits its projections into heads by reshapes the tracer does not
+  // read): each names, relative to this module, the tensors that lose a unit together and the
+  // layer that reads the units. prune/group.h turns them into groups.
+  struct DeclaredGroup {
+    std::string name;                    // the group's name, e.g. "self_attn" (heads), "linear1" (neurons)
+    std::string unit;                    // what a unit is: "head", "neuron"
+    std::vector<std::string> producers;  // modules writing the units (magnitude reads their weights)
+    struct Member {
+      std::string tensor;
+      int axis;
+      std::int64_t block;  // consecutive entries per unit along `axis` (a head's head_dim rows)
+    };
+    std::vector<Member> members;
+    std::string consumer;    // the module whose input holds the units, in blocks of `block`
+    std::string activation;  // the module whose output holds them ("" when none does, as for heads)
+    std::vector<std::string> path;  // elementwise modules from the producer to the consumer
+    std::int64_t block = 1;
+  };
+  virtual std::vector<DeclaredGroup> declared_groups() const { return {}; }
+
   // Pairs (a, b) of this module's direct children where b's input is exactly a's output and
   // nothing else reads that output, so an inference rewrite may merge b into a (a Conv2d and
   // the BatchNorm2d after it: nn/fold_batch_norm.h). Only a container knows its dataflow: the

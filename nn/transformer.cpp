@@ -39,6 +39,24 @@ std::string TransformerEncoderLayer::extra_repr() const {
   return std::string("norm_first=") + (norm_first_ ? "true" : "false");
 }
 
+std::vector<Module::DeclaredGroup> TransformerEncoderLayer::declared_groups() const {
+  const auto* attn = dynamic_cast<const MultiheadAttention*>(child("self_attn").get());
+  SHRINK_CHECK(attn != nullptr, "TransformerEncoderLayer: self_attn must be a MultiheadAttention");
+  const std::int64_t hd = attn->head_dim();
+  DeclaredGroup heads{"self_attn", "head", {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"},
+                      {}, "self_attn.out_proj", "", {}, hd};
+  for (const char* proj : {"q_proj", "k_proj", "v_proj"})
+    for (const char* tensor : {"weight", "bias"})
+      if (has_parameter(std::string("self_attn.") + proj + "." + tensor))
+        heads.members.push_back({std::string("self_attn.") + proj + "." + tensor, 0, hd});
+  heads.members.push_back({"self_attn.out_proj.weight", 1, hd});
+  DeclaredGroup neurons{"linear1", "neuron", {"linear1"}, {{"linear1.weight", 0, 1}}, "linear2",
+                        "activation", {"activation", "dropout"}, 1};
+  if (has_parameter("linear1.bias")) neurons.members.push_back({"linear1.bias", 0, 1});
+  neurons.members.push_back({"linear2.weight", 1, 1});
+  return {heads, neurons};
+}
+
 Tensor TransformerEncoderLayer::feed_forward(const Tensor& x) {
   Module &l1 = *child("linear1"), &act = *child("activation"), &drop = *child("dropout"), &l2 = *child("linear2");
   return (*child("dropout2"))(l2(drop(act(l1(x)))));

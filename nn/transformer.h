@@ -39,6 +39,9 @@ class TransformerEncoderLayer : public Module {
   std::string type_name() const override { return "TransformerEncoderLayer"; }
   std::string extra_repr() const override;
   bool norm_first() const { return norm_first_; }
+  // The attention heads ("self_attn": a head's head_dim rows of q/k/v_proj and its columns of
+  // out_proj, read by out_proj) and the FFN neurons ("linear1": its rows, linear2's columns).
+  std::vector<DeclaredGroup> declared_groups() const override;
 
  protected:
   // x (B, T, d_model); extra: none or {mask}, the attention's additive mask.

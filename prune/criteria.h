@@ -47,6 +47,12 @@ Scores score_random(const Group& group, Generator& gen);
 // model's logits on the calibration batch. For the input group the activation is the model
 // input as the first layer reads it, so the score is |sum input x dLoss/dinput|.
 Scores score_taylor(nn::Module& model, const Group& group, const Calibration& calib);
+// Head importance (Michel et al. 2019, "Are Sixteen Heads Really Better than One?", eq. 2):
+// E_x |dLoss(x)/dxi_h| for a mask xi_h on each unit's output, i.e. per sample |sum over the
+// unit's positions and entries of activation x dLoss/dactivation| at the consumer's read,
+// then summed over samples. Taylor's score with the absolute value per sample; for attention
+// heads the read is out_proj's input and a unit is a head's head_dim entries.
+Scores score_head_importance(nn::Module& model, const Group& group, const Calibration& calib);
 
 // ---- selection-based ----
 // i-SpaSP (Wolfe & Kyrillidis 2022, ALGORITHMS.md §1.2-1.3): CoSaMP-style support recovery
@@ -85,8 +91,9 @@ std::string next_in_chain(const nn::Module& model, const std::string& name);
 // graph: prune/tap.h) and returned as those batches.
 std::vector<Tensor> consumer_reads(nn::Module& model, const Group& group, const Tensor& inputs,
                                    std::int64_t batch_size);
-// A read in unit view: a flattened read (N, units * block) becomes (N, units, block, 1), so
-// that axis 1 indexes the group's units; any other read is returned as it is.
+// A read in unit view: a flattened read (N, units * block), or a token read (N, T, units *
+// block) of attention heads, becomes (rows, units, block, 1), so that axis 1 indexes the
+// group's units; any other read is returned as it is.
 Tensor unit_view(const Tensor& read, std::int64_t units);
 // The group's activation H: consumer_reads in unit view.
 std::vector<Tensor> group_activation(nn::Module& model, const Group& group, const Tensor& inputs,

@@ -75,25 +75,28 @@ Scores score_random(const Group& group, Generator& gen) {
   return scores;
 }
 
-Scores score_taylor(nn::Module& model, const Group& group, const Calibration& calib) {
-  SHRINK_CHECK(grad_enabled(), "score_taylor: needs gradients, but a NoGradGuard is alive");
-  SHRINK_CHECK(!group.reads.empty(), "score_taylor: group '", group.name, "' has no consumer");
+namespace {
+
+// activation x dLoss/dactivation at each consumer's read of `group` (one tensor per consumer,
+// shaped as the read), Loss = mean cross-entropy of the model's logits on the calibration batch.
+std::vector<Tensor> read_times_gradient(nn::Module& model, const Group& group, const Calibration& calib,
+                                        const char* who) {
+  SHRINK_CHECK(grad_enabled(), who, ": needs gradients, but a NoGradGuard is alive");
+  SHRINK_CHECK(!group.reads.empty(), who, ": group '", group.name, "' has no consumer");
   EvalMode eval(model);
   FrozenParameters frozen(model);
   // Every consumer's output is recomputed from its input plus a zero leaf, so one backward
   // pass gives dLoss/d(what each consumer reads) in that leaf's gradient while the input
   // itself stays connected: a residual stream is read at several depths, and a read's
-  // gradient must still flow back through the reads before it. Its units' scores add over
-  // the reads.
+  // gradient must still flow back through the reads before it.
   struct Read {
     Tensor value, zero;
-    std::int64_t block;
     bool inside = false;
   };
   std::map<std::string, Read> reads;
   std::vector<nn::HookHandle> hooks;
   for (const ConsumerRead& r : group.reads) {
-    reads[r.consumer].block = r.block;
+    reads[r.consumer];
     hooks.push_back(model.child(r.consumer)->register_forward_hook(
         [&reads, name = r.consumer](nn::Module& m, const Tensor& in, Tensor& out) {
           Read& read = reads.at(name);
@@ -107,14 +110,48 @@ Scores score_taylor(nn::Module& model, const Group& group, const Calibration& ca
         }));
   }
   cross_entropy(model(calib.inputs), calib.labels).backward();
-  Scores scores(static_cast<std::size_t>(group.size), 0.0);
+  std::vector<Tensor> products;
   for (const auto& [name, read] : reads) {
-    SHRINK_CHECK(read.zero.defined() && read.zero.grad().defined(), "score_taylor: no gradient reached the input of '",
-                 name, "' (group '", group.name, "')");
+    SHRINK_CHECK(read.zero.defined() && read.zero.grad().defined(), who, ": no gradient reached the input of '", name,
+                 "' (group '", group.name, "')");
+    products.push_back(read.value * read.zero.grad());
+  }
+  return products;
+}
+
+}  // namespace
+
+Scores score_taylor(nn::Module& model, const Group& group, const Calibration& calib) {
+  Scores scores(static_cast<std::size_t>(group.size), 0.0);
+  // A residual stream's units' scores add over its reads.
+  for (const Tensor& product : read_times_gradient(model, group, calib, "score_taylor")) {
     // Molchanov et al. 2017, eq. 8 summed over the batch: |sum_n,pos a * dL/da|.
-    const Tensor product = unit_view(read.value * read.zero.grad(), group.size);
-    const Scores part = sum_per_channel(product, channel_axis(product, group.size));
+    const Tensor units = unit_view(product, group.size);
+    const Scores part = sum_per_channel(units, channel_axis(units, group.size));
     for (std::size_t j = 0; j < scores.size(); ++j) scores[j] += std::abs(part[j]);
+  }
+  return scores;
+}
+
+Scores score_head_importance(nn::Module& model, const Group& group, const Calibration& calib) {
+  Scores scores(static_cast<std::size_t>(group.size), 0.0);
+  for (const Tensor& product : read_times_gradient(model, group, calib, "score_head_importance")) {
+    // With a mask xi_h on unit h's output, dL_n/dxi_h = sum over the unit's positions and
+    // entries of a * dL_n/da (at xi = 1). The loss is a mean over the batch and eval mode
+    // couples no samples, so sample n's share of the gradient is its own, over N.
+    const std::int64_t n = product.size(0), units = group.size;
+    Tensor per_sample;  // (N, units)
+    if (product.dim() == 4) {
+      per_sample = sum(product, {2, 3});
+    } else {
+      const std::int64_t width = product.size(product.dim() - 1);
+      SHRINK_CHECK(width % units == 0, "score_head_importance: a read of shape ", shape_str(product.shape()),
+                   " does not hold ", units, " units in equal blocks");
+      per_sample = sum(reshape(product, {n, -1, units, width / units}), {1, 3});
+    }
+    // Michel et al. 2019, eq. 2: I_h = E_x |dL(x)/dxi_h|.
+    const std::vector<double> v = sum(abs(per_sample), {0}).to(DType::Float64).to_vector<double>();
+    for (std::size_t j = 0; j < scores.size(); ++j) scores[j] += v[j];
   }
   return scores;
 }
@@ -156,10 +193,13 @@ std::string next_in_chain(const nn::Module& model, const std::string& name) {
 }
 
 Tensor unit_view(const Tensor& read, std::int64_t units) {
-  if (read.dim() != 2 || read.size(1) == units) return read;
-  SHRINK_CHECK(units > 0 && read.size(1) % units == 0, "criteria: a read of shape ", shape_str(read.shape()),
+  // A conv map, or channels last already: as it is.
+  if (read.dim() == 4 || read.dim() < 2 || read.size(read.dim() - 1) == units) return read;
+  const std::int64_t width = read.size(read.dim() - 1);
+  SHRINK_CHECK(units > 0 && width % units == 0, "criteria: a read of shape ", shape_str(read.shape()),
                " does not hold ", units, " units in equal blocks");
-  return reshape(read, {read.size(0), units, read.size(1) / units, 1});
+  // (N, units * block), or (N, T, units * block) (attention heads), as rows of units.
+  return reshape(read, {read.numel() / width, units, width / units, 1});
 }
 
 std::vector<Tensor> consumer_reads(nn::Module& model, const Group& group, const Tensor& inputs,

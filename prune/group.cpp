@@ -57,9 +57,37 @@ void set_chain_view(Group& g) {
   g.activation = activation;
 }
 
+// The groups modules declare themselves (nn::Module::declared_groups: attention heads, a
+// transformer's FFN neurons), in module order, with paths from the model's root.
+std::vector<Group> declared_groups(const nn::Module& model) {
+  std::vector<Group> groups;
+  for (const auto& [path, module] : model.named_modules())
+    for (const nn::Module::DeclaredGroup& d : module->declared_groups()) {
+      const auto full = [&path = path](const std::string& leaf) { return leaf.empty() ? leaf : join(path, leaf); };
+      Group g;
+      g.name = full(d.name);
+      for (const auto& m : d.members) g.members.push_back({full(m.tensor), m.axis, m.block});
+      for (const auto& p : d.producers) g.producers.push_back(full(p));
+      ConsumerRead read{full(d.consumer), full(d.activation), {}, !d.activation.empty(), d.block, ""};
+      for (const auto& p : d.path) read.path.push_back(full(p));
+      g.reads.push_back(read);
+      set_chain_view(g);
+      groups.push_back(std::move(g));
+    }
+  return groups;
+}
+
 }  // namespace
 
 std::vector<Group> build_groups(nn::Module& model, const Shape& sample_shape, const GroupOptions& options) {
+  // A model with declared groups (a transformer) is pruned by them: its heads and FFN neurons.
+  if (std::vector<Group> declared = declared_groups(model); !declared.empty()) {
+    SHRINK_CHECK(!options.inputs && !options.residual, "build_groups: this ", model.type_name(),
+                 " is pruned by the groups its layers declare (attention heads, FFN neurons); input-feature and "
+                 "residual-stream pruning apply to feed-forward chains and CNNs");
+    for (Group& g : declared) g.size = group_size(model, g);
+    return declared;
+  }
   const ChannelTrace trace = trace_channels(model, sample_shape);
   std::vector<Group> groups;
   if (options.inputs) groups.push_back(input_group(model));
@@ -104,7 +132,7 @@ std::int64_t group_size(const nn::Module& model, const Group& group) {
   SHRINK_CHECK(!group.members.empty(), "group_size: group '", group.name, "' has no members");
   const Member& m = group.members.front();
   const Tensor& t = model.has_parameter(m.tensor) ? model.parameter(m.tensor) : model.buffer(m.tensor);
-  return t.size(m.axis);
+  return t.size(m.axis) / m.block;  // a head is head_dim rows
 }
 
 }  // namespace shrink::prune

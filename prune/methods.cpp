@@ -78,6 +78,11 @@ std::vector<Method> registry() {
                            [](nn::Module& model, const Group& g, const Calibration& calib, Generator&) {
                              return score_taylor(model, g, calib);
                            }));
+  r.push_back(score_method("head-importance",
+                           "E_x |dLoss/d(unit mask)|, the head importance of Michel et al. 2019 (any group's units)",
+                           [](nn::Module& model, const Group& g, const Calibration& calib, Generator&) {
+                             return score_head_importance(model, g, calib);
+                           }));
   r.push_back(score_method("random", "uniformly random units (baseline)",
                            [](nn::Module&, const Group& g, const Calibration&, Generator& gen) {
                              return score_random(g, gen);

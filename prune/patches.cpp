@@ -43,6 +43,7 @@ Tensor unfold_patches(const Tensor& input, const nn::Conv2d& conv, std::int64_t 
 
 Tensor output_rows(const Tensor& output, std::int64_t stride) {
   if (output.dim() == 2) return output;
+  if (output.dim() == 3) return reshape(output, {-1, output.size(2)});  // (N, T, out): a row per token
   SHRINK_CHECK(output.dim() == 4, "output_rows: expected (N, C, H, W), got ", shape_str(output.shape()));
   const Tensor rows = reshape(permute(output, {0, 2, 3, 1}).clone(), {-1, output.size(1)});
   if (stride == 1) return rows;

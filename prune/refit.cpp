@@ -30,7 +30,8 @@ struct Consumer {
   std::int64_t outputs() const { return module.parameter("weight").size(0); }
   // What the consumer reads as rows of the least squares, every stride-th (convs).
   Tensor design(const Tensor& read, std::int64_t stride) const {
-    return conv ? unfold_patches(read, *conv, stride).to(read.device()) : read;
+    if (conv) return unfold_patches(read, *conv, stride).to(read.device());
+    return read.dim() == 2 ? read : reshape(read, {-1, read.size(read.dim() - 1)});  // a row per token
   }
 };
 

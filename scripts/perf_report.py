@@ -17,6 +17,8 @@ Usage: /usr/bin/python3 scripts/perf_report.py [--build build] [--threads 1,2] [
   --only prune  pruning throughput on ffn-10000 only
   --only prune_cnn  pruning throughput on ResNet-56 and MobileNetV2 only (bench_prune's CNN jobs
                 against bench/peers/torch_prune_cnn.py)
+  --only encoder  the transformer encoder's training step and inference (bench_encoder against
+                bench/peers/torch_encoder.py)
 The whole of docs/performance.md is rewritten from docs/perf/cpu.json either way (--out-dir:
 both written to another directory instead, docs/ left as it is)."""
 import argparse
@@ -54,6 +56,22 @@ def measure_core(args):
                              ms, torch_label(p), p["median_ms"], t))
     return [{"workload": w, "shrink_ms": s, "peer": p, "peer_ms": pm, "threads": t}
             for w, s, p, pm, t in rows]
+
+
+def measure_encoder(args):
+    """The transformer encoder of issue 12 (bench/bench_encoder.cpp) against
+    torch.nn.TransformerEncoder (bench/peers/torch_encoder.py): a training step and inference."""
+    rows = []
+    for t in [int(x) for x in args.threads.split(",")]:
+        ours = run_google_benchmark(os.path.join(args.build, "bench_encoder"), t, args.repetitions)
+        best = best_peer("torch_encoder.py", t)
+        for name, ms in ours.items():
+            if name in best:
+                p = best[name]
+                what = "training step (fwd+loss+bwd+AdamW)" if "train" in name else "inference"
+                rows.append({"workload": f"encoder {what}, batch/tokens {name.split('/', 1)[1]}", "shrink_ms": ms,
+                             "peer": torch_label(p), "peer_ms": p["median_ms"], "threads": t})
+    return rows
 
 
 def prune_workload(name):
@@ -187,6 +205,18 @@ def render(results):
         lines.append("")
     else:
         lines += ["Not measured yet: run `scripts/perf_report.py --only prune`.", ""]
+    encoder = results.get("encoder")
+    lines += ["## Transformer encoder (CPU)", ""]
+    if encoder:
+        lines += ["`bench/bench_encoder.cpp` against `bench/peers/torch_encoder.py` "
+                  "(`torch.nn.TransformerEncoder`, batch_first): 4 pre-LN layers, d_model 128, 4 heads, "
+                  "FFN 512, GELU, no dropout, input (32, 64, 128); the step's loss is the mean square of "
+                  "the output. PyTorch's inference runs under `torch.inference_mode` (its fused fast path "
+                  f"where it applies). Medians of {encoder['repetitions']} repetitions.", ""]
+        lines += table(encoder["rows"], encoder["date"], encoder["device"])
+        lines.append("")
+    else:
+        lines += ["Not measured yet: run `scripts/perf_report.py --only encoder`.", ""]
     cnn = results.get("prune_cnn")
     lines += ["## Pruning throughput on CNNs (CPU)", ""]
     if cnn:
@@ -236,7 +266,7 @@ def main():
     ap.add_argument("--build", default=os.path.join(ROOT, "build"))
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--repetitions", type=int, default=5)
-    ap.add_argument("--only", choices=["core", "conv", "prune", "prune_cnn"],
+    ap.add_argument("--only", choices=["core", "conv", "prune", "prune_cnn", "encoder"],
                     help="measure one section; keep the others' figures from docs/perf/cpu.json")
     ap.add_argument("--min-time", type=float, default=0,
                     help="conv section: seconds per Google Benchmark repetition (0: the library's "
@@ -259,6 +289,8 @@ def main():
                            **measure_conv(args)}
     if only in (None, "prune"):
         results["prune"] = section(date, device, measure_prune(args), args.repetitions)
+    if only in (None, "encoder"):
+        results["encoder"] = section(date, device, measure_encoder(args), args.repetitions)
     if only in (None, "prune_cnn"):
         results["prune_cnn"] = section(date, device, measure_prune_cnn(args), args.repetitions)
 
