@@ -60,7 +60,8 @@ def main():
             infer_model(x)
 
     common = {"threads": args.threads, "torch": torch.__version__,
-              "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "default")}
+              "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "default"),
+              "gomp_spincount": os.environ.get("GOMP_SPINCOUNT", "default")}
     shape = f"{args.batch}/{args.tokens}"
     print(json.dumps({"name": f"encoder_train_step/{shape}", "median_ms": median_ms(step, args.reps, args.warmup),
                       **common}), flush=True)

@@ -2,17 +2,41 @@
 // Max-subtraction keeps exp() in range; cross-entropy works from log-probabilities.
 #include <cmath>
 #include <limits>
+#include <type_traits>
 
 #include "kernels/cpu/cpu_backend.h"
+#include "kernels/cpu/vector_exp.h"
 #include "kernels/formulas/softmax.h"
 
 namespace shrink::kernels::cpu {
 
 namespace {
 
+// float32 rows along the last axis (inner == 1: attention scores, logits): one exp per
+// element, eight at a time (kernels/cpu/vector_exp.h), stored and then scaled.
+void softmax_rows_float(bool log, std::int64_t rows, std::int64_t dim, const float* x, float* y) {
+#pragma omp parallel for schedule(static) if (rows * dim > kParallelGrain)
+  for (std::int64_t r = 0; r < rows; ++r) {
+    const float* src = x + r * dim;
+    float* dst = y + r * dim;
+    float m = -std::numeric_limits<float>::infinity();
+    for (std::int64_t d = 0; d < dim; ++d) m = src[d] > m ? src[d] : m;
+    const float total = vexp::exp_shifted(src, m, dst, dim);
+    if (log) {
+      const float log_total = std::log(total) + m;
+      for (std::int64_t d = 0; d < dim; ++d) dst[d] = src[d] - log_total;
+    } else {
+      const float inv = 1.0f / total;
+      for (std::int64_t d = 0; d < dim; ++d) dst[d] *= inv;
+    }
+  }
+}
+
 template <class T>
 void softmax_typed(bool log, std::int64_t outer, std::int64_t dim, std::int64_t inner, const T* x,
                    T* y) {
+  if constexpr (std::is_same_v<T, float>)
+    if (inner == 1) return softmax_rows_float(log, outer, dim, x, y);
 #pragma omp parallel for collapse(2) schedule(static) if (outer * dim * inner > kParallelGrain)
   for (std::int64_t o = 0; o < outer; ++o)
     for (std::int64_t i = 0; i < inner; ++i) {
