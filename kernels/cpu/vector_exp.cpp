@@ -37,7 +37,8 @@ __m256 exp8(__m256 x) {
 }  // namespace
 
 float exp1(float x) {
-  x = std::isnan(x) ? x : std::fmax(kLo, std::fmin(kHi, x));
+  if (std::isnan(x)) return x;  // the vector path's NaN (and no float-to-int cast of NaN below)
+  x = std::fmax(kLo, std::fmin(kHi, x));
   const float n = std::floor(std::fma(x, kLog2e, 0.5f));
   float r = std::fma(-n, kLn2Hi, x);
   r = std::fma(-n, kLn2Lo, r);
