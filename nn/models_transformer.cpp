@@ -15,8 +15,8 @@ namespace shrink::nn {
 
 namespace {
 
-// Tensors a layer stores beyond Linear/Conv sizes: the token embeddings of ViT are drawn from
-// N(0, 0.02^2), clipped at 2 standard deviations (timm's trunc_normal_(std=.02)).
+// ViT's positional embeddings: N(0, 0.02^2) values clipped at 2 standard deviations (a
+// clip, not a resampling truncation as timm's trunc_normal_; the spread is what matters).
 Tensor truncated_normal(const Shape& shape, double std, Generator& gen) {
   Tensor t = Tensor::randn(shape, gen, DType::Float64);
   std::vector<double> v = t.to_vector<double>();
@@ -90,6 +90,11 @@ void bert_init(Module& m, double std, Generator& gen) {
   }
 }
 
+void check_ids(const Tensor& ids) {
+  SHRINK_CHECK(ids.dtype() == DType::Int64 && ids.dim() == 2, "BertClassifier: input must be int64 token ids "
+               "(batch, tokens), got ", dtype_name(ids.dtype()), " ", shape_str(ids.shape()));
+}
+
 }  // namespace
 
 VisionTransformer::VisionTransformer(std::int64_t in_channels, std::int64_t image_size, std::int64_t patch,
@@ -134,8 +139,7 @@ BertClassifier::BertClassifier(std::int64_t vocab, std::int64_t max_tokens, std:
 }
 
 Tensor BertClassifier::forward(const Tensor& ids) {
-  SHRINK_CHECK(ids.dtype() == DType::Int64 && ids.dim() == 2, "BertClassifier: input must be int64 token ids "
-               "(batch, tokens), got ", dtype_name(ids.dtype()), " ", shape_str(ids.shape()));
+  check_ids(ids);
   // The padding mask of the ids themselves: 1 for a token, 0 for the padding id.
   std::vector<std::int64_t> mask = ids.detach().to_vector<std::int64_t>();
   for (std::int64_t& m : mask) m = m == kPadId ? 0 : 1;
@@ -152,8 +156,7 @@ Tensor BertClassifier::forward_with(const Tensor& ids, const std::vector<Tensor>
 }
 
 Tensor BertClassifier::run(const Tensor& ids, const Tensor& attention_mask) {
-  SHRINK_CHECK(ids.dtype() == DType::Int64 && ids.dim() == 2, "BertClassifier: input must be int64 token ids "
-               "(batch, tokens), got ", dtype_name(ids.dtype()), " ", shape_str(ids.shape()));
+  check_ids(ids);
   Module& emb = *child("embeddings");
   const auto& positions = std::dynamic_pointer_cast<Embedding>(emb.child("position_embeddings"));
   const std::int64_t b = ids.size(0), t = ids.size(1);

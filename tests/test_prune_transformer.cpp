@@ -104,17 +104,17 @@ TEST(PruneTransformer, ShrunkEqualsMaskedAndZeroedUnitsRemovedChangeNothing) {
   // A head whose Q, K, V rows and biases are zero attends uniformly to zero values: removing it
   // changes nothing even where out_proj still reads it.
   auto zeroed = build(kVit, 5), pruned = build(kVit, 5);
-  for (auto* m : {zeroed.get()})
-    for (const char* p : {"q_proj", "k_proj", "v_proj"}) {
-      const std::string w = std::string("encoder.layers.1.self_attn.") + p;
-      std::vector<float> wv = m->parameter(w + ".weight").to_vector<float>(), bv = m->parameter(w + ".bias").to_vector<float>();
-      for (std::int64_t r = 8; r < 12; ++r) {  // head 2
-        bv[r] = 0;
-        for (int c = 0; c < 16; ++c) wv[r * 16 + c] = 0;
-      }
-      m->set_parameter(w + ".weight", Tensor::from_vector(wv, {16, 16}));
-      m->set_parameter(w + ".bias", Tensor::from_vector(bv, {16}));
+  for (const char* p : {"q_proj", "k_proj", "v_proj"}) {
+    const std::string w = std::string("encoder.layers.1.self_attn.") + p;
+    std::vector<float> wv = zeroed->parameter(w + ".weight").to_vector<float>(),
+                       bv = zeroed->parameter(w + ".bias").to_vector<float>();
+    for (std::int64_t r = 8; r < 12; ++r) {  // head 2
+      bv[r] = 0;
+      for (int c = 0; c < 16; ++c) wv[r * 16 + c] = 0;
     }
+    zeroed->set_parameter(w + ".weight", Tensor::from_vector(wv, {16, 16}));
+    zeroed->set_parameter(w + ".bias", Tensor::from_vector(bv, {16}));
+  }
   pruned->load_state_dict(zeroed->state_dict());
   auto pruned_groups = build_groups(*pruned, nn::input_shape(kVit));
   Group g = named(pruned_groups, "encoder.layers.1.self_attn");
