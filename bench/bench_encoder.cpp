@@ -51,8 +51,29 @@ void encoder_inference(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations() * batch);
 }
 
+// The attention of one layer alone, (B, T, heads * 32) projections in, by each implementation:
+// forward only (range 2 = 0) or forward and backward (1); range 3 picks the kernel.
+void attention_op(benchmark::State& state) {
+  const std::int64_t batch = state.range(0), tokens = state.range(1), heads = 4;
+  const bool backward = state.range(2) != 0;
+  const auto kernel = state.range(3) != 0 ? AttentionKernel::Fused : AttentionKernel::Composite;
+  Generator gen(0);
+  Tensor q = Tensor::randn({batch, tokens, heads * 32}, gen).requires_grad_(backward);
+  Tensor k = Tensor::randn({batch, tokens, heads * 32}, gen).requires_grad_(backward);
+  Tensor v = Tensor::randn({batch, tokens, heads * 32}, gen).requires_grad_(backward);
+  for (auto _ : state) {
+    Tensor y = multi_head_attention(q, k, v, heads, Tensor(), 0, kernel);
+    if (backward) sum(y).backward();
+    benchmark::DoNotOptimize(y.raw_data());
+  }
+  state.SetLabel(std::string(kernel == AttentionKernel::Fused ? "fused" : "composite") +
+                 (backward ? " fwd+bwd" : " fwd"));
+  state.SetItemsProcessed(state.iterations() * batch);
+}
+
 }  // namespace
 
+BENCHMARK(attention_op)->ArgsProduct({{32}, {64}, {0, 1}, {0, 1}})->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(encoder_train_step)->Args({32, 64})->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(encoder_inference)->Args({32, 64})->Unit(benchmark::kMillisecond)->UseRealTime();
 

@@ -62,8 +62,26 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias);
 // defined, is additive, of q's dtype, and broadcasts to the scores (..., Tq, Tk): 0 where a
 // query may attend, a large negative number where it may not (attention_mask_bias). scale 0
 // means 1/sqrt(d).
+//
+// Two implementations give the same result (tests/test_attention_fused.cpp): the fused kernel
+// (kernels attention / attention_backward: blocked with an online softmax, no score matrix
+// stored, the backward recomputing the scores from one log-sum-exp per query) and the
+// composite of matmul, softmax and the rest, whose gradient is theirs. Auto takes the fused
+// one unless the mask needs a gradient (the kernel does not produce one) or its broadcast
+// pattern over the leading axes is not two strided groups; Fused insists (an error says why
+// it cannot), Composite is the reference.
+enum class AttentionKernel { Auto, Fused, Composite };
 Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v,
-                                    const Tensor& mask = Tensor(), double scale = 0);
+                                    const Tensor& mask = Tensor(), double scale = 0,
+                                    AttentionKernel kernel = AttentionKernel::Auto);
+// Multi-head attention on the projections' own layout, so no head is ever permuted into
+// place: q (B, Tq, heads * d), k (B, Tk, heads * d), v (B, Tk, heads * dv) -> (B, Tq, heads * dv),
+// head h being features [h d, (h + 1) d). Equal to splitting the heads ((B, heads, T, d)),
+// scaled_dot_product_attention and merging them back; the mask broadcasts to
+// (B, heads, Tq, Tk). scale 0 means 1/sqrt(d).
+Tensor multi_head_attention(const Tensor& q, const Tensor& k, const Tensor& v, std::int64_t heads,
+                            const Tensor& mask = Tensor(), double scale = 0,
+                            AttentionKernel kernel = AttentionKernel::Auto);
 // The additive mask (B, 1, 1, T) of a padding mask (B, T) that holds 1 for a real token and 0
 // for padding (the Hugging Face attention_mask convention): 0 for a token, -1e9 for padding,
 // as `dtype`. -1e9 rather than -inf keeps a row that is all padding finite.

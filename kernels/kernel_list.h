@@ -272,6 +272,20 @@ SHRINK_KERNEL(layer_norm_backward, (DType t, std::int64_t rows, std::int64_t dim
                                     const void* dy, void* dx, void* dgamma, void* dbeta),
               (t, rows, dim, x, gamma, mean, rstd, dy, dx, dgamma, dbeta))
 
+// ---- fused scaled dot-product attention (AttentionShape: kernels/kernel_types.h; formulas:
+// kernels/formulas/attention.h) ----
+// out = softmax(scale q k^T + mask) v per problem, never holding a whole score matrix; writes
+// each score row's log-sum-exp (lse) for the backward. mask may be null.
+SHRINK_KERNEL(attention, (DType t, const AttentionShape& s, const void* q, const void* k, const void* v,
+                          const void* mask, void* out, void* lse),
+              (t, s, q, k, v, mask, out, lse))
+// dq, dk, dv (overwritten, in q's, k's and v's layouts) from the forward's inputs, out and lse
+// and dout (out's layout); delta (problems, tq) = rowwise dout . out is written on the way.
+SHRINK_KERNEL(attention_backward, (DType t, const AttentionShape& s, const void* q, const void* k,
+                                   const void* v, const void* mask, const void* out, const void* lse,
+                                   const void* dout, void* delta, void* dq, void* dk, void* dv),
+              (t, s, q, k, v, mask, out, lse, dout, delta, dq, dk, dv))
+
 // ---- optimizer updates (in place over one parameter of n elements) ----
 SHRINK_KERNEL(sgd_step, (DType t, std::int64_t n, const SgdParams& p, void* param,
                          const void* grad, void* momentum_buffer),

@@ -72,4 +72,23 @@ struct Pool2dShape {
   constexpr std::int64_t out_w() const { return (w + 2 * pad_w - kw) / stride_w + 1; }
 };
 
+// Fused scaled dot-product attention over outer x inner independent problems (a batch and its
+// heads). Problem (o, h) reads row i of q at q + o*q.outer + h*q.inner + i*q.row, its features
+// contiguous; k, v and out likewise (their gradients share their layouts). Both the
+// contiguous (B, H, T, d) layout and the projections' own (B, T, H*d) one are strides of
+// this form, so multi-head attention needs no head permutes. The additive mask, when given,
+// is read at o*mask_outer + h*mask_inner + i*mask_row + j*mask_col (0 along a broadcast
+// axis). The log-sum-exp of each score row (lse) and the backward's delta_i = dout_i . out_i
+// are contiguous (outer * inner, tq).
+struct AttentionLayout {
+  std::int64_t outer = 0, inner = 0, row = 0;
+};
+struct AttentionShape {
+  std::int64_t outer = 1, inner = 1, tq = 0, tk = 0, d = 0, dv = 0;
+  double scale = 1;
+  AttentionLayout q, k, v, out;
+  std::int64_t mask_outer = 0, mask_inner = 0, mask_row = 0, mask_col = 0;
+  constexpr std::int64_t problems() const { return outer * inner; }
+};
+
 }  // namespace shrink::kernels

@@ -16,11 +16,6 @@ const Linear& linear_child(const Module& m, const char* name) {
   return *child;
 }
 
-// (B, T, heads * head_dim) -> (B, heads, T, head_dim)
-Tensor split_heads(const Tensor& x, std::int64_t head_dim) {
-  return permute(reshape(x, {x.size(0), x.size(1), -1, head_dim}), {0, 2, 1, 3});
-}
-
 }  // namespace
 
 MultiheadAttention::MultiheadAttention(std::int64_t d_model, std::int64_t heads, bool bias, Generator& gen) {
@@ -82,11 +77,9 @@ Tensor MultiheadAttention::attend(const Tensor& x, const Tensor& mask) {
   SHRINK_CHECK(x.dim() == 3 && x.size(2) == d_model(), "MultiheadAttention: input must be (batch, tokens, ",
                d_model(), "), got ", shape_str(x.shape()));
   Module &q = *child("q_proj"), &k = *child("k_proj"), &v = *child("v_proj"), &o = *child("out_proj");
-  const Tensor heads_out =
-      scaled_dot_product_attention(split_heads(q(x), head_dim_), split_heads(k(x), head_dim_),
-                                   split_heads(v(x), head_dim_), mask);
-  // (B, heads, T, head_dim) -> (B, T, heads * head_dim)
-  return o(reshape(permute(heads_out, {0, 2, 1, 3}), {x.size(0), x.size(1), -1}));
+  // The heads stay interleaved in the projections' (B, T, heads * head_dim) layout: the fused
+  // kernel reads each head's columns in place, and its output is out_proj's input as is.
+  return o(multi_head_attention(q(x), k(x), v(x), heads(), mask));
 }
 
 }  // namespace shrink::nn

@@ -99,4 +99,33 @@ inline ReferenceFn attention(bool mask, double scale = 0) {
   };
 }
 
+// multi_head_attention of inputs q (B, Tq, heads d), k (B, Tk, heads d), v (B, Tk, heads dv)
+// (and, with `mask`, input 3 broadcast to (B, heads, Tq, Tk)): the heads split out by hand into
+// (B, heads, T, f), attention() above, and merged back into (B, Tq, heads dv).
+inline ReferenceFn multi_head_attention(std::int64_t heads, bool mask) {
+  const auto split = [heads](const RefInput& x) {
+    const std::int64_t b = x.shape[0], t = x.shape[1], f = x.shape[2] / heads;
+    RefInput out{{b, heads, t, f}, std::vector<double>(x.values.size())};
+    for (std::int64_t i = 0; i < b; ++i)
+      for (std::int64_t j = 0; j < t; ++j)
+        for (std::int64_t h = 0; h < heads; ++h)
+          for (std::int64_t c = 0; c < f; ++c)
+            out.values[((i * heads + h) * t + j) * f + c] = x.values[(i * t + j) * heads * f + h * f + c];
+    return out;
+  };
+  return [=](R in) {
+    std::vector<RefInput> split_in = {split(in[0]), split(in[1]), split(in[2])};
+    if (mask) split_in.push_back(in[3]);
+    const std::vector<double> y = attention(mask)(split_in);
+    const std::int64_t b = in[0].shape[0], tq = in[0].shape[1], dv = in[2].shape[2] / heads;
+    std::vector<double> merged(y.size());
+    for (std::int64_t i = 0; i < b; ++i)
+      for (std::int64_t h = 0; h < heads; ++h)
+        for (std::int64_t j = 0; j < tq; ++j)
+          for (std::int64_t c = 0; c < dv; ++c)
+            merged[(i * tq + j) * heads * dv + h * dv + c] = y[((i * heads + h) * tq + j) * dv + c];
+    return merged;
+  };
+}
+
 }  // namespace shrink::testing::op_reference

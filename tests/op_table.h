@@ -483,6 +483,42 @@ inline std::vector<OpCase> build_op_cases() {
     with_mask.push_back({{2, 1, 1, 4}, {0, 0, -1e9, -1e9, 0, 0, 0, -1e9}});
     return attention(true)(with_mask);
   });
+  // The rows above without a differentiated mask run the fused kernel (AttentionKernel::Auto);
+  // these pin each implementation and cross the kernel's blocks (32 queries, 64 keys).
+  row("attention_composite", {{{2, 2, 3, 4}}, {{2, 2, 5, 4}}, {{2, 2, 5, 3}}}, [](V x) {
+    return scaled_dot_product_attention(x[0], x[1], x[2], Tensor(), 0, AttentionKernel::Composite);
+  }, attention(false));
+  row("attention_fused_blocks", {{{1, 1, 33, 3}}, {{1, 1, 70, 3}}, {{1, 1, 70, 2}}}, [](V x) {
+    return scaled_dot_product_attention(x[0], x[1], x[2], Tensor(), 0, AttentionKernel::Fused);
+  }, attention(false));
+  // A constant (Tq, Tk) mask shared by every batch and head, -1e9 on some keys of some queries.
+  const std::vector<double> causal = {0, -1e9, -1e9, -1e9, 0.5, 0, -1e9, -1e9, 0, -0.25, 0, -1e9};
+  row("attention_fused_2d_mask", {{{2, 2, 3, 4}}, {{2, 2, 4, 4}}, {{2, 2, 4, 3}}}, [causal](V x) {
+    const Tensor mask = Tensor::from_vector(causal, {3, 4}, Device::cpu()).to(x[0].dtype()).to(x[0].device());
+    return scaled_dot_product_attention(x[0], x[1], x[2], mask, 0, AttentionKernel::Fused);
+  }, [causal](R in) {
+    std::vector<RefInput> with_mask = in;
+    with_mask.push_back({{3, 4}, causal});
+    return attention(true)(with_mask);
+  });
+  // Multi-head attention on the (B, T, heads * d) layout: 2 heads, d 4, dv 3.
+  row("multi_head_attention", {{{2, 3, 8}}, {{2, 5, 8}}, {{2, 5, 6}}},
+      [](V x) { return shrink::multi_head_attention(x[0], x[1], x[2], 2); }, op_reference::multi_head_attention(2, false));
+  row("multi_head_attention_composite", {{{2, 3, 8}}, {{2, 5, 8}}, {{2, 5, 6}}}, [](V x) {
+    return shrink::multi_head_attention(x[0], x[1], x[2], 2, Tensor(), 0, AttentionKernel::Composite);
+  }, op_reference::multi_head_attention(2, false));
+  row("multi_head_attention_padding", {{{2, 3, 6}}, {{2, 4, 6}}, {{2, 4, 6}}}, [](V x) {
+    const Tensor mask = reshape(int64s({1, 1, 1, 0, 1, 0, 0, 0}, x[0].device()), {2, 4});
+    return shrink::multi_head_attention(x[0], x[1], x[2], 3, attention_mask_bias(mask, x[0].dtype()), 0,
+                                AttentionKernel::Fused);
+  }, [](R in) {
+    std::vector<RefInput> with_mask = in;
+    with_mask.push_back({{2, 1, 1, 4}, {0, 0, 0, -1e9, 0, -1e9, -1e9, -1e9}});
+    return op_reference::multi_head_attention(3, true)(with_mask);
+  });
+  // A differentiated (heads, Tq, Tk) mask: the composite, which gives the mask its gradient.
+  row("multi_head_attention_additive_mask", {{{1, 3, 4}}, {{1, 2, 4}}, {{1, 2, 4}}, {{2, 3, 2}}},
+      [](V x) { return shrink::multi_head_attention(x[0], x[1], x[2], 2, x[3]); }, op_reference::multi_head_attention(2, true));
   add_pool_batch_norm_rows(t);
   // ---- a small network: every op's backward composed ----
   row("mlp", {{{4, 3}}, {{5, 3}}, {{5}}, {{3, 5}}}, [](V x) {

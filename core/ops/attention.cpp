@@ -1,9 +1,12 @@
-// scaled_dot_product_attention, composed from the ops it is made of (matmul, transpose,
-// mul_scalar, add, softmax), so its gradient is theirs and the gradient check comes free.
-// A fused kernel with an online softmax is checked against this composite.
+// scaled_dot_product_attention and multi_head_attention: the shape checks, the choice between
+// the fused kernel (core/ops/attention_fused.cpp) and the composite of the ops attention is
+// made of (matmul, transpose, mul_scalar, add, softmax: its gradient is theirs, the reference
+// the fused kernel is tested against), and attention_mask_bias.
 #include <cmath>
+#include <string>
 #include <vector>
 
+#include "core/ops/attention_fused.h"
 #include "core/ops/common.h"
 #include "kernels/shape_only.h"
 
@@ -50,17 +53,136 @@ void check_shapes(const Tensor& q, const Tensor& k, const Tensor& v, const Tenso
                shape_str(scores), " (q ", shape_str(q.shape()), ", k ", shape_str(k.shape()), ")");
 }
 
+double resolve_scale(const char* op, double scale, std::int64_t d) {
+  SHRINK_CHECK(std::isfinite(scale) && scale >= 0, op, ": scale must be finite and >= 0 (0: 1/sqrt(d)), got ",
+               scale);
+  return scale > 0 ? scale : 1.0 / std::sqrt(static_cast<double>(d));
+}
+
+Tensor composite(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& mask, double scale) {
+  Tensor scores = mul_scalar(matmul(q, transpose(k, -1, -2)), scale);
+  if (mask.defined()) scores = add(scores, mask);
+  return matmul(softmax(scores, -1), v);
+}
+
+// Why the fused kernel cannot run (empty: it can). `problems` are the score's leading axes.
+std::string fused_refusal(const Tensor& mask, const std::optional<ops_detail::ProblemAxes>& axes,
+                          std::int64_t problems, std::int64_t tq, std::int64_t tk) {
+  if (mask.defined() && needs_grad({&mask})) return "the mask needs a gradient, which the fused kernel does not give";
+  if (!axes) return "the mask's broadcast over the leading axes is not two strided groups";
+  if (problems == 0 || tq == 0 || tk == 0) return "there are no queries or no keys";
+  return "";
+}
+
+// Runs the chosen implementation: `fused` when allowed and wanted, else the composite.
+template <class Fused, class Composite>
+Tensor choose(const char* op, AttentionKernel kernel, const std::string& refusal, Fused fused, Composite composite) {
+  if (kernel == AttentionKernel::Fused)
+    SHRINK_CHECK(refusal.empty(), op, ": the fused kernel cannot run: ", refusal);
+  return kernel != AttentionKernel::Composite && refusal.empty() ? fused() : composite();
+}
+
+// (…, T, f) contiguous read as problems (outer, inner) of rows of f features.
+kernels::AttentionLayout contiguous_layout(std::int64_t inner, std::int64_t rows, std::int64_t features) {
+  return {inner * rows * features, rows * features, features};
+}
+
 }  // namespace
 
 Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& mask,
-                                    double scale) {
+                                    double scale, AttentionKernel kernel) {
   check_shapes(q, k, v, mask);
-  SHRINK_CHECK(std::isfinite(scale) && scale >= 0, kOp, ": scale must be finite and >= 0 (0: 1/sqrt(d)), got ",
-               scale);
-  const double s = scale > 0 ? scale : 1.0 / std::sqrt(static_cast<double>(q.size(q.dim() - 1)));
-  Tensor scores = mul_scalar(matmul(q, transpose(k, -1, -2)), s);
-  if (mask.defined()) scores = add(scores, mask);
-  return matmul(softmax(scores, -1), v);
+  const int n = q.dim();
+  const double s = resolve_scale(kOp, scale, q.size(n - 1));
+  Shape scores = q.shape();
+  scores[n - 1] = k.size(n - 2);
+  const std::vector<std::int64_t> strides =
+      mask.defined() ? broadcast_strides(mask.shape(), scores) : std::vector<std::int64_t>(scores.size(), 0);
+  const Shape lead(scores.begin(), scores.end() - 2);
+  const auto axes = two_problem_axes(lead, std::vector<std::int64_t>(strides.begin(), strides.end() - 2));
+  const std::int64_t problems = numel(lead), tq = q.size(n - 2), tk = k.size(n - 2);
+  return choose(kOp, kernel, fused_refusal(mask, axes, problems, tq, tk), [&] {
+    kernels::AttentionShape sh;
+    sh.outer = axes->outer;
+    sh.inner = axes->inner;
+    sh.tq = tq;
+    sh.tk = tk;
+    sh.d = q.size(n - 1);
+    sh.dv = v.size(n - 1);
+    sh.scale = s;
+    sh.q = contiguous_layout(sh.inner, tq, sh.d);
+    sh.k = contiguous_layout(sh.inner, tk, sh.d);
+    sh.v = contiguous_layout(sh.inner, tk, sh.dv);
+    sh.out = contiguous_layout(sh.inner, tq, sh.dv);
+    sh.mask_outer = axes->mask_outer;
+    sh.mask_inner = axes->mask_inner;
+    sh.mask_row = strides[n - 2];
+    sh.mask_col = strides[n - 1];
+    Shape out_shape = q.shape();
+    out_shape[n - 1] = sh.dv;
+    return fused_attention(q, k, v, mask, sh, out_shape);
+  }, [&] { return composite(q, k, v, mask, s); });
+}
+
+Tensor multi_head_attention(const Tensor& q, const Tensor& k, const Tensor& v, std::int64_t heads,
+                            const Tensor& mask, double scale, AttentionKernel kernel) {
+  constexpr const char* op = "multi_head_attention";
+  for (const auto& [t, name] : {std::pair{&q, "q"}, {&k, "k"}, {&v, "v"}}) {
+    check_input(*t, name, q);
+    SHRINK_CHECK(t->dim() == 3, op, ": ", name, " must be (batch, tokens, heads * features), got ",
+                 shape_str(t->shape()));
+  }
+  SHRINK_CHECK(heads > 0 && q.size(2) % heads == 0 && v.size(2) % heads == 0, op, ": heads (", heads,
+               ") must be > 0 and divide the features of q ", shape_str(q.shape()), " and v ", shape_str(v.shape()));
+  SHRINK_CHECK(k.size(0) == q.size(0) && v.size(0) == q.size(0), op, ": q ", shape_str(q.shape()), ", k ",
+               shape_str(k.shape()), " and v ", shape_str(v.shape()), " must have the same batch");
+  SHRINK_CHECK(k.size(2) == q.size(2), op, ": k ", shape_str(k.shape()), " must have q's features (q ",
+               shape_str(q.shape()), ")");
+  SHRINK_CHECK(v.size(1) == k.size(1), op, ": v ", shape_str(v.shape()), " must have as many tokens as k ",
+               shape_str(k.shape()));
+  const std::int64_t b = q.size(0), tq = q.size(1), tk = k.size(1), d = q.size(2) / heads, dv = v.size(2) / heads;
+  const Shape scores = {b, heads, tq, tk};
+  std::vector<std::int64_t> strides(4, 0);
+  if (mask.defined()) {
+    check_input(mask, "mask", q);
+    bool broadcasts = mask.dim() <= 4;
+    for (int a = 1; broadcasts && a <= mask.dim(); ++a) {
+      const std::int64_t m = mask.size(mask.dim() - a);
+      broadcasts = m == 1 || m == scores[4 - a];
+    }
+    SHRINK_CHECK(broadcasts, op, ": mask ", shape_str(mask.shape()), " does not broadcast to the scores ",
+                 shape_str(scores), " (q ", shape_str(q.shape()), ", k ", shape_str(k.shape()), ", ", heads,
+                 " heads)");
+    strides = broadcast_strides(mask.shape(), scores);
+  }
+  const double s = resolve_scale(op, scale, d);
+  const ops_detail::ProblemAxes axes{b, heads, strides[0], strides[1]};
+  return choose(op, kernel, fused_refusal(mask, axes, b * heads, tq, tk), [&] {
+    kernels::AttentionShape sh;
+    sh.outer = b;
+    sh.inner = heads;
+    sh.tq = tq;
+    sh.tk = tk;
+    sh.d = d;
+    sh.dv = dv;
+    sh.scale = s;
+    // Row i of head h of sequence o: o * T * heads * f + i * heads * f + h * f.
+    sh.q = {tq * heads * d, d, heads * d};
+    sh.k = {tk * heads * d, d, heads * d};
+    sh.v = {tk * heads * dv, dv, heads * dv};
+    sh.out = {tq * heads * dv, dv, heads * dv};
+    sh.mask_outer = strides[0];
+    sh.mask_inner = strides[1];
+    sh.mask_row = strides[2];
+    sh.mask_col = strides[3];
+    return fused_attention(q, k, v, mask, sh, {b, tq, heads * dv});
+  }, [&] {
+    const auto split = [heads](const Tensor& x) {
+      return permute(reshape(x, {x.size(0), x.size(1), heads, -1}), {0, 2, 1, 3});
+    };
+    const Tensor out = composite(split(q), split(k), split(v), mask, s);
+    return reshape(permute(out, {0, 2, 1, 3}), {b, tq, heads * dv});
+  });
 }
 
 Tensor attention_mask_bias(const Tensor& attention_mask, DType dtype) {

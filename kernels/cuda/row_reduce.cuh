@@ -38,6 +38,14 @@ struct SumAcc {
   }
 };
 
+template <class T>
+struct MaxAcc {
+  T v;
+  static __device__ MaxAcc identity() { return {neg_inf<T>()}; }
+  static __device__ MaxAcc combine(MaxAcc a, MaxAcc b) { return {a.v > b.v ? a.v : b.v}; }
+  static __device__ MaxAcc shfl_xor(MaxAcc a, int m) { return {__shfl_xor_sync(kFullMask, a.v, m)}; }
+};
+
 // Running (max, sum of exp(x - max)) for one-pass softmax statistics (Milakov & Gimelshein
 // 2018, "Online normalizer calculation for softmax"). A scale of exactly 1 when the maxima
 // agree keeps rows that start with -inf finite.
