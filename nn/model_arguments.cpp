@@ -24,6 +24,11 @@ double number_argument(const nlohmann::json& spec, const char* key, double fallb
   return v;
 }
 
+void check_parameter_total(const nlohmann::json& spec, std::int64_t count) {
+  SHRINK_CHECK(count <= kMaxParameters, "model spec: ", spec.dump(), " has ", count, " parameters, more than ",
+               kMaxParameters, " (the limit)");
+}
+
 bool flag_argument(const nlohmann::json& spec, const char* key, bool fallback) {
   if (!spec.contains(key)) return fallback;
   SHRINK_CHECK(spec.at(key).is_boolean(), "model spec: '", key, "' must be true or false in ", spec.dump());

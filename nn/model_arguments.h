@@ -14,6 +14,12 @@ namespace shrink::nn {
 
 // Argument bounds: far beyond any real input, far below what overflows a size.
 constexpr std::int64_t kMaxChannels = 4096, kMaxInputSize = 4096, kMaxClasses = 1 << 20;
+// Weights and biases in all: a builder that can count its model refuses a spec above this
+// before allocating anything (ffn-10000 has 7.9e6).
+constexpr std::int64_t kMaxParameters = std::int64_t{1} << 32;
+
+// Throws naming the spec when `count` (a builder's parameter_count) exceeds kMaxParameters.
+void check_parameter_total(const nlohmann::json& spec, std::int64_t count);
 
 // spec[key] as an integer in [lo, hi], or `fallback` when absent.
 std::int64_t int_argument(const nlohmann::json& spec, const char* key, std::int64_t fallback, std::int64_t lo,

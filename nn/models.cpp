@@ -1,4 +1,5 @@
 #include "nn/models.h"
+#include "nn/model_arguments.h"
 #include "nn/models_cnn.h"
 #include "nn/models_transformer.h"
 
@@ -31,7 +32,6 @@ constexpr const char* kTextForms =
 // and far below what would overflow an element or byte count, so a spec claiming a
 // 2^62-unit layer is refused by name before any tensor is shaped from it.
 constexpr std::int64_t kMaxWidth = std::int64_t{1} << 24;       // units per layer
-constexpr std::int64_t kMaxParameters = std::int64_t{1} << 32;  // weights and biases in all
 
 void check_width(const char* where, std::int64_t width, const std::string& spec) {
   SHRINK_CHECK(width > 0 && width <= kMaxWidth, where, ": width ", width, " in ", spec,

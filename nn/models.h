@@ -55,7 +55,8 @@ struct ModelBuilder {
   // tensors `saved` (see spec_at_sizes). The mlp family has it; others adopt shapes only.
   std::function<nlohmann::json(const nlohmann::json& spec, const SavedShapes& saved)> at_sizes;
   // Optional: how many values (weights, biases) the spec's model holds, computed without
-  // building it. The mlp family has it.
+  // building it. The mlp and transformer families have it (their builders refuse a spec above
+  // kMaxParameters, nn/model_arguments.h, before allocating).
   std::function<std::int64_t(const nlohmann::json& spec)> parameter_count;
 };
 

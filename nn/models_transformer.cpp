@@ -39,6 +39,15 @@ EncoderOptions encoder_arguments(const nlohmann::json& spec, const EncoderOption
 }
 const std::vector<std::string> kEncoderKeys = {"dim", "depth", "heads", "mlp", "dropout", "activation", "norm_first"};
 
+// Values of an encoder of `o` (nn/transformer.h) without building it: per layer the Q, K, V
+// and output projections with biases, the FFN's two Linears, two LayerNorms; the final norm.
+// (d <= 2^16, ffn <= 2^20, layers <= 2^10: no term overflows.)
+std::int64_t encoder_parameter_count(const EncoderOptions& o) {
+  const std::int64_t d = o.d_model, f = o.ffn;
+  const std::int64_t layer = 4 * (d * d + d) + (d * f + f) + (f * d + d) + 2 * (2 * d);
+  return o.layers * layer + (o.final_norm ? 2 * d : 0);
+}
+
 std::vector<std::string> with_keys(std::vector<std::string> keys, const std::vector<std::string>& more) {
   keys.insert(keys.end(), more.begin(), more.end());
   return keys;
@@ -46,11 +55,22 @@ std::vector<std::string> with_keys(std::vector<std::string> keys, const std::vec
 
 ModelBuilder vit_builder() {
   const auto image = [](const nlohmann::json& spec) { return image_arguments(spec, 28, 1); };
+  // patch_embed (a d x C x p x p conv with bias), cls_token, pos_embed (1 + tokens), the
+  // encoder, head.
+  const auto count = [image](const nlohmann::json& spec) {
+    const ImageArguments a = image(spec);
+    const std::int64_t patch = int_argument(spec, "patch", 7, 1, a.size), tokens = (a.size / patch) * (a.size / patch);
+    const EncoderOptions o = encoder_arguments(spec, EncoderOptions{});
+    const std::int64_t d = o.d_model;
+    return d * a.channels * patch * patch + d + d + (1 + tokens) * d + encoder_parameter_count(o) +
+           d * a.classes + a.classes;
+  };
   return {"vit-tiny",
           "ViT for small images: patches (\"patch\", default 7) as tokens, a class token, a pre-LN encoder "
           "(default d 128, 4 layers, 4 heads, FFN 512)",
           with_image_keys(with_keys({"patch"}, kEncoderKeys)),
-          [image](const nlohmann::json& spec, Generator& gen) -> std::shared_ptr<Module> {
+          [image, count](const nlohmann::json& spec, Generator& gen) -> std::shared_ptr<Module> {
+            check_parameter_total(spec, count(spec));
             const ImageArguments a = image(spec);
             const std::int64_t patch = int_argument(spec, "patch", 7, 1, a.size);
             return std::make_shared<VisionTransformer>(a.channels, a.size, patch, a.classes,
@@ -58,26 +78,40 @@ ModelBuilder vit_builder() {
           },
           [image](const nlohmann::json& spec) { return image_shape(image(spec)); },
           {},
-          {}};
+          count};
 }
 
 ModelBuilder bert_builder() {
   EncoderOptions defaults;
   defaults.layers = 2, defaults.heads = 2, defaults.norm_first = false, defaults.final_norm = false;
   defaults.eps = 1e-12;  // BERT's LayerNorm epsilon
+  struct Sizes {
+    std::int64_t vocab, tokens, classes;
+  };
+  const auto sizes = [](const nlohmann::json& spec) {
+    return Sizes{int_argument(spec, "vocab", 30522, 2, 1 << 24), int_argument(spec, "tokens", 128, 1, 1 << 16),
+                 int_argument(spec, "classes", 2, 1, kMaxClasses)};
+  };
+  // Word and position embeddings, their LayerNorm, the encoder, pooler, classifier.
+  const auto count = [defaults, sizes](const nlohmann::json& spec) {
+    const Sizes z = sizes(spec);
+    const EncoderOptions o = encoder_arguments(spec, defaults);
+    const std::int64_t d = o.d_model;
+    return (z.vocab + z.tokens) * d + 2 * d + encoder_parameter_count(o) + (d * d + d) + (d * z.classes + z.classes);
+  };
   return {"bert-tiny",
           "BERT-style classifier of token ids (id 0 is padding, masked out): embeddings, a post-LN encoder "
           "(default d 128, 2 layers, 2 heads, FFN 512), a pooler and a classifier on the first token",
           with_keys({"vocab", "tokens", "classes"}, kEncoderKeys),
-          [defaults](const nlohmann::json& spec, Generator& gen) -> std::shared_ptr<Module> {
-            return std::make_shared<BertClassifier>(int_argument(spec, "vocab", 30522, 2, 1 << 24),
-                                                    int_argument(spec, "tokens", 128, 1, 1 << 16),
-                                                    int_argument(spec, "classes", 2, 1, kMaxClasses),
-                                                    encoder_arguments(spec, defaults), gen);
+          [defaults, sizes, count](const nlohmann::json& spec, Generator& gen) -> std::shared_ptr<Module> {
+            check_parameter_total(spec, count(spec));
+            const Sizes z = sizes(spec);
+            return std::make_shared<BertClassifier>(z.vocab, z.tokens, z.classes, encoder_arguments(spec, defaults),
+                                                    gen);
           },
-          [](const nlohmann::json& spec) { return Shape{int_argument(spec, "tokens", 128, 1, 1 << 16)}; },
+          [sizes](const nlohmann::json& spec) { return Shape{sizes(spec).tokens}; },
           {},
-          {}};
+          count};
 }
 
 // Sets every Linear and Embedding weight of `m` to N(0, std^2) and every Linear bias to 0

@@ -71,6 +71,13 @@ def measure_encoder(args):
                 what = "training step (fwd+loss+bwd+AdamW)" if "train" in name else "inference"
                 rows.append({"workload": f"encoder {what}, batch/tokens {name.split('/', 1)[1]}", "shrink_ms": ms,
                              "peer": torch_label(p), "peer_ms": p["median_ms"], "threads": t})
+        # One layer's attention alone: the fused kernel against shrink's own composite.
+        for backward, what in (("0", "forward"), ("1", "forward + backward")):
+            fused, composite = ours.get(f"attention_op/32/64/{backward}/1"), ours.get(f"attention_op/32/64/{backward}/0")
+            if fused and composite:
+                rows.append({"workload": f"attention of one layer (32 x 64 tokens, 4 heads of 32), {what}: fused",
+                             "shrink_ms": fused, "peer": "shrink's composite (matmul, softmax, matmul)",
+                             "peer_ms": composite, "threads": t})
     return rows
 
 

@@ -281,3 +281,27 @@ TEST(BertTiny, CountsFlopsOnTokenIdsAndReloads) {
   loaded->eval();
   EXPECT_EQ((*loaded)(ids).to_vector<float>(), before.to_vector<float>());
 }
+
+// The transformer builders count their parameters without building (what keeps a crafted spec
+// from allocating a model of 2^40 values): the count equals what the built model holds, and a
+// spec past the limit is refused by name before anything is allocated.
+TEST(TransformerSpecs, ParameterCountMatchesTheBuiltModelAndHugeSpecsAreRefused) {
+  for (const std::string text : {"vit-tiny", "vit-tiny:depth=2,dim=24,heads=3,mlp=40,patch=4",
+                                 "vit-tiny:input_size=32,in_channels=3,classes=7,patch=8", "bert-tiny",
+                                 "bert-tiny:vocab=50,tokens=9,classes=3,dim=16,heads=4,depth=3,mlp=20"}) {
+    const nlohmann::json spec = parse_model_text(text);
+    Generator gen(0);
+    FillsOff no_fills(gen);
+    const auto model = build_from_spec(spec, gen);
+    std::int64_t held = 0;
+    for (const auto& [name, t] : model->state_dict()) held += t.numel();
+    EXPECT_EQ(spec_parameter_count(spec), held) << text;
+  }
+  for (const std::string text : {"vit-tiny:dim=65536,depth=1024", "bert-tiny:vocab=16777216,dim=65536,heads=1"}) {
+    const std::string e = error_of([&] {
+      Generator gen(0);
+      build_model(text, gen);
+    });
+    EXPECT_NE(e.find("(the limit)"), std::string::npos) << text << ": " << e;
+  }
+}
