@@ -193,16 +193,19 @@ Tensor attention_mask_bias(const Tensor& attention_mask, DType dtype) {
   const Shape shape = {attention_mask.size(0), 1, 1, attention_mask.size(1)};
   // A shape-only forward (kernels/shape_only.h) never computed the mask's values: nothing to check.
   if (kernels::shape_only()) return Tensor::empty(shape, dtype, attention_mask.device());
-  // Built on the host: the mask is B x T values, and checking that each is 0 or 1 there keeps
-  // a stray value (a token id passed by mistake) from becoming a bias of +1e9.
-  const std::vector<double> m = attention_mask.detach().to(DType::Float64).to_vector<double>();
-  std::vector<double> bias(m.size());
-  for (size_t i = 0; i < m.size(); ++i) {
-    SHRINK_CHECK(m[i] == 0 || m[i] == 1, "attention mask ", shape_str(attention_mask.shape()),
-                 " must hold 1 (a token) or 0 (padding), got ", m[i], " at element ", i);
-    bias[i] = m[i] == 1 ? 0.0 : -1e9;
+  NoGradGuard no_grad;
+  // On the mask's own device: one number comes back, sum |m (m - 1)|, which is 0 exactly when
+  // every value is 0 or 1 (NaN makes it NaN). That keeps a stray value (a token id passed by
+  // mistake) from becoming a bias of +1e9 without copying the mask to the host each batch.
+  const Tensor m = attention_mask.detach().to(dtype);
+  if (sum(abs(mul(m, add_scalar(m, -1.0)))).item() != 0) {
+    const std::vector<double> values = m.to(DType::Float64).to_vector<double>();  // the error path only
+    for (size_t i = 0; i < values.size(); ++i)
+      SHRINK_CHECK(values[i] == 0 || values[i] == 1, "attention mask ", shape_str(attention_mask.shape()),
+                   " must hold 1 (a token) or 0 (padding), got ", values[i], " at element ", i);
   }
-  return Tensor::from_vector(bias, shape, Device::cpu()).to(dtype).to(attention_mask.device());
+  // (m - 1) 1e9: 0 for a token, -1e9 for padding (exact in float32 too).
+  return reshape(mul_scalar(add_scalar(m, -1.0), 1e9), shape);
 }
 
 }  // namespace shrink
