@@ -1,6 +1,8 @@
 // GPU benchmarks: the FFN training step (forward, cross-entropy, backward, SGD-momentum) on
 // CUDA at batch 128 and 1024, and memory-bound kernels (softmax rows, elementwise add, as
-// bytes/s and as a fraction of the GPU's peak memory bandwidth), plus one float32 GEMM.
+// bytes/s and as a fraction of the GPU's peak memory bandwidth), plus one float32 GEMM; the
+// transformer encoder of bench_encoder (training step and inference) and one layer's attention
+// alone at long sequences, fused against the composite (whose T x T scores it never stores).
 // bench/peers/torch_gpu.py times the same workloads in PyTorch. Compiles in a CPU-only
 // build too; every benchmark then reports "no GPU".
 //
@@ -15,11 +17,13 @@
 #include <string>
 #include <vector>
 
+#include "core/autograd.h"
 #include "core/ops.h"
 #include "core/random.h"
 #include "kernels/backend.h"
 #include "nn/models.h"
 #include "nn/optim.h"
+#include "nn/transformer.h"
 #ifdef SHRINK_WITH_CUDA
 #include <cuda_runtime.h>
 
@@ -136,6 +140,58 @@ void sgemm_cuda(benchmark::State& state) {
                                                benchmark::Counter::kIsIterationInvariantRate);
 }
 
+// bench_encoder's encoder (4 pre-LN layers, d 128, 4 heads, FFN 512, GELU) on the GPU:
+// range 0 batch, range 1 tokens, range 2 = 1 for a training step (MSE loss, AdamW), 0 for
+// inference; synchronised every iteration (real time).
+void encoder_cuda(benchmark::State& state) {
+  if (skip_without_gpu(state)) return;
+  const std::int64_t batch = state.range(0), tokens = state.range(1);
+  const bool train = state.range(2) != 0;
+  nn::EncoderOptions o;
+  o.d_model = 128, o.heads = 4, o.ffn = 512, o.layers = 4, o.dropout = 0, o.activation = "gelu";
+  o.norm_first = true, o.final_norm = false;
+  Generator gen(0);
+  nn::TransformerEncoder encoder(o, gen);
+  encoder.to(Device::cuda());
+  nn::AdamW optimizer(encoder.named_parameters(), 1e-4);
+  const Tensor x = Tensor::randn({batch, tokens, 128}, gen).to(Device::cuda());
+  if (!train) encoder.eval();
+  auto step = [&] {
+    if (train) {
+      optimizer.zero_grad();
+      Tensor loss = mean(square(encoder(x)));
+      loss.backward();
+      optimizer.step();
+    } else {
+      NoGradGuard no_grad;
+      Tensor y = encoder(x);
+      benchmark::DoNotOptimize(y.raw_data());
+    }
+    kernels::backend(DeviceType::CUDA).synchronize();
+  };
+  for (int i = 0; i < 3; ++i) step();
+  for (auto _ : state) step();
+  state.SetLabel(train ? "training step" : "inference");
+  state.SetItemsProcessed(state.iterations() * batch);
+}
+
+// One layer's multi-head attention, (B, T, 8 heads x 64) projections in, forward only: range 0
+// batch, range 1 tokens, range 2 = 1 fused, 0 composite (B x 8 x T x T scores in memory).
+void attention_cuda(benchmark::State& state) {
+  if (skip_without_gpu(state)) return;
+  const std::int64_t batch = state.range(0), tokens = state.range(1), heads = 8;
+  const auto kernel = state.range(2) != 0 ? AttentionKernel::Fused : AttentionKernel::Composite;
+  Generator gen(0);
+  const Tensor q = Tensor::randn({batch, tokens, heads * 64}, gen).to(Device::cuda());
+  const Tensor k = Tensor::randn({batch, tokens, heads * 64}, gen).to(Device::cuda());
+  const Tensor v = Tensor::randn({batch, tokens, heads * 64}, gen).to(Device::cuda());
+  NoGradGuard no_grad;
+  time_launches(state, [&] { benchmark::DoNotOptimize(multi_head_attention(q, k, v, heads, Tensor(), 0, kernel).raw_data()); });
+  state.SetLabel(kernel == AttentionKernel::Fused ? "fused" : "composite");
+  state.counters["flops"] = benchmark::Counter(4.0 * batch * heads * tokens * tokens * 64,
+                                               benchmark::Counter::kIsIterationInvariantRate);
+}
+
 }  // namespace
 
 BENCHMARK_CAPTURE(train_step_cuda, ffn-10000, "ffn-10000")
@@ -143,6 +199,8 @@ BENCHMARK_CAPTURE(train_step_cuda, ffn-10000, "ffn-10000")
 BENCHMARK(softmax_rows_cuda)->Args({4096, 1024})->Unit(benchmark::kMicrosecond)->UseManualTime();
 BENCHMARK(add_cuda)->Arg(64 << 20)->Unit(benchmark::kMicrosecond)->UseManualTime();
 BENCHMARK(sgemm_cuda)->Arg(4096)->Unit(benchmark::kMicrosecond)->UseManualTime();
+BENCHMARK(encoder_cuda)->ArgsProduct({{32}, {64, 512}, {1, 0}})->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(attention_cuda)->ArgsProduct({{8}, {512, 2048}, {1, 0}})->Unit(benchmark::kMicrosecond)->UseManualTime();
 
 // The GPU's name and peak memory bandwidth go into the JSON context of every run.
 int main(int argc, char** argv) {

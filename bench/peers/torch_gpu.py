@@ -6,6 +6,11 @@
   softmax     rows 4096 x 1024 float32, softmax over the last axis      (bytes: read + write)
   add         64 Mi float32 elements, c = a + b                          (bytes: 2 reads + write)
   sgemm       4096^3 float32 matmul                                      (FLOP/s)
+  encoder     torch.nn.TransformerEncoder as bench_encoder's (4 pre-LN layers, d 128, 4 heads,
+              FFN 512, GELU, batch_first): training step (MSE loss, AdamW) and inference under
+              inference_mode, batch 32 at 64 and 512 tokens
+  attention   one layer's attention, (8, T, 8 heads x 64) -> heads split, eager
+              (softmax(q k^T / 8) v) and F.scaled_dot_product_attention, T = 512 and 2048
 
 Timing follows shared GPU.md: warm-up, CUDA events, median of several repetitions. The
 training step is also timed on the wall clock with a synchronize after each step, which is
@@ -86,6 +91,68 @@ def time_launches(fn, reps, warmup, launches):
     return statistics.median(samples)
 
 
+def time_encoder(batch, tokens, train, reps, warmup):
+    """Wall-clock median (ms) of one synchronised step, as bench_cuda's encoder_cuda times shrink."""
+    torch.manual_seed(0)
+    dev = torch.device("cuda")
+    layer = torch.nn.TransformerEncoderLayer(128, 4, 512, dropout=0.0, activation="gelu", batch_first=True,
+                                             norm_first=True)
+    model = torch.nn.TransformerEncoder(layer, 4, enable_nested_tensor=False).to(dev)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    x = torch.randn(batch, tokens, 128, device=dev)
+    if not train:
+        model.eval()
+
+    def step():
+        if train:
+            opt.zero_grad(set_to_none=True)
+            loss = model(x).square().mean()
+            loss.backward()
+            opt.step()
+        else:
+            with torch.inference_mode():
+                model(x)
+
+    for _ in range(warmup):
+        step()
+    torch.cuda.synchronize()
+    wall = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        step()
+        torch.cuda.synchronize()
+        wall.append((time.perf_counter() - t0) * 1e3)
+    return statistics.median(wall)
+
+
+def attention_workloads(args, emit):
+    dev = torch.device("cuda")
+    heads, d, batch = 8, 64, 8
+    for tokens in (512, 2048):
+        torch.manual_seed(0)
+        q, k, v = (torch.randn(batch, tokens, heads * d, device=dev) for _ in range(3))
+
+        def split(x):
+            return x.view(batch, tokens, heads, d).transpose(1, 2)
+
+        def eager():
+            p = torch.softmax(split(q) @ split(k).transpose(-1, -2) / d ** 0.5, dim=-1)
+            return (p @ split(v)).transpose(1, 2).reshape(batch, tokens, heads * d)
+
+        flops = 4 * batch * heads * tokens * tokens * d
+        with torch.inference_mode():
+            ms = time_launches(eager, args.reps, args.warmup, args.launches)
+            emit({"name": f"attention/eager/{tokens}", "median_ms": ms, "flops": flops / (ms * 1e-3),
+                  "shrink_benchmark": f"attention_cuda/{batch}/{tokens}/1/manual_time"})
+            sdpa = getattr(torch.nn.functional, "scaled_dot_product_attention", None)
+            if sdpa is not None:
+                def fused():
+                    return sdpa(split(q), split(k), split(v)).transpose(1, 2).reshape(batch, tokens, heads * d)
+                ms = time_launches(fused, args.reps, args.warmup, args.launches)
+                emit({"name": f"attention/sdpa/{tokens}", "median_ms": ms, "flops": flops / (ms * 1e-3),
+                      "shrink_benchmark": f"attention_cuda/{batch}/{tokens}/1/manual_time"})
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--reps", type=int, default=30)
@@ -132,6 +199,14 @@ def main():
     ms = time_launches(lambda: torch.mm(a, b, out=c), args.reps, args.warmup, args.launches)
     emit({"name": f"sgemm/{n}", "median_ms": ms, "flops": 2 * n ** 3 / (ms * 1e-3),
           "shrink_benchmark": f"sgemm_cuda/{n}/manual_time"})
+    del a, b, c
+
+    for tokens in (64, 512):
+        for train in (True, False):
+            wall = time_encoder(32, tokens, train, args.reps, args.warmup)
+            emit({"name": f"encoder/{'train_step' if train else 'inference'}/32/{tokens}", "median_wall_ms": wall,
+                  "median_ms": wall, "shrink_benchmark": f"encoder_cuda/32/{tokens}/{int(train)}/real_time"})
+    attention_workloads(args, emit)
 
 
 if __name__ == "__main__":
