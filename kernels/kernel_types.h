@@ -3,6 +3,7 @@
 #pragma once
 #include <cstdint>
 
+#include "kernels/formulas/hd.h"
 #include "kernels/types.h"
 
 namespace shrink::kernels {
@@ -88,7 +89,7 @@ struct AttentionShape {
   double scale = 1;
   AttentionLayout q, k, v, out;
   std::int64_t mask_outer = 0, mask_inner = 0, mask_row = 0, mask_col = 0;
-  constexpr std::int64_t problems() const { return outer * inner; }
+  SHRINK_HD constexpr std::int64_t problems() const { return outer * inner; }
 };
 
 }  // namespace shrink::kernels

@@ -25,6 +25,22 @@ void check_input(const Tensor& t, const char* name, const Tensor& q) {
                " on ", t.device().str(), " but q is ", dtype_name(q.dtype()), " on ", q.device().str());
 }
 
+// A defined mask must be q's dtype and device and broadcast to the scores; `what` ends the
+// message (e.g. the head count).
+void check_mask(const char* op, const Tensor& mask, const Tensor& q, const Tensor& k, const Shape& scores,
+                const std::string& what) {
+  if (!mask.defined()) return;
+  check_input(mask, "mask", q);
+  const int n = static_cast<int>(scores.size());
+  bool broadcasts = mask.dim() <= n;
+  for (int a = 1; broadcasts && a <= mask.dim(); ++a) {
+    const std::int64_t m = mask.size(mask.dim() - a);
+    broadcasts = m == 1 || m == scores[n - a];
+  }
+  SHRINK_CHECK(broadcasts, op, ": mask ", shape_str(mask.shape()), " does not broadcast to the scores ",
+               shape_str(scores), " (q ", shape_str(q.shape()), ", k ", shape_str(k.shape()), what, ")");
+}
+
 // q (..., Tq, d), k (..., Tk, d), v (..., Tk, dv): the same leading axes, q and k the same d,
 // k and v the same Tk; a mask broadcasts to (..., Tq, Tk).
 void check_shapes(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& mask) {
@@ -40,17 +56,9 @@ void check_shapes(const Tensor& q, const Tensor& k, const Tensor& v, const Tenso
                q.size(n - 1), " (q ", shape_str(q.shape()), ")");
   SHRINK_CHECK(v.size(n - 2) == k.size(n - 2), kOp, ": v ", shape_str(v.shape()), " must have as many keys as k ",
                shape_str(k.shape()));
-  if (!mask.defined()) return;
-  check_input(mask, "mask", q);
   Shape scores = q.shape();
   scores[n - 1] = k.size(n - 2);
-  bool broadcasts = mask.dim() <= n;
-  for (int a = 1; broadcasts && a <= mask.dim(); ++a) {
-    const std::int64_t m = mask.size(mask.dim() - a);
-    broadcasts = m == 1 || m == scores[n - a];
-  }
-  SHRINK_CHECK(broadcasts, kOp, ": mask ", shape_str(mask.shape()), " does not broadcast to the scores ",
-               shape_str(scores), " (q ", shape_str(q.shape()), ", k ", shape_str(k.shape()), ")");
+  check_mask(kOp, mask, q, k, scores, "");
 }
 
 double resolve_scale(const char* op, double scale, std::int64_t d) {
@@ -82,6 +90,23 @@ Tensor choose(const char* op, AttentionKernel kernel, const std::string& refusal
   return kernel != AttentionKernel::Composite && refusal.empty() ? fused() : composite();
 }
 
+// The mask's element strides along the score axes (all 0 without a mask).
+std::vector<std::int64_t> mask_strides(const Tensor& mask, const Shape& scores) {
+  return mask.defined() ? broadcast_strides(mask.shape(), scores) : std::vector<std::int64_t>(scores.size(), 0);
+}
+
+// The kernel's shape but for the tensors' layouts: problems on `axes`, the mask's row and
+// column strides the last two of `strides`.
+kernels::AttentionShape problem_shape(const ops_detail::ProblemAxes& axes, std::int64_t tq, std::int64_t tk,
+                                      std::int64_t d, std::int64_t dv, double scale,
+                                      const std::vector<std::int64_t>& strides) {
+  kernels::AttentionShape sh;
+  sh.outer = axes.outer, sh.inner = axes.inner, sh.tq = tq, sh.tk = tk, sh.d = d, sh.dv = dv, sh.scale = scale;
+  sh.mask_outer = axes.mask_outer, sh.mask_inner = axes.mask_inner;
+  sh.mask_row = strides[strides.size() - 2], sh.mask_col = strides.back();
+  return sh;
+}
+
 // (…, T, f) contiguous read as problems (outer, inner) of rows of f features.
 kernels::AttentionLayout contiguous_layout(std::int64_t inner, std::int64_t rows, std::int64_t features) {
   return {inner * rows * features, rows * features, features};
@@ -96,28 +121,16 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
   const double s = resolve_scale(kOp, scale, q.size(n - 1));
   Shape scores = q.shape();
   scores[n - 1] = k.size(n - 2);
-  const std::vector<std::int64_t> strides =
-      mask.defined() ? broadcast_strides(mask.shape(), scores) : std::vector<std::int64_t>(scores.size(), 0);
+  const std::vector<std::int64_t> strides = mask_strides(mask, scores);
   const Shape lead(scores.begin(), scores.end() - 2);
   const auto axes = two_problem_axes(lead, std::vector<std::int64_t>(strides.begin(), strides.end() - 2));
   const std::int64_t problems = numel(lead), tq = q.size(n - 2), tk = k.size(n - 2);
   return choose(kOp, kernel, fused_refusal(mask, axes, problems, tq, tk), [&] {
-    kernels::AttentionShape sh;
-    sh.outer = axes->outer;
-    sh.inner = axes->inner;
-    sh.tq = tq;
-    sh.tk = tk;
-    sh.d = q.size(n - 1);
-    sh.dv = v.size(n - 1);
-    sh.scale = s;
+    kernels::AttentionShape sh = problem_shape(*axes, tq, tk, q.size(n - 1), v.size(n - 1), s, strides);
     sh.q = contiguous_layout(sh.inner, tq, sh.d);
     sh.k = contiguous_layout(sh.inner, tk, sh.d);
     sh.v = contiguous_layout(sh.inner, tk, sh.dv);
     sh.out = contiguous_layout(sh.inner, tq, sh.dv);
-    sh.mask_outer = axes->mask_outer;
-    sh.mask_inner = axes->mask_inner;
-    sh.mask_row = strides[n - 2];
-    sh.mask_col = strides[n - 1];
     Shape out_shape = q.shape();
     out_shape[n - 1] = sh.dv;
     return fused_attention(q, k, v, mask, sh, out_shape);
@@ -142,39 +155,17 @@ Tensor multi_head_attention(const Tensor& q, const Tensor& k, const Tensor& v, s
                shape_str(k.shape()));
   const std::int64_t b = q.size(0), tq = q.size(1), tk = k.size(1), d = q.size(2) / heads, dv = v.size(2) / heads;
   const Shape scores = {b, heads, tq, tk};
-  std::vector<std::int64_t> strides(4, 0);
-  if (mask.defined()) {
-    check_input(mask, "mask", q);
-    bool broadcasts = mask.dim() <= 4;
-    for (int a = 1; broadcasts && a <= mask.dim(); ++a) {
-      const std::int64_t m = mask.size(mask.dim() - a);
-      broadcasts = m == 1 || m == scores[4 - a];
-    }
-    SHRINK_CHECK(broadcasts, op, ": mask ", shape_str(mask.shape()), " does not broadcast to the scores ",
-                 shape_str(scores), " (q ", shape_str(q.shape()), ", k ", shape_str(k.shape()), ", ", heads,
-                 " heads)");
-    strides = broadcast_strides(mask.shape(), scores);
-  }
+  check_mask(op, mask, q, k, scores, ", " + std::to_string(heads) + " heads");
+  const std::vector<std::int64_t> strides = mask_strides(mask, scores);
   const double s = resolve_scale(op, scale, d);
   const ops_detail::ProblemAxes axes{b, heads, strides[0], strides[1]};
   return choose(op, kernel, fused_refusal(mask, axes, b * heads, tq, tk), [&] {
-    kernels::AttentionShape sh;
-    sh.outer = b;
-    sh.inner = heads;
-    sh.tq = tq;
-    sh.tk = tk;
-    sh.d = d;
-    sh.dv = dv;
-    sh.scale = s;
+    kernels::AttentionShape sh = problem_shape(axes, tq, tk, d, dv, s, strides);
     // Row i of head h of sequence o: o * T * heads * f + i * heads * f + h * f.
     sh.q = {tq * heads * d, d, heads * d};
     sh.k = {tk * heads * d, d, heads * d};
     sh.v = {tk * heads * dv, dv, heads * dv};
     sh.out = {tq * heads * dv, dv, heads * dv};
-    sh.mask_outer = strides[0];
-    sh.mask_inner = strides[1];
-    sh.mask_row = strides[2];
-    sh.mask_col = strides[3];
     return fused_attention(q, k, v, mask, sh, {b, tq, heads * dv});
   }, [&] {
     const auto split = [heads](const Tensor& x) {

@@ -1,8 +1,8 @@
 // Fused scaled dot-product attention on the CPU (the formulas: kernels/formulas/attention.h).
 // Forward: each task is one problem's block of kBlockQ queries; it walks the keys kBlockK at a
-// time with K^T of the block packed (d x bk) so the scores of a query are rows of FMAs over
-// contiguous keys, folds each block into an online softmax and accumulates p v, so only a
-// kBlockQ x kBlockK tile of scores ever exists. Backward: one task per problem (its dK and dV
+// time, the score tile and p v by the project's GEMM (kernels/cpu/gemm.h: inside the parallel
+// region it runs on the calling thread alone), and folds each block into an online softmax,
+// so only a kBlockQ x kBlockK tile of scores ever exists. Backward: one task per problem (its dK and dV
 // sum over every query), a single pass over key blocks that recomputes p from the saved
 // log-sum-exp. Every sum runs in an order fixed by the shape, so results do not depend on
 // the thread count.
@@ -51,17 +51,6 @@ T row_max(const T* x, std::int64_t n) {
 #pragma omp simd reduction(max : m)
   for (std::int64_t j = 0; j < n; ++j) m = x[j] > m ? x[j] : m;
   return m;
-}
-
-// C (m, n, ldc) = alpha op(A) op(B) + beta C by the project's GEMM (kernels/cpu/gemm.h); inside
-// the parallel region below it runs on the calling thread alone.
-void gemm(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k, float alpha, const float* a,
-          std::int64_t lda, const float* b, std::int64_t ldb, float beta, float* c, std::int64_t ldc) {
-  sgemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-}
-void gemm(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k, double alpha, const double* a,
-          std::int64_t lda, const double* b, std::int64_t ldb, double beta, double* c, std::int64_t ldc) {
-  dgemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
 // s (rows, n) += the mask of queries i0 .. i0 + rows and keys j0 .. j0 + n (nothing without one).

@@ -40,17 +40,6 @@ namespace shrink::kernels::cpu {
 
 namespace {
 
-inline void gemm_t(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k,
-                   const float* a, std::int64_t lda, const float* b, std::int64_t ldb,
-                   float beta, float* c, std::int64_t ldc) {
-  sgemm(ta, tb, m, n, k, 1.0f, a, lda, b, ldb, beta, c, ldc);
-}
-inline void gemm_t(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k,
-                   const double* a, std::int64_t lda, const double* b, std::int64_t ldb,
-                   double beta, double* c, std::int64_t ldc) {
-  dgemm(ta, tb, m, n, k, 1.0, a, lda, b, ldb, beta, c, ldc);
-}
-
 // Scratch buffers (slot 0: columns, slot 1: a gathered or GEMM-output block): grow-only and
 // kept across calls. A training step calls the same shapes every iteration, so after the
 // first step no call allocates or page-faults (the reason the GEMM's packing buffers are
@@ -154,7 +143,7 @@ void forward_gemm(const Conv2dShape& s, const T* x, const T* w, const T* bias, T
       const bool direct = d.direct && nb == 1;
       if (!direct) im2col(s, d.cig, x_g, x_image, nb, col, cols, threaded);
       T* out = nb == 1 ? y_g : block;
-      gemm_t(false, false, d.cog, cols, d.k, w + g * d.cog * d.k, d.k, direct ? x_g : col, cols,
+      gemm(false, false, d.cog, cols, d.k, T(1), w + g * d.cog * d.k, d.k, direct ? x_g : col, cols,
              T(0), out, cols);
       if (nb > 1 || b_g) scatter_block(out, nb, d.cog, d.p, b_g, y_g, y_image);
     }
@@ -179,10 +168,10 @@ void backward_input_gemm(const Conv2dShape& s, const T* w, const T* dy, T* dx) {
       if (nb > 1) gather_block(dy_g, y_image, nb, d.cog, d.p, block);
       const T* dys = nb > 1 ? block : dy_g;  // (cog, nb P)
       if (d.direct && nb == 1) {             // dx_g (cig, hw) = W_g^T dy_g
-        gemm_t(true, false, d.k, d.p, d.cog, w_g, d.k, dys, d.p, T(0), dx_g, d.p);
+        gemm(true, false, d.k, d.p, d.cog, T(1), w_g, d.k, dys, d.p, T(0), dx_g, d.p);
         continue;
       }
-      gemm_t(true, false, d.k, cols, d.cog, w_g, d.k, dys, cols, T(0), dcol, cols);
+      gemm(true, false, d.k, cols, d.cog, T(1), w_g, d.k, dys, cols, T(0), dcol, cols);
       for (std::int64_t b = 0; b < nb; ++b)
         std::fill_n(dx_g + b * x_image, d.cig * d.hw, T(0));
       col2im_add(s, d.cig, dcol, cols, nb, dx_g, x_image, threaded);
@@ -206,7 +195,7 @@ void backward_weight_gemm(const Conv2dShape& s, const T* x, const T* dy, T* dw) 
       if (!direct) im2col(s, d.cig, x_g, x_image, nb, col, cols, true);
       if (nb > 1) gather_block(dy_g, y_image, nb, d.cog, d.p, block);
       // dW_g (cog, K) (+)= dy (cog, nb P) col^T; the first block overwrites.
-      gemm_t(false, true, d.cog, d.k, cols, nb > 1 ? block : dy_g, cols, direct ? x_g : col, cols,
+      gemm(false, true, d.cog, d.k, cols, T(1), nb > 1 ? block : dy_g, cols, direct ? x_g : col, cols,
              n0 == 0 ? T(0) : T(1), dw + g * d.cog * d.k, d.k);
     }
   }

@@ -2,6 +2,9 @@
 // derivatives. The per-element formulas are kernels/formulas/ (shared with CUDA); the loops
 // here are instantiated per op so GCC vectorises them (-O3 -mavx2 -mfma); large ones are
 // split across threads with OpenMP.
+#include <algorithm>
+#include <type_traits>
+
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/cpu/vector_gelu.h"
 #include "kernels/formulas/binary.h"

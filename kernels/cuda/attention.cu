@@ -34,19 +34,43 @@ __device__ T warp_max(T x) {
   return rows::group_reduce<kWarp>(rows::MaxAcc<T>{x}, static_cast<rows::MaxAcc<T>*>(nullptr)).v;
 }
 
+template <class T>
+__device__ T dot(const T* a, const T* b, std::int64_t n) {
+  T sum = T(0);
+  for (std::int64_t c = 0; c < n; ++c) sum += a[c] * b[c];
+  return sum;
+}
+
+// row[c] = 0 for this lane's features c (c = lane, lane + 32, ...).
+template <class T>
+__device__ void zero_lanes(T* row, std::int64_t n) {
+  for (std::int64_t c = rows::RowLoop<kWarp>::lane(); c < n; c += kWarp) row[c] = T(0);
+}
+
 // scale a . b + mask_ij for rows a (of query i) and b (of key j), n features.
 template <class T>
 __device__ T score(const AttentionShape& s, const T* a, const T* b, std::int64_t n, const T* mask_row,
                    std::int64_t j) {
-  T dot = T(0);
-  for (std::int64_t c = 0; c < n; ++c) dot += a[c] * b[c];
-  return dot * static_cast<T>(s.scale) + (mask_row ? mask_row[j * s.mask_col] : T(0));
+  return dot(a, b, n) * static_cast<T>(s.scale) + (mask_row ? mask_row[j * s.mask_col] : T(0));
 }
 
 // exp(x - shift), 0 when the shift is -inf (nothing but -inf seen: a fully masked row).
 template <class T>
 __device__ T exp_shifted(T x, T shift) {
   return shift == rows::neg_inf<T>() ? T(0) : m_exp(x - shift);
+}
+
+// p_ij and ds_ij of one (query i, key j) pair in the backward, from the forward's lse_i and
+// delta_i = dout_i . out_i (the rows are problem p's; mask_row is query i's or null).
+template <class T>
+struct PairGradient {
+  T p, ds;
+};
+template <class T>
+__device__ PairGradient<T> pair_gradient(const AttentionShape& s, const T* qi, const T* kj, const T* vj,
+                                         const T* dout_i, const T* mask_row, std::int64_t j, T lse_i, T delta_i) {
+  const T p = exp_shifted(score(s, qi, kj, s.d, mask_row, j), lse_i);
+  return {p, formulas::attention_dscore(p, dot(dout_i, vj, s.dv), delta_i, static_cast<T>(s.scale))};
 }
 
 // acc[c] = acc[c] * factor + sum_{r < n} w[r] rows[r * stride + c] for this lane's features c
@@ -66,13 +90,12 @@ __global__ void attention_kernel(AttentionShape s, const T* q, const T* k, const
                                  T* lse) {
   __shared__ T weights[kWarpsPerBlock][kWarp];
   const int lane = WarpLoop::lane(), warp = threadIdx.x / kWarp;
-  const std::int64_t problems = s.outer * s.inner;  // (AttentionShape::problems is host-only)
-  for (std::int64_t task = WarpLoop::first(); task < problems * s.tq; task += WarpLoop::step()) {
+  for (std::int64_t task = WarpLoop::first(); task < s.problems() * s.tq; task += WarpLoop::step()) {
     const std::int64_t p = task / s.tq, i = task % s.tq;
     const T* qi = q + attention_row(s.q, s.inner, p, i);
     const T* mask_row = mask ? mask + attention_mask_row(s, p, i) : nullptr;
     T* o = out + attention_row(s.out, s.inner, p, i);
-    for (std::int64_t c = lane; c < s.dv; c += kWarp) o[c] = T(0);
+    zero_lanes(o, s.dv);
     formulas::OnlineSoftmax<T> stats{rows::neg_inf<T>(), T(0)};
     for (std::int64_t j0 = 0; j0 < s.tk; j0 += kWarp) {
       const std::int64_t j = j0 + lane;
@@ -99,8 +122,7 @@ __global__ void attention_dq_kernel(AttentionShape s, const T* q, const T* k, co
                                     const T* out, const T* lse, const T* dout, T* delta, T* dq) {
   __shared__ T dscores[kWarpsPerBlock][kWarp];
   const int lane = WarpLoop::lane(), warp = threadIdx.x / kWarp;
-  const std::int64_t problems = s.outer * s.inner;  // (AttentionShape::problems is host-only)
-  for (std::int64_t task = WarpLoop::first(); task < problems * s.tq; task += WarpLoop::step()) {
+  for (std::int64_t task = WarpLoop::first(); task < s.problems() * s.tq; task += WarpLoop::step()) {
     const std::int64_t p = task / s.tq, i = task % s.tq;
     const T* qi = q + attention_row(s.q, s.inner, p, i);
     const T* oi = out + attention_row(s.out, s.inner, p, i);
@@ -108,20 +130,16 @@ __global__ void attention_dq_kernel(AttentionShape s, const T* q, const T* k, co
     const T* mask_row = mask ? mask + attention_mask_row(s, p, i) : nullptr;
     T* dqi = dq + attention_row(s.q, s.inner, p, i);
     T part = T(0);
-    for (std::int64_t c = lane; c < s.dv; c += kWarp) part += gi[c] * oi[c];
+    for (std::int64_t c = lane; c < s.dv; c += kWarp) part += gi[c] * oi[c];  // this lane's share
     const T delta_i = warp_sum(part);
     if (lane == 0) delta[task] = delta_i;
-    for (std::int64_t c = lane; c < s.d; c += kWarp) dqi[c] = T(0);
+    zero_lanes(dqi, s.d);
     for (std::int64_t j0 = 0; j0 < s.tk; j0 += kWarp) {
       const std::int64_t j = j0 + lane;
       T ds = T(0);
-      if (j < s.tk) {
-        const T pij = exp_shifted(score(s, qi, k + attention_row(s.k, s.inner, p, j), s.d, mask_row, j), lse[task]);
-        const T* vj = v + attention_row(s.v, s.inner, p, j);
-        T dp = T(0);
-        for (std::int64_t c = 0; c < s.dv; ++c) dp += gi[c] * vj[c];
-        ds = formulas::attention_dscore(pij, dp, delta_i, static_cast<T>(s.scale));
-      }
+      if (j < s.tk)
+        ds = pair_gradient(s, qi, k + attention_row(s.k, s.inner, p, j), v + attention_row(s.v, s.inner, p, j), gi,
+                           mask_row, j, lse[task], delta_i).ds;
       dscores[warp][lane] = ds;
       __syncwarp();
       const std::int64_t n = s.tk - j0 < kWarp ? s.tk - j0 : kWarp;
@@ -139,28 +157,23 @@ __global__ void attention_dkv_kernel(AttentionShape s, const T* q, const T* k, c
   __shared__ T probs[kWarpsPerBlock][kWarp];
   __shared__ T dscores[kWarpsPerBlock][kWarp];
   const int lane = WarpLoop::lane(), warp = threadIdx.x / kWarp;
-  const std::int64_t problems = s.outer * s.inner;  // (AttentionShape::problems is host-only)
-  for (std::int64_t task = WarpLoop::first(); task < problems * s.tk; task += WarpLoop::step()) {
+  for (std::int64_t task = WarpLoop::first(); task < s.problems() * s.tk; task += WarpLoop::step()) {
     const std::int64_t p = task / s.tk, j = task % s.tk;
     const T* kj = k + attention_row(s.k, s.inner, p, j);
     const T* vj = v + attention_row(s.v, s.inner, p, j);
     T* dkj = dk + attention_row(s.k, s.inner, p, j);
     T* dvj = dv + attention_row(s.v, s.inner, p, j);
-    for (std::int64_t c = lane; c < s.d; c += kWarp) dkj[c] = T(0);
-    for (std::int64_t c = lane; c < s.dv; c += kWarp) dvj[c] = T(0);
+    zero_lanes(dkj, s.d);
+    zero_lanes(dvj, s.dv);
     for (std::int64_t i0 = 0; i0 < s.tq; i0 += kWarp) {
       const std::int64_t i = i0 + lane;
-      T pij = T(0), ds = T(0);
-      if (i < s.tq) {
-        const T* mask_row = mask ? mask + attention_mask_row(s, p, i) : nullptr;
-        const T* gi = dout + attention_row(s.out, s.inner, p, i);
-        pij = exp_shifted(score(s, q + attention_row(s.q, s.inner, p, i), kj, s.d, mask_row, j), lse[p * s.tq + i]);
-        T dp = T(0);
-        for (std::int64_t c = 0; c < s.dv; ++c) dp += gi[c] * vj[c];
-        ds = formulas::attention_dscore(pij, dp, delta[p * s.tq + i], static_cast<T>(s.scale));
-      }
-      probs[warp][lane] = pij;
-      dscores[warp][lane] = ds;
+      PairGradient<T> g{T(0), T(0)};
+      if (i < s.tq)
+        g = pair_gradient(s, q + attention_row(s.q, s.inner, p, i), kj, vj, dout + attention_row(s.out, s.inner, p, i),
+                          mask ? mask + attention_mask_row(s, p, i) : nullptr, j, lse[p * s.tq + i],
+                          delta[p * s.tq + i]);
+      probs[warp][lane] = g.p;
+      dscores[warp][lane] = g.ds;
       __syncwarp();
       const std::int64_t n = s.tq - i0 < kWarp ? s.tq - i0 : kWarp;
       accumulate_rows(dvj, s.dv, T(1), probs[warp], dout + attention_row(s.out, s.inner, p, i0), s.out.row, n);
