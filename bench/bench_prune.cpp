@@ -55,7 +55,7 @@ void shrink_only(benchmark::State& state) {
 // randomly initialised, 256 random calibration images, every block-inner group to half its
 // units (pfp: half the parameters; sap decides its own counts). Timed: tracing the groups,
 // scoring, selection and the physical rewrite.
-void prune_cnn(benchmark::State& state, const char* model_text, const char* method) {
+void prune_cnn(benchmark::State& state, const char* model_text, const char* method, bool reuse_activations = true) {
   Generator gen(0);
   const std::int64_t n = 256;
   std::vector<std::int64_t> labels(static_cast<std::size_t>(n));
@@ -68,6 +68,7 @@ void prune_cnn(benchmark::State& state, const char* model_text, const char* meth
                         : m.accepts(prune::TargetKind::Params) ? prune::TargetKind::Params
                                                                : prune::TargetKind::None;
   options.target = 0.5;
+  options.reuse_activations = reuse_activations;
   for (auto _ : state) {
     state.PauseTiming();
     Generator init(1);
@@ -101,6 +102,10 @@ BENCHMARK_CAPTURE(trace_cnn, mobilenetv2, "mobilenetv2:cifar_stride=true")
 SHRINK_CNN_JOB(resnet56, "resnet56", magnitude, 3);
 SHRINK_CNN_JOB(resnet56, "resnet56", random, 3);
 SHRINK_CNN_JOB(resnet56, "resnet56", taylor, 1);
+// Taylor with every pass in full (PruneOptions::reuse_activations off): what the activation
+// memo (prune/activation_memo.h) saves.
+BENCHMARK_CAPTURE(prune_cnn, resnet56/taylor/full_passes, "resnet56", "taylor", false)
+    ->Name("prune_cnn/resnet56/taylor/full_passes")->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1);
 SHRINK_CNN_JOB(resnet56, "resnet56", ispasp, 1);
 SHRINK_CNN_JOB(resnet56, "resnet56", pfp, 1);
 SHRINK_CNN_JOB(resnet56, "resnet56", sap, 3);

@@ -49,6 +49,7 @@ struct HookLists {
   std::uint64_t next_id = 1;
   std::map<std::uint64_t, Module::ForwardPreHook> pre;
   std::map<std::uint64_t, Module::ForwardHook> post;
+  std::map<std::uint64_t, Module::ForwardOverride> overrides;
 };
 }  // namespace detail
 
@@ -68,31 +69,48 @@ void HookHandle::remove() {
   if (auto lists = lists_.lock()) {
     lists->pre.erase(id_);
     lists->post.erase(id_);
+    lists->overrides.erase(id_);
   }
   lists_.reset();
   id_ = 0;
 }
 
+namespace {
+// Adds `hook` to one of the lists (created on first use) under the next id.
+template <class Hook>
+HookHandle add_hook(std::shared_ptr<detail::HookLists>& lists, std::map<std::uint64_t, Hook> detail::HookLists::*list,
+                    Hook hook) {
+  if (!lists) lists = std::make_shared<detail::HookLists>();
+  const std::uint64_t id = lists->next_id++;
+  ((*lists).*list).emplace(id, std::move(hook));
+  return HookHandle(lists, id);
+}
+}  // namespace
+
 HookHandle Module::register_forward_pre_hook(ForwardPreHook hook) {
   SHRINK_CHECK(hook != nullptr, type_name(), ": register_forward_pre_hook: the hook is empty");
-  if (!hooks_) hooks_ = std::make_shared<detail::HookLists>();
-  const std::uint64_t id = hooks_->next_id++;
-  hooks_->pre.emplace(id, std::move(hook));
-  return HookHandle(hooks_, id);
+  return add_hook(hooks_, &detail::HookLists::pre, std::move(hook));
 }
 
 HookHandle Module::register_forward_hook(ForwardHook hook) {
   SHRINK_CHECK(hook != nullptr, type_name(), ": register_forward_hook: the hook is empty");
-  if (!hooks_) hooks_ = std::make_shared<detail::HookLists>();
-  const std::uint64_t id = hooks_->next_id++;
-  hooks_->post.emplace(id, std::move(hook));
-  return HookHandle(hooks_, id);
+  return add_hook(hooks_, &detail::HookLists::post, std::move(hook));
+}
+
+HookHandle Module::register_forward_override(ForwardOverride hook) {
+  SHRINK_CHECK(hook != nullptr, type_name(), ": register_forward_override: the hook is empty");
+  return add_hook(hooks_, &detail::HookLists::overrides, std::move(hook));
 }
 
 Tensor Module::call(const Tensor& x, const std::vector<Tensor>* extra) {
   // The common case (no hooks, no extra inputs) is one branch on top of forward.
-  if (!hooks_ || (hooks_->pre.empty() && hooks_->post.empty()))
+  if (!hooks_ || (hooks_->pre.empty() && hooks_->post.empty() && hooks_->overrides.empty()))
     return extra ? forward_with(x, *extra) : forward(x);
+  if (!extra) {
+    const auto overrides = hooks_->overrides;
+    for (const auto& [id, hook] : overrides)
+      if (std::optional<Tensor> y = hook(*this, x)) return std::move(*y);
+  }
   // Copies, so that a hook may remove itself (or another) while they run.
   const auto pre = hooks_->pre;
   for (const auto& [id, hook] : pre) hook(*this, x);

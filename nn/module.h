@@ -15,6 +15,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -75,6 +76,12 @@ class Module {
   // Registered hooks stay until their handle is removed or destroyed: keep the handle.
   [[nodiscard]] HookHandle register_forward_pre_hook(ForwardPreHook hook);
   [[nodiscard]] HookHandle register_forward_hook(ForwardHook hook);
+  // An override may stand in for a whole single-input call: the first one (in registration
+  // order) that returns a tensor makes it the call's result, and the pre-hooks, forward (so
+  // every child) and forward hooks do not run. prune/activation_memo.h uses it to reuse
+  // activations that cannot have changed. Calls with extra inputs never consult overrides.
+  using ForwardOverride = std::function<std::optional<Tensor>(Module& module, const Tensor& input)>;
+  [[nodiscard]] HookHandle register_forward_override(ForwardOverride hook);
 
   // ---- channel declarations (prune/ builds coupled groups from these) ----
   // How a module relates to the channels (the last axis of an MLP activation, axis 1 of

@@ -10,6 +10,7 @@
 // gradients untouched.
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -21,9 +22,13 @@
 namespace shrink::prune {
 
 // Calibration data: a batch of real samples (inputs as the model takes them, int64 labels).
+class ActivationMemo;  // prune/activation_memo.h
 struct Calibration {
   Tensor inputs;
   Tensor labels;
+  // Set by prune_model for its passes: module outputs that cannot have changed since the
+  // previous pass are reused (taylor, head-importance). Null: every pass runs in full.
+  std::shared_ptr<ActivationMemo> memo = nullptr;
 };
 
 using Scores = std::vector<double>;

@@ -9,6 +9,7 @@
 #include "core/error.h"
 #include "core/ops.h"
 #include "nn/sequential.h"
+#include "prune/activation_memo.h"
 #include "prune/criteria.h"
 #include "prune/tap.h"
 
@@ -94,6 +95,9 @@ std::vector<Tensor> read_times_gradient(nn::Module& model, const Group& group, c
     bool inside = false;
   };
   std::map<std::string, Read> reads;
+  std::vector<std::string> live;  // the consumers must really run: their hooks plant the leaves
+  for (const ConsumerRead& r : group.reads) live.push_back(r.consumer);
+  const std::vector<nn::HookHandle> reuse = calib.memo ? calib.memo->attach(model, live) : std::vector<nn::HookHandle>{};
   std::vector<nn::HookHandle> hooks;
   for (const ConsumerRead& r : group.reads) {
     reads[r.consumer];

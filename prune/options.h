@@ -52,6 +52,9 @@ struct PruneOptions {
   bool fold_shift = false;
   int ispasp_iterations = 20;
   std::uint64_t seed = 0;
+  // Reuse module outputs that cannot have changed since the previous group's pass
+  // (prune/activation_memo.h): the same scores, fewer passes. Off: every pass runs in full.
+  bool reuse_activations = true;
   // Consumer refit (prune/refit.h; beyond the seed papers): after each cut, re-solve the
   // consumer's weights by ridge-regularised least squares toward the dense model's outputs.
   bool refit = false;

@@ -6,6 +6,7 @@
 
 #include "core/error.h"
 #include "core/ops.h"
+#include "prune/activation_memo.h"
 #include "prune/methods.h"
 #include "prune/refit.h"
 #include "prune/slice.h"
@@ -83,14 +84,17 @@ PruneReport prune_model(nn::Module& model, const Calibration& calib, const Prune
       for (std::size_t i = 0; i < groups.size(); ++i)
         if (groups[i].size < dense.units.at(groups[i].name)) refit(groups[i], i);
   } else {
-    const KeepCounts keep = allocate(model, groups, method, calib, o, sample_shape, gen);
+    // One memo for all the passes: each group's scoring reuses what the last left unchanged.
+    Calibration scoring = calib;
+    if (o.reuse_activations) scoring.memo = std::make_shared<ActivationMemo>();
+    const KeepCounts keep = allocate(model, groups, method, scoring, o, sample_shape, gen);
     for (std::size_t i = 0; i < groups.size(); ++i) {
       Group& g = groups[i];
       const std::int64_t k = apply_rails(keep.at(g.name), g.size, o.rails);
       if (k == g.size) continue;
       // Scored or selected on the network as pruned upstream so far.
       const std::vector<std::int64_t> kept = method.kind == MethodKind::Score
-                                                 ? top_k(method.score(model, g, calib, gen), k)
+                                                 ? top_k(method.score(model, g, scoring, gen), k)
                                                  : method.select(model, g, k, calib, o);
       shrink_group(model, g, kept, optimizer, o.fold_shift);
       if (o.refit) refit(g, i);

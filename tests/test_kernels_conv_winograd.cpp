@@ -38,6 +38,8 @@ TEST(ConvWinograd, MatchesTheReferenceOnTilingEdgeCases) {
       conv(17, 12, 4, 4, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1),    // one tile an image, 17 images
       conv(6, 16, 28, 28, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1),  // 7 tiles a row, many chunks
       conv(3, 64, 16, 16, 40, 3, 3, 1, 1, 1, 1, 1, 1, 1),  // 48 tiles: one chunk, shared steps
+      conv(2, 33, 9, 11, 17, 3, 3, 1, 1, 1, 1, 1, 1, 1),   // 17 out: three 6-row panels, the last of 5
+      conv(4, 8, 32, 32, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1),    // a pruned ResNet-20's 8-channel stage
   };
   for (const Conv2dShape& s : shapes) {
     for (bool with_bias : {true, false}) {

@@ -1,15 +1,14 @@
 // Host memory. Buffers are 64-byte aligned so AVX2 loads never split cache lines at a
-// buffer start. Large freed blocks are cached by size and handed out again: a training
-// step allocates the same activation and gradient sizes every time, and returning them to
-// the OS would make every step pay page faults on fresh pages (about 8% of an ffn-10000
-// step before this cache).
+// buffer start. Large freed blocks are cached by size and handed out again (block_cache.h):
+// a training step allocates the same activation and gradient sizes every time, and returning
+// them to the OS would make every step pay page faults on fresh pages (about 8% of an
+// ffn-10000 step before the cache).
 #include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <string>
-#include <map>
-#include <mutex>
 
+#include "kernels/cpu/block_cache.h"
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/error.h"
 
@@ -18,7 +17,6 @@ namespace shrink::kernels::cpu {
 namespace {
 
 constexpr std::size_t kCacheMinBytes = 64 * 1024;         // smaller blocks: malloc is fast
-constexpr std::size_t kCacheMaxBytes = std::size_t{2} << 30;  // keep at most 2 GiB idle
 
 // Above this no block is ever handed out: the rounding below cannot wrap, and a size this
 // large (from an overflowed or hostile shape) is refused by name instead of by malloc.
@@ -50,44 +48,6 @@ void* aligned_block(std::size_t size) {
   return posix_memalign(&p, 64, size) == 0 ? p : nullptr;
 }
 
-class BlockCache {
- public:
-  void* take(std::size_t size) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    auto it = free_.find(size);
-    if (it == free_.end()) return nullptr;
-    void* p = it->second;
-    free_.erase(it);
-    cached_bytes_ -= size;
-    return p;
-  }
-  // Returns false when the cache is full (the caller frees the block).
-  bool give(void* p, std::size_t size) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (cached_bytes_ + size > kCacheMaxBytes) return false;
-    free_.emplace(size, p);
-    cached_bytes_ += size;
-    return true;
-  }
-  std::size_t cached_bytes() {
-    std::lock_guard<std::mutex> lock(mutex_);
-    return cached_bytes_;
-  }
-  ~BlockCache() {
-    for (auto& [size, p] : free_) std::free(p);
-  }
-
- private:
-  std::mutex mutex_;
-  std::multimap<std::size_t, void*> free_;
-  std::size_t cached_bytes_ = 0;
-};
-
-BlockCache& cache() {
-  static BlockCache instance;
-  return instance;
-}
-
 }  // namespace
 
 void* CpuBackend::allocate(std::size_t bytes) {
@@ -97,18 +57,18 @@ void* CpuBackend::allocate(std::size_t bytes) {
                 "host memory holds; the limit is " + std::to_string(kMaxBlockBytes) + ")");
   const std::size_t size = rounded_size(bytes);
   if (!kExactBlocks && size >= kCacheMinBytes)
-    if (void* p = cache().take(size)) return p;
+    if (void* p = host_block_cache().take(size)) return p;
   void* p = aligned_block(size);
   if (!p)
     throw Error("cpu: out of memory allocating " + std::to_string(size) + " bytes (" +
-                std::to_string(cache().cached_bytes()) + " bytes idle in the block cache)");
+                std::to_string(host_block_cache().cached_bytes()) + " bytes idle in the block cache)");
   return p;
 }
 
 void CpuBackend::deallocate(void* ptr, std::size_t bytes) {
   if (!ptr) return;
   const std::size_t size = rounded_size(bytes);
-  if (!kExactBlocks && size >= kCacheMinBytes && cache().give(ptr, size)) return;
+  if (!kExactBlocks && size >= kCacheMinBytes) return host_block_cache().give(ptr, size);
   std::free(ptr);
 }
 void CpuBackend::copy_from_host(void* dst, const void* src, std::size_t bytes) {
