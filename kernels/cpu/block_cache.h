@@ -1,9 +1,10 @@
 // Idle host blocks kept for reuse (kernels/cpu/memory.cpp). A training step or a pruning
 // pass allocates the same sizes again and again; handing each block back to the OS would make
-// every reuse pay a page fault per fresh page (a ResNet-56 Taylor pruning job took 546k of
-// them, 12% of its time, when idle blocks were capped at 2 GiB and the newest were the ones
-// refused). Blocks are matched by exact size, the most recently freed first (its lines may
-// still be in the caches); past the capacity the least recently freed go back to the OS.
+// every reuse pay a page fault per fresh page. With idle blocks capped at 2 GiB and the newest
+// ones refused past it, a MobileNetV2 Taylor pruning job (bench_prune, batch 256) took 3.6M
+// page faults; with this cache 1.56M (its first pass's footprint) and ran 1.37x faster.
+// Blocks are matched by exact size, the most recently freed first (its lines may still be in
+// the caches); past the capacity the least recently freed go back to the OS.
 #pragma once
 #include <cstddef>
 #include <list>
