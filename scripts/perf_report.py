@@ -25,6 +25,7 @@ import argparse
 import datetime
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -141,16 +142,21 @@ def measure_prune_cnn(args):
                          check=True, capture_output=True, text=True).stdout.split()
     fast = [n for n in ours if n in has]
     best = best_peer("torch_prune_cnn.py", t, ["--reps", str(args.repetitions), "--jobs", ",".join(fast)]) if fast else {}
-    # The slow jobs in rounds, shrink's then the peer's, so that a slow spell of this VM (its
-    # speed drifts by 30% over minutes) falls on both sides; the median of the rounds.
+    # The slow jobs in rounds, each job in a process of its own (a job run after another in the
+    # same process finds the block cache warm: no first-touch page faults), shrink's then the
+    # peer's, so that a slow spell of this VM (its speed drifts by 30% over minutes) falls on
+    # both sides; the median of the rounds.
+    listed = subprocess.run([binary, "--benchmark_list_tests", f"--benchmark_filter=^prune_cnn/.*/({slow})"],
+                            check=True, capture_output=True, text=True).stdout.split()
+    slow_names = list(dict.fromkeys(re.sub(r"/(iterations:\d+|real_time).*$", "", n) for n in listed))
     slow_ours, slow_peer = {}, {}
     for _ in range(CNN_SLOW_ROUNDS):
-        for name, ms in run_google_benchmark(binary, t, 1, f"^prune_cnn/.*/({slow})").items():
-            slow_ours.setdefault(name, []).append(ms)
-        slow_jobs = [n for n in slow_ours if n in has]
-        if slow_jobs:
-            for p in run_peer("torch_prune_cnn.py", t, None, ["--jobs", ",".join(slow_jobs)]):
-                slow_peer.setdefault(p["name"], []).append(p)
+        for job in slow_names:
+            for name, ms in run_google_benchmark(binary, t, 1, f"^{re.escape(job)}/iterations").items():
+                slow_ours.setdefault(name, []).append(ms)
+            if job in has:
+                for p in run_peer("torch_prune_cnn.py", t, None, ["--jobs", job]):
+                    slow_peer.setdefault(p["name"], []).append(p)
     for name, runs in slow_ours.items():
         ours[name] = statistics.median(runs)
     for name, runs in slow_peer.items():
@@ -247,7 +253,7 @@ def render(results):
                   "the same criteria and rewrite, with the groups shrink's trace finds written out by hand "
                   "for the two architectures (it traces nothing); `trace_cnn` is shrink's tracing alone. Fast jobs: medians of "
                   f"{cnn['repetitions']} repetitions under each OpenMP wait setting, best shown. The slow ones run in "
-                  f"{CNN_SLOW_ROUNDS} rounds (shrink's jobs, then the peer's; median of the rounds): taylor (a forward and backward of the network per group; shrink reuses the "
+                  f"{CNN_SLOW_ROUNDS} rounds, each job in a process of its own, shrink's then the peer's (median of the rounds): taylor (a forward and backward of the network per group; shrink reuses the "
                   "outputs of modules upstream of every cut made since the previous pass, prune/activation_memo.h, "
                   "and `taylor · full_passes` is its job with every pass in full, as the peer runs them), ispasp (a "
                   "forward up to each group's consumer, then 20 iterations; shrink computes phi in closed "
