@@ -93,15 +93,11 @@ std::optional<Tensor> ActivationMemo::lookup_or_run(nn::Module& module, const Te
     }
     forget(it);
   }
-  running_ = &module;
-  Tensor output;
-  try {
-    output = module(input);
-  } catch (...) {
-    running_ = nullptr;
-    throw;
-  }
-  running_ = nullptr;
+  struct Running {  // the module's own call must not answer itself; cleared on any exit
+    const nn::Module*& slot;
+    ~Running() { slot = nullptr; }
+  } running{running_ = &module};
+  const Tensor output = module(input);
   const auto bytes = static_cast<std::int64_t>(output.nbytes());
   if (!output.requires_grad() && output.device().type == DeviceType::CPU && bytes_ + bytes <= budget_) {
     entries_[&module] = Entry{input, output, *print, bytes};
