@@ -37,7 +37,8 @@ SHRINK_KERNEL(binary, (BinaryOp op, DType t, const BroadcastShape& s, const void
               (op, t, s, a, b, out))
 SHRINK_KERNEL(unary, (UnaryOp op, DType t, std::int64_t n, double alpha, const void* x, void* y),
               (op, t, n, alpha, x, y))
-// dx = dy * f'(x); both x and y = f(x) are given (each op reads what is cheaper).
+// dx = dy * f'(x); x and y = f(x) are given, each op reads one of them
+// (formulas::unary_grad_reads_output says which; autograd passes that one as both).
 SHRINK_KERNEL(unary_backward, (UnaryOp op, DType t, std::int64_t n, double alpha, const void* x,
                                const void* y, const void* dy, void* dx),
               (op, t, n, alpha, x, y, dy, dx))
@@ -171,7 +172,8 @@ SHRINK_KERNEL(batch_norm, (DType t, std::int64_t n, std::int64_t c, std::int64_t
                running_var, save_mean, save_invstd, y))
 // Gradients of batch_norm given the statistics it used (mean, invstd per channel: the saved
 // batch ones in training, the running ones in evaluation): dx (always), dgamma and dbeta (c)
-// when non-null. Training mode includes the statistics' dependence on x:
+// when non-null; x may be null in evaluation mode when dgamma and dbeta are (dx = gamma invstd dy
+// then). Training mode includes the statistics' dependence on x:
 //   dx = gamma invstd (dy - mean(dy) - xhat mean(dy xhat)), xhat = (x - mean) invstd.
 SHRINK_KERNEL(batch_norm_backward, (DType t, std::int64_t n, std::int64_t c,
                                     std::int64_t hw, bool training, const void* x,

@@ -77,7 +77,8 @@ class Tracer {
     Tensor y;
     try {
       EnableGradGuard grad;
-      ShapeOnlyGuard shapes;  // the graph and the shapes are all a trace reads
+      KeepGraphInputsGuard inputs;  // value_of walks the graph by its nodes' input tensors
+      ShapeOnlyGuard shapes;        // the graph and the shapes are all a trace reads
       y = model_(x);
     } catch (...) {
       model_.train(was_training);

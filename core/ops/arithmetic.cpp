@@ -98,9 +98,11 @@ Tensor mul(const Tensor& a, const Tensor& b) {
   Tensor out = binary_forward(kernels::BinaryOp::Mul, "mul", a, b);
   if (needs_grad({&a, &b})) {
     const bool ga = a.requires_grad(), gb = b.requires_grad();
-    record(out, "mul", {a, b}, [a = a.detach(), b = b.detach(), ga, gb](const Tensor& g) {
-      return std::vector<Tensor>{ga ? sum_to(mul(g, b), a.shape()) : Tensor(),
-                                 gb ? sum_to(mul(g, a), b.shape()) : Tensor()};
+    // Each factor stays alive only for the other's gradient.
+    record(out, "mul", {a, b}, [a = gb ? a.detach() : Tensor(), b = ga ? b.detach() : Tensor(),
+                                a_shape = a.shape(), b_shape = b.shape(), ga, gb](const Tensor& g) {
+      return std::vector<Tensor>{ga ? sum_to(mul(g, b), a_shape) : Tensor(),
+                                 gb ? sum_to(mul(g, a), b_shape) : Tensor()};
     });
   }
   return out;

@@ -79,13 +79,15 @@ Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tens
   const bool grad_x = x.requires_grad();
   const bool grad_gamma = gamma.defined() && gamma.requires_grad();
   const bool grad_beta = beta.defined() && beta.requires_grad();
+  // In evaluation mode without gamma/beta gradients, dx = gamma invstd dy: x need not stay alive.
+  const bool reads_x = training || grad_gamma || grad_beta;
   record(y, "batch_norm", {x, gamma, beta},
-         [x_data = x.detach(), gamma_data = gamma.defined() ? gamma.detach() : Tensor(), mean,
+         [x_data = reads_x ? x.detach() : Tensor(), gamma_data = gamma.defined() ? gamma.detach() : Tensor(), mean,
           invstd, n, c, hw, training, grad_x, grad_gamma, grad_beta](const Tensor& g) {
            Tensor dx = empty_like(g);  // the kernel always writes dx
            Tensor dgamma = grad_gamma ? empty_like(g, {c}) : Tensor();
            Tensor dbeta = grad_beta ? empty_like(g, {c}) : Tensor();
-           backend_of(g).batch_norm_backward(g.dtype(), n, c, hw, training, x_data.raw_data(),
+           backend_of(g).batch_norm_backward(g.dtype(), n, c, hw, training, data_or_null(x_data),
                                              g.raw_data(), data_or_null(gamma_data),
                                              mean.raw_data(), invstd.raw_data(), dx.raw_data(),
                                              data_or_null(dgamma), data_or_null(dbeta));

@@ -97,11 +97,13 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
     const bool gx = x.requires_grad(), gw = weight.requires_grad();
     const bool gb = bias.defined() && bias.requires_grad();
     record(y, "conv2d", {x, weight, bias},
-           [s, gx, gw, gb, x = x.detach(), w = weight.detach()](const Tensor& g) {
+           // x stays alive only for the weight gradient: with frozen weights (a score pass)
+           // a conv keeps nothing but its weight.
+           [s, gx, gw, gb, x = gw ? x.detach() : Tensor(), w = weight.detach()](const Tensor& g) {
              Tensor dx, dw, db;
              const bool empty = g.numel() == 0;
              if (gx) {
-               dx = empty_like(x);
+               dx = empty_like(w, {s.n, s.c_in, s.h, s.w});
                if (dx.numel() > 0) {
                  if (empty) dx.fill_(0);
                  else backend_of(g).conv2d_backward_input(g.dtype(), s, w.raw_data(), g.raw_data(),

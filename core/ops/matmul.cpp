@@ -59,8 +59,10 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
     Tensor out = reshape(gemm2d(a2, false, b, false), with_last_two(lead_a, m, n));
     if (needs_grad({&a, &b})) {
       const bool ga = a.requires_grad(), gb = b.requires_grad();
-      record(out, "matmul", {a, b}, [a2, b = b.detach(), ga, gb, a_shape = a.shape()](const Tensor& g) {
-        Tensor g2 = reshape(g, {a2.size(0), b.size(1)});
+      // A stays alive only for B's gradient.
+      record(out, "matmul", {a, b}, [a2 = gb ? a2 : Tensor(), rows, b = b.detach(), ga, gb,
+                                     a_shape = a.shape()](const Tensor& g) {
+        Tensor g2 = reshape(g, {rows, b.size(1)});
         return std::vector<Tensor>{ga ? reshape(gemm2d(g2, false, b, true), a_shape) : Tensor(),
                                    gb ? gemm2d(a2, true, g2, false) : Tensor()};
       });
@@ -78,15 +80,17 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   if (needs_grad({&a, &b})) {
     const bool ga = a.requires_grad(), gb = b.requires_grad();
     record(out, "matmul", {a, b},
-           [a = a.detach(), b = b.detach(), ga, gb, m, k, n, batch, stride_a](const Tensor& g) {
+           // A stays alive only for B's gradient, B only for A's.
+           [a = gb ? a.detach() : Tensor(), b = ga ? b.detach() : Tensor(), a_shape = a.shape(),
+            b_shape = b.shape(), ga, gb, m, k, n, batch, stride_a](const Tensor& g) {
              Tensor grad_a, grad_b;
              if (ga) {  // dA_i = dC_i B_i^T, summed over the batch when A was broadcast
                Tensor per = batched_gemm(g, false, m, n, m * n, b, true, k, n, k * n, batch);
-               grad_a = stride_a == 0 ? reshape(sum(per, {0}), a.shape()) : reshape(per, a.shape());
+               grad_a = stride_a == 0 ? reshape(sum(per, {0}), a_shape) : reshape(per, a_shape);
              }
              if (gb)  // dB_i = A_i^T dC_i
                grad_b = reshape(batched_gemm(a, true, m, k, stride_a, g, false, m, n, m * n, batch),
-                                b.shape());
+                                b_shape);
              return std::vector<Tensor>{grad_a, grad_b};
            });
   }
@@ -117,8 +121,9 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
     const bool gx = x.requires_grad(), gw = weight.requires_grad();
     const bool gb = bias.defined() && bias.requires_grad();
     record(y, "linear", {x, weight, bias},
-           [x2, w = weight.detach(), gx, gw, gb, x_shape = x.shape()](const Tensor& g) {
-             Tensor g2 = reshape(g, {x2.size(0), w.size(0)});
+           // x stays alive only for the weight gradient.
+           [x2 = gw ? x2 : Tensor(), rows, w = weight.detach(), gx, gw, gb, x_shape = x.shape()](const Tensor& g) {
+             Tensor g2 = reshape(g, {rows, w.size(0)});
              return std::vector<Tensor>{gx ? reshape(gemm2d(g2, false, w, false), x_shape) : Tensor(),
                                         gw ? gemm2d(g2, true, x2, false) : Tensor(),
                                         gb ? sum(g2, {0}) : Tensor()};

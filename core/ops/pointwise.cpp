@@ -1,6 +1,7 @@
 // Pointwise math and activations: y = f(x), dx = dy * f'(x) via the backend's derivative
-// kernel, which reads x and/or y (exp, tanh, sigmoid, sqrt reuse y).
+// kernel, which reads x or y (exp, sqrt, relu, relu6, tanh, sigmoid reuse y).
 #include "core/ops/common.h"
+#include "kernels/formulas/unary.h"
 
 namespace shrink {
 
@@ -13,9 +14,12 @@ Tensor pointwise(kernels::UnaryOp op, const char* name, const Tensor& x, double 
   Tensor y = empty_like(x);
   backend_of(x).unary(op, x.dtype(), x.numel(), alpha, x.raw_data(), y.raw_data());
   if (needs_grad({&x})) {
-    record(y, name, {x}, [op, alpha, x = x.detach(), y = y.detach()](const Tensor& g) {
+    // Only the tensor the derivative reads stays alive until backward: a ReLU keeps its output,
+    // not also its input (often a conv's or a BatchNorm's output that nothing else keeps).
+    const Tensor kept = kernels::formulas::unary_grad_reads_output(op) ? y.detach() : x.detach();
+    record(y, name, {x}, [op, alpha, kept](const Tensor& g) {
       Tensor dx = empty_like(g);
-      backend_of(g).unary_backward(op, g.dtype(), g.numel(), alpha, x.raw_data(), y.raw_data(),
+      backend_of(g).unary_backward(op, g.dtype(), g.numel(), alpha, kept.raw_data(), kept.raw_data(),
                                    g.raw_data(), dx.raw_data());
       return std::vector<Tensor>{dx};
     });

@@ -116,9 +116,14 @@ void batch_norm_backward_typed(std::int64_t n, std::int64_t c, std::int64_t hw, 
     const T coef = static_cast<T>(training ? is * sum_dy_xhat / m : 0.0);
     const T mu_t = mean[ch];
     for (std::int64_t i = 0; i < n; ++i) {
-      const T* xr = x + (i * c + ch) * hw;
       const T* dyr = dy + (i * c + ch) * hw;
       T* dxr = dx + (i * c + ch) * hw;
+      if (!x) {  // evaluation mode, no dgamma / dbeta: x was not kept (kernel_list.h)
+#pragma omp simd
+        for (std::int64_t j = 0; j < hw; ++j) dxr[j] = k * dyr[j];
+        continue;
+      }
+      const T* xr = x + (i * c + ch) * hw;
 #pragma omp simd
       for (std::int64_t j = 0; j < hw; ++j) dxr[j] = k * (dyr[j] - mean_dy - (xr[j] - mu_t) * coef);
     }

@@ -57,8 +57,8 @@ void transform_weights(const Conv2dShape& s, const float* w, std::int64_t o0, st
 }
 
 // M[pos] (+)= U[pos] V[pos] for positions [p0, p1): M[pos][o][column] at
-// pos m_pos + o lanes + column, m_pad rows a position: the A panels' zero rows past c_out
-// make every tile a full 6 x 16 micro-kernel call (the edge path is scalar).
+// pos m_pos + o lanes + column, m_pad rows a position. The last row panel runs only its
+// c_out rows (kernel_rx16<R>): with 8 output channels, a full 6 + 6 call would waste a third.
 void multiply(const Conv2dShape& s, const float* upack, const Chunk& ch, std::int64_t c0, std::int64_t kc,
               std::int64_t p0, std::int64_t p1) {
   const std::int64_t panels = ch.lanes / kNR, m_pad = round_up(s.c_out, kMR);
@@ -67,7 +67,8 @@ void multiply(const Conv2dShape& s, const float* upack, const Chunk& ch, std::in
     for (std::int64_t jp = 0; jp < panels; ++jp)
       for (std::int64_t ip = 0; ip < s.c_out; ip += kMR)
         multiply_panels(kc, upack + (pos * s.c_in + c0) * m_pad + ip * kc, ch.v + pos * ch.v_pos + jp * kc * kNR,
-                        ch.m + pos * ch.m_pos + ip * ch.lanes + jp * kNR, ch.lanes, kMR, kNR, beta);
+                        ch.m + pos * ch.m_pos + ip * ch.lanes + jp * kNR, ch.lanes, std::min(kMR, s.c_out - ip),
+                        kNR, beta);
 }
 
 // Where the chunk's tiles land in y: per tile its top-left output (channel 0), row, column.

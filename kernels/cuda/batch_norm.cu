@@ -161,7 +161,8 @@ __global__ void grad_input_kernel(std::int64_t total, std::int64_t c, std::int64
                                   const GradCoef<T>* coef, const T* x, const T* dy, T* dx) {
   for (std::int64_t e = grid_start(); e < total; e += grid_step()) {
     const GradCoef<T> g = coef[e / hw % c];
-    dx[e] = g.k * (dy[e] - g.mean_dy - (x[e] - g.mu) * g.coef);
+    // x is null in evaluation mode without dgamma / dbeta (kernel_list.h): dx = k dy.
+    dx[e] = x ? g.k * (dy[e] - g.mean_dy - (x[e] - g.mu) * g.coef) : g.k * dy[e];
   }
 }
 

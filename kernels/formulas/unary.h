@@ -51,6 +51,14 @@ SHRINK_HD T unary_value(T x, T alpha) {
   return T(0);
 }
 
+// Whether f'(x) is computed from y = f(x) rather than from x. No op reads both, so autograd
+// keeps only the one it needs alive until backward (core/ops/pointwise.cpp) and hands it to
+// the kernel as both x and y.
+constexpr bool unary_grad_reads_output(UnaryOp op) {
+  return op == UnaryOp::Exp || op == UnaryOp::Sqrt || op == UnaryOp::Relu || op == UnaryOp::Relu6 ||
+         op == UnaryOp::Tanh || op == UnaryOp::Sigmoid;
+}
+
 // d f(x) / dx, given x and y = f(x).
 template <UnaryOp Op, class T>
 SHRINK_HD T unary_derivative(T x, T y, T alpha) {
@@ -59,8 +67,8 @@ SHRINK_HD T unary_derivative(T x, T y, T alpha) {
     case UnaryOp::Exp: return y;
     case UnaryOp::Log: return T(1) / x;
     case UnaryOp::Sqrt: return T(0.5) / y;
-    case UnaryOp::Relu: return x > T(0) ? T(1) : T(0);
-    case UnaryOp::Relu6: return (x > T(0) && x < T(6)) ? T(1) : T(0);
+    case UnaryOp::Relu: return y > T(0) ? T(1) : T(0);              // y > 0 exactly where x > 0
+    case UnaryOp::Relu6: return (y > T(0) && y < T(6)) ? T(1) : T(0);  // and 0 < y < 6 where 0 < x < 6
     case UnaryOp::Gelu:  // Phi(x) + x * phi(x)
       return gelu_cdf(x) + x * T(0.39894228040143267794) * m_exp(T(-0.5) * x * x);
     case UnaryOp::GeluTanh: return gelu_tanh_derivative(x);
@@ -83,7 +91,7 @@ SHRINK_HD T unary_derivative(T x, T y, T alpha) {
 template <UnaryOp Op, class T>
 SHRINK_HD T unary_grad(T x, T y, T dy, T alpha) {
   if constexpr (Op == UnaryOp::Relu || Op == UnaryOp::Relu6) {
-    const bool pass = Op == UnaryOp::Relu ? x > T(0) : (x > T(0)) & (x < T(6));
+    const bool pass = Op == UnaryOp::Relu ? y > T(0) : (y > T(0)) & (y < T(6));
     return pass ? dy : T(0);
   } else {
     return dy * unary_derivative<Op>(x, y, alpha);
