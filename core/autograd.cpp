@@ -38,10 +38,15 @@ Node::~Node() {
   // destructor recurses (a deep graph would overflow the stack).
   std::vector<std::shared_ptr<Node>> pending;
   auto take_edges = [&pending](Node& n) {
+    // A kept input (KeepGraphInputsGuard) that only this node holds gives up its grad_fn first,
+    // so dropping the input does not destroy that node recursively.
+    for (Tensor& t : n.inputs)
+      if (TensorImpl* impl = t.impl(); impl && t.impl_ptr().use_count() == 1 && impl->grad_fn)
+        pending.push_back(std::move(impl->grad_fn));
+    n.inputs.clear();
     for (Edge& e : n.edges)
       if (e.node && e.node.use_count() == 1) pending.push_back(std::move(e.node));
     n.edges.clear();
-    n.inputs.clear();  // a kept input's own grad_fn is its edge's node: released above
   };
   take_edges(*this);
   while (!pending.empty()) {

@@ -155,6 +155,21 @@ TEST(Autograd, DeepChainDoesNotOverflowTheStack) {
   });
 }
 
+TEST(Autograd, DeepChainWithKeptInputsIsReleasedWithoutRecursion) {
+  // Under a KeepGraphInputsGuard (the channel trace) every node also holds its input tensor,
+  // whose grad_fn is the previous node: releasing must still be a loop.
+  run_on_small_stack([] {
+    constexpr int kDepth = 100000;
+    KeepGraphInputsGuard keep;
+    Tensor x = leaf({0.0, 1.0});
+    Tensor y = x;
+    for (int i = 0; i < kDepth; ++i) y = add_scalar(y, 1.0);
+    ASSERT_EQ(y.grad_fn()->inputs.size(), 1u);
+    EXPECT_EQ(y.grad_fn()->inputs[0].grad_fn(), y.grad_fn()->edges[0].node);  // the same node, kept
+    y = Tensor();
+  });
+}
+
 TEST(Autograd, LeafGradientsDoNotAliasEachOtherOrTheSeed) {
   Tensor a = leaf({1.0, 2.0}), b = leaf({3.0, 4.0});
   Tensor seed = Tensor::from_vector(std::vector<double>{1.0, 1.0}, {2});
