@@ -38,6 +38,11 @@ TYPED_TEST(CpuKernels, BinaryWithBroadcastDescriptors) {
       {{37, 1087}, {1087, 1}, {1, 0}, 37 * 1087, 37},    // threaded, column broadcast
       {{3, 13339}, {0, 1}, {13339, 1}, 13339, 3 * 13339},  // threaded, broadcast a rows
       {{kBig}, {1}, {1}, kBig, kBig},                    // one long dense row
+      // Rows longer than a thread chunk (4096) are split across threads: a split row against a
+      // broadcast scalar, split rows read with a non-unit stride, rows an exact multiple of a chunk.
+      {{kBig}, {1}, {0}, kBig, 1},
+      {{2, 9001}, {1, 2}, {9001, 1}, 18002, 18002},
+      {{3, 8192}, {8192, 1}, {0, 1}, 3 * 8192, 8192},
   };
   const BinaryOp ops[] = {BinaryOp::Add, BinaryOp::Sub, BinaryOp::Mul, BinaryOp::Div};
   for (const auto& d : descs) {

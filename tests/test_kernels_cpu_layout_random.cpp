@@ -52,6 +52,20 @@ TEST(CpuKernelsLayout, StridedCopy) {
     for (std::int64_t c = 0; c < C; ++c)
       for (std::int64_t r = 0; r < R; ++r) ASSERT_EQ(out[c * R + r], in[r * C + c]);
   }
+  {
+    // Rows longer than a thread's piece (kernels/cpu/row_pieces.h): one contiguous row of an odd
+    // length, then rows of 9001 read with stride 3 (every third element of the input).
+    const std::int64_t n = 40009, rows = 3, row = 9001;
+    std::vector<std::int64_t> in(rows * row * 3), out(n), out2(rows * row);
+    for (std::size_t i = 0; i < in.size(); ++i) in[i] = static_cast<std::int64_t>(i) * 5 + 1;
+    const std::int64_t shape1[] = {n}, strides1[] = {1};
+    cpu().strided_copy(DType::Int64, 1, shape1, strides1, in.data() + 7, out.data());
+    for (std::int64_t i = 0; i < n; ++i) ASSERT_EQ(out[i], in[i + 7]) << i;
+    const std::int64_t shape2[] = {rows, row}, strides2[] = {row * 3, 3};
+    cpu().strided_copy(DType::Int64, 2, shape2, strides2, in.data(), out2.data());
+    for (std::int64_t r = 0; r < rows; ++r)
+      for (std::int64_t i = 0; i < row; ++i) ASSERT_EQ(out2[r * row + i], in[r * row * 3 + i * 3]) << r << "," << i;
+  }
 }
 
 TYPED_TEST(CpuKernels, IndexSelectAndIndexAddWithRepeatedIndices) {

@@ -6,6 +6,7 @@
 #include <type_traits>
 
 #include "kernels/cpu/cpu_backend.h"
+#include "kernels/cpu/row_pieces.h"
 #include "kernels/cpu/vector_gelu.h"
 #include "kernels/formulas/binary.h"
 #include "kernels/formulas/unary.h"
@@ -45,18 +46,17 @@ void binary_typed(const BroadcastShape& s, const T* a, const T* b, T* out) {
   const std::int64_t sa = s.ndim ? s.stride_a[last] : 0, sb = s.ndim ? s.stride_b[last] : 0;
   std::int64_t rows = 1;
   for (int d = 0; d < last; ++d) rows *= s.shape[d];
-#pragma omp parallel for schedule(static) if (rows * row > kParallelGrain && rows > 1)
-  for (std::int64_t r = 0; r < rows; ++r) {
+  for_each_row_piece(rows, row, [&](std::int64_t r, std::int64_t begin, std::int64_t n) {
     // Decompose the row index into the outer coordinates to find each operand's offset.
-    std::int64_t rem = r, off_a = 0, off_b = 0;
+    std::int64_t rem = r, off_a = begin * sa, off_b = begin * sb;
     for (int d = last - 1; d >= 0; --d) {
       const std::int64_t coord = rem % s.shape[d];
       rem /= s.shape[d];
       off_a += coord * s.stride_a[d];
       off_b += coord * s.stride_b[d];
     }
-    binary_row<T, Op>(row, a + off_a, sa, b + off_b, sb, out + r * row);
-  }
+    binary_row<T, Op>(n, a + off_a, sa, b + off_b, sb, out + r * row + begin);
+  });
 }
 
 // Calls f(begin, end) over [0, n) in chunks of kVectorChunk, threaded like the loops below.

@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "kernels/cpu/cpu_backend.h"
+#include "kernels/cpu/row_pieces.h"
 
 namespace shrink::kernels::cpu {
 
@@ -19,21 +20,20 @@ void strided_copy_typed(int ndim, const std::int64_t* shape, const std::int64_t*
   const std::int64_t row = shape[last], step = in_strides[last];
   std::int64_t rows = 1;
   for (int d = 0; d < last; ++d) rows *= shape[d];
-#pragma omp parallel for schedule(static) if (rows * row > kParallelGrain && rows > 1)
-  for (std::int64_t r = 0; r < rows; ++r) {
-    std::int64_t rem = r, off = 0;
+  for_each_row_piece(rows, row, [&](std::int64_t r, std::int64_t begin, std::int64_t n) {
+    std::int64_t rem = r, off = begin * step;
     for (int d = last - 1; d >= 0; --d) {
       off += (rem % shape[d]) * in_strides[d];
       rem /= shape[d];
     }
     const T* src = in + off;
-    T* dst = out + r * row;
+    T* dst = out + r * row + begin;
     if (step == 1) {
-      std::memcpy(dst, src, row * sizeof(T));
+      std::memcpy(dst, src, n * sizeof(T));
     } else {
-      for (std::int64_t i = 0; i < row; ++i) dst[i] = src[i * step];
+      for (std::int64_t i = 0; i < n; ++i) dst[i] = src[i * step];
     }
-  }
+  });
 }
 
 }  // namespace
