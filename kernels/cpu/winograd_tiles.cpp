@@ -34,11 +34,13 @@ void pad_channel(const Conv2dShape& s, const Geometry& g, const float* x, std::i
       const __m256 t2 = _mm256_unpacklo_ps(v[2], v[3]), t3 = _mm256_unpackhi_ps(v[2], v[3]);
       const __m256 phases[kTile] = {_mm256_shuffle_ps(t0, t2, 0x44), _mm256_shuffle_ps(t0, t2, 0xEE),
                                     _mm256_shuffle_ps(t1, t3, 0x44), _mm256_shuffle_ps(t1, t3, 0xEE)};
-      if (q + kLanes <= g.wq) {
+      // A full store may run past this row into the later rows of the same phase plane (those
+      // are written after this one), never past the plane: true everywhere but its last row.
+      if ((r * g.wq + q) + kLanes <= g.hp * g.wq) {
         for (std::int64_t phase = 0; phase < kTile; ++phase)
           _mm256_storeu_ps(out[phase] + q, _mm256_permutevar8x32_ps(phases[phase], order));
-      } else {  // the row's last positions: the next row follows in memory. Scalar stores, not
-                // vmaskmovps: a masked AVX2 store is microcoded on AMD Zen (tens of cycles).
+      } else {  // the plane's last row: scalar stores, not vmaskmovps (a masked AVX2 store is
+                // microcoded on AMD Zen, tens of cycles).
         alignas(32) float part[kLanes];
         for (std::int64_t phase = 0; phase < kTile; ++phase) {
           _mm256_store_ps(part, _mm256_permutevar8x32_ps(phases[phase], order));
