@@ -59,22 +59,13 @@ void binary_typed(const BroadcastShape& s, const T* a, const T* b, T* out) {
   });
 }
 
-// Calls f(begin, end) over [0, n) in chunks of kVectorChunk, threaded like the loops below.
-constexpr std::int64_t kVectorChunk = 4096;
-template <class F>
-void chunked(std::int64_t n, F&& f) {
-  const std::int64_t chunks = (n + kVectorChunk - 1) / kVectorChunk;
-#pragma omp parallel for schedule(static) if (n > kParallelGrain)
-  for (std::int64_t c = 0; c < chunks; ++c) f(c * kVectorChunk, std::min(n, (c + 1) * kVectorChunk));
-}
-
 // Instantiates the loop per op so the switch is resolved outside it and the loop vectorises.
 // The exact GELU in float32 has its own AVX2 path (kernels/cpu/vector_gelu.h): libm's erff is
 // scalar and was a fifth of a transformer's inference.
 template <class T, UnaryOp Op>
 void unary_loop(std::int64_t n, T alpha, const T* x, T* y) {
   if constexpr (std::is_same_v<T, float> && Op == UnaryOp::Gelu) {
-    chunked(n, [&](std::int64_t b, std::int64_t e) { vgelu::gelu(x + b, y + b, e - b); });
+    for_each_row_piece(1, n, [&](std::int64_t, std::int64_t b, std::int64_t m) { vgelu::gelu(x + b, y + b, m); });
     return;
   }
 #pragma omp parallel for simd schedule(static) if (n > kParallelGrain)
@@ -85,7 +76,9 @@ void unary_loop(std::int64_t n, T alpha, const T* x, T* y) {
 template <class T, UnaryOp Op>
 void unary_backward_loop(std::int64_t n, T alpha, const T* x, const T* y, const T* dy, T* dx) {
   if constexpr (std::is_same_v<T, float> && Op == UnaryOp::Gelu) {
-    chunked(n, [&](std::int64_t b, std::int64_t e) { vgelu::gelu_backward(x + b, dy + b, dx + b, e - b); });
+    for_each_row_piece(1, n, [&](std::int64_t, std::int64_t b, std::int64_t m) {
+      vgelu::gelu_backward(x + b, dy + b, dx + b, m);
+    });
     return;
   }
 #pragma omp parallel for simd schedule(static) if (n > kParallelGrain)

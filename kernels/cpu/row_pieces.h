@@ -1,4 +1,5 @@
-// Threads a loop over the rows of a strided operation with long rows cut into pieces.
+// Threads a loop over the rows of a strided operation with long rows cut into pieces (one row
+// of n elements for a flat loop such as the vectorised GELU).
 #pragma once
 
 #include <algorithm>
