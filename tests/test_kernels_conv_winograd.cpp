@@ -40,6 +40,9 @@ TEST(ConvWinograd, MatchesTheReferenceOnTilingEdgeCases) {
       conv(3, 64, 16, 16, 40, 3, 3, 1, 1, 1, 1, 1, 1, 1),  // 48 tiles: one chunk, shared steps
       conv(2, 33, 9, 11, 17, 3, 3, 1, 1, 1, 1, 1, 1, 1),   // 17 out: three 6-row panels, the last of 5
       conv(4, 8, 32, 32, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1),    // a pruned ResNet-20's 8-channel stage
+      conv(2, 3, 9, 52, 4, 3, 3, 1, 1, 1, 1, 1, 1, 1),     // 14 positions a phase row: two vector blocks, the last runs over
+      conv(2, 3, 6, 90, 5, 3, 3, 1, 1, 2, 1, 1, 1, 1),     // 24 positions: three whole blocks, pad 2 x 1
+      conv(1, 2, 5, 8, 3, 3, 3, 1, 1, 0, 0, 1, 1, 1),      // 3 positions a row, unpadded: scalar stores only
   };
   for (const Conv2dShape& s : shapes) {
     for (bool with_bias : {true, false}) {
