@@ -11,7 +11,7 @@ again. Methods: ispasp (heads as units of the attention-output block, neurons of
 block), magnitude (L1 of a unit's incoming weights: a head's Q/K/V rows), random, and the head
 importance of Michel et al. 2019 (E_x |dLoss/d head mask|). The table gives the median over the
 seeds with its range, FLOPs and parameters kept, and the inference latency (shrink-eval's probe,
-batch 128, 2 threads) of the first seed's models beside the dense one's.
+batch 128, 2 threads) of each row's cut of one seed's dense model beside that dense model's.
 
 Cells are kept in docs/results/cells/prune_vit_fashion-mnist.jsonl (committed: the table grows
 across sittings) and model files under runs/results_prune_vit/ (a dense model whose file is gone
@@ -74,16 +74,24 @@ def main():
 
     cells = Cells(os.path.join(work, "cells.jsonl") if args.smoke else
                   os.path.join(ROOT, "docs", "results", "cells", f"prune_vit_{DATA}.jsonl"))
+    def train_dense(seed):
+        dense = os.path.join(work, f"s{seed}-dense.safetensors")
+        train_once(args.build, dense, ["--model", model_text, "--data", DATA, "--seed", seed, *epochs(DENSE)],
+                   args.threads)
+        return dense
+
     try:
         for seed in seeds:
-            dense = os.path.join(work, f"s{seed}-dense.safetensors")
-            train_once(args.build, dense, ["--model", model_text, "--data", DATA, "--seed", seed, *epochs(DENSE)],
-                       args.threads)
-            ev = cells.get({"dense": MODEL, "seed": seed},
-                           lambda: run_json([b("shrink-eval"), dense, "--data", DATA, "--json"], args.threads))
+            keys = [{"dense": MODEL, "seed": seed}] + [
+                row_key(seed, kind, fraction, method, refit)
+                for kind in KINDS for fraction in removed for method in methods for refit in (False, True)]
+            if all(Cells.canon(k) in cells.done for k in keys):
+                continue  # every cell of this seed is on disk: its dense model is not needed again
+            dense = train_dense(seed)
+            ev = cells.get(keys[0], lambda: run_json([b("shrink-eval"), dense, "--data", DATA, "--json"], args.threads))
             print(f"{MODEL} seed {seed}: dense {ev['accuracy'] * 100:.2f}%", flush=True)
-            for kind, group in KINDS.items():
-                names = ",".join(f"encoder.layers.{i}.{group}" for i in range(depth))
+            for kind in KINDS:
+                names = names_of(kind, depth)
                 for fraction in removed:
                     for method in methods:
                         for refit in (False, True):
@@ -93,49 +101,73 @@ def main():
     except OutOfTime:
         print(f"--max-minutes {args.max_minutes} reached: rerun to continue", flush=True)
     if not args.skip_latency:
-        latency_pass(cells, b, args, work)
+        latency_pass(cells, b, args, work, seeds, depth, train_dense)
     write(cells, seeds, removed, work if args.smoke else os.path.join(ROOT, "docs", "results"))
 
 
+def names_of(kind, depth):
+    return ",".join(f"encoder.layers.{i}.{KINDS[kind]}" for i in range(depth))
+
+
+def cut(b, args, dense, seed, names, fraction, method, refit, out):
+    """shrink-prune's report of removing `fraction` of the units of `names` from `dense` into `out`."""
+    return run_json([b("shrink-prune"), dense, "--method", method, "--groups", names, "--keep", f"{1 - fraction:.6f}",
+                     *(["--refit"] if refit else []), "--data", DATA, "--seed", seed, "--out", out, "--json"],
+                    args.threads)
+
+
+def row_key(seed, kind, fraction, method, refit):
+    return {"seed": seed, "kind": kind, "removed": fraction, "method": method, "refit": refit}
+
+
 def cell(cells, b, args, work, dense, seed, kind, names, fraction, method, refit, epochs):
-    key = {"seed": seed, "kind": kind, "removed": fraction, "method": method, "refit": refit}
+    key = row_key(seed, kind, fraction, method, refit)
     tag = f"s{seed}-{kind}-{method}-{'refit' if refit else 'plain'}-{int(fraction * 100)}"
     out = os.path.join(work, tag + ".safetensors")
 
     def compute():
         pruned = out + ".pruned.safetensors"
-        cut = run_json([b("shrink-prune"), dense, "--method", method, "--groups", names, "--keep",
-                        f"{1 - fraction:.6f}", *(["--refit"] if refit else []), "--data", DATA, "--seed", seed,
-                        "--out", pruned, "--json"], args.threads)
+        report = cut(b, args, dense, seed, names, fraction, method, refit, pruned)
         train_once(args.build, out, ["--model", pruned, "--data", DATA, "--seed", seed, *epochs(FINETUNE)],
                    args.threads)
         os.remove(pruned)
         r = run_json([b("shrink-eval"), out, "--data", DATA, "--json"], args.threads)
-        print(f"{tag}: cut {cut['accuracy_after'] * 100:.2f}% -> tuned {r['accuracy'] * 100:.2f}%", flush=True)
-        return {"accuracy_cut": cut["accuracy_after"], "accuracy": r["accuracy"], "params": r["params"],
-                "flops": r["flops"], "params_dense": cut["params_before"], "flops_dense": cut["flops_before"],
+        print(f"{tag}: cut {report['accuracy_after'] * 100:.2f}% -> tuned {r['accuracy'] * 100:.2f}%", flush=True)
+        return {"accuracy_cut": report["accuracy_after"], "accuracy": r["accuracy"], "params": r["params"],
+                "flops": r["flops"], "params_dense": report["params_before"], "flops_dense": report["flops_before"],
                 "file": os.path.relpath(out, work)}
     return cells.get(key, compute)
 
 
-def latency_pass(cells, b, args, work):
-    """The inference latency of the first seed's models present, one at a time: the median over
-    LATENCY_RUNS processes of shrink-eval's probe (itself the median of 25 batches of 128)."""
-    for key_text, value in list(cells.done.items()):
-        key = json.loads(key_text)
-        rel = f"s{key['seed']}-dense.safetensors" if "dense" in key else (
-            value.get("file") if isinstance(value, dict) else None)
-        if rel and os.path.exists(os.path.join(work, rel)):
-            f = os.path.join(work, rel)
-            cells.get({"latency": rel}, lambda f=f: statistics.median(
-                run_json([b("shrink-eval"), f, "--data", DATA, "--json"], args.threads)["latency_ms"]
-                for _ in range(LATENCY_RUNS)))
+def latency_pass(cells, b, args, work, seeds, depth, train_dense):
+    """The inference latency of the dense model and of every row's cut, one model at a time: the
+    median over LATENCY_RUNS processes of shrink-eval's probe (itself the median of 25 batches of
+    128). Every cut is made again from the same dense model (the first seed whose dense file is
+    present; the first seed's, trained again, when none is) without fine-tuning: fine-tuning changes
+    no width, and the cut costs seconds where keeping every fine-tuned file would cost disk across
+    sittings."""
+    seed = next((s for s in seeds if os.path.exists(os.path.join(work, f"s{s}-dense.safetensors"))), seeds[0])
+    dense = train_dense(seed)
+    probe = lambda f: statistics.median(run_json([b("shrink-eval"), f, "--data", DATA, "--json"],
+                                                 args.threads)["latency_ms"] for _ in range(LATENCY_RUNS))
+    cells.get({"latency": "dense"}, lambda: {"ms": probe(dense), "seed": seed})
+    configs = {(k["kind"], k["removed"], k["method"], k["refit"])
+               for k in (json.loads(t) for t in cells.done) if "kind" in k}
+    for kind, fraction, method, refit in sorted(configs):
+        def measure(kind=kind, fraction=fraction, method=method, refit=refit):
+            f = os.path.join(work, "latency-cut.safetensors")
+            cut(b, args, dense, seed, names_of(kind, depth), fraction, method, refit, f)
+            ms = probe(f)
+            os.remove(f)
+            return {"ms": ms, "seed": seed}
+        cells.get({"latency": {"kind": kind, "removed": fraction, "method": method, "refit": refit}}, measure)
 
 
 def write(cells, seeds, removed, out_dir):
     entries = [(json.loads(k), v) for k, v in cells.done.items()]
     dense = {k["seed"]: v for k, v in entries if "dense" in k}
-    latency = {k["latency"]: v for k, v in entries if "latency" in k}
+    latency = {json.dumps(k["latency"], sort_keys=True): v for k, v in entries if "latency" in k}
+    dense_lat = latency.get('"dense"')
     rows = [(k, v) for k, v in entries if "kind" in k]
     if not dense:
         return
@@ -144,9 +176,10 @@ def write(cells, seeds, removed, out_dir):
              "Generated by `scripts/results_prune_vit.py`; do not edit by hand. Dense model and fine-tuning settings: "
              "the script's DENSE and FINETUNE.", "",
              f"Dense vit-tiny: {fmt_pct(dense_acc, 2)}% test accuracy (median [min, max] over {len(dense_acc)} "
-             f"seed(s)); latency of the first seed's dense model: "
-             + (f"{latency[f's{seeds[0]}-dense.safetensors']:.2f} ms per batch of 128."
-                if f"s{seeds[0]}-dense.safetensors" in latency else "not measured yet."), ""]
+             + (f"seed(s)); inference latency of seed {dense_lat['seed']}'s dense model: {dense_lat['ms']:.2f} ms per "
+             "batch of 128 (2 threads); the latency column is each row's cut of that same model (widths are what "
+             "latency depends on; fine-tuning changes none) over the dense model's." if dense_lat
+                else "seed(s)); latency not measured yet (the script's latency pass)."), ""]
     for kind in KINDS:
         lines += [f"## {'Attention heads' if kind == 'heads' else 'FFN neurons'} removed in every layer", "",
                   "| removed | method | refit | after the cut % | after fine-tuning % | params kept | FLOPs kept | "
@@ -158,11 +191,9 @@ def write(cells, seeds, removed, out_dir):
                           k["method"] == method and k["refit"] == refit and k["seed"] in seeds]
                     if not vs:
                         continue
-                    first = [v for k, v in rows if k["kind"] == kind and k["removed"] == fraction and
-                             k["method"] == method and k["refit"] == refit and k["seed"] == seeds[0]]
-                    dense_lat = latency.get(f"s{seeds[0]}-dense.safetensors")
-                    lat = latency.get(first[0]["file"]) if first else None
-                    lat_text = f"{lat / dense_lat:.3f}" if lat and dense_lat else "–"
+                    lat = latency.get(json.dumps({"kind": kind, "removed": fraction, "method": method,
+                                                  "refit": refit}, sort_keys=True))
+                    lat_text = f"{lat['ms'] / dense_lat['ms']:.3f}" if lat and dense_lat else "–"
                     lines.append(f"| {int(fraction * 100)}% | {method} | {'yes' if refit else 'no'} | "
                                  f"{fmt_pct([v['accuracy_cut'] for v in vs], 2)} | "
                                  f"{fmt_pct([v['accuracy'] for v in vs], 2)} | "
