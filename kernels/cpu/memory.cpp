@@ -3,6 +3,8 @@
 // a training step allocates the same activation and gradient sizes every time, and returning
 // them to the OS would make every step pay page faults on fresh pages (about 8% of an
 // ffn-10000 step before the cache).
+#include <sys/mman.h>
+
 #include <cstdlib>
 #include <cstring>
 #include <limits>
@@ -17,6 +19,7 @@ namespace shrink::kernels::cpu {
 namespace {
 
 constexpr std::size_t kCacheMinBytes = 64 * 1024;         // smaller blocks: malloc is fast
+constexpr std::size_t kHugePage = 2 * 1024 * 1024;
 
 // Above this no block is ever handed out: the rounding below cannot wrap, and a size this
 // large (from an overflowed or hostile shape) is refused by name instead of by malloc.
@@ -43,8 +46,16 @@ std::size_t rounded_size(std::size_t bytes) {
 }
 
 // 64-byte aligned; posix_memalign (unlike aligned_alloc) takes any size, as exact blocks need.
+// Blocks of 2 MiB and more start on a 2 MiB boundary and ask for transparent huge pages
+// (where the kernel grants them only on request, THP "madvise"): one fault per 2 MiB instead
+// of 512, and activations that the convolutions stride through span 512x fewer TLB entries.
 void* aligned_block(std::size_t size) {
   void* p = nullptr;
+  if (!kExactBlocks && size >= kHugePage) {
+    if (posix_memalign(&p, kHugePage, size) != 0) return nullptr;
+    madvise(p, size / kHugePage * kHugePage, MADV_HUGEPAGE);  // advice: refused is fine
+    return p;
+  }
   return posix_memalign(&p, 64, size) == 0 ? p : nullptr;
 }
 
