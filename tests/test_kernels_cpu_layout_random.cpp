@@ -11,6 +11,7 @@
 
 #include "kernels/backend.h"
 #include "kernels/cpu/cpu_backend.h"
+#include "kernels/formulas/random.h"
 #include "kernels/reference/layout.h"
 #include "tests/cpu_kernel_test.h"
 #include "tests/test_helpers.h"
@@ -119,6 +120,32 @@ TYPED_TEST(CpuKernels, DropoutMaskStatisticsAndDeterminism) {
     // Another seed differs.
     cpu().dropout(dtype_of<T>(), n, p, 43, 0, x.data(), y2.data(), mask2.data());
     EXPECT_NE(mask, mask2);
+  }
+}
+
+// The kernels share one Philox block among 4 consecutive values; each value must still be the
+// per-element formula's (kernels/formulas/random.h, what CUDA computes): odd lengths, pieces
+// split between threads, offsets that start inside a block.
+TYPED_TEST(CpuKernels, RandomValuesEqualThePerElementFormulas) {
+  using T = TypeParam;
+  for (const std::int64_t n : {std::int64_t{1}, std::int64_t{7}, std::int64_t{70001}}) {
+    for (const std::uint64_t offset : {0ull, 4ull, 6ull, 4099ull}) {
+      SCOPED_TRACE("n " + std::to_string(n) + " offset " + std::to_string(offset));
+      const auto x = random_vec<T>(n, -1, 1, 5);
+      std::vector<T> y(n), mask(n), u(n), g(n);
+      const double p = 0.3;
+      cpu().dropout(dtype_of<T>(), n, p, 42, offset, x.data(), y.data(), mask.data());
+      cpu().random_uniform(dtype_of<T>(), n, -1.0, 3.0, 7, offset, u.data());
+      cpu().random_normal(dtype_of<T>(), n, 0.5, 2.0, 9, offset, g.data());
+      const T scale = static_cast<T>(1.0 / (1.0 - p)), below = formulas::uniform_below_hi<T>(-1.0, 3.0);
+      for (std::int64_t i = 0; i < n; ++i) {
+        const T m = formulas::dropout_mask<T>(42, offset, i, static_cast<float>(1.0 - p), scale);
+        ASSERT_EQ(mask[i], m) << i;
+        ASSERT_EQ(y[i], x[i] * m) << i;
+        ASSERT_EQ(u[i], formulas::uniform_value<T>(7, offset, i, -1.0, 4.0, T(3), below)) << i;
+        ASSERT_EQ(g[i], formulas::normal_value<T>(9, offset, i, 0.5, 2.0)) << i;
+      }
+    }
   }
 }
 
