@@ -123,9 +123,10 @@ struct Geometry {
   }
 };
 
-// Channel c of one image, padded and split into its 4 column phases, 32 padded columns
-// (8 positions) at a time: four masked loads straight from the input row (lanes that fall in
-// the padding read nothing and hold zero), then an 8 x 4 transpose of (position, phase) pairs.
+// Channel c of one image, padded and split into its 4 column phases: 32 padded columns
+// (8 positions) at a time by four masked loads straight from the input row and an 8 x 4
+// transpose, column block by column block (masks made once per block); a row's last <= 3
+// positions are written one float at a time (winograd_tiles.cpp says why).
 void pad_channel(const Conv2dShape& s, const Geometry& g, const float* x, std::int64_t c, float* dst);
 
 // Where one vector of 8 consecutive tiles reads: the first tile's base and, unless the 8 sit
