@@ -140,6 +140,20 @@ void transform_output(const Geometry& g, const Chunk& ch, const TileOutputs& at,
   }
 }
 
+// f(i) for i in [begin, end): shared among the team when `split`, else on the calling thread
+// with no parallel region at all. (An `omp parallel for if (false)` inside a worker is still a
+// nested region that libgomp sets up and tears down, 2-3 us each, measured: as much as the
+// transforms of a small chunk at 8 channels.)
+template <class F>
+void for_range(bool split, std::int64_t begin, std::int64_t end, F&& f) {
+  if (split) {
+#pragma omp parallel for schedule(static)
+    for (std::int64_t i = begin; i < end; ++i) f(i);
+  } else {
+    for (std::int64_t i = begin; i < end; ++i) f(i);
+  }
+}
+
 // All of a chunk: V, M and y, k block by k block. `split` shares each step among the team
 // (few chunks); otherwise the caller runs chunks on separate threads.
 void run_chunk(const Conv2dShape& s, const Geometry& g, const float* images, const float* upack, const Chunk& ch,
@@ -147,14 +161,11 @@ void run_chunk(const Conv2dShape& s, const Geometry& g, const float* images, con
   for (std::int64_t c0 = 0; c0 < s.c_in; c0 += kKC) {
     const std::int64_t kc = std::min(kKC, s.c_in - c0);
     const VLayout panels{ch.v, ch.v_pos, kc * kNR, kNR};
-#pragma omp parallel for schedule(static) if (split)
-    for (std::int64_t c = c0; c < c0 + kc; ++c) transform_input(g, images, ch, c0, panels, c, c + 1);
-#pragma omp parallel for schedule(static) if (split)
-    for (std::int64_t pos = 0; pos < kPos; ++pos) multiply(s, upack, ch, c0, kc, pos, pos + 1);
+    for_range(split, c0, c0 + kc, [&](std::int64_t c) { transform_input(g, images, ch, c0, panels, c, c + 1); });
+    for_range(split, 0, kPos, [&](std::int64_t pos) { multiply(s, upack, ch, c0, kc, pos, pos + 1); });
   }
   const TileOutputs at(g, s, ch);
-#pragma omp parallel for schedule(static) if (split)
-  for (std::int64_t o = 0; o < s.c_out; ++o) transform_output(g, ch, at, bias, o, o + 1, y);
+  for_range(split, 0, s.c_out, [&](std::int64_t o) { transform_output(g, ch, at, bias, o, o + 1, y); });
 }
 
 // How a call is cut: blocks of `images` whole images (padded together, by the thread that
@@ -181,11 +192,10 @@ void run_block(const Conv2dShape& s, const Geometry& g, const Plan& plan, const 
                std::int64_t b, const float* bias, float* y, bool split) {
   const std::int64_t img0 = b * plan.images, img1 = std::min(s.n, img0 + plan.images);
   float* images = t_images.get((img1 - img0) * g.image);
-#pragma omp parallel for schedule(static) if (split)
-  for (std::int64_t ic = 0; ic < (img1 - img0) * s.c_in; ++ic) {
+  for_range(split, 0, (img1 - img0) * s.c_in, [&](std::int64_t ic) {
     const std::int64_t img = img0 + ic / s.c_in;
     pad_channel(s, g, x + img * s.c_in * s.h * s.w, ic % s.c_in, images + (img - img0) * g.image);
-  }
+  });
   const std::int64_t t0 = img0 * g.per_image, t1 = img1 * g.per_image, size = plan.chunk_size(t1 - t0);
   const std::int64_t lanes = round_up(size, kNR);
   float* v = t_v.get(kPos * (lanes * std::min(kKC, s.c_in) + kNR));
