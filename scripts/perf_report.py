@@ -39,9 +39,10 @@ def measure_core(args):
     """GEMM against numpy and training steps against PyTorch, at every thread count."""
     rows = []  # workload, shrink ms, peer, peer ms, threads
     for t in [int(x) for x in args.threads.split(",")]:
-        # The GEMMs under convolutions belong to the conv section (scripts/perf_conv.py).
+        # The GEMMs under convolutions belong to the conv section (scripts/perf_conv.py); the
+        # encoder's GEMMs are for profiling the encoder step (no peer row).
         ours = run_google_benchmark(os.path.join(args.build, "bench_gemm"), t, args.repetitions,
-                                    "-BM_sgemm_conv")
+                                    "-BM_(sgemm|openblas)_(conv|encoder)")
         peer = {p["name"]: p["median_ms"] for p in run_peer("gemm_numpy.py", t)}
         for name, ms in ours.items():
             key = name.replace("BM_", "")

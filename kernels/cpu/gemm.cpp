@@ -1,7 +1,8 @@
 // CPU GEMM. sgemm follows the BLIS/GotoBLAS structure: B is packed per (kKC x kNC) block into
-// kNR-wide panels, alpha*A per (kMC x kKC) block into kMR-tall panels, and a 6x16 AVX2/FMA
-// micro-kernel accumulates one C tile per call. With two threads, C is cut into two independent
-// slices (see slice()), each thread packing into its own buffers.
+// kNR-wide panels, alpha*A per (kMC x kKC) block into kMR-tall panels (or read in place when C
+// is narrow, kInPlaceMaxN), and a 6x16 AVX2/FMA micro-kernel accumulates one C tile per call.
+// With two threads, C is cut into two independent slices (see slice()), each thread packing
+// into its own buffers.
 // dgemm is a plain blocked loop nest: it serves gradient checks, where clarity matters more.
 #include "kernels/cpu/gemm.h"
 
@@ -35,12 +36,21 @@ inline void store_row(float* c, __m256 acc, float beta) {
   }
 }
 
-// C[0:R, 0:16] = beta * C + A_panel * B_panel over kc steps. a: kc x kMR (rows past R are
-// padding), b: kc x kNR, both packed. R < kMR serves the bottom edge of C without a scratch
-// tile; the fully unrolled loops keep all 2R accumulators in registers.
-template <int R>
-inline void kernel_rx16(std::int64_t kc, const float* __restrict a, const float* __restrict b,
-                        float* c, std::int64_t ldc, float beta) {
+// Where the micro-kernel reads A: element (i, p) of the panel at a[i * row + p * step]. A packed
+// panel has row 1 and step kMR; A read where it lies has row lda and step 1 (A stored row-major)
+// or row 1 and step lda (A stored transposed).
+struct APanel {
+  const float* a;
+  std::int64_t row, step;
+};
+
+// C[0:R, 0:16] = beta * C + A_panel * B_panel over kc steps. b: kc x kNR, packed; a: packed
+// (kc x kMR, rows past R are padding) when `Packed`, else any APanel (only rows < R are read).
+// R < kMR serves the bottom edge of C without a scratch tile; the fully unrolled loops keep all
+// 2R accumulators in registers.
+template <int R, bool Packed>
+inline void kernel_rx16(std::int64_t kc, APanel ap, const float* __restrict b, float* c, std::int64_t ldc,
+                        float beta) {
   __m256 acc[R][2];
 #pragma GCC unroll 6
   for (int i = 0; i < R; ++i) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
@@ -51,16 +61,18 @@ inline void kernel_rx16(std::int64_t kc, const float* __restrict a, const float*
     _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc), _MM_HINT_T0);
     _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc + kNR - 1), _MM_HINT_T0);
   }
+  const float* __restrict a = ap.a;
+  const std::int64_t row = Packed ? 1 : ap.row, step = Packed ? kMR : ap.step;
   for (std::int64_t p = 0; p < kc; ++p) {
     const __m256 b0 = _mm256_load_ps(b);
     const __m256 b1 = _mm256_load_ps(b + 8);
 #pragma GCC unroll 6
     for (int i = 0; i < R; ++i) {
-      const __m256 av = _mm256_broadcast_ss(a + i);
+      const __m256 av = _mm256_broadcast_ss(a + i * row);
       acc[i][0] = _mm256_fmadd_ps(av, b0, acc[i][0]);
       acc[i][1] = _mm256_fmadd_ps(av, b1, acc[i][1]);
     }
-    a += kMR;
+    a += step;
     b += kNR;
   }
 #pragma GCC unroll 6
@@ -70,22 +82,27 @@ inline void kernel_rx16(std::int64_t kc, const float* __restrict a, const float*
   }
 }
 
-// Partial tile. Full-width tiles with fewer rows go straight to C; narrower ones compute the
-// whole tile (the padded panel columns are zero) into a scratch block and merge the valid part.
-void edge_tile(std::int64_t kc, const float* a, const float* b, float* c, std::int64_t ldc,
-               std::int64_t rows, std::int64_t cols, float beta) {
-  if (cols == kNR) {
-    switch (rows) {
-      case 1: return kernel_rx16<1>(kc, a, b, c, ldc, beta);
-      case 2: return kernel_rx16<2>(kc, a, b, c, ldc, beta);
-      case 3: return kernel_rx16<3>(kc, a, b, c, ldc, beta);
-      case 4: return kernel_rx16<4>(kc, a, b, c, ldc, beta);
-      case 5: return kernel_rx16<5>(kc, a, b, c, ldc, beta);
-      default: break;
-    }
+template <bool Packed>
+void kernel_rows(int rows, std::int64_t kc, APanel a, const float* b, float* c, std::int64_t ldc, float beta) {
+  switch (rows) {
+    case 1: return kernel_rx16<1, Packed>(kc, a, b, c, ldc, beta);
+    case 2: return kernel_rx16<2, Packed>(kc, a, b, c, ldc, beta);
+    case 3: return kernel_rx16<3, Packed>(kc, a, b, c, ldc, beta);
+    case 4: return kernel_rx16<4, Packed>(kc, a, b, c, ldc, beta);
+    case 5: return kernel_rx16<5, Packed>(kc, a, b, c, ldc, beta);
+    default: return kernel_rx16<kMR, Packed>(kc, a, b, c, ldc, beta);
   }
+}
+
+// One C tile of rows <= kMR and cols <= kNR. Full-width tiles go straight to C; narrower ones
+// compute the tile's rows (the padded panel columns are zero) into a scratch block and merge
+// the valid part.
+template <bool Packed>
+void multiply_tile(std::int64_t kc, APanel a, const float* b, float* c, std::int64_t ldc, std::int64_t rows,
+                   std::int64_t cols, float beta) {
+  if (cols == kNR) return kernel_rows<Packed>(static_cast<int>(rows), kc, a, b, c, ldc, beta);
   alignas(64) float tile[kMR * kNR];
-  kernel_rx16<kMR>(kc, a, b, tile, kNR, 0.0f);
+  kernel_rows<Packed>(static_cast<int>(rows), kc, a, b, tile, kNR, 0.0f);
   for (std::int64_t i = 0; i < rows; ++i)
     for (std::int64_t j = 0; j < cols; ++j) {
       float& dst = c[i * ldc + j];
@@ -97,10 +114,7 @@ void edge_tile(std::int64_t kc, const float* a, const float* b, float* c, std::i
 
 void gemm_detail::multiply_panels(std::int64_t kc, const float* a, const float* b, float* c,
                                   std::int64_t ldc, std::int64_t rows, std::int64_t cols, float beta) {
-  if (rows == kMR && cols == kNR)
-    kernel_rx16<kMR>(kc, a, b, c, ldc, beta);
-  else
-    edge_tile(kc, a, b, c, ldc, rows, cols, beta);
+  multiply_tile<true>(kc, {a, 1, kMR}, b, c, ldc, rows, cols, beta);
 }
 
 namespace {
@@ -134,19 +148,38 @@ void pack_a_block(const SgemmArgs& g, std::int64_t i0, std::int64_t mc, std::int
   }
 }
 
-// C[:, jc:jc+nc] (+)= op(A)[:, pc:pc+kc] * packed B block, one kMC row block at a time.
+// Up to this many columns of C (4 B micro-panels) the micro-kernel reads A where it lies
+// instead of packing it (with alpha == 1): packing copies each element of A once for every
+// kNC columns and pays off over many B micro-panels; over a few it is a large share of the
+// work: bench_gemm, two threads, min of 3 interleaved rounds, packed -> in place:
+// resnet20.stem.bwd_weight 16x27x4096 95.1 -> 67.2 us, mobilenetv2.expand24-144.bwd_weight
+// 144x24x4096 268 -> 239 us, sgemm_small 128x10x100 6.1 -> 5.1 us. On wide C, reading A in place
+// measured no faster (encoder GEMMs at n = 128 and 512: within 2%) and up to 20% slower where A
+// is stored transposed and k is short (resnet20.layer2.bwd_input 288x256x32, one thread).
+constexpr std::int64_t kInPlaceMaxN = 4 * kNR;
+
+// C[:, jc:jc+nc] (+)= op(A)[:, pc:pc+kc] * packed B block, one kMC row block at a time, A packed
+// or in place (rows lda apart, or columns for op = T). B is always packed: its micro-panel is
+// reread for every row panel and must sit in L1 without set conflicts.
 void compute_block(const SgemmArgs& g, std::int64_t jc, std::int64_t nc, std::int64_t pc,
                    std::int64_t kc, float beta, const float* bpack, float* apack) {
+  const bool packed = g.alpha != 1.0f || g.n > kInPlaceMaxN;
   for (std::int64_t ic = 0; ic < g.m; ic += kMC) {
     const std::int64_t mc = std::min(kMC, g.m - ic);
-    pack_a_block(g, ic, mc, pc, kc, apack);
+    if (packed) pack_a_block(g, ic, mc, pc, kc, apack);
     // jr outer / ir inner: the B micro-panel stays in L1 while A panels stream from L2.
     for (std::int64_t j = 0; j < nc; j += kNR) {
       const std::int64_t cols = std::min(kNR, nc - j);
       const float* bp = bpack + j * kc;
       for (std::int64_t ip = 0; ip < mc; ip += kMR) {
-        const std::int64_t rows = std::min(kMR, mc - ip);
-        multiply_panels(kc, apack + ip * kc, bp, g.c + (ic + ip) * g.ldc + jc + j, g.ldc, rows, cols, beta);
+        const std::int64_t rows = std::min(kMR, mc - ip), i = ic + ip;
+        float* c = g.c + i * g.ldc + jc + j;
+        if (packed)
+          multiply_tile<true>(kc, {apack + ip * kc, 1, kMR}, bp, c, g.ldc, rows, cols, beta);
+        else if (g.trans_a)
+          multiply_tile<false>(kc, {g.a + pc * g.lda + i, 1, g.lda}, bp, c, g.ldc, rows, cols, beta);
+        else
+          multiply_tile<false>(kc, {g.a + i * g.lda + pc, g.lda, 1}, bp, c, g.ldc, rows, cols, beta);
       }
     }
   }
