@@ -11,7 +11,8 @@ again. Methods: ispasp (heads as units of the attention-output block, neurons of
 block), magnitude (L1 of a unit's incoming weights: a head's Q/K/V rows), random, and the head
 importance of Michel et al. 2019 (E_x |dLoss/d head mask|). The table gives the median over the
 seeds with its range, FLOPs and parameters kept, and the inference latency (shrink-eval's probe,
-batch 128, 2 threads) of each row's cut of one seed's dense model beside that dense model's.
+batch 128, 2 threads) of each row's cut of one seed's dense model over that dense model's, the two
+timed in alternation.
 
 Cells are kept in docs/results/cells/prune_vit_fashion-mnist.jsonl (committed: the table grows
 across sittings) and model files under runs/results_prune_vit/ (a dense model whose file is gone
@@ -140,26 +141,32 @@ def cell(cells, b, args, work, dense, seed, kind, names, fraction, method, refit
 
 
 def latency_pass(cells, b, args, work, seeds, depth, train_dense):
-    """The inference latency of the dense model and of every row's cut, one model at a time: the
-    median over LATENCY_RUNS processes of shrink-eval's probe (itself the median of 25 batches of
-    128). Every cut is made again from the same dense model (the first seed whose dense file is
-    present; the first seed's, trained again, when none is) without fine-tuning: fine-tuning changes
-    no width, and the cut costs seconds where keeping every fine-tuned file would cost disk across
-    sittings."""
+    """The inference latency of every row's cut beside the dense model's, one row at a time:
+    shrink-eval's latency probe (the median of 25 batches of 128) in LATENCY_RUNS processes for
+    the cut and as many for the dense model, alternating dense, cut, dense, cut, ... so that a slow
+    spell of this VM (its speed drifts by 15% over minutes) weighs on both sides of a row's ratio;
+    the row keeps both medians. Every cut is made again from the same dense model (the first seed
+    whose dense file is present; the first seed's, trained again, when none is) without
+    fine-tuning: fine-tuning changes no width, and the cut costs seconds where keeping every
+    fine-tuned file would cost disk across sittings."""
     seed = next((s for s in seeds if os.path.exists(os.path.join(work, f"s{s}-dense.safetensors"))), seeds[0])
     dense = train_dense(seed)
-    probe = lambda f: statistics.median(run_json([b("shrink-eval"), f, "--data", DATA, "--json"],
-                                                 args.threads)["latency_ms"] for _ in range(LATENCY_RUNS))
-    cells.get({"latency": "dense"}, lambda: {"ms": probe(dense), "seed": seed})
+    probe = lambda f: run_json([b("shrink-eval"), f, "--data", DATA, "--latency-only", "--json"],
+                               args.threads)["latency_ms"]
+    cells.get({"latency": "dense"}, lambda: {"ms": statistics.median(probe(dense) for _ in range(LATENCY_RUNS)),
+                                             "seed": seed})
     configs = {(k["kind"], k["removed"], k["method"], k["refit"])
                for k in (json.loads(t) for t in cells.done) if "kind" in k}
     for kind, fraction, method, refit in sorted(configs):
         def measure(kind=kind, fraction=fraction, method=method, refit=refit):
             f = os.path.join(work, "latency-cut.safetensors")
             cut(b, args, dense, seed, names_of(kind, depth), fraction, method, refit, f)
-            ms = probe(f)
+            dense_ms, cut_ms = [], []
+            for _ in range(LATENCY_RUNS):
+                dense_ms.append(probe(dense))
+                cut_ms.append(probe(f))
             os.remove(f)
-            return {"ms": ms, "seed": seed}
+            return {"ms": statistics.median(cut_ms), "dense_ms": statistics.median(dense_ms), "seed": seed}
         cells.get({"latency": {"kind": kind, "removed": fraction, "method": method, "refit": refit}}, measure)
 
 
@@ -178,7 +185,8 @@ def write(cells, seeds, removed, out_dir):
              f"Dense vit-tiny: {fmt_pct(dense_acc, 2)}% test accuracy (median [min, max] over {len(dense_acc)} "
              + (f"seed(s)); inference latency of seed {dense_lat['seed']}'s dense model: {dense_lat['ms']:.2f} ms per "
              "batch of 128 (2 threads); the latency column is each row's cut of that same model (widths are what "
-             "latency depends on; fine-tuning changes none) over the dense model's." if dense_lat
+             "latency depends on; fine-tuning changes none) over the dense model's, both timed in alternation "
+             "(the script's latency_pass)." if dense_lat
                 else "seed(s)); latency not measured yet (the script's latency pass)."), ""]
     for kind in KINDS:
         lines += [f"## {'Attention heads' if kind == 'heads' else 'FFN neurons'} removed in every layer", "",
@@ -193,7 +201,7 @@ def write(cells, seeds, removed, out_dir):
                         continue
                     lat = latency.get(json.dumps({"kind": kind, "removed": fraction, "method": method,
                                                   "refit": refit}, sort_keys=True))
-                    lat_text = f"{lat['ms'] / dense_lat['ms']:.3f}" if lat and dense_lat else "–"
+                    lat_text = f"{lat['ms'] / lat.get('dense_ms', dense_lat['ms']):.3f}" if lat and dense_lat else "–"
                     lines.append(f"| {int(fraction * 100)}% | {method} | {'yes' if refit else 'no'} | "
                                  f"{fmt_pct([v['accuracy_cut'] for v in vs], 2)} | "
                                  f"{fmt_pct([v['accuracy'] for v in vs], 2)} | "
