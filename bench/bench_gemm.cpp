@@ -156,26 +156,25 @@ void run_openblas_sgemm(benchmark::State& state, const ConvGemm& g) {
                                                 benchmark::Counter::OneK::kIs1000);
 }
 
+// "<layer>/<NN|TN|NT>/<m>x<n>x<k>": the name bench/peers/gemm_numpy.py reads a shape from.
+std::string gemm_shape(const ConvGemm& g) {
+  return std::string(g.layer) + "/" + (g.trans_a ? "T" : "N") + (g.trans_b ? "T" : "N") + "/" + std::to_string(g.m) +
+         "x" + std::to_string(g.n) + "x" + std::to_string(g.k);
+}
+
 // The GEMMs of one training step of the transformer encoder of bench_encoder.cpp (d 128, FFN 512,
-// batch 32 x 64 tokens = 2048 rows; nn::Linear computes y = x W^T, dx = dy W, dW = dy^T x).
-struct EncoderGemm {
-  const char* name;
-  std::int64_t m, n, k;
-  bool trans_a, trans_b;
-};
-const EncoderGemm kEncoderGemms[] = {
-    {"proj.fwd", 2048, 128, 128, false, true},       {"ffn1.fwd", 2048, 512, 128, false, true},
-    {"ffn2.fwd", 2048, 128, 512, false, true},       {"ffn1.bwd_input", 2048, 128, 512, false, false},
-    {"ffn2.bwd_input", 2048, 512, 128, false, false}, {"ffn1.bwd_weight", 512, 128, 2048, true, false},
-    {"ffn2.bwd_weight", 128, 512, 2048, true, false},
+// batch 32 x 64 tokens = 2048 rows; nn::Linear computes y = x W^T, dx = dy W, dW = dy^T x): a
+// profiling aid, no peer row.
+const ConvGemm kEncoderGemms[] = {
+    {"proj.fwd", false, true, 2048, 128, 128},        {"ffn1.fwd", false, true, 2048, 512, 128},
+    {"ffn2.fwd", false, true, 2048, 128, 512},        {"ffn1.bwd_input", false, false, 2048, 128, 512},
+    {"ffn2.bwd_input", false, false, 2048, 512, 128}, {"ffn1.bwd_weight", true, false, 512, 128, 2048},
+    {"ffn2.bwd_weight", true, false, 128, 512, 2048},
 };
 
 const int kRegisterEncoderGemms = [] {
-  for (const EncoderGemm& g : kEncoderGemms)
-    benchmark::RegisterBenchmark((std::string("BM_sgemm_encoder/") + g.name + "/" + (g.trans_a ? "T" : "N") +
-                                  (g.trans_b ? "T" : "N") + "/" + std::to_string(g.m) + "x" + std::to_string(g.n) +
-                                  "x" + std::to_string(g.k))
-                                     .c_str(),
+  for (const ConvGemm& g : kEncoderGemms)
+    benchmark::RegisterBenchmark(("BM_sgemm_encoder/" + gemm_shape(g)).c_str(),
                                  [g](benchmark::State& state) { run_sgemm(state, g.m, g.n, g.k, g.trans_a, g.trans_b); })
         ->UseRealTime()
         ->Unit(benchmark::kMicrosecond);
@@ -184,8 +183,7 @@ const int kRegisterEncoderGemms = [] {
 
 const int kRegisterConvGemms = [] {
   for (const ConvGemm& g : kConvGemms) {
-    const std::string shape = std::string(g.layer) + "/" + (g.trans_a ? "T" : "N") + (g.trans_b ? "T" : "N") + "/" +
-                              std::to_string(g.m) + "x" + std::to_string(g.n) + "x" + std::to_string(g.k);
+    const std::string shape = gemm_shape(g);
     benchmark::RegisterBenchmark(("BM_sgemm_conv/" + shape).c_str(),
                                  [g](benchmark::State& state) { run_sgemm(state, g.m, g.n, g.k, g.trans_a, g.trans_b); })
         ->UseRealTime()
