@@ -23,6 +23,7 @@
 #include "kernels/backend.h"
 #include "kernels/cpu/conv_direct.h"
 #include "kernels/cpu/conv_winograd.h"
+#include "kernels/cpu/conv_winograd_narrow.h"
 #include "nn/models.h"
 #include "nn/optim.h"
 
@@ -139,6 +140,8 @@ const ConvLayer kConvLayers[] = {
     {"resnet20-pruned.layer1.conv1", 64, 16, 32, 8, 3, 1, 1},
     {"resnet20-pruned.layer1.conv2", 64, 8, 32, 16, 3, 1, 1},
     {"resnet20-pruned.layer1.stream8", 64, 8, 32, 8, 3, 1, 1},
+    {"resnet20-pruned.layer2.stream8", 64, 8, 16, 8, 3, 1, 1},
+    {"resnet20-pruned.layer3.stream16", 64, 16, 8, 16, 3, 1, 1},
     {"mobilenetv2.expand", 32, 24, 32, 144, 1, 1, 1},
     {"mobilenetv2.depthwise", 32, 144, 32, 144, 3, 1, 144},
     {"mobilenetv2.depthwise.down", 32, 144, 32, 144, 3, 2, 144},
@@ -161,10 +164,19 @@ shrink::kernels::Conv2dShape shape_of(const ConvLayer& l) {
 }
 
 // ForwardDirect, BackwardWeightDirect: the direct kernels on a layer that conv2d sends to
-// Winograd; ForwardWinograd: Winograd on a 3x3 layer that conv2d sends to the direct kernel
-// (the pruned 8-channel layers): the measured alternatives behind that choice
-// (conv_winograd.h winograd_preferred).
-enum class ConvPass { Forward, ForwardDirect, ForwardWinograd, BackwardInput, BackwardWeight, BackwardWeightDirect };
+// Winograd; ForwardWinograd: the batched Winograd (tiles as lanes) on a 3x3 layer that conv2d
+// sends elsewhere; ForwardWinogradNarrow: the narrow-layer Winograd (channels as lanes) on every
+// layer of at most 16 channels each way: the measured alternatives behind conv2d's choice
+// (conv_winograd.h winograd_preferred, conv_winograd_narrow.h winograd_narrow_preferred).
+enum class ConvPass {
+  Forward,
+  ForwardDirect,
+  ForwardWinograd,
+  ForwardWinogradNarrow,
+  BackwardInput,
+  BackwardWeight,
+  BackwardWeightDirect
+};
 
 std::vector<float> random_values(std::int64_t count, Generator& gen) {
   const Tensor t = Tensor::randn({count}, gen);
@@ -188,6 +200,9 @@ void conv_kernel(benchmark::State& state, ConvLayer layer, ConvPass pass) {
       case ConvPass::ForwardDirect: shrink::kernels::cpu::conv2d_forward_direct(s, x.data(), w.data(), nullptr, y.data()); break;
       case ConvPass::ForwardWinograd:
         shrink::kernels::cpu::conv2d_forward_winograd(s, x.data(), w.data(), nullptr, y.data());
+        break;
+      case ConvPass::ForwardWinogradNarrow:
+        shrink::kernels::cpu::conv2d_forward_winograd_narrow(s, x.data(), w.data(), nullptr, y.data());
         break;
       case ConvPass::BackwardInput: cpu.conv2d_backward_input(DType::Float32, s, w.data(), y.data(), x.data()); break;
       case ConvPass::BackwardWeight: cpu.conv2d_backward_weight(DType::Float32, s, x.data(), y.data(), w.data()); break;
@@ -219,18 +234,22 @@ const int kRegisterKernels = [] {
   const std::pair<const char*, ConvPass> passes[] = {{"conv_fwd/", ConvPass::Forward},
                                                      {"conv_fwd_direct/", ConvPass::ForwardDirect},
                                                      {"conv_fwd_winograd/", ConvPass::ForwardWinograd},
+                                                     {"conv_fwd_winograd_narrow/", ConvPass::ForwardWinogradNarrow},
                                                      {"conv_bwd_input/", ConvPass::BackwardInput},
                                                      {"conv_bwd_weight/", ConvPass::BackwardWeight},
                                                      {"conv_bwd_weight_direct/", ConvPass::BackwardWeightDirect}};
   for (const auto& [prefix, pass] : passes)
     for (const ConvLayer& layer : kConvLayers) {
-      const bool forward =
-          pass == ConvPass::Forward || pass == ConvPass::ForwardDirect || pass == ConvPass::ForwardWinograd;
+      namespace cpu = shrink::kernels::cpu;
+      const auto s = shape_of(layer);
+      const bool forward = pass == ConvPass::Forward || pass == ConvPass::ForwardDirect ||
+                           pass == ConvPass::ForwardWinograd || pass == ConvPass::ForwardWinogradNarrow;
       if (!forward && std::string(layer.model).rfind("resnet18", 0) == 0) continue;
-      if (pass == ConvPass::ForwardDirect && !shrink::kernels::cpu::winograd_preferred(shape_of(layer))) continue;
-      if (pass == ConvPass::ForwardWinograd && (shrink::kernels::cpu::winograd_preferred(shape_of(layer)) ||
-                                                !shrink::kernels::cpu::winograd_applies(shape_of(layer))))
+      const bool batched = cpu::winograd_preferred(s) && !cpu::winograd_narrow_preferred(s);
+      if (pass == ConvPass::ForwardDirect && !cpu::winograd_preferred(s) && !cpu::winograd_narrow_preferred(s))
         continue;
+      if (pass == ConvPass::ForwardWinograd && (batched || !cpu::winograd_applies(s))) continue;
+      if (pass == ConvPass::ForwardWinogradNarrow && !cpu::winograd_narrow_applies(s)) continue;
       if (pass == ConvPass::BackwardWeightDirect &&
           !shrink::kernels::cpu::winograd_weight_grad_preferred(shape_of(layer)))
         continue;

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "kernels/cpu/conv_winograd.h"
+#include "kernels/cpu/conv_winograd_narrow.h"
 #include "kernels/reference/conv.h"
 #include "tests/conv_shapes.h"
 #include "tests/cpu_kernel_test.h"
@@ -26,8 +27,35 @@ namespace {
 
 constexpr auto conv = testing::conv_shape;
 
+using ForwardKernel = void (*)(const Conv2dShape&, const float*, const float*, const float*, float*);
+
+// `forward` against the reference loops on every shape, with and without a bias.
+void expect_forward_matches_reference(const char* name, ForwardKernel forward, bool (*applies)(const Conv2dShape&),
+                                      const std::vector<Conv2dShape>& shapes) {
+  for (const Conv2dShape& s : shapes) {
+    for (bool with_bias : {true, false}) {
+      SCOPED_TRACE("n=" + std::to_string(s.n) + " c_in=" + std::to_string(s.c_in) + " h=" +
+                   std::to_string(s.h) + " w=" + std::to_string(s.w) + " c_out=" + std::to_string(s.c_out) +
+                   " pad=" + std::to_string(s.pad_h) + "x" + std::to_string(s.pad_w));
+      ASSERT_TRUE(applies(s));
+      const auto x = testing::random_vec<float>(s.n * s.c_in * s.h * s.w, -1, 1, 1);
+      const auto w = testing::random_vec<float>(s.c_out * s.c_in * 9, -1, 1, 2);
+      const auto b = testing::random_vec<float>(s.c_out, -1, 1, 3);
+      std::vector<float> got(static_cast<std::size_t>(s.n * s.c_out * s.out_h() * s.out_w()), -7.0f);
+      forward(s, x.data(), w.data(), with_bias ? b.data() : nullptr, got.data());
+      std::vector<double> want(got.size());
+      const auto bd = testing::to_doubles(b);
+      reference::conv2d(s, testing::to_doubles(x).data(), testing::to_doubles(w).data(),
+                        with_bias ? bd.data() : nullptr, want.data());
+      // Terms in [-1, 1]; 9 c_in of them per output.
+      const double tol = 100 * 6e-8 * static_cast<double>(9 * s.c_in + 4);
+      EXPECT_TRUE(testing::all_close(name, got, want, tol, tol));
+    }
+  }
+}
+
 TEST(ConvWinograd, MatchesTheReferenceOnTilingEdgeCases) {
-  const Conv2dShape shapes[] = {
+  const std::vector<Conv2dShape> shapes = {
       conv(2, 3, 7, 9, 5, 3, 3, 1, 1, 1, 1, 1, 1, 1),     // 7x9 output: partial tiles both ways
       conv(1, 16, 32, 32, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1),  // ResNet-20 stage 1, one image
       conv(3, 5, 70, 38, 7, 3, 3, 1, 1, 1, 1, 1, 1, 1),    // 18 and 10 tiles a row: 3 vectors, 2 panels
@@ -44,26 +72,7 @@ TEST(ConvWinograd, MatchesTheReferenceOnTilingEdgeCases) {
       conv(2, 3, 6, 90, 5, 3, 3, 1, 1, 2, 1, 1, 1, 1),     // 24 positions: three whole blocks, pad 2 x 1
       conv(1, 2, 5, 8, 3, 3, 3, 1, 1, 0, 0, 1, 1, 1),      // 3 positions a row, unpadded: scalar stores only
   };
-  for (const Conv2dShape& s : shapes) {
-    for (bool with_bias : {true, false}) {
-      SCOPED_TRACE("n=" + std::to_string(s.n) + " c_in=" + std::to_string(s.c_in) + " h=" +
-                   std::to_string(s.h) + " w=" + std::to_string(s.w) + " c_out=" + std::to_string(s.c_out) +
-                   " pad=" + std::to_string(s.pad_h) + "x" + std::to_string(s.pad_w));
-      ASSERT_TRUE(cpu::winograd_applies(s));
-      const auto x = testing::random_vec<float>(s.n * s.c_in * s.h * s.w, -1, 1, 1);
-      const auto w = testing::random_vec<float>(s.c_out * s.c_in * 9, -1, 1, 2);
-      const auto b = testing::random_vec<float>(s.c_out, -1, 1, 3);
-      std::vector<float> got(static_cast<std::size_t>(s.n * s.c_out * s.out_h() * s.out_w()), -7.0f);
-      cpu::conv2d_forward_winograd(s, x.data(), w.data(), with_bias ? b.data() : nullptr, got.data());
-      std::vector<double> want(got.size());
-      const auto bd = testing::to_doubles(b);
-      reference::conv2d(s, testing::to_doubles(x).data(), testing::to_doubles(w).data(),
-                        with_bias ? bd.data() : nullptr, want.data());
-      // Terms in [-1, 1]; 9 c_in of them per output.
-      const double tol = 100 * 6e-8 * static_cast<double>(9 * s.c_in + 4);
-      EXPECT_TRUE(testing::all_close("conv2d_winograd", got, want, tol, tol));
-    }
-  }
+  expect_forward_matches_reference("conv2d_winograd", cpu::conv2d_forward_winograd, cpu::winograd_applies, shapes);
 }
 
 // dw = sum over n out_h out_w products of terms in [-1, 1]; the same shapes.
@@ -112,18 +121,76 @@ TEST(ConvWinograd, GivesTheSameBitsOnOneThreadAndTwo) {
   }
 }
 
+// The narrow-layer Winograd (conv_winograd_narrow.h: channels as lanes) on its edge cases:
+// channel counts that fill no vector, one and two vectors each way; outputs not multiples of 4
+// or 8 (partial tiles, masked stores); tile rows shorter and longer than a group of 8 tiles (a
+// group that ends a band short); padding 0, 1, 2; one image (threads split its tile rows) and
+// many.
+TEST(ConvWinogradNarrow, MatchesTheReference) {
+  const std::vector<Conv2dShape> shapes = {
+      conv(4, 8, 32, 32, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1),     // a pruned ResNet-20's 8-channel stage
+      conv(3, 16, 32, 32, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1),    // 16 -> 8: two vectors in
+      conv(2, 8, 16, 16, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1),    // 8 -> 16: two vectors out
+      conv(2, 3, 7, 9, 5, 3, 3, 1, 1, 1, 1, 1, 1, 1),       // 7x9 output: partial tiles, one group a band
+      conv(1, 13, 21, 35, 11, 3, 3, 1, 1, 1, 1, 1, 1, 1),   // one image: bands of tile rows; 9 tiles a row
+      conv(2, 1, 11, 13, 16, 3, 3, 1, 1, 0, 2, 1, 1, 1),    // one channel in, pad 0 x 2
+      conv(3, 9, 3, 3, 1, 3, 3, 1, 1, 2, 2, 1, 1, 1),       // pad 2, tiny image, one channel out
+      conv(5, 16, 8, 8, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1),     // 4 tiles an image: short groups
+      conv(2, 5, 6, 90, 7, 3, 3, 1, 1, 2, 1, 1, 1, 1),      // 23 tiles a row, pad 2 x 1
+      conv(1, 2, 5, 8, 3, 3, 3, 1, 1, 0, 0, 1, 1, 1),       // 3x6 output, unpadded
+  };
+  expect_forward_matches_reference("conv2d_winograd_narrow", cpu::conv2d_forward_winograd_narrow,
+                                   cpu::winograd_narrow_applies, shapes);
+}
+
+TEST(ConvWinogradNarrow, GivesTheSameBitsOnOneThreadAndTwo) {
+  const int before = omp_get_max_threads();
+  for (const Conv2dShape& s : {conv(6, 8, 32, 32, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1),     // whole images
+                               conv(1, 13, 21, 35, 11, 3, 3, 1, 1, 1, 1, 1, 1, 1)}) {  // bands of one image
+    const auto x = testing::random_vec<float>(s.n * s.c_in * s.h * s.w, -1, 1, 14);
+    const auto w = testing::random_vec<float>(s.c_out * s.c_in * 9, -1, 1, 15);
+    const auto b = testing::random_vec<float>(s.c_out, -1, 1, 16);
+    std::vector<float> y[2];
+    for (int threads : {1, 2}) {
+      omp_set_num_threads(threads);
+      y[threads - 1].resize(static_cast<std::size_t>(s.n * s.c_out * s.out_h() * s.out_w()));
+      cpu::conv2d_forward_winograd_narrow(s, x.data(), w.data(), b.data(), y[threads - 1].data());
+    }
+    omp_set_num_threads(before);
+    EXPECT_TRUE(testing::all_same("conv2d_winograd_narrow", y[1], y[0])) << "c_in " << s.c_in << " n " << s.n;
+  }
+}
+
 TEST(ConvWinograd, IsPreferredWhereItSavesProducts) {
   EXPECT_TRUE(cpu::winograd_preferred(conv(64, 16, 32, 32, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1)));
   EXPECT_TRUE(cpu::winograd_preferred(conv(16, 256, 4, 4, 256, 3, 3, 1, 1, 1, 1, 1, 1, 1)));
   EXPECT_FALSE(cpu::winograd_preferred(conv(16, 512, 2, 2, 512, 3, 3, 1, 1, 1, 1, 1, 1, 1)));  // 4 of 16 outputs used
   EXPECT_FALSE(cpu::winograd_preferred(conv(64, 3, 32, 32, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1)));   // 3 channels in
-  EXPECT_FALSE(cpu::winograd_preferred(conv(64, 8, 32, 32, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1)));   // 8 channels in
-  EXPECT_FALSE(cpu::winograd_preferred(conv(64, 16, 32, 32, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1)));   // 8 channels out
+  EXPECT_TRUE(cpu::winograd_preferred(conv(64, 8, 32, 32, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1)));    // 32x32: 64+ pairs
+  EXPECT_FALSE(cpu::winograd_preferred(conv(64, 12, 32, 32, 4, 3, 3, 1, 1, 1, 1, 1, 1, 1)));   // 48 pairs
+  EXPECT_TRUE(cpu::winograd_preferred(conv(64, 8, 16, 16, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1)));    // 16x16: 256 pairs
+  EXPECT_FALSE(cpu::winograd_preferred(conv(64, 24, 16, 16, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1)));   // 192 pairs
+  EXPECT_FALSE(cpu::winograd_preferred(conv(64, 32, 16, 16, 4, 3, 3, 1, 1, 1, 1, 1, 1, 1)));   // 4 channels out
   EXPECT_FALSE(cpu::winograd_preferred(conv(64, 16, 32, 32, 16, 3, 3, 2, 2, 1, 1, 1, 1, 1)));  // stride 2
   EXPECT_FALSE(cpu::winograd_applies(conv(4, 16, 32, 32, 16, 3, 3, 1, 1, 1, 1, 1, 1, 2)));     // groups 2
   EXPECT_TRUE(cpu::winograd_weight_grad_preferred(conv(64, 32, 16, 16, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1)));
   EXPECT_FALSE(cpu::winograd_weight_grad_preferred(conv(64, 16, 32, 32, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1)));
   EXPECT_FALSE(cpu::winograd_applies(conv(4, 16, 32, 32, 16, 3, 3, 1, 1, 2, 2, 2, 2, 1)));     // dilation 2
+}
+
+TEST(ConvWinogradNarrow, IsPreferredWhereItBeatsTheOtherKernels) {
+  EXPECT_TRUE(cpu::winograd_narrow_preferred(conv(64, 8, 32, 32, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1)));
+  EXPECT_TRUE(cpu::winograd_narrow_preferred(conv(64, 16, 32, 32, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1)));
+  EXPECT_FALSE(cpu::winograd_narrow_preferred(conv(64, 8, 32, 32, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1)));  // batched
+  EXPECT_FALSE(cpu::winograd_narrow_preferred(conv(64, 8, 32, 32, 4, 3, 3, 1, 1, 1, 1, 1, 1, 1)));   // direct
+  EXPECT_TRUE(cpu::winograd_narrow_preferred(conv(64, 16, 16, 16, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1)));
+  EXPECT_TRUE(cpu::winograd_narrow_preferred(conv(64, 16, 8, 8, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1)));
+  EXPECT_TRUE(cpu::winograd_narrow_preferred(conv(64, 4, 16, 16, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1)));
+  EXPECT_FALSE(cpu::winograd_narrow_preferred(conv(64, 8, 16, 16, 4, 3, 3, 1, 1, 1, 1, 1, 1, 1)));
+  EXPECT_FALSE(cpu::winograd_narrow_preferred(conv(64, 2, 16, 16, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1)));  // 2 channels in
+  EXPECT_FALSE(cpu::winograd_narrow_preferred(conv(64, 8, 16, 16, 24, 3, 3, 1, 1, 1, 1, 1, 1, 1)));  // 24 out
+  EXPECT_FALSE(cpu::winograd_narrow_preferred(conv(64, 16, 2, 2, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1)));   // 4 of 16 outputs used
+  EXPECT_FALSE(cpu::winograd_narrow_preferred(conv(64, 8, 16, 16, 8, 3, 3, 2, 2, 1, 1, 1, 1, 1)));   // stride 2
 }
 
 }  // namespace

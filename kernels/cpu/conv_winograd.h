@@ -25,10 +25,11 @@ namespace shrink::kernels::cpu {
 
 // 3x3, stride 1, dilation 1, groups 1, padding <= 2.
 bool winograd_applies(const Conv2dShape& s);
-// Applies, and beats the direct kernel: 16+ channels each way (the transforms cost per channel
-// what the products save: a pruned ResNet-20 whose block-inner convs run 16 -> 8 -> 16 ran its
-// inference 1.19x faster with those 8-channel convs on the direct kernel, 25.3 -> 21.2 ms at
-// batch 64, 2 threads), and tiles that waste at most half their products on the map's edge.
+// Applies, and its tiles waste at most half their products on the map's edge.
+bool winograd_tiles_pay(const Conv2dShape& s);
+// Tiles pay, and the batched Winograd beats the direct kernel: 16+ channels each way, or fewer
+// on large maps (the .cpp has the measured bounds). conv2d asks the narrow-layer Winograd
+// (conv_winograd_narrow.h) first: where both are preferred, the narrow one runs.
 bool winograd_preferred(const Conv2dShape& s);
 // The weight gradient's products have k = tiles and m, n = the channel counts: below 32
 // channels each way their GEMMs are too thin to beat the direct kernel (measured, bench_conv

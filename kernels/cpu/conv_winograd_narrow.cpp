@@ -1,0 +1,273 @@
+// Winograd F(4x4, 3x3) for narrow layers, channels as the vector lanes
+// (kernels/cpu/conv_winograd_narrow.h; transforms in winograd_tiles.h).
+#include "kernels/cpu/conv_winograd_narrow.h"
+
+#include <immintrin.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <array>
+
+#include "kernels/cpu/aligned_buffer.h"
+#include "kernels/cpu/conv_winograd.h"
+#include "kernels/cpu/simd_transpose.h"
+#include "kernels/cpu/winograd_tiles.h"
+
+namespace shrink::kernels::cpu {
+namespace {
+
+using namespace winograd;
+
+constexpr std::int64_t kVec = 8;    // channels a vector
+constexpr std::int64_t kGroup = 8;  // tiles that go through V, M and the output transform together
+constexpr std::int64_t kParallelWork = 64 * 64 * 64;  // multiply-adds (direct count) worth a fork
+
+thread_local AlignedBuffer t_u;       // U (calling thread)
+thread_local AlignedBuffer t_padded;  // one image, padded, channels-last (each worker)
+thread_local AlignedBuffer t_vm;      // V and M of one group of tiles (each worker)
+thread_local AlignedBuffer t_out;     // a band of output rows, channels-last (each worker)
+
+inline __m256i first_lanes(std::int64_t n) {  // lanes [0, n) set, n in 0..8
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+// The sizes of one call. Channel c of padded pixel (r, q) sits at (r wp + q) cs + c; output
+// channel o of scratch pixel (r, q) at (r orow + q) os + o.
+struct Layout {
+  std::int64_t cs, os;          // floats a pixel: input, output channels rounded up to vectors
+  std::int64_t oh, ow, th, tw;  // output size, tile rows and columns
+  std::int64_t hp, wp;          // padded input rows, columns (4 th + 2, 4 tw + 2)
+  std::int64_t orow;            // output scratch columns: 4 tw rounded up to a vector of pixels
+  explicit Layout(const Conv2dShape& s)
+      : cs(round_up(s.c_in, kVec)), os(round_up(s.c_out, kVec)), oh(s.out_h()), ow(s.out_w()),
+        th(ceil_div(oh, kTile)), tw(ceil_div(ow, kTile)), hp(kTile * th + 2), wp(kTile * tw + 2),
+        orow(round_up(kTile * tw, kVec)) {}
+};
+
+// U[pos][c][o] = (G g G^T)[pos] for g = w[o, c], 8 output channels a vector (zero past c_out).
+void transform_weights(const Conv2dShape& s, const Layout& L, const float* w, float* u) {
+  const __m256i filters = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
+                                             _mm256_set1_epi32(static_cast<int>(s.c_in * 9)));
+  for (std::int64_t c = 0; c < s.c_in; ++c)
+    for (std::int64_t o0 = 0; o0 < s.c_out; o0 += kVec) {
+      const __m256 live = _mm256_castsi256_ps(first_lanes(std::min(kVec, s.c_out - o0)));
+      const float* g = w + (o0 * s.c_in + c) * 9;
+      __m256 t[kAlpha][3];  // G g, column by column
+      for (int q = 0; q < 3; ++q) {
+        __m256 col[3], out[kAlpha];
+        for (int r = 0; r < 3; ++r)
+          col[r] = _mm256_mask_i32gather_ps(_mm256_setzero_ps(), g + r * 3 + q, filters, live, 4);
+        weight_1d(col, out);
+        for (int i = 0; i < kAlpha; ++i) t[i][q] = out[i];
+      }
+      for (int i = 0; i < kAlpha; ++i) {
+        __m256 out[kAlpha];
+        weight_1d(t[i], out);  // (G g) G^T
+        for (int l = 0; l < kAlpha; ++l) _mm256_store_ps(u + ((i * kAlpha + l) * s.c_in + c) * L.os + o0, out[l]);
+      }
+    }
+}
+
+// One image's c_in planes into the zero-padded channels-last copy p: 8 pixels x 8 channels
+// at a time, read as rows of each plane and transposed.
+void pad_image(const Conv2dShape& s, const Layout& L, const float* x, float* p) {
+  const std::int64_t plane = s.h * s.w, cs = L.cs, row_floats = L.wp * cs;
+  // Zeros where no input lands: whole rows above and below, then each row's ends.
+  std::fill_n(p, s.pad_h * row_floats, 0.0f);
+  std::fill(p + (s.pad_h + s.h) * row_floats, p + L.hp * row_floats, 0.0f);
+  for (std::int64_t i = 0; i < s.h; ++i) {
+    float* padded_row = p + (i + s.pad_h) * row_floats;
+    std::fill_n(padded_row, s.pad_w * cs, 0.0f);
+    std::fill(padded_row + (s.pad_w + s.w) * cs, padded_row + row_floats, 0.0f);
+  }
+  for (std::int64_t i = 0; i < s.h; ++i) {
+    float* row = p + (i + s.pad_h) * row_floats + s.pad_w * cs;
+    for (std::int64_t j0 = 0; j0 < s.w; j0 += kVec) {
+      const std::int64_t n = std::min(kVec, s.w - j0);
+      const __m256i live = first_lanes(n);
+      for (std::int64_t c0 = 0; c0 < s.c_in; c0 += kVec) {
+        __m256 r[kVec];
+        for (std::int64_t k = 0; k < kVec; ++k)
+          r[k] = c0 + k >= s.c_in ? _mm256_setzero_ps()
+                 : n == kVec     ? _mm256_loadu_ps(x + (c0 + k) * plane + i * s.w + j0)
+                                 : _mm256_maskload_ps(x + (c0 + k) * plane + i * s.w + j0, live);
+        transpose8(r);
+        for (std::int64_t k = 0; k < n; ++k) _mm256_store_ps(row + (j0 + k) * cs + c0, r[k]);
+      }
+    }
+  }
+}
+
+// v[pos][c] = (B^T d B)[pos] of tile (ty, tx), 8 channels at a time.
+void transform_input(const Layout& L, const float* p, std::int64_t ty, std::int64_t tx, float* v) {
+  for (std::int64_t c0 = 0; c0 < L.cs; c0 += kVec) {
+    const float* corner = p + (kTile * ty * L.wp + kTile * tx) * L.cs + c0;
+    __m256 t[kAlpha][kAlpha];  // B^T d, column by column
+    for (int q = 0; q < kAlpha; ++q) {
+      __m256 col[kAlpha], out[kAlpha];
+      for (int r = 0; r < kAlpha; ++r) col[r] = _mm256_load_ps(corner + (r * L.wp + q) * L.cs);
+      input_1d(col, out);
+      for (int i = 0; i < kAlpha; ++i) t[i][q] = out[i];
+    }
+    for (int i = 0; i < kAlpha; ++i) {
+      __m256 out[kAlpha];
+      input_1d(t[i], out);  // (B^T d) B
+      for (int l = 0; l < kAlpha; ++l) _mm256_store_ps(v + (i * kAlpha + l) * L.cs + c0, out[l]);
+    }
+  }
+}
+
+// m[t][pos][o] = sum over c of v[t][pos][c] u[pos][c][o] for the group's Count tiles, one
+// position and 8 outputs at a time: per input channel one load of U and a broadcast of V per
+// tile into Count accumulators. (At 16 outputs, 4 tiles x 2 output vectors per pass load less
+// but measured 5-7% slower on 8 -> 16 and 16 -> 16 layers; 6 x 2, slower still.) The pixel
+// strides CS, OS (floats: 8 or 16) are template arguments so that each tile's V sits at a
+// constant displacement: no address arithmetic between the broadcasts (the 8-channel layer at
+// 32x32, batch 64, 2 threads: 371 -> 297 us).
+template <int Count, std::int64_t CS, std::int64_t OS>
+void multiply(std::int64_t c_in, const float* u, const float* v, float* m) {
+  for (std::int64_t pos = 0; pos < kPos; ++pos)
+    for (std::int64_t o0 = 0; o0 < OS; o0 += kVec) {
+      __m256 acc[Count];
+      for (int t = 0; t < Count; ++t) acc[t] = _mm256_setzero_ps();
+      const float* up = u + pos * c_in * OS + o0;
+      const float* vp = v + pos * CS;
+      for (std::int64_t c = 0; c < c_in; ++c) {
+        const __m256 uc = _mm256_load_ps(up + c * OS);
+        for (int t = 0; t < Count; ++t) acc[t] = _mm256_fmadd_ps(_mm256_broadcast_ss(vp + t * kPos * CS + c), uc, acc[t]);
+      }
+      for (int t = 0; t < Count; ++t) _mm256_store_ps(m + (t * kPos + pos) * OS + o0, acc[t]);
+    }
+}
+using Multiply = void (*)(std::int64_t, const float*, const float*, float*);
+template <std::int64_t CS, std::int64_t OS>
+constexpr std::array<Multiply, kGroup + 1> multiplies() {
+  return {nullptr,
+          multiply<1, CS, OS>,
+          multiply<2, CS, OS>,
+          multiply<3, CS, OS>,
+          multiply<4, CS, OS>,
+          multiply<5, CS, OS>,
+          multiply<6, CS, OS>,
+          multiply<7, CS, OS>,
+          multiply<8, CS, OS>};
+}
+// kMultiply[CS / 8 - 1][OS / 8 - 1][tiles]
+constexpr std::array<Multiply, kGroup + 1> kMultiply[2][2] = {{multiplies<8, 8>(), multiplies<8, 16>()},
+                                                              {multiplies<16, 8>(), multiplies<16, 16>()}};
+
+// Scratch pixels (4 ty_band + i, 4 tx + k) = (A^T m A)[i][k] + bias.
+void transform_output(const Layout& L, const float* m, const float* bias, std::int64_t ty_band, std::int64_t tx,
+                      float* out) {
+  for (std::int64_t o0 = 0; o0 < L.os; o0 += kVec) {
+    const __m256 add = _mm256_load_ps(bias + o0);
+    __m256 t[kTile][kAlpha];  // A^T m, column by column
+    for (int j = 0; j < kAlpha; ++j) {
+      __m256 col[kAlpha], r[kTile];
+      for (int i = 0; i < kAlpha; ++i) col[i] = _mm256_load_ps(m + (i * kAlpha + j) * L.os + o0);
+      output_1d(col, r);
+      for (int i = 0; i < kTile; ++i) t[i][j] = r[i];
+    }
+    for (int i = 0; i < kTile; ++i) {
+      __m256 r[kTile];
+      output_1d(t[i], r);  // (A^T m) A
+      float* dst = out + ((kTile * ty_band + i) * L.orow + kTile * tx) * L.os + o0;
+      for (int k = 0; k < kTile; ++k) _mm256_store_ps(dst + k * L.os, _mm256_add_ps(r[k], add));
+    }
+  }
+}
+
+// Output rows [r0, r1) of one image from the channels-last scratch (row r0 first) to NCHW y.
+void store_output(const Conv2dShape& s, const Layout& L, const float* out, std::int64_t r0, std::int64_t r1,
+                  float* y) {
+  // Locals: y may alias anything a float can, so fields read through s or L would be reloaded
+  // after every store.
+  const std::int64_t c_out = s.c_out, ow = L.ow, os = L.os, plane = L.oh * ow, orow = L.orow;
+  for (std::int64_t r = r0; r < r1; ++r) {
+    const float* row = out + (r - r0) * orow * os;
+    for (std::int64_t j0 = 0; j0 < ow; j0 += kVec) {
+      const std::int64_t n = std::min(kVec, ow - j0);
+      const __m256i live = first_lanes(n);
+      for (std::int64_t o0 = 0; o0 < c_out; o0 += kVec) {
+        __m256 v[kVec];
+        for (std::int64_t k = 0; k < kVec; ++k)  // pixels past the row: any value, never stored
+          v[k] = _mm256_load_ps(row + (j0 + std::min(k, n - 1)) * os + o0);
+        transpose8(v);  // v[c]: channel o0 + c over the 8 pixels
+        // A masked store is microcoded on some x86 cores (tens of cycles): tails only.
+        const std::int64_t channels = std::min(kVec, c_out - o0);
+        for (std::int64_t c = 0; c < channels; ++c) {
+          float* dst = y + (o0 + c) * plane + r * ow + j0;
+          if (n == kVec) _mm256_storeu_ps(dst, v[c]);
+          else _mm256_maskstore_ps(dst, live, v[c]);
+        }
+      }
+    }
+  }
+}
+
+// Tile rows [ty0, ty1) of image `img`, kStripRows tile rows at a time: a strip's output scratch
+// (16 rows x 32 pixels x 16 channels: 32 KiB at most on CIFAR maps) is still in cache when it is
+// transposed into y. (Whole 32x32 images at 16 outputs, 64 KiB of scratch, ran 1.2-1.3x slower.)
+constexpr std::int64_t kStripRows = 2;
+void run_band(const Conv2dShape& s, const Layout& L, const float* x, const float* u, const float* bias,
+              std::int64_t img, std::int64_t ty0, std::int64_t ty1, float* y) {
+  float* p = t_padded.get(L.hp * L.wp * L.cs);
+  pad_image(s, L, x + img * s.c_in * s.h * s.w, p);
+  float* v = t_vm.get(kGroup * kPos * (L.cs + L.os));
+  float* m = v + kGroup * kPos * L.cs;
+  float* out = t_out.get(kStripRows * kTile * L.orow * L.os);
+  for (std::int64_t strip = ty0; strip < ty1; strip += kStripRows) {
+    const std::int64_t t1 = std::min(strip + kStripRows, ty1) * L.tw;
+    for (std::int64_t t0 = strip * L.tw; t0 < t1; t0 += kGroup) {
+      const std::int64_t count = std::min(kGroup, t1 - t0);
+      for (std::int64_t t = 0; t < count; ++t)
+        transform_input(L, p, (t0 + t) / L.tw, (t0 + t) % L.tw, v + t * kPos * L.cs);
+      kMultiply[L.cs / kVec - 1][L.os / kVec - 1][static_cast<std::size_t>(count)](s.c_in, u, v, m);
+      for (std::int64_t t = 0; t < count; ++t)
+        transform_output(L, m + t * kPos * L.os, bias, (t0 + t) / L.tw - strip, (t0 + t) % L.tw, out);
+    }
+    store_output(s, L, out, kTile * strip, std::min(kTile * (strip + kStripRows), L.oh),
+                 y + img * s.c_out * L.oh * L.ow);
+  }
+}
+
+}  // namespace
+
+bool winograd_narrow_applies(const Conv2dShape& s) {
+  return winograd_applies(s) && s.c_in <= kWinogradNarrowMaxChannels && s.c_out <= kWinogradNarrowMaxChannels;
+}
+
+bool winograd_narrow_preferred(const Conv2dShape& s) {
+  if (!winograd_narrow_applies(s) || !winograd_tiles_pay(s)) return false;
+  // Measured (batch 64, 2 threads; the next best kernel in brackets): on maps up to 16x16 from 4
+  // channels in and 8 out (16x16: 4 -> 8 1.02x, 8 -> 8 1.63x, 16 -> 16 1.96x [batched], 8 -> 16
+  // 1.76x [direct]) or 12 in and 4 out (16 -> 4 1.11x; 8 -> 4 0.95x); on larger maps, where the
+  // batched Winograd's vectors of tiles fill up, only at 5-8 outputs from 8 inputs (32x32: 8 -> 8
+  // 1.42x, 16 -> 8 1.30x [batched]; 8 -> 4 0.86x [direct], 8 -> 16 1.00x, 16 -> 16 0.90x; its
+  // cost is the same for 5-8 outputs, the direct kernel's grows with them).
+  const std::int64_t pixels = s.out_h() * s.out_w();
+  if (pixels >= 1024) return s.c_in >= 8 && s.c_out > 4 && s.c_out <= 8;
+  return (s.c_in >= 4 && s.c_out >= 8) || (s.c_in >= 12 && s.c_out >= 4);
+}
+
+void conv2d_forward_winograd_narrow(const Conv2dShape& s, const float* x, const float* w, const float* bias,
+                                    float* y) {
+  if (s.n == 0 || s.c_out == 0) return;
+  const Layout L(s);
+  float* u = t_u.get(kPos * s.c_in * L.os);
+  transform_weights(s, L, w, u);
+  alignas(32) float bias_lanes[kWinogradNarrowMaxChannels] = {};
+  if (bias) std::copy_n(bias, s.c_out, bias_lanes);
+  // Items: whole images when there are enough, else bands of tile rows.
+  const int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
+  const std::int64_t parts = s.n >= 2 * threads ? 1 : std::min(L.th, ceil_div(2 * threads, s.n));
+  const std::int64_t items = s.n * parts;
+  const bool parallel = threads > 1 && items > 1 && s.n * s.c_out * s.c_in * 9 * L.oh * L.ow > kParallelWork;
+#pragma omp parallel for schedule(static) num_threads(threads) if (parallel)
+  for (std::int64_t item = 0; item < items; ++item) {
+    const std::int64_t img = item / parts, part = item % parts;
+    run_band(s, L, x, u, bias_lanes, img, L.th * part / parts, L.th * (part + 1) / parts, y);
+  }
+}
+
+}  // namespace shrink::kernels::cpu
