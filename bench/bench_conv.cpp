@@ -23,7 +23,7 @@
 #include "kernels/backend.h"
 #include "kernels/cpu/conv_direct.h"
 #include "kernels/cpu/conv_winograd.h"
-#include "kernels/cpu/conv_winograd_narrow.h"
+#include "kernels/cpu/conv_winograd_channels_last.h"
 #include "nn/models.h"
 #include "nn/optim.h"
 
@@ -135,8 +135,8 @@ const ConvLayer kConvLayers[] = {
     {"resnet20.layer3", 64, 64, 8, 64, 3, 1, 1},
     {"resnet20.shortcut3", 64, 32, 16, 64, 1, 2, 1},
     // A ResNet-20 with its block-inner channels halved (shrink-prune --keep 0.5): stage 1's
-    // 8-channel side runs on the direct kernel (Winograd from 16 channels each way); stream8 is
-    // stage 1 with the residual stream pruned too (--prune-residual).
+    // 8-channel side; stream8/16 are stages 1-3 with the residual stream pruned too
+    // (--prune-residual --keep 0.25 --round-to 8).
     {"resnet20-pruned.layer1.conv1", 64, 16, 32, 8, 3, 1, 1},
     {"resnet20-pruned.layer1.conv2", 64, 8, 32, 16, 3, 1, 1},
     {"resnet20-pruned.layer1.stream8", 64, 8, 32, 8, 3, 1, 1},
@@ -165,14 +165,14 @@ shrink::kernels::Conv2dShape shape_of(const ConvLayer& l) {
 
 // ForwardDirect, BackwardWeightDirect: the direct kernels on a layer that conv2d sends to
 // Winograd; ForwardWinograd: the batched Winograd (tiles as lanes) on a 3x3 layer that conv2d
-// sends elsewhere; ForwardWinogradNarrow: the narrow-layer Winograd (channels as lanes) on every
+// sends elsewhere; ForwardWinogradChannelsLast: the channels-last Winograd (channels as lanes) on every
 // layer of at most 16 channels each way: the measured alternatives behind conv2d's choice
-// (conv_winograd.h winograd_preferred, conv_winograd_narrow.h winograd_narrow_preferred).
+// (conv_winograd.h winograd_preferred, conv_winograd_channels_last.h winograd_channels_last_preferred).
 enum class ConvPass {
   Forward,
   ForwardDirect,
   ForwardWinograd,
-  ForwardWinogradNarrow,
+  ForwardWinogradChannelsLast,
   BackwardInput,
   BackwardWeight,
   BackwardWeightDirect
@@ -182,6 +182,27 @@ std::vector<float> random_values(std::int64_t count, Generator& gen) {
   const Tensor t = Tensor::randn({count}, gen);
   const float* p = static_cast<const float*>(t.raw_data());
   return {p, p + count};
+}
+
+// The kernel conv2d runs for a pass (the label of its row, beside the alternatives' rows).
+std::string forward_algorithm(const shrink::kernels::Conv2dShape& s) {
+  namespace cpu = shrink::kernels::cpu;
+  if (s.groups == s.c_in && s.groups == s.c_out && s.groups > 1) return "depthwise";
+  return cpu::winograd_channels_last_preferred(s) ? "winograd_channels_last" : cpu::winograd_preferred(s) ? "winograd" : "direct";
+}
+std::string algorithm_of(const shrink::kernels::Conv2dShape& s, ConvPass pass, const std::vector<float>& w) {
+  namespace cpu = shrink::kernels::cpu;
+  switch (pass) {
+    case ConvPass::Forward: return forward_algorithm(s);
+    case ConvPass::BackwardInput: {
+      if (s.groups == s.c_in && s.groups == s.c_out && s.groups > 1) return "depthwise";
+      if (!cpu::backward_input_is_forward(s)) return "im2col";
+      std::vector<float> flipped;
+      return forward_algorithm(cpu::backward_input_as_forward(s, w.data(), flipped));
+    }
+    case ConvPass::BackwardWeight: return cpu::winograd_weight_grad_preferred(s) ? "winograd" : "direct";
+    default: return "";
+  }
 }
 
 // One kernel call per iteration, on buffers allocated once; the counter is 2 * multiply-adds
@@ -201,8 +222,8 @@ void conv_kernel(benchmark::State& state, ConvLayer layer, ConvPass pass) {
       case ConvPass::ForwardWinograd:
         shrink::kernels::cpu::conv2d_forward_winograd(s, x.data(), w.data(), nullptr, y.data());
         break;
-      case ConvPass::ForwardWinogradNarrow:
-        shrink::kernels::cpu::conv2d_forward_winograd_narrow(s, x.data(), w.data(), nullptr, y.data());
+      case ConvPass::ForwardWinogradChannelsLast:
+        shrink::kernels::cpu::conv2d_forward_winograd_channels_last(s, x.data(), w.data(), nullptr, y.data());
         break;
       case ConvPass::BackwardInput: cpu.conv2d_backward_input(DType::Float32, s, w.data(), y.data(), x.data()); break;
       case ConvPass::BackwardWeight: cpu.conv2d_backward_weight(DType::Float32, s, x.data(), y.data(), w.data()); break;
@@ -211,6 +232,7 @@ void conv_kernel(benchmark::State& state, ConvLayer layer, ConvPass pass) {
         break;
     }
   };
+  state.SetLabel(algorithm_of(s, pass, w));
   call();  // sizes the kernel's scratch buffers outside the clock
   for (auto _ : state) {
     call();
@@ -234,7 +256,7 @@ const int kRegisterKernels = [] {
   const std::pair<const char*, ConvPass> passes[] = {{"conv_fwd/", ConvPass::Forward},
                                                      {"conv_fwd_direct/", ConvPass::ForwardDirect},
                                                      {"conv_fwd_winograd/", ConvPass::ForwardWinograd},
-                                                     {"conv_fwd_winograd_narrow/", ConvPass::ForwardWinogradNarrow},
+                                                     {"conv_fwd_winograd_channels_last/", ConvPass::ForwardWinogradChannelsLast},
                                                      {"conv_bwd_input/", ConvPass::BackwardInput},
                                                      {"conv_bwd_weight/", ConvPass::BackwardWeight},
                                                      {"conv_bwd_weight_direct/", ConvPass::BackwardWeightDirect}};
@@ -243,13 +265,14 @@ const int kRegisterKernels = [] {
       namespace cpu = shrink::kernels::cpu;
       const auto s = shape_of(layer);
       const bool forward = pass == ConvPass::Forward || pass == ConvPass::ForwardDirect ||
-                           pass == ConvPass::ForwardWinograd || pass == ConvPass::ForwardWinogradNarrow;
+                           pass == ConvPass::ForwardWinograd || pass == ConvPass::ForwardWinogradChannelsLast;
       if (!forward && std::string(layer.model).rfind("resnet18", 0) == 0) continue;
-      const bool batched = cpu::winograd_preferred(s) && !cpu::winograd_narrow_preferred(s);
-      if (pass == ConvPass::ForwardDirect && !cpu::winograd_preferred(s) && !cpu::winograd_narrow_preferred(s))
+      const bool batched = cpu::winograd_preferred(s) && !cpu::winograd_channels_last_preferred(s);
+      if (pass == ConvPass::ForwardDirect && !cpu::winograd_preferred(s) && !cpu::winograd_channels_last_preferred(s))
         continue;
       if (pass == ConvPass::ForwardWinograd && (batched || !cpu::winograd_applies(s))) continue;
-      if (pass == ConvPass::ForwardWinogradNarrow && !cpu::winograd_narrow_applies(s)) continue;
+      if (pass == ConvPass::ForwardWinogradChannelsLast && (!cpu::winograd_channels_last_applies(s) || cpu::winograd_channels_last_preferred(s)))
+        continue;
       if (pass == ConvPass::BackwardWeightDirect &&
           !shrink::kernels::cpu::winograd_weight_grad_preferred(shape_of(layer)))
         continue;

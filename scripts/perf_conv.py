@@ -16,8 +16,10 @@ MODEL_TARGETS = {"train_step/lenet5/128": 1.0, "train_step/mobilenetv2/32": 1.0,
 GEMM_TARGET = 0.95
 MODEL_FILTER = "^(train_step|inference)/"
 KERNEL_FILTER = "^conv_"
-DIRECT = "_direct"  # conv_fwd_direct, conv_bwd_weight_direct: the direct kernel where Winograd runs
-WINOGRAD = "_winograd"  # conv_fwd_winograd: Winograd where the direct kernel runs
+# <pass><suffix>/<layer>: a kernel that conv2d does not choose for that call, timed beside the
+# one it chooses (<pass>/<layer>, whose benchmark label names it): conv_fwd_direct,
+# conv_bwd_weight_direct, conv_fwd_winograd (the batched Winograd), conv_fwd_winograd_channels_last.
+ALTERNATIVES = {"_winograd_channels_last": "winograd_channels_last", "_winograd": "winograd", "_direct": "direct"}
 
 
 def gb_args(args):
@@ -42,67 +44,38 @@ def measure_models(binary, t, args):
     return rows
 
 
+def alternative_of(name):
+    """The kernel a <pass><suffix>/<layer> row times, or None for conv2d's own row."""
+    kernel = name.split("/")[0]
+    for suffix, algo in ALTERNATIVES.items():
+        if kernel.endswith(suffix):
+            return suffix, algo
+    return None
+
+
 def measure_kernels(binary, t, args):
     ours = best_google_benchmark(binary, t, args.repetitions, KERNEL_FILTER, gb_args(args))
-    # <pass>_direct/<layer>: the direct kernel where <pass> runs Winograd; <pass>_winograd/<layer>:
-    # Winograd where <pass> runs the direct kernel (pruned 8-channel layers). Their peer is ours.
-    alternative = lambda name: name.split("/")[0].endswith((DIRECT, WINOGRAD))  # noqa: E731
     peer = best_peer("torch_conv.py", t, ["--models", "none", "--kernels",
-                                          ",".join(n for n in ours if not alternative(n))])
-    rows = []
+                                          ",".join(n for n in ours if not alternative_of(n))])
+    rows, choices = [], {}
     for name, e in ours.items():
         kernel, layer, shape = name.split("/", 2)
-        if alternative(name):
-            suffix = DIRECT if kernel.endswith(DIRECT) else WINOGRAD
-            chosen = ours[kernel[:-len(suffix)] + "/" + layer + "/" + shape]
-            direct_ms, winograd_ms = (e["ms"], chosen["ms"]) if suffix == DIRECT else (chosen["ms"], e["ms"])
-            rows.append({"pass": kernel[:-len(suffix)], "direct": True, "layer": layer, "shape": shape,
-                         "direct_ms": direct_ms, "winograd_ms": winograd_ms, "threads": t})
+        alt = alternative_of(name)
+        if alt:  # the measured alternatives behind conv2d's choice, one row per call
+            suffix, algo = alt
+            own = kernel[:-len(suffix)]
+            chosen = ours[own + "/" + layer + "/" + shape]
+            row = choices.setdefault((own, layer, shape), {"pass": own, "choice": True, "layer": layer,
+                                                           "shape": shape, "threads": t,
+                                                           "chosen": chosen.get("label", "?"),
+                                                           "ms": {chosen.get("label", "?"): chosen["ms"]}})
+            row["ms"][algo] = e["ms"]
             continue
         p = peer[name]
         rows.append({"pass": kernel, "layer": layer, "shape": shape, "shrink_ms": e["ms"],
                      "shrink_gflops": e["GFLOPS"], "peer": torch_label(p), "peer_ms": p["median_ms"],
-                     "peer_gflops": p["gflops"], "threads": t})
-    return rows
-
-
-def gemm_entries(binary, t, args, bench_filter):
-    """One thread: a plain run. More: the best of the OpenMP wait settings, as for the models (on
-    a busy machine a spinning pool can make every fork wait for its second thread)."""
-    if t == 1:
-        return run_google_benchmark_entries(binary, t, args.repetitions, bench_filter, extra_args=gb_args(args))
-    return best_google_benchmark(binary, t, args.repetitions, bench_filter, gb_args(args))
-
-
-def openblas_peer(binary, t, args, names):
-    """OpenBLAS's cblas_sgemm on the same calls: bench_gemm's BM_openblas_conv benchmarks, in a
-    process of their own, or numpy's matmul (same library, plus its per-call overhead) when
-    bench_gemm could not open libopenblas.so.0. name (without BM_sgemm_) -> (label, ms, GFLOP/s)."""
-    listed = subprocess.run([binary, "--benchmark_list_tests", "--benchmark_filter=^BM_openblas_conv/"],
-                            capture_output=True, text=True).stdout
-    if listed.strip():
-        entries = gemm_entries(binary, t, args, "^BM_openblas_conv/")
-        return {n.replace("BM_openblas_", "", 1): ("OpenBLAS (cblas_sgemm)", e["ms"], e["GFLOPS"])
-                for n, e in entries.items()}
-    peer = run_peer("gemm_numpy.py", t, args=["--names", ",".join(f"sgemm_{n}" for n in names)])
-    return {p["name"].replace("sgemm_", "", 1): ("OpenBLAS (numpy)", p["median_ms"], p["gflops"]) for p in peer}
-
-
-def measure_gemms(build, threads, args):
-    """The conv GEMMs at every thread count: forward and backward-input run one serial GEMM per
-    thread (1 thread is their figure), backward-weight one threaded GEMM."""
-    binary = os.path.join(build, "bench_gemm")
-    rows = []
-    for t in threads:
-        ours = gemm_entries(binary, t, args, "^BM_sgemm_conv/")
-        names = [n.replace("BM_sgemm_", "", 1) for n in ours]
-        peer = openblas_peer(binary, t, args, names)
-        for name, e in ours.items():
-            label, peer_ms, peer_gflops = peer[name.replace("BM_sgemm_", "", 1)]
-            rows.append({"workload": name.split("/", 1)[1], "shrink_ms": e["ms"], "peer": label,
-                         "peer_ms": peer_ms, "shrink_gflops": e["GFLOPS"], "peer_gflops": peer_gflops,
-                         "threads": t})
-    return rows
+                     "peer_gflops": p["gflops"], "algorithm": e.get("label"), "threads": t})
+    return rows + list(choices.values())
 
 
 def measure_conv(args):
@@ -146,23 +119,28 @@ def render_conv(conv):
               "", "| layer | shape | pass | shrink (ms) | shrink GFLOP/s | % of peak | PyTorch (ms) | "
               "PyTorch GFLOP/s | ratio |", "|---|---|---|---:|---:|---:|---:|---:|---:|"]
     for r in conv["kernels"]:
-        if r.get("direct"):
+        if r.get("choice"):
             continue
         lines.append(f"| {r['layer']} | {r['shape']} | {r['pass']} | {r['shrink_ms']:.3f} | "
                      f"{r['shrink_gflops']:.1f} | {100 * r['shrink_gflops'] / peak:.0f}% | {r['peer_ms']:.3f} | "
                      f"{r['peer_gflops']:.1f} | {r['peer_ms'] / r['shrink_ms']:.2f}× |")
-    lines += ["", "Float 3×3 stride-1 layers with 16+ channels each way run Winograd F(4×4, 3×3) "
-              "(`kernels/cpu/conv_winograd.h`; 36 products per 4×4 output tile where the direct sum spends 144), "
-              "forward and, through the flipped kernel, backward-input; backward-weight from 32 channels "
-              "each way. Their GFLOP/s count the direct sum's multiply-adds, so they can pass the peak. "
-              "The measured choice, against the direct kernel on the same call (`conv_fwd_direct`, "
-              "`conv_bwd_weight_direct`), and Winograd against the direct kernel on the 8-channel layers of a "
-              "pruned ResNet-20, where the direct kernel runs (`conv_fwd_winograd`):", "",
-              "| layer | shape | pass | direct (ms) | Winograd (ms) | speed-up |", "|---|---|---|---:|---:|---:|"]
+    lines += ["", "Float 3×3 stride-1 layers run Winograd F(4×4, 3×3) where it pays (36 products per 4×4 output "
+              "tile where the direct sum spends 144), forward and, through the flipped kernel, backward-input: "
+              "the channels-last kernel (`kernels/cpu/conv_winograd_channels_last.h`, channels as the vector lanes) on "
+              "maps up to 16×16 and 8-output layers, the batched one (`kernels/cpu/conv_winograd.h`, tiles as the "
+              "lanes) on wider layers of larger maps; backward-weight from 32 channels each way. Their GFLOP/s count the direct "
+              "sum's multiply-adds, so they can pass the peak. The measured choice: each kernel on the same call "
+              "(bold: the one conv2d runs):", "",
+              "| layer | shape | pass | direct (ms) | batched Winograd (ms) | channels-last Winograd (ms) |",
+              "|---|---|---|---:|---:|---:|"]
     for r in conv["kernels"]:
-        if r.get("direct"):
-            lines.append(f"| {r['layer']} | {r['shape']} | {r['pass']} | {r['direct_ms']:.3f} | "
-                         f"{r['winograd_ms']:.3f} | {r['direct_ms'] / r['winograd_ms']:.2f}× |")
+        if not r.get("choice"):
+            continue
+        cells = []
+        for algo in ("direct", "winograd", "winograd_channels_last"):
+            ms = r["ms"].get(algo)
+            cells.append("—" if ms is None else (f"**{ms:.3f}**" if algo == r["chosen"] else f"{ms:.3f}"))
+        lines.append(f"| {r['layer']} | {r['shape']} | {r['pass']} | {' | '.join(cells)} |")
     peers = sorted({r["peer"] for r in conv["gemm"]})
     lines += ["", "### GEMMs under convolutions", "",
               "The sgemm calls of the im2col lowering in `kernels/cpu/conv.cpp` (row-major, per block of "

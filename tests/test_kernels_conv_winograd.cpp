@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "kernels/cpu/conv_winograd.h"
-#include "kernels/cpu/conv_winograd_narrow.h"
+#include "kernels/cpu/conv_winograd_channels_last.h"
 #include "kernels/reference/conv.h"
 #include "tests/conv_shapes.h"
 #include "tests/cpu_kernel_test.h"
@@ -121,12 +121,12 @@ TEST(ConvWinograd, GivesTheSameBitsOnOneThreadAndTwo) {
   }
 }
 
-// The narrow-layer Winograd (conv_winograd_narrow.h: channels as lanes) on its edge cases:
+// The channels-last Winograd (conv_winograd_channels_last.h: channels as lanes) on its edge cases:
 // channel counts that fill no vector, one and two vectors each way; outputs not multiples of 4
 // or 8 (partial tiles, masked stores); tile rows shorter and longer than a group of 8 tiles (a
 // group that ends a band short); padding 0, 1, 2; one image (threads split its tile rows) and
 // many.
-TEST(ConvWinogradNarrow, MatchesTheReference) {
+TEST(ConvWinogradChannelsLast, MatchesTheReference) {
   const std::vector<Conv2dShape> shapes = {
       conv(4, 8, 32, 32, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1),     // a pruned ResNet-20's 8-channel stage
       conv(3, 16, 32, 32, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1),    // 16 -> 8: two vectors in
@@ -138,15 +138,19 @@ TEST(ConvWinogradNarrow, MatchesTheReference) {
       conv(5, 16, 8, 8, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1),     // 4 tiles an image: short groups
       conv(2, 5, 6, 90, 7, 3, 3, 1, 1, 2, 1, 1, 1, 1),      // 23 tiles a row, pad 2 x 1
       conv(1, 2, 5, 8, 3, 3, 3, 1, 1, 0, 0, 1, 1, 1),       // 3x6 output, unpadded
+      conv(2, 64, 8, 8, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1),     // 64 each way: strides past the 2 x 2 table
+      conv(3, 40, 9, 11, 24, 3, 3, 1, 1, 1, 1, 1, 1, 1),    // 5 vectors in, 3 out
+      conv(2, 33, 16, 16, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1),    // 33 in: a ninth of a vector
   };
-  expect_forward_matches_reference("conv2d_winograd_narrow", cpu::conv2d_forward_winograd_narrow,
-                                   cpu::winograd_narrow_applies, shapes);
+  expect_forward_matches_reference("conv2d_winograd_channels_last", cpu::conv2d_forward_winograd_channels_last,
+                                   cpu::winograd_channels_last_applies, shapes);
 }
 
-TEST(ConvWinogradNarrow, GivesTheSameBitsOnOneThreadAndTwo) {
+TEST(ConvWinogradChannelsLast, GivesTheSameBitsOnOneThreadAndTwo) {
   const int before = omp_get_max_threads();
   for (const Conv2dShape& s : {conv(6, 8, 32, 32, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1),     // whole images
-                               conv(1, 13, 21, 35, 11, 3, 3, 1, 1, 1, 1, 1, 1, 1)}) {  // bands of one image
+                               conv(1, 13, 21, 35, 11, 3, 3, 1, 1, 1, 1, 1, 1, 1),   // bands of one image
+                               conv(3, 40, 9, 11, 24, 3, 3, 1, 1, 1, 1, 1, 1, 1)}) {  // bands of 1 and 2 tile rows
     const auto x = testing::random_vec<float>(s.n * s.c_in * s.h * s.w, -1, 1, 14);
     const auto w = testing::random_vec<float>(s.c_out * s.c_in * 9, -1, 1, 15);
     const auto b = testing::random_vec<float>(s.c_out, -1, 1, 16);
@@ -154,10 +158,10 @@ TEST(ConvWinogradNarrow, GivesTheSameBitsOnOneThreadAndTwo) {
     for (int threads : {1, 2}) {
       omp_set_num_threads(threads);
       y[threads - 1].resize(static_cast<std::size_t>(s.n * s.c_out * s.out_h() * s.out_w()));
-      cpu::conv2d_forward_winograd_narrow(s, x.data(), w.data(), b.data(), y[threads - 1].data());
+      cpu::conv2d_forward_winograd_channels_last(s, x.data(), w.data(), b.data(), y[threads - 1].data());
     }
     omp_set_num_threads(before);
-    EXPECT_TRUE(testing::all_same("conv2d_winograd_narrow", y[1], y[0])) << "c_in " << s.c_in << " n " << s.n;
+    EXPECT_TRUE(testing::all_same("conv2d_winograd_channels_last", y[1], y[0])) << "c_in " << s.c_in << " n " << s.n;
   }
 }
 
@@ -178,19 +182,23 @@ TEST(ConvWinograd, IsPreferredWhereItSavesProducts) {
   EXPECT_FALSE(cpu::winograd_applies(conv(4, 16, 32, 32, 16, 3, 3, 1, 1, 2, 2, 2, 2, 1)));     // dilation 2
 }
 
-TEST(ConvWinogradNarrow, IsPreferredWhereItBeatsTheOtherKernels) {
-  EXPECT_TRUE(cpu::winograd_narrow_preferred(conv(64, 8, 32, 32, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1)));
-  EXPECT_TRUE(cpu::winograd_narrow_preferred(conv(64, 16, 32, 32, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1)));
-  EXPECT_FALSE(cpu::winograd_narrow_preferred(conv(64, 8, 32, 32, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1)));  // batched
-  EXPECT_FALSE(cpu::winograd_narrow_preferred(conv(64, 8, 32, 32, 4, 3, 3, 1, 1, 1, 1, 1, 1, 1)));   // direct
-  EXPECT_TRUE(cpu::winograd_narrow_preferred(conv(64, 16, 16, 16, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1)));
-  EXPECT_TRUE(cpu::winograd_narrow_preferred(conv(64, 16, 8, 8, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1)));
-  EXPECT_TRUE(cpu::winograd_narrow_preferred(conv(64, 4, 16, 16, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1)));
-  EXPECT_FALSE(cpu::winograd_narrow_preferred(conv(64, 8, 16, 16, 4, 3, 3, 1, 1, 1, 1, 1, 1, 1)));
-  EXPECT_FALSE(cpu::winograd_narrow_preferred(conv(64, 2, 16, 16, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1)));  // 2 channels in
-  EXPECT_FALSE(cpu::winograd_narrow_preferred(conv(64, 8, 16, 16, 24, 3, 3, 1, 1, 1, 1, 1, 1, 1)));  // 24 out
-  EXPECT_FALSE(cpu::winograd_narrow_preferred(conv(64, 16, 2, 2, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1)));   // 4 of 16 outputs used
-  EXPECT_FALSE(cpu::winograd_narrow_preferred(conv(64, 8, 16, 16, 8, 3, 3, 2, 2, 1, 1, 1, 1, 1)));   // stride 2
+TEST(ConvWinogradChannelsLast, IsPreferredWhereItBeatsTheOtherKernels) {
+  EXPECT_TRUE(cpu::winograd_channels_last_preferred(conv(64, 8, 32, 32, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1)));
+  EXPECT_TRUE(cpu::winograd_channels_last_preferred(conv(64, 16, 32, 32, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1)));
+  EXPECT_FALSE(cpu::winograd_channels_last_preferred(conv(64, 8, 32, 32, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1)));  // batched
+  EXPECT_FALSE(cpu::winograd_channels_last_preferred(conv(64, 8, 32, 32, 4, 3, 3, 1, 1, 1, 1, 1, 1, 1)));   // direct
+  EXPECT_TRUE(cpu::winograd_channels_last_preferred(conv(64, 16, 16, 16, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1)));
+  EXPECT_TRUE(cpu::winograd_channels_last_preferred(conv(64, 16, 8, 8, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1)));
+  EXPECT_TRUE(cpu::winograd_channels_last_preferred(conv(64, 4, 16, 16, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1)));
+  EXPECT_FALSE(cpu::winograd_channels_last_preferred(conv(64, 8, 16, 16, 4, 3, 3, 1, 1, 1, 1, 1, 1, 1)));
+  EXPECT_FALSE(cpu::winograd_channels_last_preferred(conv(64, 2, 16, 16, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1)));  // 2 channels in
+  EXPECT_TRUE(cpu::winograd_channels_last_preferred(conv(64, 32, 16, 16, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1)));
+  EXPECT_TRUE(cpu::winograd_channels_last_preferred(conv(64, 64, 8, 8, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1)));
+  EXPECT_FALSE(cpu::winograd_channels_last_preferred(conv(64, 64, 8, 8, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1)));   // batched
+  EXPECT_FALSE(cpu::winograd_channels_last_preferred(conv(64, 32, 32, 32, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1))); // batched
+  EXPECT_FALSE(cpu::winograd_channels_last_applies(conv(64, 8, 16, 16, 72, 3, 3, 1, 1, 1, 1, 1, 1, 1)));    // 72 out
+  EXPECT_FALSE(cpu::winograd_channels_last_preferred(conv(64, 16, 2, 2, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1)));   // 4 of 16 outputs used
+  EXPECT_FALSE(cpu::winograd_channels_last_preferred(conv(64, 8, 16, 16, 8, 3, 3, 2, 2, 1, 1, 1, 1, 1)));   // stride 2
 }
 
 }  // namespace

@@ -2,9 +2,9 @@
 // conv2d_backward_weight; the shape is kernels::Conv2dShape).
 //
 // Float, not depthwise: Winograd F(4x4, 3x3) for 3x3 stride-1 layers where it saves products
-// (forward and the stride-1 backward-input, which is a forward convolution: the narrow-layer
-// kernel of conv_winograd_narrow.h up to 16 channels each way, else the batched one of
-// conv_winograd.h; backward-weight from 32 channels each way), else the direct kernels of
+// (forward and the stride-1 backward-input, which is a forward convolution: the channels-last
+// kernel of conv_winograd_channels_last.h on small maps and narrow layers, else the batched one
+// of conv_winograd.h; backward-weight from 32 channels each way), else the direct kernels of
 // conv_direct.h (the micro-kernel reads a padded copy of each image; no im2col matrix).
 // Depthwise (groups == c_in == c_out): the loops below, one plane against one small filter
 // (as a GEMM it would have m = 1). The rest — float64 (the gradient checks) and float
@@ -33,7 +33,7 @@
 
 #include "kernels/cpu/conv_direct.h"
 #include "kernels/cpu/conv_winograd.h"
-#include "kernels/cpu/conv_winograd_narrow.h"
+#include "kernels/cpu/conv_winograd_channels_last.h"
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/im2col.h"
@@ -370,10 +370,10 @@ void backward_weight_depthwise(const Conv2dShape& s, const T* x, const T* dy, T*
   }
 }
 
-// Float convolutions that are not depthwise: a Winograd where it pays (the narrow-layer one
+// Float convolutions that are not depthwise: a Winograd where it pays (the channels-last one
 // first), else direct.
 void forward_float(const Conv2dShape& s, const float* x, const float* w, const float* bias, float* y) {
-  if (winograd_narrow_preferred(s)) conv2d_forward_winograd_narrow(s, x, w, bias, y);
+  if (winograd_channels_last_preferred(s)) conv2d_forward_winograd_channels_last(s, x, w, bias, y);
   else if (winograd_preferred(s)) conv2d_forward_winograd(s, x, w, bias, y);
   else conv2d_forward_direct(s, x, w, bias, y);
 }

@@ -28,8 +28,8 @@ bool winograd_applies(const Conv2dShape& s);
 // Applies, and its tiles waste at most half their products on the map's edge.
 bool winograd_tiles_pay(const Conv2dShape& s);
 // Tiles pay, and the batched Winograd beats the direct kernel: 16+ channels each way, or fewer
-// on large maps (the .cpp has the measured bounds). conv2d asks the narrow-layer Winograd
-// (conv_winograd_narrow.h) first: where both are preferred, the narrow one runs.
+// on large maps (the .cpp has the measured bounds). conv2d asks the channels-last Winograd
+// (conv_winograd_channels_last.h) first: where both are preferred, that one runs.
 bool winograd_preferred(const Conv2dShape& s);
 // The weight gradient's products have k = tiles and m, n = the channel counts: below 32
 // channels each way their GEMMs are too thin to beat the direct kernel (measured, bench_conv

@@ -1,6 +1,6 @@
-// Winograd F(4x4, 3x3) for narrow layers, channels as the vector lanes
-// (kernels/cpu/conv_winograd_narrow.h; transforms in winograd_tiles.h).
-#include "kernels/cpu/conv_winograd_narrow.h"
+// Winograd F(4x4, 3x3) with channels as the vector lanes
+// (kernels/cpu/conv_winograd_channels_last.h; transforms in winograd_tiles.h).
+#include "kernels/cpu/conv_winograd_channels_last.h"
 
 #include <immintrin.h>
 #include <omp.h>
@@ -152,6 +152,30 @@ constexpr std::array<Multiply, kGroup + 1> multiplies() {
           multiply<7, CS, OS>,
           multiply<8, CS, OS>};
 }
+// Any strides (multiples of 8): the same loops with each tile's V row held in a pointer.
+template <int Count>
+void multiply_any(std::int64_t c_in, std::int64_t cs, std::int64_t os, const float* u, const float* v, float* m) {
+  for (std::int64_t pos = 0; pos < kPos; ++pos)
+    for (std::int64_t o0 = 0; o0 < os; o0 += kVec) {
+      __m256 acc[Count];
+      const float* vt[Count];
+      for (int t = 0; t < Count; ++t) {
+        acc[t] = _mm256_setzero_ps();
+        vt[t] = v + (t * kPos + pos) * cs;
+      }
+      const float* up = u + pos * c_in * os + o0;
+      for (std::int64_t c = 0; c < c_in; ++c) {
+        const __m256 uc = _mm256_load_ps(up + c * os);
+        for (int t = 0; t < Count; ++t) acc[t] = _mm256_fmadd_ps(_mm256_broadcast_ss(vt[t] + c), uc, acc[t]);
+      }
+      for (int t = 0; t < Count; ++t) _mm256_store_ps(m + (t * kPos + pos) * os + o0, acc[t]);
+    }
+}
+using MultiplyAny = void (*)(std::int64_t, std::int64_t, std::int64_t, const float*, const float*, float*);
+constexpr std::array<MultiplyAny, kGroup + 1> kMultiplyAny = {
+    nullptr, multiply_any<1>, multiply_any<2>, multiply_any<3>, multiply_any<4>,
+    multiply_any<5>, multiply_any<6>, multiply_any<7>, multiply_any<8>};
+
 // kMultiply[CS / 8 - 1][OS / 8 - 1][tiles]
 constexpr std::array<Multiply, kGroup + 1> kMultiply[2][2] = {{multiplies<8, 8>(), multiplies<8, 16>()},
                                                               {multiplies<16, 8>(), multiplies<16, 16>()}};
@@ -217,46 +241,53 @@ void run_band(const Conv2dShape& s, const Layout& L, const float* x, const float
   float* m = v + kGroup * kPos * L.cs;
   float* out = t_out.get(kStripRows * kTile * L.orow * L.os);
   for (std::int64_t strip = ty0; strip < ty1; strip += kStripRows) {
-    const std::int64_t t1 = std::min(strip + kStripRows, ty1) * L.tw;
+    const std::int64_t strip_end = std::min(strip + kStripRows, ty1);  // never into the next band's rows
+    const std::int64_t t1 = strip_end * L.tw;
     for (std::int64_t t0 = strip * L.tw; t0 < t1; t0 += kGroup) {
       const std::int64_t count = std::min(kGroup, t1 - t0);
       for (std::int64_t t = 0; t < count; ++t)
         transform_input(L, p, (t0 + t) / L.tw, (t0 + t) % L.tw, v + t * kPos * L.cs);
-      kMultiply[L.cs / kVec - 1][L.os / kVec - 1][static_cast<std::size_t>(count)](s.c_in, u, v, m);
+      if (L.cs <= 2 * kVec && L.os <= 2 * kVec)
+        kMultiply[L.cs / kVec - 1][L.os / kVec - 1][static_cast<std::size_t>(count)](s.c_in, u, v, m);
+      else
+        kMultiplyAny[static_cast<std::size_t>(count)](s.c_in, L.cs, L.os, u, v, m);
       for (std::int64_t t = 0; t < count; ++t)
         transform_output(L, m + t * kPos * L.os, bias, (t0 + t) / L.tw - strip, (t0 + t) % L.tw, out);
     }
-    store_output(s, L, out, kTile * strip, std::min(kTile * (strip + kStripRows), L.oh),
+    store_output(s, L, out, kTile * strip, std::min(kTile * strip_end, L.oh),
                  y + img * s.c_out * L.oh * L.ow);
   }
 }
 
 }  // namespace
 
-bool winograd_narrow_applies(const Conv2dShape& s) {
-  return winograd_applies(s) && s.c_in <= kWinogradNarrowMaxChannels && s.c_out <= kWinogradNarrowMaxChannels;
+bool winograd_channels_last_applies(const Conv2dShape& s) {
+  return winograd_applies(s) && s.c_in <= kWinogradChannelsLastMaxChannels && s.c_out <= kWinogradChannelsLastMaxChannels;
 }
 
-bool winograd_narrow_preferred(const Conv2dShape& s) {
-  if (!winograd_narrow_applies(s) || !winograd_tiles_pay(s)) return false;
+bool winograd_channels_last_preferred(const Conv2dShape& s) {
+  if (!winograd_channels_last_applies(s) || !winograd_tiles_pay(s)) return false;
   // Measured (batch 64, 2 threads; the next best kernel in brackets): on maps up to 16x16 from 4
-  // channels in and 8 out (16x16: 4 -> 8 1.02x, 8 -> 8 1.63x, 16 -> 16 1.96x [batched], 8 -> 16
-  // 1.76x [direct]) or 12 in and 4 out (16 -> 4 1.11x; 8 -> 4 0.95x); on larger maps, where the
-  // batched Winograd's vectors of tiles fill up, only at 5-8 outputs from 8 inputs (32x32: 8 -> 8
-  // 1.42x, 16 -> 8 1.30x [batched]; 8 -> 4 0.86x [direct], 8 -> 16 1.00x, 16 -> 16 0.90x; its
-  // cost is the same for 5-8 outputs, the direct kernel's grows with them).
+  // channels in and 8 out (16x16: 4 -> 8 1.02x [direct], 8 -> 8 1.53x [direct], 16 -> 16 1.9x,
+  // 32 -> 32 1.37x, 64 -> 32 1.30x [batched]; 8x8: 16 -> 64 1.40x, 64 -> 16 1.64x [batched])
+  // or 12 in and 4 out (16 -> 4 1.11x; 8 -> 4 0.95x [direct]), up to 64 x 32 channel pairs
+  // (64 -> 64: 8x8 0.94x, 16x16 1.04x [batched]); on larger maps, where the batched Winograd's
+  // vectors of tiles fill up, only at 5-8 outputs from 8 inputs (32x32: 8 -> 8 1.42x, 16 -> 8
+  // 1.30x [batched]; 8 -> 4 0.86x [direct], 8 -> 16 1.00x, 16 -> 16 0.90x, 32 -> 32 0.77x
+  // [batched]; its cost is the same for 5-8 outputs, the direct kernel's grows with them).
   const std::int64_t pixels = s.out_h() * s.out_w();
   if (pixels >= 1024) return s.c_in >= 8 && s.c_out > 4 && s.c_out <= 8;
+  if (s.c_in * s.c_out >= 64 * 64) return false;
   return (s.c_in >= 4 && s.c_out >= 8) || (s.c_in >= 12 && s.c_out >= 4);
 }
 
-void conv2d_forward_winograd_narrow(const Conv2dShape& s, const float* x, const float* w, const float* bias,
+void conv2d_forward_winograd_channels_last(const Conv2dShape& s, const float* x, const float* w, const float* bias,
                                     float* y) {
   if (s.n == 0 || s.c_out == 0) return;
   const Layout L(s);
   float* u = t_u.get(kPos * s.c_in * L.os);
   transform_weights(s, L, w, u);
-  alignas(32) float bias_lanes[kWinogradNarrowMaxChannels] = {};
+  alignas(32) float bias_lanes[kWinogradChannelsLastMaxChannels] = {};  // 256 bytes
   if (bias) std::copy_n(bias, s.c_out, bias_lanes);
   // Items: whole images when there are enough, else bands of tile rows.
   const int threads = omp_in_parallel() ? 1 : omp_get_max_threads();

@@ -1,0 +1,39 @@
+// Winograd F(4x4, 3x3) forward convolution with channels as the vector lanes, for layers of at
+// most 64 channels each way on small maps (16x16 and below), and for 8-output layers on larger
+// ones: the layers of CIFAR ResNets' later stages and of pruned networks. There the batched
+// Winograd of conv_winograd.h (tiles as the lanes) is starved: a 16x16 map has 16 tiles an
+// image, and its per-position GEMMs have k = c_in (8 in a pruned stage: the C tile loaded and
+// stored for every 8 multiply-adds), so it only matched the direct kernel on pruned layers.
+//
+// Each image is copied once, zero-padded, to channels-last (HWC, 8 channels a vector): a 6x6
+// input tile is 36 contiguous vector loads per 8 channels, and its transform B^T d B
+// (winograd_tiles.h input_1d) is 8 channels at once. Tiles go 8 at a time through three steps
+// whose data stay in L1 up to 16 channels (V and M: 8 tiles x 36 positions x 16 channels,
+// 18 KiB each; L2 beyond):
+//   V[t][pos][c]  = (B^T d_t B)[pos], channel c
+//   M[t][pos][o]  = sum_c V[t][pos][c] U[pos][c][o]   (U = G g G^T, broadcast V, 8 outputs a vector)
+//   O[pixel][o]   = (A^T M_t A) + bias                 (channels-last output scratch)
+// and the scratch is transposed back to NCHW at the end of the image. Per 8 x 8 channels a tile
+// costs 36 x 8 = 288 multiply-adds (the direct kernel: 16 pixels x 72 taps = 1152) plus about
+// 250 vector operations of transforms.
+//
+// Threads take whole images, or bands of tile rows of one image when the batch is small; each
+// tile is computed the same way wherever it falls, so results do not depend on the thread count.
+// Rounding: as conv_winograd.h (a few hundred ulps of the largest term).
+#pragma once
+#include "kernels/kernel_types.h"
+
+namespace shrink::kernels::cpu {
+
+constexpr std::int64_t kWinogradChannelsLastMaxChannels = 64;  // each way
+
+// winograd_applies (3x3, stride 1, ...) with at most 64 channels in and out.
+bool winograd_channels_last_applies(const Conv2dShape& s);
+// Applies, its tiles pay (winograd_tiles_pay), and it beats both the direct kernel and the
+// batched Winograd (the .cpp has the measured bounds).
+bool winograd_channels_last_preferred(const Conv2dShape& s);
+
+void conv2d_forward_winograd_channels_last(const Conv2dShape& s, const float* x, const float* w, const float* bias,
+                                    float* y);
+
+}  // namespace shrink::kernels::cpu
