@@ -115,13 +115,15 @@ def render_conv(conv):
               f"One kernel call on the layer shapes of those models (n×c×h×w→c_out, kernel k, stride s, "
               f"padding p, groups g); GFLOP/s = 2 · multiply-adds / time. FP32 FMA peak measured in the same "
               f"run (`peak/fma`, independent 8-wide FMA chains on every thread): **{peak:.1f} GFLOP/s on "
-              f"{t} threads**. PyTorch: `F.conv2d` and `aten.convolution_backward` (oneDNN) on the same shapes.",
-              "", "| layer | shape | pass | shrink (ms) | shrink GFLOP/s | % of peak | PyTorch (ms) | "
-              "PyTorch GFLOP/s | ratio |", "|---|---|---|---:|---:|---:|---:|---:|---:|"]
+              f"{t} threads**. kernel: the one conv2d runs for the call (`direct`, `winograd` (batched), "
+              f"`winograd_channels_last`, `depthwise`, `im2col`). PyTorch: `F.conv2d` and "
+              f"`aten.convolution_backward` (oneDNN) on the same shapes.",
+              "", "| layer | shape | pass | kernel | shrink (ms) | shrink GFLOP/s | % of peak | PyTorch (ms) | "
+              "PyTorch GFLOP/s | ratio |", "|---|---|---|---|---:|---:|---:|---:|---:|---:|"]
     for r in conv["kernels"]:
         if r.get("choice"):
             continue
-        lines.append(f"| {r['layer']} | {r['shape']} | {r['pass']} | {r['shrink_ms']:.3f} | "
+        lines.append(f"| {r['layer']} | {r['shape']} | {r['pass']} | {r.get('algorithm') or ''} | {r['shrink_ms']:.3f} | "
                      f"{r['shrink_gflops']:.1f} | {100 * r['shrink_gflops'] / peak:.0f}% | {r['peer_ms']:.3f} | "
                      f"{r['peer_gflops']:.1f} | {r['peer_ms'] / r['shrink_ms']:.2f}× |")
     lines += ["", "Float 3×3 stride-1 layers run Winograd F(4×4, 3×3) where it pays (36 products per 4×4 output "
