@@ -230,8 +230,9 @@ void store_output(const Conv2dShape& s, const Layout& L, const float* out, std::
 }
 
 // Tile rows [ty0, ty1) of image `img`, kStripRows tile rows at a time: a strip's output scratch
-// (16 rows x 32 pixels x 16 channels: 32 KiB at most on CIFAR maps) is still in cache when it is
-// transposed into y. (Whole 32x32 images at 16 outputs, 64 KiB of scratch, ran 1.2-1.3x slower.)
+// (8 rows x 32 pixels x 8 channels on a 32x32 map, 8 x 16 x 64 on a 16x16 one: at most 32 KiB
+// where conv2d runs this kernel) is still in L1/L2 when it is transposed into y. (Whole images
+// instead: 8 -> 16 on 32x32 maps ran 1.10x slower.)
 constexpr std::int64_t kStripRows = 2;
 void run_band(const Conv2dShape& s, const Layout& L, const float* x, const float* u, const float* bias,
               std::int64_t img, std::int64_t ty0, std::int64_t ty1, float* y) {

@@ -13,7 +13,7 @@
 //   V[t][pos][c]  = (B^T d_t B)[pos], channel c
 //   M[t][pos][o]  = sum_c V[t][pos][c] U[pos][c][o]   (U = G g G^T, broadcast V, 8 outputs a vector)
 //   O[pixel][o]   = (A^T M_t A) + bias                 (channels-last output scratch)
-// and the scratch is transposed back to NCHW at the end of the image. Per 8 x 8 channels a tile
+// and the scratch is transposed back to NCHW every two tile rows. Per 8 x 8 channels a tile
 // costs 36 x 8 = 288 multiply-adds (the direct kernel: 16 pixels x 72 taps = 1152) plus about
 // 250 vector operations of transforms.
 //
