@@ -121,7 +121,7 @@ def render_conv(conv):
               "", "| layer | shape | pass | kernel | shrink (ms) | shrink GFLOP/s | % of peak | PyTorch (ms) | "
               "PyTorch GFLOP/s | ratio |", "|---|---|---|---|---:|---:|---:|---:|---:|---:|"]
     for r in conv["kernels"]:
-        if r.get("choice"):
+        if r.get("choice") or r.get("direct"):  # "direct": a pair row of a report written before 2026-12-05
             continue
         lines.append(f"| {r['layer']} | {r['shape']} | {r['pass']} | {r.get('algorithm') or ''} | {r['shrink_ms']:.3f} | "
                      f"{r['shrink_gflops']:.1f} | {100 * r['shrink_gflops'] / peak:.0f}% | {r['peer_ms']:.3f} | "
