@@ -125,40 +125,13 @@ void transform_input(const Layout& L, const float* p, std::int64_t ty, std::int6
 // constant displacement: no address arithmetic between the broadcasts (the 8-channel layer at
 // 32x32, batch 64, 2 threads: 371 -> 297 us).
 template <int Count, std::int64_t CS, std::int64_t OS>
-void multiply(std::int64_t c_in, const float* u, const float* v, float* m) {
-  for (std::int64_t pos = 0; pos < kPos; ++pos)
-    for (std::int64_t o0 = 0; o0 < OS; o0 += kVec) {
-      __m256 acc[Count];
-      for (int t = 0; t < Count; ++t) acc[t] = _mm256_setzero_ps();
-      const float* up = u + pos * c_in * OS + o0;
-      const float* vp = v + pos * CS;
-      for (std::int64_t c = 0; c < c_in; ++c) {
-        const __m256 uc = _mm256_load_ps(up + c * OS);
-        for (int t = 0; t < Count; ++t) acc[t] = _mm256_fmadd_ps(_mm256_broadcast_ss(vp + t * kPos * CS + c), uc, acc[t]);
-      }
-      for (int t = 0; t < Count; ++t) _mm256_store_ps(m + (t * kPos + pos) * OS + o0, acc[t]);
-    }
-}
-using Multiply = void (*)(std::int64_t, const float*, const float*, float*);
-template <std::int64_t CS, std::int64_t OS>
-constexpr std::array<Multiply, kGroup + 1> multiplies() {
-  return {nullptr,
-          multiply<1, CS, OS>,
-          multiply<2, CS, OS>,
-          multiply<3, CS, OS>,
-          multiply<4, CS, OS>,
-          multiply<5, CS, OS>,
-          multiply<6, CS, OS>,
-          multiply<7, CS, OS>,
-          multiply<8, CS, OS>};
-}
-// Any strides (multiples of 8): the same loops with each tile's V row held in a pointer.
-template <int Count>
-void multiply_any(std::int64_t c_in, std::int64_t cs, std::int64_t os, const float* u, const float* v, float* m) {
+void multiply(std::int64_t c_in, std::int64_t runtime_cs, std::int64_t runtime_os, const float* u, const float* v,
+              float* m) {
+  const std::int64_t cs = CS ? CS : runtime_cs, os = OS ? OS : runtime_os;  // 0: a stride known at run time
   for (std::int64_t pos = 0; pos < kPos; ++pos)
     for (std::int64_t o0 = 0; o0 < os; o0 += kVec) {
       __m256 acc[Count];
-      const float* vt[Count];
+      const float* vt[Count];  // each tile's V row at this position
       for (int t = 0; t < Count; ++t) {
         acc[t] = _mm256_setzero_ps();
         vt[t] = v + (t * kPos + pos) * cs;
@@ -171,10 +144,20 @@ void multiply_any(std::int64_t c_in, std::int64_t cs, std::int64_t os, const flo
       for (int t = 0; t < Count; ++t) _mm256_store_ps(m + (t * kPos + pos) * os + o0, acc[t]);
     }
 }
-using MultiplyAny = void (*)(std::int64_t, std::int64_t, std::int64_t, const float*, const float*, float*);
-constexpr std::array<MultiplyAny, kGroup + 1> kMultiplyAny = {
-    nullptr, multiply_any<1>, multiply_any<2>, multiply_any<3>, multiply_any<4>,
-    multiply_any<5>, multiply_any<6>, multiply_any<7>, multiply_any<8>};
+using Multiply = void (*)(std::int64_t, std::int64_t, std::int64_t, const float*, const float*, float*);
+template <std::int64_t CS, std::int64_t OS>
+constexpr std::array<Multiply, kGroup + 1> multiplies() {
+  return {nullptr,
+          multiply<1, CS, OS>,
+          multiply<2, CS, OS>,
+          multiply<3, CS, OS>,
+          multiply<4, CS, OS>,
+          multiply<5, CS, OS>,
+          multiply<6, CS, OS>,
+          multiply<7, CS, OS>,
+          multiply<8, CS, OS>};
+}
+constexpr std::array<Multiply, kGroup + 1> kMultiplyAny = multiplies<0, 0>();  // strides past 16
 
 // kMultiply[CS / 8 - 1][OS / 8 - 1][tiles]
 constexpr std::array<Multiply, kGroup + 1> kMultiply[2][2] = {{multiplies<8, 8>(), multiplies<8, 16>()},
@@ -249,7 +232,7 @@ void run_band(const Conv2dShape& s, const Layout& L, const float* x, const float
       for (std::int64_t t = 0; t < count; ++t)
         transform_input(L, p, (t0 + t) / L.tw, (t0 + t) % L.tw, v + t * kPos * L.cs);
       if (L.cs <= 2 * kVec && L.os <= 2 * kVec)
-        kMultiply[L.cs / kVec - 1][L.os / kVec - 1][static_cast<std::size_t>(count)](s.c_in, u, v, m);
+        kMultiply[L.cs / kVec - 1][L.os / kVec - 1][static_cast<std::size_t>(count)](s.c_in, L.cs, L.os, u, v, m);
       else
         kMultiplyAny[static_cast<std::size_t>(count)](s.c_in, L.cs, L.os, u, v, m);
       for (std::int64_t t = 0; t < count; ++t)
