@@ -21,6 +21,7 @@
 #include "core/ops.h"
 #include "core/random.h"
 #include "kernels/backend.h"
+#include "kernels/cpu/conv_algorithm.h"
 #include "kernels/cpu/conv_direct.h"
 #include "kernels/cpu/conv_winograd.h"
 #include "kernels/cpu/conv_winograd_channels_last.h"
@@ -185,22 +186,12 @@ std::vector<float> random_values(std::int64_t count, Generator& gen) {
 }
 
 // The kernel conv2d runs for a pass (the label of its row, beside the alternatives' rows).
-std::string forward_algorithm(const shrink::kernels::Conv2dShape& s) {
-  namespace cpu = shrink::kernels::cpu;
-  if (s.groups == s.c_in && s.groups == s.c_out && s.groups > 1) return "depthwise";
-  return cpu::winograd_channels_last_preferred(s) ? "winograd_channels_last" : cpu::winograd_preferred(s) ? "winograd" : "direct";
-}
-std::string algorithm_of(const shrink::kernels::Conv2dShape& s, ConvPass pass, const std::vector<float>& w) {
+std::string algorithm_of(const shrink::kernels::Conv2dShape& s, ConvPass pass) {
   namespace cpu = shrink::kernels::cpu;
   switch (pass) {
-    case ConvPass::Forward: return forward_algorithm(s);
-    case ConvPass::BackwardInput: {
-      if (s.groups == s.c_in && s.groups == s.c_out && s.groups > 1) return "depthwise";
-      if (!cpu::backward_input_is_forward(s)) return "im2col";
-      std::vector<float> flipped;
-      return forward_algorithm(cpu::backward_input_as_forward(s, w.data(), flipped));
-    }
-    case ConvPass::BackwardWeight: return cpu::winograd_weight_grad_preferred(s) ? "winograd" : "direct";
+    case ConvPass::Forward: return cpu::algorithm_name(cpu::forward_algorithm(s));
+    case ConvPass::BackwardInput: return cpu::algorithm_name(cpu::backward_input_algorithm(s));
+    case ConvPass::BackwardWeight: return cpu::algorithm_name(cpu::backward_weight_algorithm(s));
     default: return "";
   }
 }
@@ -232,7 +223,7 @@ void conv_kernel(benchmark::State& state, ConvLayer layer, ConvPass pass) {
         break;
     }
   };
-  state.SetLabel(algorithm_of(s, pass, w));
+  state.SetLabel(algorithm_of(s, pass));
   call();  // sizes the kernel's scratch buffers outside the clock
   for (auto _ : state) {
     call();
@@ -267,14 +258,16 @@ const int kRegisterKernels = [] {
       const bool forward = pass == ConvPass::Forward || pass == ConvPass::ForwardDirect ||
                            pass == ConvPass::ForwardWinograd || pass == ConvPass::ForwardWinogradChannelsLast;
       if (!forward && std::string(layer.model).rfind("resnet18", 0) == 0) continue;
-      const bool batched = cpu::winograd_preferred(s) && !cpu::winograd_channels_last_preferred(s);
-      if (pass == ConvPass::ForwardDirect && !cpu::winograd_preferred(s) && !cpu::winograd_channels_last_preferred(s))
+      const cpu::ConvAlgorithm chosen = cpu::forward_algorithm(s);
+      const bool winograd_chosen =
+          chosen == cpu::ConvAlgorithm::Winograd || chosen == cpu::ConvAlgorithm::WinogradChannelsLast;
+      if (pass == ConvPass::ForwardDirect && !winograd_chosen) continue;
+      if (pass == ConvPass::ForwardWinograd && (chosen == cpu::ConvAlgorithm::Winograd || !cpu::winograd_applies(s)))
         continue;
-      if (pass == ConvPass::ForwardWinograd && (batched || !cpu::winograd_applies(s))) continue;
-      if (pass == ConvPass::ForwardWinogradChannelsLast && (!cpu::winograd_channels_last_applies(s) || cpu::winograd_channels_last_preferred(s)))
+      if (pass == ConvPass::ForwardWinogradChannelsLast &&
+          (chosen == cpu::ConvAlgorithm::WinogradChannelsLast || !cpu::winograd_channels_last_applies(s)))
         continue;
-      if (pass == ConvPass::BackwardWeightDirect &&
-          !shrink::kernels::cpu::winograd_weight_grad_preferred(shape_of(layer)))
+      if (pass == ConvPass::BackwardWeightDirect && cpu::backward_weight_algorithm(s) != cpu::ConvAlgorithm::Winograd)
         continue;
       benchmark::RegisterBenchmark((prefix + layer_name(layer)).c_str(), conv_kernel, layer, pass)
           ->UseRealTime()

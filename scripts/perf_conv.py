@@ -78,6 +78,45 @@ def measure_kernels(binary, t, args):
     return rows + list(choices.values())
 
 
+def gemm_entries(binary, t, args, bench_filter):
+    """One thread: a plain run. More: the best of the OpenMP wait settings, as for the models (on
+    a busy machine a spinning pool can make every fork wait for its second thread)."""
+    if t == 1:
+        return run_google_benchmark_entries(binary, t, args.repetitions, bench_filter, extra_args=gb_args(args))
+    return best_google_benchmark(binary, t, args.repetitions, bench_filter, gb_args(args))
+
+
+def openblas_peer(binary, t, args, names):
+    """OpenBLAS's cblas_sgemm on the same calls: bench_gemm's BM_openblas_conv benchmarks, in a
+    process of their own, or numpy's matmul (same library, plus its per-call overhead) when
+    bench_gemm could not open libopenblas.so.0. name (without BM_sgemm_) -> (label, ms, GFLOP/s)."""
+    listed = subprocess.run([binary, "--benchmark_list_tests", "--benchmark_filter=^BM_openblas_conv/"],
+                            capture_output=True, text=True).stdout
+    if listed.strip():
+        entries = gemm_entries(binary, t, args, "^BM_openblas_conv/")
+        return {n.replace("BM_openblas_", "", 1): ("OpenBLAS (cblas_sgemm)", e["ms"], e["GFLOPS"])
+                for n, e in entries.items()}
+    peer = run_peer("gemm_numpy.py", t, args=["--names", ",".join(f"sgemm_{n}" for n in names)])
+    return {p["name"].replace("sgemm_", "", 1): ("OpenBLAS (numpy)", p["median_ms"], p["gflops"]) for p in peer}
+
+
+def measure_gemms(build, threads, args):
+    """The conv GEMMs at every thread count: forward and backward-input run one serial GEMM per
+    thread (1 thread is their figure), backward-weight one threaded GEMM."""
+    binary = os.path.join(build, "bench_gemm")
+    rows = []
+    for t in threads:
+        ours = gemm_entries(binary, t, args, "^BM_sgemm_conv/")
+        names = [n.replace("BM_sgemm_", "", 1) for n in ours]
+        peer = openblas_peer(binary, t, args, names)
+        for name, e in ours.items():
+            label, peer_ms, peer_gflops = peer[name.replace("BM_sgemm_", "", 1)]
+            rows.append({"workload": name.split("/", 1)[1], "shrink_ms": e["ms"], "peer": label,
+                         "peer_ms": peer_ms, "shrink_gflops": e["GFLOPS"], "peer_gflops": peer_gflops,
+                         "threads": t})
+    return rows
+
+
 def measure_conv(args):
     threads = [int(x) for x in args.threads.split(",")]
     t = max(threads)

@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/cpu/conv_algorithm.h"
 #include "kernels/cpu/conv_winograd.h"
 #include "kernels/cpu/conv_winograd_channels_last.h"
 #include "kernels/reference/conv.h"
@@ -199,6 +200,27 @@ TEST(ConvWinogradChannelsLast, IsPreferredWhereItBeatsTheOtherKernels) {
   EXPECT_FALSE(cpu::winograd_channels_last_applies(conv(64, 8, 16, 16, 72, 3, 3, 1, 1, 1, 1, 1, 1, 1)));    // 72 out
   EXPECT_FALSE(cpu::winograd_channels_last_preferred(conv(64, 16, 2, 2, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1)));   // 4 of 16 outputs used
   EXPECT_FALSE(cpu::winograd_channels_last_preferred(conv(64, 8, 16, 16, 8, 3, 3, 2, 2, 1, 1, 1, 1, 1)));   // stride 2
+}
+
+// conv2d's choice, which bench_conv's labels read: the preferred Winograd first, depthwise its
+// own, and backward-input at stride 1 the forward kernel of the swapped shape.
+TEST(ConvAlgorithm, FollowsThePreferencesPerPass) {
+  using cpu::ConvAlgorithm;
+  EXPECT_EQ(cpu::forward_algorithm(conv(64, 8, 32, 32, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1)), ConvAlgorithm::WinogradChannelsLast);
+  EXPECT_EQ(cpu::forward_algorithm(conv(64, 8, 32, 32, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1)), ConvAlgorithm::Winograd);
+  EXPECT_EQ(cpu::forward_algorithm(conv(64, 8, 32, 32, 4, 3, 3, 1, 1, 1, 1, 1, 1, 1)), ConvAlgorithm::Direct);
+  EXPECT_EQ(cpu::forward_algorithm(conv(64, 8, 16, 16, 8, 3, 3, 2, 2, 1, 1, 1, 1, 1)), ConvAlgorithm::Direct);
+  EXPECT_EQ(cpu::forward_algorithm(conv(64, 16, 16, 16, 16, 3, 3, 1, 1, 1, 1, 1, 1, 16)), ConvAlgorithm::Depthwise);
+  // 16 -> 8 at 32x32: its backward-input is the forward 8 -> 16 convolution (batched Winograd);
+  // at stride 2 it is no forward convolution.
+  const Conv2dShape narrowing = conv(64, 16, 32, 32, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1);
+  EXPECT_EQ(cpu::forward_algorithm(narrowing), ConvAlgorithm::WinogradChannelsLast);
+  EXPECT_EQ(cpu::backward_input_algorithm(narrowing), ConvAlgorithm::Winograd);
+  EXPECT_EQ(cpu::backward_input_algorithm(conv(64, 16, 32, 32, 8, 3, 3, 2, 2, 1, 1, 1, 1, 1)), ConvAlgorithm::Im2colGemm);
+  EXPECT_EQ(cpu::backward_input_algorithm(conv(64, 16, 16, 16, 16, 3, 3, 1, 1, 1, 1, 1, 1, 16)), ConvAlgorithm::Depthwise);
+  EXPECT_EQ(cpu::backward_weight_algorithm(conv(64, 16, 16, 16, 16, 3, 3, 1, 1, 1, 1, 1, 1, 16)), ConvAlgorithm::Depthwise);
+  EXPECT_EQ(cpu::backward_weight_algorithm(conv(64, 8, 16, 16, 8, 3, 3, 2, 2, 1, 1, 1, 1, 1)), ConvAlgorithm::Direct);
+  EXPECT_STREQ(cpu::algorithm_name(ConvAlgorithm::WinogradChannelsLast), "winograd_channels_last");
 }
 
 }  // namespace

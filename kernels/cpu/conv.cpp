@@ -31,6 +31,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "kernels/cpu/conv_algorithm.h"
 #include "kernels/cpu/conv_direct.h"
 #include "kernels/cpu/conv_winograd.h"
 #include "kernels/cpu/conv_winograd_channels_last.h"
@@ -97,8 +98,6 @@ Dims dims_of(const Conv2dShape& s, Pass pass) {
                          s.n * s.c_out * d.p * d.k > kConvParallelWork;
   return d;
 }
-
-bool is_depthwise(const Conv2dShape& s) { return s.groups == s.c_in && s.groups == s.c_out; }
 
 // Between the NCHW tensor and a block (rows, nb P) of a GEMM: block[o, b P + p] is
 // t[b image_stride + o P + p]. Rows and images are independent copies.
@@ -370,12 +369,13 @@ void backward_weight_depthwise(const Conv2dShape& s, const T* x, const T* dy, T*
   }
 }
 
-// Float convolutions that are not depthwise: a Winograd where it pays (the channels-last one
-// first), else direct.
+// Float convolutions that are not depthwise, on the kernel conv_algorithm.h chooses.
 void forward_float(const Conv2dShape& s, const float* x, const float* w, const float* bias, float* y) {
-  if (winograd_channels_last_preferred(s)) conv2d_forward_winograd_channels_last(s, x, w, bias, y);
-  else if (winograd_preferred(s)) conv2d_forward_winograd(s, x, w, bias, y);
-  else conv2d_forward_direct(s, x, w, bias, y);
+  switch (forward_algorithm(s)) {
+    case ConvAlgorithm::WinogradChannelsLast: return conv2d_forward_winograd_channels_last(s, x, w, bias, y);
+    case ConvAlgorithm::Winograd: return conv2d_forward_winograd(s, x, w, bias, y);
+    default: return conv2d_forward_direct(s, x, w, bias, y);
+  }
 }
 
 }  // namespace
@@ -405,7 +405,8 @@ void CpuBackend::conv2d_backward_input(DType t, const Conv2dShape& s, const void
     const auto* ws = static_cast<const T*>(weight);
     const auto* dys = static_cast<const T*>(dy);
     if constexpr (std::is_same_v<T, float>) {
-      if (!is_depthwise(s) && backward_input_is_forward(s)) {
+      if (backward_input_algorithm(s) != ConvAlgorithm::Depthwise &&
+          backward_input_algorithm(s) != ConvAlgorithm::Im2colGemm) {
         thread_local std::vector<float> flipped;
         const Conv2dShape t = backward_input_as_forward(s, ws, flipped);
         return forward_float(t, dys, flipped.data(), nullptr, static_cast<T*>(dx));
@@ -423,9 +424,11 @@ void CpuBackend::conv2d_backward_weight(DType t, const Conv2dShape& s, const voi
     const auto* xs = static_cast<const T*>(x);
     const auto* dys = static_cast<const T*>(dy);
     if constexpr (std::is_same_v<T, float>) {
-      if (!is_depthwise(s) && winograd_weight_grad_preferred(s))
-        return conv2d_backward_weight_winograd(s, xs, dys, static_cast<T*>(dweight));
-      if (!is_depthwise(s)) return conv2d_backward_weight_direct(s, xs, dys, static_cast<T*>(dweight));
+      switch (backward_weight_algorithm(s)) {
+        case ConvAlgorithm::Winograd: return conv2d_backward_weight_winograd(s, xs, dys, static_cast<T*>(dweight));
+        case ConvAlgorithm::Direct: return conv2d_backward_weight_direct(s, xs, dys, static_cast<T*>(dweight));
+        default: break;
+      }
     }
     if (is_depthwise(s)) backward_weight_depthwise(s, xs, dys, static_cast<T*>(dweight));
     else backward_weight_gemm(s, xs, dys, static_cast<T*>(dweight));

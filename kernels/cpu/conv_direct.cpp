@@ -283,6 +283,10 @@ Conv2dShape backward_input_as_forward(const Conv2dShape& s, const float* w, std:
         for (std::int64_t t = 0; t < taps; ++t)  // tap t = (r, q) meets flipped tap taps-1-t
           flipped[static_cast<std::size_t>(((g * cig + ci) * cog + co) * taps + (taps - 1 - t))] =
               w[((g * cog + co) * cig + ci) * taps + t];
+  return backward_input_forward_shape(s);
+}
+
+Conv2dShape backward_input_forward_shape(const Conv2dShape& s) {
   Conv2dShape t = s;
   t.c_in = s.c_out;
   t.c_out = s.c_in;

@@ -37,9 +37,12 @@ void conv2d_backward_weight_direct(const Conv2dShape& s, const float* x, const f
 
 // True when dx of `s` is a forward convolution of dy (stride 1, pad <= dilation (k - 1)).
 bool backward_input_is_forward(const Conv2dShape& s);
+// That forward convolution's shape: channel roles swapped, input dy's size, padding
+// dilation (k - 1) - pad (its output size is h).
+Conv2dShape backward_input_forward_shape(const Conv2dShape& s);
 // The forward convolution that gives dx: dx = conv2d(dy, W') with
-// W'[g cig + ci, co, r, q] = W[g cog + co, ci, kh-1-r, kw-1-q] (written to `flipped`) under the
-// returned shape: channel roles swapped, padding dilation (k - 1) - pad (its output size is h).
+// W'[g cig + ci, co, r, q] = W[g cog + co, ci, kh-1-r, kw-1-q] (written to `flipped`) under
+// backward_input_forward_shape(s), which it returns.
 Conv2dShape backward_input_as_forward(const Conv2dShape& s, const float* w, std::vector<float>& flipped);
 
 }  // namespace shrink::kernels::cpu

@@ -1,0 +1,40 @@
+#include "kernels/cpu/conv_algorithm.h"
+
+#include "kernels/cpu/conv_direct.h"
+#include "kernels/cpu/conv_winograd.h"
+#include "kernels/cpu/conv_winograd_channels_last.h"
+
+namespace shrink::kernels::cpu {
+
+bool is_depthwise(const Conv2dShape& s) { return s.groups == s.c_in && s.groups == s.c_out; }
+
+ConvAlgorithm forward_algorithm(const Conv2dShape& s) {
+  if (is_depthwise(s)) return ConvAlgorithm::Depthwise;
+  if (winograd_channels_last_preferred(s)) return ConvAlgorithm::WinogradChannelsLast;
+  if (winograd_preferred(s)) return ConvAlgorithm::Winograd;
+  return ConvAlgorithm::Direct;
+}
+
+ConvAlgorithm backward_input_algorithm(const Conv2dShape& s) {
+  if (is_depthwise(s)) return ConvAlgorithm::Depthwise;
+  if (!backward_input_is_forward(s)) return ConvAlgorithm::Im2colGemm;
+  return forward_algorithm(backward_input_forward_shape(s));
+}
+
+ConvAlgorithm backward_weight_algorithm(const Conv2dShape& s) {
+  if (is_depthwise(s)) return ConvAlgorithm::Depthwise;
+  return winograd_weight_grad_preferred(s) ? ConvAlgorithm::Winograd : ConvAlgorithm::Direct;
+}
+
+const char* algorithm_name(ConvAlgorithm a) {
+  switch (a) {
+    case ConvAlgorithm::Depthwise: return "depthwise";
+    case ConvAlgorithm::WinogradChannelsLast: return "winograd_channels_last";
+    case ConvAlgorithm::Winograd: return "winograd";
+    case ConvAlgorithm::Direct: return "direct";
+    case ConvAlgorithm::Im2colGemm: return "im2col";
+  }
+  return "?";
+}
+
+}  // namespace shrink::kernels::cpu
