@@ -16,6 +16,9 @@ Tensor add(const Tensor& a, const Tensor& b);
 Tensor sub(const Tensor& a, const Tensor& b);
 Tensor mul(const Tensor& a, const Tensor& b);
 Tensor div(const Tensor& a, const Tensor& b);
+// relu(a + b) in one pass over memory (a residual block's add and ReLU); the same values and
+// gradients as the two ops.
+Tensor add_relu(const Tensor& a, const Tensor& b);
 Tensor neg(const Tensor& x);
 Tensor add_scalar(const Tensor& x, double s);
 Tensor mul_scalar(const Tensor& x, double s);

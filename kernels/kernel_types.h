@@ -21,7 +21,8 @@ struct BroadcastShape {
 
 // The one list of binary and unary ops: the enums and every per-op switch (CPU loops, CUDA
 // launches) expand from these, so an op added here cannot be missing from a case list.
-#define SHRINK_BINARY_OPS(X) X(Add) X(Sub) X(Mul) X(Div)
+// AddRelu is max(a + b, 0) in one pass: a residual block's add and the ReLU after it.
+#define SHRINK_BINARY_OPS(X) X(Add) X(Sub) X(Mul) X(Div) X(AddRelu)
 
 // y = f(x, alpha). The backward kind takes (x, y, dy) and writes dx. PowScalar is x^alpha,
 // AddScalar x + alpha, MulScalar x * alpha, GeluTanh the tanh approximation of GELU (Hendrycks

@@ -102,9 +102,13 @@ HookHandle Module::register_forward_override(ForwardOverride hook) {
   return add_hook(hooks_, &detail::HookLists::overrides, std::move(hook));
 }
 
+bool Module::has_hooks() const {
+  return hooks_ && !(hooks_->pre.empty() && hooks_->post.empty() && hooks_->overrides.empty());
+}
+
 Tensor Module::call(const Tensor& x, const std::vector<Tensor>* extra) {
   // The common case (no hooks, no extra inputs) is one branch on top of forward.
-  if (!hooks_ || (hooks_->pre.empty() && hooks_->post.empty() && hooks_->overrides.empty()))
+  if (!has_hooks())
     return extra ? forward_with(x, *extra) : forward(x);
   if (!extra) {
     const auto overrides = hooks_->overrides;

@@ -82,6 +82,10 @@ class Module {
   // activations that cannot have changed. Calls with extra inputs never consult overrides.
   using ForwardOverride = std::function<std::optional<Tensor>(Module& module, const Tensor& input)>;
   [[nodiscard]] HookHandle register_forward_override(ForwardOverride hook);
+  // True while a pre-hook, hook or override is registered: a container that would compute this
+  // module's step itself (fused with its own, as residual blocks fuse add and ReLU) must call
+  // the module instead, so the hooks see every call.
+  bool has_hooks() const;
 
   // ---- channel declarations (prune/ builds coupled groups from these) ----
   // How a module relates to the channels (the last axis of an MLP activation, axis 1 of

@@ -51,6 +51,18 @@ BasicBlock::BasicBlock(std::int64_t in_channels, std::int64_t channels, std::int
 }
 
 // convK's output is read by bnK alone (forward below).
+namespace {
+
+// relu(y + shortcut): one pass over the residual stream (add_relu) where the block's
+// activation is a ReLU nothing hooks (channel tracing and activation captures do: they see
+// the two ops), else the add and the activation module's call.
+Tensor add_then_activate(Module& activation, const Tensor& y, const Tensor& shortcut) {
+  if (!activation.has_hooks() && activation_name(activation) == "relu") return add_relu(y, shortcut);
+  return activation(y + shortcut);
+}
+
+}  // namespace
+
 std::vector<std::pair<std::string, std::string>> BasicBlock::sole_reader_pairs() const {
   return {{"conv1", "bn1"}, {"conv2", "bn2"}};
 }
@@ -59,7 +71,7 @@ Tensor BasicBlock::forward(const Tensor& x) {
   Module& relu = *child("relu");
   Tensor y = relu((*child("bn1"))((*child("conv1"))(x)));
   y = (*child("bn2"))((*child("conv2"))(y));
-  return relu(y + (shortcut_name_.empty() ? x : (*child(shortcut_name_))(x)));
+  return add_then_activate(relu, y, shortcut_name_.empty() ? x : (*child(shortcut_name_))(x));
 }
 
 Bottleneck::Bottleneck(std::int64_t in_channels, std::int64_t channels, std::int64_t stride,
@@ -85,7 +97,7 @@ Tensor Bottleneck::forward(const Tensor& x) {
   Tensor y = relu((*child("bn1"))((*child("conv1"))(x)));
   y = relu((*child("bn2"))((*child("conv2"))(y)));
   y = (*child("bn3"))((*child("conv3"))(y));
-  return relu(y + (shortcut_name_.empty() ? x : (*child(shortcut_name_))(x)));
+  return add_then_activate(relu, y, shortcut_name_.empty() ? x : (*child(shortcut_name_))(x));
 }
 
 InvertedResidual::InvertedResidual(std::int64_t in_channels, std::int64_t out_channels, std::int64_t stride,

@@ -31,7 +31,9 @@ bool per_channel_op(const std::string& op) {
   return ops.count(op) > 0;
 }
 
-bool binary_elementwise_op(const std::string& op) { return op == "add" || op == "sub" || op == "mul" || op == "div"; }
+bool binary_elementwise_op(const std::string& op) {
+  return op == "add" || op == "sub" || op == "mul" || op == "div" || op == "add_relu";
+}
 
 // A value flowing between modules: its channel space and how it got there.
 struct Value {

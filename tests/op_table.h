@@ -148,7 +148,8 @@ inline void add_binary_rows(std::vector<OpCase>& t) {
   const Op ops[] = {{"add", shrink::add, kernels::BinaryOp::Add},
                     {"sub", shrink::sub, kernels::BinaryOp::Sub},
                     {"mul", shrink::mul, kernels::BinaryOp::Mul},
-                    {"div", shrink::div, kernels::BinaryOp::Div}};
+                    {"div", shrink::div, kernels::BinaryOp::Div},
+                    {"add_relu", shrink::add_relu, kernels::BinaryOp::AddRelu}};
   for (const Op& op : ops)
     for (const Pattern& p : patterns) {
       const Init b_init = op.kernel == kernels::BinaryOp::Div ? Init::Positive : Init::Normal;

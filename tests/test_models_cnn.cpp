@@ -117,6 +117,42 @@ TEST(ModelsCnn, SaveLoadForwardGivesTheSameNumbers) {
   EXPECT_EQ((*loaded)(x).to_vector<float>(), before.to_vector<float>());
 }
 
+// Residual blocks compute relu(y + shortcut) as one add_relu where nothing hooks their ReLU;
+// a hook on it brings back the add and the module call. Both give the same bits, forward and
+// backward, in training and in eval mode.
+TEST(ModelsCnn, FusedResidualAddAndReluGiveTheSameBitsAsTheTwoOps) {
+  const std::vector<nlohmann::json> specs = {{{"model", "resnet20"}, {"input_size", 16}},
+                                             {{"model", "resnet50"}, {"small_input", true}, {"input_size", 16}}};
+  for (const auto& spec : specs)
+    for (const bool training : {true, false}) {
+      SCOPED_TRACE(spec.dump() + (training ? " training" : " eval"));
+      auto run = [&](bool hooked) {
+        auto model = build(spec, 5);
+        model->train(training);
+        std::vector<HookHandle> handles;
+        std::int64_t hooked_calls = 0;
+        if (hooked) {
+          for (auto& [path, module] : model->named_modules())
+            if (path.size() > 5 && path.substr(path.size() - 5) == ".relu")
+              handles.push_back(module->register_forward_hook([&](Module&, const Tensor&, Tensor&) { ++hooked_calls; }));
+        }
+        Generator gen(9);
+        const Tensor x = Tensor::randn({2, 3, 16, 16}, gen);
+        const Tensor out = (*model)(x);
+        std::vector<std::vector<float>> values = {out.to_vector<float>()};
+        if (training) {
+          sum(mul(out, out)).backward();
+          for (const Tensor& p : model->parameters()) values.push_back(p.grad().to_vector<float>());
+        }
+        if (hooked) {
+          EXPECT_GT(hooked_calls, 0);
+        }
+        return values;
+      };
+      EXPECT_EQ(run(false), run(true));
+    }
+}
+
 TEST(ModelsCnn, BadSpecsAreRefusedByName) {
   Generator gen(1);
   EXPECT_THROW(build_from_spec({{"model", "resnet20"}, {"input_size", 0}}, gen), Error);

@@ -83,6 +83,23 @@ Tensor add(const Tensor& a, const Tensor& b) {
   return out;
 }
 
+Tensor add_relu(const Tensor& a, const Tensor& b) {
+  Tensor out = binary_forward(kernels::BinaryOp::AddRelu, "add_relu", a, b);
+  if (needs_grad({&a, &b})) {
+    Shape sa = a.shape(), sb = b.shape();
+    // d/da = d/db = [a + b > 0] = [out > 0]: relu's derivative read off its output, so only
+    // the output stays alive until backward.
+    const Tensor kept = out.detach();
+    record(out, "add_relu", {a, b}, [sa, sb, kept](const Tensor& g) {
+      Tensor masked = empty_like(g);
+      backend_of(g).unary_backward(kernels::UnaryOp::Relu, g.dtype(), g.numel(), 0, kept.raw_data(),
+                                   kept.raw_data(), g.raw_data(), masked.raw_data());
+      return std::vector<Tensor>{sum_to(masked, sa), sum_to(masked, sb)};
+    });
+  }
+  return out;
+}
+
 Tensor sub(const Tensor& a, const Tensor& b) {
   Tensor out = binary_forward(kernels::BinaryOp::Sub, "sub", a, b);
   if (needs_grad({&a, &b})) {

@@ -10,7 +10,11 @@ SHRINK_HD T binary_value(T a, T b) {
   if constexpr (Op == BinaryOp::Add) return a + b;
   else if constexpr (Op == BinaryOp::Sub) return a - b;
   else if constexpr (Op == BinaryOp::Mul) return a * b;
-  else return a / b;
+  else if constexpr (Op == BinaryOp::Div) return a / b;
+  else {
+    const T s = a + b;  // AddRelu, rounded as add then relu
+    return s > T(0) ? s : T(0);
+  }
 }
 
 }  // namespace shrink::kernels::formulas

@@ -16,6 +16,7 @@ inline double binary_value(BinaryOp op, double a, double b) {
     case BinaryOp::Sub: return a - b;
     case BinaryOp::Mul: return a * b;
     case BinaryOp::Div: return a / b;
+    case BinaryOp::AddRelu: return a + b > 0 ? a + b : 0;
   }
   return NAN;
 }
