@@ -50,7 +50,6 @@ BasicBlock::BasicBlock(std::int64_t in_channels, std::int64_t channels, std::int
   shortcut_name_ = stride == 1 && in_channels == channels ? "" : shortcut_name;
 }
 
-// convK's output is read by bnK alone (forward below).
 namespace {
 
 // relu(y + shortcut): one pass over the residual stream (add_relu) where the block's
@@ -63,6 +62,7 @@ Tensor add_then_activate(Module& activation, const Tensor& y, const Tensor& shor
 
 }  // namespace
 
+// convK's output is read by bnK alone (forward below).
 std::vector<std::pair<std::string, std::string>> BasicBlock::sole_reader_pairs() const {
   return {{"conv1", "bn1"}, {"conv2", "bn2"}};
 }

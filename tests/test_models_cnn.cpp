@@ -2,6 +2,8 @@
 // counts against hand counts and published figures, save -> load -> forward.
 #include <gtest/gtest.h>
 
+#include <set>
+
 #include <nlohmann/json.hpp>
 
 #include "core/shrink.h"
@@ -14,6 +16,21 @@ using namespace shrink;
 using namespace shrink::nn;
 
 namespace {
+
+// How many nodes of the autograd graph behind `t` record the op `op`.
+std::int64_t graph_ops(const Tensor& t, const std::string& op) {
+  std::vector<const Node*> stack = {t.grad_fn().get()};
+  std::set<const Node*> seen;
+  std::int64_t count = 0;
+  while (!stack.empty()) {
+    const Node* n = stack.back();
+    stack.pop_back();
+    if (!n || !seen.insert(n).second) continue;
+    count += op == n->op;
+    for (const Edge& e : n->edges) stack.push_back(e.node.get());
+  }
+  return count;
+}
 
 std::shared_ptr<Module> build(const nlohmann::json& spec, std::uint64_t seed = 1) {
   Generator gen(seed);
@@ -140,7 +157,9 @@ TEST(ModelsCnn, FusedResidualAddAndReluGiveTheSameBitsAsTheTwoOps) {
         const Tensor x = Tensor::randn({2, 3, 16, 16}, gen);
         const Tensor out = (*model)(x);
         std::vector<std::vector<float>> values = {out.to_vector<float>()};
-        if (training) {
+        if (training) {  // the fused op runs exactly where nothing hooks the ReLU
+          const std::int64_t fused = graph_ops(out, "add_relu");
+          EXPECT_TRUE(hooked ? fused == 0 : fused > 0) << fused << " add_relu nodes";
           sum(mul(out, out)).backward();
           for (const Tensor& p : model->parameters()) values.push_back(p.grad().to_vector<float>());
         }

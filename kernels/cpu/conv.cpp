@@ -405,8 +405,8 @@ void CpuBackend::conv2d_backward_input(DType t, const Conv2dShape& s, const void
     const auto* ws = static_cast<const T*>(weight);
     const auto* dys = static_cast<const T*>(dy);
     if constexpr (std::is_same_v<T, float>) {
-      if (backward_input_algorithm(s) != ConvAlgorithm::Depthwise &&
-          backward_input_algorithm(s) != ConvAlgorithm::Im2colGemm) {
+      const ConvAlgorithm algorithm = backward_input_algorithm(s);
+      if (algorithm != ConvAlgorithm::Depthwise && algorithm != ConvAlgorithm::Im2colGemm) {
         thread_local std::vector<float> flipped;
         const Conv2dShape t = backward_input_as_forward(s, ws, flipped);
         return forward_float(t, dys, flipped.data(), nullptr, static_cast<T*>(dx));
