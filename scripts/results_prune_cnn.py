@@ -11,8 +11,8 @@ docs/results/prune_cnn_<data>.md from this script:
      (the figure is the last target that met it). sap decides its own counts: one point.
   2. mobilenetv2 and resnet18: ispasp, magnitude and random (± refit) at FLOP targets of
      85 / 75 / 65% of dense, accuracy right after the cut and after a short fine-tune.
-  3. Measured speedup: inference latency (shrink-eval's probe, batch 128, --threads 2, run
-     one model at a time after everything else) of each pruned model beside its FLOP
+  3. Measured speedup: inference latency (shrink-eval's probe, batch 128, jobs x threads
+     threads, one model at a time after everything else) of each pruned model beside its FLOP
      reduction; the issue's bar is a speedup of at least 0.8x the FLOP reduction where that
      reduction is 2x or more.
 
@@ -26,7 +26,10 @@ docs/results/cells/prune_cnn_<data>.jsonl (committed: the table grows across sit
 machines) and its model file under runs/results_prune_cnn/; a rerun resumes. A dense model whose
 file is gone is trained again (the same seed gives the same bits), a finished cell is not; the
 latency pass times only the model files present. --only limits a sitting to some models,
---max-minutes stops starting new cells after that long.
+--max-minutes stops starting new cells after that long. --jobs 2 --threads 1 runs two methods'
+sweeps at once, one thread each: on 2 cores that keeps both busy without the OpenMP barriers
+of one 2-thread run (and a 2-thread run beside another process loses far more: a barrier waits
+for a descheduled thread).
 
 Usage: /usr/bin/python3 scripts/results_prune_cnn.py [--only lenet5,resnet20] [--data fashion-mnist]
        [--seeds 0,1,2] [--jobs 2] [--max-minutes 150] [--skip-latency] [--smoke]"""
@@ -88,7 +91,9 @@ def main():
     ap.add_argument("--runs", default=os.path.join(ROOT, "runs"))
     ap.add_argument("--only", default=",".join(DENSE))
     ap.add_argument("--seeds", default="0,1,2")
-    ap.add_argument("--jobs", type=int, default=1, help="cells at once; --threads each")
+    ap.add_argument("--jobs", type=int, default=1,
+                    help="method sweeps at once, --threads each (2 x 1 thread keeps both cores busy without "
+                         "OpenMP barriers; a dense model trains with jobs x threads)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--max-minutes", type=float, default=0)
     ap.add_argument("--skip-latency", action="store_true",
@@ -134,7 +139,8 @@ def main():
             print(f"--max-minutes {args.max_minutes} reached: rerun to continue", flush=True)
         if not args.skip_latency:
             latency_pass(data, cells, work, b, args)
-        write(data, seeds, cells, work if args.smoke else os.path.join(ROOT, "docs", "results"), targets)
+        write(data, seeds, cells, work if args.smoke else os.path.join(ROOT, "docs", "results"), targets,
+              args.jobs * args.threads)
 
 
 def model_path(work, data, model, seed, tag):
@@ -147,9 +153,12 @@ def run_model(model, data, seeds, cells, work, b, args, epochs, check_time, targ
     for seed in seeds:
         check_time()
         dense = model_path(work, data, model, seed, "dense")
-        train_once(args.build, dense, ["--model", text, *common, "--seed", seed, *epochs(train)], args.threads)
+        # One model at a time here: it takes every job's threads.
+        train_once(args.build, dense, ["--model", text, *common, "--seed", seed, *epochs(train)],
+                   args.jobs * args.threads)
         ev = cells.get({"dense": model, "seed": seed},
-                       lambda: run_json([b("shrink-eval"), dense, "--data", data, "--json"], args.threads))
+                       lambda: run_json([b("shrink-eval"), dense, "--data", data, "--json"],
+                                        args.jobs * args.threads))
         print(f"{data} {model} seed {seed}: dense {ev['accuracy'] * 100:.2f}%", flush=True)
 
         def cell(method, refit, target, kind):
@@ -175,18 +184,24 @@ def run_model(model, data, seeds, cells, work, b, args, epochs, check_time, targ
                 return result
             return cells.get(key, compute)
 
-        if model in METRIC_MODELS:
-            for method in METRIC_METHODS:
-                for refit in (False, True):
-                    for target in ([None] if method == "sap" else targets):
-                        r = cell(method, refit, target, "params")
-                        if r["accuracy"] < ev["accuracy"] - BAR:
-                            break  # the sweep's first miss: milder targets already met the bar
-        if model in FLOP_MODELS:
-            for method in FLOP_METHODS:
-                for refit in (False, True):
-                    for target in flop_targets:
-                        cell(method, refit, target, "flops")
+        def sweep(method, refit):
+            for target in ([None] if method == "sap" else targets):
+                r = cell(method, refit, target, "params")
+                if r["accuracy"] < ev["accuracy"] - BAR:
+                    break  # the sweep's first miss: milder targets already met the bar
+
+        def flop_points(method, refit):
+            for target in flop_targets:
+                cell(method, refit, target, "flops")
+
+        # Each method's sweep is one task; --jobs of them run at once (cells are independent
+        # binaries, and the cells file takes one line at a time).
+        tasks = []
+        for method in (METRIC_METHODS if model in METRIC_MODELS else []):
+            tasks += [lambda m=method, rf=refit: sweep(m, rf) for refit in (False, True)]
+        for method in (FLOP_METHODS if model in FLOP_MODELS else []):
+            tasks += [lambda m=method, rf=refit: flop_points(m, rf) for refit in (False, True)]
+        run_parallel(args.jobs, tasks)
 
 
 LATENCY_RUNS = 3  # processes per model; one process's median can sit 20% off another's on this VM
@@ -205,11 +220,11 @@ def latency_pass(data, cells, work, b, args):
         for f in files:
             if os.path.exists(f):
                 cells.get({"latency": os.path.relpath(f, work)}, lambda f=f: statistics.median(
-                    run_json([b("shrink-eval"), f, "--data", data, "--json"], args.threads)["latency_ms"]
+                    run_json([b("shrink-eval"), f, "--data", data, "--json"], args.jobs * args.threads)["latency_ms"]
                     for _ in range(LATENCY_RUNS)))
 
 
-def write(data, seeds, cells, out_dir, targets):
+def write(data, seeds, cells, out_dir, targets, latency_threads):
     if not cells.done:
         return  # nothing measured on this data set yet: no empty table
     rows = {}
@@ -289,7 +304,7 @@ def write(data, seeds, cells, out_dir, targets):
         speedup = latency[dense_rel] / latency[rel]
         speed_rows.append(f"| {k['model']} | {k['method']} | {'yes' if k['refit'] else 'no'} | {k['target']} | "
                           f"{reduction:.2f}x | {speedup:.2f}x | {speedup / reduction:.2f} |")
-    lines += ["## Measured speedup (CPU, 2 threads, shrink-eval's latency probe: batch 128, median of 25)", ""]
+    lines += [f"## Measured speedup (CPU, {latency_threads} threads, shrink-eval's latency probe: batch 128, median of 25)", ""]
     if speed_rows:
         lines += ["| model | method | refit | target | FLOP reduction | speedup | speedup / FLOP reduction |",
                   "|---|---|---|---|---:|---:|---:|", *speed_rows]
