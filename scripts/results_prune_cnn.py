@@ -18,7 +18,7 @@ docs/results/prune_cnn_<data>.md from this script:
 
 Images are Fashion-MNIST (or the 10k MNIST subset) padded to 32x32 (--input-size 32), one
 grey channel. Dense models are trained once per seed with the settings of DENSE; the median
-over --seeds with its range is shown. The paper's CIFAR-10 / MNIST figures stand beside ours
+over the stored seeds with its range is shown. The paper's CIFAR-10 / MNIST figures stand beside ours
 for scale only: different data.
 
 Every finished cell (a dense model, a pruned and fine-tuned model) is kept in
@@ -102,6 +102,7 @@ def main():
     ap.add_argument("--smoke", action="store_true", help="one epoch everywhere, two targets: checks the plumbing "
                     "(cells and tables under runs/results_prune_cnn_smoke, never docs/)")
     args = ap.parse_args()
+    args.all_threads = args.jobs * args.threads  # one binary alone on the machine: dense training, latency
     seeds = seeds_arg(args.seeds)
     models = [m for m in args.only.split(",") if m]
     for m in models:
@@ -139,8 +140,8 @@ def main():
             print(f"--max-minutes {args.max_minutes} reached: rerun to continue", flush=True)
         if not args.skip_latency:
             latency_pass(data, cells, work, b, args)
-        write(data, seeds, cells, work if args.smoke else os.path.join(ROOT, "docs", "results"), targets,
-              args.jobs * args.threads)
+        write(data, cells, work if args.smoke else os.path.join(ROOT, "docs", "results"), targets,
+              args.all_threads)
 
 
 def model_path(work, data, model, seed, tag):
@@ -153,12 +154,11 @@ def run_model(model, data, seeds, cells, work, b, args, epochs, check_time, targ
     for seed in seeds:
         check_time()
         dense = model_path(work, data, model, seed, "dense")
-        # One model at a time here: it takes every job's threads.
         train_once(args.build, dense, ["--model", text, *common, "--seed", seed, *epochs(train)],
-                   args.jobs * args.threads)
+                   args.all_threads)
         ev = cells.get({"dense": model, "seed": seed},
                        lambda: run_json([b("shrink-eval"), dense, "--data", data, "--json"],
-                                        args.jobs * args.threads))
+                                        args.all_threads))
         print(f"{data} {model} seed {seed}: dense {ev['accuracy'] * 100:.2f}%", flush=True)
 
         def cell(method, refit, target, kind):
@@ -220,11 +220,11 @@ def latency_pass(data, cells, work, b, args):
         for f in files:
             if os.path.exists(f):
                 cells.get({"latency": os.path.relpath(f, work)}, lambda f=f: statistics.median(
-                    run_json([b("shrink-eval"), f, "--data", data, "--json"], args.jobs * args.threads)["latency_ms"]
+                    run_json([b("shrink-eval"), f, "--data", data, "--json"], args.all_threads)["latency_ms"]
                     for _ in range(LATENCY_RUNS)))
 
 
-def write(data, seeds, cells, out_dir, targets, latency_threads):
+def write(data, cells, out_dir, targets, latency_threads):
     if not cells.done:
         return  # nothing measured on this data set yet: no empty table
     rows = {}
@@ -232,6 +232,9 @@ def write(data, seeds, cells, out_dir, targets, latency_threads):
         key = json.loads(key_text)
         rows.setdefault("dense" if "dense" in key else ("latency" if "latency" in key else "cell"), []).append((key, value))
     dense = {(k["dense"], k["seed"]): v for k, v in rows.get("dense", [])}
+    # Every stored seed, not this sitting's --seeds: a sitting that runs one seed of one model
+    # must not narrow the other tables of the file to that seed.
+    seeds = sorted({s for _, s in dense})
     latency = {k["latency"]: v for k, v in rows.get("latency", [])}
     cell_rows = rows.get("cell", [])
     lines = [f"# Structured pruning of CNNs on {data} (32x32)", "",

@@ -12,7 +12,7 @@ the same keep fraction under the uniform allocation. Accuracy is the other table
 (docs/results/prune_cnn_*.md).
 
 Latency: `shrink-eval --latency-only` (the report's probe: the model with its BatchNorms folded
-into the convs, batch --batch-size, median of 25 batches after 5 warm-up batches), --threads 2,
+into the convs, batch --batch-size, median of 25 batches after 5 warm-up batches), --threads,
 one process at a time, LATENCY_RUNS rounds over a model's files (dense first in each round, and
 once more after the last round); nothing else should run on the machine meanwhile. This VM's speed
 drifts by 15-25% over minutes, so the speedup is paired, not a ratio of two medians: in each round,
@@ -92,28 +92,33 @@ def main():
             closing_dense = probe(files["dense"])["latency_ms"]
             dense_runs = [r["latency_ms"] for r in runs["dense"]]
             around = [(a + b) / 2 for a, b in zip(dense_runs, dense_runs[1:] + [closing_dense])]
-            out = {}
+            summary = {}
             for tag, rs in runs.items():
                 lat = [r["latency_ms"] for r in rs]
-                out[tag] = {"latency_ms": statistics.median(lat), "latency_runs": lat, "flops": rs[0]["flops"],
+                summary[tag] = {"latency_ms": statistics.median(lat), "latency_runs": lat, "flops": rs[0]["flops"],
                             "params": rs[0]["params"], "widths": rs[0]["widths"]}
                 if tag == "dense":
-                    out[tag]["closing_run"] = closing_dense
+                    summary[tag]["closing_run"] = closing_dense
                 else:
                     # The speedup of one round: the mean of the dense runs before and after this
                     # file's run, over it; the table shows the median over rounds.
-                    out[tag]["speedup_runs"] = [d / p for d, p in zip(around, lat)]
-                    out[tag]["speedup"] = statistics.median(out[tag]["speedup_runs"])
-            return out
-        measured = cells.get({"model": model, "batch": args.batch_size, "threads": args.threads}, rounds)
+                    summary[tag]["speedup_runs"] = [d / p for d, p in zip(around, lat)]
+                    summary[tag]["speedup"] = statistics.median(summary[tag]["speedup_runs"])
+            return summary
+        measured = cells.get(cell_key(model, args), rounds)
         for tag, r in measured.items():
             print(f"{model} {tag}: {r['latency_ms']:.2f} ms, {r['flops'] / 1e6:.1f} MFLOPs", flush=True)
     write(cells, args, list(MODELS))  # every model with stored cells, not only this sitting's
 
 
+def cell_key(model, args):
+    # "protocol": cells of the unpaired protocol (no "speedup") are not read as paired ones.
+    return {"model": model, "batch": args.batch_size, "threads": args.threads, "protocol": "paired"}
+
+
 def write(cells, args, models):
     def get(model, mode, keep=None):
-        measured = cells.done.get(Cells.canon({"model": model, "batch": args.batch_size, "threads": args.threads}))
+        measured = cells.done.get(Cells.canon(cell_key(model, args)))
         return measured and measured.get("dense" if mode == "dense" else f"{mode}/{keep}")
 
     lines = ["# Measured inference speedup of pruned CNNs (CPU)", "",
