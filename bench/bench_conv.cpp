@@ -208,7 +208,7 @@ void conv_kernel(benchmark::State& state, ConvLayer layer, ConvPass pass) {
   auto& cpu = shrink::kernels::backend(shrink::DeviceType::CPU);
   auto call = [&] {
     switch (pass) {
-      case ConvPass::Forward: cpu.conv2d(DType::Float32, s, x.data(), w.data(), nullptr, y.data()); break;
+      case ConvPass::Forward: cpu.conv2d(DType::Float32, s, x.data(), w.data(), nullptr, {}, y.data()); break;
       case ConvPass::ForwardDirect: shrink::kernels::cpu::conv2d_forward_direct(s, x.data(), w.data(), nullptr, y.data()); break;
       case ConvPass::ForwardWinograd:
         shrink::kernels::cpu::conv2d_forward_winograd(s, x.data(), w.data(), nullptr, y.data());

@@ -100,6 +100,15 @@ struct Conv2dOptions {
 // (c_out, c_in / groups, kh, kw), plus bias (c_out) when defined. FLOPs: 2 n c_out out_h out_w
 // (c_in / groups) kh kw (+ n c_out out_h out_w for the bias).
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dOptions& o = {});
+// The activation conv2d_then may end with.
+enum class ConvActivation { None, Relu, Relu6 };
+// act(conv2d(x, weight, bias) + residual): conv2d, then `residual` (undefined: none; else
+// exactly conv2d's output shape) added, then the activation, with those ops' values and
+// FLOPs (conv2d's). Where no input needs a gradient, the convolution kernel adds the residual
+// and activates as it writes each output (a residual block's add and ReLU cost no passes over
+// memory of their own); otherwise the separate ops run, so gradients flow as through them.
+Tensor conv2d_then(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dOptions& o,
+                   const Tensor& residual, ConvActivation activation);
 struct Pool2dOptions {
   std::int64_t kernel_h = 2, kernel_w = 2, stride_h = 2, stride_w = 2, pad_h = 0, pad_w = 0;
 };

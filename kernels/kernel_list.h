@@ -122,10 +122,11 @@ SHRINK_KERNEL(gemm, (DType t, bool trans_a, bool trans_b, std::int64_t m, std::i
                ldc, stride_c, batch))
 
 // ---- convolution over NCHW (kernels/cpu/conv.cpp, cuda/conv.cu; shape in kernel_types.h) ----
-// y = conv(x, weight) (+ bias (c_out) when non-null); y is overwritten.
+// y = conv(x, weight) (+ bias (c_out) when non-null), then `post` (kernel_types.h: + residual,
+// activation); y is overwritten and must not overlap post.residual.
 SHRINK_KERNEL(conv2d, (DType t, const Conv2dShape& s, const void* x, const void* weight,
-                       const void* bias, void* y),
-              (t, s, x, weight, bias, y))
+                       const void* bias, const ConvEpilogue& post, void* y),
+              (t, s, x, weight, bias, post, y))
 // dx = the adjoint of conv in x applied to dy (overwrites dx).
 SHRINK_KERNEL(conv2d_backward_input, (DType t, const Conv2dShape& s, const void* weight,
                                       const void* dy, void* dx),

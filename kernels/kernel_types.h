@@ -63,6 +63,18 @@ struct Conv2dShape {
   constexpr std::int64_t out_w() const { return (w + 2 * pad_w - dilation_w * (kw - 1) - 1) / stride_w + 1; }
 };
 
+// What conv2d does to its output after the bias (kernels/kernel_list.h): y = act(y + residual),
+// the residual block's add and the activation in the pass that writes y (each backend adds them
+// while the output is still in registers or cache, instead of two more passes over memory).
+// Values: exactly those of the separate ops, in their order ((conv + bias) + residual, then
+// formulas/unary.h's activation).
+struct ConvEpilogue {
+  const void* residual = nullptr;      // like y (n, c_out, out_h, out_w) and its dtype; null: none
+  bool activate = false;               // apply `activation` last
+  UnaryOp activation = UnaryOp::Relu;  // Relu or Relu6 (core/ops/conv.cpp refuses others)
+  constexpr bool none() const { return residual == nullptr && !activate; }
+};
+
 // Max or average pooling over windows of NCHW planes (x (n, c, h, w) -> y (n, c, out_h, out_w)),
 // out = (in + 2 pad - k) / stride + 1 (floor mode). Max treats padding as -inf; average divides
 // by the whole window, padding included (PyTorch's count_include_pad = true).

@@ -1,9 +1,13 @@
 #include "nn/residual.h"
 
+#include <functional>
+#include <typeinfo>
+
 #include "core/ops.h"
 #include "nn/activation.h"
 #include "nn/batch_norm.h"
 #include "nn/conv.h"
+#include "nn/conv_fusion.h"
 
 namespace shrink::nn {
 
@@ -60,6 +64,21 @@ Tensor add_then_activate(Module& activation, const Tensor& y, const Tensor& shor
   return activation(y + shortcut);
 }
 
+// relu(bn(conv(x))), in the conv's pass where nn/conv_fusion.h allows.
+Tensor conv_bn_relu(Module& conv, Module& bn, Module& relu, const Tensor& x) {
+  if (std::optional<Tensor> y = fused_conv(conv, &bn, &relu, x)) return *y;
+  return relu(bn(conv(x)));
+}
+
+// relu(bn(conv(x)) + shortcut(x)), the shortcut computed first and the add and ReLU done in the
+// conv's pass where nn/conv_fusion.h allows; else in the modules' order, conv first.
+Tensor conv_bn_add_relu(Module& conv, Module& bn, Module& relu, const Tensor& x,
+                        const std::function<Tensor()>& shortcut) {
+  if (conv_fuses(conv, &bn, &relu)) return *fused_conv(conv, &bn, &relu, x, shortcut());
+  Tensor y = bn(conv(x));
+  return add_then_activate(relu, y, shortcut());
+}
+
 }  // namespace
 
 // convK's output is read by bnK alone (forward below).
@@ -69,9 +88,9 @@ std::vector<std::pair<std::string, std::string>> BasicBlock::sole_reader_pairs()
 
 Tensor BasicBlock::forward(const Tensor& x) {
   Module& relu = *child("relu");
-  Tensor y = relu((*child("bn1"))((*child("conv1"))(x)));
-  y = (*child("bn2"))((*child("conv2"))(y));
-  return add_then_activate(relu, y, shortcut_name_.empty() ? x : (*child(shortcut_name_))(x));
+  Tensor y = conv_bn_relu(*child("conv1"), *child("bn1"), relu, x);
+  return conv_bn_add_relu(*child("conv2"), *child("bn2"), relu, y,
+                          [&] { return shortcut_name_.empty() ? x : (*child(shortcut_name_))(x); });
 }
 
 Bottleneck::Bottleneck(std::int64_t in_channels, std::int64_t channels, std::int64_t stride,
@@ -94,10 +113,10 @@ std::vector<std::pair<std::string, std::string>> Bottleneck::sole_reader_pairs()
 
 Tensor Bottleneck::forward(const Tensor& x) {
   Module& relu = *child("relu");
-  Tensor y = relu((*child("bn1"))((*child("conv1"))(x)));
-  y = relu((*child("bn2"))((*child("conv2"))(y)));
-  y = (*child("bn3"))((*child("conv3"))(y));
-  return add_then_activate(relu, y, shortcut_name_.empty() ? x : (*child(shortcut_name_))(x));
+  Tensor y = conv_bn_relu(*child("conv1"), *child("bn1"), relu, x);
+  y = conv_bn_relu(*child("conv2"), *child("bn2"), relu, y);
+  return conv_bn_add_relu(*child("conv3"), *child("bn3"), relu, y,
+                          [&] { return shortcut_name_.empty() ? x : (*child(shortcut_name_))(x); });
 }
 
 InvertedResidual::InvertedResidual(std::int64_t in_channels, std::int64_t out_channels, std::int64_t stride,
@@ -115,7 +134,10 @@ InvertedResidual::InvertedResidual(std::int64_t in_channels, std::int64_t out_ch
 }
 
 Tensor InvertedResidual::forward(const Tensor& x) {
-  Tensor y = (*child("conv"))(x);
+  Module& body = *child("conv");
+  // x + body(x): the add in the last 1x1 conv's pass where nothing hooks the body (Sequential).
+  if (use_residual_ && typeid(body) == typeid(Sequential)) return static_cast<Sequential&>(body).call_then_add(x, x);
+  Tensor y = body(x);
   return use_residual_ ? x + y : y;
 }
 

@@ -1,5 +1,8 @@
 #include "nn/sequential.h"
 
+#include "core/ops.h"
+#include "nn/conv_fusion.h"
+
 namespace shrink::nn {
 
 Sequential::Sequential(std::vector<std::shared_ptr<Module>> layers) {
@@ -26,10 +29,35 @@ std::vector<std::pair<std::string, std::string>> Sequential::sole_reader_pairs()
   return pairs;
 }
 
-Tensor Sequential::forward(const Tensor& x) {
+Tensor Sequential::run_layers(const Tensor& x, const Tensor& residual, bool& added) {
+  const auto& layers = named_children();
   Tensor y = x;
-  for (auto& [name, layer] : named_children()) y = (*layer)(y);
+  added = false;
+  for (std::size_t i = 0; i < layers.size();) {
+    const std::optional<ConvRun> run = conv_run(layers, i);
+    if (!run) {
+      y = (*layers[i++].second)(y);
+      continue;
+    }
+    const bool last = i + run->length == layers.size();
+    const bool add_here = last && residual.defined() && !run->activation;
+    y = *fused_conv(*run->conv, run->norm, run->activation, y, add_here ? residual : Tensor());
+    added = add_here;
+    i += run->length;
+  }
   return y;
+}
+
+Tensor Sequential::forward(const Tensor& x) {
+  bool added = false;
+  return run_layers(x, Tensor(), added);
+}
+
+Tensor Sequential::call_then_add(const Tensor& x, const Tensor& residual) {
+  if (has_hooks()) return (*this)(x) + residual;
+  bool added = false;
+  Tensor y = run_layers(x, residual, added);
+  return added ? y : y + residual;
 }
 
 }  // namespace shrink::nn

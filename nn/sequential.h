@@ -1,6 +1,7 @@
 // Sequential: children named "0", "1", ... applied in order, as torch.nn.Sequential, so
 // state_dict keys read "1.weight", "3.bias". Each child is called through operator(), so
-// hooks on a child fire.
+// hooks on a child fire, except that a conv, a folded BatchNorm (Identity) and a ReLU or ReLU6
+// in a row that nothing hooks run as one kernel pass (nn/conv_fusion.h): the same values.
 #pragma once
 #include <memory>
 #include <vector>
@@ -25,8 +26,18 @@ class Sequential : public Module {
   std::size_t size() const { return named_children().size(); }
   std::shared_ptr<Module> operator[](std::size_t i) const;
 
+  // forward(x) + residual, the add folded into the last convolution's pass where the chain ends
+  // in a conv (and an Identity) that nn/conv_fusion.h fuses, and nothing hooks this Sequential
+  // (an inverted residual block's add); otherwise the call and a separate add.
+  Tensor call_then_add(const Tensor& x, const Tensor& residual);
+
  protected:
   Tensor forward(const Tensor& x) override;
+
+ private:
+  // Layers from `first` on, `residual` (may be undefined) added by the last conv run when it
+  // ends the chain without an activation; false in `added` when it was not (the caller adds).
+  Tensor run_layers(const Tensor& x, const Tensor& residual, bool& added);
 };
 
 }  // namespace shrink::nn

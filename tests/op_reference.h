@@ -118,6 +118,22 @@ inline ReferenceFn conv2d(Conv2dOptions o) {
   };
 }
 
+// conv2d_then over (x, weight, bias[, residual]): the reference convolution, the residual
+// added, then ReLU or ReLU6.
+inline ReferenceFn conv2d_then(Conv2dOptions o, ConvActivation activation) {
+  return [o, activation](R in) {
+    const std::vector<RefInput> conv_inputs(in.begin(), in.begin() + 3);
+    std::vector<double> y = conv2d(o)(conv_inputs);
+    for (std::size_t i = 0; i < y.size(); ++i) {
+      double v = y[i] + (in.size() > 3 ? in[3].values[i] : 0.0);
+      if (activation == ConvActivation::Relu) v = v > 0 ? v : 0;
+      if (activation == ConvActivation::Relu6) v = v < 0 ? 0 : (v > 6 ? 6 : v);
+      y[i] = v;
+    }
+    return y;
+  };
+}
+
 // Sum (or mean) over `axes` (all when empty), one axis at a time, highest first.
 inline ReferenceFn sum(std::vector<std::int64_t> axes, bool mean) {
   return [axes, mean](R in) {

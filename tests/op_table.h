@@ -367,6 +367,25 @@ inline std::vector<OpCase> build_op_cases() {
           csr_conv2d(m, o))
           .no_cuda = "csr_conv2d has CPU kernels only (kernels/cpu/sparse_conv.cpp)";
     }
+    // conv2d_then: the gradient check runs the separate ops (inputs need gradients); the
+    // forward and CUDA checks run the kernel's epilogue (inputs that do not).
+    struct Then {
+      const char* name;
+      bool residual;
+      ConvActivation activation;
+    };
+    const Then thens[] = {{"conv2d_then_residual_relu", true, ConvActivation::Relu},
+                          {"conv2d_then_residual_relu6", true, ConvActivation::Relu6},
+                          {"conv2d_then_residual", true, ConvActivation::None},
+                          {"conv2d_then_relu", false, ConvActivation::Relu}};
+    for (const Then& th : thens) {
+      const Conv2dOptions o = opts(1, 1, 1, 1, 1, 1, 1);
+      std::vector<InputSpec> inputs = {{{2, 3, 5, 5}}, {{4, 3, 3, 3}}, {{4}}};
+      if (th.residual) inputs.push_back({{2, 4, 5, 5}, Init::Relu6Range});
+      row(th.name, std::move(inputs),
+          [o, th](V x) { return conv2d_then(x[0], x[1], x[2], o, th.residual ? x[3] : Tensor(), th.activation); },
+          conv2d_then(o, th.activation));
+    }
   }
   // ---- sparse products (CPU only) ----
   {

@@ -105,7 +105,7 @@ TYPED_TEST(CpuKernels, Conv2dForwardMatchesReference) {
       const auto w = random_vec<T>(w_size(s), -1, 1, 2);
       const auto b = random_vec<T>(s.c_out, -1, 1, 3);
       std::vector<T> got(static_cast<std::size_t>(y_size(s)), T(-7));
-      cpu().conv2d(dtype_of<T>(), s, x.data(), w.data(), with_bias ? b.data() : nullptr, got.data());
+      cpu().conv2d(dtype_of<T>(), s, x.data(), w.data(), with_bias ? b.data() : nullptr, {}, got.data());
       std::vector<double> want(got.size());
       const auto bd = to_doubles(b);
       reference::conv2d(s, to_doubles(x).data(), to_doubles(w).data(), with_bias ? bd.data() : nullptr,
@@ -178,7 +178,7 @@ TYPED_TEST(CpuKernels, Conv2dIsIndependentOfTheThreadCount) {
       yy.resize(static_cast<std::size_t>(y_size(s)));
       dxx.resize(static_cast<std::size_t>(x_size(s)));
       dww.resize(static_cast<std::size_t>(w_size(s)));
-      cpu().conv2d(dtype_of<T>(), s, x.data(), w.data(), b.data(), yy.data());
+      cpu().conv2d(dtype_of<T>(), s, x.data(), w.data(), b.data(), {}, yy.data());
       cpu().conv2d_backward_input(dtype_of<T>(), s, w.data(), dy.data(), dxx.data());
       cpu().conv2d_backward_weight(dtype_of<T>(), s, x.data(), dy.data(), dww.data());
     }
@@ -200,7 +200,7 @@ TEST(Conv2dKernel, RejectsInt64ByName) {
       EXPECT_NE(std::string(e.what()).find(name), std::string::npos) << e.what();
     }
   };
-  expect_named([&] { cpu().conv2d(DType::Int64, s, buf.data(), buf.data(), nullptr, buf.data()); },
+  expect_named([&] { cpu().conv2d(DType::Int64, s, buf.data(), buf.data(), nullptr, {}, buf.data()); },
                "conv2d");
   expect_named([&] { cpu().conv2d_backward_input(DType::Int64, s, buf.data(), buf.data(), buf.data()); },
                "conv2d_backward_input");
@@ -257,6 +257,37 @@ TEST(Conv2dOp, EmptyBatch) {
   sum(y).backward();
   EXPECT_EQ(x.grad().shape(), x.shape());
   EXPECT_EQ(w.grad().to_vector<float>(), std::vector<float>(54, 0.0f));
+}
+
+// conv2d_then refuses a residual of another shape naming itself and both shapes; where no
+// input needs a gradient it is one op with conv2d's FLOPs and no graph, and where one does it
+// records the separate ops (their gradients).
+TEST(Conv2dOp, ThenChecksItsResidualAndRecordsTheSeparateOpsOnlyForGradients) {
+  Generator gen(4);
+  const Tensor x = Tensor::randn({2, 3, 6, 6}, gen), w = Tensor::randn({4, 3, 3, 3}, gen);
+  const Tensor b = Tensor::randn({4}, gen);
+  Conv2dOptions o;
+  o.pad_h = o.pad_w = 1;
+  try {
+    conv2d_then(x, w, b, o, Tensor::zeros({2, 4, 5, 6}), ConvActivation::Relu);
+    ADD_FAILURE() << "a residual of the wrong shape was accepted";
+  } catch (const Error& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("conv2d_then"), std::string::npos) << what;
+    EXPECT_NE(what.find("(2, 4, 5, 6)"), std::string::npos) << what;
+    EXPECT_NE(what.find("(2, 4, 6, 6)"), std::string::npos) << what;
+  }
+  const Tensor r = Tensor::randn({2, 4, 6, 6}, gen);
+  FlopCounter counter;
+  const Tensor fused = conv2d_then(x, w, b, o, r, ConvActivation::Relu);
+  EXPECT_EQ(counter.count(), 2 * 2 * 4 * 36 * 27 + 2 * 4 * 36);
+  EXPECT_FALSE(fused.grad_fn());
+  EXPECT_EQ(fused.to_vector<float>(), add_relu(conv2d(x, w, b, o), r).to_vector<float>());
+  const Tensor wg = w.detach().requires_grad_();
+  const Tensor traced = conv2d_then(x, wg, b, o, r, ConvActivation::Relu);
+  ASSERT_TRUE(traced.grad_fn());
+  EXPECT_EQ(traced.grad_fn()->op, "add_relu");
+  EXPECT_EQ(traced.to_vector<float>(), fused.to_vector<float>());
 }
 
 }  // namespace

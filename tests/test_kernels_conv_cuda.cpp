@@ -12,6 +12,7 @@
 // Every test skips where no GPU is present.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -74,7 +75,10 @@ class CudaConv : public ::testing::Test {};
 using FloatTypes = ::testing::Types<float, double>;
 TYPED_TEST_SUITE(CudaConv, FloatTypes);
 
-TYPED_TEST(CudaConv, ForwardMatchesCpuWithAndWithoutBias) {
+// With and without a bias, then with the epilogue (kernel_types.h: + residual, then ReLU or
+// ReLU6) on the biased one. The bound is the convolution's; the add and both activations are
+// 1-Lipschitz, so it holds after them with |residual| added for the add's rounding.
+TYPED_TEST(CudaConv, ForwardMatchesCpuWithBiasAndEpilogues) {
   SHRINK_SKIP_WITHOUT_GPU();
   using T = TypeParam;
   for (const Case& c : kCases) {
@@ -83,17 +87,27 @@ TYPED_TEST(CudaConv, ForwardMatchesCpuWithAndWithoutBias) {
     const auto x = random_vec<T>(x_size(s), -2, 2, 1);
     const auto w = random_vec<T>(w_size(s), -1, 1, 2);
     const auto b = random_vec<T>(s.c_out, -1, 1, 3);
-    DeviceVec<T> dx(x), dw(w), db(b), dy(static_cast<std::size_t>(y_size(s)));
-    for (bool with_bias : {false, true}) {
+    const auto r = random_vec<T>(y_size(s), -8, 8, 4);
+    DeviceVec<T> dx(x), dw(w), db(b), dr(r), dy(static_cast<std::size_t>(y_size(s)));
+    // variant 0: no bias; 1: bias; 2, 3, 4: bias and + residual, then none, ReLU, ReLU6.
+    for (int variant = 0; variant < 5; ++variant) {
+      const bool with_bias = variant > 0, add = variant > 1;
+      ConvEpilogue post;
+      post.activate = variant > 2;
+      post.activation = variant == 4 ? UnaryOp::Relu6 : UnaryOp::Relu;
       std::vector<T> want(static_cast<std::size_t>(y_size(s)));
-      cpu().conv2d(dt<T>(), s, x.data(), w.data(), with_bias ? b.data() : nullptr, want.data());
-      gpu().conv2d(dt<T>(), s, dx.get(), dw.get(), with_bias ? db.get() : nullptr, dy.get());
+      post.residual = add ? r.data() : nullptr;
+      cpu().conv2d(dt<T>(), s, x.data(), w.data(), with_bias ? b.data() : nullptr, post, want.data());
+      post.residual = add ? dr.get() : nullptr;
+      gpu().conv2d(dt<T>(), s, dx.get(), dw.get(), with_bias ? db.get() : nullptr, post, dy.get());
       std::vector<double> bound(want.size());
       const auto ax = doubles(absolute(x)), aw = doubles(absolute(w)), ab = doubles(absolute(b));
       reference::conv2d<double>(s, ax.data(), aw.data(), with_bias ? ab.data() : nullptr,
                                 bound.data());
-      for (auto& v : bound) v += 1e-30;
-      expect_within(dy.host(), want, bound, eps<T>(), with_bias ? "forward with bias" : "forward");
+      for (std::size_t i = 0; i < bound.size(); ++i)
+        bound[i] += (add ? std::abs(static_cast<double>(r[i])) : 0.0) + 1e-30;
+      const char* what[] = {"forward", "forward with bias", "+ residual", "+ residual, relu", "+ residual, relu6"};
+      expect_within(dy.host(), want, bound, eps<T>(), what[variant]);
     }
   }
 }
@@ -152,7 +166,7 @@ TYPED_TEST(CudaConv, RepeatedShapeReusesPlanAndWorkspace) {
   DeviceVec<T> dx(x), dw(w), dg(g), y(static_cast<std::size_t>(y_size(s))),
       gx(static_cast<std::size_t>(x_size(s))), gw(static_cast<std::size_t>(w_size(s)));
   auto round = [&] {
-    gpu().conv2d(dt<T>(), s, dx.get(), dw.get(), nullptr, y.get());
+    gpu().conv2d(dt<T>(), s, dx.get(), dw.get(), nullptr, {}, y.get());
     gpu().conv2d_backward_input(dt<T>(), s, dw.get(), dg.get(), gx.get());
     gpu().conv2d_backward_weight(dt<T>(), s, dx.get(), dg.get(), gw.get());
     return std::vector<std::vector<T>>{y.host(), gx.host(), gw.host()};
@@ -174,7 +188,7 @@ TYPED_TEST(CudaConv, EmptyBatchGivesZeroWeightGradient) {
   using T = TypeParam;
   const Conv2dShape s = conv(0, 4, 5, 5, 6, 3, 3, 1, 1, 1, 1, 1, 1, 2);
   DeviceVec<T> dw(std::vector<T>(static_cast<std::size_t>(w_size(s)), T(7)));
-  gpu().conv2d(dt<T>(), s, nullptr, dw.get(), nullptr, nullptr);
+  gpu().conv2d(dt<T>(), s, nullptr, dw.get(), nullptr, {}, nullptr);
   gpu().conv2d_backward_input(dt<T>(), s, dw.get(), nullptr, nullptr);
   gpu().conv2d_backward_weight(dt<T>(), s, nullptr, nullptr, dw.get());
   EXPECT_EQ(dw.host(), std::vector<T>(static_cast<std::size_t>(w_size(s)), T(0)));

@@ -28,7 +28,8 @@ namespace {
 
 constexpr auto conv = testing::conv_shape;
 
-using ForwardKernel = void (*)(const Conv2dShape&, const float*, const float*, const float*, float*);
+using ForwardKernel = void (*)(const Conv2dShape&, const float*, const float*, const float*, float*,
+                               const ConvEpilogue&);
 
 // `forward` against the reference loops on every shape, with and without a bias.
 void expect_forward_matches_reference(const char* name, ForwardKernel forward, bool (*applies)(const Conv2dShape&),
@@ -43,7 +44,7 @@ void expect_forward_matches_reference(const char* name, ForwardKernel forward, b
       const auto w = testing::random_vec<float>(s.c_out * s.c_in * 9, -1, 1, 2);
       const auto b = testing::random_vec<float>(s.c_out, -1, 1, 3);
       std::vector<float> got(static_cast<std::size_t>(s.n * s.c_out * s.out_h() * s.out_w()), -7.0f);
-      forward(s, x.data(), w.data(), with_bias ? b.data() : nullptr, got.data());
+      forward(s, x.data(), w.data(), with_bias ? b.data() : nullptr, got.data(), {});
       std::vector<double> want(got.size());
       const auto bd = testing::to_doubles(b);
       reference::conv2d(s, testing::to_doubles(x).data(), testing::to_doubles(w).data(),

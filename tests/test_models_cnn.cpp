@@ -8,6 +8,8 @@
 
 #include "core/shrink.h"
 #include "nn/checkpoint.h"
+#include "nn/conv_fusion.h"
+#include "nn/fold_batch_norm.h"
 #include "nn/flops.h"
 #include "nn/models.h"
 #include "tests/test_helpers.h"
@@ -170,6 +172,50 @@ TEST(ModelsCnn, FusedResidualAddAndReluGiveTheSameBitsAsTheTwoOps) {
       };
       EXPECT_EQ(run(false), run(true));
     }
+}
+
+// An inference copy (BatchNorms folded into Identities) runs conv, Identity, ReLU/ReLU6 and the
+// residual add as one kernel pass (nn/conv_fusion.h): the same bits as calling every module,
+// which is what happens once each leaf is hooked; and the fusion does apply to the unhooked copy.
+TEST(ModelsCnn, FoldedInferenceFusesConvEpiloguesWithTheSameBits) {
+  const std::vector<nlohmann::json> specs = {
+      {{"model", "resnet20"}, {"input_size", 16}},
+      {{"model", "resnet50"}, {"small_input", true}, {"input_size", 16}},
+      {{"model", "mobilenetv2"}, {"cifar_stride", true}, {"width", 0.5}},
+      {{"model", "lenet5"}},
+  };
+  for (const auto& spec : specs) {
+    SCOPED_TRACE(spec.dump());
+    auto model = build(spec, 5);
+    model->eval();
+    std::shared_ptr<Module> folded = folded_inference_copy(*model);
+    if (!folded) folded = model;  // nothing to fold (LeNet-5): its conv, ReLU runs fuse as they are
+    std::int64_t fusable = 0;  // conv runs fused_conv would take, over every container
+    for (auto& [path, module] : folded->named_modules())
+      for (std::size_t i = 0; i < module->named_children().size(); ++i)
+        if (auto run = conv_run(module->named_children(), i); run && run->length > 1) ++fusable;
+    EXPECT_GT(fusable, 0);
+    Shape batch = input_shape(spec);
+    batch.insert(batch.begin(), 3);
+    Generator gen(9);
+    const Tensor x = Tensor::randn(batch, gen) * 3.0;  // past ReLU6's 6 too
+    auto run = [&](bool hooked) {
+      std::vector<HookHandle> handles;
+      if (hooked)
+        for (auto& [path, module] : folded->named_modules())
+          if (module->named_children().empty())
+            handles.push_back(module->register_forward_hook([](Module&, const Tensor&, Tensor&) {}));
+      NoGradGuard no_grad;
+      return (*folded)(x).to_vector<float>();
+    };
+    EXPECT_EQ(run(false), run(true));
+    // The residual blocks' own forwards fuse too (not only Sequential runs).
+    for (auto& [path, module] : folded->named_modules())
+      if (module->type_name() == "BasicBlock" || module->type_name() == "Bottleneck") {
+        EXPECT_TRUE(conv_fuses(*module->child("conv1"), module->child("bn1").get(), module->child("relu").get()))
+            << path;
+      }
+  }
 }
 
 TEST(ModelsCnn, BadSpecsAreRefusedByName) {

@@ -37,6 +37,19 @@ kernels::Conv2dShape conv2d_shape(const Tensor& x, const Tensor& weight, const T
   return s;
 }
 
+// y = the backend's convolution with epilogue `post`; counts the FLOPs (the epilogue's add and
+// activation are elementwise: counted by no op).
+Tensor run_conv2d(const kernels::Conv2dShape& s, const Tensor& x, const Tensor& weight, const Tensor& bias,
+                  const kernels::ConvEpilogue& post) {
+  const std::int64_t outputs = s.n * s.c_out * s.out_h() * s.out_w();
+  Tensor y = empty_like(x, {s.n, s.c_out, s.out_h(), s.out_w()});
+  if (outputs > 0)
+    backend_of(x).conv2d(x.dtype(), s, x.raw_data(), weight.raw_data(), bias.defined() ? bias.raw_data() : nullptr,
+                         post, y.raw_data());
+  count_flops(2 * outputs * (s.c_in / s.groups) * s.kh * s.kw + (bias.defined() ? outputs : 0));
+  return y;
+}
+
 }  // namespace
 
 kernels::Conv2dShape ops_detail::conv2d_geometry(const char* op, const Shape& x, const Shape& weight,
@@ -87,12 +100,7 @@ kernels::Conv2dShape ops_detail::conv2d_geometry(const char* op, const Shape& x,
 
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dOptions& o) {
   const kernels::Conv2dShape s = conv2d_shape(x, weight, bias, o);
-  const std::int64_t outputs = s.n * s.c_out * s.out_h() * s.out_w();
-  Tensor y = empty_like(x, {s.n, s.c_out, s.out_h(), s.out_w()});
-  if (outputs > 0)
-    backend_of(x).conv2d(x.dtype(), s, x.raw_data(), weight.raw_data(),
-                         bias.defined() ? bias.raw_data() : nullptr, y.raw_data());
-  count_flops(2 * outputs * (s.c_in / s.groups) * s.kh * s.kw + (bias.defined() ? outputs : 0));
+  Tensor y = run_conv2d(s, x, weight, bias, {});
   if (needs_grad({&x, &weight, &bias})) {
     const bool gx = x.requires_grad(), gw = weight.requires_grad();
     const bool gb = bias.defined() && bias.requires_grad();
@@ -121,6 +129,30 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
            });
   }
   return y;
+}
+
+Tensor conv2d_then(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dOptions& o,
+                   const Tensor& residual, ConvActivation activation) {
+  const kernels::Conv2dShape s = conv2d_shape(x, weight, bias, o);
+  const Shape out{s.n, s.c_out, s.out_h(), s.out_w()};
+  if (residual.defined()) {
+    check_compatible("conv2d_then", x, residual);
+    SHRINK_CHECK(residual.shape() == out, "conv2d_then: residual ", shape_str(residual.shape()),
+                 " does not match the convolution's output ", shape_str(out), " (input ", shape_str(x.shape()),
+                 ", weight ", shape_str(weight.shape()), ")");
+  }
+  if (needs_grad({&x, &weight, &bias, &residual})) {  // the ops themselves, for their gradients
+    Tensor y = conv2d(x, weight, bias, o);
+    if (residual.defined() && activation == ConvActivation::Relu) return add_relu(y, residual);
+    if (residual.defined()) y = y + residual;
+    if (activation == ConvActivation::Relu) return relu(y);
+    return activation == ConvActivation::Relu6 ? relu6(y) : y;
+  }
+  kernels::ConvEpilogue post;
+  post.residual = residual.defined() ? residual.raw_data() : nullptr;
+  post.activate = activation != ConvActivation::None;
+  post.activation = activation == ConvActivation::Relu6 ? kernels::UnaryOp::Relu6 : kernels::UnaryOp::Relu;
+  return run_conv2d(s, x, weight, bias, post);
 }
 
 }  // namespace shrink

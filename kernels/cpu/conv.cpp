@@ -33,6 +33,7 @@
 
 #include "kernels/cpu/conv_algorithm.h"
 #include "kernels/cpu/conv_direct.h"
+#include "kernels/cpu/conv_epilogue.h"
 #include "kernels/cpu/conv_winograd.h"
 #include "kernels/cpu/conv_winograd_channels_last.h"
 #include "kernels/cpu/cpu_backend.h"
@@ -127,7 +128,7 @@ void scatter_block(const T* block, std::int64_t nb, std::int64_t rows, std::int6
 // ---- im2col + GEMM, B images at a time ----
 
 template <class T>
-void forward_gemm(const Conv2dShape& s, const T* x, const T* w, const T* bias, T* y) {
+void forward_gemm(const Conv2dShape& s, const T* x, const T* w, const T* bias, const ConvEpilogue& post, T* y) {
   const Dims d = dims_of(s, Pass::Independent);
   const std::int64_t x_image = s.c_in * d.hw, y_image = s.c_out * d.p;
 #pragma omp parallel for schedule(static) if (d.blocks_in_parallel)
@@ -148,6 +149,9 @@ void forward_gemm(const Conv2dShape& s, const T* x, const T* w, const T* bias, T
              T(0), out, cols);
       if (nb > 1 || b_g) scatter_block(out, nb, d.cog, d.p, b_g, y_g, y_image);
     }
+    // The epilogue on the block's images, while they are in this thread's cache.
+    const std::int64_t first = n0 * s.c_out * d.p;
+    if (!post.none()) apply_epilogue(post, residual_at<T>(post, first), y + first, nb * y_image);
   }
 }
 
@@ -216,7 +220,7 @@ std::vector<TapRange> column_ranges(const Conv2dShape& s) {
 }
 
 template <class T>
-void forward_depthwise(const Conv2dShape& s, const T* x, const T* w, const T* bias, T* y) {
+void forward_depthwise(const Conv2dShape& s, const T* x, const T* w, const T* bias, const ConvEpilogue& post, T* y) {
   const std::int64_t oh = s.out_h(), ow = s.out_w(), planes = s.n * s.c_in;
   const std::vector<TapRange> ranges = column_ranges(s);
 #pragma omp parallel for schedule(static) if (planes > 1 && planes * oh * ow * s.kh * s.kw > kParallelGrain)
@@ -246,6 +250,7 @@ void forward_depthwise(const Conv2dShape& s, const T* x, const T* w, const T* bi
         }
       }
     }
+    apply_epilogue(post, residual_at<T>(post, plane * oh * ow), yp, oh * ow);
   }
 }
 
@@ -255,7 +260,8 @@ void forward_depthwise(const Conv2dShape& s, const T* x, const T* w, const T* bi
 // output pixel is a branch-free sum of KH KW taps kept in registers, vectorised across the
 // row. Same summation order as the generic loop (bias, then taps row by row).
 template <int KH, int KW, class T>
-void forward_depthwise_fixed(const Conv2dShape& s, const T* x, const T* w, const T* bias, T* y) {
+void forward_depthwise_fixed(const Conv2dShape& s, const T* x, const T* w, const T* bias, const ConvEpilogue& post,
+                             T* y) {
   const std::int64_t oh = s.out_h(), ow = s.out_w(), planes = s.n * s.c_in;
   const bool padded = s.pad_h > 0 || s.pad_w > 0;
   const std::int64_t hp = s.h + 2 * s.pad_h, wp = s.w + 2 * s.pad_w;  // padded plane
@@ -296,6 +302,7 @@ void forward_depthwise_fixed(const Conv2dShape& s, const T* x, const T* w, const
         }
       }
     }
+    apply_epilogue(post, residual_at<T>(post, plane * oh * ow), yp, oh * ow);
   }
 }
 
@@ -370,18 +377,19 @@ void backward_weight_depthwise(const Conv2dShape& s, const T* x, const T* dy, T*
 }
 
 // Float convolutions that are not depthwise, on the kernel conv_algorithm.h chooses.
-void forward_float(const Conv2dShape& s, const float* x, const float* w, const float* bias, float* y) {
+void forward_float(const Conv2dShape& s, const float* x, const float* w, const float* bias, float* y,
+                   const ConvEpilogue& post = {}) {
   switch (forward_algorithm(s)) {
-    case ConvAlgorithm::WinogradChannelsLast: return conv2d_forward_winograd_channels_last(s, x, w, bias, y);
-    case ConvAlgorithm::Winograd: return conv2d_forward_winograd(s, x, w, bias, y);
-    default: return conv2d_forward_direct(s, x, w, bias, y);
+    case ConvAlgorithm::WinogradChannelsLast: return conv2d_forward_winograd_channels_last(s, x, w, bias, y, post);
+    case ConvAlgorithm::Winograd: return conv2d_forward_winograd(s, x, w, bias, y, post);
+    default: return conv2d_forward_direct(s, x, w, bias, y, post);
   }
 }
 
 }  // namespace
 
 void CpuBackend::conv2d(DType t, const Conv2dShape& s, const void* x, const void* weight,
-                        const void* bias, void* y) {
+                        const void* bias, const ConvEpilogue& post, void* y) {
   dispatch_floating(t, [&](auto zero) {
     using T = decltype(zero);
     const auto* xs = static_cast<const T*>(x);
@@ -389,12 +397,12 @@ void CpuBackend::conv2d(DType t, const Conv2dShape& s, const void* x, const void
     const auto* bs = static_cast<const T*>(bias);
     T* ys = static_cast<T*>(y);
     if constexpr (std::is_same_v<T, float>) {
-      if (!is_depthwise(s)) return forward_float(s, xs, ws, bs, ys);
+      if (!is_depthwise(s)) return forward_float(s, xs, ws, bs, ys, post);
     }
-    if (!is_depthwise(s)) forward_gemm(s, xs, ws, bs, ys);
-    else if (s.kh == 3 && s.kw == 3) forward_depthwise_fixed<3, 3>(s, xs, ws, bs, ys);
-    else if (s.kh == 5 && s.kw == 5) forward_depthwise_fixed<5, 5>(s, xs, ws, bs, ys);
-    else forward_depthwise(s, xs, ws, bs, ys);
+    if (!is_depthwise(s)) forward_gemm(s, xs, ws, bs, post, ys);
+    else if (s.kh == 3 && s.kw == 3) forward_depthwise_fixed<3, 3>(s, xs, ws, bs, post, ys);
+    else if (s.kh == 5 && s.kw == 5) forward_depthwise_fixed<5, 5>(s, xs, ws, bs, post, ys);
+    else forward_depthwise(s, xs, ws, bs, post, ys);
   }, "conv2d");
 }
 

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "kernels/cpu/aligned_buffer.h"
+#include "kernels/cpu/conv_epilogue.h"
 #include "kernels/cpu/gemm_detail.h"
 
 namespace shrink::kernels::cpu {
@@ -197,9 +198,9 @@ constexpr WeightTile kWeightTile[kMR + 1] = {nullptr, weight_tile<1>, weight_til
 }  // namespace
 
 void conv2d_forward_direct(const Conv2dShape& s, const float* x, const float* w, const float* bias,
-                           float* y) {
+                           float* y, const ConvEpilogue& post) {
   const float* sub = nullptr;
-  if (const auto t = subsample_pointwise(s, x, sub)) return conv2d_forward_direct(*t, sub, w, bias, y);
+  if (const auto t = subsample_pointwise(s, x, sub)) return conv2d_forward_direct(*t, sub, w, bias, y, post);
   const std::int64_t cig = s.c_in / s.groups, cog = s.c_out / s.groups;
   const std::int64_t k = cig * s.kh * s.kw, oh = s.out_h(), ow = s.out_w(), p = oh * ow;
   // Output channels in panels of at most kMR rows, balanced (8 -> 4 + 4, not 6 + 2): a tile
@@ -256,13 +257,17 @@ void conv2d_forward_direct(const Conv2dShape& s, const float* x, const float* w,
           }
         }
       }
-      if (bias) {  // after the sum, as the GEMM path adds it
+      if (bias || !post.none()) {  // after the sum, as the GEMM path adds it; then the epilogue
         // Runs partition the output rows in order, so a part's runs cover one pixel range.
         const std::int64_t begin = run_pixel(2 * t0), end = run_pixel(std::min(2 * t1, runs));
         for (std::int64_t o = 0; o < cog; ++o) {
-          const float add = bias[g * cog + o];
           float* yo = y_g + o * p;
-          for (std::int64_t q = begin; q < end; ++q) yo[q] += add;
+          if (bias) {
+            const float add = bias[g * cog + o];
+            for (std::int64_t q = begin; q < end; ++q) yo[q] += add;
+          }
+          const std::int64_t at = (img * s.c_out + g * cog + o) * p + begin;
+          apply_epilogue(post, residual_at<float>(post, at), yo + begin, end - begin);
         }
       }
     }

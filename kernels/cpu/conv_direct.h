@@ -30,9 +30,9 @@
 
 namespace shrink::kernels::cpu {
 
-// Every non-depthwise shape.
+// Every non-depthwise shape; `post` (kernel_types.h) with the bias, per image.
 void conv2d_forward_direct(const Conv2dShape& s, const float* x, const float* w, const float* bias,
-                           float* y);
+                           float* y, const ConvEpilogue& post = {});
 void conv2d_backward_weight_direct(const Conv2dShape& s, const float* x, const float* dy, float* dw);
 
 // True when dx of `s` is a forward convolution of dy (stride 1, pad <= dilation (k - 1)).

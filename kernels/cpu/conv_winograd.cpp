@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "kernels/cpu/aligned_buffer.h"
+#include "kernels/cpu/conv_epilogue.h"
 #include "kernels/cpu/gemm_detail.h"
 #include "kernels/cpu/winograd_tiles.h"
 
@@ -84,9 +85,11 @@ struct TileOutputs {
   }
 };
 
-// y = A^T M A + bias for output channels [o0, o1) of the chunk's tiles.
+// y = A^T M A + bias for output channels [o0, o1) of the chunk's tiles, through the epilogue
+// (Add: + the residual at y's offset; then Act) as each output is stored.
+template <bool Add, EpilogueAct Act>
 void transform_output(const Geometry& g, const Chunk& ch, const TileOutputs& at, const float* bias,
-                      std::int64_t o0, std::int64_t o1, float* y) {
+                      std::int64_t o0, std::int64_t o1, const float* residual, float* y) {
   for (std::int64_t o = o0; o < o1; ++o) {
     const __m256 add = _mm256_set1_ps(bias ? bias[o] : 0.0f);
     for (std::int64_t q = 0; q * kLanes < ch.count; ++q) {
@@ -114,11 +117,15 @@ void transform_output(const Geometry& g, const Chunk& ch, const TileOutputs& at,
         const auto head = static_cast<std::size_t>(first);
         if (row_run) {  // 8 whole tiles side by side: 32 consecutive outputs of the row
           if (at.row[head] + i >= g.oh) break;
-          float* dst = y + at.y_offset[head] + o * g.oh * g.ow + i * g.ow;
-          _mm256_storeu_ps(dst, _mm256_permute2f128_ps(lo_hi[0], lo_hi[1], 0x20));
-          _mm256_storeu_ps(dst + 8, _mm256_permute2f128_ps(lo_hi[2], lo_hi[3], 0x20));
-          _mm256_storeu_ps(dst + 16, _mm256_permute2f128_ps(lo_hi[0], lo_hi[1], 0x31));
-          _mm256_storeu_ps(dst + 24, _mm256_permute2f128_ps(lo_hi[2], lo_hi[3], 0x31));
+          const std::int64_t out = at.y_offset[head] + o * g.oh * g.ow + i * g.ow;
+          const __m256 run[4] = {_mm256_permute2f128_ps(lo_hi[0], lo_hi[1], 0x20),
+                                 _mm256_permute2f128_ps(lo_hi[2], lo_hi[3], 0x20),
+                                 _mm256_permute2f128_ps(lo_hi[0], lo_hi[1], 0x31),
+                                 _mm256_permute2f128_ps(lo_hi[2], lo_hi[3], 0x31)};
+          for (int part = 0; part < 4; ++part) {
+            const std::int64_t e = out + 8 * part;
+            _mm256_storeu_ps(y + e, epilogue8<Add, Act>(run[part], Add ? _mm256_loadu_ps(residual + e) : run[part]));
+          }
           continue;
         }
         for (std::int64_t l = 0; l < lanes; ++l) {
@@ -126,13 +133,13 @@ void transform_output(const Geometry& g, const Chunk& ch, const TileOutputs& at,
           const std::int64_t row = at.row[tile] + i, col = at.col[tile];
           if (row >= g.oh) continue;
           const __m128 v = l < 4 ? _mm256_castps256_ps128(lo_hi[l]) : _mm256_extractf128_ps(lo_hi[l - 4], 1);
-          float* dst = y + at.y_offset[tile] + o * g.oh * g.ow + i * g.ow;
+          const std::int64_t e = at.y_offset[tile] + o * g.oh * g.ow + i * g.ow;
           if (col + kTile <= g.ow) {
-            _mm_storeu_ps(dst, v);
+            _mm_storeu_ps(y + e, epilogue4<Add, Act>(v, Add ? _mm_loadu_ps(residual + e) : v));
           } else {
             alignas(16) float part[kTile];
             _mm_store_ps(part, v);
-            for (std::int64_t k = 0; col + k < g.ow; ++k) dst[k] = part[k];
+            for (std::int64_t k = 0; col + k < g.ow; ++k) y[e + k] = epilogue1<Add, Act>(part[k], Add ? residual[e + k] : 0.0f);
           }
         }
       }
@@ -157,7 +164,7 @@ void for_range(bool split, std::int64_t begin, std::int64_t end, F&& f) {
 // All of a chunk: V, M and y, k block by k block. `split` shares each step among the team
 // (few chunks); otherwise the caller runs chunks on separate threads.
 void run_chunk(const Conv2dShape& s, const Geometry& g, const float* images, const float* upack, const Chunk& ch,
-               const float* bias, float* y, bool split) {
+               const float* bias, const ConvEpilogue& post, float* y, bool split) {
   for (std::int64_t c0 = 0; c0 < s.c_in; c0 += kKC) {
     const std::int64_t kc = std::min(kKC, s.c_in - c0);
     const VLayout panels{ch.v, ch.v_pos, kc * kNR, kNR};
@@ -165,7 +172,11 @@ void run_chunk(const Conv2dShape& s, const Geometry& g, const float* images, con
     for_range(split, 0, kPos, [&](std::int64_t pos) { multiply(s, upack, ch, c0, kc, pos, pos + 1); });
   }
   const TileOutputs at(g, s, ch);
-  for_range(split, 0, s.c_out, [&](std::int64_t o) { transform_output(g, ch, at, bias, o, o + 1, y); });
+  const auto* residual = static_cast<const float*>(post.residual);
+  with_epilogue(post, [&]<bool Add, EpilogueAct Act>() {
+    for_range(split, 0, s.c_out,
+              [&](std::int64_t o) { transform_output<Add, Act>(g, ch, at, bias, o, o + 1, residual, y); });
+  });
 }
 
 // How a call is cut: blocks of `images` whole images (padded together, by the thread that
@@ -189,7 +200,7 @@ struct Plan {
 };
 
 void run_block(const Conv2dShape& s, const Geometry& g, const Plan& plan, const float* x, const float* upack,
-               std::int64_t b, const float* bias, float* y, bool split) {
+               std::int64_t b, const float* bias, const ConvEpilogue& post, float* y, bool split) {
   const std::int64_t img0 = b * plan.images, img1 = std::min(s.n, img0 + plan.images);
   float* images = t_images.get((img1 - img0) * g.image);
   for_range(split, 0, (img1 - img0) * s.c_in, [&](std::int64_t ic) {
@@ -202,7 +213,7 @@ void run_block(const Conv2dShape& s, const Geometry& g, const Plan& plan, const 
   float* m = t_m.get(kPos * (lanes * round_up(s.c_out, kMR) + kNR));
   for (std::int64_t t = t0; t < t1; t += size) {
     const Chunk ch(g, s, img0, t, std::min(size, t1 - t), v, m);
-    run_chunk(s, g, images, upack, ch, bias, y, split);
+    run_chunk(s, g, images, upack, ch, bias, post, y, split);
   }
 }
 
@@ -240,7 +251,7 @@ bool winograd_weight_grad_preferred(const Conv2dShape& s) {
 }
 
 void conv2d_forward_winograd(const Conv2dShape& s, const float* x, const float* w, const float* bias,
-                             float* y) {
+                             float* y, const ConvEpilogue& post) {
   if (s.n == 0 || s.c_out == 0) return;
   const Geometry g(s, s.c_in);
   const std::int64_t cin = s.c_in, cout = s.c_out, m_pad = round_up(cout, kMR);
@@ -263,10 +274,10 @@ void conv2d_forward_winograd(const Conv2dShape& s, const float* x, const float* 
   }
   const Plan plan(s, g, threads);
   if (plan.split) {
-    for (std::int64_t b = 0; b < plan.blocks; ++b) run_block(s, g, plan, x, upack, b, bias, y, true);
+    for (std::int64_t b = 0; b < plan.blocks; ++b) run_block(s, g, plan, x, upack, b, bias, post, y, true);
   } else {
 #pragma omp parallel for schedule(static) num_threads(threads)
-    for (std::int64_t b = 0; b < plan.blocks; ++b) run_block(s, g, plan, x, upack, b, bias, y, false);
+    for (std::int64_t b = 0; b < plan.blocks; ++b) run_block(s, g, plan, x, upack, b, bias, post, y, false);
   }
 }
 

@@ -36,8 +36,9 @@ bool winograd_preferred(const Conv2dShape& s);
 // conv_bwd_weight_direct).
 bool winograd_weight_grad_preferred(const Conv2dShape& s);
 
+// y = conv(x, w) + bias, then `post` (kernel_types.h) as each output is stored.
 void conv2d_forward_winograd(const Conv2dShape& s, const float* x, const float* w, const float* bias,
-                             float* y);
+                             float* y, const ConvEpilogue& post = {});
 
 // The weight gradient in the same transforms: dU[pos] = sum over tiles of (A dY A^T)[pos]
 // V[pos]^T (one GEMM per position, k = tiles), then dw = G^T dU G.

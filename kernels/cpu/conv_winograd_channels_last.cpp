@@ -9,6 +9,7 @@
 #include <array>
 
 #include "kernels/cpu/aligned_buffer.h"
+#include "kernels/cpu/conv_epilogue.h"
 #include "kernels/cpu/conv_winograd.h"
 #include "kernels/cpu/simd_transpose.h"
 #include "kernels/cpu/winograd_tiles.h"
@@ -184,9 +185,11 @@ void transform_output(const Layout& L, const float* m, const float* bias, std::i
   }
 }
 
-// Output rows [r0, r1) of one image from the channels-last scratch (row r0 first) to NCHW y.
-void store_output(const Conv2dShape& s, const Layout& L, const float* out, std::int64_t r0, std::int64_t r1,
-                  float* y) {
+// Output rows [r0, r1) of one image from the channels-last scratch (row r0 first) to NCHW y,
+// through the epilogue (Add: + `residual`, this image's; then Act).
+template <bool Add, EpilogueAct Act>
+void store_rows(const Conv2dShape& s, const Layout& L, const float* out, std::int64_t r0, std::int64_t r1,
+                const float* residual, float* y) {
   // Locals: y may alias anything a float can, so fields read through s or L would be reloaded
   // after every store.
   const std::int64_t c_out = s.c_out, ow = L.ow, os = L.os, plane = L.oh * ow, orow = L.orow;
@@ -203,13 +206,23 @@ void store_output(const Conv2dShape& s, const Layout& L, const float* out, std::
         // A masked store is microcoded on some x86 cores (tens of cycles): tails only.
         const std::int64_t channels = std::min(kVec, c_out - o0);
         for (std::int64_t c = 0; c < channels; ++c) {
-          float* dst = y + (o0 + c) * plane + r * ow + j0;
-          if (n == kVec) _mm256_storeu_ps(dst, v[c]);
-          else _mm256_maskstore_ps(dst, live, v[c]);
+          const std::int64_t at = (o0 + c) * plane + r * ow + j0;
+          if (n == kVec) {
+            const __m256 rv = Add ? _mm256_loadu_ps(residual + at) : v[c];
+            _mm256_storeu_ps(y + at, epilogue8<Add, Act>(v[c], rv));
+          } else {
+            const __m256 rv = Add ? _mm256_maskload_ps(residual + at, live) : v[c];
+            _mm256_maskstore_ps(y + at, live, epilogue8<Add, Act>(v[c], rv));
+          }
         }
       }
     }
   }
+}
+
+void store_output(const Conv2dShape& s, const Layout& L, const float* out, std::int64_t r0, std::int64_t r1,
+                  const ConvEpilogue& post, const float* residual, float* y) {
+  with_epilogue(post, [&]<bool Add, EpilogueAct Act>() { store_rows<Add, Act>(s, L, out, r0, r1, residual, y); });
 }
 
 // Tile rows [ty0, ty1) of image `img`, kStripRows tile rows at a time: a strip's output scratch
@@ -218,7 +231,9 @@ void store_output(const Conv2dShape& s, const Layout& L, const float* out, std::
 // instead: 8 -> 16 on 32x32 maps ran 1.10x slower.)
 constexpr std::int64_t kStripRows = 2;
 void run_band(const Conv2dShape& s, const Layout& L, const float* x, const float* u, const float* bias,
-              std::int64_t img, std::int64_t ty0, std::int64_t ty1, float* y) {
+              const ConvEpilogue& post, std::int64_t img, std::int64_t ty0, std::int64_t ty1, float* y) {
+  const std::int64_t y_image = img * s.c_out * L.oh * L.ow;
+  const float* residual = post.residual ? static_cast<const float*>(post.residual) + y_image : nullptr;
   float* p = t_padded.get(L.hp * L.wp * L.cs);
   pad_image(s, L, x + img * s.c_in * s.h * s.w, p);
   float* v = t_vm.get(kGroup * kPos * (L.cs + L.os));
@@ -238,8 +253,7 @@ void run_band(const Conv2dShape& s, const Layout& L, const float* x, const float
       for (std::int64_t t = 0; t < count; ++t)
         transform_output(L, m + t * kPos * L.os, bias, (t0 + t) / L.tw - strip, (t0 + t) % L.tw, out);
     }
-    store_output(s, L, out, kTile * strip, std::min(kTile * strip_end, L.oh),
-                 y + img * s.c_out * L.oh * L.ow);
+    store_output(s, L, out, kTile * strip, std::min(kTile * strip_end, L.oh), post, residual, y + y_image);
   }
 }
 
@@ -266,7 +280,7 @@ bool winograd_channels_last_preferred(const Conv2dShape& s) {
 }
 
 void conv2d_forward_winograd_channels_last(const Conv2dShape& s, const float* x, const float* w, const float* bias,
-                                    float* y) {
+                                           float* y, const ConvEpilogue& post) {
   if (s.n == 0 || s.c_out == 0) return;
   const Layout L(s);
   float* u = t_u.get(kPos * s.c_in * L.os);
@@ -281,7 +295,7 @@ void conv2d_forward_winograd_channels_last(const Conv2dShape& s, const float* x,
 #pragma omp parallel for schedule(static) num_threads(threads) if (parallel)
   for (std::int64_t item = 0; item < items; ++item) {
     const std::int64_t img = item / parts, part = item % parts;
-    run_band(s, L, x, u, bias_lanes, img, L.th * part / parts, L.th * (part + 1) / parts, y);
+    run_band(s, L, x, u, bias_lanes, post, img, L.th * part / parts, L.th * (part + 1) / parts, y);
   }
 }
 

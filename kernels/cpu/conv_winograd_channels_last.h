@@ -33,7 +33,8 @@ bool winograd_channels_last_applies(const Conv2dShape& s);
 // batched Winograd (the .cpp has the measured bounds).
 bool winograd_channels_last_preferred(const Conv2dShape& s);
 
+// y = conv(x, w) + bias, then `post` (kernel_types.h) as each strip of y is stored.
 void conv2d_forward_winograd_channels_last(const Conv2dShape& s, const float* x, const float* w, const float* bias,
-                                    float* y);
+                                           float* y, const ConvEpilogue& post = {});
 
 }  // namespace shrink::kernels::cpu

@@ -24,6 +24,7 @@
 #include "kernels/cuda/cudnn_context.h"
 #include "kernels/cuda/launch.cuh"
 #include "kernels/cuda/tf32.h"
+#include "kernels/formulas/unary.h"
 
 namespace shrink::kernels::cuda {
 
@@ -98,18 +99,28 @@ char* at(void* p, std::int64_t elements, std::size_t elem) {
 
 bool use_tf32(DType t) { return t == DType::Float32 && allow_tf32(); }
 
-// y (n, c, plane) += bias[c].
+// y (n, c, plane) = act((y + bias[c]) + residual): the bias and conv2d's epilogue
+// (kernel_types.h ConvEpilogue) in one pass, in the CPU's order and with its formulas
+// (formulas/unary.h), so both backends give the separate ops' values.
 template <class T>
-__global__ void add_bias_kernel(std::int64_t total, std::int64_t plane, std::int64_t channels,
-                                const T* bias, T* y) {
-  for (std::int64_t e = grid_start(); e < total; e += grid_step())
-    y[e] += bias[e / plane % channels];
+__global__ void bias_epilogue_kernel(std::int64_t total, std::int64_t plane, std::int64_t channels,
+                                     const T* bias, const T* residual, bool activate, UnaryOp activation,
+                                     T* y) {
+  for (std::int64_t e = grid_start(); e < total; e += grid_step()) {
+    T v = y[e];
+    if (bias) v += bias[e / plane % channels];
+    if (residual) v = v + residual[e];
+    if (activate)
+      v = activation == UnaryOp::Relu ? formulas::unary_value<UnaryOp::Relu>(v, T(0))
+                                      : formulas::unary_value<UnaryOp::Relu6>(v, T(0));
+    y[e] = v;
+  }
 }
 
 }  // namespace
 
 void CudaBackend::conv2d(DType t, const Conv2dShape& s, const void* x, const void* weight,
-                         const void* bias, void* y) {
+                         const void* bias, const ConvEpilogue& post, void* y) {
   dispatch_floating(t, [](auto) {}, "conv2d");
   const std::int64_t plane = s.out_h() * s.out_w(), total = s.n * s.c_out * plane;
   if (total == 0) return;
@@ -137,13 +148,14 @@ void CudaBackend::conv2d(DType t, const Conv2dShape& s, const void* x, const voi
           p.what + " forward");
     });
   }
-  if (bias == nullptr) return;
+  if (bias == nullptr && post.none()) return;
   dispatch_floating(t, [&](auto zero) {
     using T = decltype(zero);
-    add_bias_kernel<T><<<blocks_for(total), kThreadsPerBlock, 0, stream()>>>(
-        total, plane, s.c_out, static_cast<const T*>(bias), static_cast<T*>(y));
+    bias_epilogue_kernel<T><<<blocks_for(total), kThreadsPerBlock, 0, stream()>>>(
+        total, plane, s.c_out, static_cast<const T*>(bias), static_cast<const T*>(post.residual), post.activate,
+        post.activation, static_cast<T*>(y));
   }, "conv2d");
-  check_launch("conv2d (bias)");
+  check_launch("conv2d (bias, epilogue)");
 }
 
 void CudaBackend::conv2d_backward_input(DType t, const Conv2dShape& s, const void* weight,

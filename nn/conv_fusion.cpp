@@ -1,0 +1,53 @@
+#include "nn/conv_fusion.h"
+
+#include <typeinfo>
+
+#include "core/ops.h"
+#include "nn/activation.h"
+#include "nn/conv.h"
+#include "nn/identity.h"
+
+namespace shrink::nn {
+
+namespace {
+
+// The epilogue `activation` stands for, or nullopt when it is none of conv2d_then's.
+std::optional<ConvActivation> epilogue_of(const Module* activation) {
+  if (!activation) return ConvActivation::None;
+  if (activation->has_hooks() || typeid(*activation) != typeid(Activation)) return std::nullopt;
+  const std::string name = activation_name(*activation);
+  if (name == "relu") return ConvActivation::Relu;
+  if (name == "relu6") return ConvActivation::Relu6;
+  return std::nullopt;
+}
+
+// Exact types: a subclass may compute something else.
+bool plain(const Module& m, const std::type_info& type) { return typeid(m) == type && !m.has_hooks(); }
+
+}  // namespace
+
+bool conv_fuses(const Module& conv, const Module* norm, const Module* activation) {
+  return plain(conv, typeid(Conv2d)) && (!norm || plain(*norm, typeid(Identity))) && epilogue_of(activation);
+}
+
+std::optional<Tensor> fused_conv(Module& conv, Module* norm, Module* activation, const Tensor& x,
+                                 const Tensor& residual) {
+  if (!conv_fuses(conv, norm, activation)) return std::nullopt;
+  const auto& c = static_cast<const Conv2d&>(conv);
+  return conv2d_then(x, c.weight(), c.bias(), c.options(), residual, *epilogue_of(activation));
+}
+
+std::optional<ConvRun> conv_run(const std::vector<std::pair<std::string, std::shared_ptr<Module>>>& layers,
+                                std::size_t first) {
+  if (first >= layers.size() || !conv_fuses(*layers[first].second, nullptr, nullptr)) return std::nullopt;
+  ConvRun run;
+  run.conv = layers[first].second.get();
+  std::size_t next = first + 1;
+  if (next < layers.size() && plain(*layers[next].second, typeid(Identity))) run.norm = layers[next++].second.get();
+  if (next < layers.size() && epilogue_of(layers[next].second.get()).value_or(ConvActivation::None) != ConvActivation::None)
+    run.activation = layers[next++].second.get();
+  run.length = next - first;
+  return run;
+}
+
+}  // namespace shrink::nn
