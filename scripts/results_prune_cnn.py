@@ -8,7 +8,9 @@ docs/results/prune_cnn_<data>.md from this script:
      --refit: lenet5 (mnist and fashion-mnist, each beside its own dense model), resnet20 and
      resnet56 (fashion-mnist). A one-shot prune to each parameter target of TARGETS, mildest
      first, then FINETUNE; a method's sweep stops at its first target that misses the bar
-     (the figure is the last target that met it). sap decides its own counts: one point.
+     (the figure is the last target that met it). sap decides its own counts: its sweep is
+     its defaults (eta_r = 0), then --sap-eta over SAP_ETAS (the keep bound's tolerance: a
+     layer keeps about (1 + eta)^-2 of what eta = 0 keeps), mildest first, stopped the same way.
   2. mobilenetv2 and resnet18: ispasp, magnitude and random (± refit) at FLOP targets of
      85 / 75 / 65% of dense, accuracy right after the cut and after a short fine-tune.
   3. Measured speedup: inference latency (shrink-eval's probe, batch 128, jobs x threads
@@ -72,6 +74,15 @@ DENSE = {
 METRIC_MODELS = ["lenet5", "resnet20", "resnet56"]
 METRIC_METHODS = ["pfp", "ispasp", "magnitude", "sap", "random"]
 TARGETS = [0.7, 0.5, 0.4, 0.3, 0.2, 0.15, 0.1, 0.075, 0.05]  # fractions of the parameters kept
+# sap's points after its defaults: --sap-eta values (p = 0.5, q = 1: keep x (1 + eta)^-2 per layer,
+# at most --sap-beta 0.9 of a layer's units removed), about 0.83, 0.64, 0.44 and 0.25 of eta = 0's.
+SAP_ETAS = [0.1, 0.25, 0.5, 1.0]
+
+
+def sap_points():
+    """sap's sweep as (target, kind) cell keys: the defaults (kept as the first point's key of
+    earlier sittings), then each eta."""
+    return [(None, "params")] + [(eta, "sap-eta") for eta in SAP_ETAS]
 FLOP_MODELS = ["mobilenetv2", "resnet18"]
 FLOP_METHODS = ["ispasp", "magnitude", "random"]
 FLOP_TARGETS = [0.85, 0.75, 0.65]
@@ -169,7 +180,10 @@ def run_model(model, data, seeds, cells, work, b, args, epochs, check_time, targ
             def compute():
                 check_time()
                 pruned = out + ".pruned.safetensors"
-                flags = [] if method == "sap" else [f"--target-{kind}", f"{target:.6f}"]
+                if method != "sap":
+                    flags = [f"--target-{kind}", f"{target:.6f}"]
+                else:
+                    flags = [] if target is None else ["--sap-eta", f"{target:g}"]
                 cut = run_json([b("shrink-prune"), dense, "--method", method, *flags, *(["--refit"] if refit else []),
                                 "--data", data, "--seed", seed, "--out", pruned, "--json"], args.threads)
                 train_once(args.build, out, ["--model", pruned, *common, "--seed", seed, *epochs(finetune)],
@@ -185,8 +199,8 @@ def run_model(model, data, seeds, cells, work, b, args, epochs, check_time, targ
             return cells.get(key, compute)
 
         def sweep(method, refit):
-            for target in ([None] if method == "sap" else targets):
-                r = cell(method, refit, target, "params")
+            for target, kind in (sap_points() if method == "sap" else [(t, "params") for t in targets]):
+                r = cell(method, refit, target, kind)
                 if r["accuracy"] < ev["accuracy"] - BAR:
                     break  # the sweep's first miss: milder targets already met the bar
 
@@ -261,7 +275,7 @@ def write(data, cells, out_dir, targets, latency_threads):
                     ok = [v for v in done if v["accuracy"] >= bar]
                     # A seed counts once its sweep is over (a miss, or every target run): a sweep
                     # still under way would show a milder figure than it will end with.
-                    if not done or (len(ok) == len(done) and len(done) < (1 if method == "sap" else len(targets))):
+                    if not done or (len(ok) == len(done) and len(done) < (len(sap_points()) if method == "sap" else len(targets))):
                         continue
                     if ok:
                         best.append(min(ok, key=lambda v: v["params"]))
@@ -276,6 +290,9 @@ def write(data, cells, out_dir, targets, latency_threads):
                              f"{fmt_num([100 * (1 - v['params'] / v['params_dense']) for v in best], 1)} | "
                              f"{fmt_num([100 * (1 - v['flops'] / v['flops_dense']) for v in best], 1)} | "
                              f"{fmt_pct([v['accuracy'] for v in best], 2)} | {len(best)} |")
+        lines.append(f"\nsap decides its own counts: its points are its defaults, then --sap-eta "
+                     f"{', '.join(f'{e:g}' for e in SAP_ETAS)}; the others' are --target-params "
+                     f"{', '.join(f'{t:g}' for t in targets)}, each sweep stopped at its first miss.")
         for (m, d), (p, f) in PAPER.items():
             if m == model:
                 lines.append(f"\nThe paper ({d}, different data): PFP removes {p}% of the parameters"
