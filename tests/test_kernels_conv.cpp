@@ -286,7 +286,7 @@ TEST(Conv2dOp, ThenChecksItsResidualAndRecordsTheSeparateOpsOnlyForGradients) {
   const Tensor wg = w.detach().requires_grad_();
   const Tensor traced = conv2d_then(x, wg, b, o, r, ConvActivation::Relu);
   ASSERT_TRUE(traced.grad_fn());
-  EXPECT_EQ(traced.grad_fn()->op, "add_relu");
+  EXPECT_STREQ(traced.grad_fn()->op, "add_relu");
   EXPECT_EQ(traced.to_vector<float>(), fused.to_vector<float>());
 }
 
