@@ -324,7 +324,7 @@ def write(data, cells, out_dir, targets, latency_threads):
         speedup = latency[dense_rel] / latency[rel]
         speed_rows.append(f"| {k['model']} | {k['method']} | {'yes' if k['refit'] else 'no'} | {k['target']} | "
                           f"{reduction:.2f}x | {speedup:.2f}x | {speedup / reduction:.2f} |")
-    lines += [f"## Measured speedup (CPU, {latency_threads} threads, shrink-eval's latency probe: batch 128, median of 25)", ""]
+    lines += [f"## Measured speedup (CPU, {latency_threads} thread{'s' if latency_threads != 1 else ''}, shrink-eval's latency probe: batch 128, median of 25)", ""]
     if speed_rows:
         lines += ["| model | method | refit | target | FLOP reduction | speedup | speedup / FLOP reduction |",
                   "|---|---|---|---|---:|---:|---:|", *speed_rows]
