@@ -71,6 +71,22 @@ const Case kCases[] = {
     {"stride2_even_pad_wide", conv(2, 3, 9, 21, 5, 3, 3, 2, 2, 2, 2, 1, 1, 1)},
     {"1x1_stride2_odd", conv(3, 6, 9, 7, 5, 1, 1, 2, 3, 0, 0, 1, 1, 1)},
     {"stride3_dilation2_wide", conv(2, 5, 13, 40, 7, 3, 3, 3, 3, 2, 2, 2, 2, 1)},
+    // 1x1 unpadded at stride 1: the direct kernel runs the image as one row of h w pixels
+    // (forward) and reads it in place, the last image's last pixel at the buffer's end
+    // (backward-weight); strided 1x1 reaches both through the subsampled copy.
+    {"1x1_one_row_4x4", conv(3, 5, 4, 4, 7, 1, 1, 1, 1, 0, 0, 1, 1, 1)},
+    {"1x1_one_row_3x3", conv(2, 3, 3, 3, 5, 1, 1, 1, 1, 0, 0, 1, 1, 1)},
+    {"1x1_one_row_groups2", conv(3, 6, 2, 4, 4, 1, 1, 1, 1, 0, 0, 1, 1, 2)},
+    {"1x1_one_row_dilated", conv(2, 4, 8, 3, 6, 1, 1, 1, 1, 0, 0, 3, 2, 1)},
+    {"1x1_one_row_big_parallel", conv(5, 24, 8, 8, 40, 1, 1, 1, 1, 0, 0, 1, 1, 1)},
+    {"1x1_one_row_one_image_parts", conv(1, 8, 16, 16, 48, 1, 1, 1, 1, 0, 0, 1, 1, 1)},
+    {"1x1_stride2_then_one_row", conv(3, 5, 8, 8, 4, 1, 1, 2, 2, 0, 0, 1, 1, 1)},
+    // Strided depthwise reads column phases of its padded copy (column_phases.h): rows of 16
+    // columns and more split 16 at a time, the rest one by one; odd and even padding; stride 3.
+    {"depthwise_3x3_stride2_wide", conv(2, 3, 9, 37, 3, 3, 3, 2, 2, 1, 1, 1, 1, 3)},
+    {"depthwise_3x3_stride2_unpadded", conv(2, 2, 8, 34, 2, 3, 3, 2, 2, 0, 0, 1, 1, 2)},
+    {"depthwise_5x5_stride2_pad1_dil2", conv(1, 2, 17, 33, 2, 5, 5, 2, 2, 1, 1, 2, 2, 2)},
+    {"depthwise_3x3_stride3", conv(2, 2, 10, 19, 2, 3, 3, 3, 3, 1, 1, 1, 1, 2)},
 };
 
 std::string describe(const Case& c) {

@@ -41,8 +41,10 @@ const std::vector<Conv2dShape>& shapes() {
       conv(3, 6, 7, 5, 4, 3, 3, 1, 1, 1, 1, 1, 1, 2),      // groups 2
       conv(3, 6, 9, 7, 5, 1, 1, 2, 2, 0, 0, 1, 1, 1),      // strided 1x1: the subsampled path
       conv(2, 5, 6, 7, 9, 1, 1, 1, 1, 0, 0, 1, 1, 1),      // 1x1
+      conv(3, 8, 4, 4, 24, 1, 1, 1, 1, 0, 0, 1, 1, 1),     // 1x1 run as one row of 16 pixels
       conv(2, 6, 9, 8, 6, 3, 3, 1, 1, 1, 1, 1, 1, 6),      // depthwise 3x3
       conv(2, 3, 9, 8, 3, 5, 5, 2, 1, 2, 2, 1, 1, 3),      // depthwise 5x5, stride 2 x 1
+      conv(2, 4, 9, 36, 4, 3, 3, 2, 2, 1, 1, 1, 1, 4),     // depthwise 3x3, stride 2: column phases
       conv(3, 5, 7, 9, 5, 3, 2, 2, 1, 1, 0, 2, 1, 5),      // depthwise 3x2: the generic loops
   };
   return all;

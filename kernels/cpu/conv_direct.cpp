@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "kernels/cpu/aligned_buffer.h"
+#include "kernels/cpu/column_phases.h"
 #include "kernels/cpu/conv_epilogue.h"
 #include "kernels/cpu/gemm_detail.h"
 
@@ -44,32 +45,9 @@ struct Padded {
 void pad_image(const Conv2dShape& s, const Padded& p, const float* x, std::int64_t channels, float* dst) {
   std::fill_n(dst, p.image(channels), 0.0f);
   for (std::int64_t c = 0; c < channels; ++c)
-    for (std::int64_t i = 0; i < s.h; ++i) {
-      const float* src = x + (c * s.h + i) * s.w;
-      const std::int64_t v = i + s.pad_h;
-      if (p.sw == 1) {
-        std::copy_n(src, s.w, dst + (c * p.hp + v) * p.wq + s.pad_w);
-        continue;
-      }
-      std::int64_t j = 0;
-      if (p.sw == 2) {  // split 16 columns at a time into their 8 even and 8 odd ones
-        const std::int64_t pe = s.pad_w % 2, po = 1 - pe;  // phases of columns j even / odd
-        float* even = dst + ((c * 2 + pe) * p.hp + v) * p.wq;
-        float* odd = dst + ((c * 2 + po) * p.hp + v) * p.wq;
-        for (; j + 16 <= s.w; j += 16) {
-          const __m256 lo = _mm256_loadu_ps(src + j), hi = _mm256_loadu_ps(src + j + 8);
-          const __m256 e = _mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(2, 0, 2, 0));  // lo0 lo2 hi0 hi2 | ...
-          const __m256 o = _mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(3, 1, 3, 1));
-          const __m256i order = _mm256_setr_epi32(0, 1, 4, 5, 2, 3, 6, 7);
-          _mm256_storeu_ps(even + (j + s.pad_w) / 2, _mm256_permutevar8x32_ps(e, order));
-          _mm256_storeu_ps(odd + (j + 1 + s.pad_w) / 2, _mm256_permutevar8x32_ps(o, order));
-        }
-      }
-      for (; j < s.w; ++j) {
-        const std::int64_t u = j + s.pad_w;
-        dst[((c * p.sw + u % p.sw) * p.hp + v) * p.wq + u / p.sw] = src[j];
-      }
-    }
+    for (std::int64_t i = 0; i < s.h; ++i)  // row i + pad_h of phase 0 of plane c
+      split_row_by_phase(x + (c * s.h + i) * s.w, s.w, s.pad_w, p.sw, dst + (c * p.sw * p.hp + i + s.pad_h) * p.wq,
+                         p.hp * p.wq);
 }
 
 // off[k] for tap k = (c, r, q) of one group: where that tap's input sits relative to the
@@ -104,6 +82,25 @@ std::optional<Conv2dShape> subsample_pointwise(const Conv2dShape& s, const float
       for (std::int64_t j = 0; j < t.w; ++j)
         dst[(plane * t.h + i) * t.w + j] = x[(plane * s.h + i * s.stride_h) * s.w + j * s.stride_w];
   sub = dst;
+  return t;
+}
+
+// A 1x1 unpadded stride-1 convolution: Padded(s) is the image's own layout, each plane the run
+// of pixels its tap meets. Backward-weight reads the images in place (its taps are broadcast one
+// float at a time); the copy had cost as much memory traffic as the multiply-adds of a narrow
+// layer, whose k = c_in is small. Forward keeps its copy: read in place, the c_in planes of a
+// tile were more streams than the hardware prefetcher follows, and the 24 -> 144 expansion of
+// MobileNetV2 ran 1.1-1.4x slower (bench_conv, with and without software prefetch).
+bool is_plain_pointwise(const Conv2dShape& s) {
+  return s.kh == 1 && s.kw == 1 && s.pad_h == 0 && s.pad_w == 0 && s.stride_h == 1 && s.stride_w == 1;
+}
+// Forward views a plain pointwise convolution's image as one row of h w pixels, so runs fill
+// their 8 lanes across what had been rows (a 4x4 map had filled half of them row by row).
+bool runs_as_one_row(const Conv2dShape& s) { return is_plain_pointwise(s) && s.h != 1; }
+Conv2dShape as_one_row(const Conv2dShape& s) {
+  Conv2dShape t = s;
+  t.w = s.h * s.w;
+  t.h = 1;
   return t;
 }
 
@@ -201,6 +198,7 @@ void conv2d_forward_direct(const Conv2dShape& s, const float* x, const float* w,
                            float* y, const ConvEpilogue& post) {
   const float* sub = nullptr;
   if (const auto t = subsample_pointwise(s, x, sub)) return conv2d_forward_direct(*t, sub, w, bias, y, post);
+  if (runs_as_one_row(s)) return conv2d_forward_direct(as_one_row(s), x, w, bias, y, post);
   const std::int64_t cig = s.c_in / s.groups, cog = s.c_out / s.groups;
   const std::int64_t k = cig * s.kh * s.kw, oh = s.out_h(), ow = s.out_w(), p = oh * ow;
   // Output channels in panels of at most kMR rows, balanced (8 -> 4 + 4, not 6 + 2): a tile
@@ -309,16 +307,19 @@ void conv2d_backward_weight_direct(const Conv2dShape& s, const float* x, const f
   const std::int64_t k = cig * s.kh * s.kw, p = s.out_h() * s.out_w();
   const Padded pad(s);
   const std::vector<std::int64_t> off = tap_offsets(s, pad, cig);
-  const std::int64_t image_floats = pad.image(s.c_in);
+  // A tile's taps are broadcast one float at a time: no load passes an image's end.
+  const bool in_place = is_plain_pointwise(s);
+  const std::int64_t image_floats = in_place ? s.c_in * s.h * s.w : pad.image(s.c_in);
   const std::int64_t col_panels = ceil_div(cog, kNR), row_panels = ceil_div(k, kMR);
   const std::int64_t panel_floats = p * kNR, grad_floats = s.groups * col_panels * panel_floats;
-  float* const images = t_images.get(std::max<std::int64_t>(s.n, 1) * image_floats);
+  float* const copies = in_place ? nullptr : t_images.get(std::max<std::int64_t>(s.n, 1) * image_floats);
+  const float* const images = in_place ? x : copies;
   float* const grads = t_grads.get(std::max<std::int64_t>(s.n, 1) * grad_floats);
   const bool parallel = !omp_in_parallel() && s.n * s.c_out * p * k > kConvParallelWork;
   // Padded images and dy's channels as panels (dyt[pixel kNR + channel]), image by image.
 #pragma omp parallel for schedule(static) if (parallel && s.n > 1)
   for (std::int64_t img = 0; img < s.n; ++img) {
-    pad_image(s, pad, x + img * s.c_in * s.h * s.w, s.c_in, images + img * image_floats);
+    if (!in_place) pad_image(s, pad, x + img * s.c_in * s.h * s.w, s.c_in, copies + img * image_floats);
     for (std::int64_t g = 0; g < s.groups; ++g)
       for (std::int64_t jp = 0; jp < col_panels; ++jp)
         pack_panel_b(dy + (img * s.c_out + g * cog + jp * kNR) * p, p, true, std::min(kNR, cog - jp * kNR), p,

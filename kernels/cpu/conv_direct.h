@@ -5,7 +5,8 @@
 // Each image is copied once, zero-padded, with its columns split by phase modulo the stride
 // (Padded in the .cpp), so that for every kernel tap k = (c, r, q) the inputs that 8
 // consecutive output pixels of a row meet are 8 consecutive floats at a fixed offset off[k]
-// from the pixels' receptive-field corner, at any stride and dilation.
+// from the pixels' receptive-field corner, at any stride and dilation. (Backward-weight of a
+// 1x1 unpadded stride-1 convolution skips the copy: the image is already in that layout.)
 //
 // Forward: an output tile is 6 output channels x 16 pixels (two runs of 8 pixels); the
 // micro-kernel loads its B rows straight from the padded image, where im2col would write and

@@ -1,0 +1,46 @@
+// Splits image rows into their column phases modulo a stride, so that a strided convolution
+// reads consecutive floats: padded column u goes to phase u % stride, position u / stride, and
+// output pixel j's tap at padded column j stride + d then sits at phase d % stride, position
+// j + d / stride (one step per pixel). Used by the direct kernels' padded copies and the
+// depthwise kernel.
+#pragma once
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <type_traits>
+
+namespace shrink::kernels::cpu {
+
+// Row `src` (w values, column j at padded column u = j + pad) into the phase rows at
+// dst + phase * phase_stride, position u / stride; positions outside the row are left as they are.
+template <class T>
+inline void split_row_by_phase(const T* src, std::int64_t w, std::int64_t pad, std::int64_t stride, T* dst,
+                               std::int64_t phase_stride) {
+  if (stride == 1) {
+    std::copy_n(src, w, dst + pad);
+    return;
+  }
+  std::int64_t j = 0;
+  if constexpr (std::is_same_v<T, float>) {
+    if (stride == 2) {  // 16 columns at a time into their 8 even and 8 odd ones
+      const std::int64_t pe = pad % 2, po = 1 - pe;  // phases of columns j even / odd
+      float* even = dst + pe * phase_stride;
+      float* odd = dst + po * phase_stride;
+      const __m256i order = _mm256_setr_epi32(0, 1, 4, 5, 2, 3, 6, 7);
+      for (; j + 16 <= w; j += 16) {
+        const __m256 lo = _mm256_loadu_ps(src + j), hi = _mm256_loadu_ps(src + j + 8);
+        const __m256 e = _mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(2, 0, 2, 0));  // lo0 lo2 hi0 hi2 | ...
+        const __m256 o = _mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(3, 1, 3, 1));
+        _mm256_storeu_ps(even + (j + pad) / 2, _mm256_permutevar8x32_ps(e, order));
+        _mm256_storeu_ps(odd + (j + 1 + pad) / 2, _mm256_permutevar8x32_ps(o, order));
+      }
+    }
+  }
+  for (; j < w; ++j) {
+    const std::int64_t u = j + pad;
+    dst[u % stride * phase_stride + u / stride] = src[j];
+  }
+}
+
+}  // namespace shrink::kernels::cpu
