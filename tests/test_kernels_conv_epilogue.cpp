@@ -42,6 +42,7 @@ const std::vector<Conv2dShape>& shapes() {
       conv(3, 6, 9, 7, 5, 1, 1, 2, 2, 0, 0, 1, 1, 1),      // strided 1x1: the subsampled path
       conv(2, 5, 6, 7, 9, 1, 1, 1, 1, 0, 0, 1, 1, 1),      // 1x1
       conv(3, 8, 4, 4, 24, 1, 1, 1, 1, 0, 0, 1, 1, 1),     // 1x1 run as one row of 16 pixels
+      conv(2, 40, 9, 11, 13, 3, 3, 1, 1, 1, 1, 1, 1, 1),   // direct: k = 360 in two blocks, the last finishes
       conv(2, 6, 9, 8, 6, 3, 3, 1, 1, 1, 1, 1, 1, 6),      // depthwise 3x3
       conv(2, 3, 9, 8, 3, 5, 5, 2, 1, 2, 2, 1, 1, 3),      // depthwise 5x5, stride 2 x 1
       conv(2, 4, 9, 36, 4, 3, 3, 2, 2, 1, 1, 1, 1, 4),     // depthwise 3x3, stride 2: column phases

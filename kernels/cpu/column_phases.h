@@ -17,11 +17,13 @@ namespace shrink::kernels::cpu {
 template <class T>
 inline void split_row_by_phase(const T* src, std::int64_t w, std::int64_t pad, std::int64_t stride, T* dst,
                                std::int64_t phase_stride) {
+  std::int64_t j = 0;
   if (stride == 1) {
-    std::copy_n(src, w, dst + pad);
+    if constexpr (std::is_same_v<T, float>)  // inline: rows are short, a memmove call per row cost more
+      for (; j + 8 <= w; j += 8) _mm256_storeu_ps(dst + pad + j, _mm256_loadu_ps(src + j));
+    std::copy(src + j, src + w, dst + pad + j);
     return;
   }
-  std::int64_t j = 0;
   if constexpr (std::is_same_v<T, float>) {
     if (stride == 2) {  // 16 columns at a time into their 8 even and 8 odd ones
       const std::int64_t pe = pad % 2, po = 1 - pe;  // phases of columns j even / odd

@@ -278,32 +278,37 @@ void forward_depthwise_fixed(const Conv2dShape& s, const T* x, const T* w, const
       const std::int64_t u = q * s.dilation_w;
       off[r * KW + q] = (u % sw * hp + r * s.dilation_h) * wq + u / sw;
     }
-#pragma omp parallel for schedule(static) if (planes > 1 && planes * oh * ow * KH * KW > kParallelGrain)
-  for (std::int64_t plane = 0; plane < planes; ++plane) {
-    const std::int64_t c = plane % s.c_in;
-    const T* src = x + plane * s.h * s.w;  // (h, w), or the (sw, hp, wq) copy
-    if (copied) {
-      T* buf = scratch<T, 2>(sw * hp * wq);
-      std::fill_n(buf, sw * hp * wq, T(0));
-      for (std::int64_t i = 0; i < s.h; ++i)
-        split_row_by_phase(src + i * s.w, s.w, s.pad_w, sw, buf + (i + s.pad_h) * wq, hp * wq);
-      src = buf;
-    }
-    T tap[KH * KW];
-    std::copy_n(w + c * KH * KW, KH * KW, tap);
-    const T b = bias ? bias[c] : T(0);
-    T* yp = y + plane * oh * ow;  // (out_h, out_w)
-    for (std::int64_t i = 0; i < oh; ++i) {
-      const T* base = src + i * sh * wq;
-      T* yrow = yp + i * ow;
-#pragma omp simd
-      for (std::int64_t j = 0; j < ow; ++j) {
-        T acc = b;
-        for (int t = 0; t < KH * KW; ++t) acc += tap[t] * base[off[t] + j];
-        yrow[j] = acc;
+#pragma omp parallel if (planes > 1 && planes * oh * ow * KH * KW > kParallelGrain)
+  {
+    // Each thread's copy: zeroed once, since every plane then writes the same interior positions.
+    T* const buf = copied ? scratch<T, 2>(sw * hp * wq) : nullptr;
+    if (copied) std::fill_n(buf, sw * hp * wq, T(0));
+#pragma omp for schedule(static)
+    for (std::int64_t plane = 0; plane < planes; ++plane) with_epilogue(post, [&]<bool Add, EpilogueAct Act>() {
+      const std::int64_t c = plane % s.c_in;
+      const T* src = x + plane * s.h * s.w;  // (h, w), or the (sw, hp, wq) copy
+      if (copied) {
+        for (std::int64_t i = 0; i < s.h; ++i)
+          split_row_by_phase(src + i * s.w, s.w, s.pad_w, sw, buf + (i + s.pad_h) * wq, hp * wq);
+        src = buf;
       }
-    }
-    apply_epilogue(post, residual_at<T>(post, plane * oh * ow), yp, oh * ow);
+      T tap[KH * KW];
+      std::copy_n(w + c * KH * KW, KH * KW, tap);
+      const T b = bias ? bias[c] : T(0);
+      T* yp = y + plane * oh * ow;                            // (out_h, out_w)
+      const T* rp = residual_at<T>(post, plane * oh * ow);  // the residual there, when Add
+      for (std::int64_t i = 0; i < oh; ++i) {
+        const T* base = src + i * sh * wq;
+        T* yrow = yp + i * ow;
+        const T* rrow = Add ? rp + i * ow : nullptr;
+#pragma omp simd
+        for (std::int64_t j = 0; j < ow; ++j) {
+          T acc = b;
+          for (int t = 0; t < KH * KW; ++t) acc += tap[t] * base[off[t] + j];
+          yrow[j] = epilogue1<Add, Act>(acc, Add ? rrow[j] : T(0));  // in the store: no pass of its own
+        }
+      }
+    });
   }
 }
 

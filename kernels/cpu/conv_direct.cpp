@@ -43,7 +43,8 @@ struct Padded {
   std::int64_t image(std::int64_t channels) const { return channels * plane() + kSlack; }
 };
 void pad_image(const Conv2dShape& s, const Padded& p, const float* x, std::int64_t channels, float* dst) {
-  std::fill_n(dst, p.image(channels), 0.0f);
+  const bool rows_cover_planes = s.pad_h == 0 && s.pad_w == 0 && p.sw == 1;  // then only the slack is zero
+  std::fill(rows_cover_planes ? dst + channels * p.plane() : dst, dst + p.image(channels), 0.0f);
   for (std::int64_t c = 0; c < channels; ++c)
     for (std::int64_t i = 0; i < s.h; ++i)  // row i + pad_h of phase 0 of plane c
       split_row_by_phase(x + (c * s.h + i) * s.w, s.w, s.pad_w, p.sw, dst + (c * p.sw * p.hp + i + s.pad_h) * p.wq,
@@ -104,24 +105,47 @@ Conv2dShape as_one_row(const Conv2dShape& s) {
   return t;
 }
 
-// Stores `n` <= 8 lanes of acc at c (beta 0: overwrite, never reading c; beta 1: accumulate).
-inline void store_run(float* c, __m256 acc, std::int64_t n, float beta) {
+// What the last k block's store finishes each output with (earlier blocks store the plain
+// partial sums): + bias, then the epilogue (conv_epilogue.h), in the order the separate passes
+// took, so the bits are theirs; in the store, where a pass over the output after the tiles had
+// cost 17% of a pruned MobileNetV2's inference (perf, 1 thread).
+struct TileFinish {
+  bool last = false;         // this k block is the last: finish the values
+  const float* bias = nullptr;  // the tile's R rows' biases, or null
+  const float* r0 = nullptr;    // the residual at c0 and c1 (row stride ldc), when Add
+  const float* r1 = nullptr;
+};
+
+// Stores `n` <= 8 lanes of acc at c (beta 0: overwrite, never reading c; beta 1: accumulate),
+// finished with `bias` and the residual at r when `last`. A missing bias is -0, which adds
+// nothing to any value, -0 and NaN included.
+template <bool Add, EpilogueAct Act>
+inline void store_run(float* c, __m256 acc, std::int64_t n, float beta, bool last, float bias, const float* r) {
   if (n == kRun) {
-    _mm256_storeu_ps(c, beta == 0.0f ? acc : _mm256_add_ps(acc, _mm256_loadu_ps(c)));
+    __m256 v = beta == 0.0f ? acc : _mm256_add_ps(acc, _mm256_loadu_ps(c));
+    if (last) {
+      v = _mm256_add_ps(v, _mm256_set1_ps(bias));
+      v = epilogue8<Add, Act>(v, Add ? _mm256_loadu_ps(r) : v);
+    }
+    _mm256_storeu_ps(c, v);
     return;
   }
   alignas(32) float lanes[kRun];
   _mm256_store_ps(lanes, acc);
-  for (std::int64_t j = 0; j < n; ++j) c[j] = beta == 0.0f ? lanes[j] : c[j] + lanes[j];
+  for (std::int64_t j = 0; j < n; ++j) {
+    float v = beta == 0.0f ? lanes[j] : c[j] + lanes[j];
+    if (last) v = epilogue1<Add, Act>(v + bias, Add ? r[j] : 0.0f);
+    c[j] = v;
+  }
 }
 
 // Forward tile: C rows 0..R-1 (output channels, row stride ldc) at runs c0 (n0 pixels) and c1
 // (n1 pixels, 0 for none) = beta C + sum over kc taps of A panel (kc x kMR) times the B rows
-// b0[off[t]], b1[off[t]].
-template <int R>
+// b0[off[t]], b1[off[t]], finished by `fin`.
+template <int R, bool Add, EpilogueAct Act>
 void forward_tile(std::int64_t kc, const float* __restrict a, const std::int64_t* __restrict off,
                   const float* b0, const float* b1, float* c0, float* c1, std::int64_t ldc,
-                  std::int64_t n0, std::int64_t n1, float beta) {
+                  std::int64_t n0, std::int64_t n1, float beta, const TileFinish& fin) {
   __m256 acc[R][2];
 #pragma GCC unroll 6
   for (int i = 0; i < R; ++i) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
@@ -138,15 +162,18 @@ void forward_tile(std::int64_t kc, const float* __restrict a, const std::int64_t
   }
 #pragma GCC unroll 6
   for (int i = 0; i < R; ++i) {
-    store_run(c0 + i * ldc, acc[i][0], n0, beta);
-    if (n1 > 0) store_run(c1 + i * ldc, acc[i][1], n1, beta);
+    const float bias = fin.bias ? fin.bias[i] : -0.0f;
+    store_run<Add, Act>(c0 + i * ldc, acc[i][0], n0, beta, fin.last, bias, Add ? fin.r0 + i * ldc : nullptr);
+    if (n1 > 0) store_run<Add, Act>(c1 + i * ldc, acc[i][1], n1, beta, fin.last, bias, Add ? fin.r1 + i * ldc : nullptr);
   }
 }
 
 using ForwardTile = void (*)(std::int64_t, const float*, const std::int64_t*, const float*, const float*,
-                             float*, float*, std::int64_t, std::int64_t, std::int64_t, float);
-constexpr ForwardTile kForwardTile[kMR + 1] = {nullptr, forward_tile<1>, forward_tile<2>, forward_tile<3>,
-                                               forward_tile<4>, forward_tile<5>, forward_tile<6>};
+                             float*, float*, std::int64_t, std::int64_t, std::int64_t, float, const TileFinish&);
+template <bool Add, EpilogueAct Act>
+constexpr ForwardTile kForwardTile[kMR + 1] = {
+    nullptr,                      forward_tile<1, Add, Act>, forward_tile<2, Add, Act>, forward_tile<3, Add, Act>,
+    forward_tile<4, Add, Act>, forward_tile<5, Add, Act>, forward_tile<6, Add, Act>};
 
 // Backward-weight tile: sums (R taps x 16 channels, row t at t kNR) += sum over the pixels of
 // one image of x-tap values (broadcast from a[t] + pixel offset) times dy panel rows (16
@@ -209,7 +236,6 @@ void conv2d_forward_direct(const Conv2dShape& s, const float* x, const float* w,
   const std::vector<std::int64_t> off = tap_offsets(s, pad, cig);
   // A tile is two runs; runs are numbered row by row, so a tile may span two output rows.
   const std::int64_t runs_per_row = ceil_div(ow, kRun), runs = oh * runs_per_row, tiles = ceil_div(runs, 2);
-  auto run_pixel = [&](std::int64_t u) { return u / runs_per_row * ow + u % runs_per_row * kRun; };
   // Work items: whole images when there are enough of them, else parts of an image's tiles
   // (each part pads its image again: cheap beside its share of the multiply-adds).
   const int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
@@ -223,6 +249,8 @@ void conv2d_forward_direct(const Conv2dShape& s, const float* x, const float* w,
         pack_panel_a(w + (g * cog + panel_start(j)) * k + p0, k, true, panel_start(j + 1) - panel_start(j), kc,
                      1.0f, wpack + (g * k + p0) * m_pad + j * kMR * kc);
     }
+  const ForwardTile* tile_kernels = nullptr;  // the ones with post's epilogue
+  with_epilogue(post, [&]<bool Add, EpilogueAct Act>() { tile_kernels = kForwardTile<Add, Act>; });
   const bool parallel = threads > 1 && items > 1 && s.n * s.c_out * p * k > kConvParallelWork;
 #pragma omp parallel for schedule(static) if (parallel)
   for (std::int64_t item = 0; item < items; ++item) {
@@ -233,39 +261,31 @@ void conv2d_forward_direct(const Conv2dShape& s, const float* x, const float* w,
     for (std::int64_t g = 0; g < s.groups; ++g) {
       const float* image = padded + g * cig * pad.plane();
       float* y_g = y + (img * s.c_out + g * cog) * p;
+      const float* r_g = residual_at<float>(post, (img * s.c_out + g * cog) * p);  // null without one
       for (std::int64_t p0 = 0; p0 < k; p0 += kKC) {
         const std::int64_t kc = std::min(kKC, k - p0);
         const float beta = p0 == 0 ? 0.0f : 1.0f;  // later k blocks accumulate onto the first
         for (std::int64_t tile = t0; tile < t1; ++tile) {
           // Run u: output row u / runs_per_row, pixels from (u % runs_per_row) kRun.
           const float* b[2];
-          float* c[2];
-          std::int64_t n[2] = {0, 0};
+          std::int64_t at[2], n[2] = {0, 0};  // the runs' output offsets in y_g and lengths
           for (int h = 0; h < 2; ++h) {
             const std::int64_t u = std::min(2 * tile + h, runs - 1);
             const std::int64_t i = u / runs_per_row, j = u % runs_per_row * kRun;
             b[h] = image + i * s.stride_h * pad.wq + j;
-            c[h] = y_g + i * ow + j;
+            at[h] = i * ow + j;
             if (2 * tile + h < runs) n[h] = std::min(kRun, ow - j);
           }
           for (std::int64_t j = 0; j < panels; ++j) {
             const std::int64_t ip = panel_start(j);
-            kForwardTile[panel_start(j + 1) - ip](kc, wpack + (g * k + p0) * m_pad + j * kMR * kc, off.data() + p0,
-                                                  b[0], b[1], c[0] + ip * p, c[1] + ip * p, p, n[0], n[1], beta);
+            TileFinish fin;
+            fin.last = p0 + kc == k;
+            fin.bias = bias ? bias + g * cog + ip : nullptr;
+            if (r_g) fin.r0 = r_g + ip * p + at[0], fin.r1 = r_g + ip * p + at[1];
+            tile_kernels[panel_start(j + 1) - ip](kc, wpack + (g * k + p0) * m_pad + j * kMR * kc, off.data() + p0,
+                                                  b[0], b[1], y_g + ip * p + at[0], y_g + ip * p + at[1], p, n[0],
+                                                  n[1], beta, fin);
           }
-        }
-      }
-      if (bias || !post.none()) {  // after the sum, as the GEMM path adds it; then the epilogue
-        // Runs partition the output rows in order, so a part's runs cover one pixel range.
-        const std::int64_t begin = run_pixel(2 * t0), end = run_pixel(std::min(2 * t1, runs));
-        for (std::int64_t o = 0; o < cog; ++o) {
-          float* yo = y_g + o * p;
-          if (bias) {
-            const float add = bias[g * cog + o];
-            for (std::int64_t q = begin; q < end; ++q) yo[q] += add;
-          }
-          const std::int64_t at = (img * s.c_out + g * cog + o) * p + begin;
-          apply_epilogue(post, residual_at<float>(post, at), yo + begin, end - begin);
         }
       }
     }

@@ -31,7 +31,7 @@
 
 namespace shrink::kernels::cpu {
 
-// Every non-depthwise shape; `post` (kernel_types.h) with the bias, per image.
+// Every non-depthwise shape; the bias and `post` (kernel_types.h) in the tiles' last stores.
 void conv2d_forward_direct(const Conv2dShape& s, const float* x, const float* w, const float* bias,
                            float* y, const ConvEpilogue& post = {});
 void conv2d_backward_weight_direct(const Conv2dShape& s, const float* x, const float* dy, float* dw);

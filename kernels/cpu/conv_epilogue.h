@@ -70,7 +70,7 @@ inline __m256 epilogue8(__m256 v, __m256 r) {
   return v;
 }
 
-// The same on four floats, and on one (a row's last partial tile).
+// The same on four floats, and on one value (a row's last partial tile; float64's loops).
 template <bool Add, EpilogueAct Act>
 inline __m128 epilogue4(__m128 v, __m128 r) {
   if constexpr (Add) v = _mm_add_ps(v, r);
@@ -78,11 +78,11 @@ inline __m128 epilogue4(__m128 v, __m128 r) {
   if constexpr (Act == EpilogueAct::Relu6) return _mm_min_ps(_mm_set1_ps(6.0f), _mm_max_ps(_mm_setzero_ps(), v));
   return v;
 }
-template <bool Add, EpilogueAct Act>
-inline float epilogue1(float v, float r) {
+template <bool Add, EpilogueAct Act, class T>
+inline T epilogue1(T v, T r) {
   if constexpr (Add) v = v + r;
-  if constexpr (Act == EpilogueAct::Relu) return formulas::unary_value<UnaryOp::Relu>(v, 0.0f);
-  if constexpr (Act == EpilogueAct::Relu6) return formulas::unary_value<UnaryOp::Relu6>(v, 0.0f);
+  if constexpr (Act == EpilogueAct::Relu) return formulas::unary_value<UnaryOp::Relu>(v, T(0));
+  if constexpr (Act == EpilogueAct::Relu6) return formulas::unary_value<UnaryOp::Relu6>(v, T(0));
   return v;
 }
 
