@@ -257,10 +257,14 @@ def write(data, cells, out_dir, targets, latency_threads):
     payload = {"data": data, "seeds": seeds, "cells": [{"key": k, "value": v} for k, v in cell_rows],
                "dense": [{"model": m, "seed": s, **v} for (m, s), v in dense.items()]}
     models = sorted({k["model"] for k, _ in cell_rows})
+
+    def dense_accuracies(model):
+        return [dense[(model, s)]["accuracy"] for s in seeds if (model, s) in dense]
+
     for model in models:
         if model not in METRIC_MODELS:
             continue
-        dense_acc = [dense[(model, s)]["accuracy"] for s in seeds if (model, s) in dense]
+        dense_acc = dense_accuracies(model)
         lines += [f"## {model}: highest reduction within 0.5 points of dense ({fmt_pct(dense_acc, 2)}%)", "",
                   "| method | refit | params removed % | FLOPs removed % | accuracy % | seeds |", "|---|---|---:|---:|---:|---:|"]
         for method in METRIC_METHODS:
@@ -301,7 +305,7 @@ def write(data, cells, out_dir, targets, latency_threads):
     for model in models:
         if model not in FLOP_MODELS:
             continue
-        dense_acc = [dense[(model, s)]["accuracy"] for s in seeds if (model, s) in dense]
+        dense_acc = dense_accuracies(model)
         lines += [f"## {model}: FLOP targets (dense {fmt_pct(dense_acc, 2)}%)", "",
                   "| method | refit | FLOPs target | FLOPs kept | params kept | after the cut % | after fine-tuning % | seeds |",
                   "|---|---|---:|---:|---:|---:|---:|---:|"]
@@ -316,9 +320,9 @@ def write(data, cells, out_dir, targets, latency_threads):
                                      f"{fmt_num([v['params'] / v['params_dense'] for v in vs])} | "
                                      f"{fmt_pct([v['accuracy_cut'] for v in vs], 2)} | "
                                      f"{fmt_pct([v['accuracy'] for v in vs], 2)} | {len(vs)} |")
-        lines.append(f"\nEach method cuts the dense model once to --target-flops T (the FLOPs kept are the "
-                     f"op-level counter's, after the cut), then fine-tunes it ({model}'s fine-tuning flags in DENSE); "
-                     f"accuracy is on the test set before and after the fine-tune.")
+        lines.append("\nEach method cuts the dense model once to --target-flops T (FLOPs and parameters kept: the "
+                     f"op-level counter's, on the pruned model), then fine-tunes it ({model}'s fine-tuning flags in "
+                     "DENSE); accuracy is on the test set before and after the fine-tune.")
         lines.append("")
     speed_rows = []
     for k, v in sorted(cell_rows, key=lambda kv: (kv[0]["model"], kv[0]["method"], kv[0]["seed"])):
