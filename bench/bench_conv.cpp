@@ -22,6 +22,7 @@
 #include "core/random.h"
 #include "kernels/backend.h"
 #include "kernels/cpu/conv_algorithm.h"
+#include "kernels/cpu/conv_depthwise_blocked.h"
 #include "kernels/cpu/conv_direct.h"
 #include "kernels/cpu/conv_winograd.h"
 #include "kernels/cpu/conv_winograd_channels_last.h"
@@ -147,8 +148,12 @@ const ConvLayer kConvLayers[] = {
     {"mobilenetv2.depthwise", 32, 144, 32, 144, 3, 1, 144},
     {"mobilenetv2.depthwise.down", 32, 144, 32, 144, 3, 2, 144},
     {"mobilenetv2.project", 32, 144, 32, 24, 1, 1, 1},
+    {"mobilenetv2.depthwise16", 32, 192, 16, 192, 3, 1, 192},
     {"mobilenetv2.expand8", 32, 64, 8, 384, 1, 1, 1},
+    {"mobilenetv2.depthwise8", 32, 384, 8, 384, 3, 1, 384},
+    {"mobilenetv2.depthwise8.down", 32, 384, 8, 384, 3, 2, 384},
     {"mobilenetv2.project8", 32, 384, 8, 64, 1, 1, 1},
+    {"mobilenetv2.depthwise4", 32, 960, 4, 960, 3, 1, 960},
     {"lenet5.conv1", 128, 1, 28, 6, 5, 1, 1},
     {"lenet5.conv2", 128, 6, 14, 16, 5, 1, 1},
     {"resnet18.layer1", 16, 64, 64, 64, 3, 1, 1},
@@ -168,12 +173,15 @@ shrink::kernels::Conv2dShape shape_of(const ConvLayer& l) {
 // Winograd; ForwardWinograd: the batched Winograd (tiles as lanes) on a 3x3 layer that conv2d
 // sends elsewhere; ForwardWinogradChannelsLast: the channels-last Winograd (channels as lanes) on every
 // layer of at most 16 channels each way: the measured alternatives behind conv2d's choice
-// (conv_winograd.h winograd_preferred, conv_winograd_channels_last.h winograd_channels_last_preferred).
+// (conv_winograd.h winograd_preferred, conv_winograd_channels_last.h winograd_channels_last_preferred);
+// ForwardDepthwiseBlocked: the 8-channel depthwise blocks on a depthwise layer that conv2d gives
+// the row loops (conv_depthwise_blocked.h depthwise_blocked_preferred).
 enum class ConvPass {
   Forward,
   ForwardDirect,
   ForwardWinograd,
   ForwardWinogradChannelsLast,
+  ForwardDepthwiseBlocked,
   BackwardInput,
   BackwardWeight,
   BackwardWeightDirect
@@ -216,6 +224,9 @@ void conv_kernel(benchmark::State& state, ConvLayer layer, ConvPass pass) {
       case ConvPass::ForwardWinogradChannelsLast:
         shrink::kernels::cpu::conv2d_forward_winograd_channels_last(s, x.data(), w.data(), nullptr, y.data());
         break;
+      case ConvPass::ForwardDepthwiseBlocked:
+        shrink::kernels::cpu::conv2d_forward_depthwise_blocked(s, x.data(), w.data(), nullptr, {}, y.data());
+        break;
       case ConvPass::BackwardInput: cpu.conv2d_backward_input(DType::Float32, s, w.data(), y.data(), x.data()); break;
       case ConvPass::BackwardWeight: cpu.conv2d_backward_weight(DType::Float32, s, x.data(), y.data(), w.data()); break;
       case ConvPass::BackwardWeightDirect:
@@ -248,6 +259,7 @@ const int kRegisterKernels = [] {
                                                      {"conv_fwd_direct/", ConvPass::ForwardDirect},
                                                      {"conv_fwd_winograd/", ConvPass::ForwardWinograd},
                                                      {"conv_fwd_winograd_channels_last/", ConvPass::ForwardWinogradChannelsLast},
+                                                     {"conv_fwd_depthwise_blocked/", ConvPass::ForwardDepthwiseBlocked},
                                                      {"conv_bwd_input/", ConvPass::BackwardInput},
                                                      {"conv_bwd_weight/", ConvPass::BackwardWeight},
                                                      {"conv_bwd_weight_direct/", ConvPass::BackwardWeightDirect}};
@@ -256,7 +268,8 @@ const int kRegisterKernels = [] {
       namespace cpu = shrink::kernels::cpu;
       const auto s = shape_of(layer);
       const bool forward = pass == ConvPass::Forward || pass == ConvPass::ForwardDirect ||
-                           pass == ConvPass::ForwardWinograd || pass == ConvPass::ForwardWinogradChannelsLast;
+                           pass == ConvPass::ForwardWinograd || pass == ConvPass::ForwardWinogradChannelsLast ||
+                           pass == ConvPass::ForwardDepthwiseBlocked;
       if (!forward && std::string(layer.model).rfind("resnet18", 0) == 0) continue;
       const cpu::ConvAlgorithm chosen = cpu::forward_algorithm(s);
       const bool winograd_chosen =
@@ -267,6 +280,7 @@ const int kRegisterKernels = [] {
       if (pass == ConvPass::ForwardWinogradChannelsLast &&
           (chosen == cpu::ConvAlgorithm::WinogradChannelsLast || !cpu::winograd_channels_last_applies(s)))
         continue;
+      if (pass == ConvPass::ForwardDepthwiseBlocked && chosen != cpu::ConvAlgorithm::Depthwise) continue;
       if (pass == ConvPass::BackwardWeightDirect && cpu::backward_weight_algorithm(s) != cpu::ConvAlgorithm::Winograd)
         continue;
       benchmark::RegisterBenchmark((prefix + layer_name(layer)).c_str(), conv_kernel, layer, pass)

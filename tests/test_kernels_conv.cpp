@@ -87,6 +87,21 @@ const Case kCases[] = {
     {"depthwise_3x3_stride2_unpadded", conv(2, 2, 8, 34, 2, 3, 3, 2, 2, 0, 0, 1, 1, 2)},
     {"depthwise_5x5_stride2_pad1_dil2", conv(1, 2, 17, 33, 2, 5, 5, 2, 2, 1, 1, 2, 2, 2)},
     {"depthwise_3x3_stride3", conv(2, 2, 10, 19, 2, 3, 3, 3, 3, 1, 1, 1, 1, 2)},
+    // Output rows of at most 8 run 8 channels per vector (conv_depthwise_blocked.h): a last
+    // block of 4, 1 or 3 channels; pixel counts that are not multiples of 8 on either side
+    // (12 and 35 in, 9, 4 and 12 out); stride 2 from 8x8 to 4x4; 5x5 dilated; a 3x2 kernel.
+    // The wider twins keep the row loops on the same filters.
+    {"depthwise_blocked_4x4_c20", conv(3, 20, 4, 4, 20, 3, 3, 1, 1, 1, 1, 1, 1, 20)},
+    {"depthwise_blocked_stride2_7x5_c9", conv(2, 9, 7, 5, 9, 3, 3, 2, 2, 1, 1, 1, 1, 9)},
+    {"depthwise_blocked_stride2_8x8", conv(2, 16, 8, 8, 16, 3, 3, 2, 2, 1, 1, 1, 1, 16)},
+    {"depthwise_blocked_5x5_dil2", conv(2, 8, 6, 6, 8, 5, 5, 1, 1, 4, 4, 2, 2, 8)},
+    {"depthwise_blocked_unpadded_5x5_in", conv(2, 16, 5, 5, 16, 3, 3, 1, 1, 0, 0, 1, 1, 16)},
+    {"depthwise_blocked_2x2_pad1", conv(4, 8, 2, 2, 8, 3, 3, 1, 1, 1, 1, 1, 1, 8)},
+    {"depthwise_blocked_3x2_stride2x1_c11", conv(3, 11, 7, 9, 11, 3, 2, 2, 1, 1, 0, 2, 1, 11)},
+    {"depthwise_blocked_big_parallel", conv(8, 64, 8, 8, 64, 3, 3, 1, 1, 1, 1, 1, 1, 64)},
+    {"depthwise_rows_3x2_wide", conv(3, 5, 7, 19, 5, 3, 2, 2, 1, 1, 0, 2, 1, 5)},
+    {"depthwise_rows_3x3_pad1_wide", conv(2, 3, 6, 17, 3, 3, 3, 1, 1, 1, 1, 1, 1, 3)},
+    {"depthwise_rows_5x5_stride2x1_wide", conv(2, 3, 9, 18, 3, 5, 5, 2, 1, 2, 2, 1, 1, 3)},
 };
 
 std::string describe(const Case& c) {

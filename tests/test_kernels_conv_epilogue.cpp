@@ -1,6 +1,6 @@
 // conv2d's epilogue (kernels/kernel_types.h ConvEpilogue: y = act(conv + bias + residual)) on
 // every CPU kernel: the channels-last and batched Winograd, the direct kernel (and its strided
-// 1x1 path), the depthwise loops (3x3, 5x5, any size) and float64's im2col + GEMM. Each result
+// 1x1 path), the depthwise row loops (3x3, 5x5, any size) and 8-channel blocks, and float64's im2col + GEMM. Each result
 // must be bit for bit the plain convolution followed by the separate add and activation
 // (formulas/unary.h), so fusing them in a model changes no output: over residuals with NaNs,
 // exact cancellations to zero and values either side of ReLU6's 0 and 6; with and without a
@@ -46,7 +46,12 @@ const std::vector<Conv2dShape>& shapes() {
       conv(2, 6, 9, 8, 6, 3, 3, 1, 1, 1, 1, 1, 1, 6),      // depthwise 3x3
       conv(2, 3, 9, 8, 3, 5, 5, 2, 1, 2, 2, 1, 1, 3),      // depthwise 5x5, stride 2 x 1
       conv(2, 4, 9, 36, 4, 3, 3, 2, 2, 1, 1, 1, 1, 4),     // depthwise 3x3, stride 2: column phases
-      conv(3, 5, 7, 9, 5, 3, 2, 2, 1, 1, 0, 2, 1, 5),      // depthwise 3x2: the generic loops
+      conv(3, 5, 7, 19, 5, 3, 2, 2, 1, 1, 0, 2, 1, 5),     // depthwise 3x2: the generic loops
+      conv(3, 5, 7, 9, 5, 3, 2, 2, 1, 1, 0, 2, 1, 5),      // depthwise 3x2, rows of 8: 8 channels per vector
+      conv(2, 12, 4, 4, 12, 3, 3, 1, 1, 1, 1, 1, 1, 12),   // depthwise 4x4: blocks of 8 and 4 channels
+      conv(3, 16, 8, 8, 16, 3, 3, 2, 2, 1, 1, 1, 1, 16),   // depthwise 8x8 -> 4x4, stride 2
+      conv(2, 8, 3, 5, 8, 3, 3, 1, 1, 1, 1, 1, 1, 8),      // depthwise 3x5: 15 pixels, a partial group
+      conv(8, 64, 8, 8, 64, 3, 3, 1, 1, 1, 1, 1, 1, 64),   // depthwise blocks above the OpenMP grain
   };
   return all;
 }
@@ -157,7 +162,7 @@ TEST_P(ConvEpilogueThreads, EveryFloatKernelMatchesTheSeparateOps) {
           });
   }
   // The table reaches every float forward algorithm through conv2d itself.
-  for (auto a : {cpu::ConvAlgorithm::Depthwise, cpu::ConvAlgorithm::WinogradChannelsLast,
+  for (auto a : {cpu::ConvAlgorithm::Depthwise, cpu::ConvAlgorithm::DepthwiseBlocked, cpu::ConvAlgorithm::WinogradChannelsLast,
                  cpu::ConvAlgorithm::Winograd, cpu::ConvAlgorithm::Direct})
     EXPECT_TRUE(chosen.count(a)) << cpu::algorithm_name(a) << " is chosen for no shape of the table";
 }

@@ -212,6 +212,9 @@ TEST(ConvAlgorithm, FollowsThePreferencesPerPass) {
   EXPECT_EQ(cpu::forward_algorithm(conv(64, 8, 32, 32, 4, 3, 3, 1, 1, 1, 1, 1, 1, 1)), ConvAlgorithm::Direct);
   EXPECT_EQ(cpu::forward_algorithm(conv(64, 8, 16, 16, 8, 3, 3, 2, 2, 1, 1, 1, 1, 1)), ConvAlgorithm::Direct);
   EXPECT_EQ(cpu::forward_algorithm(conv(64, 16, 16, 16, 16, 3, 3, 1, 1, 1, 1, 1, 1, 16)), ConvAlgorithm::Depthwise);
+  EXPECT_EQ(cpu::forward_algorithm(conv(64, 16, 8, 8, 16, 3, 3, 1, 1, 1, 1, 1, 1, 16)), ConvAlgorithm::DepthwiseBlocked);
+  EXPECT_EQ(cpu::forward_algorithm(conv(64, 16, 16, 16, 16, 3, 3, 2, 2, 1, 1, 1, 1, 16)), ConvAlgorithm::DepthwiseBlocked);
+  EXPECT_EQ(cpu::backward_input_algorithm(conv(64, 16, 8, 8, 16, 3, 3, 1, 1, 1, 1, 1, 1, 16)), ConvAlgorithm::Depthwise);
   // 16 -> 8 at 32x32: its backward-input is the forward 8 -> 16 convolution (batched Winograd);
   // at stride 2 it is no forward convolution.
   const Conv2dShape narrowing = conv(64, 16, 32, 32, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1);

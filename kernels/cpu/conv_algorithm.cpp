@@ -1,5 +1,6 @@
 #include "kernels/cpu/conv_algorithm.h"
 
+#include "kernels/cpu/conv_depthwise_blocked.h"
 #include "kernels/cpu/conv_direct.h"
 #include "kernels/cpu/conv_winograd.h"
 #include "kernels/cpu/conv_winograd_channels_last.h"
@@ -9,7 +10,7 @@ namespace shrink::kernels::cpu {
 bool is_depthwise(const Conv2dShape& s) { return s.groups == s.c_in && s.groups == s.c_out; }
 
 ConvAlgorithm forward_algorithm(const Conv2dShape& s) {
-  if (is_depthwise(s)) return ConvAlgorithm::Depthwise;
+  if (is_depthwise(s)) return depthwise_blocked_preferred(s) ? ConvAlgorithm::DepthwiseBlocked : ConvAlgorithm::Depthwise;
   if (winograd_channels_last_preferred(s)) return ConvAlgorithm::WinogradChannelsLast;
   if (winograd_preferred(s)) return ConvAlgorithm::Winograd;
   return ConvAlgorithm::Direct;
@@ -29,6 +30,7 @@ ConvAlgorithm backward_weight_algorithm(const Conv2dShape& s) {
 const char* algorithm_name(ConvAlgorithm a) {
   switch (a) {
     case ConvAlgorithm::Depthwise: return "depthwise";
+    case ConvAlgorithm::DepthwiseBlocked: return "depthwise_blocked";
     case ConvAlgorithm::WinogradChannelsLast: return "winograd_channels_last";
     case ConvAlgorithm::Winograd: return "winograd";
     case ConvAlgorithm::Direct: return "direct";

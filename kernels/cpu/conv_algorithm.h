@@ -8,7 +8,8 @@
 namespace shrink::kernels::cpu {
 
 enum class ConvAlgorithm {
-  Depthwise,             // groups == c_in == c_out: its own loops in conv.cpp
+  Depthwise,             // groups == c_in == c_out: its own loops in conv.cpp, along output rows
+  DepthwiseBlocked,      // conv_depthwise_blocked.h: 8 channels per vector (short output rows)
   WinogradChannelsLast,  // conv_winograd_channels_last.h: 8 channels per vector (narrow layers, small maps)
   Winograd,              // conv_winograd.h: 8 tiles per vector, one GEMM per tile position
   Direct,                // conv_direct.h: the GEMM micro-kernel reading the padded image

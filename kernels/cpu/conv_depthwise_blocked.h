@@ -1,0 +1,25 @@
+// Depthwise forward on blocks of 8 channels, for maps whose output rows are short.
+//
+// conv.cpp's depthwise loops vectorise along an output row: a row of 4 or 8 pixels is one
+// partial vector plus a loop's setup, and every plane pays its own padded copy and setup, so a
+// MobileNetV2's 8x8 and 4x4 layers ran at a fraction of the FMA rate (the 3x3 depthwise was 43%
+// of a pruned MobileNetV2's inference, perf, 1 thread). Here a vector holds one pixel of 8
+// channels, as in channels-last layouts: each block of 8 planes is transposed into a
+// zero-bordered channels-last copy (hp x wp pixels of 8 floats, one per thread), every output
+// pixel is then kh kw full-width FMAs whatever the map's width, stride or dilation, and 8 output
+// pixels at a time are transposed back to the planes, with the epilogue (bias, residual,
+// ReLU/ReLU6) in the store. A last block of fewer than 8 channels runs with zero lanes.
+// Each output is summed as the row loops sum it (the bias, then the taps row by row, one FMA
+// each), so the two kernels give the same bits.
+#pragma once
+#include "kernels/kernel_types.h"
+
+namespace shrink::kernels::cpu {
+
+// Depthwise (groups == c_in == c_out) with output rows too short for the row loops.
+bool depthwise_blocked_preferred(const Conv2dShape& s);
+
+void conv2d_forward_depthwise_blocked(const Conv2dShape& s, const float* x, const float* w, const float* bias,
+                                      const ConvEpilogue& post, float* y);
+
+}  // namespace shrink::kernels::cpu
