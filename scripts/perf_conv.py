@@ -18,8 +18,10 @@ MODEL_FILTER = "^(train_step|inference)/"
 KERNEL_FILTER = "^conv_"
 # <pass><suffix>/<layer>: a kernel that conv2d does not choose for that call, timed beside the
 # one it chooses (<pass>/<layer>, whose benchmark label names it): conv_fwd_direct,
-# conv_bwd_weight_direct, conv_fwd_winograd (the batched Winograd), conv_fwd_winograd_channels_last.
-ALTERNATIVES = {"_winograd_channels_last": "winograd_channels_last", "_winograd": "winograd", "_direct": "direct"}
+# conv_bwd_weight_direct, conv_fwd_winograd (the batched Winograd), conv_fwd_winograd_channels_last,
+# conv_fwd_depthwise_blocked (8-channel blocks on a depthwise layer given to the row loops).
+ALTERNATIVES = {"_winograd_channels_last": "winograd_channels_last", "_winograd": "winograd", "_direct": "direct",
+                "_depthwise_blocked": "depthwise_blocked"}
 
 
 def gb_args(args):
@@ -155,7 +157,8 @@ def render_conv(conv):
               f"padding p, groups g); GFLOP/s = 2 · multiply-adds / time. FP32 FMA peak measured in the same "
               f"run (`peak/fma`, independent 8-wide FMA chains on every thread): **{peak:.1f} GFLOP/s on "
               f"{t} threads**. kernel: the one conv2d runs for the call (`direct`, `winograd` (batched), "
-              f"`winograd_channels_last`, `depthwise`, `im2col`). PyTorch: `F.conv2d` and "
+              f"`winograd_channels_last`, `depthwise` (row loops), `depthwise_blocked` (8 channels per vector), "
+              f"`im2col`). PyTorch: `F.conv2d` and "
               f"`aten.convolution_backward` (oneDNN) on the same shapes.",
               "", "| layer | shape | pass | kernel | shrink (ms) | shrink GFLOP/s | % of peak | PyTorch (ms) | "
               "PyTorch GFLOP/s | ratio |", "|---|---|---|---|---:|---:|---:|---:|---:|---:|"]
