@@ -89,7 +89,7 @@ const Case kCases[] = {
     {"depthwise_3x3_stride3", conv(2, 2, 10, 19, 2, 3, 3, 3, 3, 1, 1, 1, 1, 2)},
     // Output rows of at most 8 run 8 channels per vector (conv_depthwise_blocked.h): a last
     // block of 4, 1 or 3 channels; pixel counts that are not multiples of 8 on either side
-    // (12 and 35 in, 9, 4 and 12 out); stride 2 from 8x8 to 4x4; 5x5 dilated; a 3x2 kernel.
+    // (35, 25, 63 and 4 in; 12, 9, 4 and 36 out); stride 2 from 8x8 to 4x4; 5x5 dilated; a 3x2 kernel.
     // The wider twins keep the row loops on the same filters.
     {"depthwise_blocked_4x4_c20", conv(3, 20, 4, 4, 20, 3, 3, 1, 1, 1, 1, 1, 1, 20)},
     {"depthwise_blocked_stride2_7x5_c9", conv(2, 9, 7, 5, 9, 3, 3, 2, 2, 1, 1, 1, 1, 9)},

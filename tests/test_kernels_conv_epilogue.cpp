@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "kernels/cpu/conv_algorithm.h"
+#include "kernels/cpu/conv_depthwise_blocked.h"
 #include "kernels/cpu/conv_direct.h"
 #include "kernels/cpu/conv_winograd.h"
 #include "kernels/cpu/conv_winograd_channels_last.h"
@@ -47,6 +48,8 @@ const std::vector<Conv2dShape>& shapes() {
       conv(2, 3, 9, 8, 3, 5, 5, 2, 1, 2, 2, 1, 1, 3),      // depthwise 5x5, stride 2 x 1
       conv(2, 4, 9, 36, 4, 3, 3, 2, 2, 1, 1, 1, 1, 4),     // depthwise 3x3, stride 2: column phases
       conv(3, 5, 7, 19, 5, 3, 2, 2, 1, 1, 0, 2, 1, 5),     // depthwise 3x2: the generic loops
+      conv(2, 8, 9, 17, 8, 3, 3, 1, 1, 1, 1, 1, 1, 8),     // depthwise 3x3, rows of 17: the row loops
+      conv(2, 3, 9, 18, 3, 5, 5, 2, 1, 2, 2, 1, 1, 3),     // depthwise 5x5, stride 2 x 1, rows of 18
       conv(3, 5, 7, 9, 5, 3, 2, 2, 1, 1, 0, 2, 1, 5),      // depthwise 3x2, rows of 8: 8 channels per vector
       conv(2, 12, 4, 4, 12, 3, 3, 1, 1, 1, 1, 1, 1, 12),   // depthwise 4x4: blocks of 8 and 4 channels
       conv(3, 16, 8, 8, 16, 3, 3, 2, 2, 1, 1, 1, 1, 16),   // depthwise 8x8 -> 4x4, stride 2
@@ -165,6 +168,28 @@ TEST_P(ConvEpilogueThreads, EveryFloatKernelMatchesTheSeparateOps) {
   for (auto a : {cpu::ConvAlgorithm::Depthwise, cpu::ConvAlgorithm::DepthwiseBlocked, cpu::ConvAlgorithm::WinogradChannelsLast,
                  cpu::ConvAlgorithm::Winograd, cpu::ConvAlgorithm::Direct})
     EXPECT_TRUE(chosen.count(a)) << cpu::algorithm_name(a) << " is chosen for no shape of the table";
+}
+
+// The 8-channel blocks sum each output in the row loops' order (conv_depthwise_blocked.h), so on
+// shapes that conv2d gives the row loops (output rows wider than 8: 3x3, 5x5 and the generic
+// 3x2 loop) the blocks must give the same bits, epilogue included.
+TEST_P(ConvEpilogueThreads, DepthwiseBlocksGiveTheRowLoopsBits) {
+  for (const Conv2dShape& s : shapes()) {
+    if (cpu::forward_algorithm(s) != cpu::ConvAlgorithm::Depthwise) continue;
+    const auto x = random_vec<float>(s.n * s.c_in * s.h * s.w, -1, 1, 1);
+    const auto w = random_vec<float>(s.c_out * s.kh * s.kw, -1, 1, 2);
+    const auto b = random_vec<float>(s.c_out, -1, 1, 3);
+    const std::int64_t y_size = s.n * s.c_out * s.out_h() * s.out_w();
+    const auto r = random_vec<float>(y_size, -4, 4, 4);
+    ConvEpilogue post;
+    post.residual = r.data();
+    post.activate = true;
+    post.activation = UnaryOp::Relu6;
+    std::vector<float> rows(static_cast<std::size_t>(y_size)), blocks(rows.size());
+    cpu().conv2d(DType::Float32, s, x.data(), w.data(), b.data(), post, rows.data());
+    cpu::conv2d_forward_depthwise_blocked(s, x.data(), w.data(), b.data(), post, blocks.data());
+    expect_same_bits(blocks, rows, "blocks vs row loops, " + describe(s));
+  }
 }
 
 TEST_P(ConvEpilogueThreads, Float64MatchesTheSeparateOps) {

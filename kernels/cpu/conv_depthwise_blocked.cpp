@@ -1,7 +1,6 @@
 #include "kernels/cpu/conv_depthwise_blocked.h"
 
 #include <immintrin.h>
-#include <omp.h>
 
 #include <algorithm>
 #include <cstdint>
