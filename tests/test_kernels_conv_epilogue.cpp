@@ -170,10 +170,12 @@ TEST_P(ConvEpilogueThreads, EveryFloatKernelMatchesTheSeparateOps) {
     EXPECT_TRUE(chosen.count(a)) << cpu::algorithm_name(a) << " is chosen for no shape of the table";
 }
 
-// The 8-channel blocks sum each output in the row loops' order (conv_depthwise_blocked.h), so on
+// The 8-channel blocks sum each output in the row loops' order (conv_depthwise_blocked.h). On
 // shapes that conv2d gives the row loops (output rows wider than 8: 3x3, 5x5 and the generic
-// 3x2 loop) the blocks must give the same bits, epilogue included.
-TEST_P(ConvEpilogueThreads, DepthwiseBlocksGiveTheRowLoopsBits) {
+// 3x2 loop) both must agree to within rounding, epilogue included. Not to the bit: the blocks
+// call FMA explicitly, while the row loops' `acc += w * x` is an FMA only where the compiler
+// contracts it (the Release build does; the -O1 sanitizer build does not).
+TEST_P(ConvEpilogueThreads, DepthwiseBlocksAgreeWithTheRowLoops) {
   for (const Conv2dShape& s : shapes()) {
     if (cpu::forward_algorithm(s) != cpu::ConvAlgorithm::Depthwise) continue;
     const auto x = random_vec<float>(s.n * s.c_in * s.h * s.w, -1, 1, 1);
@@ -188,7 +190,9 @@ TEST_P(ConvEpilogueThreads, DepthwiseBlocksGiveTheRowLoopsBits) {
     std::vector<float> rows(static_cast<std::size_t>(y_size)), blocks(rows.size());
     cpu().conv2d(DType::Float32, s, x.data(), w.data(), b.data(), post, rows.data());
     cpu::conv2d_forward_depthwise_blocked(s, x.data(), w.data(), b.data(), post, blocks.data());
-    expect_same_bits(blocks, rows, "blocks vs row loops, " + describe(s));
+    for (std::size_t i = 0; i < rows.size(); ++i)
+      ASSERT_NEAR(blocks[i], rows[i], 1e-6 * (1 + std::fabs(rows[i]))) << "blocks vs row loops at " << i << ", "
+                                                                        << describe(s);
   }
 }
 

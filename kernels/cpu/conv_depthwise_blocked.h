@@ -9,8 +9,8 @@
 // pixel is then kh kw full-width FMAs whatever the map's width, stride or dilation, and 8 output
 // pixels at a time are transposed back to the planes, with the epilogue (bias, residual,
 // ReLU/ReLU6) in the store. A last block of fewer than 8 channels runs with zero lanes.
-// Each output is summed as the row loops sum it (the bias, then the taps row by row, one FMA
-// each), so the two kernels give the same bits.
+// Each output is summed in the row loops' order (the bias, then the taps row by row, one FMA
+// each): the same bits wherever the compiler contracts the row loops' multiply-adds to FMAs.
 #pragma once
 #include "kernels/kernel_types.h"
 
