@@ -3,6 +3,7 @@
 // and with any thread count. Each draw advances the offset by the values consumed.
 #pragma once
 #include <cstdint>
+#include <vector>
 
 namespace shrink {
 
@@ -35,6 +36,16 @@ class Generator {
   std::uint64_t offset_ = 0;
   bool fills_ = true;
 };
+
+// min(n, total) distinct indices of [0, total), drawn by a partial Fisher-Yates shuffle with
+// `gen` (a seeded random subset, in draw order). n and total must not be negative.
+std::vector<std::int64_t> sample_indices(std::int64_t total, std::int64_t n, Generator& gen);
+
+// A seed for one use of a run's seed: `stream` names the use (shuffling, augmentation, a
+// subset) and `index` its instance (an epoch). The SplitMix64 finaliser (Steele et al. 2014)
+// spreads nearby (seed, index) pairs into unrelated Philox keys, so the uses' streams never
+// overlap the run's own Generator(seed).
+std::uint64_t derive_seed(std::uint64_t seed, std::uint64_t index, std::uint64_t stream);
 
 // Turns a generator's fills off for a scope (Generator::set_fills), restoring them after.
 class FillsOff {

@@ -14,19 +14,7 @@ namespace {
 // step, few enough to bound memory.
 constexpr std::size_t kPrefetch = 3;
 
-// SplitMix64 finaliser (Steele et al. 2014): spreads nearby (seed, epoch) pairs into
-// unrelated Philox keys.
-std::uint64_t mix(std::uint64_t x) {
-  x += 0x9E3779B97F4A7C15ull;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-  return x ^ (x >> 31);
-}
-
-std::uint64_t derive_seed(std::uint64_t seed, std::uint64_t epoch, std::uint64_t stream) {
-  return mix(mix(seed ^ mix(epoch)) ^ stream);
-}
-
+// derive_seed streams (core/random.h); datasets/subset.cpp uses 2.
 constexpr std::uint64_t kShuffleStream = 0;
 constexpr std::uint64_t kTransformStream = 1;
 

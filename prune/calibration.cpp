@@ -1,7 +1,6 @@
 #include "prune/calibration.h"
 
 #include <algorithm>
-#include <numeric>
 #include <vector>
 
 #include "core/error.h"
@@ -18,11 +17,7 @@ Calibration sample_calibration(const Tensor& inputs, const Tensor& labels, std::
   const std::int64_t total = inputs.size(0);
   SHRINK_CHECK(total > 0, "sample_calibration: the data set is empty");
   n = std::min(n, total);
-  std::vector<std::int64_t> order(static_cast<std::size_t>(total));
-  std::iota(order.begin(), order.end(), std::int64_t{0});
-  for (std::int64_t i = 0; i < n; ++i)  // partial Fisher-Yates: a seeded random subset
-    std::swap(order[i], order[i + gen.next_below(total - i)]);
-  order.resize(static_cast<std::size_t>(n));
+  const std::vector<std::int64_t> order = sample_indices(total, n, gen);
   const Tensor idx = Tensor::from_vector(order, {n});
   return {index_select(inputs, 0, idx).to(device), index_select(labels, 0, idx).to(device)};
 }

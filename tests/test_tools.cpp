@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/safetensors.h"
 #include "tests/tool_fixture.h"
 
 namespace {
@@ -59,6 +60,41 @@ TEST_F(ToolsTest, SameSeedSameResult) {
         .get<double>();
   };
   EXPECT_EQ(accuracy("a.safetensors"), accuracy("b.safetensors"));
+}
+
+// --train-samples: a seeded subset of the training split, recorded in the checkpoint; the
+// whole split's count trains exactly as no flag; a count past the split and a resume that
+// changes it are refused by name.
+TEST_F(ToolsTest, TrainSamplesTrainsOnASeededSubset) {
+  auto train = [&](const std::string& name, const std::string& flags, int seed = 11) {
+    return run("shrink-train --model mlp:784-16-2 --data " + data() + " --epochs 1 --threads 1 --seed " +
+               std::to_string(seed) + " " + flags + " --out " + (dir_ / name).string());
+  };
+  auto loss = [&](const std::string& name) {
+    Result r = run("shrink-eval " + (dir_ / name).string() + " --data " + data() + " --json");
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    return nlohmann::json::parse(r.output)["loss"].get<double>();
+  };
+  Result part = train("part.safetensors", "--train-samples 100 --checkpoint-dir " + (dir_ / "state").string());
+  ASSERT_EQ(part.exit_code, 0) << part.output;
+  EXPECT_NE(part.output.find("100 of 512 train"), std::string::npos) << part.output;
+  EXPECT_EQ(shrink::load_safetensors((dir_ / "part.safetensors").string()).metadata.at("train_samples"), "100");
+  ASSERT_EQ(train("again.safetensors", "--train-samples 100").exit_code, 0);
+  EXPECT_EQ(loss("part.safetensors"), loss("again.safetensors"));
+  ASSERT_EQ(train("other.safetensors", "--train-samples 100", 12).exit_code, 0);
+  EXPECT_NE(loss("part.safetensors"), loss("other.safetensors"));
+
+  ASSERT_EQ(train("whole.safetensors", "--train-samples 512").exit_code, 0);
+  ASSERT_EQ(train("plain.safetensors", "").exit_code, 0);
+  EXPECT_EQ(loss("whole.safetensors"), loss("plain.safetensors"));
+
+  Result past = train("x.safetensors", "--train-samples 513");
+  EXPECT_NE(past.exit_code, 0);
+  EXPECT_NE(past.output.find("--train-samples 513"), std::string::npos) << past.output;
+  EXPECT_NE(past.output.find("512 training samples"), std::string::npos) << past.output;
+  Result changed = run("shrink-train --resume " + (dir_ / "state").string() + " --train-samples 200");
+  EXPECT_NE(changed.exit_code, 0);
+  EXPECT_NE(changed.output.find("--train-samples"), std::string::npos) << changed.output;
 }
 
 TEST_F(ToolsTest, PruneShrinksAndSparsifyStoresFewerWeights) {

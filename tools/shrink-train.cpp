@@ -15,6 +15,7 @@
 #include "core/random.h"
 #include "core/safetensors.h"
 #include "datasets/registry.h"
+#include "datasets/subset.h"
 #include "nn/checkpoint.h"
 #include "nn/models.h"
 #include "nn/optim.h"
@@ -35,6 +36,7 @@ struct Options {
   double dropout = 0;  // after each hidden activation of an mlp-family model; 0: none
   std::string data = "fashion-mnist";
   int epochs = 10;
+  std::int64_t train_samples = 0;  // a fixed random subset of the training split; 0: all of it
   // Defaults reach >= 89% on Fashion-MNIST (lenet-300-100, ffn-10000) and >= 95% on the
   // MNIST subset in 10 epochs; docs/results come from scripts that use them.
   std::int64_t batch_size = 64;
@@ -62,7 +64,8 @@ struct Options {
 // flag was not given (a checkpoint's own layers, or none).
 nlohmann::json settings_json(const Options& o, bool dropout_given) {
   nlohmann::json settings = {{"model", o.model}, {"dropout", dropout_given ? nlohmann::json(o.dropout) : nlohmann::json()},
-          {"data", o.data}, {"epochs", o.epochs}, {"batch-size", o.batch_size}, {"lr", o.lr},
+          {"data", o.data}, {"epochs", o.epochs}, {"train-samples", o.train_samples},
+          {"batch-size", o.batch_size}, {"lr", o.lr},
           {"optimizer", o.optimizer}, {"momentum", o.momentum}, {"nesterov", o.nesterov},
           {"weight-decay", o.weight_decay}, {"no-decay-norm-bias", o.no_decay_norm_bias},
           {"label-smoothing", o.label_smoothing},
@@ -87,6 +90,8 @@ void apply_settings(Options& o, const nlohmann::json& s, const std::string& dir)
   o.model = saved_setting<std::string>(s, "model", dir);
   o.data = saved_setting<std::string>(s, "data", dir);
   o.epochs = saved_setting<int>(s, "epochs", dir);
+  // Runs saved before the flag existed trained on the whole split.
+  o.train_samples = s.contains("train-samples") ? saved_setting<std::int64_t>(s, "train-samples", dir) : 0;
   o.batch_size = saved_setting<std::int64_t>(s, "batch-size", dir);
   o.lr = saved_setting<double>(s, "lr", dir);
   o.optimizer = saved_setting<std::string>(s, "optimizer", dir);
@@ -107,9 +112,9 @@ void apply_settings(Options& o, const nlohmann::json& s, const std::string& dir)
   o.common.threads = saved_setting<int>(s, "threads", dir);
   o.common.device = saved_setting<std::string>(s, "device", dir);
   shrink::tools::read_data_settings(o.images, s, dir, /*with_augment=*/true);
-  SHRINK_CHECK(o.epochs >= 0 && o.batch_size > 0 && o.keep_checkpoints >= 1 && o.checkpoint_every >= 0 &&
-                   o.common.threads >= 0 && o.common.threads <= 1024 && o.nonfinite_retries >= 0 &&
-                   o.nonfinite_lr_factor > 0 && o.nonfinite_lr_factor < 1,
+  SHRINK_CHECK(o.epochs >= 0 && o.train_samples >= 0 && o.batch_size > 0 && o.keep_checkpoints >= 1 &&
+                   o.checkpoint_every >= 0 && o.common.threads >= 0 && o.common.threads <= 1024 &&
+                   o.nonfinite_retries >= 0 && o.nonfinite_lr_factor > 0 && o.nonfinite_lr_factor < 1,
                "--resume ", dir, ": saved settings out of range: ", shrink::quote_json(s));
 }
 
@@ -148,6 +153,11 @@ int main(int argc, char** argv) {
   tools::add_image_options(app, o.images);
   tools::add_augment_option(app, o.images);
   app.add_option("--epochs", o.epochs)->check(tools::non_negative())->capture_default_str();
+  app.add_option("--train-samples", o.train_samples,
+                 "Train on a fixed random subset of this many training samples (the same for the same "
+                 "--seed), e.g. for a short fine-tune; 0: the whole training split. Evaluation uses the "
+                 "whole test split")
+      ->check(tools::non_negative())->capture_default_str();
   app.add_option("--batch-size", o.batch_size)->check(tools::positive())->capture_default_str();
   app.add_option("--lr", o.lr, "Base learning rate")->check(tools::positive())->capture_default_str();
   app.add_option("--optimizer", o.optimizer)->check(CLI::IsMember({"sgd", "adamw"}))->capture_default_str();
@@ -208,7 +218,13 @@ int main(int argc, char** argv) {
     if (!resumed && std::filesystem::is_regular_file(o.model))
       tools::image_options_from_checkpoint(o.images, load_safetensors(o.model).metadata, o.model);
     tools::add_data_settings(settings, o.images, /*with_augment=*/true);
-    const datasets::Dataset data = datasets::load_dataset(o.data, tools::image_options(o.images));
+    datasets::Dataset data = datasets::load_dataset(o.data, tools::image_options(o.images));
+    const std::int64_t split_size = data.train.size();
+    if (o.train_samples > 0) {
+      SHRINK_CHECK(o.train_samples <= data.train.size(), "--train-samples ", o.train_samples, ": ", data.name,
+                   " has ", data.train.size(), " training samples");
+      data.train = datasets::random_subset(data.train, o.train_samples, o.common.seed);
+    }
 
     SHRINK_CHECK(o.dropout >= 0 && o.dropout < 1, "--dropout: P must be in [0, 1), got ", o.dropout);
     std::shared_ptr<nn::Module> model;
@@ -298,7 +314,10 @@ int main(int argc, char** argv) {
     tools::augment_loader(train_loader, o.images, data);  // the training loader only
     datasets::DataLoader test_loader(data.test, 1000, false, o.common.seed);
     std::cerr << "shrink-train: " << o.model << " (" << tools::format_count(model->num_parameters())
-              << " params) on " << data.name << " (" << data.train.size() << " train / "
+              << " params) on " << data.name << " ("
+              << (o.train_samples > 0 ? std::to_string(data.train.size()) + " of " + std::to_string(split_size)
+                                      : std::to_string(data.train.size()))
+              << " train / "
               << data.test.size() << " test), " << device.str() << "\n";
     const bool live = tools::stderr_is_terminal();
     nn::EpochResult train, test;
@@ -356,6 +375,7 @@ int main(int argc, char** argv) {
     model->to(Device::cpu());
     std::map<std::string, std::string> metadata = {{"data", data.name},
                                                    {"epochs", std::to_string(o.epochs)},
+                                                   {"train_samples", std::to_string(data.train.size())},
                                                    {"seed", std::to_string(o.common.seed)},
                                                    {"test_accuracy", std::to_string(test.accuracy)}};
     metadata.merge(tools::image_metadata(data.image));  // how its inputs were sized, for the other tools
