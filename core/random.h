@@ -43,8 +43,8 @@ std::vector<std::int64_t> sample_indices(std::int64_t total, std::int64_t n, Gen
 
 // A seed for one use of a run's seed: `stream` names the use (shuffling, augmentation, a
 // subset) and `index` its instance (an epoch). The SplitMix64 finaliser (Steele et al. 2014)
-// spreads nearby (seed, index) pairs into unrelated Philox keys, so the uses' streams never
-// overlap the run's own Generator(seed).
+// spreads nearby (seed, index) pairs into unrelated Philox keys: each use draws numbers
+// unrelated to the run's own Generator(seed) and to the other uses.
 std::uint64_t derive_seed(std::uint64_t seed, std::uint64_t index, std::uint64_t stream);
 
 // Turns a generator's fills off for a scope (Generator::set_fills), restoring them after.
