@@ -203,12 +203,11 @@ def run_model(model, data, seeds, cells, work, b, args, epochs, check_time, targ
                     os.remove(metrics)
                 else:  # the model was written in an earlier sitting that stopped before its cell was kept
                     accuracy = run_json([b("shrink-eval"), out, "--data", data, "--json"], args.threads)["accuracy"]
-                r = {"accuracy": accuracy, "params": cut["params_after"], "flops": cut["flops_after"]}
-                result = {"accuracy_cut": cut["accuracy_after"], "accuracy": r["accuracy"], "params": r["params"],
-                          "flops": r["flops"], "params_dense": cut["params_before"],
+                result = {"accuracy_cut": cut["accuracy_after"], "accuracy": accuracy, "params": cut["params_after"],
+                          "flops": cut["flops_after"], "params_dense": cut["params_before"],
                           "flops_dense": cut["flops_before"], "groups": cut["groups"], "file": out}
                 print(f"{data} {model} s{seed} {tag}: cut {cut['accuracy_after'] * 100:.2f}% -> tuned "
-                      f"{r['accuracy'] * 100:.2f}% params x{r['params'] / cut['params_before']:.3f}", flush=True)
+                      f"{accuracy * 100:.2f}% params x{cut['params_after'] / cut['params_before']:.3f}", flush=True)
                 return result
             return cells.get(key, compute)
 
