@@ -101,6 +101,14 @@ const Case kCases[] = {
     {"depthwise_blocked_big_parallel", conv(8, 64, 8, 8, 64, 3, 3, 1, 1, 1, 1, 1, 1, 64)},
     {"depthwise_rows_3x2_wide", conv(3, 5, 7, 19, 5, 3, 2, 2, 1, 1, 0, 2, 1, 5)},
     {"depthwise_rows_3x3_pad1_wide", conv(2, 3, 6, 17, 3, 3, 3, 1, 1, 1, 1, 1, 1, 3)},
+    // 3x3 stride 1 on rows wider than 8 sweeps rolling row sums (conv_depthwise_3x3.h): masked
+    // first and last chunks, whole chunks only (24 = 3 x 8), one row in the plane, unpadded
+    // either way, and above the OpenMP grain.
+    {"depthwise_3x3_rolling_24", conv(2, 5, 7, 24, 5, 3, 3, 1, 1, 1, 1, 1, 1, 5)},
+    {"depthwise_3x3_rolling_one_row", conv(3, 2, 1, 11, 2, 3, 3, 1, 1, 1, 1, 1, 1, 2)},
+    {"depthwise_3x3_rolling_unpadded_rows", conv(2, 3, 8, 21, 3, 3, 3, 1, 1, 0, 1, 1, 1, 3)},
+    {"depthwise_3x3_rolling_unpadded_cols", conv(2, 3, 5, 19, 3, 3, 3, 1, 1, 1, 0, 1, 1, 3)},
+    {"depthwise_3x3_rolling_parallel", conv(4, 36, 16, 33, 36, 3, 3, 1, 1, 1, 1, 1, 1, 36)},
     {"depthwise_rows_5x5_stride2x1_wide", conv(2, 3, 9, 18, 3, 5, 5, 2, 1, 2, 2, 1, 1, 3)},
 };
 

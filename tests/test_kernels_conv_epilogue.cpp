@@ -48,7 +48,9 @@ const std::vector<Conv2dShape>& shapes() {
       conv(2, 3, 9, 8, 3, 5, 5, 2, 1, 2, 2, 1, 1, 3),      // depthwise 5x5, stride 2 x 1
       conv(2, 4, 9, 36, 4, 3, 3, 2, 2, 1, 1, 1, 1, 4),     // depthwise 3x3, stride 2: column phases
       conv(3, 5, 7, 19, 5, 3, 2, 2, 1, 1, 0, 2, 1, 5),     // depthwise 3x2: the generic loops
-      conv(2, 8, 9, 17, 8, 3, 3, 1, 1, 1, 1, 1, 1, 8),     // depthwise 3x3, rows of 17: the row loops
+      conv(2, 8, 9, 17, 8, 3, 3, 1, 1, 1, 1, 1, 1, 8),     // depthwise 3x3, rows of 17: rolling row sums
+      conv(2, 3, 6, 26, 3, 3, 3, 1, 1, 0, 1, 1, 1, 3),     // the same unpadded vertically, rows of 26
+      conv(2, 3, 9, 13, 3, 3, 3, 1, 1, 2, 2, 1, 1, 3),     // depthwise 3x3, padding 2: the row loops
       conv(2, 3, 9, 18, 3, 5, 5, 2, 1, 2, 2, 1, 1, 3),     // depthwise 5x5, stride 2 x 1, rows of 18
       conv(3, 5, 7, 9, 5, 3, 2, 2, 1, 1, 0, 2, 1, 5),      // depthwise 3x2, rows of 8: 8 channels per vector
       conv(2, 12, 4, 4, 12, 3, 3, 1, 1, 1, 1, 1, 1, 12),   // depthwise 4x4: blocks of 8 and 4 channels
@@ -165,19 +167,22 @@ TEST_P(ConvEpilogueThreads, EveryFloatKernelMatchesTheSeparateOps) {
           });
   }
   // The table reaches every float forward algorithm through conv2d itself.
-  for (auto a : {cpu::ConvAlgorithm::Depthwise, cpu::ConvAlgorithm::DepthwiseBlocked, cpu::ConvAlgorithm::WinogradChannelsLast,
+  for (auto a : {cpu::ConvAlgorithm::Depthwise, cpu::ConvAlgorithm::Depthwise3x3, cpu::ConvAlgorithm::DepthwiseBlocked,
+                 cpu::ConvAlgorithm::WinogradChannelsLast,
                  cpu::ConvAlgorithm::Winograd, cpu::ConvAlgorithm::Direct})
     EXPECT_TRUE(chosen.count(a)) << cpu::algorithm_name(a) << " is chosen for no shape of the table";
 }
 
-// The 8-channel blocks sum each output in the row loops' order (conv_depthwise_blocked.h). On
-// shapes that conv2d gives the row loops (output rows wider than 8: 3x3, 5x5 and the generic
-// 3x2 loop) both must agree to within rounding, epilogue included. Not to the bit: the blocks
+// The 8-channel blocks sum each output in the row loops' order (conv_depthwise_blocked.h), and
+// so do the rolling row sums (conv_depthwise_3x3.h). On shapes that conv2d gives the row loops
+// or the rolling sums (output rows wider than 8: 3x3, 5x5 and the generic 3x2 loop) the blocks
+// must agree with them to within rounding, epilogue included. Not to the bit: the blocks
 // call FMA explicitly, while the row loops' `acc += w * x` is an FMA only where the compiler
 // contracts it (the Release build does; the -O1 sanitizer build does not).
 TEST_P(ConvEpilogueThreads, DepthwiseBlocksAgreeWithTheRowLoops) {
   for (const Conv2dShape& s : shapes()) {
-    if (cpu::forward_algorithm(s) != cpu::ConvAlgorithm::Depthwise) continue;
+    const cpu::ConvAlgorithm a = cpu::forward_algorithm(s);
+    if (a != cpu::ConvAlgorithm::Depthwise && a != cpu::ConvAlgorithm::Depthwise3x3) continue;
     const auto x = random_vec<float>(s.n * s.c_in * s.h * s.w, -1, 1, 1);
     const auto w = random_vec<float>(s.c_out * s.kh * s.kw, -1, 1, 2);
     const auto b = random_vec<float>(s.c_out, -1, 1, 3);

@@ -211,7 +211,9 @@ TEST(ConvAlgorithm, FollowsThePreferencesPerPass) {
   EXPECT_EQ(cpu::forward_algorithm(conv(64, 8, 32, 32, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1)), ConvAlgorithm::Winograd);
   EXPECT_EQ(cpu::forward_algorithm(conv(64, 8, 32, 32, 4, 3, 3, 1, 1, 1, 1, 1, 1, 1)), ConvAlgorithm::Direct);
   EXPECT_EQ(cpu::forward_algorithm(conv(64, 8, 16, 16, 8, 3, 3, 2, 2, 1, 1, 1, 1, 1)), ConvAlgorithm::Direct);
-  EXPECT_EQ(cpu::forward_algorithm(conv(64, 16, 16, 16, 16, 3, 3, 1, 1, 1, 1, 1, 1, 16)), ConvAlgorithm::Depthwise);
+  EXPECT_EQ(cpu::forward_algorithm(conv(64, 16, 16, 16, 16, 3, 3, 1, 1, 1, 1, 1, 1, 16)), ConvAlgorithm::Depthwise3x3);
+  EXPECT_EQ(cpu::forward_algorithm(conv(64, 16, 16, 16, 16, 3, 3, 1, 1, 2, 2, 1, 1, 16)), ConvAlgorithm::Depthwise);
+  EXPECT_EQ(cpu::forward_algorithm(conv(64, 16, 16, 16, 16, 5, 5, 1, 1, 2, 2, 1, 1, 16)), ConvAlgorithm::Depthwise);
   EXPECT_EQ(cpu::forward_algorithm(conv(64, 16, 8, 8, 16, 3, 3, 1, 1, 1, 1, 1, 1, 16)), ConvAlgorithm::DepthwiseBlocked);
   EXPECT_EQ(cpu::forward_algorithm(conv(64, 16, 16, 16, 16, 3, 3, 2, 2, 1, 1, 1, 1, 16)), ConvAlgorithm::DepthwiseBlocked);
   EXPECT_EQ(cpu::backward_input_algorithm(conv(64, 16, 8, 8, 16, 3, 3, 1, 1, 1, 1, 1, 1, 16)), ConvAlgorithm::Depthwise);

@@ -8,7 +8,8 @@
 // conv_direct.h (the micro-kernel reads a padded copy of each image; no im2col matrix).
 // Depthwise (groups == c_in == c_out): the loops below, one plane against one small filter
 // (as a GEMM it would have m = 1), except float forwards with output rows of at most 8 pixels,
-// which run 8 channels per vector (conv_depthwise_blocked.h). The rest — float64 (the gradient checks) and float
+// which run 8 channels per vector (conv_depthwise_blocked.h), and float 3x3 stride-1 forwards on
+// wider rows, which sweep rolling row sums down the plane (conv_depthwise_3x3.h). The rest — float64 (the gradient checks) and float
 // backward-input at stride > 1 — goes through im2col and the GEMM:
 //
 // Per group (cig = c_in/groups, cog = c_out/groups, K = cig kh kw, P = out_h out_w), with B
@@ -34,6 +35,7 @@
 
 #include "kernels/cpu/column_phases.h"
 #include "kernels/cpu/conv_algorithm.h"
+#include "kernels/cpu/conv_depthwise_3x3.h"
 #include "kernels/cpu/conv_depthwise_blocked.h"
 #include "kernels/cpu/conv_direct.h"
 #include "kernels/cpu/conv_epilogue.h"
@@ -406,8 +408,11 @@ void CpuBackend::conv2d(DType t, const Conv2dShape& s, const void* x, const void
     T* ys = static_cast<T*>(y);
     if constexpr (std::is_same_v<T, float>) {
       if (!is_depthwise(s)) return forward_float(s, xs, ws, bs, ys, post);
-      if (forward_algorithm(s) == ConvAlgorithm::DepthwiseBlocked)
-        return conv2d_forward_depthwise_blocked(s, xs, ws, bs, post, ys);
+      switch (forward_algorithm(s)) {
+        case ConvAlgorithm::DepthwiseBlocked: return conv2d_forward_depthwise_blocked(s, xs, ws, bs, post, ys);
+        case ConvAlgorithm::Depthwise3x3: return conv2d_forward_depthwise_3x3(s, xs, ws, bs, post, ys);
+        default: break;  // the row loops below
+      }
     }
     if (!is_depthwise(s)) forward_gemm(s, xs, ws, bs, post, ys);
     else if (s.kh == 3 && s.kw == 3) forward_depthwise_fixed<3, 3>(s, xs, ws, bs, post, ys);

@@ -1,5 +1,6 @@
 #include "kernels/cpu/conv_algorithm.h"
 
+#include "kernels/cpu/conv_depthwise_3x3.h"
 #include "kernels/cpu/conv_depthwise_blocked.h"
 #include "kernels/cpu/conv_direct.h"
 #include "kernels/cpu/conv_winograd.h"
@@ -10,7 +11,10 @@ namespace shrink::kernels::cpu {
 bool is_depthwise(const Conv2dShape& s) { return s.groups == s.c_in && s.groups == s.c_out; }
 
 ConvAlgorithm forward_algorithm(const Conv2dShape& s) {
-  if (is_depthwise(s)) return depthwise_blocked_preferred(s) ? ConvAlgorithm::DepthwiseBlocked : ConvAlgorithm::Depthwise;
+  if (is_depthwise(s)) {
+    if (depthwise_blocked_preferred(s)) return ConvAlgorithm::DepthwiseBlocked;
+    return depthwise_3x3_rows_applies(s) ? ConvAlgorithm::Depthwise3x3 : ConvAlgorithm::Depthwise;
+  }
   if (winograd_channels_last_preferred(s)) return ConvAlgorithm::WinogradChannelsLast;
   if (winograd_preferred(s)) return ConvAlgorithm::Winograd;
   return ConvAlgorithm::Direct;
@@ -30,6 +34,7 @@ ConvAlgorithm backward_weight_algorithm(const Conv2dShape& s) {
 const char* algorithm_name(ConvAlgorithm a) {
   switch (a) {
     case ConvAlgorithm::Depthwise: return "depthwise";
+    case ConvAlgorithm::Depthwise3x3: return "depthwise_3x3";
     case ConvAlgorithm::DepthwiseBlocked: return "depthwise_blocked";
     case ConvAlgorithm::WinogradChannelsLast: return "winograd_channels_last";
     case ConvAlgorithm::Winograd: return "winograd";

@@ -9,6 +9,7 @@ namespace shrink::kernels::cpu {
 
 enum class ConvAlgorithm {
   Depthwise,             // groups == c_in == c_out: its own loops in conv.cpp, along output rows
+  Depthwise3x3,          // conv_depthwise_3x3.h: 3x3 stride 1 on wide rows, rolling row sums
   DepthwiseBlocked,      // conv_depthwise_blocked.h: 8 channels per vector (short output rows)
   WinogradChannelsLast,  // conv_winograd_channels_last.h: 8 channels per vector (narrow layers, small maps)
   Winograd,              // conv_winograd.h: 8 tiles per vector, one GEMM per tile position

@@ -20,7 +20,8 @@ constexpr std::int64_t kLanes = 8;  // channels per vector, and pixels per trans
 // Widest output row sent here. bench_conv, 2 threads, MobileNetV2's 3x3 layers (batch 32), rows
 // vs blocks: 8x8 381 vs 235 us, 8x8 -> 4x4 at stride 2 1013 vs 105 us, 4x4 695 vs 139 us; at
 // 16x16 536 vs 517 us and 32x32 1.71 vs 1.70 ms (even: both stream memory), and 32x32 -> 16x16
-// at stride 2 592 vs 747 us (the rows' column phases win). Wider rows stay with the row loops.
+// at stride 2 592 vs 747 us (the rows' column phases win). Wider rows stay with the row loops
+// (or, 3x3 at stride 1, the rolling row sums of conv_depthwise_3x3.h).
 constexpr std::int64_t kMaxBlockedWidth = 8;
 
 thread_local AlignedBuffer t_block;  // one block's channels-last padded copy (each worker thread)
