@@ -41,7 +41,7 @@ void plane_3x3(const Conv2dShape& s, const float* x, const float* t, float b, co
     __m256i in_row[3];
     for (int q = 0; q < 3; ++q) in_row[q] = lane_mask(-(first + q), w - (first + q));
     const __m256i stored = lane_mask(0, n);
-    // Input row r - pad_h at its 3 column shifts; rows outside the image are zeros.
+    // Input row r at its 3 column shifts; rows outside the image are zeros.
     auto load_row = [&](std::int64_t r, __m256& v0, __m256& v1, __m256& v2) {
       if (r < 0 || r >= h) {
         v0 = v1 = v2 = zero;
