@@ -6,23 +6,15 @@
 #include <cstdint>
 
 #include "kernels/cpu/conv_algorithm.h"
-#include "kernels/cpu/conv_depthwise_blocked.h"
 #include "kernels/cpu/conv_epilogue.h"
 #include "kernels/cpu/cpu_backend.h"
+#include "kernels/cpu/lane_mask.h"
 
 namespace shrink::kernels::cpu {
 
 namespace {
 
 constexpr std::int64_t kLanes = 8;  // output columns per vector
-
-// Lane l is on where lo <= l < hi.
-__m256i lane_mask(std::int64_t lo, std::int64_t hi) {
-  const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-  const __m256i from = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(lo)), lane);  // l < lo
-  const __m256i to = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(hi)), lane);    // l < hi
-  return _mm256_andnot_si256(from, to);
-}
 
 // One (n, c) plane: x (h, w) -> y (out_h, out_w), with taps t[9] (row-major) and bias b; res is
 // the residual at y's offset when Add.
@@ -39,8 +31,8 @@ void plane_3x3(const Conv2dShape& s, const float* x, const float* t, float b, co
     // reads column first + q + l only where that is in [0, w).
     const bool inside = first >= 0 && first + kLanes + 1 < w;
     __m256i in_row[3];
-    for (int q = 0; q < 3; ++q) in_row[q] = lane_mask(-(first + q), w - (first + q));
-    const __m256i stored = lane_mask(0, n);
+    for (int q = 0; q < 3; ++q) in_row[q] = lanes_between(-(first + q), w - (first + q));
+    const __m256i stored = first_lanes(n);
     // Input row r at its 3 column shifts; rows outside the image are zeros.
     auto load_row = [&](std::int64_t r, __m256& v0, __m256& v1, __m256& v2) {
       if (r < 0 || r >= h) {
@@ -103,7 +95,7 @@ void plane_3x3(const Conv2dShape& s, const float* x, const float* t, float b, co
 }  // namespace
 
 bool depthwise_3x3_rows_applies(const Conv2dShape& s) {
-  return is_depthwise(s) && !depthwise_blocked_preferred(s) && s.kh == 3 && s.kw == 3 && s.stride_h == 1 &&
+  return is_depthwise(s) && s.kh == 3 && s.kw == 3 && s.stride_h == 1 &&
          s.stride_w == 1 && s.dilation_h == 1 && s.dilation_w == 1 && s.pad_h >= 0 && s.pad_h <= 1 &&
          s.pad_w >= 0 && s.pad_w <= 1 && s.out_h() > 0 && s.out_w() > 0;
 }

@@ -20,8 +20,8 @@
 
 namespace shrink::kernels::cpu {
 
-// Depthwise (groups == c_in == c_out), 3x3, stride 1, no dilation, padding 0 or 1 each way, and
-// output rows wider than conv_depthwise_blocked.h takes.
+// Depthwise (groups == c_in == c_out), 3x3, stride 1, no dilation, padding 0 or 1 each way. Any
+// row width runs; forward_algorithm sends rows of at most 8 to conv_depthwise_blocked.h first.
 bool depthwise_3x3_rows_applies(const Conv2dShape& s);
 
 void conv2d_forward_depthwise_3x3(const Conv2dShape& s, const float* x, const float* w, const float* bias,

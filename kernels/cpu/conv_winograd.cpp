@@ -12,6 +12,7 @@
 #include "kernels/cpu/aligned_buffer.h"
 #include "kernels/cpu/conv_epilogue.h"
 #include "kernels/cpu/gemm_detail.h"
+#include "kernels/cpu/lane_mask.h"
 #include "kernels/cpu/winograd_tiles.h"
 
 namespace shrink::kernels::cpu {
@@ -34,8 +35,7 @@ void transform_weights(const Conv2dShape& s, const float* w, std::int64_t o0, st
   for (std::int64_t o = o0; o < o1; ++o)
     for (std::int64_t c = 0; c < s.c_in; c += kLanes) {
       const std::int64_t lanes = std::min(kLanes, s.c_in - c);
-      const __m256i live = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(lanes)),
-                                              _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+      const __m256i live = first_lanes(lanes);
       const float* g = w + (o * s.c_in + c) * 9;
       __m256 rows[3][3];  // rows[r][q] = g[r][q] of 8 filters
       for (int e = 0; e < 9; ++e)

@@ -11,6 +11,7 @@
 #include "kernels/cpu/aligned_buffer.h"
 #include "kernels/cpu/conv_epilogue.h"
 #include "kernels/cpu/conv_winograd.h"
+#include "kernels/cpu/lane_mask.h"
 #include "kernels/cpu/simd_transpose.h"
 #include "kernels/cpu/winograd_tiles.h"
 
@@ -28,9 +29,6 @@ thread_local AlignedBuffer t_padded;  // one image, padded, channels-last (each 
 thread_local AlignedBuffer t_vm;      // V and M of one group of tiles (each worker)
 thread_local AlignedBuffer t_out;     // a band of output rows, channels-last (each worker)
 
-inline __m256i first_lanes(std::int64_t n) {  // lanes [0, n) set, n in 0..8
-  return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-}
 
 // The sizes of one call. Channel c of padded pixel (r, q) sits at (r wp + q) cs + c; output
 // channel o of scratch pixel (r, q) at (r orow + q) os + o.

@@ -8,6 +8,7 @@
 #include "kernels/cpu/aligned_buffer.h"
 #include "kernels/cpu/conv_winograd.h"
 #include "kernels/cpu/gemm.h"
+#include "kernels/cpu/lane_mask.h"
 #include "kernels/cpu/winograd_tiles.h"
 
 namespace shrink::kernels::cpu {
@@ -48,8 +49,7 @@ void transform_grad(const Geometry& g, const float* grads, const Chunk& ch, std:
 void transform_weight_grad(const Conv2dShape& s, const float* du, std::int64_t o, float* dw) {
   for (std::int64_t c = 0; c < s.c_in; c += kLanes) {
     const std::int64_t lanes = std::min(kLanes, s.c_in - c);
-    const __m256i live = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(lanes)),
-                                            _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    const __m256i live = first_lanes(lanes);
     __m256 t[3][kAlpha];  // G^T dU, column by column
     for (int l = 0; l < kAlpha; ++l) {
       __m256 x[kAlpha];
