@@ -7,11 +7,16 @@ namespace shrink::nn {
 BatchNorm2d::BatchNorm2d(std::int64_t channels, double eps, double momentum) : eps_(eps), momentum_(momentum) {
   SHRINK_CHECK(channels > 0, "BatchNorm2d: channels must be > 0, got ", channels);
   SHRINK_CHECK(eps > 0, "BatchNorm2d: eps must be > 0, got ", eps);
-  SHRINK_CHECK(momentum >= 0 && momentum <= 1, "BatchNorm2d: momentum must be in [0, 1], got ", momentum);
+  set_momentum(momentum);
   register_parameter("weight", Tensor::ones({channels}));
   register_parameter("bias", Tensor::zeros({channels}));
   register_buffer("running_mean", Tensor::zeros({channels}));
   register_buffer("running_var", Tensor::ones({channels}));
+}
+
+void BatchNorm2d::set_momentum(double momentum) {
+  SHRINK_CHECK(momentum >= 0 && momentum <= 1, "BatchNorm2d: momentum must be in [0, 1], got ", momentum);
+  momentum_ = momentum;
 }
 
 void BatchNorm2d::check_invariants() const {

@@ -22,6 +22,9 @@ class BatchNorm2d : public Module {
   std::int64_t num_features() const { return parameter("weight").size(0); }
   double eps() const { return eps_; }
   double momentum() const { return momentum_; }
+  // The weight of a training pass's batch statistics in the running ones (in [0, 1]);
+  // recalibrate_batch_norm (nn/batch_norm_recalibration.h) sets it per pass.
+  void set_momentum(double momentum);
 
  protected:
   Tensor forward(const Tensor& x) override;

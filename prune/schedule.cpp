@@ -1,9 +1,11 @@
 #include "prune/schedule.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 
 #include "core/error.h"
+#include "nn/batch_norm_recalibration.h"
 #include "nn/flops.h"
 #include "nn/optim.h"
 #include "nn/schedule.h"
@@ -97,6 +99,11 @@ ScheduleReport prune_schedule(nn::Module& model, const Tensor& train_inputs, con
         block_fine_tune(m, options.fine_tune, data, round, ++block, device);
       };
     r.prune = prune_model(model, calib, round_options, sample_shape);
+    if (options.recalibrate_bn) {  // part of the round's pruning time
+      const auto start = std::chrono::steady_clock::now();
+      r.recalibrated_batch_norms = nn::recalibrate_batch_norm(model, calib.inputs);
+      r.prune.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    }
     report.prune_seconds += r.prune.seconds;
     if (progress.pruned) progress.pruned(round, r.prune);
     if (options.fine_tune.epochs > 0) fine_tune(model, options.fine_tune, data, round, device, progress, r);

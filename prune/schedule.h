@@ -50,6 +50,10 @@ struct ScheduleOptions {
   std::int64_t calib_samples = 1024;
   std::uint64_t seed = 0;  // round r prunes with seed + r
   FineTuneRecipe fine_tune;
+  // After each round's cut (and refit), re-estimate every BatchNorm's running statistics on
+  // the round's calibration batch (nn/batch_norm_recalibration.h; beyond the seed papers:
+  // EagleEye's adaptive BatchNorm). Off: the cut model keeps the dense model's statistics.
+  bool recalibrate_bn = false;
   // Resuming a schedule after round first_round - 1 (the model and `gen` as they were then):
   // the rounds before it are skipped, and per-round targets compound from the size the
   // model had when the schedule first started (params_start, flops_start; 0: measured now,
@@ -61,6 +65,7 @@ struct ScheduleOptions {
 struct ScheduleRound {
   double target = 0;  // the fraction this round asked prune_model for (unused for None)
   PruneReport prune;
+  std::int64_t recalibrated_batch_norms = 0;  // by recalibrate_bn after the cut
   std::vector<nn::EpochResult> fine_tune;  // one per epoch
 };
 // Hooks for progress output; any may be empty. Rounds and epochs count from 1.

@@ -8,6 +8,7 @@
 
 #include "core/ops.h"
 #include "core/random.h"
+#include "nn/batch_norm_recalibration.h"
 #include "nn/flops.h"
 #include "nn/models.h"
 #include "prune/calibration.h"
@@ -229,6 +230,52 @@ TEST(Schedule, FineTuningWithoutBatchesAndBadRoundsAreRefused) {
   EXPECT_NE(error_of([&] { prune_schedule(*s.model, s.train.inputs, s.train.labels, {12}, o, gen, Device::cpu()); })
                 .find("rounds"),
             std::string::npos);
+}
+
+}  // namespace
+
+namespace {
+
+// The BatchNorms' running statistics, in module order.
+std::vector<std::vector<float>> running_stats(nn::Module& model) {
+  std::vector<std::vector<float>> out;
+  for (auto& [name, t] : model.named_buffers())
+    if (name.ends_with("running_mean") || name.ends_with("running_var")) out.push_back(t.to_vector<float>());
+  return out;
+}
+
+TEST(Schedule, RecalibratesTheBatchNormsOfTheCutModelOnItsCalibrationBatch) {
+  // The same cut twice (same seeds), once with recalibrate_bn: its statistics are those that
+  // nn::recalibrate_batch_norm gives the plain cut on the round's calibration batch, which
+  // the generator's same state draws again; the plain cut keeps the dense ones.
+  Generator init(12);
+  auto dense = nn::build_model("resnet20:in_channels=1,input_size=8", init);
+  Generator data_gen(13);
+  const Tensor inputs = Tensor::randn({40, 1, 8, 8}, data_gen);
+  const Tensor labels = Tensor::from_vector(std::vector<std::int64_t>(40, 3), {40});
+  ScheduleOptions o;
+  o.prune.method = "magnitude";
+  o.prune.target = 0.5;
+  o.calib_samples = 24;
+  std::shared_ptr<nn::Module> cut[2];
+  for (int recalibrate = 0; recalibrate < 2; ++recalibrate) {
+    Generator copy_gen(0);
+    cut[recalibrate] = nn::build_model("resnet20:in_channels=1,input_size=8", copy_gen);
+    cut[recalibrate]->load_state_dict(dense->state_dict());
+    o.recalibrate_bn = recalibrate == 1;
+    Generator gen(14);
+    const ScheduleReport r = prune_schedule(*cut[recalibrate], inputs, labels, {1, 8, 8}, o, gen, Device::cpu());
+    EXPECT_EQ(r.rounds.back().recalibrated_batch_norms, recalibrate == 1 ? 21 : 0);  // stem, 2 a block, 2 projections
+  }
+  const auto dense_stats = running_stats(*dense), plain_stats = running_stats(*cut[0]);
+  ASSERT_EQ(plain_stats.size(), 42u);
+  // Block-inner BNs were sliced (their kept entries are the dense ones); the others untouched.
+  EXPECT_EQ(plain_stats.front(), dense_stats.front());
+  Generator gen(14);
+  const Calibration calib = sample_calibration(inputs, labels, o.calib_samples, gen, Device::cpu());
+  EXPECT_EQ(nn::recalibrate_batch_norm(*cut[0], calib.inputs), 21);
+  EXPECT_EQ(running_stats(*cut[0]), running_stats(*cut[1]));
+  EXPECT_NE(running_stats(*cut[1]).front(), dense_stats.front());
 }
 
 }  // namespace

@@ -107,3 +107,33 @@ TEST_F(ToolsTest, ACheckpointOfOneModelLoadedAsAnotherIsAnError) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST_F(ToolsTest, PruneRecalibratesBatchNormsOnlyWhenAsked) {
+  const std::string dense = (dir_ / "dense.safetensors").string();
+  // Untrained: every running variance is 1 and every running mean 0, which any statistics of
+  // real activations differ from.
+  ASSERT_EQ(run("shrink-train --model resnet20 --data " + data() + " --epochs 0 --out " + dense).exit_code, 0);
+  auto prune = [&](const std::string& name, const std::string& flags) {
+    const std::string out = (dir_ / name).string();
+    Result r = run("shrink-prune " + dense + " --method magnitude --keep 0.5 --calib-samples 64 --threads 1 --data " +
+                   data() + " --out " + out + " " + flags);
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    shrink::Generator gen(0);
+    return std::make_pair(r.output, shrink::nn::load_checkpoint(out, gen).model->buffer("layer1.0.bn1.running_var")
+                                        .to_vector<float>());
+  };
+  const auto [plain_json, plain_var] = prune("plain.safetensors", "--json");
+  const auto [recal_json, recal_var] = prune("recal.safetensors", "--json --recalibrate-bn");
+  const auto [recal_text, text_var] = prune("text.safetensors", "--recalibrate-bn");
+  EXPECT_EQ(nlohmann::json::parse(plain_json)["recalibrate_bn"], false);
+  EXPECT_EQ(nlohmann::json::parse(recal_json)["recalibrate_bn"], true);
+  EXPECT_EQ(plain_var, std::vector<float>(8, 1.0f));  // sliced to the 8 kept, never re-estimated
+  ASSERT_EQ(recal_var.size(), 8u);
+  for (float v : recal_var) EXPECT_NE(v, 1.0f);
+  EXPECT_EQ(text_var, recal_var);  // the same seed and calibration batch
+  EXPECT_NE(recal_text.find("recalibrated (beyond the seed papers): 21 BatchNorms"), std::string::npos) << recal_text;
+}
+
+}  // namespace
