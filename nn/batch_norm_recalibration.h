@@ -2,8 +2,8 @@
 //
 // A cut leaves every BatchNorm after it normalising with the mean and variance its input had
 // in the dense network. Those are stale: removing channels shifts what each later layer
-// sees, and on a trained ResNet or MobileNetV2 the stale statistics alone take the cut
-// model's accuracy to near chance (the plain cuts of docs/results/prune_cnn_*.md). Running the
+// sees (docs/results/recalibrate_bn_*.md measures what re-estimating them recovers on a
+// trained MobileNetV2, beside the plain cuts and --refit). Running the
 // calibration samples through the cut model in BatchNorm training mode and keeping their
 // average batch statistics is the "adaptive BatchNorm" of EagleEye (Li et al., ECCV 2020),
 // and what torch.optim.swa_utils.update_bn does after weight averaging: no weight changes.

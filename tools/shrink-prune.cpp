@@ -259,8 +259,8 @@ int main(int argc, char** argv) {
   app.add_flag("--recalibrate-bn", o.schedule.recalibrate_bn,
                "Beyond the seed papers (off by default): after each cut (and refit), re-estimate every "
                "BatchNorm's running mean and variance on the calibration batch, no weights changed (EagleEye's "
-               "adaptive BatchNorm). The dense model's statistics are stale after a cut; on trained ResNets "
-               "and MobileNetV2 they alone take a plain cut near chance");
+               "adaptive BatchNorm). The dense model's statistics are stale after a cut; "
+               "docs/results/recalibrate_bn_*.md measures what re-estimating them recovers");
   // Structured SAP's hyperparameters (the paper's names; checked together by check_sap_options).
   const std::vector<CLI::Option*> sap_flags = {
       app.add_option("--sap-p", po.sap.p, "sap: PQ Index p (0 < p < q)")->capture_default_str(),
