@@ -154,4 +154,22 @@ TEST_F(ResumeTool, PruneRoundsResumeBitIdentically) {
   EXPECT_NE(over_input.output.find("is the input"), std::string::npos) << over_input.output;
 }
 
+TEST_F(ResumeTool, PruneResumeKeepsRecalibratingTheBatchNorms) {
+  // Two rounds with --recalibrate-bn: the resumed second round must re-estimate the BatchNorms
+  // as the uninterrupted one did (the flag comes back from the saved settings), or its
+  // running statistics differ from the full run's.
+  const std::string base = dir_ / "resnet.safetensors";
+  ASSERT_EQ(run_tool("shrink-train --model resnet20 --data " + data_ + " --epochs 0 --out " + base).exit_code, 0);
+  const std::string run = "shrink-prune " + base + " --method magnitude --keep 0.5 --iterations 2 --recalibrate-bn"
+                          " --calib-samples 32 --data " + data_ + " --seed 4 --threads 1";
+  ASSERT_EQ(run_tool(run + " --out " + (dir_ / "full.safetensors")).exit_code, 0);
+  const std::string states = dir_ / "states";
+  ASSERT_EQ(run_tool(run + " --out " + (dir_ / "first.safetensors") + " --checkpoint-dir " + states).exit_code, 0);
+  keep_up_to(states, 1);
+  auto resumed = run_tool("shrink-prune --resume " + states + " --out " + (dir_ / "resumed.safetensors"));
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
+  EXPECT_NE(resumed.output.find("recalibrated (beyond the seed papers)"), std::string::npos) << resumed.output;
+  EXPECT_TRUE(same_weights(dir_ / "full.safetensors", dir_ / "resumed.safetensors"));
+}
+
 }  // namespace
