@@ -1,5 +1,5 @@
 // nn/batch_norm_recalibration.h: after recalibration every BatchNorm's running statistics are
-// its input's batch mean and unbiased variance (computed here by hand, host loops in double),
+// its input's batch mean and unbiased variance (the reference oracle's, in double),
 // averaged over the passes; dropout stays off; modes and momenta come back; parameters are
 // untouched; bad arguments are refused. (test_prune_schedule: the schedule's recalibrate_bn.)
 #include <gtest/gtest.h>
@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/shrink.h"
+#include "kernels/reference/batch_norm.h"
 #include "nn/activation.h"
 #include "nn/batch_norm.h"
 #include "nn/batch_norm_recalibration.h"
@@ -23,49 +24,26 @@ using shrink::testing::error_of;
 
 namespace {
 
-struct ChannelStats {
-  std::vector<double> mean, unbiased_var, biased_var;
+// One training-mode BatchNorm pass of the reference oracle (kernels/reference/batch_norm.h,
+// double) over x (n, c, h, w) with bn's weight and bias: the batch mean and unbiased variance
+// (its running statistics after one update at momentum 1) and the normalised output.
+struct ReferencePass {
+  std::vector<double> mean, unbiased_var;
+  Tensor y;
 };
-
-// Per channel of x (n, c, h, w) over n, h, w.
-ChannelStats channel_stats(const Tensor& x) {
-  const std::vector<float> v = x.detach().to_vector<float>();
-  const std::int64_t n = x.size(0), c = x.size(1), hw = x.size(2) * x.size(3), count = n * hw;
-  ChannelStats s{std::vector<double>(c), std::vector<double>(c), std::vector<double>(c)};
-  for (std::int64_t ch = 0; ch < c; ++ch) {
-    double sum = 0, sq = 0;
-    for (std::int64_t i = 0; i < n; ++i)
-      for (std::int64_t p = 0; p < hw; ++p) sum += v[static_cast<std::size_t>((i * c + ch) * hw + p)];
-    const double mean = sum / static_cast<double>(count);
-    for (std::int64_t i = 0; i < n; ++i)
-      for (std::int64_t p = 0; p < hw; ++p) {
-        const double d = v[static_cast<std::size_t>((i * c + ch) * hw + p)] - mean;
-        sq += d * d;
-      }
-    s.mean[static_cast<std::size_t>(ch)] = mean;
-    s.unbiased_var[static_cast<std::size_t>(ch)] = sq / static_cast<double>(count - 1);
-    s.biased_var[static_cast<std::size_t>(ch)] = sq / static_cast<double>(count);
-  }
-  return s;
-}
-
-// x normalised per channel with its own batch statistics (training mode's BatchNorm), then
-// scaled by bn's weight and shifted by its bias.
-Tensor normalise_with_batch_stats(const Tensor& x, const nn::BatchNorm2d& bn) {
-  const ChannelStats s = channel_stats(x);
-  std::vector<float> v = x.detach().to_vector<float>();
-  const auto gamma = bn.parameter("weight").to_vector<float>(), beta = bn.parameter("bias").to_vector<float>();
+ReferencePass reference_pass(const Tensor& x, const nn::BatchNorm2d& bn) {
   const std::int64_t n = x.size(0), c = x.size(1), hw = x.size(2) * x.size(3);
-  for (std::int64_t i = 0; i < n; ++i)
-    for (std::int64_t ch = 0; ch < c; ++ch) {
-      const auto k = static_cast<std::size_t>(ch);
-      const double scale = gamma[k] / std::sqrt(s.biased_var[k] + bn.eps());
-      for (std::int64_t p = 0; p < hw; ++p) {
-        float& e = v[static_cast<std::size_t>((i * c + ch) * hw + p)];
-        e = static_cast<float>((e - s.mean[k]) * scale + beta[k]);
-      }
-    }
-  return Tensor::from_vector(v, x.shape());
+  const auto xs = shrink::testing::to_doubles(x.detach().to_vector<float>());
+  const auto gamma = shrink::testing::to_doubles(bn.parameter("weight").to_vector<float>());
+  const auto beta = shrink::testing::to_doubles(bn.parameter("bias").to_vector<float>());
+  const auto cs = static_cast<std::size_t>(c);
+  ReferencePass out{std::vector<double>(cs), std::vector<double>(cs), {}};
+  std::vector<double> save_mean(cs), save_invstd(cs), y(xs.size());
+  kernels::reference::batch_norm(n, c, hw, /*training=*/true, /*momentum=*/1.0, bn.eps(), xs.data(), gamma.data(),
+                                 beta.data(), out.mean.data(), out.unbiased_var.data(), save_mean.data(),
+                                 save_invstd.data(), y.data());
+  out.y = Tensor::from_vector(std::vector<float>(y.begin(), y.end()), x.shape());
+  return out;
 }
 
 void expect_running_stats(const nn::BatchNorm2d& bn, const std::vector<double>& mean, const std::vector<double>& var,
@@ -108,7 +86,7 @@ struct ConvNet {
   std::pair<Tensor, Tensor> batch_norm_inputs(const Tensor& x) {
     NoGradGuard no_grad;
     const Tensor h1 = (*conv1)(x);
-    const Tensor h2 = (*conv2)(relu(normalise_with_batch_stats(h1, *bn1)));
+    const Tensor h2 = (*conv2)(relu(reference_pass(h1, *bn1).y));
     return {h1, h2};
   }
 };
@@ -120,7 +98,7 @@ TEST(RecalibrateBatchNorm, OnePassGivesEachInputsBatchMeanAndUnbiasedVariance) {
   const Tensor x = Tensor::randn({6, 3, 7, 8}, data);
   const auto [h1, h2] = net.batch_norm_inputs(x);
   EXPECT_EQ(nn::recalibrate_batch_norm(*net.seq, x, /*batch_size=*/6), 2);
-  const ChannelStats s1 = channel_stats(h1), s2 = channel_stats(h2);
+  const ReferencePass s1 = reference_pass(h1, *net.bn1), s2 = reference_pass(h2, *net.bn2);
   expect_running_stats(*net.bn1, s1.mean, s1.unbiased_var, "bn1");
   expect_running_stats(*net.bn2, s2.mean, s2.unbiased_var, "bn2 (behind bn1 in training mode)");
 }
@@ -135,7 +113,8 @@ TEST(RecalibrateBatchNorm, PassesAreAveragedEquallyAndNoneHasALoneSample) {
   const auto [a1, a2] = net.batch_norm_inputs(first);
   const auto [b1, b2] = net.batch_norm_inputs(second);
   EXPECT_EQ(nn::recalibrate_batch_norm(*net.seq, x, /*batch_size=*/3), 2);
-  const ChannelStats sa = channel_stats(a1), sb = channel_stats(b1), ta = channel_stats(a2), tb = channel_stats(b2);
+  const ReferencePass sa = reference_pass(a1, *net.bn1), sb = reference_pass(b1, *net.bn1);
+  const ReferencePass ta = reference_pass(a2, *net.bn2), tb = reference_pass(b2, *net.bn2);
   auto average = [](const std::vector<double>& p, const std::vector<double>& q) {
     std::vector<double> out(p.size());
     for (std::size_t k = 0; k < p.size(); ++k) out[k] = (p[k] + q[k]) / 2;
@@ -182,7 +161,7 @@ TEST(RecalibrateBatchNorm, DropoutStaysOffDuringThePasses) {
     h = (*conv)(x);
   }
   nn::recalibrate_batch_norm(seq, x);
-  const ChannelStats s = channel_stats(h);
+  const ReferencePass s = reference_pass(h, *bn);
   expect_running_stats(*bn, s.mean, s.unbiased_var, "bn behind dropout");
 }
 

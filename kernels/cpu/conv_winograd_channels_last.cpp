@@ -29,7 +29,6 @@ thread_local AlignedBuffer t_padded;  // one image, padded, channels-last (each 
 thread_local AlignedBuffer t_vm;      // V and M of one group of tiles (each worker)
 thread_local AlignedBuffer t_out;     // a band of output rows, channels-last (each worker)
 
-
 // The sizes of one call. Channel c of padded pixel (r, q) sits at (r wp + q) cs + c; output
 // channel o of scratch pixel (r, q) at (r orow + q) os + o.
 struct Layout {
