@@ -158,6 +158,7 @@ def render_conv(conv):
               f"run (`peak/fma`, independent 8-wide FMA chains on every thread): **{peak:.1f} GFLOP/s on "
               f"{t} threads**. kernel: the one conv2d runs for the call (`direct`, `winograd` (batched), "
               f"`winograd_channels_last`, `depthwise` (row loops), `depthwise_blocked` (8 channels per vector), "
+              f"`depthwise_3x3` (3×3 stride 1 on wide rows, rolling row sums), "
               f"`im2col`). PyTorch: `F.conv2d` and "
               f"`aten.convolution_backward` (oneDNN) on the same shapes.",
               "", "| layer | shape | pass | kernel | shrink (ms) | shrink GFLOP/s | % of peak | PyTorch (ms) | "

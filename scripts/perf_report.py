@@ -302,10 +302,15 @@ def main():
     ap.add_argument("--out-dir", help="write performance.md and cpu.json here instead of docs/ "
                                       "(the previous figures are still read from docs/perf/cpu.json)")
     ap.add_argument("--skip-prune", action="store_true", help="same as --only core")
+    ap.add_argument("--render-only", action="store_true",
+                    help="measure nothing: rewrite performance.md from the figures in docs/perf/cpu.json "
+                         "(after a change to the page's text)")
     ap.add_argument("--prune-gfs", action="store_true",
                     help="also time GFS at 50 units against its PyTorch port (minutes per side)")
     args = ap.parse_args()
     only = "core" if args.skip_prune else args.only
+    if args.render_only:
+        only = "nothing"
     date = datetime.date.today().isoformat()
     device = f"{cpu_name()} ({os.cpu_count()} vCPU)"
     json_path = os.path.join(ROOT, "docs", "perf", "cpu.json")
