@@ -65,18 +65,22 @@ double current_cost(const nn::Module& model, const Shape& sample_shape, PfpBudge
 CostModel cost_model(const nn::Module& model, const std::vector<Group>& groups, const Shape& sample_shape,
                      PfpBudget budget) {
   const std::size_t n = groups.size();
-  // Probes: all widths 1, then each group at 2, then each pair at 2.
+  // Probes: all widths 1, then each group at 2, then each pair at 2. A group of one unit (a
+  // grey image's input channel, a layer already cut to 1) cannot be probed at 2 and never
+  // grows past 1 (width_at clamps to in_l), so it is probed at 1: its terms fit as 0.
+  std::vector<std::int64_t> two(n);
+  for (std::size_t g = 0; g < n; ++g) two[g] = std::min<std::int64_t>(2, group_size(model, groups[g]));
   std::vector<KeepCounts> probes;
   std::vector<std::int64_t> w(n, 1);
   probes.push_back(keep_counts(groups, w));
   for (std::size_t g = 0; g < n; ++g) {
-    w[g] = 2;
+    w[g] = two[g];
     probes.push_back(keep_counts(groups, w));
     w[g] = 1;
   }
   for (std::size_t g = 0; g < n; ++g)
     for (std::size_t h = g + 1; h < n; ++h) {
-      w[g] = w[h] = 2;
+      w[g] = two[g], w[h] = two[h];
       probes.push_back(keep_counts(groups, w));
       w[g] = w[h] = 1;
     }

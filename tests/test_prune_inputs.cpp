@@ -429,3 +429,57 @@ TEST(InputGroup, EveryMethodPrunesTheInputChannelsOfAResnet) {
     EXPECT_EQ(forward(*model, x).shape(), (Shape{24, 10}));
   }
 }
+
+// A grey image has one input channel: the input group is one unit, which no method may cut and
+// PFP's cost model cannot probe at two (it used to ask for 2 of 1 channels and fail).
+TEST(InputGroup, EveryMethodKeepsTheOneChannelOfAGreyImage) {
+  for (const Method& m : methods()) {
+    if (m.name == "gfs") continue;  // GFS is for small nets: one scoring pass per kept unit
+    SCOPED_TRACE(m.name);
+    Generator gen(13);
+    auto model = nn::build_model("lenet5", gen);
+    const Tensor x = Tensor::uniform({24, 1, 28, 28}, 0, 1, gen);
+    const Calibration calib{x, labels_mod10(24)};
+    PruneOptions o;
+    o.method = m.name;
+    o.prune_inputs = true;
+    o.ispasp_iterations = 2;
+    if (m.accepts(TargetKind::None)) {
+      o.target_kind = TargetKind::None;
+    } else {
+      o.target_kind = TargetKind::Params;
+      o.target = 0.3;
+    }
+    const std::int64_t dense = model->num_parameters();
+    const PruneReport r = prune_model(*model, calib, o, {1, 28, 28});
+    ASSERT_FALSE(r.groups.empty());
+    EXPECT_EQ(r.groups[0].name, kInputGroup);
+    EXPECT_EQ(r.groups[0].before, 1);
+    EXPECT_EQ(r.groups[0].after, 1);
+    EXPECT_EQ(model->parameter("conv1.weight").size(1), 1);
+    if (!m.accepts(TargetKind::None)) EXPECT_LT(model->num_parameters(), dense);  // sap may keep all
+    EXPECT_EQ(forward(*model, x).shape(), (Shape{24, 10}));
+  }
+}
+
+// PFP on a model with a hidden group already cut to one unit: that group stays at 1 and the
+// budget search still prices the others exactly.
+TEST(InputGroup, PfpPricesAGroupOfOneUnit) {
+  for (const char* method : {"pfp", "pfp-sampling"}) {
+    SCOPED_TRACE(method);
+    Generator gen(14);
+    auto model = nn::build_model("mlp:12-1-8-3", gen);
+    const Calibration calib{Tensor::uniform({32, 12}, 0, 1, gen), labels_mod10(32)};
+    PruneOptions o;
+    o.method = method;
+    o.target_kind = TargetKind::Params;
+    o.target = 0.6;
+    o.prune_inputs = true;
+    const std::int64_t dense = model->num_parameters();
+    const PruneReport r = prune_model(*model, calib, o, {12});
+    ASSERT_EQ(r.groups.size(), 3u);
+    EXPECT_EQ(r.groups[1].before, 1);
+    EXPECT_EQ(r.groups[1].after, 1);
+    EXPECT_NEAR(static_cast<double>(model->num_parameters()) / static_cast<double>(dense), 0.6, 0.15);
+  }
+}
