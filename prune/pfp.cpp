@@ -62,21 +62,23 @@ struct AliasTable {
   }
 };
 
-// Multiplies the consumer's input-channel slices by `scale` (one factor per kept channel),
-// in place so optimizers keep pointing at the same tensors.
-void scale_consumer(nn::Module& model, const Group& group, const std::vector<double>& scale) {
+// Multiplies every consumer's input-channel slices by `scale` (one factor per kept channel):
+// each layer reading the group sums the same sampled channels (Alg. 1's estimator of its own
+// input), so each is reweighted alike. In place, so optimizers keep pointing at the same tensors.
+void scale_consumers(nn::Module& model, const Group& group, const std::vector<double>& scale) {
   NoGradGuard no_grad;
-  const auto spec = model.child(group.consumer)->channels();
-  // A flattened read holds each unit as `block` consecutive columns, all scaled alike.
-  const std::int64_t block = group.reads.empty() ? 1 : group.reads.front().block;
-  std::vector<double> columns;
-  for (double f : scale) columns.insert(columns.end(), static_cast<std::size_t>(block), f);
-  for (const auto& [tensor, axis] : spec.input_axes) {
-    Tensor& t = model.parameter(group.consumer + "." + tensor);
-    Shape shape(static_cast<std::size_t>(t.dim()), 1);
-    shape[static_cast<std::size_t>(axis)] = static_cast<std::int64_t>(columns.size());
-    const Tensor factors = Tensor::from_vector(columns, shape, t.device()).to(t.dtype());
-    t.copy_(mul(t, factors));
+  for (const ConsumerRead& read : group.reads) {
+    const auto spec = model.child(read.consumer)->channels();
+    // A flattened read holds each unit as `block` consecutive columns, all scaled alike.
+    std::vector<double> columns;
+    for (double f : scale) columns.insert(columns.end(), static_cast<std::size_t>(read.block), f);
+    for (const auto& [tensor, axis] : spec.input_axes) {
+      Tensor& t = model.parameter(read.consumer + "." + tensor);
+      Shape shape(static_cast<std::size_t>(t.dim()), 1);
+      shape[static_cast<std::size_t>(axis)] = static_cast<std::int64_t>(columns.size());
+      const Tensor factors = Tensor::from_vector(columns, shape, t.device()).to(t.dtype());
+      t.copy_(mul(t, factors));
+    }
   }
 }
 
@@ -127,7 +129,7 @@ PfpResult pfp_prune(nn::Module& model, std::vector<Group>& groups, const Calibra
       // No shift fold: the reweighted kept columns already estimate the removed units'
       // whole contribution (Alg. 1's unbiasedness), constant part included.
       shrink_group(model, g, sample.kept, optimizer, false);
-      scale_consumer(model, g, sample.scale);
+      scale_consumers(model, g, sample.scale);
     }
     result.keep[g.name] = g.size;
   }

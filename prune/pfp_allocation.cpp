@@ -246,10 +246,14 @@ PfpResult pfp_allocate(nn::Module& model, const std::vector<Group>& groups, cons
       if (pj > 0) ++l.positive;
     }
     for (double sj : s) l.total += sj;
-    const Tensor& w = model.parameter(g.consumer + ".weight");
-    const double kappa = static_cast<double>(w.numel()) / static_cast<double>(w.size(0) * w.size(1));
-    // alpha_l = 2c log(8 (P_l + 1) κ_l / δ)
-    l.alpha = 2.0 * kC * (std::log(8.0 * (positions.at(g.consumer) + 1.0) * kappa) - std::log(options.delta));
+    // alpha_l = 2c log(8 (P_l + 1) κ_l / δ); a group read by several layers takes the largest,
+    // which bounds every consumer's sample count.
+    for (const ConsumerRead& r : g.reads) {
+      const Tensor& w = model.parameter(r.consumer + ".weight");
+      const double kappa = static_cast<double>(w.numel()) / static_cast<double>(w.size(0) * w.size(1));
+      l.alpha = std::max(l.alpha, 2.0 * kC * (std::log(8.0 * (positions.at(r.consumer) + 1.0) * kappa) -
+                                              std::log(options.delta)));
+    }
     l.in = group_size(model, g);
     if (g.is_input() && options.input_keep > 0)
       l.fixed = std::clamp<std::int64_t>(std::llround(options.input_keep * static_cast<double>(l.in)), 1, l.in);

@@ -94,36 +94,54 @@ Scores pfp_sensitivity(const Tensor& weight, const Tensor& activations) {
   return s;
 }
 
+namespace {
+
+// One consumer's sensitivities of the group's units (§2.1): its weight against its input,
+// unfolded into patches for a conv.
+Scores consumer_sensitivity(nn::Module& model, const Group& g, const ConsumerRead& read, const Tensor& a,
+                            std::int64_t units) {
+  const std::string weight_name = read.consumer + ".weight";
+  SHRINK_CHECK(model.has_parameter(weight_name), "PFP: consumer '", read.consumer, "' of group '", g.name,
+               "' has no weight");
+  const Tensor& w = model.parameter(weight_name);
+  SHRINK_CHECK(w.size(1) == units * read.block, "PFP: consumer '", read.consumer, "' reads ", w.size(1),
+               " input columns but group '", g.name, "' has ", units, " units of ", read.block);
+  if (w.dim() == 4) {  // a conv: kernel (out, in * kh * kw) against unfolded patches
+    const auto* conv = dynamic_cast<const nn::Conv2d*>(model.child(read.consumer).get());
+    SHRINK_CHECK(conv != nullptr, "PFP: consumer '", read.consumer, "' has a 4-D weight but is not a Conv2d");
+    return max_per_unit(pfp_sensitivity(reshape(w, {w.size(0), -1}), unfold_patches(a, *conv)), units);
+  }
+  SHRINK_CHECK(w.dim() == 2, "PFP: consumer '", read.consumer, "' has weight ", shape_str(w.shape()),
+               "; PFP scores Linear and Conv2d consumers");
+  return max_per_unit(pfp_sensitivity(w, reshape(a, {-1, w.size(1)})), units);
+}
+
+}  // namespace
+
 std::map<std::string, Scores> pfp_sensitivities(nn::Module& model, const std::vector<Group>& groups,
                                                 const Tensor& inputs) {
   std::set<std::string> unique;
-  for (const Group& g : groups) unique.insert(g.consumer);
+  for (const Group& g : groups) {
+    SHRINK_CHECK(!g.reads.empty(), "PFP: group '", g.name, "' has no consumer layer to score it");
+    for (const ConsumerRead& r : g.reads) unique.insert(r.consumer);
+  }
   const std::vector<std::string> consumers(unique.begin(), unique.end());
   // One pass of the current network: every group sees unpruned upstream activations (§2.1).
   const auto taps = capture(model, inputs, consumers);
   std::map<std::string, Scores> out;
   for (const Group& g : groups) {
-    SHRINK_CHECK(!g.consumer.empty(), "PFP: group '", g.name, "' has no consumer layer to score it");
-    const std::string weight_name = g.consumer + ".weight";
-    SHRINK_CHECK(model.has_parameter(weight_name), "PFP: consumer '", g.consumer,
-                 "' of group '", g.name, "' has no weight");
-    const Tensor& w = model.parameter(weight_name);
     const std::int64_t units = group_size(model, g);
-    const std::int64_t block = g.reads.empty() ? 1 : g.reads.front().block;
-    SHRINK_CHECK(w.size(1) == units * block, "PFP: consumer '", g.consumer, "' reads ", w.size(1),
-                 " input columns but group '", g.name, "' has ", units, " units of ", block);
-    SHRINK_CHECK(g.reads.size() <= 1, "PFP: group '", g.name, "' is read by ", g.reads.size(),
-                 " layers (a residual stream); PFP scores a group by its one consumer");
-    const Tensor& a = taps.at(g.consumer).input;
-    if (w.dim() == 4) {  // a conv: kernel (out, in * kh * kw) against unfolded patches
-      const auto* conv = dynamic_cast<const nn::Conv2d*>(model.child(g.consumer).get());
-      SHRINK_CHECK(conv != nullptr, "PFP: consumer '", g.consumer, "' has a 4-D weight but is not a Conv2d");
-      out[g.name] = max_per_unit(pfp_sensitivity(reshape(w, {w.size(0), -1}), unfold_patches(a, *conv)), units);
-    } else {
-      SHRINK_CHECK(w.dim() == 2, "PFP: consumer '", g.consumer, "' has weight ", shape_str(w.shape()),
-                   "; PFP scores Linear and Conv2d consumers");
-      out[g.name] = max_per_unit(pfp_sensitivity(w, reshape(a, {-1, w.size(1)})), units);
+    // A group read by several layers (a residual stream) keeps a unit that any of them needs:
+    // s_j = max over consumers c of s_j^c, an upper bound of every consumer's sensitivity, so
+    // one sample drawn from p_j = s_j / S bounds each consumer's error as §2.2 bounds one
+    // layer's (the official code's in-mode pruning keeps a stream channel while any consumer
+    // keeps its column, §2.2 "Propagation").
+    Scores s(static_cast<std::size_t>(units), 0.0);
+    for (const ConsumerRead& r : g.reads) {
+      const Scores c = consumer_sensitivity(model, g, r, taps.at(r.consumer).input, units);
+      for (std::size_t j = 0; j < s.size(); ++j) s[j] = std::max(s[j], c[j]);
     }
+    out[g.name] = std::move(s);
   }
   return out;
 }

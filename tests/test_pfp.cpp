@@ -232,3 +232,82 @@ TEST(Pfp, RejectsBadArguments) {
   Generator gen(0);
   EXPECT_THROW(pfp_sample({0.5, 0.5}, 3, gen), Error);
 }
+
+// A residual stream is read by several layers: its sensitivity is the largest of what each
+// consumer alone gives (§2.1 per consumer), so a unit any consumer needs stays likely.
+TEST(Pfp, ResidualStreamSensitivityIsTheLargestOverItsConsumers) {
+  auto model = model_of("resnet20:in_channels=1,input_size=16", 4);
+  const Shape sample{1, 16, 16};
+  Generator gen(5);
+  const Tensor x = Tensor::uniform({6, 1, 16, 16}, 0.0, 1.0, gen);
+  const std::vector<Group> groups = build_groups(*model, sample, GroupOptions{false, true});
+  const auto all = pfp_sensitivities(*model, groups, x);
+  int streams = 0;
+  for (const Group& g : groups) {
+    if (g.reads.size() < 2) continue;
+    ++streams;
+    SCOPED_TRACE(g.name);
+    Scores expected(all.at(g.name).size(), 0.0);
+    bool differ = false;
+    for (const ConsumerRead& r : g.reads) {
+      Group one = g;
+      one.reads = {r};
+      const Scores s = pfp_sensitivities(*model, {one}, x).at(g.name);
+      ASSERT_EQ(s.size(), expected.size());
+      for (std::size_t j = 0; j < s.size(); ++j) {
+        differ = differ || (expected[j] > 0 && s[j] != expected[j]);
+        expected[j] = std::max(expected[j], s[j]);
+      }
+    }
+    EXPECT_TRUE(differ) << "the consumers agree, so the test shows nothing";
+    EXPECT_EQ(all.at(g.name), expected);
+  }
+  EXPECT_EQ(streams, 3);  // one per stage
+}
+
+// The sampling variant reweights every layer that reads a sampled residual stream by the same
+// count_j / (M p_j): each consumer's kept input slice is its dense slice times one factor per
+// kept channel, the same factor in every consumer.
+TEST(Pfp, SamplingScalesEveryConsumerOfAStreamAlike) {
+  auto model = model_of("resnet20:in_channels=1,input_size=16", 6);
+  const auto dense = model_of("resnet20:in_channels=1,input_size=16", 6);
+  const Shape sample{1, 16, 16};
+  Generator data(7);
+  const Calibration calib{Tensor::uniform({8, 1, 16, 16}, 0.0, 1.0, data), Tensor::zeros({8}, DType::Int64)};
+  // The first stage's stream alone, so that no consumer loses filters of its own.
+  std::vector<Group> groups;
+  for (const Group& g : build_groups(*model, sample, GroupOptions{false, true}))
+    if (groups.empty() && g.reads.size() >= 2) groups.push_back(g);
+  ASSERT_EQ(groups.size(), 1u);
+  PfpOptions options;
+  options.sampling = true;
+  Generator gen(8);
+  pfp_prune(*model, groups, calib, 0.97, options, gen);
+  ASSERT_LT(groups[0].size, 16);
+  int checked = 0;
+  for (const Group& g : groups) {
+    if (g.reads.size() < 2 || g.original.empty()) continue;
+    SCOPED_TRACE(g.name);
+    std::vector<double> factor(g.original.size(), 0.0);
+    for (const ConsumerRead& r : g.reads) {
+      const Tensor& w_new = model->parameter(r.consumer + ".weight");
+      const Tensor& w_old = dense->parameter(r.consumer + ".weight");
+      const std::int64_t out = w_new.size(0), in_new = w_new.size(1), in_old = w_old.size(1);
+      const std::int64_t taps = w_new.numel() / (out * in_new);
+      ASSERT_EQ(in_new, static_cast<std::int64_t>(g.original.size()));
+      const auto a = w_new.to_vector<float>(), b = w_old.to_vector<float>();
+      for (std::int64_t k = 0; k < in_new; ++k)
+        for (std::int64_t o = 0; o < out; ++o)
+          for (std::int64_t t = 0; t < taps; ++t) {
+            const float before = b[(o * in_old + g.original[k]) * taps + t];
+            if (std::fabs(before) < 1e-3f) continue;
+            const double f = a[(o * in_new + k) * taps + t] / static_cast<double>(before);
+            if (factor[k] == 0.0) factor[k] = f;
+            EXPECT_NEAR(f, factor[k], 1e-4 * factor[k]) << r.consumer << " channel " << k;
+          }
+      ++checked;
+    }
+    for (double f : factor) EXPECT_GT(f, 0.0);
+  }
+  EXPECT_EQ(checked, 5);  // layer1.{0,1,2}.conv1, layer2.0.conv1 and its projection shortcut
+}
