@@ -67,8 +67,9 @@ Scores score_head_importance(nn::Module& model, const Group& group, const Calibr
 // units. H = A(X) is computed from calib.inputs through the model as it is now (the caller
 // prunes upstream blocks first). `batch_size` bounds the samples held in one
 // forward/backward of B. For the input group H = X (the input as the first layer reads it)
-// and B is the first layer. Needs a group with one consumer (not a residual stream).
-// Returns `keep` sorted indices. (prune/ispasp.cpp)
+// and B is the first layer. A residual stream (read by several layers; beyond the paper,
+// whose code never prunes it) has one block per reader, each on its own H: J, phi and the
+// activation mass are sums over them. Returns `keep` sorted indices. (prune/ispasp.cpp)
 std::vector<std::int64_t> select_ispasp(nn::Module& model, const Group& group, std::int64_t keep,
                                         const Calibration& calib, int iterations = 20,
                                         std::int64_t batch_size = 256);

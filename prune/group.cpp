@@ -128,6 +128,13 @@ std::vector<Group> build_groups(nn::Module& model, bool inputs) {
   return build_groups(model, infer_sample_shape(model), GroupOptions{inputs, false});
 }
 
+Group consumer_view(const Group& group, const ConsumerRead& read) {
+  Group one = group;
+  one.reads = {read};
+  one.consumer = read.consumer;
+  return one;
+}
+
 std::int64_t group_size(const nn::Module& model, const Group& group) {
   SHRINK_CHECK(!group.members.empty(), "group_size: group '", group.name, "' has no members");
   const Member& m = group.members.front();

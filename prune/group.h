@@ -70,6 +70,11 @@ std::vector<Group> build_groups(nn::Module& model, bool inputs = false);
 // The sample shape build_groups(model, inputs) uses: {in_features} of the first Linear.
 Shape infer_sample_shape(const nn::Module& model);
 
+// The group as one of its consumers alone reads it: `read` its only read and `consumer` that
+// layer. A residual stream has several consumers; the criteria and the refit that work on one
+// consumer at a time (i-SpaSP, the consumer refit) take each of these views in call order.
+Group consumer_view(const Group& group, const ConsumerRead& read);
+
 // Units of a group, read from its first member's shape.
 std::int64_t group_size(const nn::Module& model, const Group& group);
 

@@ -10,6 +10,7 @@
 //   a_j   = sum_{n,pos} H[n, j, pos]
 // Each iteration: Omega = 2s largest phi, T = Omega ∪ S, S = the s members of T with the
 // largest a. A fixed number of iterations, no early stop, as in the official code.
+// A residual stream (beyond the paper) has one B per layer reading it: J, phi and a are sums.
 //
 // phi is computed in closed form from sums of H fixed before the first iteration for the
 // blocks of the model families (prune/ispasp_phi.h), by autograd for any other consumer.
@@ -33,9 +34,7 @@ std::vector<std::int64_t> select_ispasp(nn::Module& model, const Group& group, s
   SHRINK_CHECK(keep >= 1 && keep <= m, "select_ispasp: group '", group.name, "' has ", m,
                " units; keep must be in [1, ", m, "], got ", keep);
   SHRINK_CHECK(iterations >= 1, "select_ispasp: iterations must be >= 1, got ", iterations);
-  SHRINK_CHECK(!group.consumer.empty(), "select_ispasp: group '", group.name, "' has no consumer");
-  SHRINK_CHECK(group.reads.size() <= 1, "select_ispasp: group '", group.name, "' is read by ", group.reads.size(),
-               " layers (a residual stream); i-SpaSP recovers the units of one block's hidden layer");
+  SHRINK_CHECK(!group.reads.empty(), "select_ispasp: group '", group.name, "' has no consumer");
   SHRINK_CHECK(grad_enabled(), "select_ispasp: needs gradients, but a NoGradGuard is alive");
   std::vector<std::int64_t> support;
   if (keep == m) {
@@ -44,28 +43,48 @@ std::vector<std::int64_t> select_ispasp(nn::Module& model, const Group& group, s
   }
   EvalMode eval(model);
   FrozenParameters frozen(model);  // dJ/dH only; the weights' gradients stay untouched
-  nn::Module& consumer = *model.child(group.consumer);
-  const std::string norm = group.reads.empty() ? "" : group.reads.front().norm_after;
 
-  // H, stored once, and a_j. H is held whole anyway, so its forward runs in large batches:
-  // the producer's weight is packed for the GEMM once per batch (a third of the GEMM's time
-  // for ffn-10000 at 256 rows). `batch_size` bounds the consumer's forward/backward below.
-  constexpr std::int64_t kActivationBatch = 4096;
-  const std::vector<Tensor> hidden = group_activation(model, group, calib.inputs, kActivationBatch);
-  const std::int64_t axis = channel_axis(hidden.front(), m);
-  const IspaspBlock block{consumer, norm.empty() ? nullptr : model.child(norm).get(),
-                          group.reads.empty() ? false : group.reads.front().block > 1};
+  // One block B per layer reading the group. A block-inner group has one. A residual stream
+  // (--prune-residual; the paper's code never prunes it, §1.3) has every layer reading it, each
+  // with its own H (the stream after the adds before it) and its own BatchNorm: J sums their
+  // residuals ½‖V_c‖², so phi is the sum of their phis and a_j the sum of their masses.
+  struct Part {
+    IspaspBlock block;
+    std::vector<Tensor> hidden;  // kept only for autograd_phi
+    std::int64_t axis = 1;
+    std::optional<ClosedFormPhi> closed_form;
+  };
+  std::vector<Part> parts;
   Scores magnitude(static_cast<std::size_t>(m), 0.0);
-  for (const Tensor& hb : hidden) {
-    const Scores part = sum_per_channel(hb, axis);
-    for (std::int64_t j = 0; j < m; ++j) magnitude[static_cast<std::size_t>(j)] += part[static_cast<std::size_t>(j)];
+  for (const ConsumerRead& read : group.reads) {
+    // H, stored once, and a_j. H is held whole anyway, so its forward runs in large batches:
+    // the producer's weight is packed for the GEMM once per batch (a third of the GEMM's time
+    // for ffn-10000 at 256 rows). `batch_size` bounds the consumer's forward/backward below.
+    constexpr std::int64_t kActivationBatch = 4096;
+    std::vector<Tensor> hidden = group_activation(model, consumer_view(group, read), calib.inputs, kActivationBatch);
+    const std::int64_t axis = channel_axis(hidden.front(), m);
+    const IspaspBlock block{*model.child(read.consumer),
+                            read.norm_after.empty() ? nullptr : model.child(read.norm_after).get(), read.block > 1};
+    for (const Tensor& hb : hidden) {
+      const Scores part = sum_per_channel(hb, axis);
+      for (std::int64_t j = 0; j < m; ++j) magnitude[static_cast<std::size_t>(j)] += part[static_cast<std::size_t>(j)];
+    }
+    std::optional<ClosedFormPhi> closed_form = ClosedFormPhi::make(block, hidden, m);
+    if (closed_form) hidden.clear();  // a stream's consumers would otherwise each hold their H
+    parts.push_back(Part{block, std::move(hidden), axis, std::move(closed_form)});
   }
-
-  const std::optional<ClosedFormPhi> closed_form = ClosedFormPhi::make(block, hidden, m);
+  const auto phi_of = [&](const std::vector<std::int64_t>& s) {
+    Scores phi(static_cast<std::size_t>(m), 0.0);
+    for (const Part& p : parts) {
+      const Scores c = p.closed_form ? (*p.closed_form)(s) : autograd_phi(p.block, p.hidden, p.axis, s, m, batch_size);
+      for (std::size_t j = 0; j < phi.size(); ++j) phi[j] += c[j];
+    }
+    return phi;
+  };
 
   const std::int64_t candidates = std::min<std::int64_t>(2 * keep, m);
   for (int it = 0; it < iterations; ++it) {
-    const Scores phi = closed_form ? (*closed_form)(support) : autograd_phi(block, hidden, axis, support, m, batch_size);
+    const Scores phi = phi_of(support);
     // Identify (2s largest signed phi), merge, prune back to s by activation mass.
     Scores merged(static_cast<std::size_t>(m), -std::numeric_limits<double>::infinity());
     for (std::int64_t j : top_k(phi, candidates)) merged[static_cast<std::size_t>(j)] = magnitude[static_cast<std::size_t>(j)];

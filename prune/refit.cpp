@@ -35,10 +35,15 @@ struct Consumer {
   }
 };
 
+// The views of every layer reading `group`, in call order.
+std::vector<Group> read_views(const Group& group) {
+  SHRINK_CHECK(!group.reads.empty(), "refit: group '", group.name, "' has no consumer");
+  std::vector<Group> views;
+  for (const ConsumerRead& r : group.reads) views.push_back(consumer_view(group, r));
+  return views;
+}
+
 Consumer consumer_of(nn::Module& model, const Group& group) {
-  SHRINK_CHECK(!group.consumer.empty(), "refit: group '", group.name, "' has no consumer");
-  SHRINK_CHECK(group.reads.size() <= 1, "refit: group '", group.name, "' is read by ", group.reads.size(),
-               " layers (a residual stream); the refit solves one consumer");
   nn::Module& layer = *model.child(group.consumer);
   Consumer c{layer, dynamic_cast<const nn::Conv2d*>(&layer), group.consumer};
   SHRINK_CHECK(dynamic_cast<const nn::Linear*>(&layer) != nullptr || (c.conv && c.conv->groups() == 1), "refit: group '",
@@ -84,41 +89,51 @@ DenseTargets capture_dense_targets(nn::Module& model, const std::vector<Group>& 
   NoGradGuard no_grad;
   DenseTargets dense;
   for (const Group& g : groups) {
-    Consumer consumer = consumer_of(model, g);
-    const Tensor y = consumer.module(activations(model, g, calib, batch_size));
-    dense.strides[g.name] = stride_of(consumer, y);
-    dense.outputs[g.name] = output_rows(y, dense.strides[g.name]);
+    for (const Group& view : read_views(g)) {
+      Consumer consumer = consumer_of(model, view);
+      const Tensor y = consumer.module(activations(model, view, calib, batch_size));
+      dense.strides[view.consumer] = stride_of(consumer, y);
+      dense.outputs[view.consumer] = output_rows(y, dense.strides[view.consumer]);
+    }
     dense.units[g.name] = group_size(model, g);
   }
   return dense;
 }
 
-RefitResult refit_consumer(nn::Module& model, const Group& group, const std::vector<Group>& groups,
-                           const DenseTargets& dense, const Calibration& calib, double ridge,
-                           nn::Optimizer* optimizer, std::int64_t batch_size) {
-  SHRINK_CHECK(std::isfinite(ridge) && ridge > 0, "refit: the ridge must be a positive number, got ", ridge);
-  const auto found = dense.outputs.find(group.name);
-  SHRINK_CHECK(found != dense.outputs.end(), "refit: no dense output was captured for group '", group.name, "'");
-  NoGradGuard no_grad;
-  const Consumer consumer = consumer_of(model, group);
-  const Tensor read = activations(model, group, calib, batch_size);
+namespace {
+
+// The refit of one consumer (`view` reads the group through that layer alone).
+struct ConsumerFit {
+  double squared_before = 0, squared_after = 0;  // summed over the output rows and columns
+  double elements = 0;
+  double lambda = 0;
+};
+
+ConsumerFit refit_one(nn::Module& model, const Group& view, const std::vector<Group>& groups,
+                      const DenseTargets& dense, const Calibration& calib, double ridge, nn::Optimizer* optimizer,
+                      std::int64_t batch_size) {
+  const auto found = dense.outputs.find(view.consumer);
+  SHRINK_CHECK(found != dense.outputs.end(), "refit: no dense output was captured for group '", view.name,
+               "' at its consumer '", view.consumer, "'");
+  const Consumer consumer = consumer_of(model, view);
+  const Tensor read = activations(model, view, calib, batch_size);
   const std::int64_t outputs = consumer.outputs();
   // The rows kept of the consumer's output map: the same stride as the dense capture's.
   Tensor y = found->second;
-  const std::int64_t stride = dense.strides.count(group.name) ? dense.strides.at(group.name) : 1;
+  const std::int64_t stride = dense.strides.count(view.consumer) ? dense.strides.at(view.consumer) : 1;
   const Tensor h = consumer.design(read, stride);
   const std::int64_t samples = h.size(0), units = h.size(1);
 
   // The dense output's columns for the consumer's remaining outputs (the units of the group
   // it produces that are still there).
   for (const Group& next : groups)
-    if (std::find(next.producers.begin(), next.producers.end(), group.consumer) != next.producers.end() &&
+    if (std::find(next.producers.begin(), next.producers.end(), view.consumer) != next.producers.end() &&
         !next.original.empty())
       y = index_select(y, 1, Tensor::from_vector(next.original, {static_cast<std::int64_t>(next.original.size())},
                                                  y.device()));
-  SHRINK_CHECK(y.size(0) == samples && y.size(1) == outputs, "refit: group '", group.name, "': the dense output ",
-               shape_str(y.shape()), " does not match ", samples, " rows and the consumer's ", outputs,
-               " outputs (was the calibration batch changed after the capture?)");
+  SHRINK_CHECK(y.size(0) == samples && y.size(1) == outputs, "refit: group '", view.name, "': the dense output ",
+               shape_str(y.shape()), " of consumer '", view.consumer, "' does not match ", samples,
+               " rows and its ", outputs, " outputs (was the calibration batch changed after the capture?)");
 
   const bool bias = consumer.bias().defined();
   const Tensor a = bias ? concat({h, Tensor::ones({samples, 1}, h.dtype(), h.device())}, 1) : h;
@@ -127,19 +142,20 @@ RefitResult refit_consumer(nn::Module& model, const Group& group, const std::vec
   const Tensor at = transpose(a, 0, 1);                         // (k+1, N)
   const std::int64_t n = a.size(1);
   const double trace = sum(square(a)).item();  // trace(A^T A) = ||A||_F^2
-  RefitResult result;
-  result.lambda = trace > 0 ? ridge * trace / static_cast<double>(std::min(n, samples)) : ridge;
+  ConsumerFit fit;
+  fit.lambda = trace > 0 ? ridge * trace / static_cast<double>(std::min(n, samples)) : ridge;
   // (W - W0)^T, (k+1, out), from whichever system is smaller. With fewer samples than
   // columns, the push-through identity (A^T A + lambda I)^-1 A^T = A^T (A A^T + lambda I)^-1
   // gives the same change from an (N, N) system: N^2 k work instead of k^2 N + k^3 / 3.
   const Tensor change =
-      samples < n ? matmul(at, cholesky_solve(add_to_diagonal(matmul(a, at), result.lambda), residual))
-                  : cholesky_solve(add_to_diagonal(matmul(at, a), result.lambda), matmul(at, residual));
+      samples < n ? matmul(at, cholesky_solve(add_to_diagonal(matmul(a, at), fit.lambda), residual))
+                  : cholesky_solve(add_to_diagonal(matmul(at, a), fit.lambda), matmul(at, residual));
   const Tensor w = w0 + transpose(change, 0, 1);
-  result.error_before = mean(square(residual)).item();
-  result.error_after = mean(square(y - shrink::linear(a, w, Tensor()))).item();
+  fit.elements = static_cast<double>(residual.numel());
+  fit.squared_before = sum(square(residual)).item();
+  fit.squared_after = sum(square(y - shrink::linear(a, w, Tensor()))).item();
 
-  const std::string weight_name = group.consumer + ".weight", bias_name = group.consumer + ".bias";
+  const std::string weight_name = view.consumer + ".weight", bias_name = view.consumer + ".bias";
   model.set_parameter(weight_name, reshape(shrink::slice(w, 1, 0, units), model.parameter(weight_name).shape()));
   if (bias) model.set_parameter(bias_name, reshape(shrink::slice(w, 1, units, units + 1), {outputs}));
   if (optimizer) {
@@ -149,6 +165,28 @@ RefitResult refit_consumer(nn::Module& model, const Group& group, const std::vec
       optimizer->restart(name);
     }
   }
+  return fit;
+}
+
+}  // namespace
+
+RefitResult refit_consumer(nn::Module& model, const Group& group, const std::vector<Group>& groups,
+                           const DenseTargets& dense, const Calibration& calib, double ridge,
+                           nn::Optimizer* optimizer, std::int64_t batch_size) {
+  SHRINK_CHECK(std::isfinite(ridge) && ridge > 0, "refit: the ridge must be a positive number, got ", ridge);
+  NoGradGuard no_grad;
+  // In call order, each consumer on the network as the previous refits left it: a ResNet
+  // stage's stream is the sum of the blocks before, so what layer1.1.conv1 reads depends on
+  // layer1.0's refit weights (the same reason groups are refit input to output).
+  double before = 0, after = 0, elements = 0;
+  RefitResult result;
+  for (const Group& view : read_views(group)) {
+    const ConsumerFit fit = refit_one(model, view, groups, dense, calib, ridge, optimizer, batch_size);
+    before += fit.squared_before, after += fit.squared_after, elements += fit.elements;
+    result.lambda = std::max(result.lambda, fit.lambda);
+  }
+  result.error_before = before / elements;
+  result.error_after = after / elements;
   return result;
 }
 

@@ -38,26 +38,27 @@ namespace shrink::prune {
 
 // The dense model's consumer outputs, captured once before anything is cut.
 struct DenseTargets {
-  std::map<std::string, Tensor> outputs;     // group name -> consumer output (N, out), dense
+  std::map<std::string, Tensor> outputs;     // consumer path -> its output (N, out), dense
   std::map<std::string, std::int64_t> units; // group name -> units before any cut
   // A conv consumer's output positions enter the fit as rows, every stride-th (at most
   // 2^17 rows); its output is kept as those rows, (rows, out).
-  std::map<std::string, std::int64_t> strides;
+  std::map<std::string, std::int64_t> strides;  // consumer path -> stride
 };
 
 // Runs the calibration inputs through `model` (eval mode, no gradients, `batch_size` samples
-// at a time) and keeps every group's consumer output. Throws naming the group when its
-// consumer is neither a Linear nor an ungrouped Conv2d, or when several layers read it.
+// at a time) and keeps the output of every layer reading a group. Throws naming the group
+// when one of its consumers is neither a Linear nor an ungrouped Conv2d.
 DenseTargets capture_dense_targets(nn::Module& model, const std::vector<Group>& groups, const Calibration& calib,
                                    std::int64_t batch_size = 256);
 
 struct RefitResult {
-  double error_before = 0;  // mean squared error against the dense output, before the refit
-  double error_after = 0;   // and after (calibration batch)
-  double lambda = 0;        // the ridge weight used
+  double error_before = 0;  // mean squared error against the dense outputs, before the refit
+  double error_after = 0;   // and after (calibration batch; over every consumer's outputs)
+  double lambda = 0;        // the ridge weight used (the largest, with several consumers)
 };
 
-// Refits `group`'s consumer on the network as it is now (see the top of this file).
+// Refits every layer reading `group` on the network as it is now (see the top of this
+// file): one, or each of a residual stream's consumers, each its own least squares.
 // `groups` is every group of the model, so that the consumer's output rows that the next
 // group already cut can be matched to the dense output's (Group::original). When an
 // optimizer is given, the consumer's weight and bias restart as fresh parameters there:

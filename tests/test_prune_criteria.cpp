@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <random>
 #include <string>
 
@@ -13,6 +14,8 @@
 #include "nn/sequential.h"
 #include "prune/criteria.h"
 #include "prune/group.h"
+#include "prune/ispasp_phi.h"
+#include "nn/models.h"
 
 using namespace shrink;
 using namespace shrink::prune;
@@ -292,4 +295,51 @@ TEST(Criteria, ConsumersKnownOnlyByTheirChannelsGiveTheSameSelection) {
   const Group g = build_groups(*p.model)[0], h = build_groups(*opaque)[0];
   EXPECT_EQ(select_ispasp(*opaque, h, 6, p.calib, 10, 64), select_ispasp(*p.model, g, 6, p.calib, 10, 64));
   EXPECT_EQ(select_gfs(*opaque, h, 4, p.calib), select_gfs(*p.model, g, 4, p.calib));
+}
+
+// i-SpaSP on a residual stream (--prune-residual): J sums the residuals of every layer reading
+// the stream, each on its own H (the stream after the adds before it) and behind its own
+// BatchNorm, so phi and the activation mass are sums over the consumers. Reproduced here from
+// the public pieces, with phi by autograd where the criterion uses the closed form.
+TEST(Criteria, IspaspOnAResidualStreamSumsItsConsumers) {
+  Generator gen(31);
+  auto model = nn::build_model("resnet20:in_channels=1,input_size=16", gen);
+  const Calibration calib{Tensor::uniform({16, 1, 16, 16}, 0, 1, gen), Tensor::zeros({16}, DType::Int64)};
+  Group stream;
+  for (const Group& g : build_groups(*model, {1, 16, 16}, GroupOptions{false, true}))
+    if (g.reads.size() >= 2 && stream.name.empty()) stream = g;
+  ASSERT_EQ(stream.reads.size(), 5u);
+  const std::int64_t m = stream.size, keep = 6;
+  for (int iterations : {1, 3}) {
+    SCOPED_TRACE(iterations);
+    const Indices kept = select_ispasp(*model, stream, keep, calib, iterations);
+
+    model->eval();
+    Scores mass(static_cast<std::size_t>(m), 0.0);
+    std::vector<std::vector<Tensor>> hidden;
+    std::vector<IspaspBlock> blocks;
+    for (const ConsumerRead& r : stream.reads) {
+      hidden.push_back(group_activation(*model, consumer_view(stream, r), calib.inputs, 64));
+      blocks.push_back({*model->child(r.consumer), r.norm_after.empty() ? nullptr : model->child(r.norm_after).get(),
+                        false});
+      const Scores a = sum_per_channel(hidden.back().front(), 1);
+      for (std::int64_t j = 0; j < m; ++j) mass[j] += a[j];
+    }
+    Indices support;
+    for (int it = 0; it < iterations; ++it) {
+      Scores phi(static_cast<std::size_t>(m), 0.0);
+      for (std::size_t c = 0; c < blocks.size(); ++c) {
+        const Scores part = autograd_phi(blocks[c], hidden[c], 1, support, m, 64);
+        for (std::int64_t j = 0; j < m; ++j) phi[j] += part[j];
+      }
+      Scores merged(static_cast<std::size_t>(m), -std::numeric_limits<double>::infinity());
+      for (std::int64_t j : top_k(phi, 2 * keep)) merged[j] = mass[j];
+      for (std::int64_t j : support) merged[j] = mass[j];
+      support = top_k(merged, keep);
+    }
+    EXPECT_EQ(kept, support);
+    EXPECT_EQ(kept.size(), static_cast<std::size_t>(keep));
+    // Not what the first consumer alone would choose, or the test would show nothing.
+    EXPECT_NE(select_ispasp(*model, consumer_view(stream, stream.reads.front()), keep, calib, iterations), kept);
+  }
 }

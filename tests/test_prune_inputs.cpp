@@ -457,7 +457,9 @@ TEST(InputGroup, EveryMethodKeepsTheOneChannelOfAGreyImage) {
     EXPECT_EQ(r.groups[0].before, 1);
     EXPECT_EQ(r.groups[0].after, 1);
     EXPECT_EQ(model->parameter("conv1.weight").size(1), 1);
-    if (!m.accepts(TargetKind::None)) EXPECT_LT(model->num_parameters(), dense);  // sap may keep all
+    if (!m.accepts(TargetKind::None)) {  // sap decides its own counts and may keep every unit
+      EXPECT_LT(model->num_parameters(), dense);
+    }
     EXPECT_EQ(forward(*model, x).shape(), (Shape{24, 10}));
   }
 }

@@ -129,7 +129,7 @@ TEST(Refit, MatchesThePrimalNormalEquations) {
     NoGradGuard no_grad;
     const Tensor h = (*model->child("2"))((*model->child("1"))(calib.inputs));  // ReLU(Linear(x)), cut
     const Tensor a = concat({h, Tensor::ones({samples, 1})}, 1).to(DType::Float64);
-    const Tensor y = targets.outputs.at(groups[0].name).to(DType::Float64);
+    const Tensor y = targets.outputs.at(groups[0].consumer).to(DType::Float64);
     std::vector<double> eye(41 * 41, 0.0);
     for (int i = 0; i < 41; ++i) eye[static_cast<std::size_t>(i * 41 + i)] = r.lambda;
     const Tensor at = transpose(a, 0, 1);
@@ -138,6 +138,53 @@ TEST(Refit, MatchesThePrimalNormalEquations) {
     const Tensor got = concat({model->parameter("3.weight"), reshape(model->parameter("3.bias"), {4, 1})}, 1).detach();
     EXPECT_LT(max_abs_diff(got, w.to(DType::Float32)), 2e-4) << samples << " samples";
     EXPECT_GT(max_abs_diff(got, w0.to(DType::Float32)), 1e-2) << "the refit moved the weights";
+  }
+}
+
+// A residual stream is read by several layers: the refit solves each of them against its own
+// dense output, in call order. Every consumer moves, the error falls, and each consumer's
+// weights equal those of a refit of that consumer alone on an identically cut copy that holds
+// the earlier consumers' refit weights (a stage's stream sums the blocks before it).
+TEST(Refit, SolvesEveryConsumerOfAResidualStream) {
+  const Shape sample{1, 16, 16};
+  const auto build = [] {
+    Generator gen(21);
+    return nn::build_model("resnet20:in_channels=1,input_size=16", gen);
+  };
+  Generator data(22);
+  const Calibration calib{Tensor::uniform({12, 1, 16, 16}, 0, 1, data), Tensor::zeros({12}, DType::Int64)};
+  const auto stream_of = [&](nn::Module& m) {
+    for (const Group& g : build_groups(m, sample, GroupOptions{false, true}))
+      if (g.reads.size() >= 2) return g;
+    ADD_FAILURE() << "no residual stream";
+    return Group{};
+  };
+  const std::vector<std::int64_t> kept{0, 2, 3, 5, 7, 8, 11, 13, 14};
+
+  auto model = build();
+  std::vector<Group> groups{stream_of(*model)};
+  ASSERT_EQ(groups[0].reads.size(), 5u);
+  const DenseTargets targets = capture_dense_targets(*model, groups, calib);
+  shrink_group(*model, groups[0], kept);
+  std::map<std::string, Tensor> cut;
+  for (const ConsumerRead& r : groups[0].reads) cut[r.consumer] = model->parameter(r.consumer + ".weight").clone();
+  const RefitResult all = refit_consumer(*model, groups[0], groups, targets, calib, 0.01);
+  EXPECT_LT(all.error_after, 0.5 * all.error_before);
+
+  std::vector<std::string> earlier;
+  for (const ConsumerRead& r : groups[0].reads) {
+    SCOPED_TRACE(r.consumer);
+    EXPECT_GT(max_abs_diff(model->parameter(r.consumer + ".weight"), cut[r.consumer]), 1e-3) << "not refit";
+    auto alone = build();
+    std::vector<Group> one{consumer_view(stream_of(*alone), r)};
+    const DenseTargets own = capture_dense_targets(*alone, one, calib);
+    shrink_group(*alone, one[0], kept);
+    for (const std::string& e : earlier)
+      for (const char* t : {".weight", ".bias"})
+        if (model->has_parameter(e + t)) alone->set_parameter(e + t, model->parameter(e + t).clone());
+    refit_consumer(*alone, one[0], one, own, calib, 0.01);
+    earlier.push_back(r.consumer);
+    EXPECT_LT(max_abs_diff(model->parameter(r.consumer + ".weight"), alone->parameter(r.consumer + ".weight")), 1e-5);
   }
 }
 
