@@ -234,7 +234,9 @@ int main(int argc, char** argv) {
   app.add_flag("--prune-residual", po.prune_residual,
                "Also prune residual streams: the channels a ResNet stage's convs write into their sum (every "
                "conv writing there, the projection shortcut, the BNs and every conv reading from it shrink "
-               "together). Off: block-inner channels only, as the official i-SpaSP and PFP code do");
+               "together). Off: block-inner channels only, as the official i-SpaSP and PFP code do. A stream has "
+               "several readers, beyond what the papers define: pfp scores a unit by its largest sensitivity over "
+               "them, ispasp sums their residuals, --refit re-solves each");
   app.add_option("--groups", po.only_groups,
                  "Prune only these groups (comma-separated names, as --list-groups prints them); default: all")
       ->delimiter(',');
