@@ -46,6 +46,26 @@ Scores max_per_unit(const Scores& columns, std::int64_t units) {
   return s;
 }
 
+// One consumer's sensitivities of the group's units (§2.1): its weight against its input,
+// unfolded into patches for a conv.
+Scores consumer_sensitivity(nn::Module& model, const Group& g, const ConsumerRead& read, const Tensor& a,
+                            std::int64_t units) {
+  const std::string weight_name = read.consumer + ".weight";
+  SHRINK_CHECK(model.has_parameter(weight_name), "PFP: consumer '", read.consumer, "' of group '", g.name,
+               "' has no weight");
+  const Tensor& w = model.parameter(weight_name);
+  SHRINK_CHECK(w.size(1) == units * read.block, "PFP: consumer '", read.consumer, "' reads ", w.size(1),
+               " input columns but group '", g.name, "' has ", units, " units of ", read.block);
+  if (w.dim() == 4) {  // a conv: kernel (out, in * kh * kw) against unfolded patches
+    const auto* conv = dynamic_cast<const nn::Conv2d*>(model.child(read.consumer).get());
+    SHRINK_CHECK(conv != nullptr, "PFP: consumer '", read.consumer, "' has a 4-D weight but is not a Conv2d");
+    return max_per_unit(pfp_sensitivity(reshape(w, {w.size(0), -1}), unfold_patches(a, *conv)), units);
+  }
+  SHRINK_CHECK(w.dim() == 2, "PFP: consumer '", read.consumer, "' has weight ", shape_str(w.shape()),
+               "; PFP scores Linear and Conv2d consumers");
+  return max_per_unit(pfp_sensitivity(w, reshape(a, {-1, w.size(1)})), units);
+}
+
 }  // namespace
 
 Scores pfp_sensitivity(const Tensor& weight, const Tensor& activations) {
@@ -93,30 +113,6 @@ Scores pfp_sensitivity(const Tensor& weight, const Tensor& activations) {
   }
   return s;
 }
-
-namespace {
-
-// One consumer's sensitivities of the group's units (§2.1): its weight against its input,
-// unfolded into patches for a conv.
-Scores consumer_sensitivity(nn::Module& model, const Group& g, const ConsumerRead& read, const Tensor& a,
-                            std::int64_t units) {
-  const std::string weight_name = read.consumer + ".weight";
-  SHRINK_CHECK(model.has_parameter(weight_name), "PFP: consumer '", read.consumer, "' of group '", g.name,
-               "' has no weight");
-  const Tensor& w = model.parameter(weight_name);
-  SHRINK_CHECK(w.size(1) == units * read.block, "PFP: consumer '", read.consumer, "' reads ", w.size(1),
-               " input columns but group '", g.name, "' has ", units, " units of ", read.block);
-  if (w.dim() == 4) {  // a conv: kernel (out, in * kh * kw) against unfolded patches
-    const auto* conv = dynamic_cast<const nn::Conv2d*>(model.child(read.consumer).get());
-    SHRINK_CHECK(conv != nullptr, "PFP: consumer '", read.consumer, "' has a 4-D weight but is not a Conv2d");
-    return max_per_unit(pfp_sensitivity(reshape(w, {w.size(0), -1}), unfold_patches(a, *conv)), units);
-  }
-  SHRINK_CHECK(w.dim() == 2, "PFP: consumer '", read.consumer, "' has weight ", shape_str(w.shape()),
-               "; PFP scores Linear and Conv2d consumers");
-  return max_per_unit(pfp_sensitivity(w, reshape(a, {-1, w.size(1)})), units);
-}
-
-}  // namespace
 
 std::map<std::string, Scores> pfp_sensitivities(nn::Module& model, const std::vector<Group>& groups,
                                                 const Tensor& inputs) {

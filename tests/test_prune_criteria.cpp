@@ -11,11 +11,11 @@
 #include "core/shrink.h"
 #include "nn/activation.h"
 #include "nn/linear.h"
+#include "nn/models.h"
 #include "nn/sequential.h"
 #include "prune/criteria.h"
 #include "prune/group.h"
 #include "prune/ispasp_phi.h"
-#include "nn/models.h"
 
 using namespace shrink;
 using namespace shrink::prune;

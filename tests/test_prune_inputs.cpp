@@ -402,6 +402,22 @@ TEST(InputGroup, CnnFamiliesDropInputChannelsPreservingTheFunctionAndReload) {
   }
 }
 
+// `m` with the input group: its own counts where it decides them (sap), else `kind` at `target`
+// (a method that takes no keep fraction gets a parameter target).
+PruneOptions input_pruning(const Method& m, TargetKind kind, double target) {
+  PruneOptions o;
+  o.method = m.name;
+  o.prune_inputs = true;
+  o.ispasp_iterations = 2;
+  if (m.accepts(TargetKind::None)) {
+    o.target_kind = TargetKind::None;
+  } else {
+    o.target_kind = m.accepts(kind) ? kind : TargetKind::Params;
+    o.target = target;
+  }
+  return o;
+}
+
 TEST(InputGroup, EveryMethodPrunesTheInputChannelsOfAResnet) {
   for (const Method& m : methods()) {
     if (m.name == "gfs") continue;  // GFS is for small nets: one scoring pass per kept unit
@@ -410,17 +426,7 @@ TEST(InputGroup, EveryMethodPrunesTheInputChannelsOfAResnet) {
     auto model = nn::build_model("resnet20:in_channels=4,input_size=16", gen);
     const Tensor x = Tensor::uniform({24, 4, 16, 16}, 0, 1, gen);
     const Calibration calib{x, labels_mod10(24)};
-    PruneOptions o;
-    o.method = m.name;
-    o.prune_inputs = true;
-    o.ispasp_iterations = 2;
-    if (m.accepts(TargetKind::None)) {
-      o.target_kind = TargetKind::None;
-    } else {
-      o.target_kind = m.accepts(TargetKind::Keep) ? TargetKind::Keep : TargetKind::Params;
-      o.target = 0.5;
-    }
-    const PruneReport r = prune_model(*model, calib, o, {4, 16, 16});
+    const PruneReport r = prune_model(*model, calib, input_pruning(m, TargetKind::Keep, 0.5), {4, 16, 16});
     ASSERT_FALSE(r.groups.empty());
     EXPECT_EQ(r.groups[0].name, kInputGroup);
     EXPECT_EQ(r.groups[0].before, 4);
@@ -440,18 +446,8 @@ TEST(InputGroup, EveryMethodKeepsTheOneChannelOfAGreyImage) {
     auto model = nn::build_model("lenet5", gen);
     const Tensor x = Tensor::uniform({24, 1, 28, 28}, 0, 1, gen);
     const Calibration calib{x, labels_mod10(24)};
-    PruneOptions o;
-    o.method = m.name;
-    o.prune_inputs = true;
-    o.ispasp_iterations = 2;
-    if (m.accepts(TargetKind::None)) {
-      o.target_kind = TargetKind::None;
-    } else {
-      o.target_kind = TargetKind::Params;
-      o.target = 0.3;
-    }
     const std::int64_t dense = model->num_parameters();
-    const PruneReport r = prune_model(*model, calib, o, {1, 28, 28});
+    const PruneReport r = prune_model(*model, calib, input_pruning(m, TargetKind::Params, 0.3), {1, 28, 28});
     ASSERT_FALSE(r.groups.empty());
     EXPECT_EQ(r.groups[0].name, kInputGroup);
     EXPECT_EQ(r.groups[0].before, 1);
