@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <set>
+#include <utility>
 
 #include "core/error.h"
 #include "core/strings.h"
@@ -15,17 +16,17 @@ namespace {
 
 const std::vector<TargetKind> kAnyTarget = {TargetKind::Keep, TargetKind::Params, TargetKind::Flops};
 
-// PFP's budget is in parameters: a keep or FLOPs target becomes the parameter fraction of
-// the uniform allocation that meets it.
-double pfp_param_fraction(const WholeModelInput& in) {
+// PFP's ε search prices its widths in the target's own measure: a parameter target in
+// parameters, a FLOPs target in FLOPs (priced in parameters, mobilenetv2 at --target-flops
+// 0.65 kept 0.848 of its FLOPs: the budget went to the wide, cheap head). A keep target
+// becomes the parameter fraction of the uniform allocation at that keep.
+std::pair<double, PfpBudget> pfp_budget(const WholeModelInput& in) {
   const PruneOptions& o = in.options;
-  if (o.target_kind == TargetKind::Params) return o.target;
-  const double keep = o.target_kind == TargetKind::Keep
-                          ? o.target
-                          : keep_fraction_for_target(in.model, in.groups, o.target, true, in.sample_shape, o.rails);
+  if (o.target_kind == TargetKind::Params) return {o.target, PfpBudget::Parameters};
+  if (o.target_kind == TargetKind::Flops) return {o.target, PfpBudget::Flops};
   const std::vector<Size> sizes =
-      sizes_after(in.model, in.groups, {{}, allocate_uniform(in.groups, keep, o.rails)}, in.sample_shape);
-  return static_cast<double>(sizes[1].params) / static_cast<double>(sizes[0].params);
+      sizes_after(in.model, in.groups, {{}, allocate_uniform(in.groups, o.target, o.rails)}, in.sample_shape);
+  return {static_cast<double>(sizes[1].params) / static_cast<double>(sizes[0].params), PfpBudget::Parameters};
 }
 
 WholeModelFn pfp(bool sampling) {
@@ -33,8 +34,9 @@ WholeModelFn pfp(bool sampling) {
     PfpOptions pfp;
     pfp.sampling = sampling;
     pfp.input_keep = in.options.rails.input_keep;
-    pfp_prune(in.model, in.groups, in.calib, pfp_param_fraction(in), pfp, in.gen, in.optimizer,
-              in.options.fold_shift);
+    const auto [fraction, budget] = pfp_budget(in);
+    pfp.budget = budget;
+    pfp_prune(in.model, in.groups, in.calib, fraction, pfp, in.gen, in.optimizer, in.options.fold_shift);
   };
 }
 
@@ -56,7 +58,8 @@ std::vector<Method> registry() {
                      const PruneOptions& o) { return select_ispasp(model, g, keep, calib, o.ispasp_iterations); };
   r.push_back(ispasp);
   Method pfp_top{"pfp", "PFP: sensitivity-based, deterministic top-k with the global budget search (Liebenwein et al. "
-                 "2020); a keep or FLOPs target becomes the parameter budget of the uniform allocation meeting it",
+                 "2020); the ε search meets a parameter or FLOPs target in its own measure, a keep target as the "
+                 "parameter count of the uniform allocation at that keep",
                  MethodKind::WholeModel, kAnyTarget, {}, {}, pfp(false)};
   r.push_back(pfp_top);
   Method pfp_rand{"pfp-sampling", "PFP with sensitivity sampling and reweighting (the paper's Alg. 1)",

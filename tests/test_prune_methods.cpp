@@ -114,7 +114,7 @@ TEST_P(EveryMethod, ProducesTheRequestedShrinkForEveryTargetItAccepts) {
     const double flops = static_cast<double>(nn::flops_per_sample(*f.model, f.sample));
     EXPECT_LT(params, static_cast<double>(params_before));  // something really went
     // A whole-model method meets a budget within its own tolerance (PFP: 0.5% of the
-    // parameter target; its keep and FLOPs targets become parameter budgets). PFP's
+    // target, in parameters or FLOPs; its keep target becomes a parameter budget). PFP's
     // sampling variant meets it in expectation only: the distinct channels drawn vary,
     // widely on a model this small.
     const double slack = method.name == "pfp-sampling" ? 1.25 : method.kind == MethodKind::WholeModel ? 1.05 : 1.0;
