@@ -11,6 +11,9 @@ docs/results/prune_cnn_<data>.md from this script:
      (the figure is the last target that met it). sap decides its own counts: its sweep is
      its defaults (eta_r = 0), then --sap-eta over SAP_ETAS (the keep bound's tolerance: a
      layer keeps about (1 + eta)^-2 of what eta = 0 keeps), mildest first, stopped the same way.
+     On the ResNets each sweep runs twice: block-inner channels only (the default, as the
+     official i-SpaSP and PFP code prune), and with --prune-residual (each stage's residual
+     stream pruned too, where the PFP paper's ResNet reductions come from in good part).
   2. mobilenetv2 and resnet18: ispasp, magnitude and random (± refit) at FLOP targets of
      85 / 75 / 65% of dense, accuracy right after the cut and after a short fine-tune (one
      epoch; for resnet18 one pass over a seeded 10k-image part of the training split).
@@ -37,6 +40,7 @@ for a descheduled thread).
 Usage: /usr/bin/python3 scripts/results_prune_cnn.py [--only lenet5,resnet20] [--data fashion-mnist]
        [--seeds 0,1,2] [--jobs 2] [--max-minutes 150] [--skip-latency] [--smoke]"""
 import argparse
+import itertools
 import json
 import os
 import statistics
@@ -76,6 +80,7 @@ DENSE = {
 }
 METRIC_MODELS = ["lenet5", "resnet20", "resnet56"]
 METRIC_METHODS = ["pfp", "ispasp", "magnitude", "sap", "random"]
+RESIDUAL_MODELS = ["resnet20", "resnet56"]  # models with residual streams: sweeps with --prune-residual too
 TARGETS = [0.7, 0.5, 0.4, 0.3, 0.2, 0.15, 0.1, 0.075, 0.05]  # fractions of the parameters kept
 # sap's points after its defaults: --sap-eta values (p = 0.5, q = 1: keep x (1 + eta)^-2 per layer,
 # at most --sap-beta 0.9 of a layer's units removed), about 0.83, 0.64, 0.44 and 0.25 of eta = 0's.
@@ -175,9 +180,11 @@ def run_model(model, data, seeds, cells, work, b, args, epochs, check_time, targ
                                         args.all_threads))
         print(f"{data} {model} seed {seed}: dense {ev['accuracy'] * 100:.2f}%", flush=True)
 
-        def cell(method, refit, target, kind):
+        def cell(method, refit, target, kind, residual=False):
             key = {"model": model, "seed": seed, "method": method, "refit": refit, "target": target, "kind": kind}
-            tag = f"{method}-{'refit' if refit else 'plain'}-{kind}{target}"
+            if residual:  # block-inner cells keep the keys of the sittings before this variant
+                key["residual"] = True
+            tag = f"{method}-{'refit' if refit else 'plain'}{'-residual' if residual else ''}-{kind}{target}"
             out = model_path(work, data, model, seed, tag)
 
             def compute():
@@ -187,7 +194,9 @@ def run_model(model, data, seeds, cells, work, b, args, epochs, check_time, targ
                     flags = [f"--target-{kind}", f"{target:.6f}"]
                 else:
                     flags = [] if target is None else ["--sap-eta", f"{target:g}"]
-                cut = run_json([b("shrink-prune"), dense, "--method", method, *flags, *(["--refit"] if refit else []),
+                flags += ["--refit"] if refit else []
+                flags += ["--prune-residual"] if residual else []
+                cut = run_json([b("shrink-prune"), dense, "--method", method, *flags,
                                 "--data", data, "--seed", seed, "--out", pruned, "--json"], args.threads)
                 # The fine-tune's own test pass after its last epoch gives the accuracy (a shrink-eval of
                 # the file would repeat that pass, minutes on a ResNet-18); fine-tuning keeps the shapes.
@@ -211,9 +220,9 @@ def run_model(model, data, seeds, cells, work, b, args, epochs, check_time, targ
                 return result
             return cells.get(key, compute)
 
-        def sweep(method, refit):
+        def sweep(method, refit, residual):
             for target, kind in (sap_points() if method == "sap" else [(t, "params") for t in targets]):
-                r = cell(method, refit, target, kind)
+                r = cell(method, refit, target, kind, residual)
                 if r["accuracy"] < ev["accuracy"] - BAR:
                     break  # the sweep's first miss: milder targets already met the bar
 
@@ -224,8 +233,9 @@ def run_model(model, data, seeds, cells, work, b, args, epochs, check_time, targ
         # Each method's sweep is one task; --jobs of them run at once (cells are independent
         # binaries, and the cells file takes one line at a time).
         tasks = []
-        for method in (METRIC_METHODS if model in METRIC_MODELS else []):
-            tasks += [lambda m=method, rf=refit: sweep(m, rf) for refit in (False, True)]
+        for residual in ((False, True) if model in RESIDUAL_MODELS else (False,)):
+            for method in (METRIC_METHODS if model in METRIC_MODELS else []):
+                tasks += [lambda m=method, rf=refit, rs=residual: sweep(m, rf, rs) for refit in (False, True)]
         for method in (FLOP_METHODS if model in FLOP_MODELS else []):
             tasks += [lambda m=method, rf=refit: flop_points(m, rf) for refit in (False, True)]
         run_parallel(args.jobs, tasks)
@@ -278,38 +288,44 @@ def write(data, cells, out_dir, targets, latency_threads):
         if model not in METRIC_MODELS:
             continue
         dense_acc = dense_accuracies(model)
+        streams = model in RESIDUAL_MODELS
         lines += [f"## {model}: highest reduction within 0.5 points of dense ({fmt_pct(dense_acc, 2)}%)", "",
-                  "| method | refit | params removed % | FLOPs removed % | accuracy % | seeds |", "|---|---|---:|---:|---:|---:|"]
-        for method in METRIC_METHODS:
-            for refit in (False, True):
-                best = []
-                for s in seeds:
-                    if (model, s) not in dense:
-                        continue
-                    done = [v for k, v in cell_rows if k["model"] == model and k["seed"] == s
-                            and k["method"] == method and k["refit"] == refit]
-                    bar = dense[(model, s)]["accuracy"] - BAR
-                    ok = [v for v in done if v["accuracy"] >= bar]
-                    # A seed counts once its sweep is over (a miss, or every target run): a sweep
-                    # still under way would show a milder figure than it will end with.
-                    if not done or (len(ok) == len(done) and len(done) < (len(sap_points()) if method == "sap" else len(targets))):
-                        continue
-                    if ok:
-                        best.append(min(ok, key=lambda v: v["params"]))
-                    else:  # even the mildest target missed: nothing removed within the bar
-                        v = done[0]
-                        best.append({"params": v["params_dense"], "params_dense": v["params_dense"],
-                                     "flops": v["flops_dense"], "flops_dense": v["flops_dense"],
-                                     "accuracy": dense[(model, s)]["accuracy"]})
-                if not best:
+                  f"| method | refit |{' residual streams |' if streams else ''} params removed % | FLOPs removed % "
+                  "| accuracy % | seeds |", f"|---|---|{'---|' if streams else ''}---:|---:|---:|---:|"]
+        for residual, method, refit in itertools.product((False, True) if streams else (False,), METRIC_METHODS,
+                                                         (False, True)):
+            best = []
+            for s in seeds:
+                if (model, s) not in dense:
                     continue
-                lines.append(f"| {method} | {'yes' if refit else 'no'} | "
-                             f"{fmt_num([100 * (1 - v['params'] / v['params_dense']) for v in best], 1)} | "
-                             f"{fmt_num([100 * (1 - v['flops'] / v['flops_dense']) for v in best], 1)} | "
-                             f"{fmt_pct([v['accuracy'] for v in best], 2)} | {len(best)} |")
+                done = [v for k, v in cell_rows if k["model"] == model and k["seed"] == s
+                        and k["method"] == method and k["refit"] == refit
+                        and k.get("residual", False) == residual]
+                bar = dense[(model, s)]["accuracy"] - BAR
+                ok = [v for v in done if v["accuracy"] >= bar]
+                # A seed counts once its sweep is over (a miss, or every target run): a sweep
+                # still under way would show a milder figure than it will end with.
+                if not done or (len(ok) == len(done) and len(done) < (len(sap_points()) if method == "sap" else len(targets))):
+                    continue
+                if ok:
+                    best.append(min(ok, key=lambda v: v["params"]))
+                else:  # even the mildest target missed: nothing removed within the bar
+                    v = done[0]
+                    best.append({"params": v["params_dense"], "params_dense": v["params_dense"],
+                                 "flops": v["flops_dense"], "flops_dense": v["flops_dense"],
+                                 "accuracy": dense[(model, s)]["accuracy"]})
+            if not best:
+                continue
+            lines.append(f"| {method} | {'yes' if refit else 'no'} | "
+                         + (f"{'pruned' if residual else 'kept'} | " if streams else "") +
+                         f"{fmt_num([100 * (1 - v['params'] / v['params_dense']) for v in best], 1)} | "
+                         f"{fmt_num([100 * (1 - v['flops'] / v['flops_dense']) for v in best], 1)} | "
+                         f"{fmt_pct([v['accuracy'] for v in best], 2)} | {len(best)} |")
         lines.append(f"\nsap decides its own counts: its points are its defaults, then --sap-eta "
                      f"{', '.join(f'{e:g}' for e in SAP_ETAS)}; the others' are --target-params "
-                     f"{', '.join(f'{t:g}' for t in targets)}, each sweep stopped at its first miss.")
+                     f"{', '.join(f'{t:g}' for t in targets)}, each sweep stopped at its first miss."
+                     + (" Residual streams kept: block-inner channels only (the default); pruned: with "
+                        "--prune-residual, each stage's stream a group too." if streams else ""))
         for (m, d), (p, f) in PAPER.items():
             if m == model:
                 lines.append(f"\nThe paper ({d}, different data): PFP removes {p}% of the parameters"
@@ -347,7 +363,7 @@ def write(data, cells, out_dir, targets, latency_threads):
             continue
         reduction = v["flops_dense"] / v["flops"]
         speedup = latency[dense_rel] / latency[rel]
-        speed_rows.append(f"| {k['model']} | {k['method']} | {'yes' if k['refit'] else 'no'} | {k['target']} | "
+        speed_rows.append(f"| {k['model']} | {k['method']}{' (residual streams too)' if k.get('residual') else ''} | {'yes' if k['refit'] else 'no'} | {k['target']} | "
                           f"{reduction:.2f}x | {speedup:.2f}x | {speedup / reduction:.2f} |")
     lines += [f"## Measured speedup (CPU, {latency_threads} thread{'s' if latency_threads != 1 else ''}, shrink-eval's latency probe: batch 128, median of 25)", ""]
     if speed_rows:
