@@ -5,7 +5,8 @@
 //
 // Names: train_step/<model>/<batch>, inference/<model>/<batch>, conv_fwd|conv_bwd_input|
 // conv_bwd_weight/<layer> (n c_in h w -> c_out kxk /stride, groups), conv_fwd_direct/<layer>
-// and conv_bwd_weight_direct/<layer> (the direct kernels where those run Winograd),
+// and conv_bwd_weight_direct/<layer> (the direct kernels where those run Winograd; the 16-channel
+// direct backward-weight where it runs the pixel-lanes one),
 // conv_fwd_winograd/<layer> (Winograd where conv2d runs the direct kernel), peak/fma.
 #include <benchmark/benchmark.h>
 #include <immintrin.h>
@@ -281,7 +282,7 @@ const int kRegisterKernels = [] {
           (chosen == cpu::ConvAlgorithm::WinogradChannelsLast || !cpu::winograd_channels_last_applies(s)))
         continue;
       if (pass == ConvPass::ForwardDepthwiseBlocked && chosen != cpu::ConvAlgorithm::Depthwise) continue;
-      if (pass == ConvPass::BackwardWeightDirect && cpu::backward_weight_algorithm(s) != cpu::ConvAlgorithm::Winograd)
+      if (pass == ConvPass::BackwardWeightDirect && cpu::backward_weight_algorithm(s) == cpu::ConvAlgorithm::Direct)
         continue;
       benchmark::RegisterBenchmark((prefix + layer_name(layer)).c_str(), conv_kernel, layer, pass)
           ->UseRealTime()

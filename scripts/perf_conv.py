@@ -158,7 +158,8 @@ def render_conv(conv):
               f"run (`peak/fma`, independent 8-wide FMA chains on every thread): **{peak:.1f} GFLOP/s on "
               f"{t} threads**. kernel: the one conv2d runs for the call (`direct`, `winograd` (batched), "
               f"`winograd_channels_last`, `depthwise` (row loops), `depthwise_blocked` (8 channels per vector), "
-              f"`depthwise_3x3` (3×3 stride 1 on wide rows, rolling row sums), "
+              f"`depthwise_3x3` (3×3 stride 1 on wide rows, rolling row sums), `direct_pixel_lanes` (backward-"
+              f"weight with output pixels as the vector lanes, for few output channels), "
               f"`im2col`). PyTorch: `F.conv2d` and "
               f"`aten.convolution_backward` (oneDNN) on the same shapes.",
               "", "| layer | shape | pass | kernel | shrink (ms) | shrink GFLOP/s | % of peak | PyTorch (ms) | "
@@ -173,16 +174,19 @@ def render_conv(conv):
               "tile where the direct sum spends 144), forward and, through the flipped kernel, backward-input: "
               "the channels-last kernel (`kernels/cpu/conv_winograd_channels_last.h`, channels as the vector lanes) on "
               "maps up to 16×16 and 8-output layers, the batched one (`kernels/cpu/conv_winograd.h`, tiles as the "
-              "lanes) on wider layers of larger maps; backward-weight from 32 channels each way. Their GFLOP/s count the direct "
+              "lanes) on wider layers of larger maps; backward-weight from 32 channels each way. Backward-weight of "
+              "layers with few output channels runs `kernels/cpu/conv_weight_pixels.h` (output pixels as the lanes) "
+              "where 16-channel panels would be part empty. Their GFLOP/s count the direct "
               "sum's multiply-adds, so they can pass the peak. The measured choice: each kernel on the same call "
               "(bold: the one conv2d runs):", "",
-              "| layer | shape | pass | direct (ms) | batched Winograd (ms) | channels-last Winograd (ms) |",
-              "|---|---|---|---:|---:|---:|"]
+              "| layer | shape | pass | direct (ms) | direct, pixel lanes (ms) | batched Winograd (ms) | "
+              "channels-last Winograd (ms) |",
+              "|---|---|---|---:|---:|---:|---:|"]
     for r in conv["kernels"]:
         if not r.get("choice"):
             continue
         cells = []
-        for algo in ("direct", "winograd", "winograd_channels_last"):
+        for algo in ("direct", "direct_pixel_lanes", "winograd", "winograd_channels_last"):
             ms = r["ms"].get(algo)
             cells.append("—" if ms is None else (f"**{ms:.3f}**" if algo == r["chosen"] else f"{ms:.3f}"))
         lines.append(f"| {r['layer']} | {r['shape']} | {r['pass']} | {' | '.join(cells)} |")

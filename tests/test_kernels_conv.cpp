@@ -81,6 +81,14 @@ const Case kCases[] = {
     {"1x1_one_row_big_parallel", conv(5, 24, 8, 8, 40, 1, 1, 1, 1, 0, 0, 1, 1, 1)},
     {"1x1_one_row_one_image_parts", conv(1, 8, 16, 16, 48, 1, 1, 1, 1, 0, 0, 1, 1, 1)},
     {"1x1_stride2_then_one_row", conv(3, 5, 8, 8, 4, 1, 1, 2, 2, 0, 0, 1, 1, 1)},
+    // Backward-weight with pixels as the lanes (conv_weight_pixels.h): a one-channel 3x3 kernel on
+    // ragged rows (11 = 8 + a masked 3), strided and dilated; 8 outputs on 32-wide rows, above the
+    // OpenMP grain; 5 outputs per group on 16-wide rows (tiles of 3 + 2 channels).
+    {"weight_pixels_one_channel_ragged", conv(3, 1, 13, 11, 5, 3, 3, 1, 1, 1, 1, 1, 1, 1)},
+    {"weight_pixels_one_channel_stride2", conv(2, 1, 9, 17, 6, 3, 3, 2, 2, 1, 1, 1, 1, 1)},
+    {"weight_pixels_one_channel_dilated", conv(2, 1, 12, 20, 4, 3, 3, 1, 1, 2, 2, 2, 2, 1)},
+    {"weight_pixels_32_wide_parallel", conv(4, 8, 32, 32, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1)},
+    {"weight_pixels_16_wide_groups2", conv(2, 8, 5, 16, 10, 3, 3, 1, 1, 1, 1, 1, 1, 2)},
     // Strided depthwise reads column phases of its padded copy (column_phases.h): rows of 16
     // columns and more split 16 at a time, the rest one by one; odd and even padding; stride 3.
     {"depthwise_3x3_stride2_wide", conv(2, 3, 9, 37, 3, 3, 3, 2, 2, 1, 1, 1, 1, 3)},

@@ -226,6 +226,17 @@ TEST(ConvAlgorithm, FollowsThePreferencesPerPass) {
   EXPECT_EQ(cpu::backward_input_algorithm(conv(64, 16, 16, 16, 16, 3, 3, 1, 1, 1, 1, 1, 1, 16)), ConvAlgorithm::Depthwise);
   EXPECT_EQ(cpu::backward_weight_algorithm(conv(64, 16, 16, 16, 16, 3, 3, 1, 1, 1, 1, 1, 1, 16)), ConvAlgorithm::Depthwise);
   EXPECT_EQ(cpu::backward_weight_algorithm(conv(64, 8, 16, 16, 8, 3, 3, 2, 2, 1, 1, 1, 1, 1)), ConvAlgorithm::Direct);
+  // Backward-weight with pixels as the lanes (conv_weight_pixels.h): 8 output channels on 32-wide
+  // rows, a one-channel stem, a 1x1 layer of 8 outputs; not 16 outputs (whole 16-channel panels)
+  // nor 8x8 maps.
+  EXPECT_EQ(cpu::backward_weight_algorithm(narrowing), ConvAlgorithm::DirectPixelLanes);
+  EXPECT_EQ(cpu::backward_weight_algorithm(conv(64, 1, 32, 32, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1)),
+            ConvAlgorithm::DirectPixelLanes);
+  EXPECT_EQ(cpu::backward_weight_algorithm(conv(64, 32, 8, 8, 8, 1, 1, 1, 1, 0, 0, 1, 1, 1)),
+            ConvAlgorithm::DirectPixelLanes);
+  EXPECT_EQ(cpu::backward_weight_algorithm(conv(64, 16, 32, 32, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1)), ConvAlgorithm::Direct);
+  EXPECT_EQ(cpu::backward_weight_algorithm(conv(64, 8, 8, 8, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1)), ConvAlgorithm::Direct);
+  EXPECT_STREQ(cpu::algorithm_name(ConvAlgorithm::DirectPixelLanes), "direct_pixel_lanes");
   EXPECT_STREQ(cpu::algorithm_name(ConvAlgorithm::WinogradChannelsLast), "winograd_channels_last");
 }
 

@@ -39,6 +39,7 @@
 #include "kernels/cpu/conv_depthwise_blocked.h"
 #include "kernels/cpu/conv_direct.h"
 #include "kernels/cpu/conv_epilogue.h"
+#include "kernels/cpu/conv_weight_pixels.h"
 #include "kernels/cpu/conv_winograd.h"
 #include "kernels/cpu/conv_winograd_channels_last.h"
 #include "kernels/cpu/cpu_backend.h"
@@ -450,6 +451,8 @@ void CpuBackend::conv2d_backward_weight(DType t, const Conv2dShape& s, const voi
       switch (backward_weight_algorithm(s)) {
         case ConvAlgorithm::Winograd: return conv2d_backward_weight_winograd(s, xs, dys, static_cast<T*>(dweight));
         case ConvAlgorithm::Direct: return conv2d_backward_weight_direct(s, xs, dys, static_cast<T*>(dweight));
+        case ConvAlgorithm::DirectPixelLanes:
+          return conv2d_backward_weight_pixel_lanes(s, xs, dys, static_cast<T*>(dweight));
         default: break;
       }
     }

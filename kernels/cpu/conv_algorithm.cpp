@@ -3,6 +3,7 @@
 #include "kernels/cpu/conv_depthwise_3x3.h"
 #include "kernels/cpu/conv_depthwise_blocked.h"
 #include "kernels/cpu/conv_direct.h"
+#include "kernels/cpu/conv_weight_pixels.h"
 #include "kernels/cpu/conv_winograd.h"
 #include "kernels/cpu/conv_winograd_channels_last.h"
 
@@ -28,7 +29,8 @@ ConvAlgorithm backward_input_algorithm(const Conv2dShape& s) {
 
 ConvAlgorithm backward_weight_algorithm(const Conv2dShape& s) {
   if (is_depthwise(s)) return ConvAlgorithm::Depthwise;
-  return winograd_weight_grad_preferred(s) ? ConvAlgorithm::Winograd : ConvAlgorithm::Direct;
+  if (winograd_weight_grad_preferred(s)) return ConvAlgorithm::Winograd;
+  return weight_grad_pixel_lanes_preferred(s) ? ConvAlgorithm::DirectPixelLanes : ConvAlgorithm::Direct;
 }
 
 const char* algorithm_name(ConvAlgorithm a) {
@@ -39,6 +41,7 @@ const char* algorithm_name(ConvAlgorithm a) {
     case ConvAlgorithm::WinogradChannelsLast: return "winograd_channels_last";
     case ConvAlgorithm::Winograd: return "winograd";
     case ConvAlgorithm::Direct: return "direct";
+    case ConvAlgorithm::DirectPixelLanes: return "direct_pixel_lanes";
     case ConvAlgorithm::Im2colGemm: return "im2col";
   }
   return "?";

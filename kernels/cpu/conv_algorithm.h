@@ -14,6 +14,7 @@ enum class ConvAlgorithm {
   WinogradChannelsLast,  // conv_winograd_channels_last.h: 8 channels per vector (narrow layers, small maps)
   Winograd,              // conv_winograd.h: 8 tiles per vector, one GEMM per tile position
   Direct,                // conv_direct.h: the GEMM micro-kernel reading the padded image
+  DirectPixelLanes,      // conv_weight_pixels.h (backward-weight): output pixels as the lanes, few output channels
   Im2colGemm             // im2col + sgemm (backward-input where it is not a forward convolution)
 };
 
@@ -24,7 +25,8 @@ ConvAlgorithm forward_algorithm(const Conv2dShape& s);
 // Backward-input: at stride 1 it is the forward convolution of backward_input_forward_shape(s)
 // (conv_direct.h), so it takes that shape's forward kernel; else im2col.
 ConvAlgorithm backward_input_algorithm(const Conv2dShape& s);
-// Backward-weight: Winograd where winograd_weight_grad_preferred, else direct.
+// Backward-weight: Winograd where winograd_weight_grad_preferred, else the direct kernel with
+// pixels as the lanes where weight_grad_pixel_lanes_preferred, else the 16-channel direct one.
 ConvAlgorithm backward_weight_algorithm(const Conv2dShape& s);
 
 const char* algorithm_name(ConvAlgorithm a);

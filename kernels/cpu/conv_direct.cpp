@@ -11,15 +11,15 @@
 #include "kernels/cpu/aligned_buffer.h"
 #include "kernels/cpu/column_phases.h"
 #include "kernels/cpu/conv_epilogue.h"
+#include "kernels/cpu/conv_padded.h"
 #include "kernels/cpu/gemm_detail.h"
 
 namespace shrink::kernels::cpu {
 namespace {
 
 using namespace gemm_detail;
+using namespace conv_padded;
 
-constexpr std::int64_t kRun = 8;                          // pixels per B load (one ymm)
-constexpr std::int64_t kSlack = 2 * kRun;                 // floats readable past a padded image
 constexpr std::int64_t kConvParallelWork = 64 * 64 * 64;  // multiply-adds worth a fork
 
 constexpr std::int64_t ceil_div(std::int64_t a, std::int64_t b) { return (a + b - 1) / b; }
@@ -30,80 +30,6 @@ thread_local AlignedBuffer t_images;   // backward-weight: every padded image (c
 thread_local AlignedBuffer t_grads;    // backward-weight: dy as 16-channel panels (calling thread)
 thread_local AlignedBuffer t_sums;     // backward-weight: every tile's running sums (calling thread)
 
-// The zero-padded planes of one image with their columns split by phase modulo the stride:
-// padded column u of row v of plane c sits at ((c sw + u % sw) hp + v) wq + u / sw. Output
-// pixel j meets padded column j sw + q dw at phase (q dw) % sw, position j + (q dw) / sw: one
-// step per pixel whatever the stride, so 8 pixels are 8 consecutive floats. kSlack zeros follow
-// the last plane (a run's load may pass a row's end).
-struct Padded {
-  std::int64_t hp, wp, sw, wq;
-  explicit Padded(const Conv2dShape& s)
-      : hp(s.h + 2 * s.pad_h), wp(s.w + 2 * s.pad_w), sw(s.stride_w), wq((wp + sw - 1) / sw) {}
-  std::int64_t plane() const { return sw * hp * wq; }  // one channel, every phase
-  std::int64_t image(std::int64_t channels) const { return channels * plane() + kSlack; }
-};
-void pad_image(const Conv2dShape& s, const Padded& p, const float* x, std::int64_t channels, float* dst) {
-  const bool rows_cover_planes = s.pad_h == 0 && s.pad_w == 0 && p.sw == 1;  // then only the slack is zero
-  std::fill(rows_cover_planes ? dst + channels * p.plane() : dst, dst + p.image(channels), 0.0f);
-  for (std::int64_t c = 0; c < channels; ++c)
-    for (std::int64_t i = 0; i < s.h; ++i)  // row i + pad_h of phase 0 of plane c
-      split_row_by_phase(x + (c * s.h + i) * s.w, s.w, s.pad_w, p.sw, dst + (c * p.sw * p.hp + i + s.pad_h) * p.wq,
-                         p.hp * p.wq);
-}
-
-// off[k] for tap k = (c, r, q) of one group: where that tap's input sits relative to the
-// receptive field's top-left corner (phase 0, row i sh, position j for output pixel (i, j)).
-std::vector<std::int64_t> tap_offsets(const Conv2dShape& s, const Padded& p, std::int64_t cig) {
-  std::vector<std::int64_t> off;
-  for (std::int64_t c = 0; c < cig; ++c)
-    for (std::int64_t r = 0; r < s.kh; ++r)
-      for (std::int64_t q = 0; q < s.kw; ++q) {
-        const std::int64_t u = q * s.dilation_w;
-        off.push_back(((c * p.sw + u % p.sw) * p.hp + r * s.dilation_h) * p.wq + u / p.sw);
-      }
-  return off;
-}
-
-// A 1x1 unpadded convolution at stride > 1 reads one pixel in sh sw: it is the stride-1
-// convolution of those pixels, gathered here into (n, c, out_h, out_w), instead of a padded
-// copy of every pixel. Returns the shape to run on `sub`, or nullopt for other shapes.
-thread_local AlignedBuffer t_subsampled;
-std::optional<Conv2dShape> subsample_pointwise(const Conv2dShape& s, const float* x, const float*& sub) {
-  if (s.kh != 1 || s.kw != 1 || s.pad_h != 0 || s.pad_w != 0 || (s.stride_h == 1 && s.stride_w == 1))
-    return std::nullopt;
-  Conv2dShape t = s;
-  t.h = s.out_h();
-  t.w = s.out_w();
-  t.stride_h = t.stride_w = 1;
-  float* dst = t_subsampled.get(std::max<std::int64_t>(s.n * s.c_in * t.h * t.w, 1));
-  const std::int64_t planes = s.n * s.c_in;
-#pragma omp parallel for schedule(static) if (!omp_in_parallel() && planes * t.h * t.w > (1 << 15))
-  for (std::int64_t plane = 0; plane < planes; ++plane)
-    for (std::int64_t i = 0; i < t.h; ++i)
-      for (std::int64_t j = 0; j < t.w; ++j)
-        dst[(plane * t.h + i) * t.w + j] = x[(plane * s.h + i * s.stride_h) * s.w + j * s.stride_w];
-  sub = dst;
-  return t;
-}
-
-// A 1x1 unpadded stride-1 convolution: Padded(s) is the image's own layout, each plane the run
-// of pixels its tap meets. Backward-weight reads the images in place (its taps are broadcast one
-// float at a time); the copy had cost as much memory traffic as the multiply-adds of a narrow
-// layer, whose k = c_in is small. Forward keeps its copy: read in place, the c_in planes of a
-// tile were more streams than the hardware prefetcher follows, and the 24 -> 144 expansion of
-// MobileNetV2 ran 1.1-1.4x slower (bench_conv, with and without software prefetch).
-bool is_plain_pointwise(const Conv2dShape& s) {
-  return s.kh == 1 && s.kw == 1 && s.pad_h == 0 && s.pad_w == 0 && s.stride_h == 1 && s.stride_w == 1;
-}
-// Forward views a plain pointwise convolution's image as one row of h w pixels, so runs fill
-// their 8 lanes across what had been rows (a 4x4 map had filled half of them row by row).
-bool runs_as_one_row(const Conv2dShape& s) { return is_plain_pointwise(s) && s.h != 1; }
-Conv2dShape as_one_row(const Conv2dShape& s) {
-  Conv2dShape t = s;
-  t.w = s.h * s.w;
-  t.h = 1;
-  return t;
-}
 
 // What the last k block's store finishes each output with (earlier blocks store the plain
 // partial sums): + bias, then the epilogue (conv_epilogue.h), in the order the separate passes
