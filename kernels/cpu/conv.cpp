@@ -45,6 +45,7 @@
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/im2col.h"
+#include "kernels/cpu/tiling.h"
 
 namespace shrink::kernels::cpu {
 
@@ -73,7 +74,6 @@ T* scratch(std::int64_t elements) {
 constexpr std::int64_t kL2Elements = std::int64_t{1} << 16;
 constexpr std::int64_t kGemmColumns = 4096;
 constexpr std::int64_t kColBudget = std::int64_t{1} << 22;
-constexpr std::int64_t kConvParallelWork = 64 * 64 * 64;  // multiply-adds worth a fork
 
 enum class Pass { Independent, SumOverImages };
 

@@ -13,16 +13,13 @@
 #include "kernels/cpu/conv_epilogue.h"
 #include "kernels/cpu/conv_padded.h"
 #include "kernels/cpu/gemm_detail.h"
+#include "kernels/cpu/tiling.h"
 
 namespace shrink::kernels::cpu {
 namespace {
 
 using namespace gemm_detail;
 using namespace conv_padded;
-
-constexpr std::int64_t kConvParallelWork = 64 * 64 * 64;  // multiply-adds worth a fork
-
-constexpr std::int64_t ceil_div(std::int64_t a, std::int64_t b) { return (a + b - 1) / b; }
 
 thread_local AlignedBuffer t_weights;  // forward: W_g as A panels (calling thread)
 thread_local AlignedBuffer t_padded;   // forward: one padded image (each worker thread)

@@ -10,6 +10,7 @@
 #include "kernels/cpu/aligned_buffer.h"
 #include "kernels/cpu/conv_padded.h"
 #include "kernels/cpu/lane_mask.h"
+#include "kernels/cpu/tiling.h"
 
 namespace shrink::kernels::cpu {
 namespace {
@@ -19,9 +20,6 @@ using namespace conv_padded;
 constexpr int kTaps = 4;      // taps per tile
 constexpr int kChannels = 3;  // output channels per tile: 12 sums + 3 dy vectors + 1 input vector = 16 ymm
 constexpr std::int64_t kTileFloats = kTaps * kChannels * kRun;
-constexpr std::int64_t kParallelWork = 64 * 64 * 64;  // multiply-adds worth a fork (as conv_direct.cpp)
-
-constexpr std::int64_t ceil_div(std::int64_t a, std::int64_t b) { return (a + b - 1) / b; }
 
 thread_local AlignedBuffer t_images;  // every padded image (calling thread)
 thread_local AlignedBuffer t_sums;    // every tile's vector sums (calling thread)
@@ -102,7 +100,7 @@ void conv2d_backward_weight_pixel_lanes(const Conv2dShape& shape, const float* x
   const std::int64_t image_floats = in_place ? s.c_in * s.h * s.w : pad.image(s.c_in);
   float* const copies = in_place ? nullptr : t_images.get(std::max<std::int64_t>(s.n, 1) * image_floats);
   const float* const images = in_place ? x : copies;
-  const bool parallel = !omp_in_parallel() && s.n * s.c_out * p * k > kParallelWork;
+  const bool parallel = !omp_in_parallel() && s.n * s.c_out * p * k > kConvParallelWork;
   if (!in_place) {
 #pragma omp parallel for schedule(static) if (parallel && s.n > 1)
     for (std::int64_t img = 0; img < s.n; ++img)

@@ -14,6 +14,7 @@
 #include "kernels/cpu/lane_mask.h"
 #include "kernels/cpu/simd_transpose.h"
 #include "kernels/cpu/winograd_tiles.h"
+#include "kernels/cpu/tiling.h"
 
 namespace shrink::kernels::cpu {
 namespace {
@@ -22,7 +23,6 @@ using namespace winograd;
 
 constexpr std::int64_t kVec = 8;    // channels a vector
 constexpr std::int64_t kGroup = 8;  // tiles that go through V, M and the output transform together
-constexpr std::int64_t kParallelWork = 64 * 64 * 64;  // multiply-adds (direct count) worth a fork
 
 thread_local AlignedBuffer t_u;       // U (calling thread)
 thread_local AlignedBuffer t_padded;  // one image, padded, channels-last (each worker)
@@ -288,7 +288,7 @@ void conv2d_forward_winograd_channels_last(const Conv2dShape& s, const float* x,
   const int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
   const std::int64_t parts = s.n >= 2 * threads ? 1 : std::min(L.th, ceil_div(2 * threads, s.n));
   const std::int64_t items = s.n * parts;
-  const bool parallel = threads > 1 && items > 1 && s.n * s.c_out * s.c_in * 9 * L.oh * L.ow > kParallelWork;
+  const bool parallel = threads > 1 && items > 1 && s.n * s.c_out * s.c_in * 9 * L.oh * L.ow > kConvParallelWork;
 #pragma omp parallel for schedule(static) num_threads(threads) if (parallel)
   for (std::int64_t item = 0; item < items; ++item) {
     const std::int64_t img = item / parts, part = item % parts;

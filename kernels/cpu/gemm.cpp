@@ -13,6 +13,7 @@
 
 #include "kernels/cpu/aligned_buffer.h"
 #include "kernels/cpu/gemm_detail.h"
+#include "kernels/cpu/tiling.h"
 
 namespace shrink::kernels::cpu {
 namespace {
@@ -22,8 +23,6 @@ using namespace gemm_detail;
 // Packing buffers, one pair per thread.
 thread_local AlignedBuffer t_pack_a;
 thread_local AlignedBuffer t_pack_b;
-
-constexpr std::int64_t ceil_div(std::int64_t a, std::int64_t b) { return (a + b - 1) / b; }
 
 // Stores one accumulator row: beta == 0 must not read C (it may hold NaN or garbage).
 inline void store_row(float* c, __m256 acc, float beta) {

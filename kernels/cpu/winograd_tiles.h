@@ -18,6 +18,7 @@
 
 #include "kernels/cpu/gemm_detail.h"
 #include "kernels/kernel_types.h"
+#include "kernels/cpu/tiling.h"
 
 namespace shrink::kernels::cpu::winograd {
 
@@ -32,9 +33,6 @@ constexpr std::int64_t kLanes = 8;              // tiles per vector
 // V and M of one chunk of tiles should stay in L2 (512 KiB a core here) between the
 // transforms and the products that read them.
 constexpr std::int64_t kChunkBytes = 448 * 1024;
-
-constexpr std::int64_t ceil_div(std::int64_t a, std::int64_t b) { return (a + b - 1) / b; }
-constexpr std::int64_t round_up(std::int64_t a, std::int64_t b) { return ceil_div(a, b) * b; }
 
 // B^T d for one column (or row) of six vectors.
 inline void input_1d(const __m256 d[kAlpha], __m256 o[kAlpha]) {
