@@ -7,7 +7,9 @@
 // conv_bwd_weight/<layer> (n c_in h w -> c_out kxk /stride, groups), conv_fwd_direct/<layer>
 // and conv_bwd_weight_direct/<layer> (the direct kernels where those run Winograd; the 16-channel
 // direct backward-weight where it runs the pixel-lanes one),
-// conv_fwd_winograd/<layer> (Winograd where conv2d runs the direct kernel), peak/fma.
+// conv_fwd_winograd/<layer> (Winograd where conv2d runs the direct kernel),
+// conv_bwd_input_depthwise_rows/ and conv_bwd_weight_depthwise_rows/<layer> (the row loops on a
+// depthwise layer), peak/fma.
 #include <benchmark/benchmark.h>
 #include <immintrin.h>
 #include <omp.h>
@@ -24,6 +26,7 @@
 #include "kernels/backend.h"
 #include "kernels/cpu/conv_algorithm.h"
 #include "kernels/cpu/conv_depthwise_blocked.h"
+#include "kernels/cpu/conv_depthwise_rows.h"
 #include "kernels/cpu/conv_direct.h"
 #include "kernels/cpu/conv_winograd.h"
 #include "kernels/cpu/conv_winograd_channels_last.h"
@@ -176,7 +179,9 @@ shrink::kernels::Conv2dShape shape_of(const ConvLayer& l) {
 // layer of at most 16 channels each way: the measured alternatives behind conv2d's choice
 // (conv_winograd.h winograd_preferred, conv_winograd_channels_last.h winograd_channels_last_preferred);
 // ForwardDepthwiseBlocked: the 8-channel depthwise blocks on a depthwise layer that conv2d gives
-// the row loops (conv_depthwise_blocked.h depthwise_blocked_preferred).
+// the row loops (conv_depthwise_blocked.h depthwise_blocked_preferred); BackwardInputDepthwiseRows,
+// BackwardWeightDepthwiseRows: the row loops (conv_depthwise_rows.h) on every depthwise layer,
+// whose backward passes conv2d gives the flipped forward kernels or the 8-channel blocks.
 enum class ConvPass {
   Forward,
   ForwardDirect,
@@ -184,8 +189,10 @@ enum class ConvPass {
   ForwardWinogradChannelsLast,
   ForwardDepthwiseBlocked,
   BackwardInput,
+  BackwardInputDepthwiseRows,
   BackwardWeight,
-  BackwardWeightDirect
+  BackwardWeightDirect,
+  BackwardWeightDepthwiseRows
 };
 
 std::vector<float> random_values(std::int64_t count, Generator& gen) {
@@ -233,6 +240,12 @@ void conv_kernel(benchmark::State& state, ConvLayer layer, ConvPass pass) {
       case ConvPass::BackwardWeightDirect:
         shrink::kernels::cpu::conv2d_backward_weight_direct(s, x.data(), y.data(), w.data());
         break;
+      case ConvPass::BackwardInputDepthwiseRows:
+        shrink::kernels::cpu::conv2d_backward_input_depthwise_rows(s, w.data(), y.data(), x.data());
+        break;
+      case ConvPass::BackwardWeightDepthwiseRows:
+        shrink::kernels::cpu::conv2d_backward_weight_depthwise_rows(s, x.data(), y.data(), w.data());
+        break;
     }
   };
   state.SetLabel(algorithm_of(s, pass));
@@ -262,8 +275,10 @@ const int kRegisterKernels = [] {
                                                      {"conv_fwd_winograd_channels_last/", ConvPass::ForwardWinogradChannelsLast},
                                                      {"conv_fwd_depthwise_blocked/", ConvPass::ForwardDepthwiseBlocked},
                                                      {"conv_bwd_input/", ConvPass::BackwardInput},
+                                                     {"conv_bwd_input_depthwise_rows/", ConvPass::BackwardInputDepthwiseRows},
                                                      {"conv_bwd_weight/", ConvPass::BackwardWeight},
-                                                     {"conv_bwd_weight_direct/", ConvPass::BackwardWeightDirect}};
+                                                     {"conv_bwd_weight_direct/", ConvPass::BackwardWeightDirect},
+                                                     {"conv_bwd_weight_depthwise_rows/", ConvPass::BackwardWeightDepthwiseRows}};
   for (const auto& [prefix, pass] : passes)
     for (const ConvLayer& layer : kConvLayers) {
       namespace cpu = shrink::kernels::cpu;
@@ -282,7 +297,11 @@ const int kRegisterKernels = [] {
           (chosen == cpu::ConvAlgorithm::WinogradChannelsLast || !cpu::winograd_channels_last_applies(s)))
         continue;
       if (pass == ConvPass::ForwardDepthwiseBlocked && chosen != cpu::ConvAlgorithm::Depthwise) continue;
-      if (pass == ConvPass::BackwardWeightDirect && cpu::backward_weight_algorithm(s) == cpu::ConvAlgorithm::Direct)
+      if (pass == ConvPass::BackwardWeightDirect &&
+          (cpu::backward_weight_algorithm(s) == cpu::ConvAlgorithm::Direct || cpu::is_depthwise(s)))
+        continue;
+      if ((pass == ConvPass::BackwardInputDepthwiseRows || pass == ConvPass::BackwardWeightDepthwiseRows) &&
+          !cpu::is_depthwise(s))
         continue;
       benchmark::RegisterBenchmark((prefix + layer_name(layer)).c_str(), conv_kernel, layer, pass)
           ->UseRealTime()

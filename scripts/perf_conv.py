@@ -21,7 +21,12 @@ KERNEL_FILTER = "^conv_"
 # conv_bwd_weight_direct, conv_fwd_winograd (the batched Winograd), conv_fwd_winograd_channels_last,
 # conv_fwd_depthwise_blocked (8-channel blocks on a depthwise layer given to the row loops).
 ALTERNATIVES = {"_winograd_channels_last": "winograd_channels_last", "_winograd": "winograd", "_direct": "direct",
-                "_depthwise_blocked": "depthwise_blocked"}
+                "_depthwise_blocked": "depthwise_blocked", "_depthwise_rows": "depthwise"}
+# The columns of the measured-choice tables: dense convolutions, then depthwise ones.
+DENSE_COLUMNS = [("direct", "direct"), ("direct_pixel_lanes", "direct, pixel lanes"), ("winograd", "batched Winograd"),
+                 ("winograd_channels_last", "channels-last Winograd")]
+DEPTHWISE_COLUMNS = [("depthwise", "row loops"), ("depthwise_3x3", "3×3 rolling rows"),
+                     ("depthwise_blocked", "8-channel blocks")]
 
 
 def gb_args(args):
@@ -135,6 +140,23 @@ def ratio_cell(ratio, target):
     return f"{ratio:.2f}×", f"≥ {target:.2f}× {'met' if ratio >= target else '**not met**'}"
 
 
+def choice_table(kernels, columns):
+    """The measured-choice rows whose kernels are among `columns` (algorithm, heading): each
+    kernel's time on the same call, bold for the one conv2d runs."""
+    names = {algo for algo, _ in columns}
+    lines = ["| layer | shape | pass | " + " | ".join(f"{h} (ms)" for _, h in columns) + " |",
+             "|---|---|---|" + "---:|" * len(columns)]
+    for r in kernels:
+        if not r.get("choice") or not (set(r["ms"]) & names) or not set(r["ms"]) <= names:
+            continue
+        cells = []
+        for algo, _ in columns:
+            ms = r["ms"].get(algo)
+            cells.append("—" if ms is None else (f"**{ms:.3f}**" if algo == r["chosen"] else f"{ms:.3f}"))
+        lines.append(f"| {r['layer']} | {r['shape']} | {r['pass']} | {' | '.join(cells)} |")
+    return lines
+
+
 def render_conv(conv):
     if not conv:
         return ["## Convolutional networks (CPU)", "", "Not measured yet: run `scripts/perf_report.py --only conv`.", ""]
@@ -178,18 +200,14 @@ def render_conv(conv):
               "layers with few output channels runs `kernels/cpu/conv_weight_pixels.h` (output pixels as the lanes) "
               "where 16-channel panels would be part empty. Their GFLOP/s count the direct "
               "sum's multiply-adds, so they can pass the peak. The measured choice: each kernel on the same call "
-              "(bold: the one conv2d runs):", "",
-              "| layer | shape | pass | direct (ms) | direct, pixel lanes (ms) | batched Winograd (ms) | "
-              "channels-last Winograd (ms) |",
-              "|---|---|---|---:|---:|---:|---:|"]
-    for r in conv["kernels"]:
-        if not r.get("choice"):
-            continue
-        cells = []
-        for algo in ("direct", "direct_pixel_lanes", "winograd", "winograd_channels_last"):
-            ms = r["ms"].get(algo)
-            cells.append("—" if ms is None else (f"**{ms:.3f}**" if algo == r["chosen"] else f"{ms:.3f}"))
-        lines.append(f"| {r['layer']} | {r['shape']} | {r['pass']} | {' | '.join(cells)} |")
+              "(bold: the one conv2d runs):", ""]
+    lines += choice_table(conv["kernels"], DENSE_COLUMNS)
+    lines += ["", "Depthwise layers: the forward on 8-channel blocks where output rows are short, rolling row sums "
+              "for 3×3 stride 1 on wider rows; backward-input at stride 1 is the forward on the flipped kernel (so "
+              "its kernel is that forward's), else, like every backward-weight, 8-channel blocks "
+              "(`kernels/cpu/conv_depthwise_blocked.h`); the row loops (`kernels/cpu/conv_depthwise_rows.h`) are the "
+              "alternative measured beside them:", ""]
+    lines += choice_table(conv["kernels"], DEPTHWISE_COLUMNS)
     peers = sorted({r["peer"] for r in conv["gemm"]})
     lines += ["", "### GEMMs under convolutions", "",
               "The sgemm calls of the im2col lowering in `kernels/cpu/conv.cpp` (row-major, per block of "

@@ -1,6 +1,6 @@
 // The conv2d kernels (CPU: Winograd for float 3x3 stride-1 layers (conv_winograd.h), the
 // direct float kernels of conv_direct.h, im2col + packed GEMM for
-// float64 and strided float backward-input, direct depthwise loops) against the reference
+// float64 and strided float backward-input, depthwise row loops and 8-channel blocks) against the reference
 // loops of kernels/reference/conv.h on odd shapes: stride, padding, dilation, groups,
 // depthwise with and without a channel multiplier, 1x1 (the im2col-free path), a kernel as
 // large as the padded input, and shapes above the OpenMP grain on both threading paths
@@ -118,6 +118,14 @@ const Case kCases[] = {
     {"depthwise_3x3_rolling_unpadded_cols", conv(2, 3, 5, 19, 3, 3, 3, 1, 1, 1, 0, 1, 1, 3)},
     {"depthwise_3x3_rolling_parallel", conv(4, 36, 16, 33, 36, 3, 3, 1, 1, 1, 1, 1, 1, 36)},
     {"depthwise_rows_5x5_stride2x1_wide", conv(2, 3, 9, 18, 3, 5, 5, 2, 1, 2, 2, 1, 1, 3)},
+    // Depthwise backward on 8-channel blocks (conv_depthwise_blocked.h): backward-input where it
+    // is no forward convolution (padding past the kernel's reach; a 1x1 kernel at stride 2),
+    // backward-weight with one tap and with 49 (six register chunks, the last of 4), a last
+    // block of 3 channels, and strided blocks above the OpenMP grain.
+    {"depthwise_blocked_pad_past_kernel", conv(2, 10, 5, 6, 10, 3, 3, 1, 1, 3, 2, 1, 1, 10)},
+    {"depthwise_blocked_1x1_stride2", conv(2, 9, 5, 7, 9, 1, 1, 2, 2, 0, 0, 1, 1, 9)},
+    {"depthwise_blocked_7x7_stride1x2", conv(2, 11, 11, 10, 11, 7, 7, 1, 2, 3, 3, 1, 1, 11)},
+    {"depthwise_blocked_stride2_parallel", conv(4, 40, 17, 15, 40, 3, 3, 2, 2, 1, 1, 1, 1, 40)},
 };
 
 std::string describe(const Case& c) {

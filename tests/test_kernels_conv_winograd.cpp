@@ -204,7 +204,7 @@ TEST(ConvWinogradChannelsLast, IsPreferredWhereItBeatsTheOtherKernels) {
 }
 
 // conv2d's choice, which bench_conv's labels read: the preferred Winograd first, depthwise its
-// own, and backward-input at stride 1 the forward kernel of the swapped shape.
+// own kernels, and backward-input at stride 1 the forward kernel of the swapped shape.
 TEST(ConvAlgorithm, FollowsThePreferencesPerPass) {
   using cpu::ConvAlgorithm;
   EXPECT_EQ(cpu::forward_algorithm(conv(64, 8, 32, 32, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1)), ConvAlgorithm::WinogradChannelsLast);
@@ -216,15 +216,24 @@ TEST(ConvAlgorithm, FollowsThePreferencesPerPass) {
   EXPECT_EQ(cpu::forward_algorithm(conv(64, 16, 16, 16, 16, 5, 5, 1, 1, 2, 2, 1, 1, 16)), ConvAlgorithm::Depthwise);
   EXPECT_EQ(cpu::forward_algorithm(conv(64, 16, 8, 8, 16, 3, 3, 1, 1, 1, 1, 1, 1, 16)), ConvAlgorithm::DepthwiseBlocked);
   EXPECT_EQ(cpu::forward_algorithm(conv(64, 16, 16, 16, 16, 3, 3, 2, 2, 1, 1, 1, 1, 16)), ConvAlgorithm::DepthwiseBlocked);
-  EXPECT_EQ(cpu::backward_input_algorithm(conv(64, 16, 8, 8, 16, 3, 3, 1, 1, 1, 1, 1, 1, 16)), ConvAlgorithm::Depthwise);
+  // Depthwise backward-input at stride 1 is the flipped forward, on that shape's kernel; else
+  // 8-channel blocks, as every depthwise backward-weight.
+  EXPECT_EQ(cpu::backward_input_algorithm(conv(64, 16, 8, 8, 16, 3, 3, 1, 1, 1, 1, 1, 1, 16)),
+            ConvAlgorithm::DepthwiseBlocked);
+  EXPECT_EQ(cpu::backward_input_algorithm(conv(64, 16, 16, 16, 16, 5, 5, 1, 1, 2, 2, 1, 1, 16)),
+            ConvAlgorithm::Depthwise);
+  EXPECT_EQ(cpu::backward_input_algorithm(conv(64, 16, 32, 32, 16, 3, 3, 2, 2, 1, 1, 1, 1, 16)),
+            ConvAlgorithm::DepthwiseBlocked);
   // 16 -> 8 at 32x32: its backward-input is the forward 8 -> 16 convolution (batched Winograd);
   // at stride 2 it is no forward convolution.
   const Conv2dShape narrowing = conv(64, 16, 32, 32, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1);
   EXPECT_EQ(cpu::forward_algorithm(narrowing), ConvAlgorithm::WinogradChannelsLast);
   EXPECT_EQ(cpu::backward_input_algorithm(narrowing), ConvAlgorithm::Winograd);
   EXPECT_EQ(cpu::backward_input_algorithm(conv(64, 16, 32, 32, 8, 3, 3, 2, 2, 1, 1, 1, 1, 1)), ConvAlgorithm::Im2colGemm);
-  EXPECT_EQ(cpu::backward_input_algorithm(conv(64, 16, 16, 16, 16, 3, 3, 1, 1, 1, 1, 1, 1, 16)), ConvAlgorithm::Depthwise);
-  EXPECT_EQ(cpu::backward_weight_algorithm(conv(64, 16, 16, 16, 16, 3, 3, 1, 1, 1, 1, 1, 1, 16)), ConvAlgorithm::Depthwise);
+  EXPECT_EQ(cpu::backward_input_algorithm(conv(64, 16, 16, 16, 16, 3, 3, 1, 1, 1, 1, 1, 1, 16)),
+            ConvAlgorithm::Depthwise3x3);
+  EXPECT_EQ(cpu::backward_weight_algorithm(conv(64, 16, 16, 16, 16, 3, 3, 1, 1, 1, 1, 1, 1, 16)),
+            ConvAlgorithm::DepthwiseBlocked);
   EXPECT_EQ(cpu::backward_weight_algorithm(conv(64, 8, 16, 16, 8, 3, 3, 2, 2, 1, 1, 1, 1, 1)), ConvAlgorithm::Direct);
   // Backward-weight with pixels as the lanes (conv_weight_pixels.h): 8 output channels on 32-wide
   // rows, a one-channel stem, a 1x1 layer of 8 outputs; not 16 outputs (whole 16-channel panels)

@@ -7,10 +7,12 @@
 // of conv_winograd.h; backward-weight from 32 channels each way), else the direct kernels of
 // conv_direct.h (the micro-kernel reads a padded copy of each image; no im2col matrix).
 // Depthwise (groups == c_in == c_out): the loops below, one plane against one small filter
-// (as a GEMM it would have m = 1), except float forwards with output rows of at most 8 pixels,
-// which run 8 channels per vector (conv_depthwise_blocked.h), and float 3x3 stride-1 forwards on
-// wider rows, which sweep rolling row sums down the plane (conv_depthwise_3x3.h). The rest — float64 (the gradient checks) and float
-// backward-input at stride > 1 — goes through im2col and the GEMM:
+// (as a GEMM it would have m = 1), except in float: forwards with output rows of at most 8
+// pixels run 8 channels per vector (conv_depthwise_blocked.h) and 3x3 stride-1 forwards on
+// wider rows sweep rolling row sums down the plane (conv_depthwise_3x3.h); backward-input at
+// stride 1 is those forwards on the flipped kernel, else 8-channel blocks, as is every
+// backward-weight (conv_depthwise_blocked.h). The rest — float64 (the gradient checks) and
+// float backward-input at stride > 1 — goes through im2col and the GEMM:
 //
 // Per group (cig = c_in/groups, cog = c_out/groups, K = cig kh kw, P = out_h out_w), with B
 // images side by side (col has B P columns; see dims_of for how B is chosen):
@@ -33,10 +35,10 @@
 #include <type_traits>
 #include <vector>
 
-#include "kernels/cpu/column_phases.h"
 #include "kernels/cpu/conv_algorithm.h"
 #include "kernels/cpu/conv_depthwise_3x3.h"
 #include "kernels/cpu/conv_depthwise_blocked.h"
+#include "kernels/cpu/conv_depthwise_rows.h"
 #include "kernels/cpu/conv_direct.h"
 #include "kernels/cpu/conv_epilogue.h"
 #include "kernels/cpu/conv_weight_pixels.h"
@@ -212,187 +214,15 @@ void backward_weight_gemm(const Conv2dShape& s, const T* x, const T* dy, T* dw) 
   }
 }
 
-// ---- depthwise: one (n, c) plane against one kh x kw filter ----
-// Each tap (r, q) adds w[c, r, q] times a shifted input row to an output row; inside
-// tap_range the loop has no bounds test (contiguous and vectorised at stride 1). Rows are
-// short (a MobileNet plane is 4-32 wide), so the ranges are computed once per call.
-
-// The in-image output columns of each kernel column q.
-std::vector<TapRange> column_ranges(const Conv2dShape& s) {
-  std::vector<TapRange> r;
-  for (std::int64_t q = 0; q < s.kw; ++q)
-    r.push_back(tap_range(s.out_w(), s.w, s.stride_w, s.pad_w, q * s.dilation_w));
-  return r;
-}
-
-template <class T>
-void forward_depthwise(const Conv2dShape& s, const T* x, const T* w, const T* bias, const ConvEpilogue& post, T* y) {
-  const std::int64_t oh = s.out_h(), ow = s.out_w(), planes = s.n * s.c_in;
-  const std::vector<TapRange> ranges = column_ranges(s);
-#pragma omp parallel for schedule(static) if (planes > 1 && planes * oh * ow * s.kh * s.kw > kParallelGrain)
-  for (std::int64_t plane = 0; plane < planes; ++plane) {
-    const std::int64_t c = plane % s.c_in;
-    const T* xp = x + plane * s.h * s.w;  // (h, w)
-    const T* wc = w + c * s.kh * s.kw;    // (kh, kw)
-    T* yp = y + plane * oh * ow;          // (out_h, out_w)
-    const T b = bias ? bias[c] : T(0);
-    for (std::int64_t i = 0; i < oh; ++i) {
-      T* yrow = yp + i * ow;
-      std::fill(yrow, yrow + ow, b);
-      for (std::int64_t r = 0; r < s.kh; ++r) {
-        const std::int64_t ih = i * s.stride_h - s.pad_h + r * s.dilation_h;
-        if (ih < 0 || ih >= s.h) continue;
-        const T* xrow = xp + ih * s.w;
-        for (std::int64_t q = 0; q < s.kw; ++q) {
-          const TapRange jr = ranges[static_cast<std::size_t>(q)];
-          const std::int64_t shift = q * s.dilation_w - s.pad_w;
-          const T wv = wc[r * s.kw + q];
-          if (s.stride_w == 1) {
-#pragma omp simd
-            for (std::int64_t j = jr.lo; j < jr.hi; ++j) yrow[j] += wv * xrow[j + shift];
-          } else {
-            for (std::int64_t j = jr.lo; j < jr.hi; ++j) yrow[j] += wv * xrow[j * s.stride_w + shift];
-          }
-        }
-      }
-    }
-    apply_epilogue(post, residual_at<T>(post, plane * oh * ow), yp, oh * ow);
-  }
-}
-
-// Depthwise forward for a kh x kw filter known at compile time (3x3 in every MobileNetV2
-// layer, 5x5 in others). The row-at-a-time loop above spends its time in loop overhead on
-// short rows; here the plane is copied once into a zero-bordered buffer (when padded or
-// strided), so an output pixel is a branch-free sum of KH KW taps kept in registers,
-// vectorised across the row. Strided columns are split into phases by the copy
-// (column_phases.h): a tap's inputs for consecutive pixels are then consecutive, where a
-// stride-2 row had been read one float in two (scalar, at a fifth of the stride-1 speed). Same
-// summation order as the generic loop (bias, then taps row by row).
-template <int KH, int KW, class T>
-void forward_depthwise_fixed(const Conv2dShape& s, const T* x, const T* w, const T* bias, const ConvEpilogue& post,
-                             T* y) {
-  const std::int64_t oh = s.out_h(), ow = s.out_w(), planes = s.n * s.c_in;
-  const std::int64_t sh = s.stride_h, sw = s.stride_w;
-  const bool copied = s.pad_h > 0 || s.pad_w > 0 || sw > 1;
-  const std::int64_t hp = s.h + 2 * s.pad_h, wp = s.w + 2 * s.pad_w, wq = (wp + sw - 1) / sw;  // copy: (sw, hp, wq)
-  // Tap (r, q) of output pixel (i, j) reads phase u % sw, row i sh + r dh, position j + u / sw
-  // (u = q dw): off[tap] + i sh wq + j. Rows and columns stay inside by out_h / out_w's definition.
-  std::int64_t off[KH * KW];
-  for (int r = 0; r < KH; ++r)
-    for (int q = 0; q < KW; ++q) {
-      const std::int64_t u = q * s.dilation_w;
-      off[r * KW + q] = (u % sw * hp + r * s.dilation_h) * wq + u / sw;
-    }
-#pragma omp parallel if (planes > 1 && planes * oh * ow * KH * KW > kParallelGrain)
-  {
-    // Each thread's copy: zeroed once, since every plane then writes the same interior positions.
-    T* const buf = copied ? scratch<T, 2>(sw * hp * wq) : nullptr;
-    if (copied) std::fill_n(buf, sw * hp * wq, T(0));
-#pragma omp for schedule(static)
-    for (std::int64_t plane = 0; plane < planes; ++plane) with_epilogue(post, [&]<bool Add, EpilogueAct Act>() {
-      const std::int64_t c = plane % s.c_in;
-      const T* src = x + plane * s.h * s.w;  // (h, w), or the (sw, hp, wq) copy
-      if (copied) {
-        for (std::int64_t i = 0; i < s.h; ++i)
-          split_row_by_phase(src + i * s.w, s.w, s.pad_w, sw, buf + (i + s.pad_h) * wq, hp * wq);
-        src = buf;
-      }
-      T tap[KH * KW];
-      std::copy_n(w + c * KH * KW, KH * KW, tap);
-      const T b = bias ? bias[c] : T(0);
-      T* yp = y + plane * oh * ow;                            // (out_h, out_w)
-      const T* rp = residual_at<T>(post, plane * oh * ow);  // the residual there, when Add
-      for (std::int64_t i = 0; i < oh; ++i) {
-        const T* base = src + i * sh * wq;
-        T* yrow = yp + i * ow;
-        const T* rrow = Add ? rp + i * ow : nullptr;
-#pragma omp simd
-        for (std::int64_t j = 0; j < ow; ++j) {
-          T acc = b;
-          for (int t = 0; t < KH * KW; ++t) acc += tap[t] * base[off[t] + j];
-          yrow[j] = epilogue1<Add, Act>(acc, Add ? rrow[j] : T(0));  // in the store: no pass of its own
-        }
-      }
-    });
-  }
-}
-
-template <class T>
-void backward_input_depthwise(const Conv2dShape& s, const T* w, const T* dy, T* dx) {
-  const std::int64_t oh = s.out_h(), ow = s.out_w(), planes = s.n * s.c_in;
-  const std::vector<TapRange> ranges = column_ranges(s);
-#pragma omp parallel for schedule(static) if (planes > 1 && planes * oh * ow * s.kh * s.kw > kParallelGrain)
-  for (std::int64_t plane = 0; plane < planes; ++plane) {
-    const std::int64_t c = plane % s.c_in;
-    const T* dyp = dy + plane * oh * ow;  // (out_h, out_w)
-    const T* wc = w + c * s.kh * s.kw;    // (kh, kw)
-    T* dxp = dx + plane * s.h * s.w;      // (h, w)
-    std::fill(dxp, dxp + s.h * s.w, T(0));
-    for (std::int64_t i = 0; i < oh; ++i) {
-      const T* dyrow = dyp + i * ow;
-      for (std::int64_t r = 0; r < s.kh; ++r) {
-        const std::int64_t ih = i * s.stride_h - s.pad_h + r * s.dilation_h;
-        if (ih < 0 || ih >= s.h) continue;
-        T* dxrow = dxp + ih * s.w;
-        for (std::int64_t q = 0; q < s.kw; ++q) {
-          const TapRange jr = ranges[static_cast<std::size_t>(q)];
-          const std::int64_t shift = q * s.dilation_w - s.pad_w;
-          const T wv = wc[r * s.kw + q];
-          if (s.stride_w == 1) {
-#pragma omp simd
-            for (std::int64_t j = jr.lo; j < jr.hi; ++j) dxrow[j + shift] += wv * dyrow[j];
-          } else {
-            for (std::int64_t j = jr.lo; j < jr.hi; ++j) dxrow[j * s.stride_w + shift] += wv * dyrow[j];
-          }
-        }
-      }
-    }
-  }
-}
-
-// One thread owns each channel and sums its images in order: deterministic on any thread
-// count. Row dot products in T, their total per tap in double.
-template <class T>
-void backward_weight_depthwise(const Conv2dShape& s, const T* x, const T* dy, T* dw) {
-  const std::int64_t oh = s.out_h(), ow = s.out_w(), taps = s.kh * s.kw;
-  const std::vector<TapRange> ranges = column_ranges(s);
-#pragma omp parallel for schedule(static) if (s.c_in > 1 && s.n * s.c_in * oh * ow * taps > kParallelGrain)
-  for (std::int64_t c = 0; c < s.c_in; ++c) {
-    std::vector<double> acc(static_cast<std::size_t>(taps), 0.0);  // (kh, kw); taps are few
-    for (std::int64_t n = 0; n < s.n; ++n) {
-      const T* xp = x + (n * s.c_in + c) * s.h * s.w;
-      const T* dyp = dy + (n * s.c_in + c) * oh * ow;
-      for (std::int64_t i = 0; i < oh; ++i) {
-        const T* dyrow = dyp + i * ow;
-        for (std::int64_t r = 0; r < s.kh; ++r) {
-          const std::int64_t ih = i * s.stride_h - s.pad_h + r * s.dilation_h;
-          if (ih < 0 || ih >= s.h) continue;
-          const T* xrow = xp + ih * s.w;
-          for (std::int64_t q = 0; q < s.kw; ++q) {
-            const TapRange jr = ranges[static_cast<std::size_t>(q)];
-            const std::int64_t shift = q * s.dilation_w - s.pad_w;
-            T dot = 0;
-            if (s.stride_w == 1) {
-#pragma omp simd reduction(+ : dot)
-              for (std::int64_t j = jr.lo; j < jr.hi; ++j) dot += dyrow[j] * xrow[j + shift];
-            } else {
-              for (std::int64_t j = jr.lo; j < jr.hi; ++j) dot += dyrow[j] * xrow[j * s.stride_w + shift];
-            }
-            acc[static_cast<std::size_t>(r * s.kw + q)] += static_cast<double>(dot);
-          }
-        }
-      }
-    }
-    for (std::int64_t t = 0; t < taps; ++t) dw[c * taps + t] = static_cast<T>(acc[static_cast<std::size_t>(t)]);
-  }
-}
-
-// Float convolutions that are not depthwise, on the kernel conv_algorithm.h chooses.
+// Float convolutions on the kernel conv_algorithm.h chooses.
 void forward_float(const Conv2dShape& s, const float* x, const float* w, const float* bias, float* y,
                    const ConvEpilogue& post = {}) {
   switch (forward_algorithm(s)) {
     case ConvAlgorithm::WinogradChannelsLast: return conv2d_forward_winograd_channels_last(s, x, w, bias, y, post);
     case ConvAlgorithm::Winograd: return conv2d_forward_winograd(s, x, w, bias, y, post);
+    case ConvAlgorithm::DepthwiseBlocked: return conv2d_forward_depthwise_blocked(s, x, w, bias, post, y);
+    case ConvAlgorithm::Depthwise3x3: return conv2d_forward_depthwise_3x3(s, x, w, bias, post, y);
+    case ConvAlgorithm::Depthwise: return conv2d_forward_depthwise_rows(s, x, w, bias, post, y);
     default: return conv2d_forward_direct(s, x, w, bias, y, post);
   }
 }
@@ -407,18 +237,9 @@ void CpuBackend::conv2d(DType t, const Conv2dShape& s, const void* x, const void
     const auto* ws = static_cast<const T*>(weight);
     const auto* bs = static_cast<const T*>(bias);
     T* ys = static_cast<T*>(y);
-    if constexpr (std::is_same_v<T, float>) {
-      if (!is_depthwise(s)) return forward_float(s, xs, ws, bs, ys, post);
-      switch (forward_algorithm(s)) {
-        case ConvAlgorithm::DepthwiseBlocked: return conv2d_forward_depthwise_blocked(s, xs, ws, bs, post, ys);
-        case ConvAlgorithm::Depthwise3x3: return conv2d_forward_depthwise_3x3(s, xs, ws, bs, post, ys);
-        default: break;  // the row loops below
-      }
-    }
+    if constexpr (std::is_same_v<T, float>) return forward_float(s, xs, ws, bs, ys, post);
     if (!is_depthwise(s)) forward_gemm(s, xs, ws, bs, post, ys);
-    else if (s.kh == 3 && s.kw == 3) forward_depthwise_fixed<3, 3>(s, xs, ws, bs, post, ys);
-    else if (s.kh == 5 && s.kw == 5) forward_depthwise_fixed<5, 5>(s, xs, ws, bs, post, ys);
-    else forward_depthwise(s, xs, ws, bs, post, ys);
+    else conv2d_forward_depthwise_rows(s, xs, ws, bs, post, ys);
   }, "conv2d");
 }
 
@@ -430,13 +251,15 @@ void CpuBackend::conv2d_backward_input(DType t, const Conv2dShape& s, const void
     const auto* dys = static_cast<const T*>(dy);
     if constexpr (std::is_same_v<T, float>) {
       const ConvAlgorithm algorithm = backward_input_algorithm(s);
-      if (algorithm != ConvAlgorithm::Depthwise && algorithm != ConvAlgorithm::Im2colGemm) {
+      if (!backward_input_is_forward(s) && algorithm == ConvAlgorithm::DepthwiseBlocked)
+        return conv2d_backward_input_depthwise_blocked(s, ws, dys, static_cast<T*>(dx));
+      if (algorithm != ConvAlgorithm::Im2colGemm) {
         thread_local std::vector<float> flipped;
         const Conv2dShape t = backward_input_as_forward(s, ws, flipped);
         return forward_float(t, dys, flipped.data(), nullptr, static_cast<T*>(dx));
       }
     }
-    if (is_depthwise(s)) backward_input_depthwise(s, ws, dys, static_cast<T*>(dx));
+    if (is_depthwise(s)) conv2d_backward_input_depthwise_rows(s, ws, dys, static_cast<T*>(dx));
     else backward_input_gemm(s, ws, dys, static_cast<T*>(dx));
   }, "conv2d_backward_input");
 }
@@ -453,10 +276,12 @@ void CpuBackend::conv2d_backward_weight(DType t, const Conv2dShape& s, const voi
         case ConvAlgorithm::Direct: return conv2d_backward_weight_direct(s, xs, dys, static_cast<T*>(dweight));
         case ConvAlgorithm::DirectPixelLanes:
           return conv2d_backward_weight_pixel_lanes(s, xs, dys, static_cast<T*>(dweight));
+        case ConvAlgorithm::DepthwiseBlocked:
+          return conv2d_backward_weight_depthwise_blocked(s, xs, dys, static_cast<T*>(dweight));
         default: break;
       }
     }
-    if (is_depthwise(s)) backward_weight_depthwise(s, xs, dys, static_cast<T*>(dweight));
+    if (is_depthwise(s)) conv2d_backward_weight_depthwise_rows(s, xs, dys, static_cast<T*>(dweight));
     else backward_weight_gemm(s, xs, dys, static_cast<T*>(dweight));
   }, "conv2d_backward_weight");
 }

@@ -22,13 +22,13 @@ ConvAlgorithm forward_algorithm(const Conv2dShape& s) {
 }
 
 ConvAlgorithm backward_input_algorithm(const Conv2dShape& s) {
-  if (is_depthwise(s)) return ConvAlgorithm::Depthwise;
-  if (!backward_input_is_forward(s)) return ConvAlgorithm::Im2colGemm;
+  if (!backward_input_is_forward(s))
+    return is_depthwise(s) ? ConvAlgorithm::DepthwiseBlocked : ConvAlgorithm::Im2colGemm;
   return forward_algorithm(backward_input_forward_shape(s));
 }
 
 ConvAlgorithm backward_weight_algorithm(const Conv2dShape& s) {
-  if (is_depthwise(s)) return ConvAlgorithm::Depthwise;
+  if (is_depthwise(s)) return ConvAlgorithm::DepthwiseBlocked;
   if (winograd_weight_grad_preferred(s)) return ConvAlgorithm::Winograd;
   return weight_grad_pixel_lanes_preferred(s) ? ConvAlgorithm::DirectPixelLanes : ConvAlgorithm::Direct;
 }

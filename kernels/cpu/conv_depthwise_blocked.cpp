@@ -10,13 +10,15 @@
 #include "kernels/cpu/conv_algorithm.h"
 #include "kernels/cpu/conv_epilogue.h"
 #include "kernels/cpu/cpu_backend.h"
+#include "kernels/cpu/depthwise_blocks.h"
 #include "kernels/cpu/simd_transpose.h"
 
 namespace shrink::kernels::cpu {
 
 namespace {
 
-constexpr std::int64_t kLanes = 8;  // channels per vector, and pixels per transpose
+using namespace depthwise_blocks;
+
 // Widest output row sent here. bench_conv, 2 threads, MobileNetV2's 3x3 layers (batch 32), rows
 // vs blocks: 8x8 381 vs 235 us, 8x8 -> 4x4 at stride 2 1013 vs 105 us, 4x4 695 vs 139 us; at
 // 16x16 536 vs 517 us and 32x32 1.71 vs 1.70 ms (even: both stream memory), and 32x32 -> 16x16
@@ -26,45 +28,6 @@ constexpr std::int64_t kMaxBlockedWidth = 8;
 
 thread_local AlignedBuffer t_block;  // one block's channels-last padded copy (each worker thread)
 thread_local AlignedBuffer t_taps;   // every block's taps and bias as vectors (calling thread)
-
-// Pixel offsets, in floats, into the channels-last padded copy (wp pixels a row, 8 floats each).
-struct Offsets {
-  std::vector<std::int64_t> in;   // input pixel p (row-major in its plane) -> its interior position
-  std::vector<std::int64_t> out;  // output pixel p -> its first tap's input position
-  std::vector<std::int64_t> tap;  // tap (r, q) -> its step from that position
-};
-
-Offsets offsets_of(const Conv2dShape& s) {
-  const std::int64_t wp = s.w + 2 * s.pad_w, oh = s.out_h(), ow = s.out_w();
-  Offsets o;
-  for (std::int64_t p = 0; p < s.h * s.w; ++p) o.in.push_back(((p / s.w + s.pad_h) * wp + p % s.w + s.pad_w) * kLanes);
-  for (std::int64_t p = 0; p < oh * ow; ++p)
-    o.out.push_back((p / ow * s.stride_h * wp + p % ow * s.stride_w) * kLanes);
-  for (std::int64_t r = 0; r < s.kh; ++r)
-    for (std::int64_t q = 0; q < s.kw; ++q) o.tap.push_back((r * s.dilation_h * wp + q * s.dilation_w) * kLanes);
-  return o;
-}
-
-// Eight floats of plane `src` from pixel p (the `count` < 8 left at a plane's end are padded with zeros).
-inline __m256 load_pixels(const float* src, std::int64_t p, std::int64_t count) {
-  if (count == kLanes) return _mm256_loadu_ps(src + p);
-  alignas(32) float tail[kLanes] = {};
-  std::copy_n(src + p, count, tail);
-  return _mm256_load_ps(tail);
-}
-
-// The block's planes (lanes of them; the rest read as zeros) into `copy`'s interior.
-void copy_block(const float* x, std::int64_t plane, std::int64_t lanes, const Offsets& o, float* copy) {
-  const std::int64_t pixels = static_cast<std::int64_t>(o.in.size());
-  for (std::int64_t p = 0; p < pixels; p += kLanes) {
-    const std::int64_t count = std::min(kLanes, pixels - p);
-    __m256 r[kLanes];
-    for (std::int64_t l = 0; l < kLanes; ++l)
-      r[l] = l < lanes ? load_pixels(x + l * plane, p, count) : _mm256_setzero_ps();
-    transpose8(r);  // r[k]: pixel p + k's 8 channels
-    for (std::int64_t k = 0; k < count; ++k) _mm256_store_ps(copy + o.in[static_cast<std::size_t>(p + k)], r[k]);
-  }
-}
 
 // Output pixels [p, p + count) of the block's planes: 8 pixels' sums (in the row loops' order),
 // transposed to 8 channels' runs of pixels, finished and stored.
@@ -107,24 +70,16 @@ void conv2d_forward_depthwise_blocked(const Conv2dShape& s, const float* x, cons
                                       const ConvEpilogue& post, float* y) {
   const std::int64_t c = s.c_in, taps = s.kh * s.kw, oh = s.out_h(), ow = s.out_w();
   const std::int64_t in_plane = s.h * s.w, out_plane = oh * ow;
-  const std::int64_t hp = s.h + 2 * s.pad_h, wp = s.w + 2 * s.pad_w;
   const std::int64_t blocks = (c + kLanes - 1) / kLanes, items = s.n * blocks;
   const Offsets o = offsets_of(s);
-  // Every block's taps and biases as 8-channel vectors (zero lanes past c): block b's tap t at
-  // (b (taps + 1) + t) 8, its bias after its taps.
-  float* const packed = t_taps.get(blocks * (taps + 1) * kLanes);
-  std::fill_n(packed, blocks * (taps + 1) * kLanes, 0.0f);
-  for (std::int64_t ch = 0; ch < c; ++ch) {
-    float* block = packed + ch / kLanes * (taps + 1) * kLanes + ch % kLanes;
-    for (std::int64_t t = 0; t < taps; ++t) block[t * kLanes] = w[ch * taps + t];
-    if (bias) block[taps * kLanes] = bias[ch];
-  }
+  // Block b's tap t at (b (taps + 1) + t) 8, its bias after its taps.
+  const float* const packed = pack_taps(s, w, bias, true, t_taps.get(blocks * (taps + 1) * kLanes));
   const bool parallel = items > 1 && s.n * c * out_plane * taps > kParallelGrain;
 #pragma omp parallel if (parallel)
   {
     // Zeroed once: every block writes the same interior positions, so the border stays zero.
-    float* const copy = t_block.get(hp * wp * kLanes);
-    std::fill_n(copy, hp * wp * kLanes, 0.0f);
+    float* const copy = t_block.get(copy_floats(s));
+    std::fill_n(copy, copy_floats(s), 0.0f);
 #pragma omp for schedule(static)
     for (std::int64_t item = 0; item < items; ++item) with_epilogue(post, [&]<bool Add, EpilogueAct Act>() {
       const std::int64_t img = item / blocks, b = item % blocks, c0 = b * kLanes;
