@@ -6,8 +6,8 @@
 // kernel of conv_winograd_channels_last.h on small maps and narrow layers, else the batched one
 // of conv_winograd.h; backward-weight from 32 channels each way), else the direct kernels of
 // conv_direct.h (the micro-kernel reads a padded copy of each image; no im2col matrix).
-// Depthwise (groups == c_in == c_out): the loops below, one plane against one small filter
-// (as a GEMM it would have m = 1), except in float: forwards with output rows of at most 8
+// Depthwise (groups == c_in == c_out): the row loops of conv_depthwise_rows.h, one plane
+// against one small filter (as a GEMM it would have m = 1), except in float: forwards with output rows of at most 8
 // pixels run 8 channels per vector (conv_depthwise_blocked.h) and 3x3 stride-1 forwards on
 // wider rows sweep rolling row sums down the plane (conv_depthwise_3x3.h); backward-input at
 // stride 1 is those forwards on the flipped kernel, else 8-channel blocks, as is every
