@@ -19,7 +19,8 @@ KERNEL_FILTER = "^conv_"
 # <pass><suffix>/<layer>: a kernel that conv2d does not choose for that call, timed beside the
 # one it chooses (<pass>/<layer>, whose benchmark label names it): conv_fwd_direct,
 # conv_bwd_weight_direct, conv_fwd_winograd (the batched Winograd), conv_fwd_winograd_channels_last,
-# conv_fwd_depthwise_blocked (8-channel blocks on a depthwise layer given to the row loops).
+# conv_fwd_depthwise_blocked (8-channel blocks on a depthwise layer given to the row loops),
+# conv_bwd_input_depthwise_rows and conv_bwd_weight_depthwise_rows (the row loops on a depthwise layer).
 ALTERNATIVES = {"_winograd_channels_last": "winograd_channels_last", "_winograd": "winograd", "_direct": "direct",
                 "_depthwise_blocked": "depthwise_blocked", "_depthwise_rows": "depthwise"}
 # The columns of the measured-choice tables: dense convolutions, then depthwise ones.
