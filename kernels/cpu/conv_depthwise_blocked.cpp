@@ -12,6 +12,7 @@
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/cpu/depthwise_blocks.h"
 #include "kernels/cpu/simd_transpose.h"
+#include "kernels/cpu/tiling.h"
 
 namespace shrink::kernels::cpu {
 
@@ -70,10 +71,10 @@ void conv2d_forward_depthwise_blocked(const Conv2dShape& s, const float* x, cons
                                       const ConvEpilogue& post, float* y) {
   const std::int64_t c = s.c_in, taps = s.kh * s.kw, oh = s.out_h(), ow = s.out_w();
   const std::int64_t in_plane = s.h * s.w, out_plane = oh * ow;
-  const std::int64_t blocks = (c + kLanes - 1) / kLanes, items = s.n * blocks;
+  const std::int64_t blocks = ceil_div(c, kLanes), items = s.n * blocks;
   const Offsets o = offsets_of(s);
   // Block b's tap t at (b (taps + 1) + t) 8, its bias after its taps.
-  const float* const packed = pack_taps(s, w, bias, true, t_taps.get(blocks * (taps + 1) * kLanes));
+  const float* const packed = pack_taps(s, w, bias, t_taps.get(blocks * (taps + 1) * kLanes));
   const bool parallel = items > 1 && s.n * c * out_plane * taps > kParallelGrain;
 #pragma omp parallel if (parallel)
   {

@@ -1,17 +1,16 @@
 // Depthwise backward-input and backward-weight on blocks of 8 channels
 // (kernels/cpu/conv_depthwise_blocked.h).
 #include <immintrin.h>
-#include <omp.h>
 
 #include <algorithm>
 #include <cstdint>
 #include <utility>
-#include <vector>
 
 #include "kernels/cpu/aligned_buffer.h"
 #include "kernels/cpu/conv_depthwise_blocked.h"
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/cpu/depthwise_blocks.h"
+#include "kernels/cpu/tiling.h"
 
 namespace shrink::kernels::cpu {
 
@@ -23,7 +22,7 @@ constexpr int kTapChunk = 9;  // tap sums held in registers at once (3x3: one ch
 
 thread_local AlignedBuffer t_copy;   // one block's channels-last padded copy (each worker thread)
 thread_local AlignedBuffer t_grads;  // one block's dy, channels-last (each worker thread)
-thread_local AlignedBuffer t_taps;   // every block's taps as vectors (calling thread)
+thread_local AlignedBuffer t_taps;   // every block's taps (and a zero bias) as vectors (calling thread)
 thread_local AlignedBuffer t_sums;   // one block's tap sums as vectors (each worker thread)
 
 // Output pixels [p, p + count) of one block: each pixel's dy vector times each tap's weights,
@@ -73,9 +72,9 @@ void tap_chunk(int nt, const float* copy, const float* grads, const Offsets& o, 
 void conv2d_backward_input_depthwise_blocked(const Conv2dShape& s, const float* w, const float* dy, float* dx) {
   const std::int64_t c = s.c_in, taps = s.kh * s.kw;
   const std::int64_t in_plane = s.h * s.w, out_plane = s.out_h() * s.out_w();
-  const std::int64_t blocks = (c + kLanes - 1) / kLanes, items = s.n * blocks;
+  const std::int64_t blocks = ceil_div(c, kLanes), items = s.n * blocks;
   const Offsets o = offsets_of(s);
-  const float* const packed = pack_taps(s, w, nullptr, false, t_taps.get(blocks * taps * kLanes));
+  const float* const packed = pack_taps(s, w, nullptr, t_taps.get(blocks * (taps + 1) * kLanes));
   const bool parallel = items > 1 && s.n * c * out_plane * taps > kParallelGrain;
 #pragma omp parallel if (parallel)
   {
@@ -87,7 +86,7 @@ void conv2d_backward_input_depthwise_blocked(const Conv2dShape& s, const float* 
       std::fill_n(copy, copy_floats(s), 0.0f);  // the scatter writes the border too
       const float* dy_b = dy + (img * c + c0) * out_plane;
       for (std::int64_t p = 0; p < out_plane; p += kLanes)
-        scatter_pixels(dy_b, out_plane, lanes, o, packed + b * taps * kLanes, p, std::min(kLanes, out_plane - p),
+        scatter_pixels(dy_b, out_plane, lanes, o, packed + b * (taps + 1) * kLanes, p, std::min(kLanes, out_plane - p),
                        copy);
       store_block(copy, o, lanes, in_plane, dx + (img * c + c0) * in_plane);
     }
@@ -97,7 +96,7 @@ void conv2d_backward_input_depthwise_blocked(const Conv2dShape& s, const float* 
 void conv2d_backward_weight_depthwise_blocked(const Conv2dShape& s, const float* x, const float* dy, float* dw) {
   const std::int64_t c = s.c_in, taps = s.kh * s.kw;
   const std::int64_t in_plane = s.h * s.w, out_plane = s.out_h() * s.out_w();
-  const std::int64_t blocks = (c + kLanes - 1) / kLanes;
+  const std::int64_t blocks = ceil_div(c, kLanes);
   const Offsets o = offsets_of(s);
   const bool parallel = blocks > 1 && s.n * c * out_plane * taps > kParallelGrain;
 #pragma omp parallel if (parallel)

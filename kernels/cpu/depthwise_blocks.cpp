@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "kernels/cpu/simd_transpose.h"
+#include "kernels/cpu/tiling.h"
 
 namespace shrink::kernels::cpu::depthwise_blocks {
 
@@ -58,14 +59,14 @@ void store_block(const float* copy, const Offsets& o, std::int64_t lanes, std::i
   }
 }
 
-float* pack_taps(const Conv2dShape& s, const float* w, const float* bias, bool with_bias, float* packed) {
-  const std::int64_t c = s.c_in, taps = s.kh * s.kw, stride = taps + (with_bias ? 1 : 0);
-  const std::int64_t blocks = (c + kLanes - 1) / kLanes;
+float* pack_taps(const Conv2dShape& s, const float* w, const float* bias, float* packed) {
+  const std::int64_t c = s.c_in, taps = s.kh * s.kw, stride = taps + 1;
+  const std::int64_t blocks = ceil_div(c, kLanes);
   std::fill_n(packed, blocks * stride * kLanes, 0.0f);
   for (std::int64_t ch = 0; ch < c; ++ch) {
     float* block = packed + ch / kLanes * stride * kLanes + ch % kLanes;
     for (std::int64_t t = 0; t < taps; ++t) block[t * kLanes] = w[ch * taps + t];
-    if (with_bias && bias) block[taps * kLanes] = bias[ch];
+    if (bias) block[taps * kLanes] = bias[ch];
   }
   return packed;
 }

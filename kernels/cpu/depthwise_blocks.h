@@ -44,9 +44,8 @@ void copy_block(const float* x, std::int64_t plane, std::int64_t lanes, const Of
 // The inverse: `copy`'s interior back into the block's `lanes` planes.
 void store_block(const float* copy, const Offsets& o, std::int64_t lanes, std::int64_t plane, float* x);
 
-// Every block's taps as 8-channel vectors (zero lanes past c): block b's tap t at
-// (b stride + t) 8, stride = taps + 1 with a bias vector after the taps (bias may be null:
-// zeros), else taps. Returns `packed`.
-float* pack_taps(const Conv2dShape& s, const float* w, const float* bias, bool with_bias, float* packed);
+// Every block's taps and bias as 8-channel vectors (zero lanes past c; a null bias packs
+// zeros): block b's tap t at (b (taps + 1) + t) 8, its bias after its taps. Returns `packed`.
+float* pack_taps(const Conv2dShape& s, const float* w, const float* bias, float* packed);
 
 }  // namespace shrink::kernels::cpu::depthwise_blocks
