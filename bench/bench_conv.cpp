@@ -9,7 +9,9 @@
 // direct backward-weight where it runs the pixel-lanes one),
 // conv_fwd_winograd/<layer> (Winograd where conv2d runs the direct kernel),
 // conv_bwd_input_depthwise_rows/ and conv_bwd_weight_depthwise_rows/<layer> (the row loops on a
-// depthwise layer), peak/fma.
+// depthwise layer), residual_pair/<layer> and residual_pair_apart/<layer> (a residual block's
+// two convolutions in one conv2d_residual_pair call, and as the two conv2d calls it replaces),
+// peak/fma.
 #include <benchmark/benchmark.h>
 #include <immintrin.h>
 #include <omp.h>
@@ -148,6 +150,10 @@ const ConvLayer kConvLayers[] = {
     {"resnet20-pruned.layer1.stream8", 64, 8, 32, 8, 3, 1, 1},
     {"resnet20-pruned.layer2.stream8", 64, 8, 16, 8, 3, 1, 1},
     {"resnet20-pruned.layer3.stream16", 64, 16, 8, 16, 3, 1, 1},
+    // and the same network's downsampling layers (3x3 stride 2, the 1x1 stride-2 shortcuts).
+    {"resnet20-pruned.layer2.down8", 64, 8, 32, 8, 3, 2, 1},
+    {"resnet20-pruned.shortcut2", 64, 8, 32, 8, 1, 2, 1},
+    {"resnet20-pruned.layer3.down16", 64, 8, 16, 16, 3, 2, 1},
     {"mobilenetv2.expand", 32, 24, 32, 144, 1, 1, 1},
     {"mobilenetv2.depthwise", 32, 144, 32, 144, 3, 1, 144},
     {"mobilenetv2.depthwise.down", 32, 144, 32, 144, 3, 2, 144},
@@ -158,6 +164,10 @@ const ConvLayer kConvLayers[] = {
     {"mobilenetv2.depthwise8.down", 32, 384, 8, 384, 3, 2, 384},
     {"mobilenetv2.project8", 32, 384, 8, 64, 1, 1, 1},
     {"mobilenetv2.depthwise4", 32, 960, 4, 960, 3, 1, 960},
+    // MobileNetV2 (width 0.5) with its residual streams pruned (--keep 0.25 --round-to 8): the
+    // first 32x32 stage's pointwise layers.
+    {"mobilenetv2-pruned.expand", 32, 8, 32, 24, 1, 1, 1},
+    {"mobilenetv2-pruned.project", 32, 24, 32, 8, 1, 1, 1},
     {"lenet5.conv1", 128, 1, 28, 6, 5, 1, 1},
     {"lenet5.conv2", 128, 6, 14, 16, 5, 1, 1},
     {"resnet18.layer1", 16, 64, 64, 64, 3, 1, 1},
@@ -306,6 +316,64 @@ const int kRegisterKernels = [] {
       benchmark::RegisterBenchmark((prefix + layer_name(layer)).c_str(), conv_kernel, layer, pass)
           ->UseRealTime()
           ->Unit(benchmark::kMicrosecond);
+    }
+  return 0;
+}();
+
+// ---- a residual block's two convolutions (conv2d_residual_pair), fused and apart ----
+
+// relu(conv(relu(conv(x) + b1)) + b2 + x) over c -> m -> c channels, 3x3, padding 1.
+struct PairLayer {
+  const char* model;
+  std::int64_t n, c, m, hw;
+};
+const PairLayer kPairLayers[] = {
+    {"resnet20.layer2", 64, 32, 32, 16},
+    {"resnet20-pruned.layer1.stream8", 64, 8, 8, 32},
+    {"resnet20-pruned.layer2.stream8", 64, 8, 8, 16},
+    {"resnet20-pruned.layer3.stream16", 64, 16, 16, 8},
+};
+
+// One conv2d_residual_pair per iteration (apart: the two conv2d calls it replaces).
+void residual_pair(benchmark::State& state, PairLayer l, bool apart) {
+  using shrink::DType;
+  shrink::kernels::Conv2dShape s1;
+  s1.n = l.n, s1.c_in = l.c, s1.h = s1.w = l.hw, s1.c_out = l.m, s1.kh = s1.kw = 3, s1.pad_h = s1.pad_w = 1;
+  shrink::kernels::Conv2dShape s2 = s1;
+  s2.c_in = l.m, s2.c_out = l.c;
+  Generator gen(0);
+  const std::int64_t x_size = l.n * l.c * l.hw * l.hw, mid_size = l.n * l.m * l.hw * l.hw;
+  const std::vector<float> x = random_values(x_size, gen), w1 = random_values(l.m * l.c * 9, gen),
+                           w2 = random_values(l.c * l.m * 9, gen), b1 = random_values(l.m, gen),
+                           b2 = random_values(l.c, gen);
+  std::vector<float> mid(static_cast<std::size_t>(mid_size)), y(static_cast<std::size_t>(x_size));
+  auto& cpu = shrink::kernels::backend(shrink::DeviceType::CPU);
+  shrink::kernels::ConvEpilogue relu;
+  relu.activate = true;
+  shrink::kernels::ConvEpilogue add_relu = relu;
+  add_relu.residual = x.data();
+  auto call = [&] {
+    if (!apart)
+      return cpu.conv2d_residual_pair(DType::Float32, s1, s2, x.data(), w1.data(), b1.data(), w2.data(), b2.data(),
+                                      y.data());
+    cpu.conv2d(DType::Float32, s1, x.data(), w1.data(), b1.data(), relu, mid.data());
+    cpu.conv2d(DType::Float32, s2, mid.data(), w2.data(), b2.data(), add_relu, y.data());
+  };
+  state.SetLabel(apart ? "two conv2d" : shrink::kernels::cpu::residual_pair_fuses(s1, s2) ? "fused" : "apart");
+  call();
+  for (auto _ : state) {
+    call();
+    benchmark::ClobberMemory();
+  }
+}
+
+const int kRegisterPairs = [] {
+  for (const PairLayer& l : kPairLayers)
+    for (bool apart : {false, true}) {
+      const std::string name = std::string(apart ? "residual_pair_apart/" : "residual_pair/") + l.model + "/" +
+                               std::to_string(l.n) + "x" + std::to_string(l.c) + "x" + std::to_string(l.hw) + "x" +
+                               std::to_string(l.hw) + "->" + std::to_string(l.m) + "->" + std::to_string(l.c);
+      benchmark::RegisterBenchmark(name.c_str(), residual_pair, l, apart)->UseRealTime()->Unit(benchmark::kMicrosecond);
     }
   return 0;
 }();

@@ -127,6 +127,13 @@ SHRINK_KERNEL(gemm, (DType t, bool trans_a, bool trans_b, std::int64_t m, std::i
 SHRINK_KERNEL(conv2d, (DType t, const Conv2dShape& s, const void* x, const void* weight,
                        const void* bias, const ConvEpilogue& post, void* y),
               (t, s, x, weight, bias, post, y))
+// A residual block's two convolutions with an identity shortcut, for inference (no gradients):
+// y = relu(conv(relu(conv(x, w1) + b1), w2) + b2 + x) for conv shapes s1 (x -> the intermediate)
+// and s2 (the intermediate -> y, y shaped as x); b1, b2 may be null.
+SHRINK_CPU_ONLY_KERNEL(conv2d_residual_pair, (DType t, const Conv2dShape& s1, const Conv2dShape& s2, const void* x,
+                                              const void* w1, const void* b1, const void* w2, const void* b2,
+                                              void* y),
+                       (t, s1, s2, x, w1, b1, w2, b2, y))
 // dx = the adjoint of conv in x applied to dy (overwrites dx).
 SHRINK_KERNEL(conv2d_backward_input, (DType t, const Conv2dShape& s, const void* weight,
                                       const void* dy, void* dx),

@@ -37,6 +37,15 @@ std::optional<Tensor> fused_conv(Module& conv, Module* norm, Module* activation,
   return conv2d_then(x, c.weight(), c.bias(), c.options(), residual, *epilogue_of(activation));
 }
 
+std::optional<Tensor> fused_residual_pair(Module& conv1, Module* norm1, Module& conv2, Module* norm2, Module* relu,
+                                          const Tensor& x) {
+  if (!conv_fuses(conv1, norm1, relu) || !conv_fuses(conv2, norm2, relu) || epilogue_of(relu) != ConvActivation::Relu)
+    return std::nullopt;
+  const auto& c1 = static_cast<const Conv2d&>(conv1);
+  const auto& c2 = static_cast<const Conv2d&>(conv2);
+  return conv2d_residual_pair(x, c1.weight(), c1.bias(), c1.options(), c2.weight(), c2.bias(), c2.options());
+}
+
 std::optional<ConvRun> conv_run(const std::vector<std::pair<std::string, std::shared_ptr<Module>>>& layers,
                                 std::size_t first) {
   if (first >= layers.size() || !conv_fuses(*layers[first].second, nullptr, nullptr)) return std::nullopt;

@@ -23,6 +23,12 @@ namespace shrink::nn {
 std::optional<Tensor> fused_conv(Module& conv, Module* norm, Module* activation, const Tensor& x,
                                  const Tensor& residual = {});
 
+// relu(norm2(conv2(relu(norm1(conv1(x))))) + x), a residual block with an identity shortcut, in
+// one call (core/ops.h conv2d_residual_pair), or nullopt unless fused_conv would fuse each
+// convolution with its norm and `relu` and `relu` is a ReLU.
+std::optional<Tensor> fused_residual_pair(Module& conv1, Module* norm1, Module& conv2, Module* norm2, Module* relu,
+                                          const Tensor& x);
+
 // True when fused_conv would fuse conv, norm and activation: lets a container decide before it
 // computes a residual (whose module calls would otherwise change order).
 bool conv_fuses(const Module& conv, const Module* norm, const Module* activation);

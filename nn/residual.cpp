@@ -88,6 +88,10 @@ std::vector<std::pair<std::string, std::string>> BasicBlock::sole_reader_pairs()
 
 Tensor BasicBlock::forward(const Tensor& x) {
   Module& relu = *child("relu");
+  if (shortcut_name_.empty())
+    if (std::optional<Tensor> y = fused_residual_pair(*child("conv1"), child("bn1").get(), *child("conv2"),
+                                                      child("bn2").get(), &relu, x))
+      return *y;
   Tensor y = conv_bn_relu(*child("conv1"), *child("bn1"), relu, x);
   return conv_bn_add_relu(*child("conv2"), *child("bn2"), relu, y,
                           [&] { return shortcut_name_.empty() ? x : (*child(shortcut_name_))(x); });

@@ -134,6 +134,15 @@ inline ReferenceFn conv2d_then(Conv2dOptions o, ConvActivation activation) {
   };
 }
 
+// conv2d_residual_pair over (x, w1, b1, w2, b2): relu(conv(relu(conv(x, w1) + b1), w2) + b2 + x).
+inline ReferenceFn conv2d_residual_pair(Conv2dOptions o1, Conv2dOptions o2) {
+  return [o1, o2](R in) {
+    std::vector<double> h = conv2d_then(o1, ConvActivation::Relu)({in[0], in[1], in[2]});
+    const Shape h_shape{in[0].shape[0], in[1].shape[0], in[0].shape[2], in[0].shape[3]};  // padding keeps h, w
+    return conv2d_then(o2, ConvActivation::Relu)({RefInput{h_shape, h}, in[3], in[4], in[0]});
+  };
+}
+
 // Sum (or mean) over `axes` (all when empty), one axis at a time, highest first.
 inline ReferenceFn sum(std::vector<std::int64_t> axes, bool mean) {
   return [axes, mean](R in) {

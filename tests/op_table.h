@@ -386,6 +386,11 @@ inline std::vector<OpCase> build_op_cases() {
           [o, th](V x) { return conv2d_then(x[0], x[1], x[2], o, th.residual ? x[3] : Tensor(), th.activation); },
           conv2d_then(o, th.activation));
     }
+    // conv2d_residual_pair: a residual block's two convolutions (3 -> 4 -> 3 channels).
+    const Conv2dOptions same = opts(1, 1, 1, 1, 1, 1, 1);
+    row("conv2d_residual_pair", {{{2, 3, 5, 6}}, {{4, 3, 3, 3}}, {{4}}, {{3, 4, 3, 3}}, {{3}}},
+        [same](V x) { return shrink::conv2d_residual_pair(x[0], x[1], x[2], same, x[3], x[4], same); },
+        conv2d_residual_pair(same, same));
   }
   // ---- sparse products (CPU only) ----
   {

@@ -81,6 +81,26 @@ INSTANTIATE_TEST_SUITE_P(
                       Family{"mobilenetv2", "mobilenetv2:cifar_stride=true,width=0.5,in_channels=1,input_size=32"}),
     [](const auto& info) { return std::string(info.param.label); });
 
+// A folded residual block with an identity shortcut runs its two convolutions as one
+// conv2d_residual_pair (on this shape, the channels-last Winograd with its intermediate kept in
+// that layout): the same bits as its modules called one by one (a hook on the ReLU turns every
+// fusion off), and the unfolded block's function.
+TEST(FoldBatchNorm, FusedResidualBlockEqualsItsModulesCalledInTurn) {
+  Generator gen(3);
+  auto block = std::make_shared<nn::BasicBlock>(8, 8, 1, "shortcut", gen);
+  randomize_batch_norms(*block, 4);
+  Generator data(9);
+  const Tensor x = Tensor::randn({8, 8, 16, 16}, data);
+  const Tensor want = eval_forward(*block, x);
+  ASSERT_EQ(nn::fold_batch_norms(*block), 2);
+  const Tensor fused = eval_forward(*block, x);
+  EXPECT_TRUE(all_close("fused block", fused, want, 1e-4, 1e-4));
+  const nn::HookHandle hook =
+      block->child("relu")->register_forward_hook([](nn::Module&, const Tensor&, Tensor&) {});
+  const Tensor apart = eval_forward(*block, x);
+  EXPECT_EQ(fused.to_vector<float>(), apart.to_vector<float>());
+}
+
 // A pruned depthwise conv, as a checkpoint load makes it: built at the spec's width, then its
 // weight replaced by a narrower one. The fold must keep it depthwise at the new width.
 TEST(FoldBatchNorm, NarrowedDepthwiseConvStaysDepthwise) {

@@ -25,6 +25,7 @@
 #include "kernels/formulas/unary.h"
 #include "tests/conv_shapes.h"
 #include "tests/cpu_kernel_test.h"
+#include "tests/omp_threads_test.h"
 
 namespace shrink::kernels {
 namespace {
@@ -129,17 +130,7 @@ void expect_epilogue_matches_separate_ops(const Conv2dShape& s, const std::strin
   }
 }
 
-class ConvEpilogueThreads : public ::testing::TestWithParam<int> {
- protected:
-  void SetUp() override {
-    saved_ = omp_get_max_threads();
-    omp_set_num_threads(GetParam());
-  }
-  void TearDown() override { omp_set_num_threads(saved_); }
-
- private:
-  int saved_ = 1;
-};
+using ConvEpilogueThreads = testing::OmpThreadsTest;
 
 TEST_P(ConvEpilogueThreads, EveryFloatKernelMatchesTheSeparateOps) {
   std::set<cpu::ConvAlgorithm> chosen;

@@ -23,30 +23,39 @@ std::string pair_str(std::int64_t a, std::int64_t b) {
   return out;
 }
 
-// Every bias check of conv2d and the shape checks of conv2d_geometry.
-kernels::Conv2dShape conv2d_shape(const Tensor& x, const Tensor& weight, const Tensor& bias,
-                                  const Conv2dOptions& o) {
-  check_compatible("conv2d", x, weight);
-  const kernels::Conv2dShape s = conv2d_geometry("conv2d", x.shape(), weight.shape(), o);
+// Every bias check of conv2d and the shape checks of conv2d_geometry, for an input shaped
+// `in` on x's device.
+kernels::Conv2dShape conv2d_shape(const char* op, const Tensor& x, const Shape& in, const Tensor& weight,
+                                  const Tensor& bias, const Conv2dOptions& o) {
+  check_compatible(op, x, weight);
+  const kernels::Conv2dShape s = conv2d_geometry(op, in, weight.shape(), o);
   if (bias.defined()) {
-    check_compatible("conv2d", x, bias);
-    SHRINK_CHECK(bias.dim() == 1 && bias.size(0) == s.c_out, "conv2d: bias ", shape_str(bias.shape()),
+    check_compatible(op, x, bias);
+    SHRINK_CHECK(bias.dim() == 1 && bias.size(0) == s.c_out, op, ": bias ", shape_str(bias.shape()),
                  " does not match the ", s.c_out, " output channels of weight ",
                  shape_str(weight.shape()));
   }
   return s;
+}
+kernels::Conv2dShape conv2d_shape(const Tensor& x, const Tensor& weight, const Tensor& bias,
+                                  const Conv2dOptions& o) {
+  return conv2d_shape("conv2d", x, x.shape(), weight, bias, o);
+}
+
+std::int64_t conv2d_flops(const kernels::Conv2dShape& s, bool bias) {
+  const std::int64_t outputs = s.n * s.c_out * s.out_h() * s.out_w();
+  return 2 * outputs * (s.c_in / s.groups) * s.kh * s.kw + (bias ? outputs : 0);
 }
 
 // y = the backend's convolution with epilogue `post`; counts the FLOPs (the epilogue's add and
 // activation are elementwise: counted by no op).
 Tensor run_conv2d(const kernels::Conv2dShape& s, const Tensor& x, const Tensor& weight, const Tensor& bias,
                   const kernels::ConvEpilogue& post) {
-  const std::int64_t outputs = s.n * s.c_out * s.out_h() * s.out_w();
   Tensor y = empty_like(x, {s.n, s.c_out, s.out_h(), s.out_w()});
-  if (outputs > 0)
+  if (y.numel() > 0)
     backend_of(x).conv2d(x.dtype(), s, x.raw_data(), weight.raw_data(), bias.defined() ? bias.raw_data() : nullptr,
                          post, y.raw_data());
-  count_flops(2 * outputs * (s.c_in / s.groups) * s.kh * s.kw + (bias.defined() ? outputs : 0));
+  count_flops(conv2d_flops(s, bias.defined()));
   return y;
 }
 
@@ -153,6 +162,28 @@ Tensor conv2d_then(const Tensor& x, const Tensor& weight, const Tensor& bias, co
   post.activate = activation != ConvActivation::None;
   post.activation = activation == ConvActivation::Relu6 ? kernels::UnaryOp::Relu6 : kernels::UnaryOp::Relu;
   return run_conv2d(s, x, weight, bias, post);
+}
+
+Tensor conv2d_residual_pair(const Tensor& x, const Tensor& w1, const Tensor& b1, const Conv2dOptions& o1,
+                            const Tensor& w2, const Tensor& b2, const Conv2dOptions& o2) {
+  const char* op = "conv2d_residual_pair";
+  const kernels::Conv2dShape s1 = conv2d_shape(op, x, x.shape(), w1, b1, o1);
+  const kernels::Conv2dShape s2 = conv2d_shape(op, x, {s1.n, s1.c_out, s1.out_h(), s1.out_w()}, w2, b2, o2);
+  const Shape out{s2.n, s2.c_out, s2.out_h(), s2.out_w()};
+  SHRINK_CHECK(out == x.shape(), op, ": the second convolution's output ", shape_str(out),
+               " does not match the input ", shape_str(x.shape()), " it is added to (weights ",
+               shape_str(w1.shape()), " and ", shape_str(w2.shape()), ")");
+  // The ops themselves where gradients flow, off the CPU, and around an empty intermediate.
+  if (needs_grad({&x, &w1, &b1, &w2, &b2}) || !x.device().is_cpu() || s1.c_out == 0)
+    return conv2d_then(conv2d_then(x, w1, b1, o1, Tensor(), ConvActivation::Relu), w2, b2, o2, x,
+                       ConvActivation::Relu);
+  Tensor y = empty_like(x);
+  if (y.numel() > 0)
+    backend_of(x).conv2d_residual_pair(x.dtype(), s1, s2, x.raw_data(), w1.raw_data(),
+                                       b1.defined() ? b1.raw_data() : nullptr, w2.raw_data(),
+                                       b2.defined() ? b2.raw_data() : nullptr, y.raw_data());
+  count_flops(conv2d_flops(s1, b1.defined()) + conv2d_flops(s2, b2.defined()));
+  return y;
 }
 
 }  // namespace shrink

@@ -23,6 +23,10 @@
 // beside a K-deep product). A 1x1, stride-1, unpadded convolution of one image skips im2col:
 // col is x_g itself.
 //
+// conv2d_residual_pair (a residual block's two convolutions, inference): the channels-last
+// Winograd with the intermediate map kept in its padded layout where both convolutions run that
+// kernel (conv_winograd_channels_last.h), else two conv2d calls through a scratch block.
+//
 // Threading and determinism: forward and backward-input give whole blocks of images to
 // threads when there are enough (serial GEMM inside: it declines to fork within a parallel
 // region); otherwise, and always for backward-weight, blocks run in turn and the GEMM (fixed
@@ -241,6 +245,31 @@ void CpuBackend::conv2d(DType t, const Conv2dShape& s, const void* x, const void
     if (!is_depthwise(s)) forward_gemm(s, xs, ws, bs, post, ys);
     else conv2d_forward_depthwise_rows(s, xs, ws, bs, post, ys);
   }, "conv2d");
+}
+
+void CpuBackend::conv2d_residual_pair(DType t, const Conv2dShape& s1, const Conv2dShape& s2, const void* x,
+                                      const void* w1, const void* b1, const void* w2, const void* b2, void* y) {
+  if (t == DType::Float32 && residual_pair_fuses(s1, s2))
+    return conv2d_residual_pair_winograd_channels_last(s1, s2, static_cast<const float*>(x),
+                                                       static_cast<const float*>(w1), static_cast<const float*>(b1),
+                                                       static_cast<const float*>(w2), static_cast<const float*>(b2),
+                                                       static_cast<float*>(y));
+  // Apart: the first convolution (+ ReLU) into a scratch block, then the second (+ x, ReLU).
+  const std::size_t bytes = static_cast<std::size_t>(s1.n * s1.c_out * s1.out_h() * s1.out_w()) * dtype_size(t);
+  void* mid = allocate(bytes);
+  struct Release {
+    CpuBackend* backend;
+    void* p;
+    std::size_t bytes;
+    ~Release() { backend->deallocate(p, bytes); }
+  } release{this, mid, bytes};
+  ConvEpilogue first;
+  first.activate = true;
+  first.activation = UnaryOp::Relu;
+  ConvEpilogue second = first;
+  second.residual = x;
+  conv2d(t, s1, x, w1, b1, first, mid);
+  conv2d(t, s2, mid, w2, b2, second, y);
 }
 
 void CpuBackend::conv2d_backward_input(DType t, const Conv2dShape& s, const void* weight,

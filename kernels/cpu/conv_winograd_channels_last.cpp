@@ -161,23 +161,40 @@ constexpr std::array<Multiply, kGroup + 1> kMultiplyAny = multiplies<0, 0>();  /
 constexpr std::array<Multiply, kGroup + 1> kMultiply[2][2] = {{multiplies<8, 8>(), multiplies<8, 16>()},
                                                               {multiplies<16, 8>(), multiplies<16, 16>()}};
 
+// M of `count` tiles' V: the specialised kernel where the strides are 8 or 16 floats.
+void multiply_group(const Layout& L, std::int64_t c_in, std::int64_t count, const float* u, const float* v, float* m) {
+  const auto tiles = static_cast<std::size_t>(count);
+  if (L.cs <= 2 * kVec && L.os <= 2 * kVec)
+    kMultiply[L.cs / kVec - 1][L.os / kVec - 1][tiles](c_in, L.cs, L.os, u, v, m);
+  else
+    kMultiplyAny[tiles](c_in, L.cs, L.os, u, v, m);
+}
+
+// y[i][k] = (A^T m A)[i][k] + bias for outputs o0..o0+7 of one tile: the output transform.
+inline void output_tile(const Layout& L, const float* m, const float* bias, std::int64_t o0, __m256 y[kTile][kTile]) {
+  const __m256 add = _mm256_load_ps(bias + o0);
+  __m256 t[kTile][kAlpha];  // A^T m, column by column
+  for (int j = 0; j < kAlpha; ++j) {
+    __m256 col[kAlpha], r[kTile];
+    for (int i = 0; i < kAlpha; ++i) col[i] = _mm256_load_ps(m + (i * kAlpha + j) * L.os + o0);
+    output_1d(col, r);
+    for (int i = 0; i < kTile; ++i) t[i][j] = r[i];
+  }
+  for (int i = 0; i < kTile; ++i) {
+    output_1d(t[i], y[i]);  // (A^T m) A
+    for (int k = 0; k < kTile; ++k) y[i][k] = _mm256_add_ps(y[i][k], add);
+  }
+}
+
 // Scratch pixels (4 ty_band + i, 4 tx + k) = (A^T m A)[i][k] + bias.
 void transform_output(const Layout& L, const float* m, const float* bias, std::int64_t ty_band, std::int64_t tx,
                       float* out) {
   for (std::int64_t o0 = 0; o0 < L.os; o0 += kVec) {
-    const __m256 add = _mm256_load_ps(bias + o0);
-    __m256 t[kTile][kAlpha];  // A^T m, column by column
-    for (int j = 0; j < kAlpha; ++j) {
-      __m256 col[kAlpha], r[kTile];
-      for (int i = 0; i < kAlpha; ++i) col[i] = _mm256_load_ps(m + (i * kAlpha + j) * L.os + o0);
-      output_1d(col, r);
-      for (int i = 0; i < kTile; ++i) t[i][j] = r[i];
-    }
+    __m256 y[kTile][kTile];
+    output_tile(L, m, bias, o0, y);
     for (int i = 0; i < kTile; ++i) {
-      __m256 r[kTile];
-      output_1d(t[i], r);  // (A^T m) A
       float* dst = out + ((kTile * ty_band + i) * L.orow + kTile * tx) * L.os + o0;
-      for (int k = 0; k < kTile; ++k) _mm256_store_ps(dst + k * L.os, _mm256_add_ps(r[k], add));
+      for (int k = 0; k < kTile; ++k) _mm256_store_ps(dst + k * L.os, y[i][k]);
     }
   }
 }
@@ -227,12 +244,10 @@ void store_output(const Conv2dShape& s, const Layout& L, const float* out, std::
 // where conv2d runs this kernel) is still in L1/L2 when it is transposed into y. (Whole images
 // instead: 8 -> 16 on 32x32 maps ran 1.10x slower.)
 constexpr std::int64_t kStripRows = 2;
-void run_band(const Conv2dShape& s, const Layout& L, const float* x, const float* u, const float* bias,
+void run_band(const Conv2dShape& s, const Layout& L, const float* p, const float* u, const float* bias,
               const ConvEpilogue& post, std::int64_t img, std::int64_t ty0, std::int64_t ty1, float* y) {
   const std::int64_t y_image = img * s.c_out * L.oh * L.ow;
   const float* residual = post.residual ? static_cast<const float*>(post.residual) + y_image : nullptr;
-  float* p = t_padded.get(L.hp * L.wp * L.cs);
-  pad_image(s, L, x + img * s.c_in * s.h * s.w, p);
   float* v = t_vm.get(kGroup * kPos * (L.cs + L.os));
   float* m = v + kGroup * kPos * L.cs;
   float* out = t_out.get(kStripRows * kTile * L.orow * L.os);
@@ -243,10 +258,7 @@ void run_band(const Conv2dShape& s, const Layout& L, const float* x, const float
       const std::int64_t count = std::min(kGroup, t1 - t0);
       for (std::int64_t t = 0; t < count; ++t)
         transform_input(L, p, (t0 + t) / L.tw, (t0 + t) % L.tw, v + t * kPos * L.cs);
-      if (L.cs <= 2 * kVec && L.os <= 2 * kVec)
-        kMultiply[L.cs / kVec - 1][L.os / kVec - 1][static_cast<std::size_t>(count)](s.c_in, L.cs, L.os, u, v, m);
-      else
-        kMultiplyAny[static_cast<std::size_t>(count)](s.c_in, L.cs, L.os, u, v, m);
+      multiply_group(L, s.c_in, count, u, v, m);
       for (std::int64_t t = 0; t < count; ++t)
         transform_output(L, m + t * kPos * L.os, bias, (t0 + t) / L.tw - strip, (t0 + t) % L.tw, out);
     }
@@ -254,7 +266,91 @@ void run_band(const Conv2dShape& s, const Layout& L, const float* x, const float
   }
 }
 
+// A block's first convolution, ReLU'd, written straight into the second one's zero-padded
+// channels-last input q instead of through NCHW: output pixel (r, j) of L (the first
+// convolution's layout) is padded pixel (r + 1, j + 1) of q, whose pixels hold L.os floats, the
+// second convolution's L.cs. (The same sums and the same ReLU as transform_output, then
+// store_rows and the second call's pad_image: the same bits.)
+void transform_output_relu_padded(const Layout& L, const float* m, const float* bias, std::int64_t ty,
+                                  std::int64_t tx, float* q) {
+  const __m256 zero = _mm256_setzero_ps();
+  for (std::int64_t o0 = 0; o0 < L.os; o0 += kVec) {
+    __m256 y[kTile][kTile];
+    output_tile(L, m, bias, o0, y);
+    for (int i = 0; i < kTile; ++i) {
+      float* dst = q + ((kTile * ty + i + 1) * L.wp + kTile * tx + 1) * L.os + o0;
+      for (int k = 0; k < kTile; ++k) _mm256_store_ps(dst + k * L.os, _mm256_max_ps(y[i][k], zero));
+    }
+  }
+}
+
+// Every tile of one image through the first convolution into q; then q's border (row 0, the
+// rows and columns past the map, where partial tiles wrote too) is zeroed: the padding the second
+// convolution reads.
+void first_conv_into_padded(const Conv2dShape& s, const Layout& L, const float* p, const float* u,
+                            const float* bias, float* q) {
+  float* v = t_vm.get(kGroup * kPos * (L.cs + L.os));
+  float* m = v + kGroup * kPos * L.cs;
+  const std::int64_t tiles = L.th * L.tw;
+  for (std::int64_t t0 = 0; t0 < tiles; t0 += kGroup) {
+    const std::int64_t count = std::min(kGroup, tiles - t0);
+    for (std::int64_t t = 0; t < count; ++t)
+      transform_input(L, p, (t0 + t) / L.tw, (t0 + t) % L.tw, v + t * kPos * L.cs);
+    multiply_group(L, s.c_in, count, u, v, m);
+    for (std::int64_t t = 0; t < count; ++t)
+      transform_output_relu_padded(L, m + t * kPos * L.os, bias, (t0 + t) / L.tw, (t0 + t) % L.tw, q);
+  }
+  const std::int64_t row = L.wp * L.os;
+  std::fill_n(q, row, 0.0f);
+  std::fill(q + (L.oh + 1) * row, q + L.hp * row, 0.0f);
+  for (std::int64_t r = 1; r <= L.oh; ++r) {
+    std::fill_n(q + r * row, L.os, 0.0f);
+    std::fill(q + r * row + (L.ow + 1) * L.os, q + (r + 1) * row, 0.0f);
+  }
+}
+
 }  // namespace
+
+bool residual_pair_fuses(const Conv2dShape& s1, const Conv2dShape& s2) {
+  const auto same_padding_3x3 = [](const Conv2dShape& s) {
+    return s.kh == 3 && s.kw == 3 && s.pad_h == 1 && s.pad_w == 1 && s.out_h() == s.h && s.out_w() == s.w;
+  };
+  const int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
+  return winograd_channels_last_preferred(s1) && winograd_channels_last_preferred(s2) && same_padding_3x3(s1) &&
+         same_padding_3x3(s2) && s2.n == s1.n && s2.c_in == s1.c_out && s2.c_out == s1.c_in && s2.h == s1.h &&
+         s2.w == s1.w && s1.n >= 2 * threads;
+}
+
+void conv2d_residual_pair_winograd_channels_last(const Conv2dShape& s1, const Conv2dShape& s2, const float* x,
+                                                 const float* w1, const float* b1, const float* w2, const float* b2,
+                                                 float* y) {
+  if (s1.n == 0) return;
+  const Layout L1(s1), L2(s2);
+  const std::int64_t u1_size = kPos * s1.c_in * L1.os;
+  float* u1 = t_u.get(u1_size + kPos * s2.c_in * L2.os);
+  float* u2 = u1 + u1_size;
+  transform_weights(s1, L1, w1, u1);
+  transform_weights(s2, L2, w2, u2);
+  alignas(32) float bias1[kWinogradChannelsLastMaxChannels] = {};  // 256 bytes each
+  alignas(32) float bias2[kWinogradChannelsLastMaxChannels] = {};
+  if (b1) std::copy_n(b1, s1.c_out, bias1);
+  if (b2) std::copy_n(b2, s2.c_out, bias2);
+  ConvEpilogue post;  // + x, then ReLU
+  post.residual = x;
+  post.activate = true;
+  post.activation = UnaryOp::Relu;
+  const int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
+  // Whole images (residual_pair_fuses asks for two an thread): each image's intermediate map
+  // stays in this thread's caches between the two convolutions.
+#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
+  for (std::int64_t img = 0; img < s1.n; ++img) {
+    float* p = t_padded.get(L1.hp * L1.wp * L1.cs + L2.hp * L2.wp * L2.cs);
+    float* q = p + L1.hp * L1.wp * L1.cs;
+    pad_image(s1, L1, x + img * s1.c_in * s1.h * s1.w, p);
+    first_conv_into_padded(s1, L1, p, u1, bias1, q);
+    run_band(s2, L2, q, u2, bias2, post, img, 0, L2.th, y);
+  }
+}
 
 bool winograd_channels_last_applies(const Conv2dShape& s) {
   return winograd_applies(s) && s.c_in <= kWinogradChannelsLastMaxChannels && s.c_out <= kWinogradChannelsLastMaxChannels;
@@ -292,7 +388,9 @@ void conv2d_forward_winograd_channels_last(const Conv2dShape& s, const float* x,
 #pragma omp parallel for schedule(static) num_threads(threads) if (parallel)
   for (std::int64_t item = 0; item < items; ++item) {
     const std::int64_t img = item / parts, part = item % parts;
-    run_band(s, L, x, u, bias_lanes, post, img, L.th * part / parts, L.th * (part + 1) / parts, y);
+    float* p = t_padded.get(L.hp * L.wp * L.cs);
+    pad_image(s, L, x + img * s.c_in * s.h * s.w, p);
+    run_band(s, L, p, u, bias_lanes, post, img, L.th * part / parts, L.th * (part + 1) / parts, y);
   }
 }
 
