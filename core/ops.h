@@ -109,13 +109,19 @@ enum class ConvActivation { None, Relu, Relu6 };
 // memory of their own); otherwise the separate ops run, so gradients flow as through them.
 Tensor conv2d_then(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dOptions& o,
                    const Tensor& residual, ConvActivation activation);
-// relu(conv2d(relu(conv2d(x, w1, b1, o1)), w2, b2, o2) + x): a residual block's two convolutions
-// with an identity shortcut (the second's output must be shaped as x), with those ops' values and
-// FLOPs. Where no input needs a gradient and x is on the CPU, one kernel call, which may keep the
-// intermediate map in the convolution kernels' own layout between the two
-// (kernels/cpu/conv_winograd_channels_last.h); otherwise conv2d_then twice.
-Tensor conv2d_residual_pair(const Tensor& x, const Tensor& w1, const Tensor& b1, const Conv2dOptions& o1,
-                            const Tensor& w2, const Tensor& b2, const Conv2dOptions& o2);
+// A residual block with an identity shortcut: x -> relu(conv2d(relu(conv2d(x, w1, b1, o1)), w2, b2, o2) + x)
+// (the second convolution's output shaped as x; b1, b2 may be undefined).
+struct ResidualBlockWeights {
+  Tensor w1, b1;
+  Conv2dOptions o1;
+  Tensor w2, b2;
+  Conv2dOptions o2;
+};
+// The blocks in turn, each one's output the next one's input and shortcut, with those ops'
+// values and FLOPs (the convolutions'). Where no input needs a gradient and x is on the CPU, one
+// kernel call, which keeps the maps between the convolutions in the kernels' own layout where it
+// can (kernels/cpu/conv_winograd_channels_last.h); otherwise conv2d_then twice a block.
+Tensor conv2d_residual_chain(const Tensor& x, const std::vector<ResidualBlockWeights>& blocks);
 struct Pool2dOptions {
   std::int64_t kernel_h = 2, kernel_w = 2, stride_h = 2, stride_w = 2, pad_h = 0, pad_w = 0;
 };

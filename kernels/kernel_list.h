@@ -127,13 +127,15 @@ SHRINK_KERNEL(gemm, (DType t, bool trans_a, bool trans_b, std::int64_t m, std::i
 SHRINK_KERNEL(conv2d, (DType t, const Conv2dShape& s, const void* x, const void* weight,
                        const void* bias, const ConvEpilogue& post, void* y),
               (t, s, x, weight, bias, post, y))
-// A residual block's two convolutions with an identity shortcut, for inference (no gradients):
-// y = relu(conv(relu(conv(x, w1) + b1), w2) + b2 + x) for conv shapes s1 (x -> the intermediate)
-// and s2 (the intermediate -> y, y shaped as x); b1, b2 may be null.
-SHRINK_CPU_ONLY_KERNEL(conv2d_residual_pair, (DType t, const Conv2dShape& s1, const Conv2dShape& s2, const void* x,
-                                              const void* w1, const void* b1, const void* w2, const void* b2,
-                                              void* y),
-                       (t, s1, s2, x, w1, b1, w2, b2, y))
+// A chain of residual blocks with identity shortcuts, for inference (no gradients): block b maps
+// x_b to x_{b+1} = relu(conv(relu(conv(x_b, w1[b]) + b1[b]), w2[b]) + b2[b] + x_b) with conv shapes
+// s1[b] and s2[b] (x_{b+1} shaped as x_b); x_0 = x, y = x_blocks. Arrays of `blocks` entries; a
+// bias may be null.
+SHRINK_CPU_ONLY_KERNEL(conv2d_residual_chain,
+                       (DType t, std::int64_t blocks, const Conv2dShape* s1, const Conv2dShape* s2, const void* x,
+                        const void* const* w1, const void* const* b1, const void* const* w2, const void* const* b2,
+                        void* y),
+                       (t, blocks, s1, s2, x, w1, b1, w2, b2, y))
 // dx = the adjoint of conv in x applied to dy (overwrites dx).
 SHRINK_KERNEL(conv2d_backward_input, (DType t, const Conv2dShape& s, const void* weight,
                                       const void* dy, void* dx),

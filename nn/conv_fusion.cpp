@@ -37,13 +37,14 @@ std::optional<Tensor> fused_conv(Module& conv, Module* norm, Module* activation,
   return conv2d_then(x, c.weight(), c.bias(), c.options(), residual, *epilogue_of(activation));
 }
 
-std::optional<Tensor> fused_residual_pair(Module& conv1, Module* norm1, Module& conv2, Module* norm2, Module* relu,
-                                          const Tensor& x) {
+std::optional<ResidualBlockWeights> residual_block_weights(const Module& conv1, const Module* norm1,
+                                                           const Module& conv2, const Module* norm2,
+                                                           const Module* relu) {
   if (!conv_fuses(conv1, norm1, relu) || !conv_fuses(conv2, norm2, relu) || epilogue_of(relu) != ConvActivation::Relu)
     return std::nullopt;
   const auto& c1 = static_cast<const Conv2d&>(conv1);
   const auto& c2 = static_cast<const Conv2d&>(conv2);
-  return conv2d_residual_pair(x, c1.weight(), c1.bias(), c1.options(), c2.weight(), c2.bias(), c2.options());
+  return ResidualBlockWeights{c1.weight(), c1.bias(), c1.options(), c2.weight(), c2.bias(), c2.options()};
 }
 
 std::optional<ConvRun> conv_run(const std::vector<std::pair<std::string, std::shared_ptr<Module>>>& layers,

@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/ops.h"
 #include "nn/module.h"
 
 namespace shrink::nn {
@@ -23,11 +24,12 @@ namespace shrink::nn {
 std::optional<Tensor> fused_conv(Module& conv, Module* norm, Module* activation, const Tensor& x,
                                  const Tensor& residual = {});
 
-// relu(norm2(conv2(relu(norm1(conv1(x))))) + x), a residual block with an identity shortcut, in
-// one call (core/ops.h conv2d_residual_pair), or nullopt unless fused_conv would fuse each
-// convolution with its norm and `relu` and `relu` is a ReLU.
-std::optional<Tensor> fused_residual_pair(Module& conv1, Module* norm1, Module& conv2, Module* norm2, Module* relu,
-                                          const Tensor& x);
+// The weights of a residual block relu(norm2(conv2(relu(norm1(conv1(x))))) + x) for
+// core/ops.h conv2d_residual_chain, or nullopt unless fused_conv would fuse each convolution with
+// its norm and `relu`, and `relu` is a ReLU.
+std::optional<ResidualBlockWeights> residual_block_weights(const Module& conv1, const Module* norm1,
+                                                           const Module& conv2, const Module* norm2,
+                                                           const Module* relu);
 
 // True when fused_conv would fuse conv, norm and activation: lets a container decide before it
 // computes a residual (whose module calls would otherwise change order).

@@ -86,12 +86,15 @@ std::vector<std::pair<std::string, std::string>> BasicBlock::sole_reader_pairs()
   return {{"conv1", "bn1"}, {"conv2", "bn2"}};
 }
 
+std::optional<ResidualBlockWeights> BasicBlock::chain_weights() const {
+  if (!shortcut_name_.empty() || has_hooks() || typeid(*this) != typeid(BasicBlock)) return std::nullopt;
+  return residual_block_weights(*child("conv1"), child("bn1").get(), *child("conv2"), child("bn2").get(),
+                                child("relu").get());
+}
+
 Tensor BasicBlock::forward(const Tensor& x) {
   Module& relu = *child("relu");
-  if (shortcut_name_.empty())
-    if (std::optional<Tensor> y = fused_residual_pair(*child("conv1"), child("bn1").get(), *child("conv2"),
-                                                      child("bn2").get(), &relu, x))
-      return *y;
+  if (std::optional<ResidualBlockWeights> w = chain_weights()) return conv2d_residual_chain(x, {*w});
   Tensor y = conv_bn_relu(*child("conv1"), *child("bn1"), relu, x);
   return conv_bn_add_relu(*child("conv2"), *child("bn2"), relu, y,
                           [&] { return shortcut_name_.empty() ? x : (*child(shortcut_name_))(x); });

@@ -14,8 +14,10 @@
 #pragma once
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
+#include "core/ops.h"
 #include "nn/module.h"
 #include "nn/sequential.h"
 
@@ -32,6 +34,10 @@ class BasicBlock : public Module {
              const std::string& shortcut_name, Generator& gen);
   std::string type_name() const override { return "BasicBlock"; }
   std::vector<std::pair<std::string, std::string>> sole_reader_pairs() const override;
+  // Its weights for core/ops.h conv2d_residual_chain, or nullopt unless running them there
+  // computes what calling this block would (an identity shortcut, nothing hooked, its norms
+  // folded away: nn/conv_fusion.h). Sequential runs consecutive such blocks in one chain.
+  std::optional<ResidualBlockWeights> chain_weights() const;
 
  protected:
   Tensor forward(const Tensor& x) override;

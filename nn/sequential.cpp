@@ -2,6 +2,7 @@
 
 #include "core/ops.h"
 #include "nn/conv_fusion.h"
+#include "nn/residual.h"
 
 namespace shrink::nn {
 
@@ -34,6 +35,19 @@ Tensor Sequential::run_layers(const Tensor& x, const Tensor& residual, bool& add
   Tensor y = x;
   added = false;
   for (std::size_t i = 0; i < layers.size();) {
+    // Consecutive residual blocks that conv2d_residual_chain can run: one call for them all.
+    std::vector<ResidualBlockWeights> chain;
+    for (std::size_t j = i; j < layers.size(); ++j) {
+      const auto* block = dynamic_cast<const BasicBlock*>(layers[j].second.get());
+      std::optional<ResidualBlockWeights> w = block ? block->chain_weights() : std::nullopt;
+      if (!w) break;
+      chain.push_back(*w);
+    }
+    if (!chain.empty()) {
+      y = conv2d_residual_chain(y, chain);
+      i += chain.size();
+      continue;
+    }
     const std::optional<ConvRun> run = conv_run(layers, i);
     if (!run) {
       y = (*layers[i++].second)(y);

@@ -134,12 +134,17 @@ inline ReferenceFn conv2d_then(Conv2dOptions o, ConvActivation activation) {
   };
 }
 
-// conv2d_residual_pair over (x, w1, b1, w2, b2): relu(conv(relu(conv(x, w1) + b1), w2) + b2 + x).
-inline ReferenceFn conv2d_residual_pair(Conv2dOptions o1, Conv2dOptions o2) {
-  return [o1, o2](R in) {
-    std::vector<double> h = conv2d_then(o1, ConvActivation::Relu)({in[0], in[1], in[2]});
-    const Shape h_shape{in[0].shape[0], in[1].shape[0], in[0].shape[2], in[0].shape[3]};  // padding keeps h, w
-    return conv2d_then(o2, ConvActivation::Relu)({RefInput{h_shape, h}, in[3], in[4], in[0]});
+// conv2d_residual_chain over (x, then w1, b1, w2, b2 for each block): block by block,
+// x <- relu(conv(relu(conv(x, w1) + b1), w2) + b2 + x), every convolution with options `o`.
+inline ReferenceFn conv2d_residual_chain(Conv2dOptions o) {
+  return [o](R in) {
+    RefInput x = in[0];
+    for (std::size_t k = 1; k + 3 < in.size(); k += 4) {
+      const Shape h_shape{x.shape[0], in[k].shape[0], x.shape[2], x.shape[3]};  // padding keeps h, w
+      const RefInput h{h_shape, conv2d_then(o, ConvActivation::Relu)({x, in[k], in[k + 1]})};
+      x.values = conv2d_then(o, ConvActivation::Relu)({h, in[k + 2], in[k + 3], x});
+    }
+    return x.values;
   };
 }
 

@@ -386,11 +386,15 @@ inline std::vector<OpCase> build_op_cases() {
           [o, th](V x) { return conv2d_then(x[0], x[1], x[2], o, th.residual ? x[3] : Tensor(), th.activation); },
           conv2d_then(o, th.activation));
     }
-    // conv2d_residual_pair: a residual block's two convolutions (3 -> 4 -> 3 channels).
+    // conv2d_residual_chain: two residual blocks (3 -> 4 -> 3, then 3 -> 2 -> 3 channels).
     const Conv2dOptions same = opts(1, 1, 1, 1, 1, 1, 1);
-    row("conv2d_residual_pair", {{{2, 3, 5, 6}}, {{4, 3, 3, 3}}, {{4}}, {{3, 4, 3, 3}}, {{3}}},
-        [same](V x) { return shrink::conv2d_residual_pair(x[0], x[1], x[2], same, x[3], x[4], same); },
-        conv2d_residual_pair(same, same));
+    row("conv2d_residual_chain",
+        {{{2, 3, 5, 6}}, {{4, 3, 3, 3}}, {{4}}, {{3, 4, 3, 3}}, {{3}}, {{2, 3, 3, 3}}, {{2}}, {{3, 2, 3, 3}}, {{3}}},
+        [same](V x) {
+          return shrink::conv2d_residual_chain(
+              x[0], {{x[1], x[2], same, x[3], x[4], same}, {x[5], x[6], same, x[7], x[8], same}});
+        },
+        conv2d_residual_chain(same));
   }
   // ---- sparse products (CPU only) ----
   {

@@ -81,24 +81,28 @@ INSTANTIATE_TEST_SUITE_P(
                       Family{"mobilenetv2", "mobilenetv2:cifar_stride=true,width=0.5,in_channels=1,input_size=32"}),
     [](const auto& info) { return std::string(info.param.label); });
 
-// A folded residual block with an identity shortcut runs its two convolutions as one
-// conv2d_residual_pair (on this shape, the channels-last Winograd with its intermediate kept in
-// that layout): the same bits as its modules called one by one (a hook on the ReLU turns every
-// fusion off), and the unfolded block's function.
-TEST(FoldBatchNorm, FusedResidualBlockEqualsItsModulesCalledInTurn) {
+// Folded residual blocks with identity shortcuts run as one conv2d_residual_chain (on these
+// shapes, the channels-last Winograd with the maps between convolutions kept in that layout):
+// a stage of three gives the same bits as its modules called one by one (a hook on a block's ReLU
+// takes that block, and only it, out of the chain; hooks on every one turn all fusion off), and
+// the unfolded stage's function.
+TEST(FoldBatchNorm, ChainedResidualBlocksEqualTheirModulesCalledInTurn) {
   Generator gen(3);
-  auto block = std::make_shared<nn::BasicBlock>(8, 8, 1, "shortcut", gen);
-  randomize_batch_norms(*block, 4);
+  auto stage = std::make_shared<nn::Sequential>();
+  for (int b = 0; b < 3; ++b) stage->push_back(std::make_shared<nn::BasicBlock>(8, 8, 1, "shortcut", gen));
+  randomize_batch_norms(*stage, 4);
   Generator data(9);
   const Tensor x = Tensor::randn({8, 8, 16, 16}, data);
-  const Tensor want = eval_forward(*block, x);
-  ASSERT_EQ(nn::fold_batch_norms(*block), 2);
-  const Tensor fused = eval_forward(*block, x);
-  EXPECT_TRUE(all_close("fused block", fused, want, 1e-4, 1e-4));
-  const nn::HookHandle hook =
-      block->child("relu")->register_forward_hook([](nn::Module&, const Tensor&, Tensor&) {});
-  const Tensor apart = eval_forward(*block, x);
-  EXPECT_EQ(fused.to_vector<float>(), apart.to_vector<float>());
+  const Tensor want = eval_forward(*stage, x);
+  ASSERT_EQ(nn::fold_batch_norms(*stage), 6);
+  const Tensor chained = eval_forward(*stage, x);
+  EXPECT_TRUE(all_close("chained blocks", chained, want, 1e-4, 1e-4));
+  std::vector<nn::HookHandle> hooks;
+  for (int b : {1, 0, 2}) {  // the middle block first: a chain of one on each side of it
+    hooks.push_back((*stage)[static_cast<std::size_t>(b)]->child("relu")->register_forward_hook(
+        [](nn::Module&, const Tensor&, Tensor&) {}));
+    EXPECT_EQ(eval_forward(*stage, x).to_vector<float>(), chained.to_vector<float>()) << hooks.size() << " hooked";
+  }
 }
 
 // A pruned depthwise conv, as a checkpoint load makes it: built at the spec's width, then its

@@ -345,39 +345,48 @@ TEST(Conv2dOp, ThenChecksItsResidualAndRecordsTheSeparateOpsOnlyForGradients) {
   EXPECT_EQ(traced.to_vector<float>(), fused.to_vector<float>());
 }
 
-// conv2d_residual_pair refuses a pair whose output is not shaped as its input, naming itself and
-// both shapes; without gradients it is one op with both convolutions' FLOPs and the values of
-// conv2d_then twice; with them it records those ops (their gradients: op_table.h checks them
-// against finite differences).
-TEST(Conv2dOp, ResidualPairChecksItsShapesAndRecordsTheSeparateOpsOnlyForGradients) {
+// conv2d_residual_chain refuses a block whose output is not shaped as its input, naming itself,
+// the block and both shapes; without gradients it is one op with every convolution's FLOPs and
+// the values of conv2d_then twice a block; with them it records those ops (their gradients:
+// op_table.h checks them against finite differences).
+TEST(Conv2dOp, ResidualChainChecksItsShapesAndRecordsTheSeparateOpsOnlyForGradients) {
   Generator gen(5);
   const Tensor x = Tensor::randn({4, 5, 7, 6}, gen);
-  const Tensor w1 = Tensor::randn({6, 5, 3, 3}, gen), b1 = Tensor::randn({6}, gen);
-  const Tensor w2 = Tensor::randn({5, 6, 3, 3}, gen), b2 = Tensor::randn({5}, gen);
   Conv2dOptions o;
   o.pad_h = o.pad_w = 1;
+  const ResidualBlockWeights first{Tensor::randn({6, 5, 3, 3}, gen), Tensor::randn({6}, gen), o,
+                                   Tensor::randn({5, 6, 3, 3}, gen), Tensor::randn({5}, gen), o};
+  const ResidualBlockWeights second{Tensor::randn({3, 5, 3, 3}, gen), Tensor(), o,
+                                    Tensor::randn({5, 3, 3, 3}, gen), Tensor::randn({5}, gen), o};
+  ResidualBlockWeights narrowing = second;
+  narrowing.w2 = Tensor::randn({4, 3, 3, 3}, gen);
+  narrowing.b2 = Tensor();
   try {
-    conv2d_residual_pair(x, w1, b1, o, Tensor::randn({4, 6, 3, 3}, gen), Tensor(), o);
-    ADD_FAILURE() << "a pair whose output has 4 channels was added to an input of 5";
+    conv2d_residual_chain(x, {first, narrowing});
+    ADD_FAILURE() << "a block whose output has 4 channels was added to an input of 5";
   } catch (const Error& e) {
     const std::string what = e.what();
-    EXPECT_NE(what.find("conv2d_residual_pair"), std::string::npos) << what;
+    EXPECT_NE(what.find("conv2d_residual_chain: block 1"), std::string::npos) << what;
     EXPECT_NE(what.find("(4, 4, 7, 6)"), std::string::npos) << what;
     EXPECT_NE(what.find("(4, 5, 7, 6)"), std::string::npos) << what;
   }
   FlopCounter counter;
-  const Tensor fused = conv2d_residual_pair(x, w1, b1, o, w2, b2, o);
+  const Tensor chained = conv2d_residual_chain(x, {first, second});
   const std::int64_t pixels = 4 * 7 * 6;
-  EXPECT_EQ(counter.count(), 2 * pixels * 6 * 45 + pixels * 6 + 2 * pixels * 5 * 54 + pixels * 5);
-  EXPECT_FALSE(fused.grad_fn());
-  const Tensor apart = conv2d_then(conv2d_then(x, w1, b1, o, Tensor(), ConvActivation::Relu), w2, b2, o, x,
-                                   ConvActivation::Relu);
-  EXPECT_EQ(fused.to_vector<float>(), apart.to_vector<float>());
-  const Tensor w2g = w2.detach().requires_grad_();
-  const Tensor traced = conv2d_residual_pair(x, w1, b1, o, w2g, b2, o);
+  EXPECT_EQ(counter.count(), 2 * pixels * 6 * 45 + pixels * 6 + 2 * pixels * 5 * 54 + pixels * 5 +
+                                 2 * pixels * 3 * 45 + 2 * pixels * 5 * 27 + pixels * 5);
+  EXPECT_FALSE(chained.grad_fn());
+  Tensor apart = x;
+  for (const ResidualBlockWeights& k : {first, second})
+    apart = conv2d_then(conv2d_then(apart, k.w1, k.b1, o, Tensor(), ConvActivation::Relu), k.w2, k.b2, o, apart,
+                        ConvActivation::Relu);
+  EXPECT_EQ(chained.to_vector<float>(), apart.to_vector<float>());
+  ResidualBlockWeights trainable = second;
+  trainable.w2 = second.w2.detach().requires_grad_();
+  const Tensor traced = conv2d_residual_chain(x, {first, trainable});
   ASSERT_TRUE(traced.grad_fn());
   EXPECT_STREQ(traced.grad_fn()->op, "add_relu");
-  EXPECT_EQ(traced.to_vector<float>(), fused.to_vector<float>());
+  EXPECT_EQ(traced.to_vector<float>(), chained.to_vector<float>());
 }
 
 }  // namespace

@@ -164,25 +164,43 @@ Tensor conv2d_then(const Tensor& x, const Tensor& weight, const Tensor& bias, co
   return run_conv2d(s, x, weight, bias, post);
 }
 
-Tensor conv2d_residual_pair(const Tensor& x, const Tensor& w1, const Tensor& b1, const Conv2dOptions& o1,
-                            const Tensor& w2, const Tensor& b2, const Conv2dOptions& o2) {
-  const char* op = "conv2d_residual_pair";
-  const kernels::Conv2dShape s1 = conv2d_shape(op, x, x.shape(), w1, b1, o1);
-  const kernels::Conv2dShape s2 = conv2d_shape(op, x, {s1.n, s1.c_out, s1.out_h(), s1.out_w()}, w2, b2, o2);
-  const Shape out{s2.n, s2.c_out, s2.out_h(), s2.out_w()};
-  SHRINK_CHECK(out == x.shape(), op, ": the second convolution's output ", shape_str(out),
-               " does not match the input ", shape_str(x.shape()), " it is added to (weights ",
-               shape_str(w1.shape()), " and ", shape_str(w2.shape()), ")");
+Tensor conv2d_residual_chain(const Tensor& x, const std::vector<ResidualBlockWeights>& blocks) {
+  const char* op = "conv2d_residual_chain";
+  std::vector<kernels::Conv2dShape> s1, s2;
+  std::vector<Tensor> inputs{x};
+  bool empty_intermediate = false;
+  for (std::size_t b = 0; b < blocks.size(); ++b) {
+    const ResidualBlockWeights& k = blocks[b];
+    s1.push_back(conv2d_shape(op, x, x.shape(), k.w1, k.b1, k.o1));
+    s2.push_back(conv2d_shape(op, x, {s1[b].n, s1[b].c_out, s1[b].out_h(), s1[b].out_w()}, k.w2, k.b2, k.o2));
+    const Shape out{s2[b].n, s2[b].c_out, s2[b].out_h(), s2[b].out_w()};
+    SHRINK_CHECK(out == x.shape(), op, ": block ", b, ": the second convolution's output ", shape_str(out),
+                 " does not match the input ", shape_str(x.shape()), " it is added to (weights ",
+                 shape_str(k.w1.shape()), " and ", shape_str(k.w2.shape()), ")");
+    empty_intermediate = empty_intermediate || s1[b].c_out == 0;
+    inputs.insert(inputs.end(), {k.w1, k.b1, k.w2, k.b2});
+  }
   // The ops themselves where gradients flow, off the CPU, and around an empty intermediate.
-  if (needs_grad({&x, &w1, &b1, &w2, &b2}) || !x.device().is_cpu() || s1.c_out == 0)
-    return conv2d_then(conv2d_then(x, w1, b1, o1, Tensor(), ConvActivation::Relu), w2, b2, o2, x,
-                       ConvActivation::Relu);
+  if (needs_grad(inputs) || !x.device().is_cpu() || empty_intermediate || blocks.empty()) {
+    Tensor y = x;
+    for (const ResidualBlockWeights& k : blocks)
+      y = conv2d_then(conv2d_then(y, k.w1, k.b1, k.o1, Tensor(), ConvActivation::Relu), k.w2, k.b2, k.o2, y,
+                      ConvActivation::Relu);
+    return y;
+  }
   Tensor y = empty_like(x);
+  std::vector<const void*> w1, b1, w2, b2;
+  for (const ResidualBlockWeights& k : blocks) {
+    w1.push_back(k.w1.raw_data());
+    b1.push_back(k.b1.defined() ? k.b1.raw_data() : nullptr);
+    w2.push_back(k.w2.raw_data());
+    b2.push_back(k.b2.defined() ? k.b2.raw_data() : nullptr);
+  }
   if (y.numel() > 0)
-    backend_of(x).conv2d_residual_pair(x.dtype(), s1, s2, x.raw_data(), w1.raw_data(),
-                                       b1.defined() ? b1.raw_data() : nullptr, w2.raw_data(),
-                                       b2.defined() ? b2.raw_data() : nullptr, y.raw_data());
-  count_flops(conv2d_flops(s1, b1.defined()) + conv2d_flops(s2, b2.defined()));
+    backend_of(x).conv2d_residual_chain(x.dtype(), static_cast<std::int64_t>(blocks.size()), s1.data(), s2.data(),
+                                        x.raw_data(), w1.data(), b1.data(), w2.data(), b2.data(), y.raw_data());
+  for (std::size_t b = 0; b < blocks.size(); ++b)
+    count_flops(conv2d_flops(s1[b], blocks[b].b1.defined()) + conv2d_flops(s2[b], blocks[b].b2.defined()));
   return y;
 }
 

@@ -23,9 +23,10 @@
 // beside a K-deep product). A 1x1, stride-1, unpadded convolution of one image skips im2col:
 // col is x_g itself.
 //
-// conv2d_residual_pair (a residual block's two convolutions, inference): the channels-last
-// Winograd with the intermediate map kept in its padded layout where both convolutions run that
-// kernel (conv_winograd_channels_last.h), else two conv2d calls through a scratch block.
+// conv2d_residual_chain (residual blocks with identity shortcuts, inference): runs of blocks whose
+// convolutions all prefer the channels-last Winograd go through it at once, the maps between them
+// kept in its padded layout (conv_winograd_channels_last.h); any other block is two conv2d calls
+// through a scratch block.
 //
 // Threading and determinism: forward and backward-input give whole blocks of images to
 // threads when there are enough (serial GEMM inside: it declines to fork within a parallel
@@ -37,6 +38,7 @@
 
 #include <algorithm>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "kernels/cpu/conv_algorithm.h"
@@ -247,29 +249,62 @@ void CpuBackend::conv2d(DType t, const Conv2dShape& s, const void* x, const void
   }, "conv2d");
 }
 
-void CpuBackend::conv2d_residual_pair(DType t, const Conv2dShape& s1, const Conv2dShape& s2, const void* x,
-                                      const void* w1, const void* b1, const void* w2, const void* b2, void* y) {
-  if (t == DType::Float32 && residual_pair_fuses(s1, s2))
-    return conv2d_residual_pair_winograd_channels_last(s1, s2, static_cast<const float*>(x),
-                                                       static_cast<const float*>(w1), static_cast<const float*>(b1),
-                                                       static_cast<const float*>(w2), static_cast<const float*>(b2),
-                                                       static_cast<float*>(y));
-  // Apart: the first convolution (+ ReLU) into a scratch block, then the second (+ x, ReLU).
-  const std::size_t bytes = static_cast<std::size_t>(s1.n * s1.c_out * s1.out_h() * s1.out_w()) * dtype_size(t);
-  void* mid = allocate(bytes);
+void CpuBackend::conv2d_residual_chain(DType t, std::int64_t blocks, const Conv2dShape* s1, const Conv2dShape* s2,
+                                       const void* x, const void* const* w1, const void* const* b1,
+                                       const void* const* w2, const void* const* b2, void* y) {
+  // Scratch blocks, freed on the way out: two for the maps between segments, one for an
+  // intermediate computed apart.
+  std::vector<std::pair<void*, std::size_t>> scratch;
   struct Release {
     CpuBackend* backend;
-    void* p;
-    std::size_t bytes;
-    ~Release() { backend->deallocate(p, bytes); }
-  } release{this, mid, bytes};
-  ConvEpilogue first;
-  first.activate = true;
-  first.activation = UnaryOp::Relu;
-  ConvEpilogue second = first;
-  second.residual = x;
-  conv2d(t, s1, x, w1, b1, first, mid);
-  conv2d(t, s2, mid, w2, b2, second, y);
+    std::vector<std::pair<void*, std::size_t>>& blocks;
+    ~Release() {
+      for (auto [p, bytes] : blocks) backend->deallocate(p, bytes);
+    }
+  } release{this, scratch};
+  const auto map_bytes = [&](const Conv2dShape& s) {
+    return static_cast<std::size_t>(s.n * s.c_out * s.out_h() * s.out_w()) * dtype_size(t);
+  };
+  const auto new_scratch = [&](std::size_t bytes) {
+    scratch.emplace_back(allocate(bytes), bytes);
+    return scratch.back().first;
+  };
+  void* between[2] = {nullptr, nullptr};
+  const auto fuses = [&](std::int64_t b) { return t == DType::Float32 && residual_pair_fuses(s1[b], s2[b]); };
+  const void* in = x;
+  for (std::int64_t b = 0; b < blocks;) {
+    std::int64_t end = b;  // [b, end): the blocks the channels-last chain runs at once
+    while (end < blocks && fuses(end)) ++end;
+    const std::int64_t last = std::max(end, b + 1);  // this segment's end (one block apart)
+    void* out = y;
+    if (last < blocks) {  // a map between segments: the scratch `in` is not
+      const int slot = in == between[0] ? 1 : 0;
+      if (!between[slot]) between[slot] = new_scratch(map_bytes(s2[0]));
+      out = between[slot];
+    }
+    if (end > b) {
+      std::vector<const float*> pw1, pb1, pw2, pb2;
+      for (std::int64_t i = b; i < end; ++i) {
+        pw1.push_back(static_cast<const float*>(w1[i]));
+        pb1.push_back(static_cast<const float*>(b1[i]));
+        pw2.push_back(static_cast<const float*>(w2[i]));
+        pb2.push_back(static_cast<const float*>(b2[i]));
+      }
+      conv2d_residual_chain_winograd_channels_last(end - b, s1 + b, s2 + b, static_cast<const float*>(in), pw1.data(),
+                                                   pb1.data(), pw2.data(), pb2.data(), static_cast<float*>(out));
+    } else {  // apart: conv (+ ReLU) into a scratch block, then conv (+ the input, ReLU)
+      void* mid = new_scratch(map_bytes(s1[b]));
+      ConvEpilogue first;
+      first.activate = true;
+      first.activation = UnaryOp::Relu;
+      ConvEpilogue second = first;
+      second.residual = in;
+      conv2d(t, s1[b], in, w1[b], b1[b], first, mid);
+      conv2d(t, s2[b], mid, w2[b], b2[b], second, out);
+    }
+    in = out;
+    b = last;
+  }
 }
 
 void CpuBackend::conv2d_backward_input(DType t, const Conv2dShape& s, const void* weight,

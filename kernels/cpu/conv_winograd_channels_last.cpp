@@ -7,6 +7,8 @@
 
 #include <algorithm>
 #include <array>
+#include <utility>
+#include <vector>
 
 #include "kernels/cpu/aligned_buffer.h"
 #include "kernels/cpu/conv_epilogue.h"
@@ -186,15 +188,24 @@ inline void output_tile(const Layout& L, const float* m, const float* bias, std:
   }
 }
 
-// Scratch pixels (4 ty_band + i, 4 tx + k) = (A^T m A)[i][k] + bias.
+// Where output pixel (r, j) of tile row ty, column tx sits in a zero-padded channels-last map
+// of L's output size (padding 1, L.os floats a pixel): padded pixel (r + 1, j + 1).
+inline std::int64_t padded_at(const Layout& L, std::int64_t ty, std::int64_t i, std::int64_t tx) {
+  return ((kTile * ty + i + 1) * L.wp + kTile * tx + 1) * L.os;
+}
+
+// Scratch pixels (4 ty_band + i, 4 tx + k) = (A^T m A)[i][k] + bias, plus the padded
+// channels-last `residual` (null: none) at tile (ty, tx) of the whole map.
 void transform_output(const Layout& L, const float* m, const float* bias, std::int64_t ty_band, std::int64_t tx,
-                      float* out) {
+                      const float* residual, std::int64_t ty, float* out) {
   for (std::int64_t o0 = 0; o0 < L.os; o0 += kVec) {
     __m256 y[kTile][kTile];
     output_tile(L, m, bias, o0, y);
     for (int i = 0; i < kTile; ++i) {
       float* dst = out + ((kTile * ty_band + i) * L.orow + kTile * tx) * L.os + o0;
-      for (int k = 0; k < kTile; ++k) _mm256_store_ps(dst + k * L.os, y[i][k]);
+      const float* r = residual ? residual + padded_at(L, ty, i, tx) + o0 : nullptr;
+      for (int k = 0; k < kTile; ++k)
+        _mm256_store_ps(dst + k * L.os, r ? _mm256_add_ps(y[i][k], _mm256_load_ps(r + k * L.os)) : y[i][k]);
     }
   }
 }
@@ -244,8 +255,10 @@ void store_output(const Conv2dShape& s, const Layout& L, const float* out, std::
 // where conv2d runs this kernel) is still in L1/L2 when it is transposed into y. (Whole images
 // instead: 8 -> 16 on 32x32 maps ran 1.10x slower.)
 constexpr std::int64_t kStripRows = 2;
+// residual_cl: a padded channels-last residual of this image (added before `post`), or null.
 void run_band(const Conv2dShape& s, const Layout& L, const float* p, const float* u, const float* bias,
-              const ConvEpilogue& post, std::int64_t img, std::int64_t ty0, std::int64_t ty1, float* y) {
+              const ConvEpilogue& post, std::int64_t img, std::int64_t ty0, std::int64_t ty1, float* y,
+              const float* residual_cl = nullptr) {
   const std::int64_t y_image = img * s.c_out * L.oh * L.ow;
   const float* residual = post.residual ? static_cast<const float*>(post.residual) + y_image : nullptr;
   float* v = t_vm.get(kGroup * kPos * (L.cs + L.os));
@@ -260,35 +273,40 @@ void run_band(const Conv2dShape& s, const Layout& L, const float* p, const float
         transform_input(L, p, (t0 + t) / L.tw, (t0 + t) % L.tw, v + t * kPos * L.cs);
       multiply_group(L, s.c_in, count, u, v, m);
       for (std::int64_t t = 0; t < count; ++t)
-        transform_output(L, m + t * kPos * L.os, bias, (t0 + t) / L.tw - strip, (t0 + t) % L.tw, out);
+        transform_output(L, m + t * kPos * L.os, bias, (t0 + t) / L.tw - strip, (t0 + t) % L.tw, residual_cl,
+                         (t0 + t) / L.tw, out);
     }
     store_output(s, L, out, kTile * strip, std::min(kTile * strip_end, L.oh), post, residual, y + y_image);
   }
 }
 
-// A block's first convolution, ReLU'd, written straight into the second one's zero-padded
-// channels-last input q instead of through NCHW: output pixel (r, j) of L (the first
-// convolution's layout) is padded pixel (r + 1, j + 1) of q, whose pixels hold L.os floats, the
-// second convolution's L.cs. (The same sums and the same ReLU as transform_output, then
-// store_rows and the second call's pad_image: the same bits.)
-void transform_output_relu_padded(const Layout& L, const float* m, const float* bias, std::int64_t ty,
-                                  std::int64_t tx, float* q) {
+// A convolution inside a chain of residual blocks, written ReLU'd straight into the next
+// convolution's zero-padded channels-last input q instead of through NCHW: output pixel (r, j)
+// goes to padded pixel (r + 1, j + 1) of q (L.os floats a pixel, the next convolution's L.cs),
+// after adding the same pixel of `residual` (null: none), a padded channels-last map laid out as
+// q. (The same sums, add and ReLU as transform_output then store_rows' epilogue and the next
+// call's pad_image: the same bits.)
+void transform_output_padded(const Layout& L, const float* m, const float* bias, std::int64_t ty, std::int64_t tx,
+                             const float* residual, float* q) {
   const __m256 zero = _mm256_setzero_ps();
   for (std::int64_t o0 = 0; o0 < L.os; o0 += kVec) {
     __m256 y[kTile][kTile];
     output_tile(L, m, bias, o0, y);
     for (int i = 0; i < kTile; ++i) {
-      float* dst = q + ((kTile * ty + i + 1) * L.wp + kTile * tx + 1) * L.os + o0;
-      for (int k = 0; k < kTile; ++k) _mm256_store_ps(dst + k * L.os, _mm256_max_ps(y[i][k], zero));
+      const std::int64_t at = padded_at(L, ty, i, tx) + o0;
+      for (int k = 0; k < kTile; ++k) {
+        const __m256 v = residual ? _mm256_add_ps(y[i][k], _mm256_load_ps(residual + at + k * L.os)) : y[i][k];
+        _mm256_store_ps(q + at + k * L.os, _mm256_max_ps(v, zero));
+      }
     }
   }
 }
 
-// Every tile of one image through the first convolution into q; then q's border (row 0, the
-// rows and columns past the map, where partial tiles wrote too) is zeroed: the padding the second
+// Every tile of one image through one convolution into q (above); then q's border (row 0, the
+// rows and columns past the map, where partial tiles wrote too) is zeroed: the padding the next
 // convolution reads.
-void first_conv_into_padded(const Conv2dShape& s, const Layout& L, const float* p, const float* u,
-                            const float* bias, float* q) {
+void conv_into_padded(const Conv2dShape& s, const Layout& L, const float* p, const float* u, const float* bias,
+                      const float* residual, float* q) {
   float* v = t_vm.get(kGroup * kPos * (L.cs + L.os));
   float* m = v + kGroup * kPos * L.cs;
   const std::int64_t tiles = L.th * L.tw;
@@ -298,7 +316,7 @@ void first_conv_into_padded(const Conv2dShape& s, const Layout& L, const float* 
       transform_input(L, p, (t0 + t) / L.tw, (t0 + t) % L.tw, v + t * kPos * L.cs);
     multiply_group(L, s.c_in, count, u, v, m);
     for (std::int64_t t = 0; t < count; ++t)
-      transform_output_relu_padded(L, m + t * kPos * L.os, bias, (t0 + t) / L.tw, (t0 + t) % L.tw, q);
+      transform_output_padded(L, m + t * kPos * L.os, bias, (t0 + t) / L.tw, (t0 + t) % L.tw, residual, q);
   }
   const std::int64_t row = L.wp * L.os;
   std::fill_n(q, row, 0.0f);
@@ -308,6 +326,8 @@ void first_conv_into_padded(const Conv2dShape& s, const Layout& L, const float* 
     std::fill(q + r * row + (L.ow + 1) * L.os, q + (r + 1) * row, 0.0f);
   }
 }
+
+thread_local AlignedBuffer t_chain_biases;  // each convolution's bias in 64 lanes (calling thread)
 
 }  // namespace
 
@@ -321,34 +341,52 @@ bool residual_pair_fuses(const Conv2dShape& s1, const Conv2dShape& s2) {
          s2.w == s1.w && s1.n >= 2 * threads;
 }
 
-void conv2d_residual_pair_winograd_channels_last(const Conv2dShape& s1, const Conv2dShape& s2, const float* x,
-                                                 const float* w1, const float* b1, const float* w2, const float* b2,
-                                                 float* y) {
-  if (s1.n == 0) return;
-  const Layout L1(s1), L2(s2);
-  const std::int64_t u1_size = kPos * s1.c_in * L1.os;
-  float* u1 = t_u.get(u1_size + kPos * s2.c_in * L2.os);
-  float* u2 = u1 + u1_size;
-  transform_weights(s1, L1, w1, u1);
-  transform_weights(s2, L2, w2, u2);
-  alignas(32) float bias1[kWinogradChannelsLastMaxChannels] = {};  // 256 bytes each
-  alignas(32) float bias2[kWinogradChannelsLastMaxChannels] = {};
-  if (b1) std::copy_n(b1, s1.c_out, bias1);
-  if (b2) std::copy_n(b2, s2.c_out, bias2);
-  ConvEpilogue post;  // + x, then ReLU
-  post.residual = x;
-  post.activate = true;
-  post.activation = UnaryOp::Relu;
+void conv2d_residual_chain_winograd_channels_last(std::int64_t blocks, const Conv2dShape* s1, const Conv2dShape* s2,
+                                                  const float* x, const float* const* w1, const float* const* b1,
+                                                  const float* const* w2, const float* const* b2, float* y) {
+  if (blocks == 0 || s1[0].n == 0) return;
+  std::vector<Layout> L1, L2;
+  std::vector<std::int64_t> u_at{0};  // block b's U1 at u_at[2 b], U2 at u_at[2 b + 1]
+  std::int64_t mid_floats = 0;        // the widest intermediate, padded
+  for (std::int64_t b = 0; b < blocks; ++b) {
+    L1.emplace_back(s1[b]);
+    L2.emplace_back(s2[b]);
+    u_at.push_back(u_at.back() + kPos * s1[b].c_in * L1[b].os);
+    u_at.push_back(u_at.back() + kPos * s2[b].c_in * L2[b].os);
+    mid_floats = std::max(mid_floats, L2[b].hp * L2[b].wp * L2[b].cs);
+  }
+  float* u = t_u.get(u_at.back());
+  float* biases = t_chain_biases.get(2 * blocks * kWinogradChannelsLastMaxChannels);  // zero past c_out
+  std::fill_n(biases, 2 * blocks * kWinogradChannelsLastMaxChannels, 0.0f);
+  for (std::int64_t b = 0; b < blocks; ++b) {
+    transform_weights(s1[b], L1[b], w1[b], u + u_at[2 * b]);
+    transform_weights(s2[b], L2[b], w2[b], u + u_at[2 * b + 1]);
+    if (b1[b]) std::copy_n(b1[b], s1[b].c_out, biases + 2 * b * kWinogradChannelsLastMaxChannels);
+    if (b2[b]) std::copy_n(b2[b], s2[b].c_out, biases + (2 * b + 1) * kWinogradChannelsLastMaxChannels);
+  }
+  const auto bias = [&](std::int64_t conv) { return biases + conv * kWinogradChannelsLastMaxChannels; };
+  ConvEpilogue relu;  // the last convolution's store: its residual is added in the output transform
+  relu.activate = true;
+  relu.activation = UnaryOp::Relu;
+  const std::int64_t stream_floats = L1[0].hp * L1[0].wp * L1[0].cs;
   const int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
-  // Whole images (residual_pair_fuses asks for two an thread): each image's intermediate map
-  // stays in this thread's caches between the two convolutions.
+  // Whole images (residual_pair_fuses asks for two a thread): an image's maps stay in this
+  // thread's caches from the first convolution to the last.
 #pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
-  for (std::int64_t img = 0; img < s1.n; ++img) {
-    float* p = t_padded.get(L1.hp * L1.wp * L1.cs + L2.hp * L2.wp * L2.cs);
-    float* q = p + L1.hp * L1.wp * L1.cs;
-    pad_image(s1, L1, x + img * s1.c_in * s1.h * s1.w, p);
-    first_conv_into_padded(s1, L1, p, u1, bias1, q);
-    run_band(s2, L2, q, u2, bias2, post, img, 0, L2.th, y);
+  for (std::int64_t img = 0; img < s1[0].n; ++img) {
+    float* p = t_padded.get(2 * stream_floats + mid_floats);  // the block's input (its shortcut)
+    float* next = p + stream_floats;                          // the block's output
+    float* q = next + stream_floats;                          // the intermediate
+    pad_image(s1[0], L1[0], x + img * s1[0].c_in * s1[0].h * s1[0].w, p);
+    for (std::int64_t b = 0; b < blocks; ++b) {
+      conv_into_padded(s1[b], L1[b], p, u + u_at[2 * b], bias(2 * b), nullptr, q);
+      if (b + 1 < blocks) {
+        conv_into_padded(s2[b], L2[b], q, u + u_at[2 * b + 1], bias(2 * b + 1), p, next);
+        std::swap(p, next);
+      } else {
+        run_band(s2[b], L2[b], q, u + u_at[2 * b + 1], bias(2 * b + 1), relu, img, 0, L2[b].th, y, p);
+      }
+    }
   }
 }
 

@@ -37,17 +37,20 @@ bool winograd_channels_last_preferred(const Conv2dShape& s);
 void conv2d_forward_winograd_channels_last(const Conv2dShape& s, const float* x, const float* w, const float* bias,
                                            float* y, const ConvEpilogue& post = {});
 
-// A residual block's two convolutions with an identity shortcut, for inference:
-//   y = relu(conv2(relu(conv1(x) + b1)) + b2 + x)
-// s1 (c -> m) and s2 (m -> c) both 3x3, stride 1, padding 1. Apart, each convolution copies its
-// input from NCHW to the padded channels-last layout and its output back: on a pruned CIFAR
-// ResNet's 8-channel layers those transposes cost as much as the multiply-adds. Together, conv1's
-// output transform writes the second convolution's padded channels-last input directly, one image
-// at a time (its intermediate stays in the thread's caches), and only x and y are NCHW. The same
-// sums in the same order as the two calls: the same bits.
+// A chain of residual blocks with identity shortcuts, for inference: block b computes
+//   x_{b+1} = relu(conv(relu(conv(x_b, w1[b]) + b1[b]), w2[b]) + b2[b] + x_b)
+// with shapes s1[b] (c -> m_b) and s2[b] (m_b -> c), every one 3x3, stride 1, padding 1; y is the
+// last block's output. Apart, each convolution copies its input from NCHW to the padded
+// channels-last layout and its output back: on a pruned CIFAR ResNet's 8-channel layers those
+// transposes cost as much as the multiply-adds. In the chain each convolution's output transform
+// adds the shortcut and writes the next convolution's padded channels-last input directly, one
+// image at a time (its maps stay in the thread's caches), and only x and y are NCHW. The same
+// sums, adds and ReLUs in the same order as the conv2d calls: the same bits.
+// residual_pair_fuses: whether one block (s1, s2) may be part of a chain (both convolutions
+// prefer this kernel, and the batch gives every thread two images).
 bool residual_pair_fuses(const Conv2dShape& s1, const Conv2dShape& s2);
-void conv2d_residual_pair_winograd_channels_last(const Conv2dShape& s1, const Conv2dShape& s2, const float* x,
-                                                 const float* w1, const float* b1, const float* w2, const float* b2,
-                                                 float* y);
+void conv2d_residual_chain_winograd_channels_last(std::int64_t blocks, const Conv2dShape* s1, const Conv2dShape* s2,
+                                                  const float* x, const float* const* w1, const float* const* b1,
+                                                  const float* const* w2, const float* const* b2, float* y);
 
 }  // namespace shrink::kernels::cpu
