@@ -42,7 +42,8 @@ MODELS = {
 KEEPS = [0.75, 0.5, 0.35, 0.25]
 MODES = {"block-inner": [], "residual too": ["--prune-residual"]}
 ROUND_TO = 8
-LATENCY_RUNS = 5  # processes per model: one process's median can sit 15% off another's on this VM
+LATENCY_RUNS = 9  # processes per model: one process's median can sit 15% off another's on this VM, and two
+# sittings of 5 rounds (stop 44, the host slow by half) put rows whose code had not changed 0.1-0.2 apart
 BAR = 0.8
 
 
