@@ -252,24 +252,25 @@ void CpuBackend::conv2d(DType t, const Conv2dShape& s, const void* x, const void
 void CpuBackend::conv2d_residual_chain(DType t, std::int64_t blocks, const Conv2dShape* s1, const Conv2dShape* s2,
                                        const void* x, const void* const* w1, const void* const* b1,
                                        const void* const* w2, const void* const* b2, void* y) {
-  // Scratch blocks, freed on the way out: two for the maps between segments, one for an
-  // intermediate computed apart.
-  std::vector<std::pair<void*, std::size_t>> scratch;
-  struct Release {
+  // Scratch, allocated when first needed and freed on the way out: slots 0 and 1 hold the maps
+  // between segments (in turn), slot 2 the intermediate of a block run apart (the widest).
+  struct Scratch {
     CpuBackend* backend;
-    std::vector<std::pair<void*, std::size_t>>& blocks;
-    ~Release() {
-      for (auto [p, bytes] : blocks) backend->deallocate(p, bytes);
+    void* p[3] = {};
+    std::size_t bytes[3] = {};
+    void* get(int slot, std::size_t size) {
+      if (!p[slot]) p[slot] = backend->allocate(bytes[slot] = size);
+      return p[slot];
     }
-  } release{this, scratch};
+    ~Scratch() {
+      for (int i = 0; i < 3; ++i) backend->deallocate(p[i], bytes[i]);
+    }
+  } scratch{this};
   const auto map_bytes = [&](const Conv2dShape& s) {
     return static_cast<std::size_t>(s.n * s.c_out * s.out_h() * s.out_w()) * dtype_size(t);
   };
-  const auto new_scratch = [&](std::size_t bytes) {
-    scratch.emplace_back(allocate(bytes), bytes);
-    return scratch.back().first;
-  };
-  void* between[2] = {nullptr, nullptr};
+  std::size_t mid_bytes = 0;
+  for (std::int64_t b = 0; b < blocks; ++b) mid_bytes = std::max(mid_bytes, map_bytes(s1[b]));
   const auto fuses = [&](std::int64_t b) { return t == DType::Float32 && residual_pair_fuses(s1[b], s2[b]); };
   const void* in = x;
   for (std::int64_t b = 0; b < blocks;) {
@@ -277,11 +278,7 @@ void CpuBackend::conv2d_residual_chain(DType t, std::int64_t blocks, const Conv2
     while (end < blocks && fuses(end)) ++end;
     const std::int64_t last = std::max(end, b + 1);  // this segment's end (one block apart)
     void* out = y;
-    if (last < blocks) {  // a map between segments: the scratch `in` is not
-      const int slot = in == between[0] ? 1 : 0;
-      if (!between[slot]) between[slot] = new_scratch(map_bytes(s2[0]));
-      out = between[slot];
-    }
+    if (last < blocks) out = scratch.get(in == scratch.p[0] ? 1 : 0, map_bytes(s2[0]));  // not `in`
     if (end > b) {
       std::vector<const float*> pw1, pb1, pw2, pb2;
       for (std::int64_t i = b; i < end; ++i) {
@@ -293,7 +290,7 @@ void CpuBackend::conv2d_residual_chain(DType t, std::int64_t blocks, const Conv2
       conv2d_residual_chain_winograd_channels_last(end - b, s1 + b, s2 + b, static_cast<const float*>(in), pw1.data(),
                                                    pb1.data(), pw2.data(), pb2.data(), static_cast<float*>(out));
     } else {  // apart: conv (+ ReLU) into a scratch block, then conv (+ the input, ReLU)
-      void* mid = new_scratch(map_bytes(s1[b]));
+      void* mid = scratch.get(2, mid_bytes);
       ConvEpilogue first;
       first.activate = true;
       first.activation = UnaryOp::Relu;
