@@ -122,6 +122,25 @@ struct ResidualBlockWeights {
 // kernel call, which keeps the maps between the convolutions in the kernels' own layout where it
 // can (kernels/cpu/conv_winograd_channels_last.h); otherwise conv2d_then twice a block.
 Tensor conv2d_residual_chain(const Tensor& x, const std::vector<ResidualBlockWeights>& blocks);
+// A MobileNetV2 inverted residual block:
+//   x -> conv2d(relu6(conv2d(relu6(conv2d(x, expand)), depthwise)), project) (+ x when residual)
+// each conv2d with its weight, bias (may be undefined) and options. An undefined expand_weight
+// means no expand (expand ratio 1): the depthwise convolution reads x.
+struct InvertedResidualWeights {
+  Tensor expand_weight, expand_bias;
+  Conv2dOptions expand_options;
+  Tensor depthwise_weight, depthwise_bias;
+  Conv2dOptions depthwise_options;
+  Tensor project_weight, project_bias;
+  Conv2dOptions project_options;
+  bool residual = false;  // add x (the project's output shaped as x)
+};
+// The blocks in turn, each one's output the next one's input, with those ops' values (within a
+// few ulps: the fused kernel may order a sum differently) and FLOPs (the convolutions'). Where no
+// input needs a gradient and x is on the CPU, one kernel call, which keeps the maps between the
+// convolutions channels-last where it can (kernels/cpu/inverted_residual_channels_last.h);
+// otherwise conv2d_then for each convolution.
+Tensor inverted_residual_chain(const Tensor& x, const std::vector<InvertedResidualWeights>& blocks);
 struct Pool2dOptions {
   std::int64_t kernel_h = 2, kernel_w = 2, stride_h = 2, stride_w = 2, pad_h = 0, pad_w = 0;
 };

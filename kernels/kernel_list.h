@@ -136,6 +136,12 @@ SHRINK_CPU_ONLY_KERNEL(conv2d_residual_chain,
                         const void* const* w1, const void* const* b1, const void* const* w2, const void* const* b2,
                         void* y),
                        (t, blocks, s1, s2, x, w1, b1, w2, b2, y))
+// A chain of MobileNetV2 inverted residual blocks (kernel_types.h InvertedResidualBlock), for
+// inference (no gradients): block b's output is block b + 1's input; x is block 0's input, y the
+// last block's output.
+SHRINK_CPU_ONLY_KERNEL(inverted_residual_chain,
+                       (DType t, std::int64_t blocks, const InvertedResidualBlock* b, const void* x, void* y),
+                       (t, blocks, b, x, y))
 // dx = the adjoint of conv in x applied to dy (overwrites dx).
 SHRINK_KERNEL(conv2d_backward_input, (DType t, const Conv2dShape& s, const void* weight,
                                       const void* dy, void* dx),

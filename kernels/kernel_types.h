@@ -75,6 +75,23 @@ struct ConvEpilogue {
   constexpr bool none() const { return residual == nullptr && !activate; }
 };
 
+// One MobileNetV2 inverted residual block for the inverted_residual_chain kernel
+// (kernels/kernel_list.h), on x shaped as `expand`'s input (or `depthwise`'s without an expand):
+//   e = relu6(conv(x, expand_weight) + expand_bias)       1x1 (absent when has_expand is false: e = x)
+//   d = relu6(conv(e, depthwise_weight) + depthwise_bias) 3x3, one filter a channel
+//   y = conv(d, project_weight) + project_bias (+ x when residual)   1x1
+// A bias may be null.
+struct InvertedResidualBlock {
+  Conv2dShape expand, depthwise, project;
+  bool has_expand = true, residual = false;
+  const void* expand_weight = nullptr;
+  const void* expand_bias = nullptr;
+  const void* depthwise_weight = nullptr;
+  const void* depthwise_bias = nullptr;
+  const void* project_weight = nullptr;
+  const void* project_bias = nullptr;
+};
+
 // Max or average pooling over windows of NCHW planes (x (n, c, h, w) -> y (n, c, out_h, out_w)),
 // out = (in + 2 pad - k) / stride + 1 (floor mode). Max treats padding as -inf; average divides
 // by the whole window, padding included (PyTorch's count_include_pad = true).

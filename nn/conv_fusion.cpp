@@ -6,6 +6,7 @@
 #include "nn/activation.h"
 #include "nn/conv.h"
 #include "nn/identity.h"
+#include "nn/sequential.h"
 
 namespace shrink::nn {
 
@@ -45,6 +46,47 @@ std::optional<ResidualBlockWeights> residual_block_weights(const Module& conv1, 
   const auto& c1 = static_cast<const Conv2d&>(conv1);
   const auto& c2 = static_cast<const Conv2d&>(conv2);
   return ResidualBlockWeights{c1.weight(), c1.bias(), c1.options(), c2.weight(), c2.bias(), c2.options()};
+}
+
+namespace {
+
+// The convolution of `m` when it is a plain Sequential of exactly a conv, a folded norm and the
+// activation `want` (torchvision's Conv2dNormActivation, folded), else null.
+const Conv2d* conv_norm_activation(const Module& m, ConvActivation want) {
+  if (!plain(m, typeid(Sequential))) return nullptr;
+  const auto& layers = m.named_children();
+  const std::optional<ConvRun> run = conv_run(layers, 0);
+  if (!run || run->length != 3 || run->length != layers.size() || !run->norm || epilogue_of(run->activation) != want)
+    return nullptr;
+  return static_cast<const Conv2d*>(run->conv);
+}
+
+}  // namespace
+
+std::optional<InvertedResidualWeights> inverted_residual_weights(const Module& body, bool residual) {
+  if (!plain(body, typeid(Sequential))) return std::nullopt;
+  const auto& layers = body.named_children();
+  if (layers.size() != 3 && layers.size() != 4) return std::nullopt;
+  const bool has_expand = layers.size() == 4;
+  const Conv2d* expand = has_expand ? conv_norm_activation(*layers[0].second, ConvActivation::Relu6) : nullptr;
+  const Conv2d* depthwise = conv_norm_activation(*layers[has_expand ? 1 : 0].second, ConvActivation::Relu6);
+  const std::optional<ConvRun> project = conv_run(layers, has_expand ? 2 : 1);
+  if ((has_expand && !expand) || !depthwise || !project || project->length != 2 || !project->norm) return std::nullopt;
+  InvertedResidualWeights w;
+  if (expand) {
+    w.expand_weight = expand->weight();
+    w.expand_bias = expand->bias();
+    w.expand_options = expand->options();
+  }
+  w.depthwise_weight = depthwise->weight();
+  w.depthwise_bias = depthwise->bias();
+  w.depthwise_options = depthwise->options();
+  const auto* p = static_cast<const Conv2d*>(project->conv);
+  w.project_weight = p->weight();
+  w.project_bias = p->bias();
+  w.project_options = p->options();
+  w.residual = residual;
+  return w;
 }
 
 std::optional<ConvRun> conv_run(const std::vector<std::pair<std::string, std::shared_ptr<Module>>>& layers,

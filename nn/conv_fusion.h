@@ -31,6 +31,12 @@ std::optional<ResidualBlockWeights> residual_block_weights(const Module& conv1, 
                                                            const Module& conv2, const Module* norm2,
                                                            const Module* relu);
 
+// The weights of a MobileNetV2 block for core/ops.h inverted_residual_chain, from its body (a
+// Sequential of [expand conv, Identity, ReLU6], [depthwise conv, Identity, ReLU6], project conv,
+// Identity: nn/residual.h InvertedResidual with its norms folded), or nullopt unless running them
+// there computes what calling the body would: exactly those types, nothing hooked.
+std::optional<InvertedResidualWeights> inverted_residual_weights(const Module& body, bool residual);
+
 // True when fused_conv would fuse conv, norm and activation: lets a container decide before it
 // computes a residual (whose module calls would otherwise change order).
 bool conv_fuses(const Module& conv, const Module* norm, const Module* activation);

@@ -140,7 +140,13 @@ InvertedResidual::InvertedResidual(std::int64_t in_channels, std::int64_t out_ch
   register_module("conv", body);
 }
 
+std::optional<InvertedResidualWeights> InvertedResidual::chain_weights() const {
+  if (has_hooks() || typeid(*this) != typeid(InvertedResidual)) return std::nullopt;
+  return inverted_residual_weights(*child("conv"), use_residual_);
+}
+
 Tensor InvertedResidual::forward(const Tensor& x) {
+  if (std::optional<InvertedResidualWeights> w = chain_weights()) return inverted_residual_chain(x, {*w});
   Module& body = *child("conv");
   // x + body(x): the add in the last 1x1 conv's pass where nothing hooks the body (Sequential).
   if (use_residual_ && typeid(body) == typeid(Sequential)) return static_cast<Sequential&>(body).call_then_add(x, x);

@@ -67,6 +67,10 @@ class InvertedResidual : public Module {
                    std::int64_t expand_ratio, Generator& gen);
   std::string type_name() const override { return "InvertedResidual"; }
   bool uses_residual() const { return use_residual_; }
+  // Its weights for core/ops.h inverted_residual_chain, or nullopt unless running them there
+  // computes what calling this block would (nothing hooked, its norms folded away:
+  // nn/conv_fusion.h). Sequential runs consecutive such blocks in one chain.
+  std::optional<InvertedResidualWeights> chain_weights() const;
 
  protected:
   Tensor forward(const Tensor& x) override;

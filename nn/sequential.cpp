@@ -30,21 +30,37 @@ std::vector<std::pair<std::string, std::string>> Sequential::sole_reader_pairs()
   return pairs;
 }
 
+namespace {
+
+// The chain weights of the consecutive `Block`s from layers[first] on that give theirs.
+template <class Block, class Weights>
+std::vector<Weights> chain_from(const std::vector<std::pair<std::string, std::shared_ptr<Module>>>& layers,
+                                std::size_t first) {
+  std::vector<Weights> chain;
+  for (std::size_t j = first; j < layers.size(); ++j) {
+    const auto* block = dynamic_cast<const Block*>(layers[j].second.get());
+    std::optional<Weights> w = block ? block->chain_weights() : std::nullopt;
+    if (!w) break;
+    chain.push_back(*w);
+  }
+  return chain;
+}
+
+}  // namespace
+
 Tensor Sequential::run_layers(const Tensor& x, const Tensor& residual, bool& added) {
   const auto& layers = named_children();
   Tensor y = x;
   added = false;
   for (std::size_t i = 0; i < layers.size();) {
-    // Consecutive residual blocks that conv2d_residual_chain can run: one call for them all.
-    std::vector<ResidualBlockWeights> chain;
-    for (std::size_t j = i; j < layers.size(); ++j) {
-      const auto* block = dynamic_cast<const BasicBlock*>(layers[j].second.get());
-      std::optional<ResidualBlockWeights> w = block ? block->chain_weights() : std::nullopt;
-      if (!w) break;
-      chain.push_back(*w);
-    }
-    if (!chain.empty()) {
+    // Consecutive residual blocks that a chain op can run: one call for them all.
+    if (const auto chain = chain_from<BasicBlock, ResidualBlockWeights>(layers, i); !chain.empty()) {
       y = conv2d_residual_chain(y, chain);
+      i += chain.size();
+      continue;
+    }
+    if (const auto chain = chain_from<InvertedResidual, InvertedResidualWeights>(layers, i); !chain.empty()) {
+      y = inverted_residual_chain(y, chain);
       i += chain.size();
       continue;
     }

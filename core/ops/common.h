@@ -30,6 +30,12 @@ void check_index_range(const char* op, const Tensor& indices, std::int64_t bound
 kernels::Conv2dShape conv2d_geometry(const char* op, const Shape& x, const Shape& weight,
                                      const Conv2dOptions& o);
 
+// conv2d_geometry's checks and the bias's, for an input shaped `in` on x's device (the ops of
+// core/ops/conv.cpp and conv_chains.cpp); and a convolution's FLOPs as conv2d counts them.
+kernels::Conv2dShape conv2d_shape(const char* op, const Tensor& x, const Shape& in, const Tensor& weight,
+                                  const Tensor& bias, const Conv2dOptions& o);
+std::int64_t conv2d_flops(const kernels::Conv2dShape& s, bool bias);
+
 // Adjoint of a gather along `axis`: zeros of x_shape, plus src scattered and added at idx.
 // src and idx (int64, already validated) have x_shape except along `axis`.
 Tensor scatter_add_along(const Tensor& src, const Shape& x_shape, int axis, const Tensor& idx);

@@ -23,28 +23,9 @@ std::string pair_str(std::int64_t a, std::int64_t b) {
   return out;
 }
 
-// Every bias check of conv2d and the shape checks of conv2d_geometry, for an input shaped
-// `in` on x's device.
-kernels::Conv2dShape conv2d_shape(const char* op, const Tensor& x, const Shape& in, const Tensor& weight,
-                                  const Tensor& bias, const Conv2dOptions& o) {
-  check_compatible(op, x, weight);
-  const kernels::Conv2dShape s = conv2d_geometry(op, in, weight.shape(), o);
-  if (bias.defined()) {
-    check_compatible(op, x, bias);
-    SHRINK_CHECK(bias.dim() == 1 && bias.size(0) == s.c_out, op, ": bias ", shape_str(bias.shape()),
-                 " does not match the ", s.c_out, " output channels of weight ",
-                 shape_str(weight.shape()));
-  }
-  return s;
-}
 kernels::Conv2dShape conv2d_shape(const Tensor& x, const Tensor& weight, const Tensor& bias,
                                   const Conv2dOptions& o) {
-  return conv2d_shape("conv2d", x, x.shape(), weight, bias, o);
-}
-
-std::int64_t conv2d_flops(const kernels::Conv2dShape& s, bool bias) {
-  const std::int64_t outputs = s.n * s.c_out * s.out_h() * s.out_w();
-  return 2 * outputs * (s.c_in / s.groups) * s.kh * s.kw + (bias ? outputs : 0);
+  return ops_detail::conv2d_shape("conv2d", x, x.shape(), weight, bias, o);
 }
 
 // y = the backend's convolution with epilogue `post`; counts the FLOPs (the epilogue's add and
@@ -60,6 +41,24 @@ Tensor run_conv2d(const kernels::Conv2dShape& s, const Tensor& x, const Tensor& 
 }
 
 }  // namespace
+
+kernels::Conv2dShape ops_detail::conv2d_shape(const char* op, const Tensor& x, const Shape& in,
+                                              const Tensor& weight, const Tensor& bias, const Conv2dOptions& o) {
+  check_compatible(op, x, weight);
+  const kernels::Conv2dShape s = conv2d_geometry(op, in, weight.shape(), o);
+  if (bias.defined()) {
+    check_compatible(op, x, bias);
+    SHRINK_CHECK(bias.dim() == 1 && bias.size(0) == s.c_out, op, ": bias ", shape_str(bias.shape()),
+                 " does not match the ", s.c_out, " output channels of weight ",
+                 shape_str(weight.shape()));
+  }
+  return s;
+}
+
+std::int64_t ops_detail::conv2d_flops(const kernels::Conv2dShape& s, bool bias) {
+  const std::int64_t outputs = s.n * s.c_out * s.out_h() * s.out_w();
+  return 2 * outputs * (s.c_in / s.groups) * s.kh * s.kw + (bias ? outputs : 0);
+}
 
 kernels::Conv2dShape ops_detail::conv2d_geometry(const char* op, const Shape& x, const Shape& weight,
                                                  const Conv2dOptions& o) {
@@ -162,46 +161,6 @@ Tensor conv2d_then(const Tensor& x, const Tensor& weight, const Tensor& bias, co
   post.activate = activation != ConvActivation::None;
   post.activation = activation == ConvActivation::Relu6 ? kernels::UnaryOp::Relu6 : kernels::UnaryOp::Relu;
   return run_conv2d(s, x, weight, bias, post);
-}
-
-Tensor conv2d_residual_chain(const Tensor& x, const std::vector<ResidualBlockWeights>& blocks) {
-  const char* op = "conv2d_residual_chain";
-  std::vector<kernels::Conv2dShape> s1, s2;
-  std::vector<Tensor> inputs{x};
-  bool empty_intermediate = false;
-  for (std::size_t b = 0; b < blocks.size(); ++b) {
-    const ResidualBlockWeights& k = blocks[b];
-    s1.push_back(conv2d_shape(op, x, x.shape(), k.w1, k.b1, k.o1));
-    s2.push_back(conv2d_shape(op, x, {s1[b].n, s1[b].c_out, s1[b].out_h(), s1[b].out_w()}, k.w2, k.b2, k.o2));
-    const Shape out{s2[b].n, s2[b].c_out, s2[b].out_h(), s2[b].out_w()};
-    SHRINK_CHECK(out == x.shape(), op, ": block ", b, ": the second convolution's output ", shape_str(out),
-                 " does not match the input ", shape_str(x.shape()), " it is added to (weights ",
-                 shape_str(k.w1.shape()), " and ", shape_str(k.w2.shape()), ")");
-    empty_intermediate = empty_intermediate || s1[b].c_out == 0;
-    inputs.insert(inputs.end(), {k.w1, k.b1, k.w2, k.b2});
-  }
-  // The ops themselves where gradients flow, off the CPU, and around an empty intermediate.
-  if (needs_grad(inputs) || !x.device().is_cpu() || empty_intermediate || blocks.empty()) {
-    Tensor y = x;
-    for (const ResidualBlockWeights& k : blocks)
-      y = conv2d_then(conv2d_then(y, k.w1, k.b1, k.o1, Tensor(), ConvActivation::Relu), k.w2, k.b2, k.o2, y,
-                      ConvActivation::Relu);
-    return y;
-  }
-  Tensor y = empty_like(x);
-  std::vector<const void*> w1, b1, w2, b2;
-  for (const ResidualBlockWeights& k : blocks) {
-    w1.push_back(k.w1.raw_data());
-    b1.push_back(k.b1.defined() ? k.b1.raw_data() : nullptr);
-    w2.push_back(k.w2.raw_data());
-    b2.push_back(k.b2.defined() ? k.b2.raw_data() : nullptr);
-  }
-  if (y.numel() > 0)
-    backend_of(x).conv2d_residual_chain(x.dtype(), static_cast<std::int64_t>(blocks.size()), s1.data(), s2.data(),
-                                        x.raw_data(), w1.data(), b1.data(), w2.data(), b2.data(), y.raw_data());
-  for (std::size_t b = 0; b < blocks.size(); ++b)
-    count_flops(conv2d_flops(s1[b], blocks[b].b1.defined()) + conv2d_flops(s2[b], blocks[b].b2.defined()));
-  return y;
 }
 
 }  // namespace shrink

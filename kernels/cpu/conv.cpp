@@ -41,6 +41,7 @@
 #include <utility>
 #include <vector>
 
+#include "kernels/cpu/chain_scratch.h"
 #include "kernels/cpu/conv_algorithm.h"
 #include "kernels/cpu/conv_depthwise_3x3.h"
 #include "kernels/cpu/conv_depthwise_blocked.h"
@@ -252,20 +253,9 @@ void CpuBackend::conv2d(DType t, const Conv2dShape& s, const void* x, const void
 void CpuBackend::conv2d_residual_chain(DType t, std::int64_t blocks, const Conv2dShape* s1, const Conv2dShape* s2,
                                        const void* x, const void* const* w1, const void* const* b1,
                                        const void* const* w2, const void* const* b2, void* y) {
-  // Scratch, allocated when first needed and freed on the way out: slots 0 and 1 hold the maps
-  // between segments (in turn), slot 2 the intermediate of a block run apart (the widest).
-  struct Scratch {
-    CpuBackend* backend;
-    void* p[3] = {};
-    std::size_t bytes[3] = {};
-    void* get(int slot, std::size_t size) {
-      if (!p[slot]) p[slot] = backend->allocate(bytes[slot] = size);
-      return p[slot];
-    }
-    ~Scratch() {
-      for (int i = 0; i < 3; ++i) backend->deallocate(p[i], bytes[i]);
-    }
-  } scratch{this};
+  // Slots 0 and 1 hold the maps between segments (in turn), slot 2 the intermediate of a block
+  // run apart (the widest).
+  ChainScratch scratch(*this);
   const auto map_bytes = [&](const Conv2dShape& s) {
     return static_cast<std::size_t>(s.n * s.c_out * s.out_h() * s.out_w()) * dtype_size(t);
   };
@@ -278,7 +268,7 @@ void CpuBackend::conv2d_residual_chain(DType t, std::int64_t blocks, const Conv2
     while (end < blocks && fuses(end)) ++end;
     const std::int64_t last = std::max(end, b + 1);  // this segment's end (one block apart)
     void* out = y;
-    if (last < blocks) out = scratch.get(in == scratch.p[0] ? 1 : 0, map_bytes(s2[0]));  // not `in`
+    if (last < blocks) out = scratch.other_than(in, map_bytes(s2[0]));
     if (end > b) {
       std::vector<const float*> pw1, pb1, pw2, pb2;
       for (std::int64_t i = b; i < end; ++i) {
