@@ -9,9 +9,7 @@
 // direct backward-weight where it runs the pixel-lanes one),
 // conv_fwd_winograd/<layer> (Winograd where conv2d runs the direct kernel),
 // conv_bwd_input_depthwise_rows/ and conv_bwd_weight_depthwise_rows/<layer> (the row loops on a
-// depthwise layer), residual_chain/<layer>/blocks<k> and residual_chain_apart/<layer>/blocks<k>
-// (k residual blocks in one conv2d_residual_chain call, and as the conv2d calls it replaces),
-// peak/fma.
+// depthwise layer), peak/fma. Chains of blocks in one kernel call: bench/bench_conv_chains.cpp.
 #include <benchmark/benchmark.h>
 #include <immintrin.h>
 #include <omp.h>
@@ -316,73 +314,6 @@ const int kRegisterKernels = [] {
       benchmark::RegisterBenchmark((prefix + layer_name(layer)).c_str(), conv_kernel, layer, pass)
           ->UseRealTime()
           ->Unit(benchmark::kMicrosecond);
-    }
-  return 0;
-}();
-
-// ---- residual blocks in one conv2d_residual_chain call, and apart ----
-
-// `blocks` blocks relu(conv(relu(conv(x) + b1)) + b2 + x) over c -> m -> c channels, 3x3, padding 1.
-struct ChainLayer {
-  const char* model;
-  std::int64_t n, c, m, hw, blocks;
-};
-const ChainLayer kChainLayers[] = {
-    {"resnet20.layer2", 64, 32, 32, 16, 2},  // the stage's blocks after its downsampling one
-    {"resnet20-pruned.layer1.stream8", 64, 8, 8, 32, 3},
-    {"resnet20-pruned.layer2.stream8", 64, 8, 8, 16, 2},
-    {"resnet20-pruned.layer3.stream16", 64, 16, 16, 8, 2},
-};
-
-// One conv2d_residual_chain per iteration (apart: the conv2d calls it replaces).
-void residual_chain(benchmark::State& state, ChainLayer l, bool apart) {
-  using shrink::DType;
-  shrink::kernels::Conv2dShape s1;
-  s1.n = l.n, s1.c_in = l.c, s1.h = s1.w = l.hw, s1.c_out = l.m, s1.kh = s1.kw = 3, s1.pad_h = s1.pad_w = 1;
-  shrink::kernels::Conv2dShape s2 = s1;
-  s2.c_in = l.m, s2.c_out = l.c;
-  const std::vector<shrink::kernels::Conv2dShape> first(static_cast<std::size_t>(l.blocks), s1),
-      second(static_cast<std::size_t>(l.blocks), s2);
-  Generator gen(0);
-  const std::int64_t x_size = l.n * l.c * l.hw * l.hw, mid_size = l.n * l.m * l.hw * l.hw;
-  const std::vector<float> x = random_values(x_size, gen), w1 = random_values(l.m * l.c * 9, gen),
-                           w2 = random_values(l.c * l.m * 9, gen), b1 = random_values(l.m, gen),
-                           b2 = random_values(l.c, gen);
-  const std::vector<const void*> pw1(first.size(), w1.data()), pb1(first.size(), b1.data()),
-      pw2(first.size(), w2.data()), pb2(first.size(), b2.data());
-  std::vector<float> mid(static_cast<std::size_t>(mid_size)), y(static_cast<std::size_t>(x_size)), in(y.size());
-  auto& cpu = shrink::kernels::backend(shrink::DeviceType::CPU);
-  shrink::kernels::ConvEpilogue relu;
-  relu.activate = true;
-  auto call = [&] {
-    if (!apart)
-      return cpu.conv2d_residual_chain(DType::Float32, l.blocks, first.data(), second.data(), x.data(), pw1.data(),
-                                       pb1.data(), pw2.data(), pb2.data(), y.data());
-    const float* block_in = x.data();
-    for (std::int64_t b = 0; b < l.blocks; ++b) {
-      shrink::kernels::ConvEpilogue add_relu = relu;
-      add_relu.residual = block_in;
-      cpu.conv2d(DType::Float32, s1, block_in, w1.data(), b1.data(), relu, mid.data());
-      cpu.conv2d(DType::Float32, s2, mid.data(), w2.data(), b2.data(), add_relu, y.data());
-      if (b + 1 < l.blocks) in = y, block_in = in.data();
-    }
-  };
-  state.SetLabel(apart ? "conv2d calls" : shrink::kernels::cpu::residual_pair_fuses(s1, s2) ? "chained" : "apart");
-  call();
-  for (auto _ : state) {
-    call();
-    benchmark::ClobberMemory();
-  }
-}
-
-const int kRegisterChains = [] {
-  for (const ChainLayer& l : kChainLayers)
-    for (bool apart : {false, true}) {
-      const std::string name = std::string(apart ? "residual_chain_apart/" : "residual_chain/") + l.model + "/" +
-                               std::to_string(l.n) + "x" + std::to_string(l.c) + "x" + std::to_string(l.hw) + "x" +
-                               std::to_string(l.hw) + "->" + std::to_string(l.m) + "->" + std::to_string(l.c) +
-                               "/blocks" + std::to_string(l.blocks);
-      benchmark::RegisterBenchmark(name.c_str(), residual_chain, l, apart)->UseRealTime()->Unit(benchmark::kMicrosecond);
     }
   return 0;
 }();

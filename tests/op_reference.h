@@ -148,6 +148,41 @@ inline ReferenceFn conv2d_residual_chain(Conv2dOptions o) {
   };
 }
 
+// inverted_residual_chain over (x, then each block's [expand weight, bias,] depthwise weight,
+// bias, project weight, bias): block by block, the reference convolutions with ReLU6 after the
+// expand and the depthwise one, the input added after the project where the block says so.
+struct InvertedBlockSpec {
+  bool expand;
+  std::int64_t stride;
+  bool residual;
+};
+inline ReferenceFn inverted_residual_chain(std::vector<InvertedBlockSpec> blocks) {
+  return [blocks](R in) {
+    RefInput x = in[0];
+    std::size_t k = 1;
+    Conv2dOptions pointwise, depthwise;
+    depthwise.pad_h = depthwise.pad_w = 1;
+    for (const InvertedBlockSpec& b : blocks) {
+      RefInput e = x;
+      if (b.expand) {
+        e = {{x.shape[0], in[k].shape[0], x.shape[2], x.shape[3]},
+             conv2d_then(pointwise, ConvActivation::Relu6)({x, in[k], in[k + 1]})};
+        k += 2;
+      }
+      depthwise.stride_h = depthwise.stride_w = b.stride;
+      depthwise.groups = e.shape[1];
+      const Shape d_shape{e.shape[0], e.shape[1], (e.shape[2] - 1) / b.stride + 1, (e.shape[3] - 1) / b.stride + 1};
+      const RefInput d{d_shape, conv2d_then(depthwise, ConvActivation::Relu6)({e, in[k], in[k + 1]})};
+      std::vector<RefInput> project{d, in[k + 2], in[k + 3]};
+      if (b.residual) project.push_back(x);
+      x = {{d_shape[0], in[k + 2].shape[0], d_shape[2], d_shape[3]},
+           conv2d_then(pointwise, ConvActivation::None)(project)};
+      k += 4;
+    }
+    return x.values;
+  };
+}
+
 // Sum (or mean) over `axes` (all when empty), one axis at a time, highest first.
 inline ReferenceFn sum(std::vector<std::int64_t> axes, bool mean) {
   return [axes, mean](R in) {

@@ -395,6 +395,26 @@ inline std::vector<OpCase> build_op_cases() {
               x[0], {{x[1], x[2], same, x[3], x[4], same}, {x[5], x[6], same, x[7], x[8], same}});
         },
         conv2d_residual_chain(same));
+    // inverted_residual_chain: 4 -> [8] -> 4 with the input added, then 4 -> [dw /2] -> 3.
+    row("inverted_residual_chain",
+        {{{4, 4, 6, 5}}, {{8, 4, 1, 1}}, {{8}}, {{8, 1, 3, 3}}, {{8}}, {{4, 8, 1, 1}}, {{4}},
+         {{4, 1, 3, 3}}, {{4}}, {{3, 4, 1, 1}}, {{3}}},
+        [](V x) {
+          InvertedResidualWeights first, second;
+          first.expand_weight = x[1], first.expand_bias = x[2];
+          first.depthwise_weight = x[3], first.depthwise_bias = x[4];
+          first.depthwise_options.pad_h = first.depthwise_options.pad_w = 1;
+          first.depthwise_options.groups = 8;
+          first.project_weight = x[5], first.project_bias = x[6];
+          first.residual = true;
+          second.depthwise_weight = x[7], second.depthwise_bias = x[8];
+          second.depthwise_options = first.depthwise_options;
+          second.depthwise_options.stride_h = second.depthwise_options.stride_w = 2;
+          second.depthwise_options.groups = 4;
+          second.project_weight = x[9], second.project_bias = x[10];
+          return shrink::inverted_residual_chain(x[0], {first, second});
+        },
+        inverted_residual_chain({{true, 1, true}, {false, 2, false}}));
   }
   // ---- sparse products (CPU only) ----
   {

@@ -105,6 +105,32 @@ TEST(FoldBatchNorm, ChainedResidualBlocksEqualTheirModulesCalledInTurn) {
   }
 }
 
+// Folded MobileNetV2 blocks run as one inverted_residual_chain (channels-last, the maps between
+// the convolutions kept in that layout): a stage of three (an expand with the input added, no
+// expand, a widening stride-2 block on an odd map) computes the unfolded stage's function, and
+// what its modules compute called one by one (a hook on a block's ReLU6 takes that block, and only
+// it, out of the chain). Within float rounding: the fused kernel may order a sum differently.
+TEST(FoldBatchNorm, ChainedInvertedResidualBlocksMatchTheirModulesCalledInTurn) {
+  Generator gen(5);
+  auto stage = std::make_shared<nn::Sequential>();
+  stage->push_back(std::make_shared<nn::InvertedResidual>(8, 8, 1, 3, gen));
+  stage->push_back(std::make_shared<nn::InvertedResidual>(8, 8, 1, 1, gen));
+  stage->push_back(std::make_shared<nn::InvertedResidual>(8, 12, 2, 6, gen));
+  randomize_batch_norms(*stage, 4);
+  Generator data(9);
+  const Tensor x = Tensor::randn({8, 8, 15, 15}, data);
+  const Tensor want = eval_forward(*stage, x);
+  ASSERT_EQ(nn::fold_batch_norms(*stage), 8);
+  const Tensor chained = eval_forward(*stage, x);
+  EXPECT_TRUE(all_close("chained blocks", chained, want, 1e-4, 1e-4));
+  std::vector<nn::HookHandle> hooks;
+  for (int b : {1, 0, 2}) {  // the middle block first: a chain of one on each side of it
+    nn::Module& first_layer = *(*stage)[static_cast<std::size_t>(b)]->child("conv")->named_children().front().second;
+    hooks.push_back(first_layer.child("2")->register_forward_hook([](nn::Module&, const Tensor&, Tensor&) {}));
+    EXPECT_TRUE(all_close(std::to_string(hooks.size()) + " hooked", eval_forward(*stage, x), chained, 1e-5, 1e-5));
+  }
+}
+
 // A pruned depthwise conv, as a checkpoint load makes it: built at the spec's width, then its
 // weight replaced by a narrower one. The fold must keep it depthwise at the new width.
 TEST(FoldBatchNorm, NarrowedDepthwiseConvStaysDepthwise) {

@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 #include <omp.h>
 
+#include <cmath>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -387,6 +388,63 @@ TEST(Conv2dOp, ResidualChainChecksItsShapesAndRecordsTheSeparateOpsOnlyForGradie
   ASSERT_TRUE(traced.grad_fn());
   EXPECT_STREQ(traced.grad_fn()->op, "add_relu");
   EXPECT_EQ(traced.to_vector<float>(), chained.to_vector<float>());
+}
+
+// inverted_residual_chain refuses a block whose output is not shaped as the input it is added
+// to, naming itself, the block and both shapes; without gradients it is one op with every
+// convolution's FLOPs and the values of conv2d_then for each convolution (within rounding: the
+// fused kernel may order a sum differently); with them it records those ops.
+TEST(Conv2dOp, InvertedResidualChainChecksItsShapesAndRecordsTheSeparateOpsOnlyForGradients) {
+  Generator gen(6);
+  const Tensor x = Tensor::randn({4, 5, 7, 6}, gen);
+  Conv2dOptions dw;
+  dw.pad_h = dw.pad_w = 1;
+  dw.groups = 10;
+  InvertedResidualWeights first;
+  first.expand_weight = Tensor::randn({10, 5, 1, 1}, gen), first.expand_bias = Tensor::randn({10}, gen);
+  first.depthwise_weight = Tensor::randn({10, 1, 3, 3}, gen), first.depthwise_bias = Tensor::randn({10}, gen);
+  first.depthwise_options = dw;
+  first.project_weight = Tensor::randn({5, 10, 1, 1}, gen), first.project_bias = Tensor::randn({5}, gen);
+  first.residual = true;
+  InvertedResidualWeights second = first;  // stride 2, no biases, not added
+  second.depthwise_options.stride_h = second.depthwise_options.stride_w = 2;
+  second.expand_bias = second.depthwise_bias = second.project_bias = Tensor();
+  second.residual = false;
+  InvertedResidualWeights narrowing = first;
+  narrowing.project_weight = Tensor::randn({4, 10, 1, 1}, gen);
+  narrowing.project_bias = Tensor();
+  try {
+    inverted_residual_chain(x, {first, narrowing});
+    ADD_FAILURE() << "a block whose output has 4 channels was added to an input of 5";
+  } catch (const Error& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("inverted_residual_chain: block 1"), std::string::npos) << what;
+    EXPECT_NE(what.find("(4, 4, 7, 6)"), std::string::npos) << what;
+    EXPECT_NE(what.find("(4, 5, 7, 6)"), std::string::npos) << what;
+  }
+  FlopCounter counter;
+  const Tensor chained = inverted_residual_chain(x, {first, second});
+  const std::int64_t pixels = 4 * 7 * 6, half = 4 * 4 * 3;  // 7x6 -> 4x3 at stride 2
+  EXPECT_EQ(counter.count(), (2 * pixels * 10 * 5 + pixels * 10) + (2 * pixels * 10 * 9 + pixels * 10) +
+                                 (2 * pixels * 5 * 10 + pixels * 5) + 2 * pixels * 10 * 5 + 2 * half * 10 * 9 +
+                                 2 * half * 5 * 10);
+  EXPECT_FALSE(chained.grad_fn());
+  Tensor apart = x;
+  for (const InvertedResidualWeights& k : {first, second}) {
+    const Tensor e = conv2d_then(apart, k.expand_weight, k.expand_bias, {}, Tensor(), ConvActivation::Relu6);
+    const Tensor d = conv2d_then(e, k.depthwise_weight, k.depthwise_bias, k.depthwise_options, Tensor(),
+                                 ConvActivation::Relu6);
+    apart = conv2d_then(d, k.project_weight, k.project_bias, {}, k.residual ? apart : Tensor(), ConvActivation::None);
+  }
+  ASSERT_EQ(chained.shape(), apart.shape());
+  const std::vector<float> got = chained.to_vector<float>(), want = apart.to_vector<float>();
+  for (std::size_t i = 0; i < got.size(); ++i) EXPECT_NEAR(got[i], want[i], 1e-4 * (1 + std::fabs(want[i]))) << i;
+  InvertedResidualWeights trainable = second;
+  trainable.project_weight = second.project_weight.detach().requires_grad_();
+  const Tensor traced = inverted_residual_chain(x, {first, trainable});
+  ASSERT_TRUE(traced.grad_fn());
+  EXPECT_STREQ(traced.grad_fn()->op, "conv2d");
+  EXPECT_EQ(traced.to_vector<float>(), apart.to_vector<float>());
 }
 
 }  // namespace

@@ -17,8 +17,7 @@ namespace shrink::kernels::cpu {
 namespace {
 
 constexpr std::int64_t kVec = 8;      // channels a vector
-constexpr std::int64_t kRows = 4;     // pixels a 1x1 tile
-constexpr std::int64_t kVecs = 3;     // output vectors a 1x1 tile: 4 x 3 accumulators, 3 weights, 1 input
+constexpr std::int64_t kVecs = 3;     // output vectors a 1x1 tile at most (kTileRows)
 constexpr std::int64_t kTaps = 9;     // 3x3
 
 thread_local AlignedBuffer t_packed;  // every block's weights, packed (calling thread)
@@ -97,19 +96,26 @@ void pointwise_tile(const float* in, std::int64_t in_s, std::int64_t k_count, co
                     const float* bias, bool act, const float* res, std::int64_t res_s, float* out,
                     std::int64_t out_s) {
   __m256 acc[R][V];
+#pragma GCC unroll 8
   for (int v = 0; v < V; ++v) {
     const __m256 b = _mm256_load_ps(bias + v * kVec);
+#pragma GCC unroll 8
     for (int r = 0; r < R; ++r) acc[r][v] = b;
   }
   for (std::int64_t k = 0; k < k_count; ++k) {
     __m256 wk[V];
+#pragma GCC unroll 8
     for (int v = 0; v < V; ++v) wk[v] = _mm256_load_ps(w + k * w_s + v * kVec);
+#pragma GCC unroll 8
     for (int r = 0; r < R; ++r) {
       const __m256 a = _mm256_broadcast_ss(in + r * in_s + k);
+#pragma GCC unroll 8
       for (int v = 0; v < V; ++v) acc[r][v] = _mm256_fmadd_ps(a, wk[v], acc[r][v]);
     }
   }
+#pragma GCC unroll 8
   for (int r = 0; r < R; ++r)
+#pragma GCC unroll 8
     for (int v = 0; v < V; ++v) {
       __m256 y = acc[r][v];
       if (res) y = _mm256_add_ps(y, _mm256_load_ps(res + r * res_s + v * kVec));
@@ -118,14 +124,20 @@ void pointwise_tile(const float* in, std::int64_t in_s, std::int64_t k_count, co
     }
 }
 
+// Pixels a tile for V output vectors: enough independent accumulators (R x V >= 8) to cover the
+// FMA latency, and R x V + V + 1 <= 16 registers.
+template <int V>
+constexpr int kTileRows = V == 1 ? 8 : V == 2 ? 6 : 4;
+
 template <int V>
 void pointwise_column(const float* in, std::int64_t in_s, std::int64_t rows, std::int64_t k_count, const float* w,
                       std::int64_t w_s, const float* bias, bool act, const float* res, std::int64_t res_s,
                       float* out, std::int64_t out_s) {
+  constexpr int R = kTileRows<V>;
   std::int64_t r = 0;
-  for (; r + kRows <= rows; r += kRows)
-    pointwise_tile<kRows, V>(in + r * in_s, in_s, k_count, w, w_s, bias, act, res ? res + r * res_s : nullptr,
-                             res_s, out + r * out_s, out_s);
+  for (; r + R <= rows; r += R)
+    pointwise_tile<R, V>(in + r * in_s, in_s, k_count, w, w_s, bias, act, res ? res + r * res_s : nullptr, res_s,
+                         out + r * out_s, out_s);
   for (; r < rows; ++r)
     pointwise_tile<1, V>(in + r * in_s, in_s, k_count, w, w_s, bias, act, res ? res + r * res_s : nullptr, res_s,
                          out + r * out_s, out_s);
@@ -147,24 +159,46 @@ void pointwise(const float* in, std::int64_t in_s, std::int64_t rows, std::int64
 
 // d (oh x ow x hs) = relu6(bias + 3x3 depthwise of e), e the zero-bordered (h + 2) x (w + 2) map
 // (pixel (i, j) of e at row i + 1, column j + 1), taps in order (row by row) as the conv2d kernels.
-void depthwise(const Packed& p, const float* e, const float* w, const float* bias, float* d) {
-  const std::int64_t hs = p.hs, row_floats = (p.w + 2) * hs, step = p.stride * hs;
+// P output pixels at once (in row-major order, across rows), so that P independent sums cover the
+// FMA latency; each tap's weights are loaded once for the P pixels. at[q]: where output pixel q's
+// window starts in e.
+template <int P>
+void depthwise_pixels(const float* e, const std::int64_t* at, std::int64_t hs,
+                      std::int64_t row_floats, const float* w, const float* bias, float* d) {
   for (std::int64_t c = 0; c < hs; c += kVec) {
-    __m256 wt[kTaps];
-    for (int t = 0; t < kTaps; ++t) wt[t] = _mm256_load_ps(w + t * hs + c);
+    __m256 acc[P];
     const __m256 b = _mm256_load_ps(bias + c);
-    for (std::int64_t i = 0; i < p.oh; ++i) {
-      const float* r0 = e + i * p.stride * row_floats + c;
-      float* out = d + i * p.ow * hs + c;
-      for (std::int64_t j = 0; j < p.ow; ++j, r0 += step, out += hs) {
-        __m256 acc = b;
-        for (int kr = 0; kr < 3; ++kr)
-          for (int kc = 0; kc < 3; ++kc)
-            acc = _mm256_fmadd_ps(_mm256_load_ps(r0 + kr * row_floats + kc * hs), wt[kr * 3 + kc], acc);
-        _mm256_store_ps(out, relu6(acc));
+#pragma GCC unroll 8
+    for (int q = 0; q < P; ++q) acc[q] = b;
+    for (int kr = 0; kr < 3; ++kr)
+      for (int kc = 0; kc < 3; ++kc) {
+        const __m256 wt = _mm256_load_ps(w + (kr * 3 + kc) * hs + c);
+        const float* tap = e + kr * row_floats + kc * hs + c;
+#pragma GCC unroll 8
+        for (int q = 0; q < P; ++q)
+          acc[q] = _mm256_fmadd_ps(_mm256_load_ps(tap + at[q]), wt, acc[q]);
       }
-    }
+#pragma GCC unroll 8
+    for (int q = 0; q < P; ++q)
+      _mm256_store_ps(d + q * hs + c, relu6(acc[q]));
   }
+}
+
+void depthwise(const Packed& p, const std::int64_t* at, const float* e, const float* w, const float* bias, float* d) {
+  constexpr int kPixels = 8;
+  const std::int64_t pixels = p.oh * p.ow, row_floats = (p.w + 2) * p.hs;
+  std::int64_t q = 0;
+  for (; q + kPixels <= pixels; q += kPixels)
+    depthwise_pixels<kPixels>(e, at + q, p.hs, row_floats, w, bias, d + q * p.hs);
+  for (; q < pixels; ++q) depthwise_pixels<1>(e, at + q, p.hs, row_floats, w, bias, d + q * p.hs);
+}
+
+// Where each output pixel's 3x3 window starts in the zero-bordered map (depthwise's `at`).
+std::vector<std::int64_t> window_starts(const Packed& p) {
+  std::vector<std::int64_t> at;
+  for (std::int64_t i = 0; i < p.oh; ++i)
+    for (std::int64_t j = 0; j < p.ow; ++j) at.push_back((i * p.stride * (p.w + 2) + j * p.stride) * p.hs);
+  return at;
 }
 
 // Planes x (c, hw) into channels-last out (hw x cs), the padding lanes zero: 8 pixels x 8
@@ -198,7 +232,8 @@ void to_planes(const float* in, std::int64_t c, std::int64_t hw, std::int64_t cs
 }
 
 // One block on one image: x (h w x cs) -> y (oh ow x os); e and d scratch.
-void run_block(const Packed& p, const float* packed, const float* x, float* e, float* d, float* y) {
+void run_block(const Packed& p, const float* packed, const std::int64_t* windows, const float* x, float* e, float* d,
+               float* y) {
   const std::int64_t wp = p.w + 2, hs = p.hs;
   // The depthwise convolution's zero padding: the border of e.
   std::fill_n(e, wp * hs, 0.0f);
@@ -213,7 +248,7 @@ void run_block(const Packed& p, const float* packed, const float* x, float* e, f
     else
       std::copy_n(in, p.w * hs, row + hs);  // c_in == hidden
   }
-  depthwise(p, e, packed + p.depthwise, packed + p.depthwise_bias, d);
+  depthwise(p, windows, e, packed + p.depthwise, packed + p.depthwise_bias, d);
   pointwise(d, hs, p.oh * p.ow, p.hidden, packed + p.project, p.os, packed + p.project_bias, false,
             p.residual ? x : nullptr, p.cs, y, p.os);
 }
@@ -245,10 +280,12 @@ void inverted_residual_chain_channels_last(std::int64_t blocks, const InvertedRe
   if (blocks == 0 || b[0].depthwise.n == 0) return;
   std::vector<Packed> plans;
   float* packed = t_packed.get(plan(blocks, b, plans));
+  std::vector<std::vector<std::int64_t>> windows;
   std::int64_t stream = 0, e_floats = 0, d_floats = 0;  // floats of the largest map of each kind
   for (std::int64_t i = 0; i < blocks; ++i) {
     const Packed& p = plans[i];
     pack(b[i], p, packed);
+    windows.push_back(window_starts(p));
     stream = std::max({stream, p.h * p.w * p.cs, p.oh * p.ow * p.os});
     e_floats = std::max(e_floats, (p.h + 2) * (p.w + 2) * p.hs);
     d_floats = std::max(d_floats, p.oh * p.ow * p.hs);
@@ -266,8 +303,8 @@ void inverted_residual_chain_channels_last(std::int64_t blocks, const InvertedRe
     float* e = out + stream;
     float* d = e + e_floats;
     to_channels_last(x + img * in_plane, first.c_in, first.h * first.w, first.cs, in);
-    for (const Packed& p : plans) {
-      run_block(p, packed, in, e, d, out);
+    for (std::size_t i = 0; i < plans.size(); ++i) {
+      run_block(plans[i], packed, windows[i].data(), in, e, d, out);
       std::swap(in, out);
     }
     to_planes(in, last.c_out, last.oh * last.ow, last.os, y + img * out_plane);
