@@ -125,6 +125,23 @@ def measure_gemms(build, threads, args):
     return rows
 
 
+def measure_chains(build, threads, args):
+    """bench_conv_chains at every thread count: each chain of blocks in one call beside the conv2d
+    calls it replaces (<chain>_apart/<stage>/<shape>)."""
+    binary = os.path.join(build, "bench_conv_chains")
+    rows = []
+    for t in threads:
+        ours = best_google_benchmark(binary, t, args.repetitions, "^(residual|inverted_residual)_chain", gb_args(args))
+        for name, e in ours.items():
+            kernel, stage, shape = name.split("/", 2)
+            if kernel.endswith("_apart"):
+                continue
+            apart = ours[kernel + "_apart/" + stage + "/" + shape]
+            rows.append({"op": kernel, "stage": stage, "shape": shape, "threads": t, "chain_ms": e["ms"],
+                         "apart_ms": apart["ms"], "ran": e.get("label", "?")})
+    return rows
+
+
 def measure_conv(args):
     threads = [int(x) for x in args.threads.split(",")]
     t = max(threads)
@@ -132,7 +149,7 @@ def measure_conv(args):
     peak = run_google_benchmark_entries(binary, t, args.repetitions, "^peak/fma/")["peak/fma"]
     return {"threads": t, "peak_gflops": peak["GFLOPS"],
             "models": measure_models(binary, t, args), "kernels": measure_kernels(binary, t, args),
-            "gemm": measure_gemms(args.build, threads, args)}
+            "gemm": measure_gemms(args.build, threads, args), "chains": measure_chains(args.build, threads, args)}
 
 
 def ratio_cell(ratio, target):
@@ -209,6 +226,22 @@ def render_conv(conv):
               "(`kernels/cpu/conv_depthwise_blocked.h`); the row loops (`kernels/cpu/conv_depthwise_rows.h`) are the "
               "alternative measured beside them:", ""]
     lines += choice_table(conv["kernels"], DEPTHWISE_COLUMNS)
+    if conv.get("chains"):
+        lines += ["", "### Blocks in one call (inference)", "",
+                  "`bench/bench_conv_chains.cpp`: consecutive blocks of a folded model in one kernel call, against "
+                  "the conv2d calls with epilogues that the same blocks make apart, batch 64. "
+                  "`conv2d_residual_chain`: residual blocks with identity shortcuts, through the channels-last "
+                  "Winograd with the maps between convolutions kept in its padded layout "
+                  "(`kernels/cpu/conv_winograd_channels_last.h`). `inverted_residual_chain`: MobileNetV2 blocks "
+                  "(expand, depthwise, project) channels-last one image at a time "
+                  "(`kernels/cpu/inverted_residual_channels_last.h`). Stages of the dense models and of the same "
+                  "models pruned to keep 0.25 of every group (`--prune-residual --round-to 8`). ran: `chained` (one "
+                  "fused pass) or `apart` (the call fell back to its blocks).", "",
+                  "| op | stage | shape | threads | one call (ms) | conv2d calls (ms) | speedup | ran |",
+                  "|---|---|---|---:|---:|---:|---:|---|"]
+        for r in conv["chains"]:
+            lines.append(f"| {r['op']} | {r['stage']} | {r['shape']} | {r['threads']} | {r['chain_ms']:.3f} | "
+                         f"{r['apart_ms']:.3f} | {r['apart_ms'] / r['chain_ms']:.2f}× | {r['ran']} |")
     peers = sorted({r["peer"] for r in conv["gemm"]})
     lines += ["", "### GEMMs under convolutions", "",
               "The sgemm calls of the im2col lowering in `kernels/cpu/conv.cpp` (row-major, per block of "
