@@ -56,7 +56,13 @@ struct ChainLayer {
   std::int64_t n, c, m, hw, blocks;
 };
 const ChainLayer kChainLayers[] = {
+    {"resnet20.layer1", 64, 16, 16, 32, 3},
     {"resnet20.layer2", 64, 32, 32, 16, 2},  // the stage's blocks after its downsampling one
+    {"resnet20-pruned-inner.layer1", 64, 16, 8, 32, 3},  // block-inner pruning, keep 0.25
+    {"resnet18.layer1", 64, 64, 64, 32, 2},               // small-input stem: 32x32 maps
+    {"resnet18-pruned-inner.layer1", 64, 64, 16, 32, 2},
+    {"resnet20.layer3", 64, 64, 64, 8, 2},
+    {"resnet18-64px.layer1", 16, 64, 64, 64, 2},  // bench_conv's inference/resnet18/16 workload
     {"resnet20-pruned.layer1.stream8", 64, 8, 8, 32, 3},
     {"resnet20-pruned.layer2.stream8", 64, 8, 8, 16, 2},
     {"resnet20-pruned.layer3.stream16", 64, 16, 16, 8, 2},
@@ -120,12 +126,15 @@ struct InvertedStage {
   std::int64_t n, c, hw;
   std::vector<InvertedBlock> blocks;
 };
-// MobileNetV2 (width 0.5, CIFAR strides) at 32x32, and the same pruned to keep 0.25 of every group.
+// MobileNetV2 (width 0.5, CIFAR strides) at 32x32, and the same pruned to keep 0.25 of every group;
+// width 1.0 at 32x32, and torchvision's at 224x224 (batch 8).
 const InvertedStage kInvertedStages[] = {
     {"mobilenetv2.features2-3", 64, 8, 32, {{48, 16, 1, true, false}, {96, 16, 1, true, true}}},
     {"mobilenetv2.features5-6", 64, 16, 16, {{96, 16, 1, true, true}, {96, 16, 1, true, true}}},
     {"mobilenetv2.features8-10", 64, 32, 8, {{192, 32, 1, true, true}, {192, 32, 1, true, true}, {192, 32, 1, true, true}}},
     {"mobilenetv2.features15-16", 64, 80, 4, {{480, 80, 1, true, true}, {480, 80, 1, true, true}}},
+    {"mobilenetv2-w1.features3", 64, 24, 32, {{144, 24, 1, true, true}}},  // width 1.0
+    {"mobilenetv2-224.features2-3", 8, 16, 112, {{96, 24, 2, true, false}, {144, 24, 1, true, true}}},
     {"mobilenetv2-pruned.features1-4", 64, 8, 32,
      {{8, 8, 1, false, false}, {16, 8, 1, true, false}, {24, 8, 1, true, true}, {24, 8, 2, true, false}}},
     {"mobilenetv2-pruned.features8-11", 64, 8, 8,

@@ -2,10 +2,11 @@
 // call, block b mapping x_b to relu(conv(relu(conv(x_b, w1) + b1), w2) + b2 + x_b).
 // Runs of blocks whose convolutions all run the channels-last Winograd
 // (kernels/cpu/conv_winograd_channels_last.h residual_pair_fuses) go through it at once, the maps
-// between them kept channels-last; the other blocks are two conv2d calls. Either way the result
-// must be bit for bit the conv2d calls with their epilogues (ReLU; + the block's input and ReLU),
-// so a model that chains its blocks changes no output; and within float rounding of the reference
-// loops. Chains of one to three blocks, fused runs broken by a block that is not, odd channel
+// between them kept channels-last; the other blocks are two conv2d calls. The result must be bit
+// for bit the channels-last kernel's calls with their epilogues (ReLU; + the block's input and
+// ReLU) for a fused block, the conv2d calls for the others (conv2d itself picks the channels-last
+// kernel for most fused layers, the batched Winograd for the 32x32 ones with more than 8 outputs);
+// and within float rounding of the reference loops. Chains of one to three blocks, fused runs broken by a block that is not, odd channel
 // counts (vector tails), partial Winograd tiles, the generic-stride multiply past 16 channels,
 // with and without biases, on one thread and two.
 #include <gtest/gtest.h>
@@ -41,7 +42,8 @@ const Chain kChains[] = {
     {4, 8, 16, 16, {8, 4, 8, 8}, {true, false, true, true}},  // a fused run, a block apart, a run
     {4, 8, 16, 16, {4, 8}, {false, true}},              // apart first
     {1, 8, 16, 16, {8, 8}, {false, false}},             // one image: every block apart
-    {4, 16, 32, 32, {16}, {false}},                     // 16 -> 16 on 32x32: the batched Winograd
+    {4, 16, 32, 32, {16, 8}, {true, true}},             // 32x32 layers conv2d gives the batched Winograd
+    {4, 64, 8, 8, {64}, {false}},                       // 64 -> 64 on 8x8: not in a chain
 };
 
 Conv2dShape shape(std::int64_t n, std::int64_t c_in, std::int64_t h, std::int64_t w, std::int64_t c_out) {
@@ -92,7 +94,8 @@ TEST_P(ResidualChainThreads, MatchesTheConvolutionsBitForBitAndTheReferenceLoops
       cpu().conv2d_residual_chain(DType::Float32, blocks, s1.data(), s2.data(), x.data(), pw1.data(), pb1.data(),
                                   pw2.data(), pb2.data(), got.data());
 
-      // The conv2d calls, block by block.
+      // Block by block: the channels-last kernel's calls where the chain fuses the block, else
+      // the conv2d calls.
       ConvEpilogue relu;
       relu.activate = true;
       std::vector<float> in = x, want(in.size());
@@ -101,13 +104,20 @@ TEST_P(ResidualChainThreads, MatchesTheConvolutionsBitForBitAndTheReferenceLoops
         ConvEpilogue add_relu = relu;
         add_relu.residual = in.data();
         std::vector<float> mid(static_cast<std::size_t>(ch.n * ch.mids[i] * ch.h * ch.w));
-        cpu().conv2d(DType::Float32, s1[i], in.data(), w1[i].data(), pb1[i], relu, mid.data());
-        cpu().conv2d(DType::Float32, s2[i], mid.data(), w2[i].data(), pb2[i], add_relu, want.data());
+        const auto* pb1f = static_cast<const float*>(pb1[i]);
+        const auto* pb2f = static_cast<const float*>(pb2[i]);
+        if (cpu::residual_pair_fuses(s1[i], s2[i])) {
+          cpu::conv2d_forward_winograd_channels_last(s1[i], in.data(), w1[i].data(), pb1f, mid.data(), relu);
+          cpu::conv2d_forward_winograd_channels_last(s2[i], mid.data(), w2[i].data(), pb2f, want.data(), add_relu);
+        } else {
+          cpu().conv2d(DType::Float32, s1[i], in.data(), w1[i].data(), pb1[i], relu, mid.data());
+          cpu().conv2d(DType::Float32, s2[i], mid.data(), w2[i].data(), pb2[i], add_relu, want.data());
+        }
         in = want;
       }
       std::size_t differ = 0;
       for (std::size_t i = 0; i < got.size(); ++i) differ += std::memcmp(&got[i], &want[i], sizeof(float)) != 0;
-      EXPECT_EQ(differ, 0u) << what << ": outputs differing from the conv2d calls";
+      EXPECT_EQ(differ, 0u) << what << ": outputs differing from the convolutions block by block";
 
       // The reference loops, in double.
       std::vector<double> ref = to_doubles(x);
