@@ -118,7 +118,9 @@ struct ResidualBlockWeights {
   Conv2dOptions o2;
 };
 // The blocks in turn, each one's output the next one's input and shortcut, with those ops'
-// values and FLOPs (the convolutions'). Where no input needs a gradient and x is on the CPU, one
+// values (the same bits where conv2d would pick the chain's kernel for a convolution; within
+// Winograd's rounding of it on the 32x32 layers it gives the batched Winograd) and FLOPs (the
+// convolutions'). Where no input needs a gradient and x is on the CPU, one
 // kernel call, which keeps the maps between the convolutions in the kernels' own layout where it
 // can (kernels/cpu/conv_winograd_channels_last.h); otherwise conv2d_then twice a block.
 Tensor conv2d_residual_chain(const Tensor& x, const std::vector<ResidualBlockWeights>& blocks);

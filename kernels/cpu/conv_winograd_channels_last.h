@@ -45,9 +45,11 @@ void conv2d_forward_winograd_channels_last(const Conv2dShape& s, const float* x,
 // transposes cost as much as the multiply-adds. In the chain each convolution's output transform
 // adds the shortcut and writes the next convolution's padded channels-last input directly, one
 // image at a time (its maps stay in the thread's caches), and only x and y are NCHW. The same
-// sums, adds and ReLUs in the same order as the conv2d calls: the same bits.
+// sums, adds and ReLUs in the same order as this kernel's conv2d_forward_winograd_channels_last
+// calls: the same bits as those (and as conv2d's where conv2d picks this kernel).
 // residual_pair_fuses: whether one block (s1, s2) may be part of a chain (both convolutions
-// prefer this kernel, and the batch gives every thread two images).
+// prefer this kernel, or are 32x32 layers whose maps stay in L2 (the .cpp has the measured
+// bounds), and the batch gives every thread two images).
 bool residual_pair_fuses(const Conv2dShape& s1, const Conv2dShape& s2);
 void conv2d_residual_chain_winograd_channels_last(std::int64_t blocks, const Conv2dShape* s1, const Conv2dShape* s2,
                                                   const float* x, const float* const* w1, const float* const* b1,
