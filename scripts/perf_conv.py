@@ -127,11 +127,13 @@ def measure_gemms(build, threads, args):
 
 def measure_chains(build, threads, args):
     """bench_conv_chains at every thread count: each chain of blocks in one call beside the conv2d
-    calls it replaces (<chain>_apart/<stage>/<shape>)."""
+    calls it replaces (<chain>_apart/<stage>/<shape>). Ours against ours, so under the default
+    OpenMP wait setting only."""
     binary = os.path.join(build, "bench_conv_chains")
     rows = []
     for t in threads:
-        ours = best_google_benchmark(binary, t, args.repetitions, "^(residual|inverted_residual)_chain", gb_args(args))
+        ours = run_google_benchmark_entries(binary, t, args.repetitions, "^(residual|inverted_residual)_chain",
+                                            extra_args=gb_args(args))
         for name, e in ours.items():
             kernel, stage, shape = name.split("/", 2)
             if kernel.endswith("_apart"):
@@ -229,7 +231,8 @@ def render_conv(conv):
     if conv.get("chains"):
         lines += ["", "### Blocks in one call (inference)", "",
                   "`bench/bench_conv_chains.cpp`: consecutive blocks of a folded model in one kernel call, against "
-                  "the conv2d calls with epilogues that the same blocks make apart, batch 64. "
+                  "the conv2d calls with epilogues that the same blocks make apart, batch 64, medians under the default "
+                  "OpenMP wait setting. "
                   "`conv2d_residual_chain`: residual blocks with identity shortcuts, through the channels-last "
                   "Winograd with the maps between convolutions kept in its padded layout "
                   "(`kernels/cpu/conv_winograd_channels_last.h`). `inverted_residual_chain`: MobileNetV2 blocks "
