@@ -120,13 +120,18 @@ TEST(FoldBatchNorm, ChainedInvertedResidualBlocksMatchTheirModulesCalledInTurn) 
   Generator data(9);
   const Tensor x = Tensor::randn({8, 8, 15, 15}, data);
   const Tensor want = eval_forward(*stage, x);
+  for (std::size_t b = 0; b < 3; ++b)  // unfolded: not a chain
+    EXPECT_FALSE(std::static_pointer_cast<nn::InvertedResidual>((*stage)[b])->chain_weights()) << b;
   ASSERT_EQ(nn::fold_batch_norms(*stage), 8);
+  for (std::size_t b = 0; b < 3; ++b)
+    EXPECT_TRUE(std::static_pointer_cast<nn::InvertedResidual>((*stage)[b])->chain_weights()) << b;
   const Tensor chained = eval_forward(*stage, x);
   EXPECT_TRUE(all_close("chained blocks", chained, want, 1e-4, 1e-4));
   std::vector<nn::HookHandle> hooks;
   for (int b : {1, 0, 2}) {  // the middle block first: a chain of one on each side of it
     nn::Module& first_layer = *(*stage)[static_cast<std::size_t>(b)]->child("conv")->named_children().front().second;
     hooks.push_back(first_layer.child("2")->register_forward_hook([](nn::Module&, const Tensor&, Tensor&) {}));
+    EXPECT_FALSE(std::static_pointer_cast<nn::InvertedResidual>((*stage)[static_cast<std::size_t>(b)])->chain_weights());
     EXPECT_TRUE(all_close(std::to_string(hooks.size()) + " hooked", eval_forward(*stage, x), chained, 1e-5, 1e-5));
   }
 }

@@ -8,6 +8,11 @@
 
 namespace shrink::kernels::cpu {
 
+// The bytes of a convolution's output (n, c_out, out_h, out_w) of dtype t: a scratch map's size.
+inline std::size_t output_map_bytes(const Conv2dShape& s, DType t) {
+  return static_cast<std::size_t>(s.n * s.c_out * s.out_h() * s.out_w()) * dtype_size(t);
+}
+
 class ChainScratch {
  public:
   static constexpr int kSlots = 4;

@@ -256,9 +256,7 @@ void CpuBackend::conv2d_residual_chain(DType t, std::int64_t blocks, const Conv2
   // Slots 0 and 1 hold the maps between segments (in turn), slot 2 the intermediate of a block
   // run apart (the widest).
   ChainScratch scratch(*this);
-  const auto map_bytes = [&](const Conv2dShape& s) {
-    return static_cast<std::size_t>(s.n * s.c_out * s.out_h() * s.out_w()) * dtype_size(t);
-  };
+  const auto map_bytes = [&](const Conv2dShape& s) { return output_map_bytes(s, t); };
   std::size_t mid_bytes = 0;
   for (std::int64_t b = 0; b < blocks; ++b) mid_bytes = std::max(mid_bytes, map_bytes(s1[b]));
   const auto fuses = [&](std::int64_t b) { return t == DType::Float32 && residual_pair_fuses(s1[b], s2[b]); };

@@ -9,14 +9,6 @@
 #include "kernels/cpu/inverted_residual_channels_last.h"
 
 namespace shrink::kernels::cpu {
-namespace {
-
-std::size_t output_bytes(const Conv2dShape& s, DType t) {
-  return static_cast<std::size_t>(s.n * s.c_out * s.out_h() * s.out_w()) * dtype_size(t);
-}
-
-}  // namespace
-
 void CpuBackend::inverted_residual_chain(DType t, std::int64_t blocks, const InvertedResidualBlock* b,
                                          const void* x, void* y) {
   // Slots 0 and 1 hold the maps between segments (in turn), 2 and 3 a block run apart's
@@ -24,9 +16,9 @@ void CpuBackend::inverted_residual_chain(DType t, std::int64_t blocks, const Inv
   ChainScratch scratch(*this);
   std::size_t stream_bytes = 0, expanded_bytes = 0, depthwise_bytes = 0;
   for (std::int64_t i = 0; i < blocks; ++i) {
-    stream_bytes = std::max(stream_bytes, output_bytes(b[i].project, t));
-    if (b[i].has_expand) expanded_bytes = std::max(expanded_bytes, output_bytes(b[i].expand, t));
-    depthwise_bytes = std::max(depthwise_bytes, output_bytes(b[i].depthwise, t));
+    stream_bytes = std::max(stream_bytes, output_map_bytes(b[i].project, t));
+    if (b[i].has_expand) expanded_bytes = std::max(expanded_bytes, output_map_bytes(b[i].expand, t));
+    depthwise_bytes = std::max(depthwise_bytes, output_map_bytes(b[i].depthwise, t));
   }
   const auto fuses = [&](std::int64_t i) { return t == DType::Float32 && inverted_residual_fuses(b[i]); };
   ConvEpilogue relu6;

@@ -7,9 +7,10 @@
 // one core's FMA peak), the depthwise convolution another pass, and every map between them goes
 // through memory. Here an image is copied once to channels-last (HWC, channels rounded up to a
 // vector of 8, the padding lanes zero), then each block is
-//   expand     rows of pixels x (c_in x hidden) weights, 4 pixels x 24 outputs in registers,
+//   expand     rows of pixels x (c_in x hidden) weights, tiles of 4 x 24, 6 x 16 or 8 x 8
+//              pixels x outputs in registers (8 sums or more: the FMA latency covered),
 //              written with ReLU6 straight into a zero-bordered (h + 2) x (w + 2) map,
-//   depthwise  9 taps a vector of 8 channels, the taps' weights held in registers,
+//   depthwise  8 output pixels at once, 9 taps each, a tap's weights loaded once for the 8,
 //   project    as the expand, the shortcut added from the block's input as it is stored,
 // and the output stays channels-last as the next block's input; only the chain's input and
 // output are NCHW. An image's maps stay in the thread's caches from the first block to the last.
