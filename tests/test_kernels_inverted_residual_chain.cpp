@@ -42,6 +42,8 @@ const Chain kChains[] = {
     {4, 8, 32, 32, {{8, 8, 1, false, true, true}, {24, 8, 1, true, true, true}, {24, 16, 2, true, false, true}}},
     // Odd widths and maps: stride 2 on 7x9, 4x5 = 20 pixels (not a multiple of 8).
     {5, 13, 7, 9, {{20, 13, 1, true, true, true}, {40, 11, 2, true, false, true}}},
+    // Rows of 17 and then 9 outputs: runs of 8 in a row and the pixels past them, at stride 1 and 2.
+    {4, 8, 5, 17, {{16, 8, 1, true, true, true}, {24, 16, 2, true, false, true}}},
     // Hidden widths of several 24-channel tiles (72 = 3 tiles, 120 = 5), a 4x4 map.
     {4, 16, 8, 8, {{72, 16, 1, true, true, true}, {72, 24, 2, true, false, true}, {120, 24, 1, true, true, true}}},
     // A dense 3x3 in the middle block: run apart between two fused runs.

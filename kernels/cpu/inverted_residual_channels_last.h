@@ -10,7 +10,8 @@
 //   expand     rows of pixels x (c_in x hidden) weights, tiles of 4 x 24, 6 x 16 or 8 x 8
 //              pixels x outputs in registers (8 sums or more: the FMA latency covered),
 //              written with ReLU6 straight into a zero-bordered (h + 2) x (w + 2) map,
-//   depthwise  8 output pixels at once, 9 taps each, a tap's weights loaded once for the 8,
+//   depthwise  runs of 8 output pixels of a row at once, each input vector loaded once for
+//              every output of the run that reads it (maps narrower than 8: 8 pixels across rows),
 //   project    as the expand, the shortcut added from the block's input as it is stored,
 // and the output stays channels-last as the next block's input; only the chain's input and
 // output are NCHW. An image's maps stay in the thread's caches from the first block to the last.
