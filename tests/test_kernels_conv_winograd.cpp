@@ -178,6 +178,12 @@ TEST(ConvWinograd, IsPreferredWhereItSavesProducts) {
   EXPECT_FALSE(cpu::winograd_preferred(conv(64, 24, 16, 16, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1)));   // 192 pairs
   EXPECT_FALSE(cpu::winograd_preferred(conv(64, 32, 16, 16, 4, 3, 3, 1, 1, 1, 1, 1, 1, 1)));   // 4 channels out
   EXPECT_FALSE(cpu::winograd_preferred(conv(64, 16, 32, 32, 16, 3, 3, 2, 2, 1, 1, 1, 1, 1)));  // stride 2
+  // Too few tiles in the call to pay for the filters' transform: 4 (one 8x8 image), 7 (4x4 maps).
+  EXPECT_FALSE(cpu::winograd_preferred(conv(1, 256, 8, 8, 256, 3, 3, 1, 1, 1, 1, 1, 1, 1)));
+  EXPECT_TRUE(cpu::winograd_preferred(conv(2, 256, 8, 8, 256, 3, 3, 1, 1, 1, 1, 1, 1, 1)));
+  EXPECT_FALSE(cpu::winograd_preferred(conv(7, 512, 4, 4, 512, 3, 3, 1, 1, 1, 1, 1, 1, 1)));
+  EXPECT_TRUE(cpu::winograd_preferred(conv(1, 64, 16, 16, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1)));  // 16 tiles
+  EXPECT_FALSE(cpu::winograd_channels_last_preferred(conv(1, 16, 8, 8, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1)));
   EXPECT_FALSE(cpu::winograd_applies(conv(4, 16, 32, 32, 16, 3, 3, 1, 1, 1, 1, 1, 1, 2)));     // groups 2
   EXPECT_TRUE(cpu::winograd_weight_grad_preferred(conv(64, 32, 16, 16, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1)));
   EXPECT_FALSE(cpu::winograd_weight_grad_preferred(conv(64, 16, 32, 32, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1)));

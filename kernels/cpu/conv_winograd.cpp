@@ -12,7 +12,6 @@
 #include "kernels/cpu/aligned_buffer.h"
 #include "kernels/cpu/conv_epilogue.h"
 #include "kernels/cpu/gemm_detail.h"
-#include "kernels/cpu/lane_mask.h"
 #include "kernels/cpu/winograd_tiles.h"
 
 namespace shrink::kernels::cpu {
@@ -20,41 +19,50 @@ namespace {
 
 using namespace winograd;
 using gemm_detail::multiply_panels;
-using gemm_detail::pack_panel_a;
 
 thread_local AlignedBuffer t_u;       // U as A panels (calling thread)
-thread_local AlignedBuffer t_u_rows;  // U[pos][o][c] before packing (calling thread)
 thread_local AlignedBuffer t_images;  // the padded, phase-split images of one block (each worker)
 thread_local AlignedBuffer t_v;       // V of one chunk as B panels (each worker)
 thread_local AlignedBuffer t_m;       // M = U V of one chunk (each worker)
 
-// U[pos][o][c] = (G g G^T)[pos] for the filters g = w[o, c] of output channels [o0, o1),
-// eight input channels at a time (lanes), then packed as A panels by position and k block.
-void transform_weights(const Conv2dShape& s, const float* w, std::int64_t o0, std::int64_t o1, float* u) {
-  const __m256i stride9 = _mm256_setr_epi32(0, 9, 18, 27, 36, 45, 54, 63);
-  for (std::int64_t o = o0; o < o1; ++o)
-    for (std::int64_t c = 0; c < s.c_in; c += kLanes) {
-      const std::int64_t lanes = std::min(kLanes, s.c_in - c);
-      const __m256i live = first_lanes(lanes);
-      const float* g = w + (o * s.c_in + c) * 9;
-      __m256 rows[3][3];  // rows[r][q] = g[r][q] of 8 filters
-      for (int e = 0; e < 9; ++e)
-        rows[e / 3][e % 3] = _mm256_mask_i32gather_ps(_mm256_setzero_ps(), g + e, stride9,
-                                                      _mm256_castsi256_ps(live), 4);
-      __m256 t[kAlpha][3];  // G g, column by column
-      for (int q = 0; q < 3; ++q) {
-        const __m256 col[3] = {rows[0][q], rows[1][q], rows[2][q]};
-        __m256 out[kAlpha];
-        weight_1d(col, out);
-        for (int i = 0; i < kAlpha; ++i) t[i][q] = out[i];
-      }
-      for (int i = 0; i < kAlpha; ++i) {
-        __m256 out[kAlpha];
-        weight_1d(t[i], out);  // (G g) G^T: the same transform along the row
-        for (int l = 0; l < kAlpha; ++l)
-          _mm256_maskstore_ps(u + ((i * kAlpha + l) * s.c_out + o) * s.c_in + c, live, out[l]);
-      }
+// U = (G g G^T) for the filters g = w[o, c] of one A row panel (output channels [ip, ip + kMR),
+// zero rows past c_out) and 8 input channels [c, c + 8) (fewer at the end), written straight in
+// the A panel layout the products read: k-step c - c0 of row panel ip, position pos, at
+// (pos c_in + c0) m_pad + ip kc + (c - c0) kMR, c0 the k block (kKC) holding c. Each filter's 36
+// values go to an L1 scratch first, then each position's 6 x 8 block is transposed into 8 k-steps
+// of 6 rows: 36 runs of 48 floats. (Before: U[pos][o][c] through memory, 36 stores 64 KB to 1 MB
+// apart for every 8 filters, then packed in a second pass; at batch 1 the two took 3.5 ms of a
+// 256 -> 256 layer at 8x8, four times the direct kernel's whole convolution.)
+void transform_weights_packed(const Conv2dShape& s, const float* w, std::int64_t ip, std::int64_t c, float* upack) {
+  const std::int64_t rows = std::min(kMR, s.c_out - ip), lanes = std::min(kLanes, s.c_in - c);
+  const std::int64_t c0 = c / kKC * kKC, kc = std::min(kKC, s.c_in - c0), m_pad = round_up(s.c_out, kMR);
+  alignas(32) float t[kMR][kPos][kLanes];  // t[r][pos]: 8 input channels of output channel ip + r
+  for (std::int64_t r = 0; r < rows; ++r) {
+    __m256 taps[9];
+    load_filters(w + ((ip + r) * s.c_in + c) * 9, 9, lanes, taps);
+    __m256 g_cols[kAlpha][3];  // G g, column by column
+    for (int q = 0; q < 3; ++q) {
+      const __m256 col[3] = {taps[q], taps[3 + q], taps[6 + q]};
+      __m256 out[kAlpha];
+      weight_1d(col, out);
+      for (int i = 0; i < kAlpha; ++i) g_cols[i][q] = out[i];
     }
+    for (int i = 0; i < kAlpha; ++i) {
+      __m256 out[kAlpha];
+      weight_1d(g_cols[i], out);  // (G g) G^T: the same transform along the row
+      for (int l = 0; l < kAlpha; ++l) _mm256_store_ps(t[r][i * kAlpha + l], out[l]);
+    }
+  }
+  for (std::int64_t pos = 0; pos < kPos; ++pos) {
+    __m256 block[8];  // rows: output channels (6, then 2 zero rows); columns: input channels
+    for (std::int64_t r = 0; r < 8; ++r) block[r] = r < rows ? _mm256_load_ps(t[r][pos]) : _mm256_setzero_ps();
+    transpose8(block);  // block[k]: input channel c + k of the 6 output channels
+    float* d = upack + (pos * s.c_in + c0) * m_pad + ip * kc + (c - c0) * kMR;
+    for (std::int64_t k = 0; k < lanes; ++k) {  // 6 floats a k-step
+      _mm_storeu_ps(d + k * kMR, _mm256_castps256_ps128(block[k]));
+      _mm_storel_pi(reinterpret_cast<__m64*>(d + k * kMR + 4), _mm256_extractf128_ps(block[k], 1));
+    }
+  }
 }
 
 // M[pos] (+)= U[pos] V[pos] for positions [p0, p1): M[pos][o][column] at
@@ -231,7 +239,13 @@ bool winograd_tiles_pay(const Conv2dShape& s) {
   if (!winograd_applies(s)) return false;
   // 36 products per tile against 9 per output pixel: worth it when partial tiles waste little.
   const Geometry g(s, s.c_in);
-  return 4 * g.th * g.tw * 2 <= g.oh * g.ow;
+  // Each call transforms every filter (36 values for 9), once per call whatever the batch. With
+  // fewer than 8 tiles in the call that costs more than the products save (1 thread, against
+  // the direct kernel: 256 -> 256 at 8x8, 1 image = 4 tiles: 1.66 / 0.81 ms, 2 images 1.49 /
+  // 1.50; 512 -> 512 at 4x4: 8 images 12.0 / 12.2, 12 images 12.1 / 17.9; 64 -> 64 at 8x8, 1
+  // image: 0.095 / 0.060, the channels-last kernel 0.086).
+  constexpr std::int64_t kMinTiles = 8;
+  return 4 * g.th * g.tw * 2 <= g.oh * g.ow && s.n * g.per_image >= kMinTiles;
 }
 
 bool winograd_preferred(const Conv2dShape& s) {
@@ -256,22 +270,11 @@ void conv2d_forward_winograd(const Conv2dShape& s, const float* x, const float* 
   const Geometry g(s, s.c_in);
   const std::int64_t cin = s.c_in, cout = s.c_out, m_pad = round_up(cout, kMR);
   const int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
-  float* const u = t_u_rows.get(kPos * cout * cin);
   float* const upack = t_u.get(kPos * cin * m_pad);
-#pragma omp parallel num_threads(threads)
-  {
-#pragma omp for schedule(static)
-    for (std::int64_t o = 0; o < cout; ++o) transform_weights(s, w, o, o + 1, u);
-    // U as A panels: position pos, k block c0, row panel ip at (pos cin + c0) m_pad + ip kc.
-#pragma omp for schedule(static)
-    for (std::int64_t pos = 0; pos < kPos; ++pos)
-      for (std::int64_t c0 = 0; c0 < cin; c0 += kKC) {
-        const std::int64_t kc = std::min(kKC, cin - c0);
-        for (std::int64_t ip = 0; ip < cout; ip += kMR)
-          pack_panel_a(u + (pos * cout + ip) * cin + c0, cin, true, std::min(kMR, cout - ip), kc, 1.0f,
-                       upack + (pos * cin + c0) * m_pad + ip * kc);
-      }
-  }
+  const std::int64_t panels = ceil_div(cout, kMR), groups = ceil_div(cin, kLanes);
+#pragma omp parallel for schedule(static) num_threads(threads)
+  for (std::int64_t job = 0; job < panels * groups; ++job)
+    transform_weights_packed(s, w, job / groups * kMR, job % groups * kLanes, upack);
   const Plan plan(s, g, threads);
   if (plan.split) {
     for (std::int64_t b = 0; b < plan.blocks; ++b) run_block(s, g, plan, x, upack, b, bias, post, y, true);

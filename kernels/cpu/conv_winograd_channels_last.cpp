@@ -46,17 +46,14 @@ struct Layout {
 
 // U[pos][c][o] = (G g G^T)[pos] for g = w[o, c], 8 output channels a vector (zero past c_out).
 void transform_weights(const Conv2dShape& s, const Layout& L, const float* w, float* u) {
-  const __m256i filters = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
-                                             _mm256_set1_epi32(static_cast<int>(s.c_in * 9)));
   for (std::int64_t c = 0; c < s.c_in; ++c)
     for (std::int64_t o0 = 0; o0 < s.c_out; o0 += kVec) {
-      const __m256 live = _mm256_castsi256_ps(first_lanes(std::min(kVec, s.c_out - o0)));
-      const float* g = w + (o0 * s.c_in + c) * 9;
+      __m256 taps[9];
+      load_filters(w + (o0 * s.c_in + c) * 9, s.c_in * 9, std::min(kVec, s.c_out - o0), taps);
       __m256 t[kAlpha][3];  // G g, column by column
       for (int q = 0; q < 3; ++q) {
         __m256 col[3], out[kAlpha];
-        for (int r = 0; r < 3; ++r)
-          col[r] = _mm256_mask_i32gather_ps(_mm256_setzero_ps(), g + r * 3 + q, filters, live, 4);
+        for (int r = 0; r < 3; ++r) col[r] = taps[r * 3 + q];
         weight_1d(col, out);
         for (int i = 0; i < kAlpha; ++i) t[i][q] = out[i];
       }
