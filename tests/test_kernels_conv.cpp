@@ -72,6 +72,12 @@ const Case kCases[] = {
     {"stride2_even_pad_wide", conv(2, 3, 9, 21, 5, 3, 3, 2, 2, 2, 2, 1, 1, 1)},
     {"1x1_stride2_odd", conv(3, 6, 9, 7, 5, 1, 1, 2, 3, 0, 0, 1, 1, 1)},
     {"stride3_dilation2_wide", conv(2, 5, 13, 40, 7, 3, 3, 3, 3, 2, 2, 2, 2, 1)},
+    // Output rows of 4 pixels or fewer: the direct kernel reads the image's im2col columns as one row
+    // of out_h out_w pixels (4x4 = 16: one tile instead of two half-empty ones), k = 513 in three kKC
+    // blocks; grouped and dilated; one image, where threads share out the output channels.
+    {"columns_stride2_onto_4x4", conv(3, 57, 8, 8, 13, 3, 3, 2, 2, 1, 1, 1, 1, 1)},
+    {"columns_groups2_dilation2", conv(2, 6, 9, 7, 10, 3, 3, 1, 2, 1, 1, 2, 2, 2)},
+    {"columns_one_image_3x3_out", conv(1, 20, 3, 3, 40, 3, 3, 1, 1, 1, 1, 1, 1, 1)},
     // 1x1 unpadded at stride 1: the direct kernel runs the image as one row of h w pixels
     // (forward) and reads it in place, the last image's last pixel at the buffer's end
     // (backward-weight); strided 1x1 reaches both through the subsampled copy.
