@@ -174,11 +174,11 @@ void conv2d_forward_direct(const Conv2dShape& s, const float* x, const float* w,
   // A tile is two runs; runs are numbered row by row, so a tile may span two output rows.
   const std::int64_t runs_per_row = ceil_div(row_w, kRun), runs = rows * runs_per_row, tiles = tiles_of(runs);
   // Work items: whole images when there are enough of them, else parts of an image's tiles, or of
-  // its output channels when it has fewer tiles than parts wanted (each part copies its image
-  // again: cheap beside its share of the multiply-adds).
+  // its output-channel panels when it has fewer tiles than parts wanted and more panels than tiles
+  // (each part copies its image again: cheap beside its share of the multiply-adds).
   const int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
   const std::int64_t want = ceil_div(2 * threads, std::max<std::int64_t>(s.n, 1));
-  const bool split_panels = tiles < want;
+  const bool split_panels = tiles < want && panels > tiles;
   const std::int64_t parts = s.n >= 2 * threads ? 1 : std::min(split_panels ? panels : tiles, want);
   const std::int64_t items = s.n * parts;
   float* const wpack = t_weights.get(s.groups * m_pad * k);
