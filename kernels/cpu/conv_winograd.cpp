@@ -40,18 +40,7 @@ void transform_weights_packed(const Conv2dShape& s, const float* w, std::int64_t
   for (std::int64_t r = 0; r < rows; ++r) {
     __m256 taps[9];
     load_filters(w + ((ip + r) * s.c_in + c) * 9, 9, lanes, taps);
-    __m256 g_cols[kAlpha][3];  // G g, column by column
-    for (int q = 0; q < 3; ++q) {
-      const __m256 col[3] = {taps[q], taps[3 + q], taps[6 + q]};
-      __m256 out[kAlpha];
-      weight_1d(col, out);
-      for (int i = 0; i < kAlpha; ++i) g_cols[i][q] = out[i];
-    }
-    for (int i = 0; i < kAlpha; ++i) {
-      __m256 out[kAlpha];
-      weight_1d(g_cols[i], out);  // (G g) G^T: the same transform along the row
-      for (int l = 0; l < kAlpha; ++l) _mm256_store_ps(t[r][i * kAlpha + l], out[l]);
-    }
+    transform_filters(taps, [&](int pos, __m256 v) { _mm256_store_ps(t[r][pos], v); });
   }
   for (std::int64_t pos = 0; pos < kPos; ++pos) {
     __m256 block[8];  // rows: output channels (6, then 2 zero rows); columns: input channels

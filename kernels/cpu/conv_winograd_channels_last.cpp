@@ -50,18 +50,7 @@ void transform_weights(const Conv2dShape& s, const Layout& L, const float* w, fl
     for (std::int64_t o0 = 0; o0 < s.c_out; o0 += kVec) {
       __m256 taps[9];
       load_filters(w + (o0 * s.c_in + c) * 9, s.c_in * 9, std::min(kVec, s.c_out - o0), taps);
-      __m256 t[kAlpha][3];  // G g, column by column
-      for (int q = 0; q < 3; ++q) {
-        __m256 col[3], out[kAlpha];
-        for (int r = 0; r < 3; ++r) col[r] = taps[r * 3 + q];
-        weight_1d(col, out);
-        for (int i = 0; i < kAlpha; ++i) t[i][q] = out[i];
-      }
-      for (int i = 0; i < kAlpha; ++i) {
-        __m256 out[kAlpha];
-        weight_1d(t[i], out);  // (G g) G^T
-        for (int l = 0; l < kAlpha; ++l) _mm256_store_ps(u + ((i * kAlpha + l) * s.c_in + c) * L.os + o0, out[l]);
-      }
+      transform_filters(taps, [&](int pos, __m256 v) { _mm256_store_ps(u + (pos * s.c_in + c) * L.os + o0, v); });
     }
 }
 

@@ -89,6 +89,24 @@ inline void load_filters(const float* g, std::int64_t stride, std::int64_t lanes
   taps[8] = _mm256_setr_ps(last[0], last[1], last[2], last[3], last[4], last[5], last[6], last[7]);
 }
 
+// G g G^T for 8 filters at once (taps as load_filters gives them): store(pos, vector) for each of
+// the 36 positions, pos = 6 i + l. Both Winograd kernels' filter transforms.
+template <class Store>
+inline void transform_filters(const __m256 taps[9], Store&& store) {
+  __m256 t[kAlpha][3];  // G g, column by column
+  for (int q = 0; q < 3; ++q) {
+    const __m256 col[3] = {taps[q], taps[3 + q], taps[6 + q]};
+    __m256 out[kAlpha];
+    weight_1d(col, out);
+    for (int i = 0; i < kAlpha; ++i) t[i][q] = out[i];
+  }
+  for (int i = 0; i < kAlpha; ++i) {
+    __m256 out[kAlpha];
+    weight_1d(t[i], out);  // (G g) G^T: the same transform along the row
+    for (int l = 0; l < kAlpha; ++l) store(i * kAlpha + l, out[l]);
+  }
+}
+
 // A y for one column (or row) of four vectors: the transpose of the output transform, which
 // carries dy's 4x4 tile back to the 6x6 products (dM = A dY A^T).
 inline void grad_1d(const __m256 y[kTile], __m256 m[kAlpha]) {
