@@ -113,19 +113,20 @@ void transform_input(const Layout& L, const float* p, std::int64_t ty, std::int6
 template <int Count, int Vecs, std::int64_t CS, std::int64_t OS>
 inline void multiply_outputs(std::int64_t c_in, std::int64_t cs, std::int64_t os, const float* u, const float* v,
                              float* m, std::int64_t pos, std::int64_t o0) {
+  const std::int64_t v_stride = CS ? CS : cs, o_stride = OS ? OS : os;  // 0: a stride known at run time
   __m256 acc[Count][Vecs];
   const float* vt[Count];  // each tile's V row at this position
 #pragma GCC unroll 8
   for (int t = 0; t < Count; ++t) {
 #pragma GCC unroll 2
     for (int k = 0; k < Vecs; ++k) acc[t][k] = _mm256_setzero_ps();
-    vt[t] = v + (t * kPos + pos) * (CS ? CS : cs);
+    vt[t] = v + (t * kPos + pos) * v_stride;
   }
-  const float* up = u + pos * c_in * (OS ? OS : os) + o0;
+  const float* up = u + pos * c_in * o_stride + o0;
   for (std::int64_t c = 0; c < c_in; ++c) {
     __m256 uc[Vecs];
 #pragma GCC unroll 2
-    for (int k = 0; k < Vecs; ++k) uc[k] = _mm256_load_ps(up + c * (OS ? OS : os) + k * kVec);
+    for (int k = 0; k < Vecs; ++k) uc[k] = _mm256_load_ps(up + c * o_stride + k * kVec);
 #pragma GCC unroll 8
     for (int t = 0; t < Count; ++t) {
       const __m256 vc = _mm256_broadcast_ss(vt[t] + c);
@@ -136,7 +137,7 @@ inline void multiply_outputs(std::int64_t c_in, std::int64_t cs, std::int64_t os
 #pragma GCC unroll 8
   for (int t = 0; t < Count; ++t)
 #pragma GCC unroll 2
-    for (int k = 0; k < Vecs; ++k) _mm256_store_ps(m + (t * kPos + pos) * (OS ? OS : os) + o0 + k * kVec, acc[t][k]);
+    for (int k = 0; k < Vecs; ++k) _mm256_store_ps(m + (t * kPos + pos) * o_stride + o0 + k * kVec, acc[t][k]);
 }
 
 // Groups of 4 tiles or fewer (an 8x8 map in a chain is 4 tiles an image) take 2 output vectors a
@@ -146,7 +147,7 @@ inline void multiply_outputs(std::int64_t c_in, std::int64_t cs, std::int64_t os
 template <int Count, std::int64_t CS, std::int64_t OS>
 void multiply(std::int64_t c_in, std::int64_t runtime_cs, std::int64_t runtime_os, const float* u, const float* v,
               float* m) {
-  const std::int64_t os = OS ? OS : runtime_os;  // 0: a stride known at run time
+  const std::int64_t os = OS ? OS : runtime_os;
   for (std::int64_t pos = 0; pos < kPos; ++pos) {
     std::int64_t o0 = 0;
     if constexpr (Count <= 4)
