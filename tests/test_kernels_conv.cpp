@@ -70,6 +70,8 @@ const Case kCases[] = {
     // One input column at stride 2: the odd column phase of the padded copy is empty.
     {"one_column_stride2", conv(2, 3, 5, 1, 4, 3, 1, 2, 2, 1, 0, 1, 1, 1)},
     {"stride2_even_pad_wide", conv(2, 3, 9, 21, 5, 3, 3, 2, 2, 2, 2, 1, 1, 1)},
+    // Rows of 29 at stride 2 split into phases 16 columns, then 8, then 5 at a time (column_phases.h).
+    {"stride2_rows_16_8_5", conv(2, 4, 11, 29, 6, 3, 3, 2, 2, 1, 1, 1, 1, 1)},
     {"1x1_stride2_odd", conv(3, 6, 9, 7, 5, 1, 1, 2, 3, 0, 0, 1, 1, 1)},
     {"stride3_dilation2_wide", conv(2, 5, 13, 40, 7, 3, 3, 3, 3, 2, 2, 2, 2, 1)},
     // Output rows of 4 pixels or fewer: the direct kernel reads the image's im2col columns as one row

@@ -37,11 +37,22 @@ inline void split_row_by_phase(const T* src, std::int64_t w, std::int64_t pad, s
         _mm256_storeu_ps(even + (j + pad) / 2, _mm256_permutevar8x32_ps(e, order));
         _mm256_storeu_ps(odd + (j + 1 + pad) / 2, _mm256_permutevar8x32_ps(o, order));
       }
+      for (; j + 8 <= w; j += 8) {  // 8 columns into 4 even and 4 odd (rows of 8 and 24)
+        const __m256 v = _mm256_permutevar8x32_ps(_mm256_loadu_ps(src + j), _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7));
+        _mm_storeu_ps(even + (j + pad) / 2, _mm256_castps256_ps128(v));
+        _mm_storeu_ps(odd + (j + 1 + pad) / 2, _mm256_extractf128_ps(v, 1));
+      }
     }
   }
-  for (; j < w; ++j) {
-    const std::int64_t u = j + pad;
-    dst[u % stride * phase_stride + u / stride] = src[j];
+  if (stride == 2) {  // a known stride: shifts and masks, where u % stride and u / stride divide
+    for (; j < w; ++j) dst[((j + pad) & 1) * phase_stride + ((j + pad) >> 1)] = src[j];
+    return;
+  }
+  // The rest phase by phase: no division per column.
+  for (std::int64_t phase = 0; phase < stride && j < w; ++phase) {
+    const std::int64_t first = j + (phase - (j + pad) % stride + stride) % stride;  // (first + pad) % stride == phase
+    T* d = dst + phase * phase_stride + (first + pad) / stride;
+    for (std::int64_t c = first; c < w; c += stride) *d++ = src[c];
   }
 }
 

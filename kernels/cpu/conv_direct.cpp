@@ -13,7 +13,6 @@
 #include "kernels/cpu/conv_epilogue.h"
 #include "kernels/cpu/conv_padded.h"
 #include "kernels/cpu/gemm_detail.h"
-#include "kernels/cpu/im2col.h"
 #include "kernels/cpu/tiling.h"
 
 namespace shrink::kernels::cpu {
@@ -23,7 +22,8 @@ using namespace gemm_detail;
 using namespace conv_padded;
 
 thread_local AlignedBuffer t_weights;  // forward: W_g as A panels (calling thread)
-thread_local AlignedBuffer t_padded;   // forward: one padded image (each worker thread)
+thread_local AlignedBuffer t_padded;   // forward: one padded image, or its columns (each worker thread)
+thread_local AlignedBuffer t_columns_source;  // forward, columns: the padded image they are read from
 thread_local AlignedBuffer t_images;   // backward-weight: every padded image (calling thread)
 thread_local AlignedBuffer t_grads;    // backward-weight: dy as 16-channel panels (calling thread)
 thread_local AlignedBuffer t_sums;     // backward-weight: every tile's running sums (calling thread)
@@ -143,6 +143,20 @@ using WeightTile = void (*)(const Conv2dShape&, const Padded&, const float*, con
 constexpr WeightTile kWeightTile[kMR + 1] = {nullptr, weight_tile<1>, weight_tile<2>, weight_tile<3>,
                                              weight_tile<4>, weight_tile<5>, weight_tile<6>};
 
+// The im2col columns of a group (tap t's out_h x out_w pixels at t p) read from its padded copy:
+// tap t of output row i starts at padded + off[t] + i row_step, its pixels consecutive. Rows are
+// 4 pixels or fewer, copied as one 4-float vector each in increasing order (a shorter row's extra
+// floats are overwritten by the next row; the last row's spill up to 3 floats past the columns,
+// which the caller's slack takes). Read from the padded copy: im2col's bounds-tested loops on
+// strided rows of 4 had taken a third of a 64 -> 128 stride-2 convolution onto 4x4.
+void columns_from_padded(const float* padded, const std::int64_t* off, std::int64_t k, std::int64_t oh,
+                         std::int64_t ow, std::int64_t row_step, float* col) {
+  for (std::int64_t t = 0; t < k; ++t) {
+    const float* src = padded + off[t];
+    for (std::int64_t i = 0; i < oh; ++i, col += ow) _mm_storeu_ps(col, _mm_loadu_ps(src + i * row_step));
+  }
+}
+
 }  // namespace
 
 void conv2d_forward_direct(const Conv2dShape& s, const float* x, const float* w, const float* bias,
@@ -168,7 +182,8 @@ void conv2d_forward_direct(const Conv2dShape& s, const float* x, const float* w,
   const std::int64_t row_step = columns ? 0 : s.stride_h * pad.wq;  // between output rows' run starts
   const std::int64_t group_floats = columns ? k * p : cig * pad.plane();
   const std::int64_t image_floats = columns ? s.groups * group_floats + kSlack : pad.image(s.c_in);
-  std::vector<std::int64_t> off = tap_offsets(s, pad, cig);
+  const std::vector<std::int64_t> padded_off = tap_offsets(s, pad, cig);
+  std::vector<std::int64_t> off = padded_off;
   if (columns)
     for (std::int64_t t = 0; t < k; ++t) off[static_cast<std::size_t>(t)] = t * p;
   // A tile is two runs; runs are numbered row by row, so a tile may span two output rows.
@@ -201,8 +216,11 @@ void conv2d_forward_direct(const Conv2dShape& s, const float* x, const float* w,
     float* copy = t_padded.get(image_floats);
     const float* x_img = x + img * s.c_in * s.h * s.w;
     if (columns) {
+      float* padded = t_columns_source.get(pad.image(s.c_in));
+      pad_image(s, pad, x_img, s.c_in, padded);
       for (std::int64_t g = 0; g < s.groups; ++g)
-        im2col(s, cig, x_img + g * cig * s.h * s.w, 0, 1, copy + g * group_floats, p, false);
+        columns_from_padded(padded + g * cig * pad.plane(), padded_off.data(), k, oh, ow, s.stride_h * pad.wq,
+                            copy + g * group_floats);
       std::fill_n(copy + s.groups * group_floats, kSlack, 0.0f);  // the last run's load may pass the end
     } else {
       pad_image(s, pad, x_img, s.c_in, copy);
