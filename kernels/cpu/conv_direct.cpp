@@ -169,7 +169,9 @@ void conv2d_forward_direct(const Conv2dShape& s, const float* x, const float* w,
   // Output channels in panels of at most kMR rows, balanced (8 -> 4 + 4, not 6 + 2): a tile
   // keeps 2 R accumulators in flight, and R = 2 leaves the FMA pipes waiting on latency.
   const std::int64_t panels = ceil_div(cog, kMR), m_pad = panels * kMR;
-  auto panel_start = [&](std::int64_t j) { return cog * j / panels; };
+  std::vector<std::int64_t> panel_starts(static_cast<std::size_t>(panels + 1));  // panel j: rows [starts[j], starts[j + 1])
+  for (std::int64_t j = 0; j <= panels; ++j) panel_starts[static_cast<std::size_t>(j)] = cog * j / panels;
+  auto panel_start = [&](std::int64_t j) { return panel_starts[static_cast<std::size_t>(j)]; };
   const Padded pad(s);
   // Output rows of 4 pixels or fewer (a 4x4 map) would leave half of every run's lanes idle: such
   // an image is read as its im2col columns instead (tap k's row of p pixels at k p), one output
@@ -188,6 +190,19 @@ void conv2d_forward_direct(const Conv2dShape& s, const float* x, const float* w,
     for (std::int64_t t = 0; t < k; ++t) off[static_cast<std::size_t>(t)] = t * p;
   // A tile is two runs; runs are numbered row by row, so a tile may span two output rows.
   const std::int64_t runs_per_row = ceil_div(row_w, kRun), runs = rows * runs_per_row, tiles = tiles_of(runs);
+  // Run u: output row i = u / runs_per_row, pixels from j = (u % runs_per_row) kRun: its start in
+  // the image copy, its offset in the output and its length, tabulated once (the divisions per run
+  // and per panel had cost more than a tile's multiply-adds where k is 8, 1x1 on 8 channels).
+  struct Run {
+    std::int64_t src, at, n;
+  };
+  std::vector<Run> run_of(static_cast<std::size_t>(runs + 1));
+  for (std::int64_t u = 0; u < runs; ++u) {
+    const std::int64_t i = u / runs_per_row, j = u % runs_per_row * kRun;
+    run_of[static_cast<std::size_t>(u)] = {i * row_step + j, i * row_w + j, std::min(kRun, row_w - j)};
+  }
+  run_of[static_cast<std::size_t>(runs)] = run_of[static_cast<std::size_t>(runs - 1)];  // an odd last tile's
+  run_of[static_cast<std::size_t>(runs)].n = 0;                                          // empty second run
   // Work items: whole images when there are enough of them, else parts of an image's tiles, or of
   // its output-channel panels when it has fewer tiles than parts wanted and more panels than tiles
   // (each part copies its image again: cheap beside its share of the multiply-adds).
@@ -233,25 +248,17 @@ void conv2d_forward_direct(const Conv2dShape& s, const float* x, const float* w,
         const std::int64_t kc = std::min(kKC, k - p0);
         const float beta = p0 == 0 ? 0.0f : 1.0f;  // later k blocks accumulate onto the first
         for (std::int64_t tile = t0; tile < t1; ++tile) {
-          // Run u: output row u / runs_per_row, pixels from (u % runs_per_row) kRun.
-          const float* b[2];
-          std::int64_t at[2], n[2] = {0, 0};  // the runs' output offsets in y_g and lengths
-          for (int h = 0; h < 2; ++h) {
-            const std::int64_t u = std::min(2 * tile + h, runs - 1);
-            const std::int64_t i = u / runs_per_row, j = u % runs_per_row * kRun;
-            b[h] = image + i * row_step + j;
-            at[h] = i * row_w + j;
-            if (2 * tile + h < runs) n[h] = std::min(kRun, row_w - j);
-          }
+          const Run& r0 = run_of[static_cast<std::size_t>(2 * tile)];
+          const Run& r1 = run_of[static_cast<std::size_t>(2 * tile + 1)];
           for (std::int64_t j = j0; j < j1; ++j) {
             const std::int64_t ip = panel_start(j);
             TileFinish fin;
             fin.last = p0 + kc == k;
             fin.bias = bias ? bias + g * cog + ip : nullptr;
-            if (r_g) fin.r0 = r_g + ip * p + at[0], fin.r1 = r_g + ip * p + at[1];
+            if (r_g) fin.r0 = r_g + ip * p + r0.at, fin.r1 = r_g + ip * p + r1.at;
             tile_kernels[panel_start(j + 1) - ip](kc, wpack + (g * k + p0) * m_pad + j * kMR * kc, off.data() + p0,
-                                                  b[0], b[1], y_g + ip * p + at[0], y_g + ip * p + at[1], p, n[0],
-                                                  n[1], beta, fin);
+                                                  image + r0.src, image + r1.src, y_g + ip * p + r0.at,
+                                                  y_g + ip * p + r1.at, p, r0.n, r1.n, beta, fin);
           }
         }
       }

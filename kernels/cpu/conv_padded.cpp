@@ -1,6 +1,7 @@
 // The direct kernels' padded-image layout (kernels/cpu/conv_padded.h).
 #include "kernels/cpu/conv_padded.h"
 
+#include <immintrin.h>
 #include <omp.h>
 
 #include <algorithm>
@@ -45,9 +46,18 @@ std::optional<Conv2dShape> subsample_pointwise(const Conv2dShape& s, const float
   const std::int64_t planes = s.n * s.c_in;
 #pragma omp parallel for schedule(static) if (!omp_in_parallel() && planes * t.h * t.w > (1 << 15))
   for (std::int64_t plane = 0; plane < planes; ++plane)
-    for (std::int64_t i = 0; i < t.h; ++i)
-      for (std::int64_t j = 0; j < t.w; ++j)
-        dst[(plane * t.h + i) * t.w + j] = x[(plane * s.h + i * s.stride_h) * s.w + j * s.stride_w];
+    for (std::int64_t i = 0; i < t.h; ++i) {
+      const float* src = x + (plane * s.h + i * s.stride_h) * s.w;
+      float* out = dst + (plane * t.h + i) * t.w;
+      std::int64_t j = 0;
+      if (s.stride_w == 2)  // 8 even columns of 16 a step (the loads stay inside the row)
+        for (; 2 * j + 16 <= s.w; j += 8) {
+          const __m256 lo = _mm256_loadu_ps(src + 2 * j), hi = _mm256_loadu_ps(src + 2 * j + 8);
+          const __m256 even = _mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(2, 0, 2, 0));  // lo0 lo2 hi0 hi2 | lo4 lo6 hi4 hi6
+          _mm256_storeu_ps(out + j, _mm256_permutevar8x32_ps(even, _mm256_setr_epi32(0, 1, 4, 5, 2, 3, 6, 7)));
+        }
+      for (; j < t.w; ++j) out[j] = src[j * s.stride_w];
+    }
   sub = dst;
   return t;
 }
