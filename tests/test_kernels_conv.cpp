@@ -73,6 +73,8 @@ const Case kCases[] = {
     // Rows of 29 at stride 2 split into phases 16 columns, then 8, then 5 at a time (column_phases.h).
     {"stride2_rows_16_8_5", conv(2, 4, 11, 29, 6, 3, 3, 2, 2, 1, 1, 1, 1, 1)},
     {"1x1_stride2_odd", conv(3, 6, 9, 7, 5, 1, 1, 2, 3, 0, 0, 1, 1, 1)},
+    // Rows of 37 at stride 2: each image subsampled 8 columns at a time, then the last 3 (conv_padded.h).
+    {"1x1_stride2_rows_of_37", conv(2, 3, 6, 37, 5, 1, 1, 2, 2, 0, 0, 1, 1, 1)},
     {"stride3_dilation2_wide", conv(2, 5, 13, 40, 7, 3, 3, 3, 3, 2, 2, 2, 2, 1)},
     // Output rows of 4 pixels or fewer: the direct kernel reads the image's im2col columns as one row
     // of out_h out_w pixels (4x4 = 16: one tile instead of two half-empty ones), k = 513 in three kKC

@@ -32,32 +32,53 @@ std::vector<std::int64_t> tap_offsets(const Conv2dShape& s, const Padded& p, std
 }
 
 namespace {
+
+// Plane `src` (s.h x s.w) at the pixels a strided pointwise s reads, into dst (out_h x out_w).
+void subsample_plane(const Conv2dShape& s, const float* src_plane, float* dst) {
+  const std::int64_t oh = s.out_h(), ow = s.out_w();
+  for (std::int64_t i = 0; i < oh; ++i) {
+    const float* src = src_plane + i * s.stride_h * s.w;
+    float* out = dst + i * ow;
+    std::int64_t j = 0;
+    if (s.stride_w == 2)  // 8 even columns of 16 a step (the loads stay inside the row)
+      for (; 2 * j + 16 <= s.w; j += 8) {
+        const __m256 lo = _mm256_loadu_ps(src + 2 * j), hi = _mm256_loadu_ps(src + 2 * j + 8);
+        const __m256 even = _mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(2, 0, 2, 0));  // lo0 lo2 hi0 hi2 | lo4 lo6 hi4 hi6
+        _mm256_storeu_ps(out + j, _mm256_permutevar8x32_ps(even, _mm256_setr_epi32(0, 1, 4, 5, 2, 3, 6, 7)));
+      }
+    for (; j < ow; ++j) out[j] = src[j * s.stride_w];
+  }
+}
+
 thread_local AlignedBuffer t_subsampled;
+
 }  // namespace
 
-std::optional<Conv2dShape> subsample_pointwise(const Conv2dShape& s, const float* x, const float*& sub) {
-  if (s.kh != 1 || s.kw != 1 || s.pad_h != 0 || s.pad_w != 0 || (s.stride_h == 1 && s.stride_w == 1))
-    return std::nullopt;
+bool is_strided_pointwise(const Conv2dShape& s) {
+  return s.kh == 1 && s.kw == 1 && s.pad_h == 0 && s.pad_w == 0 && (s.stride_h != 1 || s.stride_w != 1);
+}
+
+Conv2dShape pointwise_subsampled(const Conv2dShape& s) {
   Conv2dShape t = s;
   t.h = s.out_h();
   t.w = s.out_w();
   t.stride_h = t.stride_w = 1;
-  float* dst = t_subsampled.get(std::max<std::int64_t>(s.n * s.c_in * t.h * t.w, 1));
-  const std::int64_t planes = s.n * s.c_in;
-#pragma omp parallel for schedule(static) if (!omp_in_parallel() && planes * t.h * t.w > (1 << 15))
-  for (std::int64_t plane = 0; plane < planes; ++plane)
-    for (std::int64_t i = 0; i < t.h; ++i) {
-      const float* src = x + (plane * s.h + i * s.stride_h) * s.w;
-      float* out = dst + (plane * t.h + i) * t.w;
-      std::int64_t j = 0;
-      if (s.stride_w == 2)  // 8 even columns of 16 a step (the loads stay inside the row)
-        for (; 2 * j + 16 <= s.w; j += 8) {
-          const __m256 lo = _mm256_loadu_ps(src + 2 * j), hi = _mm256_loadu_ps(src + 2 * j + 8);
-          const __m256 even = _mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(2, 0, 2, 0));  // lo0 lo2 hi0 hi2 | lo4 lo6 hi4 hi6
-          _mm256_storeu_ps(out + j, _mm256_permutevar8x32_ps(even, _mm256_setr_epi32(0, 1, 4, 5, 2, 3, 6, 7)));
-        }
-      for (; j < t.w; ++j) out[j] = src[j * s.stride_w];
-    }
+  return t;
+}
+
+void subsample_image(const Conv2dShape& s, const float* x, float* dst) {
+  const std::int64_t plane = s.out_h() * s.out_w();
+  for (std::int64_t c = 0; c < s.c_in; ++c) subsample_plane(s, x + c * s.h * s.w, dst + c * plane);
+  std::fill_n(dst + s.c_in * plane, kSlack, 0.0f);
+}
+
+std::optional<Conv2dShape> subsample_pointwise(const Conv2dShape& s, const float* x, const float*& sub) {
+  if (!is_strided_pointwise(s)) return std::nullopt;
+  const Conv2dShape t = pointwise_subsampled(s);
+  const std::int64_t plane = t.h * t.w, planes = s.n * s.c_in;
+  float* dst = t_subsampled.get(std::max<std::int64_t>(planes * plane, 1));
+#pragma omp parallel for schedule(static) if (!omp_in_parallel() && planes * plane > (1 << 15))
+  for (std::int64_t c = 0; c < planes; ++c) subsample_plane(s, x + c * s.h * s.w, dst + c * plane);
   sub = dst;
   return t;
 }

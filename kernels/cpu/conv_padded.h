@@ -39,6 +39,13 @@ std::vector<std::int64_t> tap_offsets(const Conv2dShape& s, const Padded& p, std
 // instead of a padded copy of every pixel. Returns the shape to run on `sub`, or nullopt for
 // other shapes.
 std::optional<Conv2dShape> subsample_pointwise(const Conv2dShape& s, const float* x, const float*& sub);
+// True for the shapes subsample_pointwise takes (1x1, unpadded, a stride above 1); then
+// pointwise_subsampled(s) is the stride-1 shape it returns.
+bool is_strided_pointwise(const Conv2dShape& s);
+Conv2dShape pointwise_subsampled(const Conv2dShape& s);
+// One image's pixels that a strided pointwise `s` reads, as (c_in, out_h, out_w) at dst, then
+// kSlack zeros: the Padded layout of as_one_row(pointwise_subsampled(s)).
+void subsample_image(const Conv2dShape& s, const float* x, float* dst);
 
 // A 1x1 unpadded stride-1 convolution: Padded(s) is the image's own layout, each plane the run
 // of pixels its tap meets. Backward-weight reads the images in place; the copy had cost as much
