@@ -52,6 +52,7 @@
 #include "kernels/cpu/conv_winograd.h"
 #include "kernels/cpu/conv_winograd_channels_last.h"
 #include "kernels/cpu/cpu_backend.h"
+#include "kernels/cpu/filter_cache.h"
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/im2col.h"
 #include "kernels/cpu/tiling.h"
@@ -305,6 +306,7 @@ void CpuBackend::conv2d_backward_input(DType t, const Conv2dShape& s, const void
       if (algorithm != ConvAlgorithm::Im2colGemm) {
         thread_local std::vector<float> flipped;
         const Conv2dShape t = backward_input_as_forward(s, ws, flipped);
+        const FilterCacheBypass made_for_this_call;  // flipped changes with every step: nothing to keep
         return forward_float(t, dys, flipped.data(), nullptr, static_cast<T*>(dx));
       }
     }

@@ -11,6 +11,7 @@
 
 #include "kernels/cpu/aligned_buffer.h"
 #include "kernels/cpu/conv_epilogue.h"
+#include "kernels/cpu/filter_cache.h"
 #include "kernels/cpu/gemm_detail.h"
 #include "kernels/cpu/winograd_tiles.h"
 
@@ -259,11 +260,17 @@ void conv2d_forward_winograd(const Conv2dShape& s, const float* x, const float* 
   const Geometry g(s, s.c_in);
   const std::int64_t cin = s.c_in, cout = s.c_out, m_pad = round_up(cout, kMR);
   const int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
-  float* const upack = t_u.get(kPos * cin * m_pad);
+  const std::int64_t u_floats = kPos * cin * m_pad;
   const std::int64_t panels = ceil_div(cout, kMR), groups = ceil_div(cin, kLanes);
+  FilterHold hold;  // U, kept across calls while w is unchanged (filter_cache.h)
+  const float* const upack = transformed_filters(
+      {FilterTransform::WinogradPanels, w, cout * cin * 9, cin, cout}, u_floats, t_u.get(u_floats),
+      [&](float* u) {
 #pragma omp parallel for schedule(static) num_threads(threads)
-  for (std::int64_t job = 0; job < panels * groups; ++job)
-    transform_weights_packed(s, w, job / groups * kMR, job % groups * kLanes, upack);
+        for (std::int64_t job = 0; job < panels * groups; ++job)
+          transform_weights_packed(s, w, job / groups * kMR, job % groups * kLanes, u);
+      },
+      hold);
   const Plan plan(s, g, threads);
   if (plan.split) {
     for (std::int64_t b = 0; b < plan.blocks; ++b) run_block(s, g, plan, x, upack, b, bias, post, y, true);

@@ -13,10 +13,11 @@
 #include "kernels/cpu/aligned_buffer.h"
 #include "kernels/cpu/conv_epilogue.h"
 #include "kernels/cpu/conv_winograd.h"
+#include "kernels/cpu/filter_cache.h"
 #include "kernels/cpu/lane_mask.h"
 #include "kernels/cpu/simd_transpose.h"
-#include "kernels/cpu/winograd_tiles.h"
 #include "kernels/cpu/tiling.h"
+#include "kernels/cpu/winograd_tiles.h"
 
 namespace shrink::kernels::cpu {
 namespace {
@@ -52,6 +53,12 @@ void transform_weights(const Conv2dShape& s, const Layout& L, const float* w, fl
       load_filters(w + (o0 * s.c_in + c) * 9, s.c_in * 9, std::min(kVec, s.c_out - o0), taps);
       transform_filters(taps, [&](int pos, __m256 v) { _mm256_store_ps(u + (pos * s.c_in + c) * L.os + o0, v); });
     }
+}
+
+// U of w, kept across calls while w is unchanged (filter_cache.h), else written to scratch.
+const float* cached_weights(const Conv2dShape& s, const Layout& L, const float* w, float* scratch, FilterHold& hold) {
+  return transformed_filters({FilterTransform::WinogradChannelsLast, w, s.c_out * s.c_in * 9, s.c_in, s.c_out},
+                             kPos * s.c_in * L.os, scratch, [&](float* u) { transform_weights(s, L, w, u); }, hold);
 }
 
 // One image's c_in planes into the zero-padded channels-last copy p: 8 pixels x 8 channels
@@ -380,12 +387,17 @@ void conv2d_residual_chain_winograd_channels_last(std::int64_t blocks, const Con
     u_at.push_back(u_at.back() + kPos * s2[b].c_in * L2[b].os);
     mid_floats = std::max(mid_floats, L2[b].hp * L2[b].wp * L2[b].cs);
   }
-  float* u = t_u.get(u_at.back());
+  float* scratch = t_u.get(u_at.back());  // U of the filters the cache does not keep
+  FilterHold hold;
+  std::vector<const float*> us(static_cast<std::size_t>(2 * blocks));  // block b's U1, U2 at 2 b, 2 b + 1
+  for (std::int64_t b = 0; b < blocks; ++b) {
+    us[static_cast<std::size_t>(2 * b)] = cached_weights(s1[b], L1[b], w1[b], scratch + u_at[2 * b], hold);
+    us[static_cast<std::size_t>(2 * b + 1)] = cached_weights(s2[b], L2[b], w2[b], scratch + u_at[2 * b + 1], hold);
+  }
+  const auto u = [&](std::int64_t conv) { return us[static_cast<std::size_t>(conv)]; };
   float* biases = t_chain_biases.get(2 * blocks * kWinogradChannelsLastMaxChannels);  // zero past c_out
   std::fill_n(biases, 2 * blocks * kWinogradChannelsLastMaxChannels, 0.0f);
   for (std::int64_t b = 0; b < blocks; ++b) {
-    transform_weights(s1[b], L1[b], w1[b], u + u_at[2 * b]);
-    transform_weights(s2[b], L2[b], w2[b], u + u_at[2 * b + 1]);
     if (b1[b]) std::copy_n(b1[b], s1[b].c_out, biases + 2 * b * kWinogradChannelsLastMaxChannels);
     if (b2[b]) std::copy_n(b2[b], s2[b].c_out, biases + (2 * b + 1) * kWinogradChannelsLastMaxChannels);
   }
@@ -404,12 +416,12 @@ void conv2d_residual_chain_winograd_channels_last(std::int64_t blocks, const Con
     float* q = next + stream_floats;                          // the intermediate
     pad_image(s1[0], L1[0], x + img * s1[0].c_in * s1[0].h * s1[0].w, p);
     for (std::int64_t b = 0; b < blocks; ++b) {
-      conv_into_padded(s1[b], L1[b], p, u + u_at[2 * b], bias(2 * b), nullptr, q);
+      conv_into_padded(s1[b], L1[b], p, u(2 * b), bias(2 * b), nullptr, q);
       if (b + 1 < blocks) {
-        conv_into_padded(s2[b], L2[b], q, u + u_at[2 * b + 1], bias(2 * b + 1), p, next);
+        conv_into_padded(s2[b], L2[b], q, u(2 * b + 1), bias(2 * b + 1), p, next);
         std::swap(p, next);
       } else {
-        run_band(s2[b], L2[b], q, u + u_at[2 * b + 1], bias(2 * b + 1), relu, img, 0, L2[b].th, y, p);
+        run_band(s2[b], L2[b], q, u(2 * b + 1), bias(2 * b + 1), relu, img, 0, L2[b].th, y, p);
       }
     }
   }
@@ -439,8 +451,8 @@ void conv2d_forward_winograd_channels_last(const Conv2dShape& s, const float* x,
                                            float* y, const ConvEpilogue& post) {
   if (s.n == 0 || s.c_out == 0) return;
   const Layout L(s);
-  float* u = t_u.get(kPos * s.c_in * L.os);
-  transform_weights(s, L, w, u);
+  FilterHold hold;
+  const float* u = cached_weights(s, L, w, t_u.get(kPos * s.c_in * L.os), hold);
   alignas(32) float bias_lanes[kWinogradChannelsLastMaxChannels] = {};  // 256 bytes
   if (bias) std::copy_n(bias, s.c_out, bias_lanes);
   // Items: whole images when there are enough, else bands of tile rows.
