@@ -183,7 +183,12 @@ TEST(ConvWinograd, IsPreferredWhereItSavesProducts) {
   EXPECT_TRUE(cpu::winograd_preferred(conv(2, 256, 8, 8, 256, 3, 3, 1, 1, 1, 1, 1, 1, 1)));
   EXPECT_FALSE(cpu::winograd_preferred(conv(7, 512, 4, 4, 512, 3, 3, 1, 1, 1, 1, 1, 1, 1)));
   EXPECT_TRUE(cpu::winograd_preferred(conv(1, 64, 16, 16, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1)));  // 16 tiles
-  EXPECT_FALSE(cpu::winograd_channels_last_preferred(conv(1, 16, 8, 8, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1)));
+  // There the channels-last kernel, its filters kept across calls, beats the direct one.
+  EXPECT_TRUE(cpu::winograd_channels_last_preferred(conv(1, 16, 8, 8, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1)));
+  EXPECT_TRUE(cpu::winograd_channels_last_preferred(conv(7, 32, 4, 4, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1)));
+  EXPECT_FALSE(cpu::winograd_channels_last_preferred(conv(1, 64, 8, 8, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1)));  // U 4x the weights
+  EXPECT_FALSE(cpu::winograd_channels_last_preferred(conv(1, 2, 8, 8, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1)));   // 2 channels in
+  EXPECT_FALSE(cpu::winograd_channels_last_preferred(conv(1, 16, 2, 2, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1)));  // 4 of 16 outputs used
   EXPECT_FALSE(cpu::winograd_applies(conv(4, 16, 32, 32, 16, 3, 3, 1, 1, 1, 1, 1, 1, 2)));     // groups 2
   EXPECT_TRUE(cpu::winograd_weight_grad_preferred(conv(64, 32, 16, 16, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1)));
   EXPECT_FALSE(cpu::winograd_weight_grad_preferred(conv(64, 16, 32, 32, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1)));

@@ -225,9 +225,15 @@ bool winograd_applies(const Conv2dShape& s) {
   return s.n * g.image < std::numeric_limits<int>::max();  // gather offsets are 32-bit
 }
 
-bool winograd_tiles_pay(const Conv2dShape& s) {
+bool winograd_tiles_fill(const Conv2dShape& s) {
   if (!winograd_applies(s)) return false;
   // 36 products per tile against 9 per output pixel: worth it when partial tiles waste little.
+  const Geometry g(s, s.c_in);
+  return 4 * g.th * g.tw * 2 <= g.oh * g.ow;
+}
+
+bool winograd_tiles_pay(const Conv2dShape& s) {
+  if (!winograd_tiles_fill(s)) return false;
   const Geometry g(s, s.c_in);
   // Each call transforms every filter (36 values for 9), once per call whatever the batch. With
   // fewer than 8 tiles in the call that costs more than the products save (1 thread, against
@@ -235,7 +241,7 @@ bool winograd_tiles_pay(const Conv2dShape& s) {
   // 1.50; 512 -> 512 at 4x4: 8 images 12.0 / 12.2, 12 images 12.1 / 17.9; 64 -> 64 at 8x8, 1
   // image: 0.095 / 0.060, the channels-last kernel 0.086).
   constexpr std::int64_t kMinTiles = 8;
-  return 4 * g.th * g.tw * 2 <= g.oh * g.ow && s.n * g.per_image >= kMinTiles;
+  return s.n * g.per_image >= kMinTiles;
 }
 
 bool winograd_preferred(const Conv2dShape& s) {

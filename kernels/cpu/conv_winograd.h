@@ -25,8 +25,10 @@ namespace shrink::kernels::cpu {
 
 // 3x3, stride 1, dilation 1, groups 1, padding <= 2.
 bool winograd_applies(const Conv2dShape& s);
-// Applies, its tiles waste at most half their products on the map's edge, and the call has
-// enough of them (8 or more over the batch) to pay for transforming every filter once per call.
+// Applies, and its tiles waste at most half their products on the map's edge.
+bool winograd_tiles_fill(const Conv2dShape& s);
+// Tiles fill, and the call has enough of them (8 or more over the batch) for the batched kernel
+// to pay for reading U, 4x the weights (and transforming it where filter_cache.h has not kept it).
 bool winograd_tiles_pay(const Conv2dShape& s);
 // Tiles pay, and the batched Winograd beats the direct kernel: 16+ channels each way, or fewer
 // on large maps (the .cpp has the measured bounds). conv2d asks the channels-last Winograd

@@ -432,7 +432,15 @@ bool winograd_channels_last_applies(const Conv2dShape& s) {
 }
 
 bool winograd_channels_last_preferred(const Conv2dShape& s) {
-  if (!winograd_channels_last_applies(s) || !winograd_tiles_pay(s)) return false;
+  if (!winograd_channels_last_applies(s) || !winograd_tiles_fill(s)) return false;
+  // Too few tiles for the batched kernel (1 image of 8x8, up to 7 of 4x4): this kernel, its U
+  // kept across calls (filter_cache.h), beats the direct one where U is small (1 thread, 1 image,
+  // ms: 8x8 32 -> 32 0.007 / 0.022, 8 -> 8 0.001 / 0.003; 4x4 16 -> 16 0.002 / 0.008). From 64 x 64
+  // channel pairs U (590 KB) is 4x the weights the direct kernel reads: alone it still won (8x8
+  // 64 -> 64 0.028 / 0.059), but ResNet-56 at batch 1, 18 such layers, ran 2.2 -> 2.5 ms, their
+  // U read from memory. A call that must transform its filters (weights changed since the last,
+  // as in training at batch 1) pays that transform too.
+  if (!winograd_tiles_pay(s)) return s.c_in >= 4 && s.c_out >= 4 && s.c_in * s.c_out <= 32 * 32;
   // Measured (batch 64, 2 threads; the next best kernel in brackets): on maps up to 16x16 from 4
   // channels in and 8 out (16x16: 4 -> 8 1.02x [direct], 8 -> 8 1.53x [direct], 16 -> 16 1.9x,
   // 32 -> 32 1.37x, 64 -> 32 1.30x [batched]; 8x8: 16 -> 64 1.40x, 64 -> 16 1.64x [batched])

@@ -29,8 +29,9 @@ constexpr std::int64_t kWinogradChannelsLastMaxChannels = 64;  // each way
 
 // winograd_applies (3x3, stride 1, ...) with at most 64 channels in and out.
 bool winograd_channels_last_applies(const Conv2dShape& s);
-// Applies, its tiles pay (winograd_tiles_pay), and it beats both the direct kernel and the
-// batched Winograd (the .cpp has the measured bounds).
+// Applies, its tiles fill (winograd_tiles_fill), and it beats both the direct kernel and the
+// batched Winograd (the .cpp has the measured bounds; with too few tiles for the batched one, it
+// takes layers of 4 to 32 x 32 channel pairs, its filters kept across calls).
 bool winograd_channels_last_preferred(const Conv2dShape& s);
 
 // y = conv(x, w) + bias, then `post` (kernel_types.h) as each strip of y is stored.

@@ -84,8 +84,8 @@ bool same_weights(const Entry& e, const float* w, std::int64_t w_floats) {
 
 }  // namespace
 
-const float* transformed_filters(const FilterKey& key, std::int64_t u_floats, float* scratch,
-                                 const std::function<void(float*)>& fill, FilterHold& hold) {
+const float* transformed_filters(const FilterKey& key, std::int64_t u_floats, float* scratch, FillFilters fill,
+                                 FilterHold& hold) {
   if (t_bypass > 0) {
     fill(scratch);
     return scratch;
