@@ -198,8 +198,9 @@ void forward_direct(const Conv2dShape& s, const Conv2dShape* strided, const floa
     const std::int64_t i = u / runs_per_row, j = u % runs_per_row * kRun;
     run_of[static_cast<std::size_t>(u)] = {i * row_step + j, i * row_w + j, std::min(kRun, row_w - j)};
   }
-  run_of[static_cast<std::size_t>(runs)] = run_of[static_cast<std::size_t>(runs - 1)];  // an odd last tile's
-  run_of[static_cast<std::size_t>(runs)].n = 0;                                          // empty second run
+  if (runs > 0) run_of[static_cast<std::size_t>(runs)] = {run_of[static_cast<std::size_t>(runs - 1)].src,
+                                                          run_of[static_cast<std::size_t>(runs - 1)].at, 0};
+  // (that last entry: an odd last tile's empty second run)
   // Work items: whole images when there are enough of them, else parts of an image's tiles, or of
   // its output-channel panels when it has fewer tiles than parts wanted and more panels than tiles
   // (each part copies its image again: cheap beside its share of the multiply-adds).

@@ -8,8 +8,9 @@
 // from the pixels' receptive-field corner, at any stride and dilation. (Backward-weight of a
 // 1x1 unpadded stride-1 convolution skips the copy: the image is already in that layout.) Where
 // output rows are 4 pixels or fewer (4x4 maps), 8-pixel runs of a row would be half empty: the
-// forward copies the image's im2col columns instead (tap k's row of out_h out_w pixels) and runs
-// them as one row, off[k] = k out_h out_w.
+// forward copies the image's im2col columns instead (tap k's row of out_h out_w pixels, taken
+// from the padded copy) and runs them as one row, off[k] = k out_h out_w. A strided 1x1 unpadded
+// convolution (a ResNet shortcut) copies the pixels it reads, subsampled, as one row.
 //
 // Forward: an output tile is 6 output channels x 16 pixels (two runs of 8 pixels); the
 // micro-kernel loads its B rows straight from the padded image, where im2col would write and
