@@ -12,6 +12,14 @@
 
 namespace shrink::kernels::cpu {
 
+// 16 consecutive floats at src split into their 8 even-indexed and 8 odd-indexed ones, in order.
+inline void split_even_odd16(const float* src, __m256& even, __m256& odd) {
+  const __m256 lo = _mm256_loadu_ps(src), hi = _mm256_loadu_ps(src + 8);
+  const __m256i order = _mm256_setr_epi32(0, 1, 4, 5, 2, 3, 6, 7);
+  even = _mm256_permutevar8x32_ps(_mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(2, 0, 2, 0)), order);  // lo0 lo2 hi0 hi2 | ...
+  odd = _mm256_permutevar8x32_ps(_mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(3, 1, 3, 1)), order);
+}
+
 // Row `src` (w values, column j at padded column u = j + pad) into the phase rows at
 // dst + phase * phase_stride, position u / stride; positions outside the row are left as they are.
 template <class T>
@@ -29,13 +37,11 @@ inline void split_row_by_phase(const T* src, std::int64_t w, std::int64_t pad, s
       const std::int64_t pe = pad % 2, po = 1 - pe;  // phases of columns j even / odd
       float* even = dst + pe * phase_stride;
       float* odd = dst + po * phase_stride;
-      const __m256i order = _mm256_setr_epi32(0, 1, 4, 5, 2, 3, 6, 7);
       for (; j + 16 <= w; j += 16) {
-        const __m256 lo = _mm256_loadu_ps(src + j), hi = _mm256_loadu_ps(src + j + 8);
-        const __m256 e = _mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(2, 0, 2, 0));  // lo0 lo2 hi0 hi2 | ...
-        const __m256 o = _mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(3, 1, 3, 1));
-        _mm256_storeu_ps(even + (j + pad) / 2, _mm256_permutevar8x32_ps(e, order));
-        _mm256_storeu_ps(odd + (j + 1 + pad) / 2, _mm256_permutevar8x32_ps(o, order));
+        __m256 e, o;
+        split_even_odd16(src + j, e, o);
+        _mm256_storeu_ps(even + (j + pad) / 2, e);
+        _mm256_storeu_ps(odd + (j + 1 + pad) / 2, o);
       }
       for (; j + 8 <= w; j += 8) {  // 8 columns into 4 even and 4 odd (rows of 8 and 24)
         const __m256 v = _mm256_permutevar8x32_ps(_mm256_loadu_ps(src + j), _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7));

@@ -42,9 +42,9 @@ void subsample_plane(const Conv2dShape& s, const float* src_plane, float* dst) {
     std::int64_t j = 0;
     if (s.stride_w == 2)  // 8 even columns of 16 a step (the loads stay inside the row)
       for (; 2 * j + 16 <= s.w; j += 8) {
-        const __m256 lo = _mm256_loadu_ps(src + 2 * j), hi = _mm256_loadu_ps(src + 2 * j + 8);
-        const __m256 even = _mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(2, 0, 2, 0));  // lo0 lo2 hi0 hi2 | lo4 lo6 hi4 hi6
-        _mm256_storeu_ps(out + j, _mm256_permutevar8x32_ps(even, _mm256_setr_epi32(0, 1, 4, 5, 2, 3, 6, 7)));
+        __m256 even, odd;  // odd unused: the compiler drops its shuffle
+        split_even_odd16(src + 2 * j, even, odd);
+        _mm256_storeu_ps(out + j, even);
       }
     for (; j < ow; ++j) out[j] = src[j * s.stride_w];
   }

@@ -235,11 +235,11 @@ bool winograd_tiles_fill(const Conv2dShape& s) {
 bool winograd_tiles_pay(const Conv2dShape& s) {
   if (!winograd_tiles_fill(s)) return false;
   const Geometry g(s, s.c_in);
-  // Each call transforms every filter (36 values for 9), once per call whatever the batch. With
-  // fewer than 8 tiles in the call that costs more than the products save (1 thread, against
-  // the direct kernel: 256 -> 256 at 8x8, 1 image = 4 tiles: 1.66 / 0.81 ms, 2 images 1.49 /
-  // 1.50; 512 -> 512 at 4x4: 8 images 12.0 / 12.2, 12 images 12.1 / 17.9; 64 -> 64 at 8x8, 1
-  // image: 0.095 / 0.060, the channels-last kernel 0.086).
+  // Each call reads U (36 values per filter for 9), and transforms it first unless filter_cache.h
+  // kept it. With fewer than 8 tiles in the call that costs more than the products save (1
+  // thread, against the direct kernel: 256 -> 256 at 8x8, 1 image = 4 tiles: 1.66 / 0.81 ms
+  // transforming, 1.11 / 0.83 with U kept; 512 -> 512 at 4x4: 1 image 5.0 / 2.1 kept, 4 images
+  // 4.9 / 3.9 kept; 8 images 12.0 / 12.2 and 12 images 12.1 / 17.9 transforming).
   constexpr std::int64_t kMinTiles = 8;
   return s.n * g.per_image >= kMinTiles;
 }
