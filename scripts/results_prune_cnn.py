@@ -31,7 +31,10 @@ Every finished cell (a dense model, a pruned and fine-tuned model) is kept in
 docs/results/cells/prune_cnn_<data>.jsonl (committed: the table grows across sittings and
 machines) and its model file under runs/results_prune_cnn/; a rerun resumes. A dense model whose
 file is gone is trained again (the same seed gives the same bits), a finished cell is not; the
-latency pass times only the model files present. --only limits a sitting to some models,
+latency pass times only the model files present. The dense models of KEPT_DENSE (an hour or more
+of training on 2 cores, and their tables take several sittings) are also kept in the repository,
+docs/results/models/<data>-<model>-s<seed>.safetensors, and a sitting on a fresh checkout prunes
+that file instead of training again. --only limits a sitting to some models,
 --max-minutes stops starting new cells after that long. --jobs 2 --threads 1 runs two methods'
 sweeps at once, one thread each: on 2 cores that keeps both busy without the OpenMP barriers
 of one 2-thread run (and a 2-thread run beside another process loses far more: a barrier waits
@@ -43,6 +46,7 @@ import argparse
 import itertools
 import json
 import os
+import shutil
 import statistics
 import time
 
@@ -98,6 +102,7 @@ FLOP_TARGETS = [0.85, 0.75, 0.65]
 PAPER = {("lenet5", "mnist"): (92.4, None), ("resnet20", "cifar10"): (62.7, 45.5),
          ("resnet56", "cifar10"): (89.0, 84.4)}
 BAR = 0.005  # within 0.5 points of dense
+KEPT_DENSE = {"resnet56"}  # dense models kept in docs/results/models/ (see the docstring)
 
 
 class OutOfTime(Exception):
@@ -167,14 +172,30 @@ def model_path(work, data, model, seed, tag):
     return os.path.join(work, data, model, f"s{seed}-{tag}.safetensors")
 
 
+def kept_dense_path(data, model, seed):
+    return os.path.join(ROOT, "docs", "results", "models", f"{data}-{model}-s{seed}.safetensors")
+
+
+def dense_model(args, data, model, seed, work, flags):
+    """The dense model's file: the repository's copy for KEPT_DENSE models once it exists, else
+    trained under work/ (then copied into the repository for KEPT_DENSE models; never in --smoke)."""
+    kept = kept_dense_path(data, model, seed)
+    if model in KEPT_DENSE and not args.smoke and os.path.exists(kept):
+        return kept
+    dense = train_once(args.build, model_path(work, data, model, seed, "dense"), flags, args.all_threads)
+    if model in KEPT_DENSE and not args.smoke:
+        os.makedirs(os.path.dirname(kept), exist_ok=True)
+        shutil.copyfile(dense, kept + ".tmp")
+        os.replace(kept + ".tmp", kept)  # atomic: a partial copy is never taken for the model
+    return dense
+
+
 def run_model(model, data, seeds, cells, work, b, args, epochs, check_time, targets, flop_targets):
     text, train, finetune, _ = DENSE[model]
     common = ["--data", data, *IMAGE]
     for seed in seeds:
         check_time()
-        dense = model_path(work, data, model, seed, "dense")
-        train_once(args.build, dense, ["--model", text, *common, "--seed", seed, *epochs(train)],
-                   args.all_threads)
+        dense = dense_model(args, data, model, seed, work, ["--model", text, *common, "--seed", seed, *epochs(train)])
         ev = cells.get({"dense": model, "seed": seed},
                        lambda: run_json([b("shrink-eval"), dense, "--data", data, "--json"],
                                         args.all_threads))
@@ -249,15 +270,17 @@ def latency_pass(data, cells, work, b, args):
     LATENCY_RUNS processes of shrink-eval's probe (itself the median of 25 batches)."""
     for key_text, value in list(cells.done.items()):
         key = json.loads(key_text)
-        files = []
+        files = []  # (the file the latency is keyed by, the file timed)
         if "dense" in key:
-            files.append(model_path(work, data, key["dense"], key["seed"], "dense"))
+            f = model_path(work, data, key["dense"], key["seed"], "dense")
+            kept = kept_dense_path(data, key["dense"], key["seed"])
+            files.append((f, f if os.path.exists(f) or args.smoke else kept))
         elif isinstance(value, dict) and "file" in value:
-            files.append(value["file"])
-        for f in files:
-            if os.path.exists(f):
-                cells.get({"latency": os.path.relpath(f, work)}, lambda f=f: statistics.median(
-                    run_json([b("shrink-eval"), f, "--data", data, "--json"], args.all_threads)["latency_ms"]
+            files.append((value["file"], value["file"]))
+        for f, timed in files:
+            if os.path.exists(timed):
+                cells.get({"latency": os.path.relpath(f, work)}, lambda timed=timed: statistics.median(
+                    run_json([b("shrink-eval"), timed, "--data", data, "--json"], args.all_threads)["latency_ms"]
                     for _ in range(LATENCY_RUNS)))
 
 
