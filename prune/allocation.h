@@ -54,4 +54,12 @@ double keep_fraction_for_target(const nn::Module& model, const std::vector<Group
                                 double fraction, bool flops, const Shape& sample_shape,
                                 const GuardRails& rails);
 
+// Global allocation to a parameter (or FLOP) target: the fraction of all units that
+// allocate_global keeps is searched (by bisection) for the largest count not above `fraction`
+// of the current model's. (The uniform fraction of keep_fraction_for_target would miss it:
+// a global ranking keeps more units where they cost less, or more.)
+KeepCounts allocate_global_for_target(const nn::Module& model, const std::vector<Group>& groups,
+                                      const std::map<std::string, Scores>& scores, double fraction, bool flops,
+                                      const Shape& sample_shape, const GuardRails& rails);
+
 }  // namespace shrink::prune

@@ -18,17 +18,17 @@ namespace {
 // Per-group counts for a score or select method.
 KeepCounts allocate(nn::Module& model, const std::vector<Group>& groups, const Method& method,
                     const Calibration& calib, const PruneOptions& o, const Shape& sample_shape, Generator& gen) {
-  const double fraction = o.target_kind == TargetKind::Keep
-                              ? o.target
-                              : keep_fraction_for_target(model, groups, o.target, o.target_kind == TargetKind::Flops,
-                                                         sample_shape, o.rails);
+  const bool keep = o.target_kind == TargetKind::Keep, flops = o.target_kind == TargetKind::Flops;
   switch (o.allocation) {
     case Allocation::Uniform:
-      return allocate_uniform(groups, fraction, o.rails);
+      return allocate_uniform(
+          groups, keep ? o.target : keep_fraction_for_target(model, groups, o.target, flops, sample_shape, o.rails),
+          o.rails);
     case Allocation::Global: {
       std::map<std::string, Scores> all;
       for (const Group& g : groups) all[g.name] = method.score(model, g, calib, gen);
-      return allocate_global(groups, all, fraction, o.rails);
+      return keep ? allocate_global(groups, all, o.target, o.rails)
+                  : allocate_global_for_target(model, groups, all, o.target, flops, sample_shape, o.rails);
     }
   }
   fail("prune: unknown allocation ", static_cast<int>(o.allocation));

@@ -62,6 +62,48 @@ TEST(Allocation, TargetSearchLandsAtOrBelowTheParameterBudget) {
   }
 }
 
+// A global ranking keeps units where it finds them, not evenly: the uniform fraction's count
+// would miss a parameter or FLOP target (LeNet-5 with Taylor scores, 0.3 of the FLOPs asked:
+// 0.44 kept before the search was its own).
+TEST(Allocation, GlobalTargetSearchLandsAtOrBelowTheBudget) {
+  Generator gen(0);
+  // Skewed scores: each group's units rank above every unit of the groups after it, so the
+  // ranking cuts the later groups first (down to their one-unit floor), far from uniform.
+  const auto skewed = [](const std::vector<Group>& groups) {
+    std::map<std::string, Scores> scores;
+    double base = 1000;
+    for (const Group& g : groups) {
+      Scores s(static_cast<std::size_t>(g.size));
+      for (std::size_t i = 0; i < s.size(); ++i) s[i] = base + static_cast<double>(i);
+      scores[g.name] = s;
+      base /= 100;
+    }
+    return scores;
+  };
+  struct Case {
+    std::string model;
+    Shape sample;
+    double closeness;  // the budget is met from below to within this (a unit's cost)
+  };
+  // LeNet-300-100's units cost little each; one of LeNet-5's 6 + 16 channels is a big step.
+  for (const Case& c : {Case{"lenet-300-100", {784}, 0.97}, Case{"lenet5", {1, 28, 28}, 0.6}}) {
+    auto model = nn::build_model(c.model, gen);
+    const auto groups = build_groups(*model, c.sample);
+    const auto scores = skewed(groups);
+    const Size dense = size_after(*model, groups, {}, c.sample);
+    for (const bool flops : {false, true})
+      for (double target : {0.6, 0.3, 0.1}) {
+        const KeepCounts keep = allocate_global_for_target(*model, groups, scores, target, flops, c.sample, {});
+        const Size s = size_after(*model, groups, keep, c.sample);
+        const double reached = static_cast<double>(flops ? s.flops : s.params) /
+                               static_cast<double>(flops ? dense.flops : dense.params);
+        const std::string what = c.model + (flops ? " FLOPs" : " params") + " target " + std::to_string(target);
+        EXPECT_LE(reached, target) << what;
+        EXPECT_GT(reached, c.closeness * target) << what;
+      }
+  }
+}
+
 class PruneModel : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(PruneModel, ShrinksToTheRequestedWidthsAndStillRuns) {

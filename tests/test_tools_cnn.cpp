@@ -136,4 +136,38 @@ TEST_F(ToolsTest, PruneRecalibratesBatchNormsOnlyWhenAsked) {
   EXPECT_NE(recal_text.find("recalibrated (beyond the seed papers): 21 BatchNorms"), std::string::npos) << recal_text;
 }
 
+// A parameter target below what the groups can reach (block-inner channels only: the residual
+// streams, stem and classifier keep their size) is pruned as far as it goes and reported as
+// not reached, on stderr and in the JSON; a reachable one is reported as met.
+TEST_F(ToolsTest, PruneSaysWhenATargetCannotBeReached) {
+  const std::string dense = (dir_ / "dense.safetensors").string();
+  ASSERT_EQ(run("shrink-train --model resnet20 --data " + data() + " --epochs 0 --out " + dense).exit_code, 0);
+  auto prune = [&](const std::string& flags) {
+    Result r = run("shrink-prune " + dense + " --method magnitude --calib-samples 64 --threads 1 --json --data " +
+                   data() + " --out " + (dir_ / "pruned.safetensors").string() + " " + flags);
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    // The JSON is the last line (stdout); a warning (stderr) comes before it.
+    const std::size_t end = r.output.find_last_not_of('\n');
+    const std::size_t begin = r.output.rfind('\n', end);
+    const std::string last = r.output.substr(begin == std::string::npos ? 0 : begin + 1);
+    return std::make_pair(r.output, nlohmann::json::parse(last));
+  };
+  const auto [far_out, far] = prune("--target-params 0.001");
+  EXPECT_EQ(far["target"]["flag"], "--target-params");
+  EXPECT_EQ(far["target"]["met"], false) << far_out;
+  const double reached = far["target"]["reached"].get<double>();
+  EXPECT_NEAR(reached, far["params_after"].get<double>() / far["params_before"].get<double>(), 1e-9);
+  EXPECT_GT(reached, 0.01);  // one unit in each block-inner group, every other layer whole
+  EXPECT_NE(far_out.find("warning: --target-params 0.001 not reached"), std::string::npos) << far_out;
+  EXPECT_NE(far_out.find("--prune-residual"), std::string::npos) << far_out;
+
+  const auto [near_out, near] = prune("--target-flops 0.6");
+  EXPECT_EQ(near["target"]["met"], true) << near_out;
+  EXPECT_LE(near["target"]["reached"].get<double>(), 0.6);
+  EXPECT_EQ(near_out.find("warning"), std::string::npos) << near_out;
+
+  const auto [keep_out, keep] = prune("--keep 0.5");
+  EXPECT_TRUE(keep["target"].is_null()) << keep_out;  // a keep fraction is met by construction
+}
+
 }  // namespace

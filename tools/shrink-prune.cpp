@@ -180,6 +180,45 @@ nlohmann::json groups_json(const shrink::prune::ScheduleReport& report) {
   return groups;
 }
 
+// How the pruned model stands against a --target-params / --target-flops target. Discrete
+// widths land near a target, not on it (kSlack); a target below what the groups can reach
+// (every group at its guard rail: one unit, --max-layer-ratio, --round-to; layers outside the
+// groups, such as residual streams without --prune-residual, the stem and the classifier,
+// keep their size) is pruned as far as it goes, and the report says so instead of passing
+// it off as met.
+struct TargetOutcome {
+  std::string flag, what;  // "--target-params", "parameters"
+  double asked = 0, reached = 0;
+  bool met = true;
+};
+
+std::optional<TargetOutcome> target_outcome(const shrink::prune::PruneOptions& po,
+                                            const shrink::tools::ModelSummary& before,
+                                            const shrink::tools::ModelSummary& after) {
+  using shrink::prune::TargetKind;
+  if (po.target_kind != TargetKind::Params && po.target_kind != TargetKind::Flops) return std::nullopt;
+  constexpr double kSlack = 1.05;
+  const bool params = po.target_kind == TargetKind::Params;
+  TargetOutcome t;
+  t.flag = params ? "--target-params" : "--target-flops";
+  t.what = params ? "parameters" : "FLOPs";
+  t.asked = po.target;
+  t.reached = params ? static_cast<double>(after.params) / static_cast<double>(before.params)
+                     : static_cast<double>(after.flops) / static_cast<double>(before.flops);
+  t.met = t.reached <= t.asked * kSlack + 1e-3;
+  return t;
+}
+
+void warn_unmet(const TargetOutcome& t, bool prune_residual) {
+  if (t.met) return;
+  std::fprintf(stderr,
+               "shrink-prune: warning: %s %g not reached: the pruned model keeps %.4f of the dense model's %s, "
+               "the nearest these groups allow (each keeps at least one unit and what --max-layer-ratio and "
+               "--round-to ask; layers outside the groups keep their size%s)\n",
+               t.flag.c_str(), t.asked, t.reached, t.what.c_str(),
+               prune_residual ? "" : "; --prune-residual makes residual streams prunable too");
+}
+
 void print_refit(const shrink::prune::ScheduleReport& report) {
   if (report.rounds.empty()) return;
   for (const auto& g : report.rounds.back().prune.groups)
@@ -441,9 +480,15 @@ int main(int argc, char** argv) {
     nn::save_checkpoint(o.out, model, metadata);
     model.to(device);
     const tools::ModelSummary after = tools::summarize(model, ckpt.spec, data, device, o.batch_size);
+    const std::optional<TargetOutcome> target = target_outcome(po, before, after);
+    if (target) warn_unmet(*target, po.prune_residual);
 
     if (o.json) {
-      std::cout << nlohmann::json{{"method", po.method},
+      nlohmann::json target_json = nullptr;  // null: a --keep target, or a method that decides its counts
+      if (target)
+        target_json = {{"flag", target->flag}, {"asked", target->asked}, {"reached", target->reached},
+                       {"met", target->met}};
+      std::cout << nlohmann::json{{"method", po.method}, {"target", target_json},
                                   {"accuracy_before", before.accuracy}, {"accuracy_after", after.accuracy},
                                   {"loss_before", before.loss}, {"loss_after", after.loss},
                                   {"params_before", before.params}, {"params_after", after.params},
@@ -486,6 +531,9 @@ int main(int argc, char** argv) {
       for (const auto& [name, b, a] : widths)
         row(("  " + name).c_str(), std::to_string(b), std::to_string(a),
             num(static_cast<double>(a) / static_cast<double>(b), "x%.3f"));
+    if (target)
+      std::printf("target %s %g: %s %.4f of the dense model's %s\n", target->flag.c_str(), target->asked,
+                  target->met ? "met, kept" : "NOT reached, kept", target->reached, target->what.c_str());
     print_refit(report);
     if (o.schedule.recalibrate_bn && !report.rounds.empty())
       std::printf("recalibrated (beyond the seed papers): %lld BatchNorms' running statistics on the calibration "
