@@ -34,7 +34,8 @@ file is gone is trained again (the same seed gives the same bits), a finished ce
 latency pass times only the model files present. The dense models of KEPT_DENSE (an hour or more
 of training on 2 cores, and their tables take several sittings) are also kept in the repository,
 docs/results/models/<data>-<model>-s<seed>.safetensors, and a sitting on a fresh checkout prunes
-that file instead of training again. --only limits a sitting to some models,
+that file instead of training again; a training run a sitting could not finish may be kept beside
+it as <name>.safetensors.run/ (its last saved state) and is resumed from there. --only limits a sitting to some models,
 --max-minutes stops starting new cells after that long. --jobs 2 --threads 1 runs two methods'
 sweeps at once, one thread each: on 2 cores that keeps both busy without the OpenMP barriers
 of one 2-thread run (and a 2-thread run beside another process loses far more: a barrier waits
@@ -182,11 +183,17 @@ def dense_model(args, data, model, seed, work, flags):
     kept = kept_dense_path(data, model, seed)
     if model in KEPT_DENSE and not args.smoke and os.path.exists(kept):
         return kept
-    dense = train_once(args.build, model_path(work, data, model, seed, "dense"), flags, args.all_threads)
+    dense = model_path(work, data, model, seed, "dense")
+    if model in KEPT_DENSE and not args.smoke and os.path.isdir(kept + ".run") and not os.path.exists(dense) \
+            and not os.path.isdir(dense + ".run"):
+        # A training run that a sitting could not finish, its last state kept in the repository: resume it.
+        shutil.copytree(kept + ".run", dense + ".run")
+    dense = train_once(args.build, dense, flags, args.all_threads)
     if model in KEPT_DENSE and not args.smoke:
         os.makedirs(os.path.dirname(kept), exist_ok=True)
         shutil.copyfile(dense, kept + ".tmp")
         os.replace(kept + ".tmp", kept)  # atomic: a partial copy is never taken for the model
+        shutil.rmtree(kept + ".run", ignore_errors=True)  # an unfinished run's state, now finished
     return dense
 
 
