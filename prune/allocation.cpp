@@ -122,12 +122,22 @@ std::vector<Size> sizes_after(const nn::Module& model, const std::vector<Group>&
 
 namespace {
 
-// The largest fraction f in (0, 1] with size_at(f) <= target, by bisection (size_at grows with
-// f). Non-prunable parts (the input layer's fan-in, the classifier, residual streams left
-// whole) may make small targets unreachable: the smallest fraction is then the answer, and
+// The largest fraction f in (0, 1] whose allocation allocate(f) keeps at most `fraction` of the
+// current model's parameters (or FLOPs), by bisection on f (sizes grow with f), measured on one
+// shape-only copy. Non-prunable parts (the input layer's fan-in, the classifier, residual streams
+// left whole) may make small targets unreachable: the smallest fraction is then the answer, and
 // the caller's report shows how far it got.
-template <class SizeAt>
-double largest_fraction_within(double target, SizeAt&& size_at) {
+template <class Allocate>
+double largest_fraction_within(const nn::Module& model, const std::vector<Group>& groups, double fraction,
+                               bool flops, const Shape& sample_shape, Allocate&& allocate) {
+  SHRINK_CHECK(fraction > 0 && fraction <= 1, "target fraction must be in (0, 1], got ", fraction);
+  ShapeModel shape_model(model);
+  const Size dense = shape_model.measure(groups, {}, sample_shape);
+  const double target = fraction * static_cast<double>(flops ? dense.flops : dense.params);
+  auto size_at = [&](double f) {
+    const Size s = shape_model.measure(groups, allocate(f), sample_shape);
+    return static_cast<double>(flops ? s.flops : s.params);
+  };
   double lo = 1e-6, hi = 1.0;
   if (size_at(lo) > target) return lo;
   for (int i = 0; i < 50 && hi - lo > 1e-7; ++i) {
@@ -142,28 +152,15 @@ double largest_fraction_within(double target, SizeAt&& size_at) {
 double keep_fraction_for_target(const nn::Module& model, const std::vector<Group>& groups,
                                 double fraction, bool flops, const Shape& sample_shape,
                                 const GuardRails& rails) {
-  SHRINK_CHECK(fraction > 0 && fraction <= 1, "target fraction must be in (0, 1], got ", fraction);
-  ShapeModel shape_model(model);
-  const Size dense = shape_model.measure(groups, {}, sample_shape);
-  const double target = fraction * static_cast<double>(flops ? dense.flops : dense.params);
-  return largest_fraction_within(target, [&](double f) {
-    const Size s = shape_model.measure(groups, allocate_uniform(groups, f, rails), sample_shape);
-    return static_cast<double>(flops ? s.flops : s.params);
-  });
+  return largest_fraction_within(model, groups, fraction, flops, sample_shape,
+                                 [&](double f) { return allocate_uniform(groups, f, rails); });
 }
 
 KeepCounts allocate_global_for_target(const nn::Module& model, const std::vector<Group>& groups,
                                       const std::map<std::string, Scores>& scores, double fraction, bool flops,
                                       const Shape& sample_shape, const GuardRails& rails) {
-  SHRINK_CHECK(fraction > 0 && fraction <= 1, "target fraction must be in (0, 1], got ", fraction);
-  ShapeModel shape_model(model);
-  const Size dense = shape_model.measure(groups, {}, sample_shape);
-  const double target = fraction * static_cast<double>(flops ? dense.flops : dense.params);
-  const double units = largest_fraction_within(target, [&](double f) {
-    const Size s = shape_model.measure(groups, allocate_global(groups, scores, f, rails), sample_shape);
-    return static_cast<double>(flops ? s.flops : s.params);
-  });
-  return allocate_global(groups, scores, units, rails);
+  const auto allocate = [&](double f) { return allocate_global(groups, scores, f, rails); };
+  return allocate(largest_fraction_within(model, groups, fraction, flops, sample_shape, allocate));
 }
 
 }  // namespace shrink::prune

@@ -35,8 +35,8 @@ latency pass times only the model files present. The dense models of KEPT_DENSE 
 of training on 2 cores, and their tables take several sittings) are also kept in the repository,
 docs/results/models/<data>-<model>-s<seed>.safetensors, and a sitting on a fresh checkout prunes
 that file instead of training again; a training run a sitting could not finish may be kept beside
-it as <name>.safetensors.run/ (its last saved state) and is resumed from there. --only limits a sitting to some models,
---max-minutes stops starting new cells after that long. --jobs 2 --threads 1 runs two methods'
+it as <name>.safetensors.run/ (its last saved state) and is resumed from there. --only limits a
+sitting to some models, --max-minutes stops starting new cells after that long. --jobs 2 --threads 1 runs two methods'
 sweeps at once, one thread each: on 2 cores that keeps both busy without the OpenMP barriers
 of one 2-thread run (and a 2-thread run beside another process loses far more: a barrier waits
 for a descheduled thread).
@@ -180,16 +180,16 @@ def kept_dense_path(data, model, seed):
 def dense_model(args, data, model, seed, work, flags):
     """The dense model's file: the repository's copy for KEPT_DENSE models once it exists, else
     trained under work/ (then copied into the repository for KEPT_DENSE models; never in --smoke)."""
+    keep = model in KEPT_DENSE and not args.smoke
     kept = kept_dense_path(data, model, seed)
-    if model in KEPT_DENSE and not args.smoke and os.path.exists(kept):
+    if keep and os.path.exists(kept):
         return kept
     dense = model_path(work, data, model, seed, "dense")
-    if model in KEPT_DENSE and not args.smoke and os.path.isdir(kept + ".run") and not os.path.exists(dense) \
-            and not os.path.isdir(dense + ".run"):
+    if keep and os.path.isdir(kept + ".run") and not os.path.exists(dense) and not os.path.isdir(dense + ".run"):
         # A training run that a sitting could not finish, its last state kept in the repository: resume it.
         shutil.copytree(kept + ".run", dense + ".run")
     dense = train_once(args.build, dense, flags, args.all_threads)
-    if model in KEPT_DENSE and not args.smoke:
+    if keep:
         os.makedirs(os.path.dirname(kept), exist_ok=True)
         shutil.copyfile(dense, kept + ".tmp")
         os.replace(kept + ".tmp", kept)  # atomic: a partial copy is never taken for the model
