@@ -20,6 +20,11 @@ std::int64_t apply_rails(std::int64_t wished, std::int64_t size, const GuardRail
   return std::min(keep, size);
 }
 
+std::int64_t reference_size(const Group& g, const KeepCounts& reference) {
+  const auto it = reference.find(g.name);
+  return it == reference.end() ? g.size : it->second;
+}
+
 KeepCounts allocate_uniform(const std::vector<Group>& groups, double keep_fraction, const GuardRails& rails) {
   SHRINK_CHECK(keep_fraction > 0 && keep_fraction <= 1, "allocate_uniform: keep fraction must be in "
                "(0, 1], got ", keep_fraction);
@@ -27,7 +32,7 @@ KeepCounts allocate_uniform(const std::vector<Group>& groups, double keep_fracti
   KeepCounts keep;
   for (const Group& g : groups) {
     const double f = g.is_input() && rails.input_keep > 0 ? rails.input_keep : keep_fraction;
-    keep[g.name] = apply_rails(std::llround(f * static_cast<double>(g.size)), g.size, rails);
+    keep[g.name] = apply_rails(std::llround(f * static_cast<double>(reference_size(g, rails.reference))), g.size, rails);
   }
   return keep;
 }
@@ -53,7 +58,9 @@ KeepCounts allocate_global(const std::vector<Group>& groups, const std::map<std:
     const double mean = std::accumulate(s.begin(), s.end(), 0.0) / std::max<size_t>(s.size(), 1);
     for (double v : s) units.push_back({mean > 0 ? v / mean : v, &g});
   }
-  const auto total_keep = static_cast<size_t>(std::llround(keep_fraction * static_cast<double>(units.size())));
+  double reference_units = 0;
+  for (const Group& g : groups) reference_units += static_cast<double>(reference_size(g, rails.reference));
+  const auto total_keep = static_cast<size_t>(std::llround(keep_fraction * reference_units));
   std::stable_sort(units.begin(), units.end(), [](const Unit& a, const Unit& b) { return a.score > b.score; });
   KeepCounts keep;
   for (const Group& g : groups) keep[g.name] = 0;
@@ -61,7 +68,7 @@ KeepCounts allocate_global(const std::vector<Group>& groups, const std::map<std:
   check_input_keep(rails);
   for (const Group& g : groups) {
     if (g.is_input() && rails.input_keep > 0)  // held to its own fraction, outside the ranking
-      keep[g.name] = std::llround(rails.input_keep * static_cast<double>(g.size));
+      keep[g.name] = std::llround(rails.input_keep * static_cast<double>(reference_size(g, rails.reference)));
     keep[g.name] = apply_rails(keep[g.name], g.size, rails);
   }
   return keep;

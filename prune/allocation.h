@@ -21,19 +21,29 @@ struct GuardRails {
   // neurons): in (0, 1], or 0 for the fraction every other group gets. Uniform and global
   // allocation, the target searches and PFP's budget search all hold the input group to it.
   double input_keep = 0;
+  // The widths the keep fractions (a keep target's and input_keep) are of, by group name; a
+  // group absent: its current size. A schedule of several rounds passes its start's
+  // (prune/schedule.h): of the current widths, round after round, 0.5^(1/1000) of 300 units
+  // rounds back to 300 and a thousand rounds pruned nothing.
+  KeepCounts reference;
 };
+
+// g's width in `reference` (GuardRails::reference), else its current size.
+std::int64_t reference_size(const Group& g, const KeepCounts& reference);
 
 // Applies the rails to a wished-for count: at least one unit, at most max_layer_ratio
 // removed, rounded up to `multiple` (never above the current size).
 std::int64_t apply_rails(std::int64_t wished, std::int64_t size, const GuardRails& rails);
 
-// The same keep fraction in every group (the input group: rails.input_keep when set).
+// The same keep fraction of every group's reference size (the input group: rails.input_keep
+// when set).
 KeepCounts allocate_uniform(const std::vector<Group>& groups, double keep_fraction, const GuardRails& rails);
 // Throws unless rails.input_keep is 0 or in (0, 1].
 void check_input_keep(const GuardRails& rails);
 
 // One ranking across groups: each group's scores are divided by their mean (so layers of
-// different scale compete fairly) and the top keep_fraction of all units survive.
+// different scale compete fairly) and the top keep_fraction of all units (of the groups'
+// reference sizes) survive.
 KeepCounts allocate_global(const std::vector<Group>& groups, const std::map<std::string, Scores>& scores,
                            double keep_fraction, const GuardRails& rails);
 

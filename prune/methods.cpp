@@ -34,6 +34,7 @@ WholeModelFn pfp(bool sampling) {
     PfpOptions pfp;
     pfp.sampling = sampling;
     pfp.input_keep = in.options.rails.input_keep;
+    pfp.input_reference = in.options.rails.reference;
     const auto [fraction, budget] = pfp_budget(in);
     pfp.budget = budget;
     pfp_prune(in.model, in.groups, in.calib, fraction, pfp, in.gen, in.optimizer, in.options.fold_shift);

@@ -3,7 +3,9 @@
 // consumer's columns. Also the hyperharmonic schedule of §2.3.
 #include <algorithm>
 #include <cmath>
+#include <map>
 #include <numeric>
+#include <vector>
 
 #include "core/autograd.h"
 #include "core/error.h"
@@ -82,6 +84,39 @@ void scale_consumers(nn::Module& model, const Group& group, const std::vector<do
   }
 }
 
+// PFPNetRand's draw count M gives n_l distinct channels in expectation only: the drawn
+// widths fall around the allocation's, and their cost with them (LeNet-5 at a FLOPs target of
+// 0.3 kept 0.40 in one draw, 0.2 kept 0.22). One draw of every group is one candidate; up to
+// kSampleTries candidates are drawn, each a whole Alg. 1 sample at the same M, and the first
+// whose cost lies within [1 - kSampleBand, 1 + tolerance] of the budget is kept, else the
+// nearest at or below it (else the cheapest). Choosing among draws by their size is this
+// project's addition: each kept column is still weighted count_j / (M p_j).
+constexpr int kSampleTries = 32;
+constexpr double kSampleBand = 0.03;
+
+std::vector<PfpSample> draw_near_target(const nn::Module& model, const std::vector<Group>& groups,
+                                        const PfpResult& allocation, const Shape& sample_shape, double budget,
+                                        const PfpOptions& options, Generator& gen) {
+  std::vector<PfpSample> best;
+  double best_cost = 0;
+  bool best_fits = false;
+  for (int attempt = 0; attempt < kSampleTries; ++attempt) {
+    std::vector<PfpSample> draw;
+    std::map<std::string, std::int64_t> widths;
+    for (const Group& g : groups) {
+      draw.push_back(pfp_sample(allocation.probabilities.at(g.name), allocation.keep.at(g.name), gen));
+      widths[g.name] = static_cast<std::int64_t>(draw.back().kept.size());
+    }
+    const double cost = pfp_cost(model, groups, sample_shape, widths, options.budget);
+    const bool fits = cost <= budget * (1 + options.tolerance);
+    const bool better = best.empty() || (fits && (!best_fits || cost > best_cost)) ||
+                        (!fits && !best_fits && cost < best_cost);
+    if (better) best = std::move(draw), best_cost = cost, best_fits = fits;
+    if (fits && cost >= budget * (1 - kSampleBand)) break;
+  }
+  return best;
+}
+
 }  // namespace
 
 PfpSample pfp_sample(const Scores& probabilities, std::int64_t keep, Generator& gen) {
@@ -119,17 +154,20 @@ PfpResult pfp_prune(nn::Module& model, std::vector<Group>& groups, const Calibra
   const Shape sample_shape(calib.inputs.shape().begin() + 1, calib.inputs.shape().end());
   const double reference =
       options.reference > 0 ? options.reference : pfp_cost(model, groups, sample_shape, {}, options.budget);
+  const std::vector<PfpSample> samples =
+      options.sampling ? draw_near_target(model, groups, result, sample_shape, target_ratio * reference, options, gen)
+                       : std::vector<PfpSample>{};
   // Every group was scored and allocated on the unpruned network; now rewrite each.
-  for (Group& g : groups) {
-    const std::int64_t n = result.keep.at(g.name);
+  for (std::size_t i = 0; i < groups.size(); ++i) {
+    Group& g = groups[i];
     if (!options.sampling) {
-      shrink_group(model, g, top_sensitivity(result.sensitivities.at(g.name), n), optimizer, fold_shift);
+      shrink_group(model, g, top_sensitivity(result.sensitivities.at(g.name), result.keep.at(g.name)), optimizer,
+                   fold_shift);
     } else {
-      const PfpSample sample = pfp_sample(result.probabilities.at(g.name), n, gen);
       // No shift fold: the reweighted kept columns already estimate the removed units'
       // whole contribution (Alg. 1's unbiasedness), constant part included.
-      shrink_group(model, g, sample.kept, optimizer, false);
-      scale_consumers(model, g, sample.scale);
+      shrink_group(model, g, samples[i].kept, optimizer, false);
+      scale_consumers(model, g, samples[i].scale);
     }
     result.keep[g.name] = g.size;
   }

@@ -18,6 +18,7 @@
 #include "core/tensor.h"
 #include "nn/module.h"
 #include "nn/optim.h"
+#include "prune/allocation.h"
 #include "prune/criteria.h"
 #include "prune/group.h"
 
@@ -34,6 +35,7 @@ struct PfpOptions {
   double reference = 0;          // cost the ratio is relative to; 0 = the model as passed in
   double input_keep = 0;         // (0, 1]: the input group's width is held at this fraction, outside
                                  // the ε search (--keep-inputs); 0: the search sizes it like any layer
+  KeepCounts input_reference;    // input_keep is of this width (GuardRails::reference); else the current
 };
 
 struct PfpResult {
@@ -86,7 +88,8 @@ struct PfpSample {
 PfpSample pfp_sample(const Scores& probabilities, std::int64_t keep, Generator& gen);
 
 // Allocates and shrinks every group (PFPNet: the `keep` channels of largest s; PFPNetRand:
-// the sampled ones, consumer columns scaled). Returns the allocation with `keep` set to the
+// the sampled ones, consumer columns scaled; of up to 32 draws, the first whose widths' cost
+// lands near the budget, since a draw's distinct count is n_l only in expectation). Returns the allocation with `keep` set to the
 // units actually kept and achieved_ratio measured on the shrunk model. `fold_shift`: the
 // shift fold of prune/slice.h for PFPNet; PFPNetRand never folds (its reweighting is the
 // compensation).

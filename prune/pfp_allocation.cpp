@@ -256,7 +256,10 @@ PfpResult pfp_allocate(nn::Module& model, const std::vector<Group>& groups, cons
     }
     l.in = group_size(model, g);
     if (g.is_input() && options.input_keep > 0)
-      l.fixed = std::clamp<std::int64_t>(std::llround(options.input_keep * static_cast<double>(l.in)), 1, l.in);
+      l.fixed = std::clamp<std::int64_t>(
+          std::llround(options.input_keep *
+                       static_cast<double>(reference_size(g, options.input_reference))),
+          1, l.in);
     layers.push_back(std::move(l));
   }
 

@@ -50,10 +50,17 @@ double round_target(TargetKind kind, double total, int round, int rounds, double
   SHRINK_CHECK(rounds >= 1 && round >= 1 && round <= rounds, "prune schedule: round ", round, " of ", rounds,
                " is out of range");
   if (kind == TargetKind::None) return 0;
-  if (kind == TargetKind::Keep) return std::pow(total, 1.0 / rounds);
+  if (kind == TargetKind::Keep) return std::pow(total, static_cast<double>(round) / rounds);
   SHRINK_CHECK(now > 0, "prune schedule: the model's current size fraction must be positive, got ", now);
   const double goal = std::pow(total, static_cast<double>(round) / rounds);
   return std::min(1.0, goal / now);
+}
+
+KeepCounts start_widths(nn::Module& model, const Shape& sample_shape, const PruneOptions& options) {
+  KeepCounts widths;
+  for (const Group& g : build_groups(model, sample_shape, GroupOptions{options.prune_inputs, options.prune_residual}))
+    widths[g.name] = g.size;
+  return widths;
 }
 
 ScheduleReport prune_schedule(nn::Module& model, const Tensor& train_inputs, const Tensor& train_labels,
@@ -79,6 +86,13 @@ ScheduleReport prune_schedule(nn::Module& model, const Tensor& train_inputs, con
   const double flops_start = options.flops_start > 0
                                  ? options.flops_start
                                  : static_cast<double>(nn::flops_per_sample(model, sample_shape));
+  // Keep fractions are of these widths. Without saved ones a resumed schedule takes the
+  // widths it has now, k^((first_round - 1) / R) of the start's, as its reference: its rounds
+  // then count from there.
+  const int reference_round = options.widths_start.empty() ? options.first_round : 1;
+  if (kind == TargetKind::Keep || options.prune.rails.input_keep > 0)
+    round_options.rails.reference =
+        options.widths_start.empty() ? start_widths(model, sample_shape, options.prune) : options.widths_start;
   ScheduleReport report;
   for (int round = options.first_round; round <= options.rounds; ++round) {
     const double now = kind == TargetKind::Params ? static_cast<double>(model.num_parameters()) / params_start
@@ -86,11 +100,13 @@ ScheduleReport prune_schedule(nn::Module& model, const Tensor& train_inputs, con
                            ? static_cast<double>(nn::flops_per_sample(model, sample_shape)) / flops_start
                            : 1.0;
     ScheduleRound r;
-    r.target = round_target(kind, total, round, options.rounds, now);
+    r.target = kind == TargetKind::Keep
+                   ? round_target(kind, total, round - reference_round + 1, options.rounds, now)
+                   : round_target(kind, total, round, options.rounds, now);
     if (kind != TargetKind::None) round_options.target = r.target;
     if (options.prune.rails.input_keep > 0)  // the input features' own fraction compounds the same way
-      round_options.rails.input_keep = round_target(TargetKind::Keep, options.prune.rails.input_keep, round,
-                                                    options.rounds, 1.0);
+      round_options.rails.input_keep = round_target(TargetKind::Keep, options.prune.rails.input_keep,
+                                                    round - reference_round + 1, options.rounds, 1.0);
     round_options.seed = options.seed + static_cast<std::uint64_t>(round);
     const Calibration calib = sample_calibration(train_inputs, train_labels, options.calib_samples, gen, device);
     int block = 0;

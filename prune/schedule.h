@@ -2,9 +2,11 @@
 // rounds, each sampling a calibration batch, pruning with prune_model to this round's
 // share of the overall target, and optionally fine-tuning with a fixed recipe.
 //
-// Per-round targets compound to the overall one: a keep fraction k is kept as k^(1/R) per
-// round; a parameter or FLOP fraction f of the model as it was when the schedule started
-// is reached as f^(r/R) after round r (each round asks for min(1, f^(r/R) / now)).
+// Per-round targets compound to the overall one from the model as it was when the schedule
+// started: after round r a keep fraction k has kept k^(r/R) of each group's starting width
+// (GuardRails::reference holds those widths, so rounding never stalls: of the current width,
+// 0.5^(1/1000) of 300 rounds back to 300 each round), and a parameter or FLOP fraction f
+// reached f^(r/R) (each round asks for min(1, f^(r/R) / now)).
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -60,6 +62,10 @@ struct ScheduleOptions {
   // which is right only when first_round is 1). first_round = rounds + 1 runs no round.
   int first_round = 1;
   double params_start = 0, flops_start = 0;
+  // Each group's units when the schedule first started (start_widths); empty: measured when
+  // prune_schedule starts. A resumed schedule without them compounds its keep fractions
+  // from the round it resumes at.
+  KeepCounts widths_start;
 };
 
 struct ScheduleRound {
@@ -83,9 +89,14 @@ struct ScheduleReport {
   double prune_seconds = 0;  // sum of the rounds' pruning wall time, fine-tuning excluded
 };
 
-// This round's fraction for prune_model (the rule in the file comment). `now` is the
-// model's current parameters or FLOPs as a fraction of the schedule's start (unused for Keep).
+// This round's fraction for prune_model (the rule in the file comment): for Keep, of the
+// starting widths. `now` is the model's current parameters or FLOPs as a fraction of the
+// schedule's start (unused for Keep).
 double round_target(TargetKind kind, double total, int round, int rounds, double now);
+
+// Every group's units (name -> size), the groups `options` would prune (inputs and residual
+// streams as it asks): what ScheduleOptions::widths_start holds.
+KeepCounts start_widths(nn::Module& model, const Shape& sample_shape, const PruneOptions& options);
 
 // Runs the schedule on `model` (already on `device`). The calibration batch of each round
 // is sampled from (train_inputs, train_labels) with `gen`. `data` is required when

@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <set>
+#include <stdexcept>
 
 #include "core/ops.h"
 #include "core/random.h"
@@ -69,9 +70,9 @@ TEST(Calibration, BadArgumentsAreRefused) {
 }
 
 TEST(Schedule, RoundTargetsCompoundToTheOverallTarget) {
-  // keep: k^(1/R) every round.
+  // keep: k^(r/R) of the starting widths (GuardRails::reference).
   EXPECT_DOUBLE_EQ(round_target(TargetKind::Keep, 0.25, 1, 2, 1.0), 0.5);
-  EXPECT_DOUBLE_EQ(round_target(TargetKind::Keep, 0.25, 2, 2, 0.3), 0.5);
+  EXPECT_DOUBLE_EQ(round_target(TargetKind::Keep, 0.25, 2, 2, 0.3), 0.25);
   // params / FLOPs: f^(r/R) of the start, relative to where the model is now.
   EXPECT_DOUBLE_EQ(round_target(TargetKind::Params, 0.25, 1, 2, 1.0), 0.5);
   EXPECT_DOUBLE_EQ(round_target(TargetKind::Flops, 0.25, 2, 2, 0.52), 0.25 / 0.52);
@@ -116,6 +117,48 @@ TEST(Schedule, RoundsReachTheParameterTargetOfTheStartingModel) {
   }
   EXPECT_DOUBLE_EQ(r.prune_seconds, seconds);
   EXPECT_LT(r.rounds[2].prune.groups[0].after, r.rounds[0].prune.groups[0].after);
+}
+
+// A keep target over many rounds lands on the one-shot widths: each round's fraction is of
+// the widths the schedule started with. (Of the current widths, 0.5^(1/R) of a layer rounds
+// back to its size every round once R is large: 1000 rounds pruned nothing, 20 rounds left
+// LeNet-5's conv1 at 6 of 6 where one round keeps 3.) A schedule stopped after some round and
+// resumed with the saved start widths (as shrink-prune --resume) ends at the same widths.
+TEST(Schedule, ManyKeepRoundsReachTheOneShotWidths) {
+  const Shape sample{1, 28, 28};
+  Generator data_gen(3);
+  const Tensor inputs = Tensor::uniform({64, 1, 28, 28}, 0.0, 1.0, data_gen);
+  const Tensor labels = Tensor::zeros({64}, DType::Int64);
+  const auto widths_after = [&](int rounds, int stop_after) {
+    Generator init(5);
+    auto model = nn::build_model("lenet5", init);
+    ScheduleOptions o;
+    o.prune.method = "magnitude";
+    o.prune.target = 0.5;
+    o.rounds = rounds;
+    o.calib_samples = 16;
+    o.widths_start = start_widths(*model, sample, o.prune);
+    o.params_start = static_cast<double>(model->num_parameters());
+    o.flops_start = static_cast<double>(nn::flops_per_sample(*model, sample));
+    Generator gen(9);
+    if (stop_after > 0) {
+      ScheduleProgress stop;
+      stop.round_finished = [&](int round, const ScheduleRound&) {
+        if (round == stop_after) throw std::runtime_error("stopped");
+      };
+      EXPECT_THROW(prune_schedule(*model, inputs, labels, sample, o, gen, Device::cpu(), {}, stop),
+                   std::runtime_error);
+      o.first_round = stop_after + 1;
+    }
+    prune_schedule(*model, inputs, labels, sample, o, gen, Device::cpu());
+    return start_widths(*model, sample, o.prune);
+  };
+  const KeepCounts one_shot = widths_after(1, 0);
+  EXPECT_EQ(one_shot.at("conv1"), 3);
+  EXPECT_EQ(one_shot.at("conv2"), 8);
+  EXPECT_EQ(widths_after(20, 0), one_shot);
+  EXPECT_EQ(widths_after(200, 0), one_shot);
+  EXPECT_EQ(widths_after(50, 17), one_shot);
 }
 
 TEST(Schedule, SameSeedSameResult) {

@@ -117,9 +117,10 @@ TEST_F(ToolsTest, PruneShrinksAndSparsifyStoresFewerWeights) {
   ASSERT_EQ(sparsify.exit_code, 0) << sparsify.output;
   auto r = nlohmann::json::parse(sparsify.output);
   EXPECT_LT(r["remaining"].get<std::int64_t>(), r["remaining_before"].get<std::int64_t>());
-  Result retrain = run("shrink-train --model " + sparse + " --data " + data() + " --epochs 1 --out " + sparse);
+  const std::string retrained = (dir_ / "s2.safetensors").string();
+  Result retrain = run("shrink-train --model " + sparse + " --data " + data() + " --epochs 1 --out " + retrained);
   EXPECT_EQ(retrain.exit_code, 0) << retrain.output;
-  Result eval = run("shrink-eval " + sparse + " --data " + data() + " --json");
+  Result eval = run("shrink-eval " + retrained + " --data " + data() + " --json");
   ASSERT_EQ(eval.exit_code, 0) << eval.output;
   EXPECT_EQ(nlohmann::json::parse(eval.output)["params"].get<std::int64_t>(), r["params"].get<std::int64_t>());
 }

@@ -168,6 +168,54 @@ TEST_F(ToolsTest, PruneSaysWhenATargetCannotBeReached) {
 
   const auto [keep_out, keep] = prune("--keep 0.5");
   EXPECT_TRUE(keep["target"].is_null()) << keep_out;  // a keep fraction is met by construction
+  EXPECT_EQ(keep_out.find("nothing was pruned"), std::string::npos) << keep_out;
+
+  // Rounded back up to every group's width: nothing removed, and said so.
+  const auto [none_out, none] = prune("--keep 0.5 --round-to 1000");
+  EXPECT_EQ(none["params_after"], none["params_before"]) << none_out;
+  EXPECT_NE(none_out.find("warning: nothing was pruned"), std::string::npos) << none_out;
+}
+
+// --list-groups names each group with its units, producers and readers; with --json it is one
+// JSON object like every other --json output (it printed the text table).
+TEST_F(ToolsTest, ListGroupsAsTextAndAsJson) {
+  const std::string dense = (dir_ / "dense.safetensors").string();
+  ASSERT_EQ(run("shrink-train --model resnet20 --data " + data() + " --epochs 0 --out " + dense).exit_code, 0);
+  Result text = run("shrink-prune " + dense + " --list-groups --prune-residual");
+  ASSERT_EQ(text.exit_code, 0) << text.output;
+  EXPECT_NE(text.output.find("layer1.0.conv1"), std::string::npos) << text.output;
+  EXPECT_NE(text.output.find("residual stream"), std::string::npos) << text.output;
+  Result js = run("shrink-prune " + dense + " --list-groups --prune-residual --json");
+  ASSERT_EQ(js.exit_code, 0) << js.output;
+  const auto j = nlohmann::json::parse(js.output);
+  ASSERT_TRUE(j["groups"].is_array());
+  EXPECT_EQ(j["groups"].size(), 12u);  // 9 blocks' inner channels + 3 stage streams
+  int streams = 0;
+  for (const auto& g : j["groups"]) {
+    EXPECT_GT(g["units"].get<std::int64_t>(), 0);
+    EXPECT_FALSE(g["consumers"].empty()) << g;
+    streams += g["residual"].get<bool>() ? 1 : 0;
+  }
+  EXPECT_EQ(streams, 3);
+  Result inner = run("shrink-prune " + dense + " --list-groups --json");
+  EXPECT_EQ(nlohmann::json::parse(inner.output)["groups"].size(), 9u);
+}
+
+// shrink-train continuing a checkpoint writes the result to another file: --out naming the
+// --model checkpoint (the same path or another spelling of it) is refused before any work and
+// the file is left as it was.
+TEST_F(ToolsTest, TrainRefusesToWriteOverTheCheckpointItContinues) {
+  const std::string model = (dir_ / "model.safetensors").string();
+  ASSERT_EQ(run("shrink-train --model lenet-300-100 --data " + data() + " --epochs 0 --out " + model).exit_code, 0);
+  const auto size = fs::file_size(model);
+  const auto time = fs::last_write_time(model);
+  for (const std::string& out : {model, (dir_ / "." / "model.safetensors").string()}) {
+    Result r = run("shrink-train --model " + model + " --data " + data() + " --epochs 1 --out " + out);
+    EXPECT_EQ(r.exit_code, 1) << r.output;
+    EXPECT_NE(r.output.find("is the input"), std::string::npos) << r.output;
+  }
+  EXPECT_EQ(fs::file_size(model), size);
+  EXPECT_EQ(fs::last_write_time(model), time);
 }
 
 }  // namespace

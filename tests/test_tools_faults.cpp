@@ -106,6 +106,25 @@ TEST_F(ToolFaults, FailingMetricsWriteIsAnError) {
   expect_clean_failure(r, "--metrics");
 }
 
+// An --out where no file can be created fails before any work, also where access() would
+// let root through (/proc): the folder is tried with a file created and removed. The seed
+// flag takes whole numbers of 64 bits only.
+TEST_F(ToolFaults, UnwritableOutAndBadSeedsAreRefusedBeforeAnyWork) {
+  const std::string ckpt = train_small("plain.safetensors");
+  Result prune = run("shrink-prune " + ckpt + " --keep 0.5 --data " + data() + " --out /proc/pruned.safetensors");
+  expect_clean_failure(prune, "--out /proc/pruned.safetensors");
+  EXPECT_EQ(prune.output.find("magnitude in"), std::string::npos) << "pruned before failing";
+  EXPECT_EQ(prune.output.find("round 1/1"), std::string::npos) << "pruned before failing";
+  for (const std::string seed : {"-1", "99999999999999999999999", "1.5", "x"})
+    expect_clean_failure(run("shrink-eval " + ckpt + " --latency-only --data " + data() + " --seed " + seed),
+                         "--seed");
+  EXPECT_EQ(run("shrink-eval " + ckpt + " --latency-only --data " + data() + " --seed 18446744073709551615").exit_code,
+            0);
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir_, ec))  // the probe file is gone
+    EXPECT_EQ(entry.path().filename().string().find(".probe-"), std::string::npos) << entry.path();
+}
+
 // A --checkpoint-dir that cannot hold states fails before any training or pruning.
 TEST_F(ToolFaults, UnusableCheckpointDirIsRefusedBeforeAnyWork) {
   const std::string file = train_small("plain.safetensors");  // a file where a folder should be

@@ -209,14 +209,18 @@ std::optional<TargetOutcome> target_outcome(const shrink::prune::PruneOptions& p
   return t;
 }
 
-void warn_unmet(const TargetOutcome& t, bool prune_residual) {
+void warn_unmet(const TargetOutcome& t, const shrink::prune::PruneOptions& po) {
   if (t.met) return;
-  std::fprintf(stderr,
-               "shrink-prune: warning: %s %g not reached: the pruned model keeps %.4f of the dense model's %s, "
-               "the nearest these groups allow (each keeps at least one unit and what --max-layer-ratio and "
-               "--round-to ask; layers outside the groups keep their size%s)\n",
-               t.flag.c_str(), t.asked, t.reached, t.what.c_str(),
-               prune_residual ? "" : "; --prune-residual makes residual streams prunable too");
+  // Only a sampling method's widths are random; the others stop at the groups' floors.
+  const std::string why =
+      po.method == "pfp-sampling"
+          ? "pfp-sampling keeps the channels it draws, and no draw of this seed landed nearer (another --seed "
+            "draws again; --method pfp keeps widths exactly)"
+          : std::string("the nearest these groups allow (each keeps at least one unit and what --max-layer-ratio "
+                        "and --round-to ask; layers outside the groups keep their size") +
+                (po.prune_residual ? ")" : "; --prune-residual makes residual streams prunable too)");
+  std::fprintf(stderr, "shrink-prune: warning: %s %g not reached: the pruned model keeps %.4f of the dense model's %s: %s\n",
+               t.flag.c_str(), t.asked, t.reached, t.what.c_str(), why.c_str());
 }
 
 void print_refit(const shrink::prune::ScheduleReport& report) {
@@ -310,8 +314,10 @@ int main(int argc, char** argv) {
       app.add_option("--sap-gamma", po.sap.gamma, "sap: gamma, scales the prune ratio 1 - r/d (> 0)")->capture_default_str(),
       app.add_option("--sap-beta", po.sap.beta, "sap: beta, the largest fraction of a layer's units removed "
                      "in one round, in (0, 1]")->capture_default_str()};
-  app.add_option("--iterations", o.schedule.rounds, "Prune -> fine-tune rounds; each round keeps the same "
-                 "fraction of what is left, compounding to the target")->check(tools::positive())->capture_default_str();
+  app.add_option("--iterations", o.schedule.rounds, "Prune -> fine-tune rounds (1 to 1000), compounding to the "
+                 "target: after round r of R the model has reached target^(r/R) (of each group's width it started "
+                 "with, for --keep; of its parameters or FLOPs, for the others)")
+      ->check(tools::in_range(1, 1000))->capture_default_str();
   app.add_option("--finetune-epochs", recipe.epochs, "Fine-tuning epochs after each round")
       ->check(tools::non_negative())->capture_default_str();
   app.add_option("--lr", recipe.lr, "Fine-tuning learning rate (SGD momentum 0.9, weight decay 5e-4, cosine, "
@@ -350,6 +356,17 @@ int main(int argc, char** argv) {
       nn::Checkpoint ckpt = nn::load_checkpoint(o.checkpoint, loader);
       const auto groups = prune::build_groups(*ckpt.model, nn::input_shape(ckpt.spec),
                                               prune::GroupOptions{po.prune_inputs, po.prune_residual});
+      if (o.json) {  // one object, as every --json output
+        nlohmann::json list = nlohmann::json::array();
+        for (const prune::Group& g : groups) {
+          nlohmann::json consumers = nlohmann::json::array();
+          for (const auto& r : g.reads) consumers.push_back(r.consumer);
+          list.push_back({{"name", g.name}, {"units", g.size}, {"residual", g.residual}, {"input", g.is_input()},
+                          {"producers", g.producers}, {"consumers", consumers}});
+        }
+        std::printf("%s\n", nlohmann::json{{"checkpoint", o.checkpoint}, {"groups", list}}.dump().c_str());
+        return 0;
+      }
       for (const prune::Group& g : groups) {
         std::string consumers;
         for (const auto& r : g.reads) consumers += (consumers.empty() ? "" : ",") + r.consumer;
@@ -404,6 +421,9 @@ int main(int argc, char** argv) {
         o.schedule.params_start = st.at("params_start").get<double>();
         o.schedule.flops_start = st.at("flops_start").get<double>();
         widths_before = st.at("widths_before").get<std::vector<std::int64_t>>();
+        // Absent from states saved before it existed: keep fractions then compound from here.
+        if (st.contains("group_widths_start"))
+          o.schedule.widths_start = st.at("group_widths_start").get<prune::KeepCounts>();
         before = summary_from_json(st.at("before"));
         prune_seconds_before = st.at("prune_seconds").get<double>();
       } catch (const nlohmann::json::exception& e) {
@@ -420,6 +440,7 @@ int main(int argc, char** argv) {
       before = tools::summarize(model, ckpt.spec, data, device, o.batch_size);
       o.schedule.params_start = static_cast<double>(model.num_parameters());
       o.schedule.flops_start = static_cast<double>(nn::flops_per_sample(model, sample));
+      o.schedule.widths_start = prune::start_widths(model, sample, po);
     }
 
     // Fine-tuning batches: one shuffled loader per round, seeded by round.
@@ -464,7 +485,8 @@ int main(int argc, char** argv) {
       if (o.checkpoint_dir.empty()) return;
       const nlohmann::json state{{"settings", settings}, {"round", round}, {"generator", nn::generator_json(gen)},
                                  {"params_start", o.schedule.params_start}, {"flops_start", o.schedule.flops_start},
-                                 {"widths_before", widths_before}, {"before", summary_json(before)},
+                                 {"widths_before", widths_before}, {"group_widths_start", o.schedule.widths_start},
+                                 {"before", summary_json(before)},
                                  {"prune_seconds", prune_seconds_so_far}};
       const std::string path = nn::save_run_state(o.checkpoint_dir, round, model, {}, state, o.keep_checkpoints);
       if (!o.json) std::fprintf(stderr, "shrink-prune: saved %s (after round %d)\n", path.c_str(), round);
@@ -481,7 +503,12 @@ int main(int argc, char** argv) {
     model.to(device);
     const tools::ModelSummary after = tools::summarize(model, ckpt.spec, data, device, o.batch_size);
     const std::optional<TargetOutcome> target = target_outcome(po, before, after);
-    if (target) warn_unmet(*target, po.prune_residual);
+    if (target) warn_unmet(*target, po);
+    // A run that removed nothing says so (--round-to above a group's width, say) rather than
+    // printing x1.000 as if that were what was asked.
+    if (after.params == before.params && (po.target_kind == prune::TargetKind::None || po.target < 1))
+      std::fprintf(stderr, "shrink-prune: warning: nothing was pruned: every group kept all its units (what "
+                           "--round-to and --max-layer-ratio ask can hold a group at its size)\n");
 
     if (o.json) {
       nlohmann::json target_json = nullptr;  // null: a --keep target, or a method that decides its counts

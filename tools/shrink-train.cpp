@@ -207,7 +207,7 @@ int main(int argc, char** argv) {
       o.checkpoint_dir = o.resume;
     }
     const Device device = tools::apply_common_options(o.common);
-    tools::check_output_path(o.out, {});  // continuing a checkpoint in place is allowed (atomic write)
+    tools::check_output_path(o.out, {o.model});  // a checkpoint --model continues is kept: --out is another file
     SHRINK_CHECK(o.checkpoint_every == 0 || !o.checkpoint_dir.empty(),
                  "--checkpoint-every needs --checkpoint-dir");
     if (!o.checkpoint_dir.empty()) tools::check_checkpoint_dir(o.checkpoint_dir);

@@ -1,10 +1,13 @@
 #include "tools/common/cli.h"
 #include "tools/common/validators.h"
 
+#include <fcntl.h>
 #include <omp.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <exception>
 #include <filesystem>
 #include <system_error>
@@ -15,7 +18,8 @@ namespace shrink::tools {
 
 void add_common_options(CLI::App& app, CommonOptions& options) {
   app.add_option("--seed", options.seed,
-                 "Seed for initialisation, shuffling, dropout and sampling")->capture_default_str();
+                 "Seed for initialisation, shuffling, dropout and sampling")
+      ->check(tools::unsigned_64())->capture_default_str();
   // Bounded: OpenMP's runtime crashes on absurd team sizes.
   app.add_option("--threads", options.threads, "CPU threads (0 = all cores)")
       ->check(tools::in_range(0, 1024))->capture_default_str();
@@ -48,6 +52,14 @@ void check_output_path(const std::string& out, const std::vector<std::string>& i
                " does not exist");
   SHRINK_CHECK(::access(folder.c_str(), W_OK) == 0, "--out ", out, ": the folder ",
                folder.string(), " is not writable");
+  // access() says yes to root almost anywhere (/proc, a read-only mount): create and remove a
+  // file there, as the atomic write will, so that a run cannot end in a save that fails.
+  const fs::path probe = folder / ("." + target.filename().string() + ".probe-" + std::to_string(::getpid()));
+  const int fd = ::open(probe.c_str(), O_CREAT | O_EXCL | O_WRONLY, 0600);
+  SHRINK_CHECK(fd >= 0, "--out ", out, ": cannot create a file in the folder ", folder.string(), " (",
+               std::strerror(errno), ")");
+  ::close(fd);
+  ::unlink(probe.c_str());
   for (const std::string& input : inputs) {
     if (input.empty() || !fs::exists(input, ec)) continue;
     SHRINK_CHECK(!fs::exists(target, ec) || !fs::equivalent(target, input, ec), "--out ", out,

@@ -1,6 +1,8 @@
 #include "tools/common/validators.h"
 
+#include <charconv>
 #include <cmath>
+#include <cstdint>
 #include <cstdlib>
 #include <functional>
 #include <sstream>
@@ -39,6 +41,18 @@ CLI::Validator positive() {
 
 CLI::Validator non_negative() {
   return number_validator(">= 0", [](double v) { return v >= 0; });
+}
+
+CLI::Validator unsigned_64() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string {
+        std::uint64_t value = 0;
+        const char* end = text.data() + text.size();
+        const auto [at, ec] = std::from_chars(text.data(), end, value);
+        if (!text.empty() && ec == std::errc() && at == end) return "";
+        return "needs a whole number in [0, 18446744073709551615], got " + text;
+      },
+      "UINT64");
 }
 
 CLI::Validator in_range(double lo, double hi) {

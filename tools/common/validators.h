@@ -10,5 +10,8 @@ namespace shrink::tools {
 CLI::Validator positive();                        // finite, > 0
 CLI::Validator non_negative();                    // finite, >= 0
 CLI::Validator in_range(double lo, double hi);    // finite, in [lo, hi]
+// Decimal digits only, at most 2^64 - 1 (a seed): CLI11's conversion took "-1" and
+// "99999999999999999999999" for an unsigned flag without a word.
+CLI::Validator unsigned_64();
 
 }  // namespace shrink::tools
