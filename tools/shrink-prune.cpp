@@ -424,6 +424,9 @@ int main(int argc, char** argv) {
         // Absent from states saved before it existed: keep fractions then compound from here.
         if (st.contains("group_widths_start"))
           o.schedule.widths_start = st.at("group_widths_start").get<prune::KeepCounts>();
+        for (const auto& [name, width] : o.schedule.widths_start)
+          SHRINK_CHECK(width >= 1 && width <= (std::int64_t{1} << 40), "--resume ", o.resume, ": ", resumed->path,
+                       ": bad state (group '", name, "' started with ", width, " units)");
         before = summary_from_json(st.at("before"));
         prune_seconds_before = st.at("prune_seconds").get<double>();
       } catch (const nlohmann::json::exception& e) {
