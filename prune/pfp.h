@@ -89,8 +89,8 @@ PfpSample pfp_sample(const Scores& probabilities, std::int64_t keep, Generator& 
 
 // Allocates and shrinks every group (PFPNet: the `keep` channels of largest s; PFPNetRand:
 // the sampled ones, consumer columns scaled; of up to 32 draws, the first whose widths' cost
-// lands near the budget, since a draw's distinct count is n_l only in expectation). Returns the allocation with `keep` set to the
-// units actually kept and achieved_ratio measured on the shrunk model. `fold_shift`: the
+// lands near the budget, since a draw's distinct count is n_l only in expectation). Returns
+// the allocation with `keep` set to the units actually kept and achieved_ratio measured on the shrunk model. `fold_shift`: the
 // shift fold of prune/slice.h for PFPNet; PFPNetRand never folds (its reweighting is the
 // compensation).
 PfpResult pfp_prune(nn::Module& model, std::vector<Group>& groups, const Calibration& calib,
