@@ -39,6 +39,8 @@ const Chain kChains[] = {
     {4, 16, 8, 8, {16, 8}, {true, true}},               // its third stage, block-inner widths differ
     {5, 13, 7, 9, {12, 13}, {true, true}},              // odd widths, partial tiles on both edges
     {4, 24, 10, 11, {40}, {true}},                      // strides past 16 floats: the generic multiply
+    {4, 32, 16, 16, {32}, {true}},                      // strides of 32 floats (a ResNet-20's second stage)
+    {4, 32, 8, 8, {64}, {true}},                        // 32 and 64 floats each way
     {4, 8, 16, 16, {8, 4, 8, 8}, {true, false, true, true}},  // a fused run, a block apart, a run
     {4, 8, 16, 16, {4, 8}, {false, true}},              // apart first
     {1, 8, 16, 16, {8, 8}, {false, false}},             // one image: every block apart

@@ -143,6 +143,8 @@ TEST(ConvWinogradChannelsLast, MatchesTheReference) {
       conv(2, 64, 8, 8, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1),     // 64 each way: strides past the 2 x 2 table
       conv(3, 40, 9, 11, 24, 3, 3, 1, 1, 1, 1, 1, 1, 1),    // 5 vectors in, 3 out
       conv(2, 33, 16, 16, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1),    // 33 in: a ninth of a vector
+      conv(2, 32, 12, 12, 20, 3, 3, 1, 1, 1, 1, 1, 1, 1),   // a stride of 32 floats in, 24 out
+      conv(2, 20, 8, 8, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1),     // 24 in, 32 out
   };
   expect_forward_matches_reference("conv2d_winograd_channels_last", cpu::conv2d_forward_winograd_channels_last,
                                    cpu::winograd_channels_last_applies, shapes);

@@ -91,21 +91,56 @@ void pad_image(const Conv2dShape& s, const Layout& L, const float* x, float* p) 
   }
 }
 
+// The pixel strides of one call's maps as compile-time constants where they are 8 or 16 floats
+// (CS: the input's, OS: the output's; 0: read from the Layout at run time). Every tile's loads
+// and stores then sit at constant displacements: with the strides read from L, each store
+// (an intrinsic store may alias L) reloaded L.cs and multiplied again (36 imuls a tile), and
+// the transforms of the 8-channel layer at 32x32 cost 1.6x its multiply-adds.
+template <std::int64_t CS, std::int64_t OS>
+struct Strides {
+  static std::int64_t in(const Layout& L) { return CS ? CS : L.cs; }
+  static std::int64_t out(const Layout& L) { return OS ? OS : L.os; }
+};
+
+// Runs f.template operator()<S>() with `stride` as the constant S where it is 8, 16, 32 or 64
+// floats (every stride this kernel takes: at most 64 channels), else S = 0 (read at run time).
+template <class F>
+void with_stride(std::int64_t stride, F&& f) {
+  switch (stride) {
+    case kVec: return f.template operator()<kVec>();
+    case 2 * kVec: return f.template operator()<2 * kVec>();
+    case 4 * kVec: return f.template operator()<4 * kVec>();
+    case 8 * kVec: return f.template operator()<8 * kVec>();
+    default: return f.template operator()<0>();
+  }
+}
+
+// Runs f.template operator()<CS, OS>() with the layout's input and output strides as constants.
+template <class F>
+void with_strides(const Layout& L, F&& f) {
+  with_stride(L.cs, [&]<std::int64_t CS>() {
+    with_stride(L.os, [&]<std::int64_t OS>() { f.template operator()<CS, OS>(); });
+  });
+}
+
 // v[pos][c] = (B^T d B)[pos] of tile (ty, tx), 8 channels at a time.
+template <std::int64_t CS, std::int64_t OS>
 void transform_input(const Layout& L, const float* p, std::int64_t ty, std::int64_t tx, float* v) {
-  for (std::int64_t c0 = 0; c0 < L.cs; c0 += kVec) {
-    const float* corner = p + (kTile * ty * L.wp + kTile * tx) * L.cs + c0;
+  const std::int64_t cs = Strides<CS, OS>::in(L), row = L.wp * cs;  // locals: the stores may alias L
+  const float* tile = p + kTile * (ty * row + tx * cs);
+  for (std::int64_t c0 = 0; c0 < cs; c0 += kVec) {
+    const float* corner = tile + c0;
     __m256 t[kAlpha][kAlpha];  // B^T d, column by column
     for (int q = 0; q < kAlpha; ++q) {
       __m256 col[kAlpha], out[kAlpha];
-      for (int r = 0; r < kAlpha; ++r) col[r] = _mm256_load_ps(corner + (r * L.wp + q) * L.cs);
+      for (int r = 0; r < kAlpha; ++r) col[r] = _mm256_load_ps(corner + r * row + q * cs);
       input_1d(col, out);
       for (int i = 0; i < kAlpha; ++i) t[i][q] = out[i];
     }
     for (int i = 0; i < kAlpha; ++i) {
       __m256 out[kAlpha];
       input_1d(t[i], out);  // (B^T d) B
-      for (int l = 0; l < kAlpha; ++l) _mm256_store_ps(v + (i * kAlpha + l) * L.cs + c0, out[l]);
+      for (int l = 0; l < kAlpha; ++l) _mm256_store_ps(v + (i * kAlpha + l) * cs + c0, out[l]);
     }
   }
 }
@@ -176,28 +211,23 @@ constexpr std::array<Multiply, kGroup + 1> multiplies() {
           multiply<7, CS, OS>,
           multiply<8, CS, OS>};
 }
-constexpr std::array<Multiply, kGroup + 1> kMultiplyAny = multiplies<0, 0>();  // strides past 16
 
-// kMultiply[CS / 8 - 1][OS / 8 - 1][tiles]
-constexpr std::array<Multiply, kGroup + 1> kMultiply[2][2] = {{multiplies<8, 8>(), multiplies<8, 16>()},
-                                                              {multiplies<16, 8>(), multiplies<16, 16>()}};
-
-// M of `count` tiles' V: the specialised kernel where the strides are 8 or 16 floats.
+// M of `count` tiles' V, with the pixel strides as compile-time constants where with_strides
+// (above) gives them (0: read at run time).
+template <std::int64_t CS, std::int64_t OS>
 void multiply_group(const Layout& L, std::int64_t c_in, std::int64_t count, const float* u, const float* v, float* m) {
-  const auto tiles = static_cast<std::size_t>(count);
-  if (L.cs <= 2 * kVec && L.os <= 2 * kVec)
-    kMultiply[L.cs / kVec - 1][L.os / kVec - 1][tiles](c_in, L.cs, L.os, u, v, m);
-  else
-    kMultiplyAny[tiles](c_in, L.cs, L.os, u, v, m);
+  static constexpr std::array<Multiply, kGroup + 1> kByCount = multiplies<CS, OS>();
+  kByCount[static_cast<std::size_t>(count)](c_in, L.cs, L.os, u, v, m);
 }
 
-// y[i][k] = (A^T m A)[i][k] + bias for outputs o0..o0+7 of one tile: the output transform.
-inline void output_tile(const Layout& L, const float* m, const float* bias, std::int64_t o0, __m256 y[kTile][kTile]) {
+// y[i][k] = (A^T m A)[i][k] + bias for outputs o0..o0+7 of one tile (os floats a position of m):
+// the output transform.
+inline void output_tile(std::int64_t os, const float* m, const float* bias, std::int64_t o0, __m256 y[kTile][kTile]) {
   const __m256 add = _mm256_load_ps(bias + o0);
   __m256 t[kTile][kAlpha];  // A^T m, column by column
   for (int j = 0; j < kAlpha; ++j) {
     __m256 col[kAlpha], r[kTile];
-    for (int i = 0; i < kAlpha; ++i) col[i] = _mm256_load_ps(m + (i * kAlpha + j) * L.os + o0);
+    for (int i = 0; i < kAlpha; ++i) col[i] = _mm256_load_ps(m + (i * kAlpha + j) * os + o0);
     output_1d(col, r);
     for (int i = 0; i < kTile; ++i) t[i][j] = r[i];
   }
@@ -208,23 +238,27 @@ inline void output_tile(const Layout& L, const float* m, const float* bias, std:
 }
 
 // Where output pixel (r, j) of tile row ty, column tx sits in a zero-padded channels-last map
-// of L's output size (padding 1, L.os floats a pixel): padded pixel (r + 1, j + 1).
-inline std::int64_t padded_at(const Layout& L, std::int64_t ty, std::int64_t i, std::int64_t tx) {
-  return ((kTile * ty + i + 1) * L.wp + kTile * tx + 1) * L.os;
+// of L's output size (padding 1, os floats a pixel): padded pixel (r + 1, j + 1).
+inline std::int64_t padded_at(const Layout& L, std::int64_t os, std::int64_t ty, std::int64_t i, std::int64_t tx) {
+  return ((kTile * ty + i + 1) * L.wp + kTile * tx + 1) * os;
 }
 
 // Scratch pixels (4 ty_band + i, 4 tx + k) = (A^T m A)[i][k] + bias, plus the padded
 // channels-last `residual` (null: none) at tile (ty, tx) of the whole map.
+template <std::int64_t CS, std::int64_t OS>
 void transform_output(const Layout& L, const float* m, const float* bias, std::int64_t ty_band, std::int64_t tx,
                       const float* residual, std::int64_t ty, float* out) {
-  for (std::int64_t o0 = 0; o0 < L.os; o0 += kVec) {
+  const std::int64_t os = Strides<CS, OS>::out(L), orow = L.orow;  // locals: the stores may alias L
+  const std::int64_t res_at = residual ? padded_at(L, os, ty, 0, tx) : 0, res_row = L.wp * os;
+  float* tile = out + (kTile * ty_band * orow + kTile * tx) * os;
+  for (std::int64_t o0 = 0; o0 < os; o0 += kVec) {
     __m256 y[kTile][kTile];
-    output_tile(L, m, bias, o0, y);
+    output_tile(os, m, bias, o0, y);
     for (int i = 0; i < kTile; ++i) {
-      float* dst = out + ((kTile * ty_band + i) * L.orow + kTile * tx) * L.os + o0;
-      const float* r = residual ? residual + padded_at(L, ty, i, tx) + o0 : nullptr;
+      float* dst = tile + i * orow * os + o0;
+      const float* r = residual ? residual + res_at + i * res_row + o0 : nullptr;
       for (int k = 0; k < kTile; ++k)
-        _mm256_store_ps(dst + k * L.os, r ? _mm256_add_ps(y[i][k], _mm256_load_ps(r + k * L.os)) : y[i][k]);
+        _mm256_store_ps(dst + k * os, r ? _mm256_add_ps(y[i][k], _mm256_load_ps(r + k * os)) : y[i][k]);
     }
   }
 }
@@ -275,28 +309,38 @@ void store_output(const Conv2dShape& s, const Layout& L, const float* out, std::
 // instead: 8 -> 16 on 32x32 maps ran 1.10x slower.)
 constexpr std::int64_t kStripRows = 2;
 // residual_cl: a padded channels-last residual of this image (added before `post`), or null.
-void run_band(const Conv2dShape& s, const Layout& L, const float* p, const float* u, const float* bias,
-              const ConvEpilogue& post, std::int64_t img, std::int64_t ty0, std::int64_t ty1, float* y,
-              const float* residual_cl = nullptr) {
+template <std::int64_t CS, std::int64_t OS>
+void run_band_strides(const Conv2dShape& s, const Layout& L, const float* p, const float* u, const float* bias,
+                      const ConvEpilogue& post, std::int64_t img, std::int64_t ty0, std::int64_t ty1, float* y,
+                      const float* residual_cl) {
+  const std::int64_t cs = Strides<CS, OS>::in(L), os = Strides<CS, OS>::out(L), tw = L.tw;
   const std::int64_t y_image = img * s.c_out * L.oh * L.ow;
   const float* residual = post.residual ? static_cast<const float*>(post.residual) + y_image : nullptr;
-  float* v = t_vm.get(kGroup * kPos * (L.cs + L.os));
-  float* m = v + kGroup * kPos * L.cs;
-  float* out = t_out.get(kStripRows * kTile * L.orow * L.os);
+  float* v = t_vm.get(kGroup * kPos * (cs + os));
+  float* m = v + kGroup * kPos * cs;
+  float* out = t_out.get(kStripRows * kTile * L.orow * os);
   for (std::int64_t strip = ty0; strip < ty1; strip += kStripRows) {
     const std::int64_t strip_end = std::min(strip + kStripRows, ty1);  // never into the next band's rows
-    const std::int64_t t1 = strip_end * L.tw;
-    for (std::int64_t t0 = strip * L.tw; t0 < t1; t0 += kGroup) {
+    const std::int64_t t1 = strip_end * tw;
+    for (std::int64_t t0 = strip * tw; t0 < t1; t0 += kGroup) {
       const std::int64_t count = std::min(kGroup, t1 - t0);
       for (std::int64_t t = 0; t < count; ++t)
-        transform_input(L, p, (t0 + t) / L.tw, (t0 + t) % L.tw, v + t * kPos * L.cs);
-      multiply_group(L, s.c_in, count, u, v, m);
+        transform_input<CS, OS>(L, p, (t0 + t) / tw, (t0 + t) % tw, v + t * kPos * cs);
+      multiply_group<CS, OS>(L, s.c_in, count, u, v, m);
       for (std::int64_t t = 0; t < count; ++t)
-        transform_output(L, m + t * kPos * L.os, bias, (t0 + t) / L.tw - strip, (t0 + t) % L.tw, residual_cl,
-                         (t0 + t) / L.tw, out);
+        transform_output<CS, OS>(L, m + t * kPos * os, bias, (t0 + t) / tw - strip, (t0 + t) % tw, residual_cl,
+                                 (t0 + t) / tw, out);
     }
     store_output(s, L, out, kTile * strip, std::min(kTile * strip_end, L.oh), post, residual, y + y_image);
   }
+}
+
+void run_band(const Conv2dShape& s, const Layout& L, const float* p, const float* u, const float* bias,
+              const ConvEpilogue& post, std::int64_t img, std::int64_t ty0, std::int64_t ty1, float* y,
+              const float* residual_cl = nullptr) {
+  with_strides(L, [&]<std::int64_t CS, std::int64_t OS>() {
+    run_band_strides<CS, OS>(s, L, p, u, bias, post, img, ty0, ty1, y, residual_cl);
+  });
 }
 
 // A convolution inside a chain of residual blocks, written ReLU'd straight into the next
@@ -305,17 +349,20 @@ void run_band(const Conv2dShape& s, const Layout& L, const float* p, const float
 // after adding the same pixel of `residual` (null: none), a padded channels-last map laid out as
 // q. (The same sums, add and ReLU as transform_output then store_rows' epilogue and the next
 // call's pad_image: the same bits.)
+template <std::int64_t CS, std::int64_t OS>
 void transform_output_padded(const Layout& L, const float* m, const float* bias, std::int64_t ty, std::int64_t tx,
                              const float* residual, float* q) {
+  const std::int64_t os = Strides<CS, OS>::out(L), row = L.wp * os;  // locals: the stores may alias L
+  const std::int64_t at0 = padded_at(L, os, ty, 0, tx);
   const __m256 zero = _mm256_setzero_ps();
-  for (std::int64_t o0 = 0; o0 < L.os; o0 += kVec) {
+  for (std::int64_t o0 = 0; o0 < os; o0 += kVec) {
     __m256 y[kTile][kTile];
-    output_tile(L, m, bias, o0, y);
+    output_tile(os, m, bias, o0, y);
     for (int i = 0; i < kTile; ++i) {
-      const std::int64_t at = padded_at(L, ty, i, tx) + o0;
+      const std::int64_t at = at0 + i * row + o0;
       for (int k = 0; k < kTile; ++k) {
-        const __m256 v = residual ? _mm256_add_ps(y[i][k], _mm256_load_ps(residual + at + k * L.os)) : y[i][k];
-        _mm256_store_ps(q + at + k * L.os, _mm256_max_ps(v, zero));
+        const __m256 v = residual ? _mm256_add_ps(y[i][k], _mm256_load_ps(residual + at + k * os)) : y[i][k];
+        _mm256_store_ps(q + at + k * os, _mm256_max_ps(v, zero));
       }
     }
   }
@@ -324,26 +371,35 @@ void transform_output_padded(const Layout& L, const float* m, const float* bias,
 // Every tile of one image through one convolution into q (above); then q's border (row 0, the
 // rows and columns past the map, where partial tiles wrote too) is zeroed: the padding the next
 // convolution reads.
-void conv_into_padded(const Conv2dShape& s, const Layout& L, const float* p, const float* u, const float* bias,
-                      const float* residual, float* q) {
-  float* v = t_vm.get(kGroup * kPos * (L.cs + L.os));
-  float* m = v + kGroup * kPos * L.cs;
-  const std::int64_t tiles = L.th * L.tw;
+template <std::int64_t CS, std::int64_t OS>
+void conv_into_padded_strides(const Conv2dShape& s, const Layout& L, const float* p, const float* u,
+                              const float* bias, const float* residual, float* q) {
+  const std::int64_t cs = Strides<CS, OS>::in(L), os = Strides<CS, OS>::out(L), tw = L.tw;
+  float* v = t_vm.get(kGroup * kPos * (cs + os));
+  float* m = v + kGroup * kPos * cs;
+  const std::int64_t tiles = L.th * tw;
   for (std::int64_t t0 = 0; t0 < tiles; t0 += kGroup) {
     const std::int64_t count = std::min(kGroup, tiles - t0);
     for (std::int64_t t = 0; t < count; ++t)
-      transform_input(L, p, (t0 + t) / L.tw, (t0 + t) % L.tw, v + t * kPos * L.cs);
-    multiply_group(L, s.c_in, count, u, v, m);
+      transform_input<CS, OS>(L, p, (t0 + t) / tw, (t0 + t) % tw, v + t * kPos * cs);
+    multiply_group<CS, OS>(L, s.c_in, count, u, v, m);
     for (std::int64_t t = 0; t < count; ++t)
-      transform_output_padded(L, m + t * kPos * L.os, bias, (t0 + t) / L.tw, (t0 + t) % L.tw, residual, q);
+      transform_output_padded<CS, OS>(L, m + t * kPos * os, bias, (t0 + t) / tw, (t0 + t) % tw, residual, q);
   }
-  const std::int64_t row = L.wp * L.os;
+  const std::int64_t row = L.wp * os;
   std::fill_n(q, row, 0.0f);
   std::fill(q + (L.oh + 1) * row, q + L.hp * row, 0.0f);
   for (std::int64_t r = 1; r <= L.oh; ++r) {
-    std::fill_n(q + r * row, L.os, 0.0f);
-    std::fill(q + r * row + (L.ow + 1) * L.os, q + (r + 1) * row, 0.0f);
+    std::fill_n(q + r * row, os, 0.0f);
+    std::fill(q + r * row + (L.ow + 1) * os, q + (r + 1) * row, 0.0f);
   }
+}
+
+void conv_into_padded(const Conv2dShape& s, const Layout& L, const float* p, const float* u, const float* bias,
+                      const float* residual, float* q) {
+  with_strides(L, [&]<std::int64_t CS, std::int64_t OS>() {
+    conv_into_padded_strides<CS, OS>(s, L, p, u, bias, residual, q);
+  });
 }
 
 thread_local AlignedBuffer t_chain_biases;  // each convolution's bias in 64 lanes (calling thread)
