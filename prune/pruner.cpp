@@ -36,13 +36,23 @@ KeepCounts allocate(nn::Module& model, const std::vector<Group>& groups, const M
 
 }  // namespace
 
-std::vector<Group> select_groups(std::vector<Group> groups, const std::vector<std::string>& names) {
+std::vector<Group> select_groups(std::vector<Group> groups, const std::vector<std::string>& names,
+                                 const std::vector<Group>& every_kind) {
   if (names.empty()) return groups;
   std::string known;
   for (const Group& g : groups) known += (known.empty() ? "" : ", ") + g.name;
-  for (const std::string& name : names)
-    SHRINK_CHECK(std::any_of(groups.begin(), groups.end(), [&](const Group& g) { return g.name == name; }),
-                 "prune: the model has no group '", name, "'; its groups are: ", known);
+  const auto named = [](const std::vector<Group>& list, const std::string& name) {
+    return std::find_if(list.begin(), list.end(), [&](const Group& g) { return g.name == name; });
+  };
+  for (const std::string& name : names) {
+    SHRINK_CHECK(!name.empty(), "prune: an empty group name in the list of groups to prune");
+    if (named(groups, name) != groups.end()) continue;
+    // A residual stream or the input group exists only when asked for: say what asks for it.
+    if (const auto other = named(every_kind, name); other != every_kind.end())
+      fail("prune: group '", name, "' is ", other->is_input() ? "the model's input features" : "a residual stream",
+           ", pruned only with ", other->is_input() ? "prune_inputs (--prune-inputs)" : "prune_residual (--prune-residual)");
+    fail("prune: the model has no group '", name, "'; its groups are: ", known);
+  }
   std::vector<Group> ordered;  // input to output, as built
   for (const Group& g : groups)
     if (std::find(names.begin(), names.end(), g.name) != names.end()) ordered.push_back(g);
@@ -60,8 +70,16 @@ PruneReport prune_model(nn::Module& model, const Calibration& calib, const Prune
   SHRINK_CHECK(!o.refit || (std::isfinite(o.refit_ridge) && o.refit_ridge > 0),
                "prune_model: the refit's ridge must be a positive number, got ", o.refit_ridge);
   const auto start = std::chrono::steady_clock::now();
+  // The input group and the residual streams, built only to name what a missing name needs;
+  // a model that takes neither kind (a transformer; no input selection) has nothing to point to.
+  std::vector<Group> every_kind;
+  if (!o.only_groups.empty())
+    for (const GroupOptions kind : {GroupOptions{true, false}, GroupOptions{false, true}}) try {
+        for (Group& g : build_groups(model, sample_shape, kind)) every_kind.push_back(std::move(g));
+      } catch (const Error&) {
+      }
   std::vector<Group> groups = select_groups(build_groups(model, sample_shape, GroupOptions{o.prune_inputs, o.prune_residual}),
-                                            o.only_groups);
+                                            o.only_groups, every_kind);
   // Success with nothing pruned would hide the problem (a sparse checkpoint, say).
   SHRINK_CHECK(!groups.empty(), "prune_model: nothing to prune: no group of units lies between two "
                "layers that declare their channels (sparse CSR layers do not: prune the dense model "

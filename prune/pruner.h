@@ -35,8 +35,11 @@ struct PruneReport {
 };
 
 // The groups named in `names`, in the order of `groups` (all of them when `names` is empty).
-// Throws shrink::Error for a name with no group, listing the names there are.
-std::vector<Group> select_groups(std::vector<Group> groups, const std::vector<std::string>& names);
+// Throws shrink::Error for an empty name, or a name with no group: one of `every_kind` (the
+// groups built with inputs and residual streams) is named with the option it needs, another
+// gets the list of the names there are.
+std::vector<Group> select_groups(std::vector<Group> groups, const std::vector<std::string>& names,
+                                 const std::vector<Group>& every_kind = {});
 
 // Throws shrink::Error for an unknown method, a target or allocation the method does not
 // accept (prune/methods.h check_applicable), or a target outside (0, 1].

@@ -181,6 +181,14 @@ RoundReport run_round(nn::Module& model, std::vector<Layer>& layers, const nn::S
     prune_unit(layers, unit, rule, rep);
     report.scopes.push_back(rep);
   }
+  // A layer with no weight left outputs its bias whatever its input: the model would predict
+  // one class for every sample (sap with a large gamma and beta 1 asks for that). Refused
+  // before any layer is rebuilt, as structured pruning never empties a group.
+  for (const Layer& l : layers)
+    SHRINK_CHECK(l.keep.empty() || std::find(l.keep.begin(), l.keep.end(), char{1}) != l.keep.end(),
+                 "unstructured pruning: this round would remove all ", l.keep.size(), " weights of layer '", l.name,
+                 "', after which it outputs its bias whatever its input; ask for less (sap: "
+                 "a smaller gamma or beta; lottery and one-shot: a smaller fraction)");
   for (const Layer& l : layers) {
     const auto& m = *model.child(l.name);
     std::shared_ptr<nn::Module> fresh;

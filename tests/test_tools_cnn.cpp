@@ -167,13 +167,78 @@ TEST_F(ToolsTest, PruneSaysWhenATargetCannotBeReached) {
   EXPECT_EQ(near_out.find("warning"), std::string::npos) << near_out;
 
   const auto [keep_out, keep] = prune("--keep 0.5");
-  EXPECT_TRUE(keep["target"].is_null()) << keep_out;  // a keep fraction is met by construction
+  EXPECT_EQ(keep["target"]["flag"], "--keep") << keep_out;  // the JSON says what was asked
+  EXPECT_EQ(keep["target"]["asked"], 0.5) << keep_out;
+  EXPECT_EQ(keep["target"]["met"], true) << keep_out;  // a keep fraction is met by construction
   EXPECT_EQ(keep_out.find("nothing was pruned"), std::string::npos) << keep_out;
 
   // Rounded back up to every group's width: nothing removed, and said so.
   const auto [none_out, none] = prune("--keep 0.5 --round-to 1000");
   EXPECT_EQ(none["params_after"], none["params_before"]) << none_out;
   EXPECT_NE(none_out.find("warning: nothing was pruned"), std::string::npos) << none_out;
+}
+
+// --groups takes one comma-separated word: the checkpoint after it stays the checkpoint (the
+// option had swallowed every word after it, and then asked for a checkpoint), a flag where its
+// value should be is named, an empty name too; a residual stream named without --prune-residual
+// is named with the flag it needs (it was "no group"). A tool's own errors carry its name once.
+TEST_F(ToolsTest, GroupsTakeOneListAndAStreamNamesTheFlagItNeeds) {
+  const std::string dense = (dir_ / "dense.safetensors").string();
+  const std::string out = (dir_ / "pruned.safetensors").string();
+  ASSERT_EQ(run("shrink-train --model resnet20 --data " + data() + " --epochs 0 --out " + dense).exit_code, 0);
+  const std::string common = " --method magnitude --keep 0.5 --calib-samples 64 --threads 1 --data " + data() +
+                             " --out " + out;
+  Result one = run("shrink-prune --groups layer1.0.conv1,layer2.1.conv1 " + dense + common + " --json");
+  ASSERT_EQ(one.exit_code, 0) << one.output;
+  const std::size_t end = one.output.find_last_not_of('\n'), begin = one.output.rfind('\n', end);  // JSON: the last line
+  const auto j = nlohmann::json::parse(one.output.substr(begin == std::string::npos ? 0 : begin + 1));
+  ASSERT_EQ(j["groups"].size(), 2u) << one.output;
+  for (const auto& g : j["groups"]) EXPECT_EQ(g["after"].get<std::int64_t>() * 2, g["before"].get<std::int64_t>()) << g;
+
+  Result flag = run("shrink-prune " + dense + " --groups --keep 0.5 --data " + data() + " --out " + out);
+  EXPECT_NE(flag.exit_code, 0);
+  EXPECT_NE(flag.output.find("--groups: needs comma-separated names, got the flag-like word --keep"),
+            std::string::npos) << flag.output;
+  Result empty = run("shrink-prune " + dense + " --groups layer1.0.conv1,,layer2.1.conv1" + common);
+  EXPECT_NE(empty.exit_code, 0);
+  EXPECT_NE(empty.output.find("without an empty one"), std::string::npos) << empty.output;
+
+  Result stream = run("shrink-prune " + dense + " --groups layer2.0.conv2" + common);
+  EXPECT_EQ(stream.exit_code, 1) << stream.output;
+  EXPECT_NE(stream.output.find("'layer2.0.conv2' is a residual stream"), std::string::npos) << stream.output;
+  EXPECT_NE(stream.output.find("--prune-residual"), std::string::npos) << stream.output;
+  EXPECT_EQ(run("shrink-prune " + dense + " --groups layer2.0.conv2 --prune-residual" + common).exit_code, 0);
+  Result unknown = run("shrink-prune " + dense + " --groups layer9.conv1" + common);
+  EXPECT_NE(unknown.output.find("has no group 'layer9.conv1'; its groups are: layer1.0.conv1"), std::string::npos)
+      << unknown.output;
+
+  Result zero = run("shrink-prune " + dense + " --method magnitude --target-params 0 --data " + data() + " --out " + out);
+  EXPECT_EQ(zero.exit_code, 1) << zero.output;
+  EXPECT_NE(zero.output.find("shrink-prune: error: --target-params must be above 0"), std::string::npos) << zero.output;
+}
+
+// shrink-sparsify's output takes the inputs its dense model took: the recorded input size
+// carries over (shrink-eval on it had asked for --input-size again). A round that would remove
+// every weight of a layer (sap with a large gamma and beta 1) is refused and writes nothing: the
+// model would predict one class whatever its input.
+TEST_F(ToolsTest, SparsifyKeepsTheInputSizeAndNeverEmptiesALayer) {
+  const std::string dense = (dir_ / "lenet5.safetensors").string();
+  const std::string sparse = (dir_ / "sparse.safetensors").string();
+  ASSERT_EQ(run("shrink-train --model lenet5 --data " + data() + " --input-size 32 --epochs 0 --out " + dense).exit_code,
+            0);
+  ASSERT_EQ(run("shrink-sparsify " + dense + " --method lottery --fraction 0.5 --out " + sparse).exit_code, 0);
+  Result eval = run("shrink-eval " + sparse + " --data " + data() + " --json");
+  ASSERT_EQ(eval.exit_code, 0) << eval.output;
+  EXPECT_EQ(nlohmann::json::parse(eval.output)["model"]["input_size"], 32) << eval.output;
+
+  const std::string emptied = (dir_ / "emptied.safetensors").string();
+  Result all = run("shrink-sparsify " + dense + " --method sap --gamma 10 --beta 1 --out " + emptied);
+  EXPECT_EQ(all.exit_code, 1) << all.output;
+  EXPECT_NE(all.output.find("would remove all"), std::string::npos) << all.output;
+  EXPECT_FALSE(fs::exists(emptied));
+  Result whole = run("shrink-sparsify " + dense + " --method lottery --fraction 1 --out " + emptied);
+  EXPECT_EQ(whole.exit_code, 1) << whole.output;
+  EXPECT_NE(whole.output.find("--fraction must be below 1"), std::string::npos) << whole.output;
 }
 
 // --list-groups names each group with its units, producers and readers; with --json it is one

@@ -2,6 +2,7 @@
 // optionally fine-tunes, and writes a smaller checkpoint; prints the before/after report.
 // With --checkpoint-dir a multi-round schedule saves its state after every round, and
 // --resume DIR continues from the next round to the result an uninterrupted run reaches.
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <cstdio>
@@ -10,6 +11,7 @@
 #include <memory>
 #include <optional>
 #include <set>
+#include <string>
 #include <tuple>
 
 #include <nlohmann/json.hpp>
@@ -209,16 +211,29 @@ std::optional<TargetOutcome> target_outcome(const shrink::prune::PruneOptions& p
   return t;
 }
 
-void warn_unmet(const TargetOutcome& t, const shrink::prune::PruneOptions& po) {
+// What holds the groups at their widths, as far as this run's settings go: the one-unit floor,
+// --round-to and --max-layer-ratio where given, the layers outside the groups; residual streams
+// only where the model has them and --prune-residual is off.
+std::string width_floors(const shrink::prune::PruneOptions& po, bool residual_streams_off) {
+  std::string why = "each group keeps at least one unit";
+  if (po.rails.multiple > 1)
+    why += ", and a multiple of --round-to " + std::to_string(po.rails.multiple) + " (a group of " +
+           std::to_string(po.rails.multiple) + " units or fewer keeps them all)";
+  if (po.rails.max_layer_ratio < 1)
+    why += ", and no more removed than --max-layer-ratio " + nlohmann::json(po.rails.max_layer_ratio).dump() + " allows";
+  why += "; layers outside the groups keep their size";
+  if (residual_streams_off) why += "; --prune-residual makes residual streams prunable too";
+  return why;
+}
+
+void warn_unmet(const TargetOutcome& t, const shrink::prune::PruneOptions& po, bool residual_streams_off) {
   if (t.met) return;
   // Only a sampling method's widths are random; the others stop at the groups' floors.
   const std::string why =
       po.method == "pfp-sampling"
           ? "pfp-sampling keeps the channels it draws, and no draw of this seed landed nearer (another --seed "
             "draws again; --method pfp keeps widths exactly)"
-          : std::string("the nearest these groups allow (each keeps at least one unit and what --max-layer-ratio "
-                        "and --round-to ask; layers outside the groups keep their size") +
-                (po.prune_residual ? ")" : "; --prune-residual makes residual streams prunable too)");
+          : "the nearest these groups allow (" + width_floors(po, residual_streams_off) + ")";
   std::fprintf(stderr, "shrink-prune: warning: %s %g not reached: the pruned model keeps %.4f of the dense model's %s: %s\n",
                t.flag.c_str(), t.asked, t.reached, t.what.c_str(), why.c_str());
 }
@@ -280,9 +295,11 @@ int main(int argc, char** argv) {
                "together). Off: block-inner channels only, as the official i-SpaSP and PFP code do. A stream has "
                "several readers, beyond what the papers define: pfp scores a unit by its largest sensitivity over "
                "them, ispasp sums their residuals, --refit re-solves each");
-  app.add_option("--groups", po.only_groups,
-                 "Prune only these groups (comma-separated names, as --list-groups prints them); default: all")
-      ->delimiter(',');
+  std::string only_groups;  // one word, split into po.only_groups
+  app.add_option("--groups", only_groups,
+                 "Prune only these groups (comma-separated names in one word, as --list-groups prints them; a "
+                 "residual stream needs --prune-residual, the input group --prune-inputs); default: all")
+      ->check(tools::name_list());
   bool list_groups = false;
   app.add_flag("--list-groups", list_groups,
                "Print the checkpoint's prunable groups (name, units, producers, consumers) and exit");
@@ -340,6 +357,7 @@ int main(int argc, char** argv) {
   tools::add_common_options(app, o.common);
 
   return tools::guarded_main(app, argc, argv, [&] {
+    if (!only_groups.empty()) po.only_groups = tools::split_names(only_groups);
     std::array<bool, 3> given{keep->count() > 0, params->count() > 0, flops->count() > 0};
     nlohmann::json settings = settings_json(o, given[0], given[1], given[2]);
     std::optional<nn::LoadedRunState> resumed;
@@ -356,6 +374,9 @@ int main(int argc, char** argv) {
       nn::Checkpoint ckpt = nn::load_checkpoint(o.checkpoint, loader);
       const auto groups = prune::build_groups(*ckpt.model, nn::input_shape(ckpt.spec),
                                               prune::GroupOptions{po.prune_inputs, po.prune_residual});
+      if (groups.empty() && !o.json)
+        std::fprintf(stderr, "shrink-prune: %s has no prunable group (no group of units lies between two layers "
+                     "that declare their channels; sparse CSR layers do not)\n", o.checkpoint.c_str());
       if (o.json) {  // one object, as every --json output
         nlohmann::json list = nlohmann::json::array();
         for (const prune::Group& g : groups) {
@@ -367,12 +388,14 @@ int main(int argc, char** argv) {
         std::printf("%s\n", nlohmann::json{{"checkpoint", o.checkpoint}, {"groups", list}}.dump().c_str());
         return 0;
       }
+      int name_width = 24;
+      for (const prune::Group& g : groups) name_width = std::max(name_width, static_cast<int>(g.name.size()));
       for (const prune::Group& g : groups) {
         std::string consumers;
         for (const auto& r : g.reads) consumers += (consumers.empty() ? "" : ",") + r.consumer;
         std::string producers;
         for (const auto& p : g.producers) producers += (producers.empty() ? "" : ",") + p;
-        std::printf("%-24s %6lld units  %s  produced by %s  read by %s\n", g.name.c_str(),
+        std::printf("%-*s %6lld units  %s  produced by %s  read by %s\n", name_width, g.name.c_str(),
                     static_cast<long long>(g.size), g.residual ? "residual stream" : "chain          ",
                     producers.empty() ? "(the input)" : producers.c_str(), consumers.c_str());
       }
@@ -388,7 +411,8 @@ int main(int argc, char** argv) {
     if (given[1]) po.target_kind = prune::TargetKind::Params, po.target = o.target_params;
     if (given[2]) po.target_kind = prune::TargetKind::Flops, po.target = o.target_flops;
     if (po.target_kind != prune::TargetKind::None)
-      SHRINK_CHECK(po.target > 0, "shrink-prune: the target must be above 0");
+      SHRINK_CHECK(po.target > 0, "shrink-prune: ", given[0] ? "--keep" : given[1] ? "--target-params" : "--target-flops",
+                   " must be above 0: a model with nothing kept computes nothing");
     po.allocation = prune::parse_allocation(o.allocation);
     SHRINK_CHECK(keep_inputs->count() == 0 || po.rails.input_keep > 0, "shrink-prune: --keep-inputs must be above 0");
     for (const CLI::Option* flag : sap_flags)
@@ -506,15 +530,27 @@ int main(int argc, char** argv) {
     model.to(device);
     const tools::ModelSummary after = tools::summarize(model, ckpt.spec, data, device, o.batch_size);
     const std::optional<TargetOutcome> target = target_outcome(po, before, after);
-    if (target) warn_unmet(*target, po);
+    // Whether the model has residual streams this run left alone (the warnings point to them);
+    // a model that takes no residual-stream pruning (a transformer) refuses to build them.
+    bool residual_streams_off = false;
+    if (!po.prune_residual) try {
+        residual_streams_off = std::ranges::any_of(prune::build_groups(model, sample, prune::GroupOptions{false, true}),
+                                                   [](const prune::Group& g) { return g.residual; });
+      } catch (const Error&) {
+      }
+    if (target) warn_unmet(*target, po, residual_streams_off);
     // A run that removed nothing says so (--round-to above a group's width, say) rather than
     // printing x1.000 as if that were what was asked.
     if (after.params == before.params && (po.target_kind == prune::TargetKind::None || po.target < 1))
-      std::fprintf(stderr, "shrink-prune: warning: nothing was pruned: every group kept all its units (what "
-                           "--round-to and --max-layer-ratio ask can hold a group at its size)\n");
+      std::fprintf(stderr, "shrink-prune: warning: nothing was pruned: every group kept all its units (%s)\n",
+                   po.method == "sap" ? "sap's PQ Index found every group dense enough to keep at these settings; "
+                                        "a larger --sap-eta prunes more"
+                                      : width_floors(po, residual_streams_off).c_str());
 
     if (o.json) {
-      nlohmann::json target_json = nullptr;  // null: a --keep target, or a method that decides its counts
+      nlohmann::json target_json = nullptr;  // null: a method that decides its counts (sap)
+      if (po.target_kind == prune::TargetKind::Keep)  // met by construction; the groups show the widths
+        target_json = {{"flag", "--keep"}, {"asked", po.target}, {"reached", nullptr}, {"met", true}};
       if (target)
         target_json = {{"flag", target->flag}, {"asked", target->asked}, {"reached", target->reached},
                        {"met", target->met}};
@@ -538,8 +574,12 @@ int main(int argc, char** argv) {
                 << std::endl;
       return 0;
     }
-    auto row = [](const char* what, const std::string& b, const std::string& a, const std::string& change) {
-      std::printf("%-14s %22s %22s %12s\n", what, b.c_str(), a.c_str(), change.c_str());
+    // The label column fits the longest group name (MobileNetV2's and ViT's run past 20).
+    const auto widths = group_widths(report);
+    int label = 14;
+    for (const auto& [name, b, a] : widths) label = std::max(label, static_cast<int>(name.size()) + 2);
+    auto row = [label](const char* what, const std::string& b, const std::string& a, const std::string& change) {
+      std::printf("%-*s %22s %22s %12s\n", label, what, b.c_str(), a.c_str(), change.c_str());
     };
     auto num = [](double v, const char* fmt) { char buf[64]; std::snprintf(buf, sizeof buf, fmt, v); return std::string(buf); };
     std::printf("\n%s pruned by %s (%s data, %d round(s), %d fine-tune epoch(s) each)\n", o.checkpoint.c_str(),
@@ -554,7 +594,6 @@ int main(int argc, char** argv) {
     row("latency (ms)", num(before.latency_ms, "%.3f"), num(after.latency_ms, "%.3f"),
         num(before.latency_ms / after.latency_ms, "%.2fx faster"));
     // A chain's layer widths say it all; any other graph's groups are listed one per line.
-    const auto widths = group_widths(report);
     if (widths.size() + 1 == widths_before.size() - 1 || widths.empty())
       row("widths", nlohmann::json(widths_before).dump(), nlohmann::json(widths_after).dump(), "");
     else

@@ -4,6 +4,8 @@
 // Alg. 1). Chained with shrink-train it gives the iterative prune → retrain procedure.
 #include <cstdio>
 #include <iostream>
+#include <map>
+#include <string>
 
 #include <nlohmann/json.hpp>
 
@@ -13,6 +15,7 @@
 #include "nn/models.h"
 #include "prune/sap.h"
 #include "tools/common/cli.h"
+#include "tools/common/data_options.h"
 #include "tools/common/validators.h"
 
 int main(int argc, char** argv) {
@@ -37,7 +40,8 @@ int main(int argc, char** argv) {
   app.add_option("--eta", sap.eta_r, "SAP eta_r")->capture_default_str();
   app.add_option("--gamma", sap.gamma, "SAP gamma")->capture_default_str();
   app.add_option("--beta", sap.beta, "SAP beta (largest fraction pruned per round)")->capture_default_str();
-  app.add_option("--fraction", fraction, "lottery / one-shot: fraction removed per round")
+  app.add_option("--fraction", fraction, "lottery / one-shot: fraction removed per round, in [0, 1) (a round never "
+                 "removes every weight)")
       ->check(tools::in_range(0.0, 1.0))->capture_default_str();
   app.add_option("--out", out, "Output checkpoint")->capture_default_str();
   app.add_flag("--json", json, "Print exactly one JSON object on stdout");
@@ -47,6 +51,7 @@ int main(int argc, char** argv) {
     tools::apply_common_options(common);
     tools::check_output_path(out, {checkpoint, init, reference});
     SHRINK_CHECK(method != "one-shot" || !reference.empty(), "--method one-shot needs --reference");
+    SHRINK_CHECK(method == "sap" || fraction < 1, "--fraction must be below 1: a round never removes every weight");
     if (method == "sap") prune::check_sap_options(sap);  // --p/--q/--eta/--gamma/--beta, before any work
     Generator gen(common.seed);
     nn::Checkpoint ckpt = nn::load_checkpoint(checkpoint, gen);
@@ -57,8 +62,14 @@ int main(int argc, char** argv) {
     if (method == "sap") r = prune::sap_unstructured_round(model, init_state, scope, sap);
     else if (method == "lottery") r = prune::lottery_round(model, init_state, scope, fraction);
     else r = prune::one_shot_mask_round(model, init_state, load_safetensors(reference).tensors, scope, fraction, reference);
-    nn::save_checkpoint(out, model,
-                        {{"sparsified_from", checkpoint}, {"method", method}, {"scope", scope_name}});
+    // The sparse model takes the inputs the dense one took: its recorded input size and channels
+    // carry over (without them shrink-eval and shrink-train on the output had to be told again).
+    tools::DataOptions recorded;
+    tools::image_options_from_checkpoint(recorded, ckpt.metadata, checkpoint);
+    std::map<std::string, std::string> metadata = {
+        {"sparsified_from", checkpoint}, {"method", method}, {"scope", scope_name}};
+    metadata.merge(tools::image_metadata(tools::image_options(recorded)));
+    nn::save_checkpoint(out, model, metadata);
     nlohmann::json scopes = nlohmann::json::array();
     for (const auto& s : r.scopes)
       scopes.push_back({{"name", s.name}, {"d", s.d}, {"pqi", s.pqi}, {"keep_bound", s.keep_bound},

@@ -91,7 +91,7 @@ void pad_image(const Conv2dShape& s, const Layout& L, const float* x, float* p) 
   }
 }
 
-// The pixel strides of one call's maps as compile-time constants where they are 8 or 16 floats
+// The pixel strides of one call's maps as compile-time constants where with_strides gives them
 // (CS: the input's, OS: the output's; 0: read from the Layout at run time). Every tile's loads
 // and stores then sit at constant displacements: with the strides read from L, each store
 // (an intrinsic store may alias L) reloaded L.cs and multiplied again (36 imuls a tile), and

@@ -10,6 +10,8 @@
 #include <cstring>
 #include <exception>
 #include <filesystem>
+#include <string>
+#include <string_view>
 #include <system_error>
 
 #include "core/error.h"
@@ -78,7 +80,11 @@ int guarded_main(CLI::App& app, int argc, char** argv, const std::function<int()
   try {
     return body();
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "%s: error: %s\n", app.get_name().c_str(), e.what());
+    // Messages raised in the tool's own code may start with its name already.
+    std::string_view what = e.what();
+    const std::string own = app.get_name() + ": ";
+    if (what.starts_with(own)) what.remove_prefix(own.size());
+    std::fprintf(stderr, "%s: error: %.*s\n", app.get_name().c_str(), static_cast<int>(what.size()), what.data());
     return 1;
   }
 }

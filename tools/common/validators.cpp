@@ -7,6 +7,7 @@
 #include <functional>
 #include <sstream>
 #include <string>
+#include <vector>
 
 namespace shrink::tools {
 
@@ -53,6 +54,28 @@ CLI::Validator unsigned_64() {
         return "needs a whole number in [0, 18446744073709551615], got " + text;
       },
       "UINT64");
+}
+
+std::vector<std::string> split_names(const std::string& list) {
+  std::vector<std::string> names;
+  std::size_t start = 0;
+  for (std::size_t comma = list.find(','); ; comma = list.find(',', start)) {
+    names.push_back(list.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return names;
+}
+
+CLI::Validator name_list() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string {
+        if (text.starts_with('-')) return "needs comma-separated names, got the flag-like word " + text;
+        for (const std::string& name : split_names(text))
+          if (name.empty()) return "needs comma-separated names without an empty one, got '" + text + "'";
+        return "";
+      },
+      "NAME[,NAME...]");
 }
 
 CLI::Validator in_range(double lo, double hi) {
