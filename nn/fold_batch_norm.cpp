@@ -51,15 +51,32 @@ std::int64_t fold_batch_norms(Module& model) {
   return folded;
 }
 
-std::shared_ptr<Module> folded_inference_copy(const Module& model) {
-  if (model.builder_spec().empty()) return nullptr;
+namespace {
+
+// An eval-mode copy rebuilt from the builder spec, tensors copied, on the model's device.
+std::shared_ptr<Module> eval_copy(const Module& model) {
   Generator gen(0);  // every tensor is overwritten by the copy below
   std::shared_ptr<Module> copy = build_from_spec(model_spec(model), gen);
   copy->load_state_dict(model.state_dict(), /*strict=*/true, Module::ShapeMismatch::Adopt);
   const std::vector<Tensor> params = model.parameters();
   if (!params.empty()) copy->to(params.front().device());
   copy->eval();
+  return copy;
+}
+
+}  // namespace
+
+std::shared_ptr<Module> folded_inference_copy(const Module& model) {
+  if (model.builder_spec().empty()) return nullptr;
+  std::shared_ptr<Module> copy = eval_copy(model);
   return fold_batch_norms(*copy) > 0 ? copy : nullptr;
+}
+
+std::shared_ptr<Module> inference_copy(const Module& model) {
+  if (model.builder_spec().empty()) return nullptr;
+  std::shared_ptr<Module> copy = eval_copy(model);
+  fold_batch_norms(*copy);
+  return copy;
 }
 
 }  // namespace shrink::nn

@@ -24,5 +24,9 @@ std::int64_t fold_batch_norms(Module& model);
 // model's device) with its BatchNorms folded, or null when the model has no builder spec
 // (a hand-assembled module) or nothing to fold. The model itself is left as it was.
 std::shared_ptr<Module> folded_inference_copy(const Module& model);
+// The deployed form of `model` as a copy: folded as above where there is something to fold,
+// else a plain eval-mode copy; null only without a builder spec. A copy taken before pruning
+// still computes the dense model afterwards (tools/common/summary.h times the two in turns).
+std::shared_ptr<Module> inference_copy(const Module& model);
 
 }  // namespace shrink::nn

@@ -232,3 +232,27 @@ TEST(FoldBatchNorm, TrainingModeIsAnErrorNamingTheLayer) {
 }
 
 }  // namespace
+
+// inference_copy: the deployed form of any built model, folded where there is a BatchNorm to fold
+// and a plain eval-mode copy where there is none (folded_inference_copy is null there); either
+// way a copy, so a change to the model afterwards (pruning) leaves it computing the dense model
+// (shrink-prune times the two in turns).
+TEST(FoldBatchNorm, InferenceCopyIsTheDeployedFormAndOutlivesChangesToTheModel) {
+  Generator gen(31), data(32);
+  for (const char* spec : {"mlp:64-32-10", "resnet20:in_channels=1"}) {
+    auto model = nn::build_model(spec, gen);
+    randomize_batch_norms(*model, 33);
+    model->eval();
+    const Tensor x = std::string(spec).starts_with("mlp") ? Tensor::randn({3, 64}, data)
+                                                          : Tensor::randn({2, 1, 32, 32}, data);
+    NoGradGuard no_grad;
+    const Tensor before = (*model)(x);
+    const std::shared_ptr<nn::Module> copy = nn::inference_copy(*model);
+    ASSERT_NE(copy, nullptr) << spec;
+    EXPECT_EQ(nn::folded_inference_copy(*model) == nullptr, count_batch_norms(*model) == 0) << spec;
+    EXPECT_EQ(count_batch_norms(*copy), 0) << spec;
+    EXPECT_TRUE(all_close(std::string(spec) + " copy", (*copy)(x), before, 1e-4, 1e-4));
+    for (Tensor& p : model->parameters()) p.copy_(Tensor::zeros(p.shape()));  // the model changes
+    EXPECT_TRUE(all_close(std::string(spec) + " copy after the model changed", (*copy)(x), before, 1e-4, 1e-4));
+  }
+}

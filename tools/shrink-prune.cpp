@@ -21,6 +21,7 @@
 #include "datasets/registry.h"
 #include "nn/checkpoint.h"
 #include "nn/flops.h"
+#include "nn/fold_batch_norm.h"
 #include "nn/models.h"
 #include "nn/train_state.h"
 #include "prune/methods.h"
@@ -436,6 +437,9 @@ int main(int argc, char** argv) {
     // The original model's figures: measured now, or (resumed) as the first run measured them.
     std::vector<std::int64_t> widths_before;
     tools::ModelSummary before;
+    // The dense model as deployed, kept to time it in turns with the pruned one at the end
+    // (tools::measure_latency_in_turns); a resumed run reports the latency its first run measured.
+    std::shared_ptr<nn::Module> dense_probe;
     double prune_seconds_before = 0;
     if (resumed) {
       try {
@@ -465,6 +469,7 @@ int main(int argc, char** argv) {
     } else {
       widths_before = nn::layer_widths(model);
       before = tools::summarize(model, ckpt.spec, data, device, o.batch_size);
+      dense_probe = nn::inference_copy(model);
       o.schedule.params_start = static_cast<double>(model.num_parameters());
       o.schedule.flops_start = static_cast<double>(nn::flops_per_sample(model, sample));
       o.schedule.widths_start = prune::start_widths(model, sample, po);
@@ -528,7 +533,8 @@ int main(int argc, char** argv) {
     metadata.merge(tools::image_metadata(data.image));  // the pruned model takes the same inputs
     nn::save_checkpoint(o.out, model, metadata);
     model.to(device);
-    const tools::ModelSummary after = tools::summarize(model, ckpt.spec, data, device, o.batch_size);
+    tools::ModelSummary after = tools::summarize(model, ckpt.spec, data, device, o.batch_size);
+    if (dense_probe) tools::measure_latency_in_turns(*dense_probe, model, data, device, before, after);
     const std::optional<TargetOutcome> target = target_outcome(po, before, after);
     // Whether the model has residual streams this run left alone (the warnings point to them);
     // a model that takes no residual-stream pruning (a transformer) refuses to build them.

@@ -1,6 +1,8 @@
 #include "tools/common/summary.h"
 
 #include <algorithm>
+#include <memory>
+#include <vector>
 
 #include "core/ops.h"
 #include "nn/flops.h"
@@ -31,6 +33,25 @@ ModelSummary summarize(nn::Module& model, const nlohmann::json& spec,
   s.params = model.num_parameters();
   s.flops = nn::flops_per_sample(model, nn::input_shape(spec));
   return s;
+}
+
+void measure_latency_in_turns(nn::Module& dense, nn::Module& pruned, const datasets::Dataset& data, Device device,
+                              ModelSummary& before, ModelSummary& after) {
+  const Tensor batch = slice(data.test.images, 0, 0, before.latency_batch).to(device);
+  const std::shared_ptr<nn::Module> folded = nn::folded_inference_copy(pruned);
+  nn::Module& deployed = folded ? *folded : pruned;
+  std::vector<double> dense_ms, pruned_ms;
+  for (int round = 0; round < kPairedRounds; ++round) {
+    dense_ms.push_back(nn::measure_latency_ms(dense, batch));
+    pruned_ms.push_back(nn::measure_latency_ms(deployed, batch));
+  }
+  const auto median = [](std::vector<double>& v) {
+    std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
+    return v[v.size() / 2];
+  };
+  before.latency_ms = median(dense_ms);
+  after.latency_ms = median(pruned_ms);
+  after.latency_batch = before.latency_batch;
 }
 
 }  // namespace shrink::tools

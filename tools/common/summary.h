@@ -25,4 +25,13 @@ ModelSummary summarize(nn::Module& model, const nlohmann::json& spec,
                        const datasets::Dataset& data, Device device, std::int64_t batch_size,
                        bool accuracy = true);
 
+// The latencies of a dense model and its pruned form, measured in turns (dense, pruned, ...,
+// kPairedRounds each; the median of each side): timed far apart, a slow spell of the machine
+// or the first measurement's cold start moved one side only (an unpruned model was reported
+// 1.27x faster than itself). `dense` is nn::inference_copy of the model before pruning; the
+// summaries' latency_ms are overwritten, on the batch they were measured on.
+constexpr int kPairedRounds = 3;
+void measure_latency_in_turns(nn::Module& dense, nn::Module& pruned, const datasets::Dataset& data, Device device,
+                              ModelSummary& before, ModelSummary& after);
+
 }  // namespace shrink::tools
