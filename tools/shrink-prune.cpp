@@ -468,8 +468,11 @@ int main(int argc, char** argv) {
                      o.schedule.rounds);
     } else {
       widths_before = nn::layer_widths(model);
-      before = tools::summarize(model, ckpt.spec, data, device, o.batch_size);
       dense_probe = nn::inference_copy(model);
+      // Timed at the end, in turns with the pruned model; now only where a saved state needs
+      // the figure (a resumed run reports the latency its first run measured).
+      before = tools::summarize(model, ckpt.spec, data, device, o.batch_size, /*accuracy=*/true,
+                                /*latency=*/!dense_probe || !o.checkpoint_dir.empty());
       o.schedule.params_start = static_cast<double>(model.num_parameters());
       o.schedule.flops_start = static_cast<double>(nn::flops_per_sample(model, sample));
       o.schedule.widths_start = prune::start_widths(model, sample, po);
@@ -533,7 +536,8 @@ int main(int argc, char** argv) {
     metadata.merge(tools::image_metadata(data.image));  // the pruned model takes the same inputs
     nn::save_checkpoint(o.out, model, metadata);
     model.to(device);
-    tools::ModelSummary after = tools::summarize(model, ckpt.spec, data, device, o.batch_size);
+    tools::ModelSummary after =
+        tools::summarize(model, ckpt.spec, data, device, o.batch_size, /*accuracy=*/true, /*latency=*/!dense_probe);
     if (dense_probe) tools::measure_latency_in_turns(*dense_probe, model, data, device, before, after);
     const std::optional<TargetOutcome> target = target_outcome(po, before, after);
     // Whether the model has residual streams this run left alone (the warnings point to them);

@@ -15,7 +15,7 @@ namespace shrink::tools {
 
 ModelSummary summarize(nn::Module& model, const nlohmann::json& spec,
                        const datasets::Dataset& data, Device device, std::int64_t batch_size,
-                       bool accuracy) {
+                       bool accuracy, bool latency) {
   ModelSummary s;
   if (accuracy) {
     datasets::DataLoader loader(data.test, batch_size, false, 0);
@@ -25,11 +25,13 @@ ModelSummary summarize(nn::Module& model, const nlohmann::json& spec,
     s.loss = result.loss;
   }
   s.latency_batch = std::min<std::int64_t>(batch_size, data.test.size());
-  // Latency of the deployed form: BatchNorms folded into their convs, as any inference
-  // runtime does; the dense and the pruned model are measured alike.
-  const std::shared_ptr<nn::Module> folded = nn::folded_inference_copy(model);
-  s.latency_ms = nn::measure_latency_ms(folded ? *folded : model,
-                                        slice(data.test.images, 0, 0, s.latency_batch).to(device));
+  if (latency) {
+    // Latency of the deployed form: BatchNorms folded into their convs, as any inference
+    // runtime does; the dense and the pruned model are measured alike.
+    const std::shared_ptr<nn::Module> folded = nn::folded_inference_copy(model);
+    s.latency_ms = nn::measure_latency_ms(folded ? *folded : model,
+                                          slice(data.test.images, 0, 0, s.latency_batch).to(device));
+  }
   s.params = model.num_parameters();
   s.flops = nn::flops_per_sample(model, nn::input_shape(spec));
   return s;
@@ -42,8 +44,8 @@ void measure_latency_in_turns(nn::Module& dense, nn::Module& pruned, const datas
   nn::Module& deployed = folded ? *folded : pruned;
   std::vector<double> dense_ms, pruned_ms;
   for (int round = 0; round < kPairedRounds; ++round) {
-    dense_ms.push_back(nn::measure_latency_ms(dense, batch));
-    pruned_ms.push_back(nn::measure_latency_ms(deployed, batch));
+    dense_ms.push_back(nn::measure_latency_ms(dense, batch, /*warmup=*/1, kPairedRepetitions));
+    pruned_ms.push_back(nn::measure_latency_ms(deployed, batch, /*warmup=*/1, kPairedRepetitions));
   }
   const auto median = [](std::vector<double>& v) {
     std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());

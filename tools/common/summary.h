@@ -20,17 +20,19 @@ struct ModelSummary {
 // Evaluates on the test split in batches of `batch_size` and times one batch of that size
 // (on a copy with its BatchNorms folded into the convs, nn/fold_batch_norm.h);
 // FLOPs are counted on one sample of the shape the model's spec (nn/models.h) expects.
-// With `accuracy` false the test-split pass is skipped (accuracy and loss stay 0).
+// With `accuracy` false the test-split pass is skipped (accuracy and loss stay 0); with
+// `latency` false the batch is not timed (latency_ms stays 0; latency_batch is set either way).
 ModelSummary summarize(nn::Module& model, const nlohmann::json& spec,
                        const datasets::Dataset& data, Device device, std::int64_t batch_size,
-                       bool accuracy = true);
+                       bool accuracy = true, bool latency = true);
 
 // The latencies of a dense model and its pruned form, measured in turns (dense, pruned, ...,
-// kPairedRounds each; the median of each side): timed far apart, a slow spell of the machine
-// or the first measurement's cold start moved one side only (an unpruned model was reported
-// 1.27x faster than itself). `dense` is nn::inference_copy of the model before pruning; the
-// summaries' latency_ms are overwritten, on the batch they were measured on.
-constexpr int kPairedRounds = 3;
+// kPairedRounds each of kPairedRepetitions batches after one warm-up; the median of each side's
+// round medians): timed far apart, a slow spell of the machine or the first measurement's cold
+// start moved one side only (an unpruned model was reported 1.27x faster than itself). Each
+// side runs 27 batches, no more than summarize's 5 + 25. `dense` is nn::inference_copy of the
+// model before pruning; the summaries' latency_ms are overwritten, on before's latency_batch.
+constexpr int kPairedRounds = 3, kPairedRepetitions = 8;
 void measure_latency_in_turns(nn::Module& dense, nn::Module& pruned, const datasets::Dataset& data, Device device,
                               ModelSummary& before, ModelSummary& after);
 
