@@ -143,8 +143,8 @@ TEST_F(ToolsTest, PruneSaysWhenATargetCannotBeReached) {
   const std::string dense = (dir_ / "dense.safetensors").string();
   ASSERT_EQ(run("shrink-train --model resnet20 --data " + data() + " --epochs 0 --out " + dense).exit_code, 0);
   auto prune = [&](const std::string& flags) {
-    Result r = run("shrink-prune " + dense + " --method magnitude --calib-samples 64 --threads 1 --json --data " +
-                   data() + " --out " + (dir_ / "pruned.safetensors").string() + " " + flags);
+    Result r = run("shrink-prune " + dense + " --method magnitude --calib-samples 64 --threads 1 --batch-size 8 --json "
+                   "--data " + data() + " --out " + (dir_ / "pruned.safetensors").string() + " " + flags);
     EXPECT_EQ(r.exit_code, 0) << r.output;
     // The JSON is the last line (stdout); a warning (stderr) comes before it.
     const std::size_t end = r.output.find_last_not_of('\n');
@@ -186,8 +186,10 @@ TEST_F(ToolsTest, GroupsTakeOneListAndAStreamNamesTheFlagItNeeds) {
   const std::string dense = (dir_ / "dense.safetensors").string();
   const std::string out = (dir_ / "pruned.safetensors").string();
   ASSERT_EQ(run("shrink-train --model resnet20 --data " + data() + " --epochs 0 --out " + dense).exit_code, 0);
-  const std::string common = " --method magnitude --keep 0.5 --calib-samples 64 --threads 1 --data " + data() +
-                             " --out " + out;
+  // Batches of 8: the report's latency probe times batches of this size (the sanitizer builds run
+  // this test too).
+  const std::string common = " --method magnitude --keep 0.5 --calib-samples 64 --threads 1 --batch-size 8 --data " +
+                             data() + " --out " + out;
   Result one = run("shrink-prune --groups layer1.0.conv1,layer2.1.conv1 " + dense + common + " --json");
   ASSERT_EQ(one.exit_code, 0) << one.output;
   const std::size_t end = one.output.find_last_not_of('\n'), begin = one.output.rfind('\n', end);  // JSON: the last line
