@@ -59,6 +59,14 @@ std::vector<Group> select_groups(std::vector<Group> groups, const std::vector<st
   return ordered;
 }
 
+std::vector<Group> groups_if_taken(nn::Module& model, const Shape& sample_shape, const GroupOptions& kind) {
+  try {
+    return build_groups(model, sample_shape, kind);
+  } catch (const Error&) {
+    return {};  // build_groups refuses this kind for this model, naming why; here: none
+  }
+}
+
 PruneReport prune_model(nn::Module& model, const Calibration& calib, const PruneOptions& o,
                         const Shape& sample_shape, nn::Optimizer* optimizer) {
   const Method& method = find_method(o.method);
@@ -74,10 +82,8 @@ PruneReport prune_model(nn::Module& model, const Calibration& calib, const Prune
   // a model that takes neither kind (a transformer; no input selection) has nothing to point to.
   std::vector<Group> every_kind;
   if (!o.only_groups.empty())
-    for (const GroupOptions kind : {GroupOptions{true, false}, GroupOptions{false, true}}) try {
-        for (Group& g : build_groups(model, sample_shape, kind)) every_kind.push_back(std::move(g));
-      } catch (const Error&) {
-      }
+    for (const GroupOptions kind : {GroupOptions{true, false}, GroupOptions{false, true}})
+      for (Group& g : groups_if_taken(model, sample_shape, kind)) every_kind.push_back(std::move(g));
   std::vector<Group> groups = select_groups(build_groups(model, sample_shape, GroupOptions{o.prune_inputs, o.prune_residual}),
                                             o.only_groups, every_kind);
   // Success with nothing pruned would hide the problem (a sparse checkpoint, say).

@@ -40,6 +40,10 @@ struct PruneReport {
 // gets the list of the names there are.
 std::vector<Group> select_groups(std::vector<Group> groups, const std::vector<std::string>& names,
                                  const std::vector<Group>& every_kind = {});
+// The groups `kind` asks for where the model takes them, else none: a transformer takes no
+// input or residual-stream groups, a model without an input selection no input group. For
+// messages that point to the option a group needs.
+std::vector<Group> groups_if_taken(nn::Module& model, const Shape& sample_shape, const GroupOptions& kind);
 
 // Throws shrink::Error for an unknown method, a target or allocation the method does not
 // accept (prune/methods.h check_applicable), or a target outside (0, 1].

@@ -18,6 +18,7 @@
 
 #include "core/outside_json.h"
 #include "core/random.h"
+#include "core/strings.h"
 #include "datasets/registry.h"
 #include "nn/checkpoint.h"
 #include "nn/flops.h"
@@ -25,6 +26,7 @@
 #include "nn/models.h"
 #include "nn/train_state.h"
 #include "prune/methods.h"
+#include "prune/pruner.h"
 #include "prune/schedule.h"
 #include "tools/common/cli.h"
 #include "tools/common/data_options.h"
@@ -358,7 +360,7 @@ int main(int argc, char** argv) {
   tools::add_common_options(app, o.common);
 
   return tools::guarded_main(app, argc, argv, [&] {
-    if (!only_groups.empty()) po.only_groups = tools::split_names(only_groups);
+    if (!only_groups.empty()) po.only_groups = split(only_groups, ',');
     std::array<bool, 3> given{keep->count() > 0, params->count() > 0, flops->count() > 0};
     nlohmann::json settings = settings_json(o, given[0], given[1], given[2]);
     std::optional<nn::LoadedRunState> resumed;
@@ -540,14 +542,10 @@ int main(int argc, char** argv) {
         tools::summarize(model, ckpt.spec, data, device, o.batch_size, /*accuracy=*/true, /*latency=*/!dense_probe);
     if (dense_probe) tools::measure_latency_in_turns(*dense_probe, model, data, device, before, after);
     const std::optional<TargetOutcome> target = target_outcome(po, before, after);
-    // Whether the model has residual streams this run left alone (the warnings point to them);
-    // a model that takes no residual-stream pruning (a transformer) refuses to build them.
-    bool residual_streams_off = false;
-    if (!po.prune_residual) try {
-        residual_streams_off = std::ranges::any_of(prune::build_groups(model, sample, prune::GroupOptions{false, true}),
-                                                   [](const prune::Group& g) { return g.residual; });
-      } catch (const Error&) {
-      }
+    // Whether the model has residual streams this run left alone (the warnings point to them).
+    const bool residual_streams_off =
+        !po.prune_residual && std::ranges::any_of(prune::groups_if_taken(model, sample, prune::GroupOptions{false, true}),
+                                                  [](const prune::Group& g) { return g.residual; });
     if (target) warn_unmet(*target, po, residual_streams_off);
     // A run that removed nothing says so (--round-to above a group's width, say) rather than
     // printing x1.000 as if that were what was asked.

@@ -7,7 +7,8 @@
 #include <functional>
 #include <sstream>
 #include <string>
-#include <vector>
+
+#include "core/strings.h"
 
 namespace shrink::tools {
 
@@ -56,22 +57,11 @@ CLI::Validator unsigned_64() {
       "UINT64");
 }
 
-std::vector<std::string> split_names(const std::string& list) {
-  std::vector<std::string> names;
-  std::size_t start = 0;
-  for (std::size_t comma = list.find(','); ; comma = list.find(',', start)) {
-    names.push_back(list.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
-    if (comma == std::string::npos) break;
-    start = comma + 1;
-  }
-  return names;
-}
-
 CLI::Validator name_list() {
   return CLI::Validator(
       [](std::string& text) -> std::string {
         if (text.starts_with('-')) return "needs comma-separated names, got the flag-like word " + text;
-        for (const std::string& name : split_names(text))
+        for (const std::string& name : split(text, ','))
           if (name.empty()) return "needs comma-separated names without an empty one, got '" + text + "'";
         return "";
       },

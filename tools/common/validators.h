@@ -5,9 +5,6 @@
 #pragma once
 #include <CLI/CLI.hpp>
 
-#include <string>
-#include <vector>
-
 namespace shrink::tools {
 
 CLI::Validator positive();                        // finite, > 0
@@ -20,7 +17,5 @@ CLI::Validator unsigned_64();
 // starts with '-' (CLI11 hands a flag that follows a value-less option to it as its value:
 // "--groups --keep 0.5" had made "--keep" a group name).
 CLI::Validator name_list();
-// The names of such a list, in order.
-std::vector<std::string> split_names(const std::string& list);
 
 }  // namespace shrink::tools
